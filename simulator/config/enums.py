@@ -1,0 +1,82 @@
+"""Enumerations shared by the config schema and the domain: dataflows, datatypes, fault sites."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import numpy as np
+
+
+class Dataflow(StrEnum):
+    """Which operand stays in the PEs while the others stream (SCALE-Sim's naming)."""
+
+    OS = "os"  # output stationary: spatial M x N, temporal K
+    WS = "ws"  # weight stationary: spatial K x N, temporal M
+    IS = "is"  # input stationary:  spatial K x M, temporal N
+
+
+class Datatype(StrEnum):
+    """Operand datatype; the accumulator type follows from it."""
+
+    INT8 = "int8"  # int8 x int8 -> int16 product -> int32 accumulator (wraps)
+    FP16 = "fp16"  # fp16 x fp16 -> fp32 product (exact) -> fp32 accumulator
+    BF16 = "bf16"  # bf16 x bf16 -> fp32 product (exact) -> fp32 accumulator
+    FP32 = "fp32"  # fp32 x fp32 -> fp32 product (rounded) -> fp32 accumulator
+
+    @property
+    def is_integer(self) -> bool:
+        return self is Datatype.INT8
+
+    @property
+    def operand_bits(self) -> int:
+        return {"int8": 8, "fp16": 16, "bf16": 16, "fp32": 32}[self.value]
+
+    @property
+    def operand_bytes(self) -> int:
+        return self.operand_bits // 8
+
+    @property
+    def product_bits(self) -> int:
+        return 16 if self is Datatype.INT8 else 32
+
+    @property
+    def acc_bits(self) -> int:
+        return 32
+
+    @property
+    def acc_bytes(self) -> int:
+        return self.acc_bits // 8
+
+    @property
+    def acc_numpy_dtype(self) -> np.dtype:
+        return np.dtype(np.int32) if self.is_integer else np.dtype(np.float32)
+
+
+class Site(StrEnum):
+    """A PE register that a soft error can hit."""
+
+    ACC = "acc"  # accumulator / partial-sum register
+    MULT = "mult"  # multiplier output register
+    A_REG = "a_reg"  # activation (A operand) register
+    B_REG = "b_reg"  # weight (B operand) register
+
+    def word_bits(self, datatype: Datatype) -> int:
+        """Width in bits of this site's register word for a datatype."""
+        if self is Site.ACC:
+            return datatype.acc_bits
+        if self is Site.MULT:
+            return datatype.product_bits
+        return datatype.operand_bits
+
+
+class FaultKind(StrEnum):
+    TRANSIENT = "transient"  # one bit flip at one cycle
+    PERMANENT = "permanent"  # stuck-at-0/1 on one bit of one PE site for the whole run
+
+
+class Placement(StrEnum):
+    """Where the ABFT checksum hardware sits (DESIGN.md section 3)."""
+
+    IN_ARRAY = "in_array"
+    CHECKSUM_PE = "checksum_pe"
+    SIDE_UNIT = "side_unit"

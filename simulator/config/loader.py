@@ -1,0 +1,189 @@
+"""The only YAML reader: files and names -> validated config objects, with one-line errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from simulator.config.schema import HwConfig
+from simulator.config.workload_schema import WorkloadFile
+from simulator.workload.workload import Workload
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+HW_DIR_NAME = "hw_configs"
+WORKLOAD_DIR_NAME = "workloads"
+DEFAULT_HW = "edge_32x32"
+DEFAULT_WORKLOAD = "vit_base_16"
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """Bad input; the message is one line naming the file and the key path."""
+
+
+def bundled_dir(kind: str) -> Path:
+    """The folder of bundled `hw_configs` or `workloads`, installed or in a source checkout."""
+    for candidate in (PACKAGE_DIR / kind, PACKAGE_DIR.parent / kind):
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError(f"bundled folder {kind!r} not found next to {PACKAGE_DIR}")
+
+
+def bundled_names(kind: str) -> list[str]:
+    return sorted(p.stem for p in bundled_dir(kind).glob("*.yaml"))
+
+
+def resolve(name_or_path: str | Path, kind: str) -> Path:
+    """A YAML path from a path or from the name of a bundled file (`edge_32x32`)."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"{path}: no such file")
+        return path
+    bundled = bundled_dir(kind) / f"{name_or_path}.yaml"
+    if bundled.is_file():
+        return bundled
+    known = ", ".join(bundled_names(kind))
+    raise ConfigError(f"{name_or_path}: not a file and not a bundled {kind} name (known: {known})")
+
+
+def display_name(path: Path) -> str:
+    """How errors name a file: `hw_configs/edge_32x32.yaml` for bundled ones, else as given."""
+    parent = path.resolve().parent
+    for kind in (HW_DIR_NAME, WORKLOAD_DIR_NAME):
+        try:
+            if parent == bundled_dir(kind).resolve():
+                return f"{kind}/{path.name}"
+        except ConfigError:
+            continue
+    return str(path)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Parse a YAML mapping with the safe loader."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{display_name(path)}: cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except (ValueError, TypeError, RecursionError) as exc:  # e.g. a timestamp like 2026-13-01
+        raise ConfigError(f"{display_name(path)}: invalid YAML: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"{display_name(path)}: invalid YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{display_name(path)}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def describe_error(error: Mapping[str, Any]) -> str:
+    """'key.path: message' for one pydantic error, in the project's wording."""
+    loc = ".".join(str(part) for part in error.get("loc", ())) or "(top level)"
+    kind, ctx, value = error.get("type", ""), error.get("ctx") or {}, error.get("input")
+    got = f", got {value!r}"
+    messages = {
+        "greater_than": lambda: f"must be > {_num(ctx.get('gt'))}{got}",
+        "greater_than_equal": lambda: f"must be >= {_num(ctx.get('ge'))}{got}",
+        "less_than": lambda: f"must be < {_num(ctx.get('lt'))}{got}",
+        "less_than_equal": lambda: f"must be <= {_num(ctx.get('le'))}{got}",
+        "extra_forbidden": lambda: "unknown key",
+        "missing": lambda: "required key is missing",
+        "enum": lambda: f"must be one of {ctx.get('expected')}{got}",
+        "literal_error": lambda: f"must be {ctx.get('expected')}{got}",
+        "int_type": lambda: f"must be an integer{got}",
+        "int_from_float": lambda: f"must be an integer{got}",
+        "float_type": lambda: f"must be a number{got}",
+        "finite_number": lambda: f"must be a finite number{got}",
+        "bool_type": lambda: f"must be true or false{got}",
+        "string_type": lambda: f"must be a string{got}",
+        "string_too_short": lambda: "must not be empty",
+        "too_short": lambda: f"must have at least {ctx.get('min_length')} item(s)",
+        "model_type": lambda: f"must be a mapping{got}",
+        "model_attributes_type": lambda: f"must be a mapping{got}",
+        "dict_type": lambda: f"must be a mapping{got}",
+        "tuple_type": lambda: f"must be a list{got}",
+        "list_type": lambda: f"must be a list{got}",
+        "value_error": lambda: str(ctx.get("error", error.get("msg", ""))),
+    }
+    text = messages.get(kind, lambda: str(error.get("msg", "invalid value")))()
+    return f"{loc}: {text}"
+
+
+def _num(value: Any) -> str:
+    """A bound as written in YAML: 0.0 -> 0, 2.5 -> 2.5."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def validate(model: type[Model], data: dict[str, Any], source: str) -> Model:
+    """Validate a raw mapping; the first problem becomes a ConfigError naming `source`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"{source}: {describe_error(errors[0])}{more}") from None
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """'array.rows=64' -> ('array.rows', 64); the value is read as a YAML scalar."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {item}: cannot read the value {raw!r}") from None
+    return key, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """A copy of `data` with each dotted KEY=VALUE set (missing mappings are created)."""
+    result = _deep_copy(data)
+    for item in overrides:
+        key, value = parse_override(item)
+        node = result
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parts[: i + 1])
+                raise ConfigError(f"--set {item}: {where} is not a mapping")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(v) for v in data]
+    return data
+
+
+def load_hw(name_or_path: str | Path = DEFAULT_HW, overrides: Iterable[str] = ()) -> HwConfig:
+    """Hardware config by bundled name or path, with optional dotted `--set` overrides."""
+    path = resolve(name_or_path, HW_DIR_NAME)
+    overrides = list(overrides)
+    data = apply_overrides(read_yaml(path), overrides)
+    source = display_name(path) + (f" (with --set {' '.join(overrides)})" if overrides else "")
+    return validate(HwConfig, data, source)
+
+
+def load_workload(name_or_path: str | Path = DEFAULT_WORKLOAD) -> Workload:
+    """Workload by bundled name or path."""
+    path = resolve(name_or_path, WORKLOAD_DIR_NAME)
+    spec = validate(WorkloadFile, read_yaml(path), display_name(path))
+    try:
+        return spec.to_workload()
+    except ValueError as exc:
+        raise ConfigError(f"{display_name(path)}: {exc}") from None
