@@ -1,0 +1,103 @@
+"""The `abftsim` command line: run, list, JSON/CSV contract, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from simulator import cli
+
+REQUIRED_POLICY_KEYS = {
+    "policy", "cycles", "latency_s", "energy_pj", "energy_breakdown_pj", "latency_overhead_pct",
+    "energy_overhead_pct", "faults_injected", "detected", "corrected", "recomputations", "recomputed_macs",
+    "escaped", "layers",
+}  # fmt: skip
+REQUIRED_LAYER_KEYS = {
+    "name", "kind", "M", "K", "N", "count", "folds", "compute_cycles", "stall_cycles", "total_cycles", "energy_pj",
+}  # fmt: skip
+
+
+def run_json(capsys, *args: str) -> dict:
+    assert cli.main(["run", "--json", "-", *args]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_default_run_prints_a_table(capsys):
+    assert cli.main(["run"]) == 0
+    out = capsys.readouterr().out
+    assert "vit_base_16 (74 GEMMs, 17.564 GMAC) on edge_32x32" in out
+    assert "block11.fc2" in out and "baseline (none, fault-free)" in out
+
+
+def test_json_contract(capsys):
+    data = run_json(capsys, "--workload", "vit_block_gemms")
+    assert data["schema"] == "abftsim.report/1"
+    assert data["hw"]["name"] == "edge_32x32" and data["hw"]["array"]["rows"] == 32
+    assert data["workload"]["name"] == "vit_block_gemms" and len(data["workload"]["gemms"]) == 6
+    assert set(data["baseline"]) >= {"cycles", "latency_s", "energy_pj", "energy_breakdown_pj"}
+    (pol,) = data["policies"]
+    assert REQUIRED_POLICY_KEYS <= set(pol)
+    assert all(REQUIRED_LAYER_KEYS <= set(layer) for layer in pol["layers"])
+    # only `none` exists at this stage: it is the baseline
+    assert pol["cycles"] == data["baseline"]["cycles"] and pol["latency_overhead_pct"] == 0
+    assert sum(layer["total_cycles"] for layer in pol["layers"]) == pol["cycles"]
+    assert abs(sum(pol["energy_breakdown_pj"].values()) - pol["energy_pj"]) < 1e-6 * pol["energy_pj"]
+    assert pol["latency_s"] == pol["cycles"] / 1e9
+
+
+def test_layer_cycles_cover_all_instances(capsys):
+    data = run_json(capsys, "--hw", "scalesim_compat", "--workload", "vit_block_gemms")
+    qk = next(layer for layer in data["policies"][0]["layers"] if layer["name"] == "qk")
+    # 12 heads x ceil(197/32)^2 = 49 folds, each 32+32+64-2 = 126 cycles, no overlap
+    assert qk["folds"] == 12 * 49 and qk["compute_cycles"] == 12 * 49 * 126 == qk["total_cycles"]
+
+
+def test_set_changes_the_array(capsys):
+    data = run_json(capsys, "--hw", "scalesim_compat", "--workload", "vit_block_gemms", "--set", "array.rows=8",
+                    "--set", "array.dataflow=ws")  # fmt: skip
+    assert data["hw"]["array"]["rows"] == 8 and data["hw"]["array"]["dataflow"] == "ws"
+    fc1 = next(layer for layer in data["policies"][0]["layers"] if layer["name"] == "fc1")
+    # WS: ceil(768/8) * ceil(3072/32) = 96 * 96 folds of 2*8 + 32 + 197 - 2 = 243 cycles
+    assert fc1["folds"] == 9216 and fc1["compute_cycles"] == 9216 * 243
+
+
+def test_same_inputs_give_byte_identical_json(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert cli.main(["run", "--quiet", "--json", str(a)]) == 0
+    assert cli.main(["run", "--quiet", "--json", str(b)]) == 0
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_csv_has_a_row_per_layer(tmp_path):
+    path = tmp_path / "out" / "layers.csv"
+    assert cli.main(["run", "--quiet", "--workload", "vit_block_gemms", "--csv", str(path)]) == 0
+    rows = list(csv.DictReader(path.open()))
+    assert [r["name"] for r in rows] == ["qkv", "qk", "av", "proj", "fc1", "fc2"]
+    assert rows[0]["policy"] == "none" and int(rows[0]["M"]) == 197
+
+
+def test_bad_input_leaves_no_result_file(tmp_path, capsys):
+    path = tmp_path / "r.json"
+    assert cli.main(["run", "--set", "array.rows=0", "--json", str(path)]) == 2
+    assert not path.exists()
+    assert "array.rows: must be > 0, got 0" in capsys.readouterr().err
+
+
+def test_list(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "edge_32x32" in out and "vit_base_16" in out and "none" in out
+
+
+def test_help_and_usage_errors(capsys):
+    for argv in (["--help"], ["run", "--help"], ["list", "--help"]):
+        try:
+            cli.main(argv)
+        except SystemExit as exc:
+            assert exc.code == 0
+    try:
+        cli.main(["frobnicate"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0 and "invalid choice" in err
