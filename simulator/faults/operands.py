@@ -1,0 +1,149 @@
+"""GEMM operands for fault trials: seeded synthetic ones with ViT-like scales, or user arrays.
+
+Synthetic A (activations) per GEMM kind, B weights ~ N(0, 0.02) unless stated:
+
+| kind        | A (M x K)                                          | B (K x N)            |
+|-------------|----------------------------------------------------|----------------------|
+| patch_embed | normalised pixels ~ N(0, 1)                        | weights              |
+| qkv, fc1,   | LayerNorm output: rows standardised, a few outlier | weights              |
+| head, other | channels (x 6) as ViTs show                        |                      |
+| proj        | attention output ~ N(0, 0.5^2)                     | weights              |
+| fc2         | GELU(N(0, 1)): non-negative-skewed, min ~ -0.17    | weights              |
+| qk          | queries ~ N(0, 1)                                  | keys^T ~ N(0, 1)     |
+| av          | softmax(N(0, 2^2) logits): rows in [0, 1], sum 1   | values ~ N(0, 1)     |
+
+int8 operands are quantised per tensor, symmetric: scale = max|x| / 127, q = clip(rint(x / scale),
+-127, 127); the scales are recorded (real value = q x scale). fp16 operands are float16 arrays,
+bf16 operands float32 arrays holding bf16 values (round to nearest even), fp32 operands float32.
+Synthetic operands are keyed by SeedSequence([seed, 4, gemm_index, instance]).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.config.enums import Datatype
+from simulator.workload.gemm import Gemm
+
+_STREAM_OPERANDS = 4
+WEIGHT_STD = 0.02
+_OUTLIER_FRACTION = 0.01
+_OUTLIER_GAIN = 6.0
+
+
+@dataclass(frozen=True, slots=True)
+class GemmOperands:
+    """A (M x K) and B (K x N) in the datatype's storage dtype, with their quantisation scales."""
+
+    datatype: Datatype
+    a: np.ndarray
+    b: np.ndarray
+    a_scale: float = 1.0  # real value = stored value x scale (1.0 for fp datatypes)
+    b_scale: float = 1.0
+
+
+def round_bf16(x: np.ndarray) -> np.ndarray:
+    """float32 array of the bf16 values nearest to x (round to nearest even; NaN stays NaN)."""
+    words = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (words + 0x7FFF + ((words >> 16) & 1)) & 0xFFFF0000
+    out = rounded.astype(np.uint32).view(np.float32)
+    return np.where(np.isnan(x), np.float32(np.nan), out).astype(np.float32)
+
+
+def quantise_int8(x: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-tensor symmetric int8 quantisation: (q, scale) with x ~ q x scale."""
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    scale = peak / 127.0 if peak > 0.0 and math.isfinite(peak) else 1.0
+    return np.clip(np.rint(x / scale), -127, 127).astype(np.int8), scale
+
+
+def to_datatype(x: np.ndarray, datatype: Datatype) -> tuple[np.ndarray, float]:
+    """A real-valued array in the datatype's storage dtype, and its scale (1.0 for fp)."""
+    if datatype is Datatype.INT8:
+        return quantise_int8(np.asarray(x, np.float64))
+    if datatype is Datatype.FP16:
+        return np.asarray(x).astype(np.float16), 1.0
+    if datatype is Datatype.BF16:
+        return round_bf16(np.asarray(x, np.float32)), 1.0
+    return np.asarray(x).astype(np.float32), 1.0
+
+
+def _layernorm_rows(rng: np.random.Generator, m: int, k: int) -> np.ndarray:
+    x = rng.standard_normal((m, k))
+    x = (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-6)
+    outliers = rng.random(k) < _OUTLIER_FRACTION
+    x[:, outliers] *= _OUTLIER_GAIN
+    return x
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def _softmax_rows(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def real_operands(gemm: Gemm, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Real-valued (float64) A and B with the scales of the GEMM's kind (see the module table)."""
+    m, k, n = gemm.m, gemm.k, gemm.n
+    if gemm.kind == "qk":
+        return rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    if gemm.kind == "av":
+        return _softmax_rows(2.0 * rng.standard_normal((m, k))), rng.standard_normal((k, n))
+    if gemm.kind == "patch_embed":
+        a = rng.standard_normal((m, k))
+    elif gemm.kind == "proj":
+        a = 0.5 * rng.standard_normal((m, k))
+    elif gemm.kind == "fc2":
+        a = _gelu(rng.standard_normal((m, k)))
+    else:  # qkv, fc1, head, other: LayerNorm output
+        a = _layernorm_rows(rng, m, k)
+    return a, WEIGHT_STD * rng.standard_normal((k, n))
+
+
+def synthetic_operands(gemm: Gemm, datatype: Datatype, seed: int, gemm_index: int, instance: int) -> GemmOperands:
+    """Seeded synthetic operands of one GEMM instance in the datatype (keyed by seed, gemm, instance)."""
+    if seed < 0 or gemm_index < 0 or not 0 <= instance < gemm.count:
+        raise ValueError(f"bad operand key (seed {seed}, gemm {gemm_index}, instance {instance} of {gemm.count})")
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _STREAM_OPERANDS, gemm_index, instance])))
+    a, b = real_operands(gemm, rng)
+    qa, sa = to_datatype(a, datatype)
+    qb, sb = to_datatype(b, datatype)
+    return GemmOperands(datatype, qa, qb, sa, sb)
+
+
+def operands_from_arrays(
+    a: np.ndarray, b: np.ndarray, datatype: Datatype, a_scale: float | None = None, b_scale: float | None = None
+) -> GemmOperands:
+    """User-supplied operands (e.g. captured from a model) in the datatype.
+
+    For int8, int8 arrays are taken as already quantised (scales as given, default 1.0) and any
+    other array is quantised per tensor (the given scales must then be None). fp datatypes round
+    the values to the datatype.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"operands must be A (M x K) and B (K x N), got {a.shape} and {b.shape}")
+    for name, x in (("A", a), ("B", b)):
+        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+            raise ValueError(f"operand {name} must be numeric, got {x.dtype}")
+    scales = []
+    arrays = []
+    for x, scale in ((a, a_scale), (b, b_scale)):
+        if datatype is Datatype.INT8 and x.dtype == np.int8:
+            arrays.append(np.ascontiguousarray(x))
+            scales.append(1.0 if scale is None else float(scale))
+            continue
+        if scale is not None:
+            raise ValueError("a scale is only meaningful for int8 operands that are already quantised")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("operands must be finite")
+        q, s = to_datatype(x, datatype)
+        arrays.append(np.ascontiguousarray(q))
+        scales.append(s)
+    return GemmOperands(datatype, arrays[0], arrays[1], scales[0], scales[1])

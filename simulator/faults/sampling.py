@@ -1,0 +1,318 @@
+"""Fault sampling: where and when PE soft errors strike, reproducibly, independent of the policy.
+
+Keying (every Generator is PCG64 seeded by a SeedSequence whose entropy is a list of ints):
+
+* attempt 0 of every fold of one GEMM instance: SeedSequence([seed, 1, gemm_index, instance]).
+  One Generator draws, in this order: the Poisson counts of all folds as one (folds x sites) array
+  (fold-major, sites in canonical order acc, mult, a_reg, b_reg restricted to spec.sites), then for
+  all faults at once (ordered fold, site, draw) the PE row, PE column, temporal index and bit.
+* attempt a >= 1 (a recomputation pass) of fold f: SeedSequence([seed, 2, gemm_index, instance, f, a]),
+  the same draws for that single fold. A recomputation pass is sampled over the whole fold's active
+  slots; callers that recompute only part of a fold keep the faults that reach the recomputed outputs.
+* permanent faults of the run: SeedSequence([seed, 3]); they apply to every fold of every selected GEMM.
+
+So the faults of (gemm, instance, fold, attempt) are a function of those keys, the spec, the GEMM
+shape and the array only: never of the policy, of the order of calls or of the number of workers.
+Expected count per fold and site: rows_used x cols_used x T x exposed bits x ber. A fault is placed
+uniformly over the fold's active (PE, cycle) slots (r < ru, c < cu, tau < T, cycle from mac_cycle)
+and uniformly over the site's exposed bits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.config.enums import Dataflow, Datatype, FaultKind
+from simulator.faults.model import PeFault
+from simulator.faults.spec import FaultSpec
+from simulator.kernels.codes import (
+    CANONICAL_SITES,
+    DATAFLOW_CODE,
+    FAULT_COLUMNS,
+    FLIP,
+    OS,
+    SITE_CODE,
+    SITE_OF_CODE,
+    STUCK0,
+    STUCK1,
+    T_CU,
+    T_RU,
+)
+from simulator.mapping.dataflow import fold_shape
+from simulator.mapping.tiling import Fold, fold_grid
+from simulator.workload.gemm import Gemm
+
+_STREAM_GEMM, _STREAM_RETRY, _STREAM_PERMANENT = 1, 2, 3
+_COLUMNS = ("fold_index", "attempt", "ordinal", "row", "col", "cycle", "site", "bit", "mode")
+
+
+@dataclass(frozen=True, slots=True)
+class FoldTable:
+    """All folds of a GEMM as an int64 array (row0, col0, rows_used, cols_used), iter_folds order."""
+
+    table: np.ndarray
+    temporal: int
+
+    def __len__(self) -> int:
+        return self.table.shape[0]
+
+    def fold(self, index: int) -> Fold:
+        row0, col0, ru, cu = (int(x) for x in self.table[index])
+        return Fold(index=index, row0=row0, col0=col0, rows_used=ru, cols_used=cu, temporal=self.temporal)
+
+
+def fold_table(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int) -> FoldTable:
+    """Vectorised equivalent of mapping.tiling.iter_folds."""
+    shape = fold_shape(dataflow, m, k, n)
+    fr, fc = fold_grid(dataflow, m, k, n, rows, cols)
+    if dataflow is Dataflow.OS:
+        br, bc = np.repeat(np.arange(fr), fc), np.tile(np.arange(fc), fr)
+    else:
+        br, bc = np.tile(np.arange(fr), fc), np.repeat(np.arange(fc), fr)
+    row0, col0 = br * rows, bc * cols
+    ru = np.minimum(rows, shape.spatial_rows - row0)
+    cu = np.minimum(cols, shape.spatial_cols - col0)
+    return FoldTable(np.stack([row0, col0, ru, cu], axis=1).astype(np.int64), shape.temporal)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultEvent:
+    """One sampled fault with its stable id (permanent faults have no gemm / fold / attempt)."""
+
+    fault_id: str
+    fault: PeFault
+    gemm_index: int | None = None
+    instance: int | None = None
+    fold_index: int | None = None
+    attempt: int | None = None
+
+
+def transient_id(gemm_index: int, instance: int, fold_index: int, attempt: int, ordinal: int) -> str:
+    """Stable id of the `ordinal`-th fault drawn for (gemm, instance, fold, attempt)."""
+    return f"g{gemm_index}/i{instance}/f{fold_index}/a{attempt}/{ordinal}"
+
+
+def permanent_id(ordinal: int) -> str:
+    return f"p{ordinal}"
+
+
+@dataclass(frozen=True, slots=True)
+class FaultBatch:
+    """Faults of one GEMM instance as parallel int64 arrays (the flat record the kernels read).
+
+    Columns: fold_index, attempt, ordinal (index among the faults drawn for its fold and attempt,
+    or the permanent fault's index), PE row / col, fold-local cycle (-1 for permanent), site code
+    (kernels.codes), bit, mode (FLIP for transients, STUCK0 / STUCK1 for permanent faults).
+    """
+
+    gemm_index: int
+    instance: int
+    fold_index: np.ndarray
+    attempt: np.ndarray
+    ordinal: np.ndarray
+    row: np.ndarray
+    col: np.ndarray
+    cycle: np.ndarray
+    site: np.ndarray
+    bit: np.ndarray
+    mode: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.fold_index.shape[0])
+
+    @classmethod
+    def empty(cls, gemm_index: int, instance: int) -> FaultBatch:
+        return cls(gemm_index, instance, *(np.zeros(0, np.int64) for _ in _COLUMNS))
+
+    @classmethod
+    def from_faults(
+        cls, faults: Sequence[PeFault], fold_index: int, gemm_index: int = 0, instance: int = 0, attempt: int = 0
+    ) -> FaultBatch:
+        """A batch of given faults, all in one fold (ordinals 0..n-1 in the given order)."""
+        n = len(faults)
+        modes = [FLIP if f.kind is FaultKind.TRANSIENT else (STUCK1 if f.stuck_value else STUCK0) for f in faults]
+        columns = (
+            [fold_index] * n, [attempt] * n, range(n), [f.row for f in faults], [f.col for f in faults],
+            [f.cycle for f in faults], [SITE_CODE[f.site] for f in faults], [f.bit for f in faults], modes,
+        )
+        return cls(gemm_index, instance, *(np.asarray(list(c), np.int64).reshape(n) for c in columns))
+
+    def select(self, mask: np.ndarray) -> FaultBatch:
+        return FaultBatch(self.gemm_index, self.instance, *(getattr(self, c)[mask] for c in _COLUMNS))
+
+    def concat(self, other: FaultBatch) -> FaultBatch:
+        if (other.gemm_index, other.instance) != (self.gemm_index, self.instance):
+            raise ValueError("can only join batches of the same GEMM instance")
+        return FaultBatch(
+            self.gemm_index, self.instance, *(np.concatenate([getattr(self, c), getattr(other, c)]) for c in _COLUMNS)
+        )
+
+    def kernel_table(self) -> np.ndarray:
+        """(n, 7) int64 table in kernels.codes column order (fold, row, col, cycle, site, bit, mode)."""
+        table = np.empty((len(self), FAULT_COLUMNS), np.int64)
+        for j, name in enumerate(("fold_index", "row", "col", "cycle", "site", "bit", "mode")):
+            table[:, j] = getattr(self, name)
+        return table
+
+    def fault_ids(self) -> list[str]:
+        ids = []
+        for fold, attempt, ordinal, mode in zip(
+            self.fold_index.tolist(), self.attempt.tolist(), self.ordinal.tolist(), self.mode.tolist(), strict=True
+        ):
+            transient = mode == FLIP
+            ids.append(transient_id(self.gemm_index, self.instance, fold, attempt, ordinal) if transient
+                       else permanent_id(ordinal))
+        return ids
+
+    def fault(self, i: int) -> PeFault:
+        mode = int(self.mode[i])
+        return PeFault(
+            row=int(self.row[i]), col=int(self.col[i]), cycle=int(self.cycle[i]), site=SITE_OF_CODE[int(self.site[i])],
+            bit=int(self.bit[i]), kind=FaultKind.TRANSIENT if mode == FLIP else FaultKind.PERMANENT,
+            stuck_value=None if mode == FLIP else int(mode == STUCK1),
+        )
+
+    def events(self) -> list[FaultEvent]:
+        return [
+            FaultEvent(
+                fid, self.fault(i), self.gemm_index, self.instance, int(self.fold_index[i]), int(self.attempt[i])
+            )
+            for i, fid in enumerate(self.fault_ids())
+        ]
+
+
+def _generator(*key: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
+
+
+def _draw_transients(
+    rng: np.random.Generator,
+    spec: FaultSpec,
+    dataflow: Dataflow,
+    datatype: Datatype,
+    rows: int,
+    folds: FoldTable,
+    fold_ids: np.ndarray,
+    gemm_index: int,
+    instance: int,
+    attempt: int,
+) -> FaultBatch:
+    """Poisson counts per (fold, site), then uniform slots and bits, for the folds `fold_ids`."""
+    sites = [s for s in CANONICAL_SITES if s in spec.sites]
+    windows = np.array([spec.site_bits(s, datatype) for s in sites], np.int64)  # (first bit, exposed bits)
+    ru, cu = folds.table[fold_ids, T_RU], folds.table[fold_ids, T_CU]
+    macs = (ru * cu * folds.temporal).astype(np.float64)
+    counts = rng.poisson(macs[:, None] * windows[None, :, 1] * spec.ber).astype(np.int64)  # folds x sites
+    per_slot = counts.ravel()
+    total = int(per_slot.sum())
+    if total == 0:
+        return FaultBatch.empty(gemm_index, instance)
+    pos = np.repeat(np.arange(per_slot.size), per_slot)
+    fold_pos, site_pos = pos // len(sites), pos % len(sites)
+    per_fold = counts.sum(axis=1)
+    first = np.cumsum(per_fold) - per_fold
+    ordinal = np.arange(total) - first[fold_pos]
+    row = rng.integers(0, ru[fold_pos])
+    col = rng.integers(0, cu[fold_pos])
+    tau = rng.integers(0, folds.temporal, size=total)
+    bit = windows[site_pos, 0] + rng.integers(0, windows[site_pos, 1])
+    cycle = row + col + tau + (0 if DATAFLOW_CODE[dataflow] == OS else rows)
+    site_codes = np.array([SITE_CODE[s] for s in sites], np.int64)[site_pos]
+    return FaultBatch(
+        gemm_index, instance, fold_ids[fold_pos].astype(np.int64), np.full(total, attempt, np.int64),
+        ordinal.astype(np.int64), row.astype(np.int64), col.astype(np.int64), cycle.astype(np.int64),
+        site_codes, bit.astype(np.int64), np.full(total, FLIP, np.int64),
+    )
+
+
+def sample_gemm_faults(
+    spec: FaultSpec,
+    gemm: Gemm,
+    gemm_index: int,
+    instance: int,
+    dataflow: Dataflow,
+    datatype: Datatype,
+    rows: int,
+    cols: int,
+    folds: FoldTable | None = None,
+) -> FaultBatch:
+    """Transient faults of attempt 0 of every fold of one GEMM instance (vectorised, fold order)."""
+    if spec.kind is not FaultKind.TRANSIENT or spec.ber == 0.0 or not spec.selects(gemm):
+        return FaultBatch.empty(gemm_index, instance)
+    folds = folds if folds is not None else fold_table(dataflow, gemm.m, gemm.k, gemm.n, rows, cols)
+    rng = _generator(spec.seed, _STREAM_GEMM, gemm_index, instance)
+    fold_ids = np.arange(len(folds), dtype=np.int64)
+    return _draw_transients(rng, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, 0)
+
+
+def sample_fold_faults(
+    spec: FaultSpec,
+    gemm: Gemm,
+    gemm_index: int,
+    instance: int,
+    fold_index: int,
+    attempt: int,
+    dataflow: Dataflow,
+    datatype: Datatype,
+    rows: int,
+    cols: int,
+) -> FaultBatch:
+    """Transient faults of one pass (attempt) over one fold.
+
+    Attempt 0 is the fold's slice of sample_gemm_faults (which this call re-draws for the whole
+    GEMM: an engine should call sample_gemm_faults once per GEMM instance instead); attempts >= 1
+    have their own per-fold key.
+    """
+    if attempt < 0:
+        raise ValueError(f"attempt must be >= 0, got {attempt}")
+    folds = fold_table(dataflow, gemm.m, gemm.k, gemm.n, rows, cols)
+    if not 0 <= fold_index < len(folds):
+        raise ValueError(f"fold index {fold_index} out of range for {len(folds)} folds")
+    if attempt == 0:
+        whole = sample_gemm_faults(spec, gemm, gemm_index, instance, dataflow, datatype, rows, cols, folds)
+        return whole.select(whole.fold_index == fold_index)
+    if spec.kind is not FaultKind.TRANSIENT or spec.ber == 0.0 or not spec.selects(gemm):
+        return FaultBatch.empty(gemm_index, instance)
+    rng = _generator(spec.seed, _STREAM_RETRY, gemm_index, instance, fold_index, attempt)
+    fold_ids = np.array([fold_index], np.int64)
+    return _draw_transients(rng, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, attempt)
+
+
+def sample_permanent_faults(spec: FaultSpec, datatype: Datatype, rows: int, cols: int) -> tuple[FaultEvent, ...]:
+    """The run's stuck-at faults: distinct (PE, site, bit), uniform over PEs and exposed bits."""
+    if spec.kind is not FaultKind.PERMANENT:
+        return ()
+    sites = [s for s in CANONICAL_SITES if s in spec.sites]
+    windows = [spec.site_bits(s, datatype) for s in sites]
+    bits_per_pe = sum(n for _, n in windows)
+    if spec.permanent_count > rows * cols * bits_per_pe:
+        exposed = rows * cols * bits_per_pe
+        raise ValueError(f"permanent_count {spec.permanent_count} exceeds the {exposed} exposed PE bits")
+    starts = np.cumsum([0] + [n for _, n in windows])
+    rng = _generator(spec.seed, _STREAM_PERMANENT)
+    chosen: dict[tuple[int, int, int], None] = {}
+    while len(chosen) < spec.permanent_count:
+        r, c, u = int(rng.integers(rows)), int(rng.integers(cols)), int(rng.integers(bits_per_pe))
+        chosen.setdefault((r, c, u), None)
+    events = []
+    for ordinal, (r, c, u) in enumerate(chosen):
+        s = int(np.searchsorted(starts, u, side="right")) - 1
+        fault = PeFault(r, c, -1, sites[s], windows[s][0] + u - int(starts[s]), FaultKind.PERMANENT, spec.stuck_value)
+        events.append(FaultEvent(permanent_id(ordinal), fault))
+    return tuple(events)
+
+
+def permanent_batch(
+    events: Sequence[FaultEvent], fold_ids: np.ndarray, gemm_index: int, instance: int, attempt: int = 0
+) -> FaultBatch:
+    """Every permanent fault in every listed fold (fold-major); callers check spec.selects(gemm)."""
+    fold_ids = np.asarray(fold_ids, np.int64)
+    per_fold = FaultBatch.from_faults([e.fault for e in events], 0, gemm_index, instance, attempt)
+    n, k = len(per_fold), fold_ids.size
+    tiled = {c: np.tile(getattr(per_fold, c), k) for c in _COLUMNS}
+    tiled["fold_index"] = np.repeat(fold_ids, n)
+    tiled["ordinal"] = np.tile(np.array([int(e.fault_id[1:]) for e in events], np.int64), k)
+    return FaultBatch(gemm_index, instance, *(tiled[c] for c in _COLUMNS))

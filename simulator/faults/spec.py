@@ -1,0 +1,125 @@
+"""FaultSpec: the validated, frozen description of which PE soft errors a run injects."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from simulator.config.enums import Datatype, FaultKind, Site
+from simulator.workload.gemm import GEMM_KINDS, Gemm
+
+MAX_WORD_BITS = 32  # the widest register word (acc of every datatype, fp32 operands / products)
+
+
+class FaultSpec(BaseModel):
+    """Which faults to inject (DESIGN.md section 4).
+
+    * `ber`: probability that one bit of a site's register word flips per MAC operation
+      (transient faults only). Flips per fold and site ~ Poisson(active MACs x exposed bits x ber).
+    * `sites`: the PE registers that can be hit (any of acc, mult, a_reg, b_reg; order irrelevant).
+    * `kind`: `transient` (Poisson flips at rate `ber`) or `permanent` (`permanent_count` stuck-at
+      bits placed once per run; `ber` is then unused).
+    * `stuck_value`: the value a permanent fault's bit reads (0 or 1).
+    * `permanent_count`: how many distinct stuck-at bits to place (kind = permanent). Each sits on a
+      uniformly chosen PE of the whole array and a uniformly chosen exposed bit of the selected
+      sites (so a site is chosen in proportion to its exposed bits, as for transients).
+    * `bits`: inclusive bit range (lo, hi) that faults may hit; bits outside it are not exposed.
+      A site's exposed bits are its word's bits within the range (fewer for narrow words); a range
+      that leaves no selected site any bit is an error when the datatype is known (site_bits).
+    * `gemms` / `kinds`: inject only into GEMMs with these names / kinds (both must match if both
+      are given); None means all.
+    * `seed`: root of every random draw (see faults.sampling for the keying).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ber: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    sites: tuple[Site, ...] = (Site.ACC, Site.MULT, Site.A_REG, Site.B_REG)
+    kind: FaultKind = FaultKind.TRANSIENT
+    stuck_value: Literal[0, 1] = 1
+    permanent_count: int = Field(1, ge=1)
+    bits: tuple[int, int] | None = None
+    gemms: tuple[str, ...] | None = None
+    kinds: tuple[str, ...] | None = None
+    seed: int = Field(0, ge=0)
+
+    @field_validator("ber", "permanent_count", "seed", "stuck_value", mode="before")
+    @classmethod
+    def _no_bool(cls, value: object) -> object:
+        if isinstance(value, bool):
+            raise ValueError("must be a number, not a boolean")
+        return value
+
+    @field_validator("ber", mode="after")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError(f"must be a finite probability in [0, 1], got {value}")
+        return value
+
+    @field_validator("sites", "gemms", "kinds", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        """Accept `acc,mult` (CLI style) as well as a list."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("sites", mode="after")
+    @classmethod
+    def _sites_ok(cls, value: tuple[Site, ...]) -> tuple[Site, ...]:
+        if not value:
+            raise ValueError("must name at least one site (acc, mult, a_reg, b_reg)")
+        if len(set(value)) != len(value):
+            raise ValueError(f"lists a site twice: {[str(s) for s in value]}")
+        return value
+
+    @field_validator("bits", mode="after")
+    @classmethod
+    def _bits_ok(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is None:
+            return None
+        lo, hi = value
+        if not (0 <= lo <= hi < MAX_WORD_BITS):
+            raise ValueError(f"must be [lo, hi] with 0 <= lo <= hi <= {MAX_WORD_BITS - 1}, got [{lo}, {hi}]")
+        return value
+
+    @field_validator("gemms", mode="after")
+    @classmethod
+    def _gemms_ok(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and not value:
+            raise ValueError("must name at least one GEMM (or be omitted)")
+        return value
+
+    @field_validator("kinds", mode="after")
+    @classmethod
+    def _kinds_ok(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("must name at least one GEMM kind (or be omitted)")
+        unknown = [k for k in value if k not in GEMM_KINDS]
+        if unknown:
+            raise ValueError(f"unknown GEMM kind {unknown[0]!r}; expected one of {', '.join(GEMM_KINDS)}")
+        return value
+
+    def selects(self, gemm: Gemm) -> bool:
+        """Whether faults are injected into this GEMM (name and kind restrictions)."""
+        if self.gemms is not None and gemm.name not in self.gemms:
+            return False
+        return self.kinds is None or gemm.kind in self.kinds
+
+    def site_bits(self, site: Site, datatype: Datatype) -> tuple[int, int]:
+        """(first bit, number of exposed bits) of a site's word; raises if no selected site has any."""
+        if all(self._bit_window(s, datatype)[1] == 0 for s in self.sites):
+            lo, hi = self.bits if self.bits is not None else (0, 0)
+            widths = ", ".join(f"{s} {s.word_bits(datatype)}" for s in self.sites)
+            raise ValueError(f"faults.bits [{lo}, {hi}] leaves no bit of the selected {datatype} words ({widths} bits)")
+        return self._bit_window(site, datatype)
+
+    def _bit_window(self, site: Site, datatype: Datatype) -> tuple[int, int]:
+        width = site.word_bits(datatype)
+        lo, hi = self.bits if self.bits is not None else (0, width - 1)
+        return lo, max(0, min(hi, width - 1) - lo + 1)
