@@ -1,14 +1,20 @@
-"""Registry of ABFT policy plug-ins: name -> factory. Adding a policy is one class and one line."""
+"""Registry of ABFT policy plug-ins: name -> class. Adding a policy is one class and one line."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from simulator.abft.policies import (
+    ApproxAbft,
+    ClassicalAbft,
+    CorrectingAbft,
+    DetectOnly,
+    DualModular,
+    PolicyContext,
+    Unprotected,
+)
+from simulator.abft.protocol import Policy
 
-from simulator.abft.protocol import Policy, Unprotected
-
-POLICIES: dict[str, Callable[..., Policy]] = {
-    "none": Unprotected,
+POLICIES: dict[str, type[Unprotected]] = {
+    cls.name: cls for cls in (Unprotected, DetectOnly, ClassicalAbft, CorrectingAbft, ApproxAbft, DualModular)
 }
 
 
@@ -16,10 +22,10 @@ def policy_names() -> list[str]:
     return list(POLICIES)
 
 
-def make_policy(name: str, **options: Any) -> Policy:
+def make_policy(name: str, context: PolicyContext | None = None) -> Policy:
     """Instantiate a registered policy; unknown names raise ValueError listing the known ones."""
     try:
-        factory = POLICIES[name]
+        cls = POLICIES[name]
     except KeyError:
         raise ValueError(f"unknown policy {name!r} (known: {', '.join(POLICIES)})") from None
-    return factory(**options)
+    return cls(context)

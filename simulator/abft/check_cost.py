@@ -1,0 +1,86 @@
+"""What checking one fold costs: checksum encode/verify work, or a duplicate pass (DMR)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.abft.protocol import CheckWork
+from simulator.config.enums import Dataflow, Placement
+from simulator.mapping.schedule import GemmSchedule
+from simulator.mapping.tiling import Fold
+
+
+@dataclass(frozen=True, slots=True)
+class CheckExtents:
+    """A fold's output block (out_rows x out_cols) and the K-extent its sums run over."""
+
+    out_rows: int
+    out_cols: int
+    k_inner: int
+
+
+def check_extents(s: GemmSchedule, fold: Fold) -> CheckExtents:
+    """OS: ru x cu outputs over all K; WS: M x cu partial sums over ru; IS: cu x N over ru."""
+    if s.dataflow is Dataflow.OS:
+        return CheckExtents(fold.rows_used, fold.cols_used, s.gemm.k)
+    if s.dataflow is Dataflow.WS:
+        return CheckExtents(s.gemm.m, fold.cols_used, fold.rows_used)
+    return CheckExtents(fold.cols_used, s.gemm.n, fold.rows_used)
+
+
+def pass_cycles(s: GemmSchedule) -> int:
+    """Array cycles one more fold pass adds: the issue interval (= fold cycles without overlap)."""
+    return s.issue_interval_cycles
+
+
+def abft_check_work(s: GemmSchedule, fold: Fold, placement: Placement) -> CheckWork:
+    """Huang-Abraham checking of one fold.
+
+    Encoding: e^T A_blk ((r-1) k adds) and B_blk e (k (c-1) adds); prediction: (e^T A) B and
+    A (B e) (k c + r k MACs); actual sums C e and e^T C (r (c-1) + c (r-1) adds); r + c compares.
+    `checksum_pe` / `side_unit` run all of it beside the array. `in_array` (software ABFT) makes
+    the prediction extra operand rows/columns of the array, as for the GEMM (M+1, K, N+1): its
+    MACs run on the array, and a fold whose block is full at the last block of an augmented
+    spatial dimension needs one more pass for the checksum row/column (OS: M and N; WS: N, with
+    the checksum row of A one more temporal step; IS: M, with B's checksum column one more step).
+    """
+    e = check_extents(s, fold)
+    r, c, k = e.out_rows, e.out_cols, e.k_inner
+    encode_adds = (r - 1) * k + k * (c - 1)
+    verify_adds = r * (c - 1) + c * (r - 1)
+    predict_macs = k * c + r * k
+    if placement is not Placement.IN_ARRAY:
+        return CheckWork(checksum_macs=predict_macs, checksum_adds=encode_adds + verify_adds, compares=r + c)
+    extra_cycles = 0
+    last_row_block = fold.row0 + fold.rows_used == _spatial_rows(s)
+    last_col_block = fold.col0 + fold.cols_used == _spatial_cols(s)
+    row_spill = last_row_block and fold.rows_used == s.rows and s.dataflow is Dataflow.OS
+    col_spill = last_col_block and fold.cols_used == s.cols
+    passes = int(row_spill) + int(col_spill) + int(row_spill and col_spill)
+    extra_cycles += passes * pass_cycles(s)
+    if s.dataflow is not Dataflow.OS:
+        extra_cycles += 1  # one more streamed row (WS) / column (IS) carries the checksum
+    return CheckWork(
+        checksum_adds=encode_adds + verify_adds,
+        compares=r + c,
+        extra_array_macs=predict_macs + k,  # + the corner (e^T A)(B e)
+        extra_array_cycles=extra_cycles,
+    )
+
+
+def dmr_check_work(s: GemmSchedule, fold: Fold) -> CheckWork:
+    """Dual modular redundancy: the fold runs twice on the array and the outputs are compared."""
+    e = check_extents(s, fold)
+    return CheckWork(
+        compares=e.out_rows * e.out_cols,
+        extra_array_macs=fold.active_macs,
+        extra_array_cycles=pass_cycles(s),
+    )
+
+
+def _spatial_rows(s: GemmSchedule) -> int:
+    return {Dataflow.OS: s.gemm.m, Dataflow.WS: s.gemm.k, Dataflow.IS: s.gemm.k}[s.dataflow]
+
+
+def _spatial_cols(s: GemmSchedule) -> int:
+    return {Dataflow.OS: s.gemm.n, Dataflow.WS: s.gemm.n, Dataflow.IS: s.gemm.m}[s.dataflow]

@@ -1,0 +1,131 @@
+"""The ABFT policies: none, detect_only, abft, abft_correct, approx_abft, dmr (DESIGN.md section 5).
+
+Each policy states its checking cost (`check_work`) and, given what the verifier found in a
+fold attempt (`TileCheck.details`, a faults.verifier.FoldVerification), what to do (`decide`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulator.abft.check_cost import abft_check_work, dmr_check_work
+from simulator.abft.config import AbftConfig
+from simulator.abft.protocol import ACCEPT, NO_CHECK, Action, CheckWork, Decision, Region, Scope, TileCheck
+from simulator.config.enums import Placement
+from simulator.mapping.schedule import GemmSchedule
+from simulator.mapping.tiling import Fold
+
+TILE = Decision(Action.RECOMPUTE, Region(Scope.TILE))
+GEMM = Decision(Action.RECOMPUTE, Region(Scope.GEMM))
+CORRECT = Decision(Action.CORRECT)
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What a policy may know: where the checksum hardware sits and the ABFT options."""
+
+    placement: Placement = Placement.SIDE_UNIT
+    abft: AbftConfig = field(default_factory=AbftConfig)
+
+
+class Unprotected:
+    """`none`: no checks; every error escapes."""
+
+    name = "none"
+    checks = False  # the verifier computes checksum deviations only for checking policies
+    duplicates = False  # a second, independently faulty execution is compared (DMR)
+    tolerates = False  # accepts detected deviations below its thresholds on purpose
+
+    def __init__(self, context: PolicyContext | None = None) -> None:
+        self.context = context or PolicyContext()
+
+    def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
+        return NO_CHECK
+
+    def decide(self, check: TileCheck) -> Decision:
+        return ACCEPT
+
+
+class _ChecksumPolicy(Unprotected):
+    checks = True
+
+    def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
+        return abft_check_work(schedule, fold, self.context.placement)
+
+
+class DetectOnly(_ChecksumPolicy):
+    """`detect_only`: row and column checks; detections are counted, nothing is recovered."""
+
+    name = "detect_only"
+
+
+class ClassicalAbft(_ChecksumPolicy):
+    """`abft` (Huang & Abraham 1984): any deviation beyond tolerance recomputes the tile (or the
+    whole GEMM instance with `recompute_scope: gemm`)."""
+
+    name = "abft"
+
+    def decide(self, check: TileCheck) -> Decision:
+        if not check.details.detected:
+            return ACCEPT
+        return GEMM if self.context.abft.recompute_scope == "gemm" else TILE
+
+
+class CorrectingAbft(_ChecksumPolicy):
+    """`abft_correct`: a check block with exactly one flagged row and one flagged column holds a
+    single wrong element, fixed in place as C[i,j] - RSD_i; any other pattern recomputes the tile."""
+
+    name = "abft_correct"
+
+    def decide(self, check: TileCheck) -> Decision:
+        blocks = [b for b in check.details.blocks if b.detected]
+        if not blocks:
+            return ACCEPT
+        if all(b.flagged_rows.size == 1 and b.flagged_cols.size == 1 for b in blocks):
+            return CORRECT
+        return TILE
+
+
+class ApproxAbft(_ChecksumPolicy):
+    """`approx_abft` (Xue et al., arXiv 2302.10469): a block whose total deviation MSD = sum |RSD|
+    is at most T1 is accepted; otherwise only rows / columns with |RSD| / |CSD| above T2 are
+    recomputed (rows and columns both: the tile). Thresholds are per GEMM kind, in accumulator
+    units or relative to the clean output scale."""
+
+    name = "approx_abft"
+    tolerates = True
+
+    def decide(self, check: TileCheck) -> Decision:
+        details = check.details
+        th = self.context.abft.thresholds_for(details.kind)
+        unit = details.scale if self.context.abft.threshold_mode == "relative" else 1.0
+        t1, t2 = th.t1 * unit, th.t2 * unit
+        rows: set[int] = set()
+        cols: set[int] = set()
+        for b in details.blocks:
+            if not b.detected or b.msd_abs <= t1:  # NaN never passes `<=`: it is recomputed
+                continue
+            rows.update((b.row0 + np.flatnonzero(~(np.abs(b.rsd) <= np.maximum(t2, b.row_tolerance)))).tolist())
+            cols.update((b.col0 + np.flatnonzero(~(np.abs(b.csd) <= np.maximum(t2, b.col_tolerance)))).tolist())
+        if rows and cols:
+            return TILE
+        if rows:
+            return Decision(Action.RECOMPUTE, Region(Scope.ROWS, rows=tuple(sorted(rows))))
+        if cols:
+            return Decision(Action.RECOMPUTE, Region(Scope.COLS, cols=tuple(sorted(cols))))
+        return ACCEPT
+
+
+class DualModular(Unprotected):
+    """`dmr`: every fold runs twice; outputs that differ are recomputed (both copies again)."""
+
+    name = "dmr"
+    duplicates = True
+
+    def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
+        return dmr_check_work(schedule, fold)
+
+    def decide(self, check: TileCheck) -> Decision:
+        return TILE if check.details.copies_differ else ACCEPT

@@ -1,0 +1,423 @@
+"""Fault outcomes of fold attempts as the checksum hardware sees them, and each fault's fate.
+
+`FaultVerifier` implements the engine's TileVerifier: it samples every GEMM instance's faults
+(the same draw for every policy), resolves their exact output errors, and for each fold attempt
+the engine reports on computes the checksum deviations the policy decides on. It follows the
+decisions (correct in place, recompute a region: the region's errors are replaced by the faults
+of the new pass) and finally classifies every fault: masked, detected, corrected, recomputed,
+tolerated or escaped, and measures the residual error of every GEMM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulator.abft.checksum import BlockDeviation, block_deviations, output_scale, tolerance_for
+from simulator.abft.check_cost import check_extents
+from simulator.abft.config import AbftConfig
+from simulator.abft.protocol import Action, Decision, Region, Scope, TileCheck
+from simulator.config.schema import HwConfig
+from simulator.faults.effects import EffectBatch, kernel_operands, resolve_gemm_faults
+from simulator.faults.operands import GemmOperands, synthetic_operands
+from simulator.faults.sampling import (
+    FaultBatch,
+    FoldTable,
+    fold_table,
+    permanent_batch,
+    sample_fold_faults,
+    sample_gemm_faults,
+    sample_permanent_faults,
+)
+from simulator.faults.spec import FaultSpec
+from simulator.kernels.codes import P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
+from simulator.mapping.schedule import GemmSchedule
+from simulator.mapping.tiling import Fold
+
+OUTCOMES = ("masked", "corrected", "recomputed", "tolerated", "escaped")
+_DUPLICATE_STREAM = 5  # SeedSequence stream of DMR's second copy (faults.sampling uses 1-4)
+
+
+@dataclass
+class FaultTrack:
+    """One fault (a permanent one: its occurrence in one fold) and what is left of its error."""
+
+    fault_id: str
+    fold_rows: np.ndarray  # fold output-block coordinates of the corrupted elements
+    fold_cols: np.ndarray
+    gemm_rows: np.ndarray
+    gemm_cols: np.ndarray
+    delta: np.ndarray  # faulty - clean, accumulator units
+    alive: np.ndarray  # still present in the output
+    detected: bool = False
+    corrected: bool = False
+
+    @property
+    def masked(self) -> bool:
+        return not bool(np.any(self.delta != 0))
+
+    @property
+    def residual(self) -> bool:
+        return bool(np.any(self.delta[self.alive] != 0))
+
+
+@dataclass
+class FoldState:
+    """The errors in one fold's output block and how its last attempt ended."""
+
+    kind: str
+    scale: float
+    shape: tuple[int, int]
+    tracks: list[FaultTrack] = field(default_factory=list)
+    last_check: FoldVerification | None = None
+    final: Action | None = None
+    gave_up: bool = False
+
+
+@dataclass(frozen=True)
+class FoldVerification:
+    """What one attempt's checks saw (TileCheck.details)."""
+
+    kind: str
+    scale: float  # clean output scale (ApproxABFT's relative unit), accumulator units
+    blocks: tuple[BlockDeviation, ...]
+    copies_differ: bool = False  # DMR: the duplicate execution disagreed
+
+    @property
+    def detected(self) -> bool:
+        return any(b.detected for b in self.blocks)
+
+
+class FaultVerifier:
+    """TileVerifier backed by the PE fault model (DESIGN.md sections 4 and 5)."""
+
+    def __init__(
+        self,
+        hw: HwConfig,
+        schedules: Sequence[GemmSchedule],
+        spec: FaultSpec,
+        abft: AbftConfig,
+        *,
+        checks: bool,
+        duplicates: bool = False,
+        tolerates: bool = False,
+        operands: OperandCache | None = None,
+    ) -> None:
+        self.hw, self.schedules, self.spec, self.abft = hw, schedules, spec, abft
+        self.checks, self.duplicates, self.tolerates = checks, duplicates, tolerates
+        self.operands = operands or OperandCache(hw, schedules, spec.seed)
+        arr = hw.array
+        self._permanent = sample_permanent_faults(spec, arr.datatype, arr.rows, arr.cols)
+        self._duplicate_spec = spec.model_copy(update={"seed": _derived_seed(spec.seed)}) if duplicates else None
+        self._states: dict[tuple[int, int, int], FoldState] = {}
+        self._flagged: dict[int, frozenset[tuple[int, int]]] = {}
+        self._duplicate_batches: dict[tuple[int, int], FaultBatch] = {}
+        self.recomputations = 0
+
+    # -- TileVerifier -------------------------------------------------------------------------
+    def flagged_folds(self, gemm_index: int) -> frozenset[tuple[int, int]]:
+        if gemm_index not in self._flagged:
+            self._flagged[gemm_index] = self._sample_gemm(gemm_index)
+        return self._flagged[gemm_index]
+
+    def verify(self, gemm_index: int, instance: int, fold: Fold, attempt: int, region: Region | None) -> TileCheck:
+        state = self._state(gemm_index, instance, fold)
+        if attempt > 0:
+            self.recomputations += 1
+            self._rerun(gemm_index, instance, fold, attempt, region or Region(Scope.TILE), state)
+        copies_differ = False
+        if self.duplicates:
+            copies_differ = self._copies_differ(gemm_index, instance, fold, attempt, state)
+        blocks = self._deviations(gemm_index, instance, fold, state) if self.checks else ()
+        check = FoldVerification(state.kind, state.scale, tuple(blocks), copies_differ)
+        self._mark_detected(state, check)
+        state.last_check = check
+        return TileCheck(gemm_index, instance, fold.index, attempt, check)
+
+    # -- decisions (fed by DecisionRecorder) ------------------------------------------------------
+    def record(self, check: TileCheck, decision: Decision) -> None:
+        state = self._states.get((check.gemm_index, check.instance, check.fold_index))
+        if state is None:
+            return
+        state.final = decision.action
+        if decision.action is Action.CORRECT:
+            self._correct(state, check.details)
+        if decision.action is Action.RECOMPUTE and check.attempt >= self.hw.recompute.max_retries:
+            state.gave_up = True
+
+    # -- results ------------------------------------------------------------------------------
+    def outcomes(self) -> dict[str, int]:
+        counts = dict.fromkeys(("faults_injected", "detected", *OUTCOMES, "gave_up_folds"), 0)
+        for state in self._states.values():
+            counts["gave_up_folds"] += int(state.gave_up)
+            for track in state.tracks:
+                counts["faults_injected"] += 1
+                counts["detected"] += int(track.detected)
+                counts[self._fate(state, track)] += 1
+        counts["recomputations"] = self.recomputations
+        return counts
+
+    def layer_outcomes(self, gemm_index: int) -> dict[str, float]:
+        """Outcome counts and residual error (max |E|, ||E||_F / ||C||_F) of one GEMM."""
+        counts = dict.fromkeys(("faults_injected", "detected", *OUTCOMES), 0)
+        errors: dict[int, dict[tuple[int, int], float]] = {}
+        for (g, inst, _), state in self._states.items():
+            if g != gemm_index:
+                continue
+            for track in state.tracks:
+                counts["faults_injected"] += 1
+                counts["detected"] += int(track.detected)
+                counts[self._fate(state, track)] += 1
+                live = track.alive & (track.delta != 0)
+                acc = errors.setdefault(inst, {})
+                for i, j, d in zip(track.gemm_rows[live].tolist(), track.gemm_cols[live].tolist(),
+                                   track.delta[live].tolist(), strict=True):  # fmt: skip
+                    acc[(i, j)] = acc.get((i, j), 0) + d
+        max_abs, err_sq = 0.0, 0.0
+        for acc in errors.values():
+            values = np.abs(np.array(list(acc.values()), np.float64))
+            if values.size:
+                max_abs = max(max_abs, float(values.max()))
+                err_sq += float(np.sum(values * values))
+        rel = 0.0
+        if err_sq > 0 or not np.isfinite(err_sq):
+            rel = float(np.sqrt(err_sq) / self.operands.clean_frobenius(gemm_index))
+        return {**counts, "residual_max_abs": max_abs, "residual_rel_fro": rel}
+
+    def _fate(self, state: FoldState, track: FaultTrack) -> str:
+        if track.masked:
+            return "masked"
+        if not track.residual:
+            return "corrected" if track.corrected else "recomputed"
+        tolerated = self.tolerates and track.detected and state.final is Action.ACCEPT and not state.gave_up
+        return "tolerated" if tolerated else "escaped"
+
+    # -- internals ----------------------------------------------------------------------------
+    def _sample_gemm(self, gemm_index: int) -> frozenset[tuple[int, int]]:
+        s = self.schedules[gemm_index]
+        arr = self.hw.array
+        flagged: set[tuple[int, int]] = set()
+        if not self.spec.selects(s.gemm):
+            return frozenset()
+        folds = self.operands.folds(gemm_index)
+        for instance in range(s.gemm.count):
+            batch = sample_gemm_faults(self.spec, s.gemm, gemm_index, instance, arr.dataflow, arr.datatype,
+                                       arr.rows, arr.cols, folds)  # fmt: skip
+            if self._permanent:
+                batch = batch.concat(permanent_batch(self._permanent, np.arange(len(folds)), gemm_index, instance))
+            if self._duplicate_spec is not None:
+                dup = sample_gemm_faults(self._duplicate_spec, s.gemm, gemm_index, instance, arr.dataflow,
+                                         arr.datatype, arr.rows, arr.cols, folds)  # fmt: skip
+                self._duplicate_batches[(gemm_index, instance)] = dup
+                flagged.update((instance, int(f)) for f in np.unique(dup.fold_index))
+            if len(batch) == 0:
+                continue
+            effects = self._resolve(gemm_index, instance, batch)
+            for i, fid in enumerate(batch.fault_ids()):
+                f = int(batch.fold_index[i])
+                state = self._state(gemm_index, instance, folds.fold(f))
+                state.tracks.append(_track(fid, effects, i))
+                flagged.add((instance, f))
+        return frozenset(flagged)
+
+    def _resolve(self, gemm_index: int, instance: int, batch: FaultBatch) -> EffectBatch:
+        arr = self.hw.array
+        ops = self.operands.kernel(gemm_index, instance)
+        return resolve_gemm_faults(arr.dataflow, arr.rows, arr.cols, ops, batch, self.operands.folds(gemm_index))
+
+    def _state(self, gemm_index: int, instance: int, fold: Fold) -> FoldState:
+        key = (gemm_index, instance, fold.index)
+        state = self._states.get(key)
+        if state is None:
+            s = self.schedules[gemm_index]
+            e = check_extents(s, fold)
+            scale = self.operands.scale(gemm_index, instance) if self.checks else 0.0
+            state = FoldState(s.gemm.kind, scale, (e.out_rows, e.out_cols))
+            self._states[key] = state
+        return state
+
+    def _rerun(self, gemm_index: int, instance: int, fold: Fold, attempt: int, region: Region, state: FoldState) -> None:
+        """A recompute pass replaces the region's errors with those of the new pass."""
+        for track in state.tracks:
+            track.alive &= ~_in_region(region, track.fold_rows, track.fold_cols)
+        s, arr = self.schedules[gemm_index], self.hw.array
+        batch = sample_fold_faults(self.spec, s.gemm, gemm_index, instance, fold.index, attempt, arr.dataflow,
+                                   arr.datatype, arr.rows, arr.cols)  # fmt: skip
+        if self._permanent:  # the same PEs fail again
+            batch = batch.concat(permanent_batch(self._permanent, np.array([fold.index]), gemm_index, instance, attempt))
+        if len(batch) == 0:
+            return
+        effects = self._resolve(gemm_index, instance, batch)
+        for i, fid in enumerate(batch.fault_ids()):
+            track = _track(f"{fid}@a{attempt}" if fid.startswith("p") else fid, effects, i)
+            track.alive &= _in_region(region, track.fold_rows, track.fold_cols)
+            state.tracks.append(track)
+
+    def _copies_differ(self, gemm_index: int, instance: int, fold: Fold, attempt: int, state: FoldState) -> bool:
+        """DMR: the second copy runs with its own transient faults (permanent ones hit both alike)."""
+        s, arr = self.schedules[gemm_index], self.hw.array
+        assert self._duplicate_spec is not None
+        if attempt == 0:
+            whole = self._duplicate_batches.get((gemm_index, instance))
+            dup = whole.select(whole.fold_index == fold.index) if whole is not None else None
+        else:
+            dup = sample_fold_faults(self._duplicate_spec, s.gemm, gemm_index, instance, fold.index, attempt,
+                                     arr.dataflow, arr.datatype, arr.rows, arr.cols)  # fmt: skip
+        first = _error_map(t for t in state.tracks if not t.fault_id.startswith("p"))
+        second: dict[tuple[int, int], float] = {}
+        if dup is not None and len(dup):
+            effects = self._resolve(gemm_index, instance, dup)
+            second = _error_map(_track(fid, effects, i) for i, fid in enumerate(dup.fault_ids()))
+        return first != second
+
+    def _deviations(self, gemm_index: int, instance: int, fold: Fold, state: FoldState) -> list[BlockDeviation]:
+        live = [(t.fold_rows[t.alive], t.fold_cols[t.alive], t.delta[t.alive]) for t in state.tracks]
+        live = [x for x in live if x[2].size]
+        if not live:
+            return []
+        rows, cols, delta = (np.concatenate(parts) for parts in zip(*live, strict=True))
+        tol = None
+        if not self.hw.array.datatype.is_integer:
+            a_blk, b_blk = self.operands.fold_blocks(gemm_index, instance, fold)
+            tol = tolerance_for(self.hw.array.datatype, a_blk, b_blk, self.abft.fp_tolerance_factor)
+        block = (self.abft.block_rows, self.abft.block_cols)
+        return block_deviations(rows, cols, delta, state.shape, block, tol)
+
+    @staticmethod
+    def _mark_detected(state: FoldState, check: FoldVerification) -> None:
+        flagged = [(set(b.flagged_rows.tolist()), set(b.flagged_cols.tolist())) for b in check.blocks if b.detected]
+        for track in state.tracks:
+            if track.detected or not track.residual:
+                continue
+            if check.copies_differ:
+                track.detected = True
+                continue
+            live = track.alive & (track.delta != 0)
+            pairs = zip(track.fold_rows[live].tolist(), track.fold_cols[live].tolist(), strict=True)
+            track.detected = any(i in rows or j in cols for i, j in pairs for rows, cols in flagged)
+
+    @staticmethod
+    def _correct(state: FoldState, check: FoldVerification) -> None:
+        """C[i,j] -= RSD_i for each block with one flagged row i and one flagged column j; the
+        element's errors are gone exactly when they were the block's only ones in row i."""
+        for b in check.blocks:
+            if not b.detected:
+                continue
+            (i,), (j,) = b.flagged_rows.tolist(), b.flagged_cols.tolist()
+            rsd_i = b.rsd[i - b.row0]
+            at_ij = [(t, (t.fold_rows == i) & (t.fold_cols == j) & t.alive) for t in state.tracks]
+            total = sum(t.delta[mask].sum() for t, mask in at_ij)
+            if total != rsd_i:
+                continue  # other errors in row i: the correction does not restore the element
+            for t, mask in at_ij:
+                if mask.any():
+                    t.alive &= ~mask
+                    t.corrected = True
+
+
+class DecisionRecorder:
+    """Wraps a policy so that the verifier learns every decision (the engine stays unaware)."""
+
+    def __init__(self, policy, verifier: FaultVerifier) -> None:
+        self.policy, self.verifier = policy, verifier
+        self.name = policy.name
+
+    def check_work(self, schedule, fold):
+        return self.policy.check_work(schedule, fold)
+
+    def decide(self, check: TileCheck) -> Decision:
+        decision = self.policy.decide(check)
+        self.verifier.record(check, decision)
+        return decision
+
+
+class OperandCache:
+    """Operands, fold tables and clean-output norms of a run, computed once and shared by policies."""
+
+    def __init__(self, hw: HwConfig, schedules: Sequence[GemmSchedule], seed: int) -> None:
+        self.hw, self.schedules, self.seed = hw, schedules, seed
+        self._operands: dict[tuple[int, int], GemmOperands] = {}
+        self._kernel: dict[tuple[int, int], object] = {}
+        self._folds: dict[int, FoldTable] = {}
+        self._scale: dict[tuple[int, int], float] = {}
+        self._fro: dict[int, float] = {}
+
+    def operands(self, gemm_index: int, instance: int) -> GemmOperands:
+        key = (gemm_index, instance)
+        if key not in self._operands:
+            gemm = self.schedules[gemm_index].gemm
+            self._operands[key] = synthetic_operands(gemm, self.hw.array.datatype, self.seed, gemm_index, instance)
+        return self._operands[key]
+
+    def kernel(self, gemm_index: int, instance: int):
+        key = (gemm_index, instance)
+        if key not in self._kernel:
+            ops = self.operands(gemm_index, instance)
+            self._kernel[key] = kernel_operands(ops.datatype, ops.a, ops.b)
+        return self._kernel[key]
+
+    def folds(self, gemm_index: int) -> FoldTable:
+        if gemm_index not in self._folds:
+            g, arr = self.schedules[gemm_index].gemm, self.hw.array
+            self._folds[gemm_index] = fold_table(arr.dataflow, g.m, g.k, g.n, arr.rows, arr.cols)
+        return self._folds[gemm_index]
+
+    def scale(self, gemm_index: int, instance: int) -> float:
+        key = (gemm_index, instance)
+        if key not in self._scale:
+            ops = self.operands(gemm_index, instance)
+            self._scale[key] = output_scale(ops.a, ops.b)
+        return self._scale[key]
+
+    def fold_blocks(self, gemm_index: int, instance: int, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
+        from simulator.mapping.tiling import fold_operands
+
+        ops = self.operands(gemm_index, instance)
+        return fold_operands(self.hw.array.dataflow, fold, ops.a, ops.b)
+
+    def clean_frobenius(self, gemm_index: int) -> float:
+        """||C||_F over all instances of a GEMM (float64 BLAS: exact for int8 up to K = 3072)."""
+        if gemm_index not in self._fro:
+            total = 0.0
+            for inst in range(self.schedules[gemm_index].gemm.count):
+                ops = self.operands(gemm_index, inst)
+                c = ops.a.astype(np.float64) @ ops.b.astype(np.float64)
+                total += float(np.sum(c * c))
+            self._fro[gemm_index] = float(np.sqrt(total)) or 1.0
+        return self._fro[gemm_index]
+
+
+def _track(fault_id: str, effects: EffectBatch, i: int) -> FaultTrack:
+    lo, hi = int(effects.offsets[i]), int(effects.offsets[i + 1])
+    pos = effects.positions[lo:hi]
+    delta = effects.delta[lo:hi]
+    return FaultTrack(
+        fault_id, pos[:, P_FOLD_ROW].copy(), pos[:, P_FOLD_COL].copy(), pos[:, P_GEMM_ROW].copy(),
+        pos[:, P_GEMM_COL].copy(), delta.copy(), np.ones(hi - lo, bool),
+    )  # fmt: skip
+
+
+def _in_region(region: Region, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    if region.scope in (Scope.TILE, Scope.GEMM):
+        return np.ones(rows.shape, bool)
+    if region.scope is Scope.ROWS:
+        return np.isin(rows, region.rows)
+    if region.scope is Scope.COLS:
+        return np.isin(cols, region.cols)
+    pairs = set(zip(region.rows, region.cols, strict=True))
+    return np.array([(i, j) in pairs for i, j in zip(rows.tolist(), cols.tolist(), strict=True)], bool)
+
+
+def _error_map(tracks) -> dict[tuple[int, int], float]:
+    errors: dict[tuple[int, int], float] = {}
+    for t in tracks:
+        live = t.alive & (t.delta != 0)
+        for i, j, d in zip(t.fold_rows[live].tolist(), t.fold_cols[live].tolist(), t.delta[live].tolist(), strict=True):
+            errors[(i, j)] = errors.get((i, j), 0) + d
+    return {k: v for k, v in errors.items() if v != 0}
+
+
+def _derived_seed(seed: int) -> int:
+    return int(np.random.SeedSequence([seed, _DUPLICATE_STREAM]).generate_state(1, np.uint64)[0] >> 1)

@@ -1,0 +1,143 @@
+"""ABFT policies on real PE faults: detection, exact correction, ApproxABFT's guarantee, DMR."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from abft_driver import drive, small_hw
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.abft.checksum import block_deviations
+from simulator.abft.config import AbftConfig, Thresholds
+from simulator.abft.policies import ApproxAbft, ClassicalAbft, CorrectingAbft, PolicyContext
+from simulator.abft.protocol import Action, Scope, TileCheck
+from simulator.abft.registry import POLICIES, make_policy
+from simulator.abft.verifier import FoldVerification
+from simulator.faults.spec import FaultSpec
+from simulator.workload.gemm import Gemm
+
+shapes = st.tuples(st.integers(1, 14), st.integers(1, 20), st.integers(1, 14))
+flows = st.sampled_from(["os", "ws", "is"])
+
+
+def _check(blocks, kind="fc1", scale=100.0, differ=False) -> TileCheck:
+    return TileCheck(0, 0, 0, 0, FoldVerification(kind, scale, tuple(blocks), differ))
+
+
+def _dev(rows, cols, delta, shape=(4, 4)):
+    return block_deviations(np.array(rows), np.array(cols), np.array(delta, np.int64), shape)
+
+
+def test_registry_holds_every_policy():
+    assert list(POLICIES) == ["none", "detect_only", "abft", "abft_correct", "approx_abft", "dmr"]
+    with pytest.raises(ValueError, match="unknown policy 'tmr'"):
+        make_policy("tmr")
+
+
+def test_decisions_by_hand():
+    single = _dev([1], [2], [-5])
+    segment = _dev([1, 1], [2, 3], [7, 7])  # a row segment: one row, two columns
+    assert ClassicalAbft().decide(_check([])).action is Action.ACCEPT
+    assert ClassicalAbft().decide(_check(single)).region.scope is Scope.TILE
+    gemm = ClassicalAbft(PolicyContext(abft=AbftConfig(recompute_scope="gemm")))
+    assert gemm.decide(_check(single)).region.scope is Scope.GEMM
+    assert CorrectingAbft().decide(_check(single)).action is Action.CORRECT
+    assert CorrectingAbft().decide(_check(segment)).region.scope is Scope.TILE
+    # ApproxABFT, absolute thresholds T1 = 10, T2 = 6: MSD 5 accepted; MSD 14 with RSD_1 = 14 >
+    # T2 and CSD = 7, 7 > T2 -> rows and columns -> the tile; a lone big row -> that row only
+    approx = ApproxAbft(PolicyContext(abft=AbftConfig(threshold_mode="absolute", thresholds={"fc1": Thresholds(t1=10, t2=6)})))
+    assert approx.decide(_check(single)).action is Action.ACCEPT
+    assert approx.decide(_check(segment)).region.scope is Scope.TILE
+    spread = _dev([0, 0, 0], [0, 1, 2], [4, 4, 4])  # RSD_0 = 12 > 6, CSD = 4 each <= 6
+    decision = approx.decide(_check(spread))
+    assert decision.region.scope is Scope.ROWS and decision.region.rows == (0,)
+    # relative mode: thresholds scale with the clean output scale (here 100 -> T1 = 100)
+    rel = ApproxAbft(PolicyContext(abft=AbftConfig(thresholds={"fc1": Thresholds(t1=1.0, t2=0.5)})))
+    assert rel.decide(_check(_dev([0], [0], [99]))).action is Action.ACCEPT
+    assert rel.decide(_check(_dev([0], [0], [101]))).action is Action.RECOMPUTE
+
+
+def test_clean_runs_flag_nothing():
+    for policy in POLICIES:
+        verifier, decisions = drive(small_hw(), [Gemm("fc1", "fc1", 9, 20, 11)], policy, FaultSpec(ber=0.0))
+        assert decisions == [] and verifier.outcomes()["faults_injected"] == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(df=flows, shape=shapes, seed=st.integers(0, 10**6), sites=st.sampled_from(["acc", "mult", "a_reg", "b_reg", "acc,mult,a_reg,b_reg"]))
+def test_abft_detects_every_unmasked_fault(df, shape, seed, sites):
+    m, k, n = shape
+    spec = FaultSpec(ber=2e-4, sites=sites, seed=seed)
+    verifier, _ = drive(small_hw(df), [Gemm("g", "fc1", m, k, n)], "abft", spec)
+    for state in verifier._states.values():
+        lone = [t for t in state.tracks if not t.masked]
+        if len(lone) == 1:  # several faults in one fold could cancel in a row and a column
+            assert lone[0].detected
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=shapes, seed=st.integers(0, 10**6))
+def test_abft_correct_restores_single_element_errors_exactly(shape, seed):
+    """OS acc / mult faults corrupt one element: the correction leaves no residual error."""
+    m, k, n = shape
+    spec = FaultSpec(ber=2e-5, sites="acc,mult", seed=seed)
+    verifier, _ = drive(small_hw("os", retries=10), [Gemm("g", "fc1", m, k, n)], "abft_correct", spec)
+    out = verifier.outcomes()
+    assert out["escaped"] == out["tolerated"] == 0
+    assert out["masked"] + out["corrected"] + out["recomputed"] == out["faults_injected"]
+    assert verifier.layer_outcomes(0)["residual_max_abs"] == 0
+    for state in verifier._states.values():
+        if len(state.tracks) == 1 and not state.tracks[0].masked:  # one error in the fold: fixed in place
+            assert state.tracks[0].corrected
+
+
+@settings(max_examples=60, deadline=None)
+@given(df=flows, shape=shapes, seed=st.integers(0, 10**6), t1=st.floats(0, 3), t2=st.floats(0, 3))
+def test_approx_abft_never_leaves_a_deviation_above_its_thresholds(df, shape, seed, t1, t2):
+    m, k, n = shape
+    abft = AbftConfig(thresholds={"fc1": Thresholds(t1=t1, t2=t2)})
+    spec = FaultSpec(ber=3e-4, seed=seed)
+    verifier, _ = drive(small_hw(df, retries=20), [Gemm("g", "fc1", m, k, n)], "approx_abft", abft=abft, spec=spec)
+    for state in verifier._states.values():
+        if state.gave_up:
+            continue
+        live = [(t.fold_rows[t.alive], t.fold_cols[t.alive], t.delta[t.alive]) for t in state.tracks]
+        live = [x for x in live if x[2].size]
+        if not live:
+            continue
+        rows, cols, delta = (np.concatenate(p) for p in zip(*live, strict=True))
+        for block in block_deviations(rows, cols, delta, state.shape):
+            big_t1, big_t2 = t1 * state.scale, t2 * state.scale
+            assert block.msd_abs <= big_t1 or (
+                np.all(np.abs(block.rsd) <= big_t2) and np.all(np.abs(block.csd) <= big_t2)
+            )
+
+
+def test_approx_abft_recovers_less_than_classical():
+    gemms = [Gemm("fc1", "fc1", 40, 64, 48), Gemm("fc2", "fc2", 40, 96, 32)]
+    spec = FaultSpec(ber=1e-6, seed=11)  # ~0.07 faults per 4x4 fold pass: retries mostly clean
+    classical, _ = drive(small_hw(), gemms, "abft", spec)
+    approx, _ = drive(small_hw(), gemms, "approx_abft", spec)
+    c, a = classical.outcomes(), approx.outcomes()
+    assert a["recomputations"] < c["recomputations"] and a["tolerated"] > 0
+    assert c["escaped"] == 0  # classical recovers everything it can see
+
+
+def test_dmr_catches_transients_but_not_permanent_faults():
+    g = [Gemm("fc1", "fc1", 8, 16, 8)]
+    verifier, _ = drive(small_hw(), g, "dmr", FaultSpec(ber=2e-5, seed=3))
+    out = verifier.outcomes()
+    assert out["faults_injected"] > 0 and out["escaped"] == 0 and out["recomputations"] > 0
+    # a stuck-at bit corrupts both copies alike: they agree, the error escapes
+    verifier, _ = drive(small_hw(), g, "dmr", FaultSpec(kind="permanent", sites="acc", bits=(20, 20), seed=3))
+    assert verifier.outcomes()["recomputations"] == 0 and verifier.outcomes()["escaped"] > 0
+
+
+def test_permanent_fault_defeats_recomputation():
+    """The same PE fails again on every retry, so classical ABFT gives up after max_retries."""
+    spec = FaultSpec(kind="permanent", sites="acc", bits=(20, 20), seed=5)
+    verifier, decisions = drive(small_hw(retries=2), [Gemm("fc1", "fc1", 4, 8, 4)], "abft", spec)
+    out = verifier.outcomes()
+    assert out["gave_up_folds"] >= 1 and out["escaped"] >= 1
+    assert max(d[3] for d in decisions) == 2  # attempts 0, 1, 2
