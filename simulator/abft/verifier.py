@@ -186,6 +186,24 @@ class FaultVerifier:
             rel = float(np.sqrt(err_sq) / self.operands.clean_frobenius(gemm_index))
         return {**counts, "residual_max_abs": max_abs, "residual_rel_fro": rel}
 
+    def residual_errors(self, gemm_index: int, instance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, cols, delta) of the errors left in one GEMM instance's output C[M,N], summed
+        per element (WS/IS folds' partial-sum errors add up in C)."""
+        acc: dict[tuple[int, int], float] = {}
+        for (g, inst, _), state in self._states.items():
+            if (g, inst) != (gemm_index, instance):
+                continue
+            for track in state.tracks:
+                live = track.alive & (track.delta != 0)
+                for i, j, d in zip(track.gemm_rows[live].tolist(), track.gemm_cols[live].tolist(),
+                                   track.delta[live].tolist(), strict=True):  # fmt: skip
+                    acc[(i, j)] = acc.get((i, j), 0) + d
+        keys = sorted(acc)
+        rows = np.array([k[0] for k in keys], np.int64)
+        cols = np.array([k[1] for k in keys], np.int64)
+        dtype = np.int64 if self.hw.array.datatype.is_integer else np.float64
+        return rows, cols, np.array([acc[k] for k in keys], dtype)
+
     def _fate(self, state: FoldState, track: FaultTrack) -> str:
         if track.masked:
             return "masked"
@@ -336,9 +354,17 @@ class DecisionRecorder:
 class OperandCache:
     """Operands, fold tables and clean-output norms of a run, computed once and shared by policies."""
 
-    def __init__(self, hw: HwConfig, schedules: Sequence[GemmSchedule], seed: int) -> None:
+    def __init__(
+        self,
+        hw: HwConfig,
+        schedules: Sequence[GemmSchedule],
+        seed: int,
+        supplied: dict[tuple[int, int], GemmOperands] | None = None,
+    ) -> None:
+        """`supplied` maps (gemm_index, instance) to real operands (e.g. captured from a model);
+        every other GEMM instance gets seeded synthetic operands."""
         self.hw, self.schedules, self.seed = hw, schedules, seed
-        self._operands: dict[tuple[int, int], GemmOperands] = {}
+        self._operands: dict[tuple[int, int], GemmOperands] = dict(supplied or {})
         self._kernel: dict[tuple[int, int], object] = {}
         self._folds: dict[int, FoldTable] = {}
         self._scale: dict[tuple[int, int], float] = {}
