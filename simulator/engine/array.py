@@ -1,0 +1,229 @@
+"""The systolic array at fold granularity: when each pass issues and drains, and why it waited.
+
+Issue rules, for a pass (a fold's first execution or a recompute pass) of length F (issue to
+drain) and issue window w (issue to the next pass's earliest issue):
+
+* passes issue in order, one per window: s >= p, where p is the previous pass's s + w; without
+  fold overlap w = F, with overlap the next pass streams in behind the current one;
+* a fold's first execution also waits for its operands in SRAM (loader.Loader), and, on the
+  side-unit placement, must not drain before the output buffer it drains into has been checked
+  (checksum_unit): s + F >= release of the pass `buffers` places earlier;
+* the layer's first fold issues at the layer's start (layers are serial, see simulate.py).
+
+Accounting: a fold's gap s - p is a memory stall when its operands arrived last, else a checksum
+stall; its SRAM-port stretch is a memory stall; its on-array checksum cycles count as compute.
+Recompute passes are not attributed: a layer's recompute cycles are what remains of its total.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from simulator.config.schema import HwConfig
+from simulator.engine.channel import DramChannel
+from simulator.engine.loader import Loader
+from simulator.engine.plan import FoldCost, Segment
+from simulator.engine.records import RecordKind, TraceRecord
+from simulator.metrics.actions import ActionCounts
+
+NO_LOAD = -(2**62)  # ready cycle of a fold that loads nothing
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayPass:
+    """A recompute pass waiting for, or running on, the array (checking costs included)."""
+
+    fold_cycles: int
+    window_cycles: int
+    side_unit_cycles: int
+    counts: ActionCounts
+    request_cycle: int
+    tag: tuple[int, int, int, int]  # (layer, instance, fold, attempt)
+
+
+class Sequencer:
+    """Array, side unit, loader and channel state, advanced one pass at a time."""
+
+    def __init__(self, hw: HwConfig, trace: bool):
+        self.records: list[TraceRecord] | None = [] if trace else None
+        sram = hw.memory.sram
+        if hw.memory.ideal:
+            self.channel: DramChannel | None = None
+            self.loader: Loader | None = None
+        else:
+            self.channel = DramChannel(hw.dram_bytes_per_cycle, hw.memory.dram.latency_cycles, self.records)
+            self.loader = Loader(sram, self.channel)
+        self.p = 0  # earliest issue of the next pass
+        self.last_start = 0
+        self.last_end = 0  # drain of the latest pass
+        self.side_free = 0  # side unit busy until
+        self.releases: deque[int] = deque(maxlen=sram.c.buffers)  # output buffer release of the latest passes
+        self.issued = 0  # first executions issued
+        self.skipped = 0  # of which timed by repeat skipping (coalesce.py)
+        self.layer = -1
+        self.layer_start = 0
+        self.layer_final = 0  # latest cycle a result of this layer became final
+        self.memory_stall = 0
+        self.checksum_stall = 0
+        self.last_pass_is_fold = True
+        self.extra_counts = ActionCounts()  # recompute passes and their checks, this layer
+
+    # -- layers ------------------------------------------------------------------------------
+    def start_layer(self, layer: int, start: int) -> None:
+        self.layer, self.layer_start, self.layer_final = layer, start, start
+        self.p = max(self.p, start)
+        self.memory_stall = self.checksum_stall = 0
+        self.last_pass_is_fold = True
+        self.extra_counts = ActionCounts()
+
+    def end_layer(self, drain_stores: bool) -> int:
+        """Close the layer; its end cycle (the last layer also waits for the final write-backs)."""
+        end = max(self.layer_final, self.last_end)
+        if drain_stores and self.channel is not None:
+            end = max(end, self.channel.finish())
+        if self.last_pass_is_fold:
+            self._stall(RecordKind.CHECKSUM_STALL, self.last_end, self.layer_final)
+            self._stall(RecordKind.MEMORY_STALL, max(self.layer_final, self.last_end), end)
+        if self.records is not None:
+            self.records.append(TraceRecord(RecordKind.LAYER, self.layer, -1, -1, -1, self.layer_start, end))
+        return end
+
+    # -- first executions ----------------------------------------------------------------------
+    def ready_cycle(self, ordinal: int, cost: FoldCost) -> int | None:
+        """Cycle fold `ordinal`'s operands are in SRAM; None if its load is not requested yet."""
+        if self.loader is None or not cost.load_bytes:
+            return NO_LOAD
+        return self.loader.ready.get(ordinal)
+
+    def fold_start(self, cost: FoldCost, ready: int) -> int:
+        """Earliest issue of a fold whose operands are in SRAM at `ready`."""
+        t = self.p if ready < self.p else ready
+        if len(self.releases) == self.releases.maxlen:
+            t = max(t, self.releases[0] - cost.fold_cycles)
+        return t
+
+    def issue_fold(self, seg: Segment, k: int, start: int, ready: int) -> int:
+        """Issue fold k of `seg` at `start`; the cycle its check completes (its verdict is due)."""
+        cost = seg.cost
+        if start > self.p:
+            kind = RecordKind.MEMORY_STALL if ready >= start else RecordKind.CHECKSUM_STALL
+            self._stall(kind, self.p, start)
+        end = start + cost.fold_cycles
+        self.p = start + cost.window_cycles
+        if cost.port_stall_cycles:
+            base = self.p - cost.port_stall_cycles - cost.array_check_cycles
+            self._stall(RecordKind.MEMORY_STALL, base, base + cost.port_stall_cycles)
+        checked = end
+        if cost.side_unit_cycles:
+            side_start = end if end > self.side_free else self.side_free
+            checked = self.side_free = side_start + cost.side_unit_cycles
+        self.releases.append(checked)
+        self.last_start, self.last_end = start, end
+        self.last_pass_is_fold = True
+        ordinal = seg.ordinal + k
+        if self.loader is not None:
+            self.loader.issued_fold(ordinal, start, self.p)
+        self.issued = ordinal + 1
+        if not seg.flagged:
+            self.finalize(ordinal, cost, checked, seg, k)
+        if self.records is not None:
+            self._record_pass(
+                RecordKind.FOLD,
+                (seg.layer, seg.instance, seg.first_fold + k, 0),
+                start,
+                end,
+                checked,
+                cost.side_unit_cycles,
+            )
+            if cost.array_check_cycles:
+                self.records.append(
+                    TraceRecord(RecordKind.ARRAY_CHECK, seg.layer, -1, -1, -1, self.p - cost.array_check_cycles, self.p)
+                )
+        return checked
+
+    def finalize(self, ordinal: int, cost: FoldCost, at: int, seg: Segment, k: int) -> None:
+        """Fold `ordinal`'s result is final at `at`: it may be written back."""
+        if at > self.layer_final:
+            self.layer_final = at
+        if self.channel is not None and cost.store_bytes:
+            tag = (seg.layer, seg.instance, seg.first_fold + k) if self.records is not None else None
+            self.channel.post_store(at, ordinal, cost.store_bytes, cost.spills_psum, tag)
+
+    # -- recompute passes ----------------------------------------------------------------------
+    def pass_start(self, job: ArrayPass) -> int:
+        t = max(self.p, job.request_cycle)
+        if len(self.releases) == self.releases.maxlen:
+            t = max(t, self.releases[0] - job.fold_cycles)
+        return t
+
+    def issue_pass(self, job: ArrayPass, start: int) -> int:
+        """Issue a recompute pass at `start`; the cycle its check completes."""
+        end = start + job.fold_cycles
+        self.p = start + job.window_cycles
+        checked = end
+        if job.side_unit_cycles:
+            checked = self.side_free = max(end, self.side_free) + job.side_unit_cycles
+        self.releases.append(checked)
+        self.last_start, self.last_end = start, max(self.last_end, end)
+        self.last_pass_is_fold = False
+        self.extra_counts += job.counts
+        if self.records is not None:
+            self._record_pass(RecordKind.RECOMPUTE, job.tag, start, end, checked, job.side_unit_cycles)
+        return checked
+
+    def decided(self, at: int) -> None:
+        """A verdict was reached at `at` (the layer cannot end before)."""
+        if at > self.layer_final:
+            self.layer_final = at
+
+    # -- internals -----------------------------------------------------------------------------
+    def _stall(self, kind: RecordKind, start: int, end: int) -> None:
+        if end <= start:
+            return
+        if kind is RecordKind.MEMORY_STALL:
+            self.memory_stall += end - start
+        else:
+            self.checksum_stall += end - start
+        if self.records is not None:
+            self.records.append(TraceRecord(kind, self.layer, -1, -1, -1, start, end))
+
+    def _record_pass(
+        self, kind: RecordKind, tag: tuple[int, int, int, int], start: int, end: int, checked: int, side: int
+    ) -> None:
+        assert self.records is not None
+        layer, instance, fold, attempt = tag
+        self.records.append(TraceRecord(kind, layer, instance, fold, attempt, start, end))
+        if side:
+            self.records.append(TraceRecord(RecordKind.CHECK, layer, instance, fold, attempt, checked - side, checked))
+
+    # -- coalescing support ----------------------------------------------------------------------
+    def state_key(self, lo: int, hi: int) -> tuple:
+        """Everything that shapes future passes, relative to the issue pointer and fold count."""
+        now, ordinal = self.p, self.issued
+        key = (
+            self.last_end - now,
+            self.last_start - now,
+            max(self.side_free - now, 0),
+            tuple(r - now for r in self.releases),
+            self.layer_final - now,
+        )
+        if self.loader is not None and self.channel is not None:
+            key += (self.loader.state_key(now, ordinal, lo, hi), self.channel.state_key(now, ordinal))
+        return key
+
+    def shift(self, cycles: int, ordinals: int, lo: int, hi: int) -> None:
+        """Advance every time by `cycles` and every fold position by `ordinals` (a repeat jump)."""
+        now = self.p
+        if self.side_free > now:
+            self.side_free += cycles
+        self.p += cycles
+        self.last_start += cycles
+        self.last_end += cycles
+        self.layer_final += cycles
+        self.releases = deque((r + cycles for r in self.releases), maxlen=self.releases.maxlen)
+        self.issued += ordinals
+        self.skipped += ordinals
+        if self.loader is not None and self.channel is not None:
+            self.loader.shift(cycles, ordinals, now, lo, hi)
+            self.channel.shift(cycles, ordinals)

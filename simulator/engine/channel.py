@@ -1,0 +1,125 @@
+"""The DRAM channel: one FIFO server shared by every operand load and write-back.
+
+Timing rules (DESIGN.md section 3):
+
+* Bandwidth: a transfer of b bytes occupies the channel for exactly b / bandwidth cycles. The
+  channel clock is kept as an exact rational (bandwidth = P/Q bytes per cycle, the nearest
+  fraction with Q <= 10**6 to the configured value; channel time counts 1/P cycles), so n
+  back-to-back transfers take n*b/bandwidth cycles in total, with no per-transfer rounding.
+  Only the cycle at which loaded data may be used is rounded: up to the next whole cycle.
+* Latency is a pipeline delay, not an occupancy: loaded data is usable `latency_cycles` after
+  its last byte crossed the channel, while the channel already serves the next transfer. This
+  is how DRAM with several outstanding requests behaves (bank-level parallelism): bandwidth
+  limits throughput, latency delays each response. A write-back is posted: it completes (and
+  frees its buffer) when its last byte crossed the channel.
+* Order: transfers are served first-come first-served by request cycle; at equal request
+  cycles a load goes before a store (it gates compute), stores among themselves in fold order.
+
+Requests are given with the cycle at which they were made, possibly before the caller's present:
+stores are queued and served lazily, once the request cycle of every earlier-or-equal load is
+known, so the service order is by request cycle whatever order the calls arrive in. Callers
+guarantee loads are requested in non-decreasing cycle order and that no store is posted with a
+request cycle below that of a load already requested.
+"""
+
+from __future__ import annotations
+
+import heapq
+from fractions import Fraction
+
+from simulator.engine.records import RecordKind, TraceRecord
+
+MAX_DENOMINATOR = 10**6
+
+Tag = tuple[int, int, int]  # (layer, instance, fold) of a transfer, for the trace
+
+
+def channel_bandwidth(bytes_per_cycle: float) -> Fraction:
+    """The channel's exact bandwidth in bytes per cycle (a fraction with denominator <= 10**6)."""
+    return Fraction(bytes_per_cycle).limit_denominator(MAX_DENOMINATOR)
+
+
+class DramChannel:
+    """FIFO DRAM channel with rational bandwidth and pipelined latency (see module docstring)."""
+
+    def __init__(self, bytes_per_cycle: float, latency_cycles: int, records: list[TraceRecord] | None = None):
+        bandwidth = channel_bandwidth(bytes_per_cycle)
+        self.units_per_cycle = bandwidth.numerator  # channel time unit: 1 / units_per_cycle cycles
+        self.units_per_byte = bandwidth.denominator
+        self.latency_cycles = latency_cycles
+        self.free_units = 0  # when the channel finishes everything served so far
+        self.stores: list[tuple[int, int, int, bool, Tag | None]] = []  # heap: (cycle, seq, bytes, remember, tag)
+        self.remembered: dict[int, int] = {}  # seq -> cycle its store completed (for read-after-write)
+        self.records = records
+
+    def load(self, request_cycle: int, nbytes: int, tag: Tag | None = None) -> int:
+        """Serve a load requested at `request_cycle`; the cycle its data is usable in SRAM."""
+        self.serve_stores_before(request_cycle)
+        end = self._serve(request_cycle, nbytes, RecordKind.LOAD, tag)
+        return -(-end // self.units_per_cycle) + self.latency_cycles
+
+    def post_store(
+        self, request_cycle: int, seq: int, nbytes: int, remember: bool = False, tag: Tag | None = None
+    ) -> None:
+        """Queue a write-back requested at `request_cycle`; `seq` orders stores of equal cycles."""
+        heapq.heappush(self.stores, (request_cycle, seq, nbytes, remember, tag))
+
+    def serve_stores_before(self, cycle: int) -> None:
+        """Serve every queued store requested strictly before `cycle` (they precede such a load)."""
+        stores = self.stores
+        while stores and stores[0][0] < cycle:
+            self._serve_store(heapq.heappop(stores))
+
+    def store_end(self, seq: int) -> int:
+        """Completion cycle of a remembered store (serving it, and what precedes it, if needed)."""
+        while seq not in self.remembered:
+            self._serve_store(heapq.heappop(self.stores))
+        return self.remembered[seq]
+
+    def forget(self, seq: int) -> None:
+        """The remembered store `seq` was read back; drop it."""
+        self.remembered.pop(seq, None)
+
+    def stored_cycle(self, seq: int) -> int | None:
+        """Request cycle of a queued or remembered store, None if it was not posted."""
+        if seq in self.remembered:
+            return -1  # already served: it precedes anything requested now
+        for cycle, s, *_ in self.stores:
+            if s == seq:
+                return cycle
+        return None
+
+    def finish(self) -> int:
+        """Serve every queued store; the cycle the channel goes idle (0 if it never worked)."""
+        while self.stores:
+            self._serve_store(heapq.heappop(self.stores))
+        return -(-self.free_units // self.units_per_cycle)
+
+    def _serve_store(self, item: tuple[int, int, int, bool, Tag | None]) -> None:
+        cycle, seq, nbytes, remember, tag = item
+        end = self._serve(cycle, nbytes, RecordKind.STORE, tag)
+        if remember:
+            self.remembered[seq] = -(-end // self.units_per_cycle)
+
+    def _serve(self, request_cycle: int, nbytes: int, kind: RecordKind, tag: Tag | None) -> int:
+        start = max(request_cycle * self.units_per_cycle, self.free_units)
+        end = start + nbytes * self.units_per_byte
+        self.free_units = end
+        if self.records is not None and tag is not None:
+            per = self.units_per_cycle
+            self.records.append(TraceRecord(kind, tag[0], tag[1], tag[2], 0, start / per, end / per))
+        return end
+
+    # -- coalescing support ------------------------------------------------------------------
+    def state_key(self, now: int, ordinal: int) -> tuple:
+        """The channel's state relative to (`now` cycles, `ordinal` folds), for repeat detection."""
+        queued = tuple(sorted((c - now, s - ordinal, b) for c, s, b, _, _ in self.stores))
+        remembered = tuple(sorted((s - ordinal, c - now) for s, c in self.remembered.items()))
+        return (self.free_units - now * self.units_per_cycle, queued, remembered)
+
+    def shift(self, cycles: int, ordinals: int) -> None:
+        """Advance the whole state by `cycles` and `ordinals` (a jump over repeated periods)."""
+        self.free_units += cycles * self.units_per_cycle
+        self.stores = [(c + cycles, s + ordinals, b, r, t) for c, s, b, r, t in self.stores]
+        heapq.heapify(self.stores)
+        self.remembered = {s + ordinals: c + cycles for s, c in self.remembered.items()}

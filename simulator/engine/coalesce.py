@@ -1,0 +1,127 @@
+"""Runs of folds without pending verdicts, timed in one go; repeated periods skipped exactly.
+
+While no verdict is outstanding and no recompute is queued, nothing outside the array's own
+rules can change when the next folds issue, so they are timed back to back here without a SimPy
+event per fold. Loads are then requested as soon as their buffer and lookahead allow (the
+result is the same as requesting them when due: the channel orders by request cycle), and
+queued write-backs that no later request can precede are served, which keeps the state small.
+
+Repeat skipping (steady-state pipeline algebra): the timing rules only compare and add cycle
+counts, so they commute with a shift of every time. Within a segment of identical folds, after
+each fold the engine's whole state is taken relative to the issue pointer and to the fold count
+(`Sequencer.state_key`). If it equals the state q folds earlier, every later period of q folds
+repeats the last one shifted by the same Delta cycles, so n periods are skipped by adding
+n * Delta to every time, n * q to every fold position and n times the last period's stall
+cycles to the stall totals. Skipping stops `margin` folds before the segment's end, where the
+next segment's loads start to be requested; the rest is timed fold by fold. Results are
+identical to the uncoalesced engine (a test compares them).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+
+from simulator.engine.array import Sequencer
+from simulator.engine.plan import LayerPlan, Segment
+
+MAX_KEYS = 512  # repeat detection gives up after this many folds of one segment
+_NEVER = float("inf")
+
+
+class FoldStream:
+    """Every segment of the run in fold order, to find the next fold that loads something."""
+
+    def __init__(self, plans: Sequence[LayerPlan]):
+        self.segments: list[Segment] = [seg for plan in plans for seg in plan.segments]
+        self.starts = [seg.ordinal for seg in self.segments]
+        self.end = sum(plan.folds for plan in plans)
+        self._cursor = 0
+
+    def next_loading(self, ordinal: int) -> tuple[int, Segment] | None:
+        """The first fold at or after `ordinal` that loads from DRAM, with its segment."""
+        i = self._cursor
+        if not (i < len(self.starts) and self.starts[i] <= ordinal):
+            i = max(bisect_right(self.starts, ordinal) - 1, 0)
+        segments = self.segments
+        while i < len(segments):
+            seg = segments[i]
+            if seg.ordinal + seg.length > ordinal and seg.cost.load_bytes:
+                self._cursor = i
+                return max(ordinal, seg.ordinal), seg
+            i += 1
+        self._cursor = len(segments) - 1
+        return None
+
+
+def prefetch(seq: Sequencer, stream: FoldStream) -> None:
+    """Request every load that is known already, then serve write-backs no later load precedes."""
+    loader, channel = seq.loader, seq.channel
+    assert loader is not None and channel is not None
+    ordinal = max(loader.next_ordinal, loader.issued)
+    while True:
+        found = stream.next_loading(ordinal)
+        if found is None:
+            loader.next_ordinal = stream.end
+            break
+        ordinal, seg = found
+        if ordinal not in loader.ready:
+            key = loader.key(ordinal, seg.cost, _NEVER)
+            if key is None:
+                loader.next_ordinal = ordinal
+                break
+            tag = (seg.layer, seg.instance, seg.first_fold + ordinal - seg.ordinal) if seq.records is not None else None
+            loader.request(ordinal, seg.cost, key, tag)
+        ordinal += 1
+    # every later load is requested at or after max(last request, issue pointer) (loader.Loader)
+    channel.serve_stores_before(max(loader.last_key, seq.p))
+
+
+def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> None:
+    """Issue fold k of `seg` as soon as the array's rules allow (no verdict can intervene)."""
+    cost = seg.cost
+    ordinal = seg.ordinal + k
+    ready = seq.ready_cycle(ordinal, cost)
+    if ready is None:
+        assert seq.loader is not None
+        key = seq.loader.key(ordinal, cost, _NEVER)
+        assert key is not None, "a due load depends only on issued folds"
+        tag = (seg.layer, seg.instance, seg.first_fold + k) if seq.records is not None else None
+        ready = seq.loader.request(ordinal, cost, key, tag)
+    seq.issue_fold(seg, k, seq.fold_start(cost, ready), ready)
+    if seq.loader is not None:
+        prefetch(seq, stream)
+
+
+def time_run(
+    seq: Sequencer, stream: FoldStream, segments: Sequence[Segment], first: int, offset: int, stop: int, skip: bool
+) -> None:
+    """Time segments[first:stop] (from fold `offset` of the first), skipping repeats if `skip`."""
+    margin = (seq.loader.depth if seq.loader is not None else 0) + 2
+    for i in range(first, stop):
+        seg = segments[i]
+        k = offset if i == first else 0
+        n, lo, hi = seg.length, seg.ordinal, seg.ordinal + seg.length
+        seen: dict[tuple, tuple[int, int, int, int]] | None = {} if skip and n - k > 2 * margin + 2 else None
+        while k < n:
+            time_fold(seq, stream, seg, k)
+            k += 1
+            if seen is None:
+                continue
+            if n - k <= margin or len(seen) > MAX_KEYS:
+                seen = None
+                continue
+            key = seq.state_key(lo, hi)
+            hit = seen.get(key)
+            if hit is None:
+                seen[key] = (k, seq.p, seq.memory_stall, seq.checksum_stall)
+                continue
+            k_then, p_then, memory_then, checksum_then = hit
+            period = k - k_then
+            periods = (n - k - margin) // period
+            if periods > 0:
+                seq.memory_stall += periods * (seq.memory_stall - memory_then)
+                seq.checksum_stall += periods * (seq.checksum_stall - checksum_then)
+                seq.shift(periods * (seq.p - p_then), periods * period, lo, hi)
+                k += periods * period
+            seen = None

@@ -1,0 +1,167 @@
+"""The DMA's load side: when each fold's operands are requested, into which SRAM buffer.
+
+Rules (DESIGN.md section 3, "a tile cannot start before its operands are in SRAM"):
+
+* Each operand scratchpad (A, B) has `buffers` buffers. A fold that loads an operand needs a
+  free buffer: the buffer whose data is oldest is released when the last fold reading that data
+  has passed its issue window (the array then streams the next fold's data; without fold
+  overlap the window is the whole fold). Folds that reuse resident data load nothing; the
+  blocks of a tensor that stays whole in one buffer (plan.FoldCost.a_joins) share that buffer.
+* Prefetch distance: fold m's operands are requested no earlier than the issue of fold
+  m - buffers (the DMA command queue holds `buffers` folds of lookahead), and in fold order.
+  With 2 buffers a fold's load overlaps the previous fold's compute; with 1 it cannot.
+* Spilled partial sums (WS/IS when they do not fit SRAM C) are reloaded only after the previous
+  fold's spill store has crossed the channel (read after write through DRAM).
+
+The request cycle of fold m's load is `key`; the channel orders transfers by it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from simulator.config.schema import SramSet
+from simulator.engine.channel import DramChannel, Tag
+from simulator.engine.plan import FoldCost
+
+_OPEN = -1  # release cycle of a buffer whose data is still being read
+
+
+class OperandBuffers:
+    """The buffers of one operand scratchpad: which fold loaded each, and when it frees up."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.entries: list[list[int]] = []  # [loading fold ordinal, release cycle, last reader], oldest first
+
+    def use(self, ordinal: int, window_end: int) -> None:
+        """Fold `ordinal` reads the newest data loaded at or before it until `window_end`."""
+        for entry in reversed(self.entries):
+            if entry[0] <= ordinal:
+                entry[1], entry[2] = window_end, ordinal
+                return
+
+    def eviction_release(self, ordinal: int, issued: int) -> int | None:
+        """Cycle the buffer for fold `ordinal`'s load frees up; None while it is not yet known."""
+        if len(self.entries) < self.count:
+            return 0
+        victim = self.entries[-self.count]
+        next_load = self.entries[-self.count + 1][0] if self.count > 1 else ordinal
+        if next_load - 1 >= issued:  # the victim's last reader has not been issued yet
+            return None
+        return victim[1]
+
+    def add(self, ordinal: int) -> None:
+        self.entries.append([ordinal, _OPEN, ordinal])
+        if len(self.entries) > self.count:
+            del self.entries[0]
+
+    def state_key(self, now: int, ordinal: int, lo: int, hi: int) -> tuple:
+        return tuple(
+            (e[0] - ordinal, e[2] - ordinal)
+            if lo <= e[0] < hi
+            else ("old", e[2] - ordinal if lo <= e[2] < hi else "old")
+            for e in self.entries
+        )
+
+    def shift(self, cycles: int, ordinals: int, lo: int, hi: int) -> None:
+        for e in self.entries:
+            if lo <= e[2] < hi:
+                e[1] += cycles if e[1] != _OPEN else 0
+                e[2] += ordinals
+            if lo <= e[0] < hi:
+                e[0] += ordinals
+
+
+class Loader:
+    """Requests every fold's load on the channel, in fold order, once its buffer and lookahead allow."""
+
+    def __init__(self, sram: SramSet, channel: DramChannel):
+        self.channel = channel
+        self.a, self.b = OperandBuffers(sram.a.buffers), OperandBuffers(sram.b.buffers)
+        self.depth = max(sram.a.buffers, sram.b.buffers)
+        self.starts: deque[int] = deque(maxlen=self.depth)  # issue cycles of the latest folds
+        self.issued = 0  # folds issued so far (ordinals below it)
+        self.last_key = 0  # request cycle of the latest load
+        self.next_ordinal = 0  # loads of folds below it have been requested
+        self.ready: dict[int, int] = {}  # requested, not yet issued: ordinal -> cycle the data is in SRAM
+
+    def key(self, ordinal: int, cost: FoldCost, settled_before: float) -> int | None:
+        """Request cycle of fold `ordinal`'s load, or None if it depends on what is not known yet.
+
+        `settled_before`: every store requested before this cycle has been posted to the channel
+        (later decisions may still post some); the load must not be requested past it.
+        """
+        key = self.last_key
+        for buf, loads, joins in ((self.a, cost.loads_a, cost.a_joins), (self.b, cost.loads_b, cost.b_joins)):
+            if not loads:
+                continue
+            back = ordinal - buf.count
+            if back >= 0:
+                if back >= self.issued:
+                    return None
+                key = max(key, self.starts[back - self.issued + len(self.starts)])
+            if joins:
+                continue
+            release = buf.eviction_release(ordinal, self.issued)
+            if release is None:
+                return None
+            key = max(key, release)
+        if cost.psum_reload:
+            pred = ordinal - 1
+            if pred >= self.issued:
+                return None
+            spill = self.channel.stored_cycle(pred)
+            if spill is None or spill >= settled_before:
+                return None
+            key = max(key, self.channel.store_end(pred))
+        if key > settled_before:
+            return None
+        return key
+
+    def request(self, ordinal: int, cost: FoldCost, key: int, tag: Tag | None) -> int:
+        """Request fold `ordinal`'s load at cycle `key`; the cycle its data is in SRAM."""
+        self.last_key = key
+        if cost.psum_reload:
+            self.channel.forget(ordinal - 1)
+        ready = self.channel.load(key, cost.load_bytes, tag)
+        if cost.loads_a and not cost.a_joins:
+            self.a.add(ordinal)
+        if cost.loads_b and not cost.b_joins:
+            self.b.add(ordinal)
+        self.ready[ordinal] = ready
+        self.next_ordinal = ordinal + 1
+        return ready
+
+    def issued_fold(self, ordinal: int, start: int, window_end: int) -> None:
+        """Fold `ordinal` was issued at `start`; its buffers are read until `window_end`."""
+        self.starts.append(start)
+        self.a.use(ordinal, window_end)
+        self.b.use(ordinal, window_end)
+        self.issued = ordinal + 1
+        self.ready.pop(ordinal, None)
+
+    # -- coalescing support ------------------------------------------------------------------
+    def state_key(self, now: int, ordinal: int, lo: int, hi: int) -> tuple:
+        ready = tuple(sorted((o - ordinal, c - now) for o, c in self.ready.items()))
+        nxt = self.next_ordinal - ordinal if lo <= self.next_ordinal < hi else "beyond"
+        return (
+            max(self.last_key - now, 0),
+            ready,
+            nxt,
+            tuple(s - now for s in self.starts),
+            self.a.state_key(now, ordinal, lo, hi),
+            self.b.state_key(now, ordinal, lo, hi),
+        )
+
+    def shift(self, cycles: int, ordinals: int, now: int, lo: int, hi: int) -> None:
+        """Advance by a jump; `now` is the issue pointer before it (decides what is still relevant)."""
+        if self.last_key > now:
+            self.last_key += cycles
+        self.ready = {o + ordinals: c + cycles for o, c in self.ready.items()}
+        if lo <= self.next_ordinal < hi:
+            self.next_ordinal += ordinals
+        self.starts = deque((s + cycles for s in self.starts), maxlen=self.depth)
+        self.a.shift(cycles, ordinals, lo, hi)
+        self.b.shift(cycles, ordinals, lo, hi)
+        self.issued += ordinals

@@ -1,0 +1,270 @@
+"""The engine's work list: every GEMM's folds, in order, as segments of identical folds.
+
+A segment is a run of consecutive folds of one GEMM instance that cost the engine the same:
+same transfers, cycles and checking work (they differ only in their block offsets). Folds in
+the middle of one outer block (tiling.iter_folds: OS the N blocks of one M block, WS/IS the
+K blocks of one output column block) are such a run; first and last blocks, edge blocks and
+every fold the verifier flags are segments of their own. The policy is asked for a segment's
+checking work at its first and last fold; if the two differ the segment is split into single
+folds, so a policy may make its check work depend on anything of the fold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+from simulator.abft.protocol import CheckWork, Policy, TileVerifier
+from simulator.config.enums import Dataflow
+from simulator.config.schema import HwConfig
+from simulator.engine.checksum_unit import array_check_cycles, check_counts, side_unit_cycles
+from simulator.mapping.dataflow import ceil_div, fold_shape
+from simulator.mapping.schedule import FoldTransfers, GemmSchedule, fold_transfers
+from simulator.mapping.tiling import Fold
+from simulator.metrics.actions import ActionCounts
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FoldCost:
+    """What one fold costs the engine; shared (by identity) by every fold of equal cost."""
+
+    fold_cycles: int  # issue to drain, incl. SRAM-port stretch and on-array checksum cycles
+    window_cycles: int  # issue to the next fold's earliest issue
+    port_stall_cycles: int  # stretch because an SRAM port cannot feed the array at full rate
+    array_check_cycles: int  # checksum cycles on the array (checksum_pe, in_array, DMR)
+    side_unit_cycles: int  # side-unit cycles to check the fold (after it drains)
+    load_bytes: int  # DRAM -> SRAM before the fold may start (A, B and reloaded partial sums)
+    loads_a: bool
+    loads_b: bool
+    a_joins: bool  # the A load adds a block to a tensor resident in its buffer (no new buffer)
+    b_joins: bool
+    psum_reload: bool  # reloads partial sums the previous fold spilled to DRAM
+    store_bytes: int  # SRAM -> DRAM after the fold is final
+    spills_psum: bool  # part of the store is partial sums the next fold reloads
+    counts: ActionCounts  # actions of one first execution, checking included
+    check_work: CheckWork
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """`length` consecutive folds of one instance, starting at fold index `first_fold`."""
+
+    layer: int
+    instance: int
+    first_fold: int
+    length: int
+    ordinal: int  # position of the first fold in the whole run's fold order
+    cost: FoldCost
+    flagged: bool  # a single fold whose first attempt the verifier reports on
+
+
+@dataclass(frozen=True, slots=True)
+class LayerPlan:
+    index: int
+    schedule: GemmSchedule
+    segments: tuple[Segment, ...]
+    first_ordinal: int
+    counts: ActionCounts  # first executions of every fold, checking included
+    array_check_cycles: int  # sum over folds of FoldCost.array_check_cycles
+
+    @property
+    def folds(self) -> int:
+        return self.schedule.folds
+
+
+def fold_at(s: GemmSchedule, index: int) -> Fold:
+    """Fold `index` of one instance, as tiling.iter_folds yields it."""
+    shape = fold_shape(s.dataflow, s.gemm.m, s.gemm.k, s.gemm.n)
+    if s.dataflow is Dataflow.OS:
+        br, bc = divmod(index, s.fold_cols)
+    else:
+        bc, br = divmod(index, s.fold_rows)
+    row0, col0 = br * s.rows, bc * s.cols
+    return Fold(
+        index,
+        row0,
+        col0,
+        min(s.rows, shape.spatial_rows - row0),
+        min(s.cols, shape.spatial_cols - col0),
+        shape.temporal,
+    )
+
+
+def port_stall_cycles(hw: HwConfig, t: FoldTransfers, temporal: int) -> int:
+    """Stretch of a fold whose SRAM traffic does not fit in its streaming time at the port width.
+
+    Scratchpads are dual-ported: the array's reads of A and B and its writes of results into C
+    must each fit in the fold's T streaming cycles at `port_bytes_per_cycle`; DMA fills and
+    partial-sum reads use the other port. Otherwise streaming runs at the slowest port's pace.
+    """
+    if hw.memory.ideal:
+        return 0
+    sram = hw.memory.sram
+    array_c_writes = t.c_sram_write_bytes - t.psum_dram_load_bytes
+    need = max(
+        ceil_div(t.a_sram_read_bytes, sram.a.port_bytes_per_cycle),
+        ceil_div(t.b_sram_read_bytes, sram.b.port_bytes_per_cycle),
+        ceil_div(array_c_writes, sram.c.port_bytes_per_cycle),
+    )
+    return max(0, need - temporal)
+
+
+class _CostTable:
+    """Interns FoldCosts, so equal costs are one object and segments compare by identity."""
+
+    def __init__(self, hw: HwConfig) -> None:
+        self.hw = hw
+        self._costs: dict[tuple, FoldCost] = {}
+
+    def cost(self, s: GemmSchedule, fold: Fold, work: CheckWork) -> FoldCost:
+        hw, unit = self.hw, self.hw.checksum_unit
+        t = fold_transfers(s, fold)
+        stretch = port_stall_cycles(hw, t, fold.temporal)
+        on_array = array_check_cycles(unit, work)
+        counts = check_counts(work) + ActionCounts(
+            macs=fold.active_macs,
+            sram_a_read_bytes=t.a_sram_read_bytes,
+            sram_a_write_bytes=t.a_dram_load_bytes,
+            sram_b_read_bytes=t.b_sram_read_bytes,
+            sram_b_write_bytes=t.b_dram_load_bytes,
+            sram_c_read_bytes=t.c_sram_read_bytes,
+            sram_c_write_bytes=t.c_sram_write_bytes,
+            dram_read_bytes=t.dram_load_bytes,
+            dram_write_bytes=t.dram_store_bytes,
+        )
+        cost = FoldCost(
+            fold_cycles=s.fold_cycles + stretch + on_array,
+            window_cycles=s.issue_interval_cycles + stretch + on_array,
+            port_stall_cycles=stretch,
+            array_check_cycles=on_array,
+            side_unit_cycles=side_unit_cycles(unit, work),
+            load_bytes=t.dram_load_bytes,
+            loads_a=t.a_dram_load_bytes > 0,
+            loads_b=t.b_dram_load_bytes > 0,
+            a_joins=t.a_dram_load_bytes > 0 and s.dataflow is Dataflow.WS and s.a_resident and _joins(s, fold),
+            b_joins=t.b_dram_load_bytes > 0 and s.dataflow is not Dataflow.WS and s.b_resident and _joins(s, fold),
+            psum_reload=t.psum_dram_load_bytes > 0,
+            store_bytes=t.dram_store_bytes,
+            spills_psum=t.psum_dram_store_bytes > 0,
+            counts=counts,
+            check_work=work,
+        )
+        key = tuple(getattr(cost, f.name) for f in fields(FoldCost))
+        return self._costs.setdefault(key, cost)
+
+
+def _joins(s: GemmSchedule, fold: Fold) -> bool:
+    """Whether a load of a whole-tensor-resident operand adds a block to an earlier load's buffer.
+
+    A whole operand tensor stays in one buffer when the schedule says it fits (OS: B; WS: A;
+    IS: B). It is loaded block by block during the first outer block of iter_folds; every block
+    after the first goes into the buffer the first one took.
+    """
+    if s.dataflow is Dataflow.OS:
+        return fold.row0 == 0 and fold.col0 > 0
+    return fold.col0 == 0 and fold.row0 > 0
+
+
+def _outer_inner(s: GemmSchedule) -> tuple[int, int]:
+    """(outer blocks, inner blocks) of iter_folds' loop nest."""
+    if s.dataflow is Dataflow.OS:
+        return s.fold_rows, s.fold_cols
+    return s.fold_cols, s.fold_rows
+
+
+def _instance_runs(s: GemmSchedule, policy: Policy, table: _CostTable) -> list[tuple[int, int, FoldCost]]:
+    """(first fold, length, cost) runs of one instance, maximal and in fold order."""
+    outer, inner = _outer_inner(s)
+    runs: list[tuple[int, int, FoldCost]] = []
+    for o in range(outer):
+        base = o * inner
+        pieces = [(0, 1), (1, inner - 1), (inner - 1, inner)] if inner > 2 else [(i, i + 1) for i in range(inner)]
+        for lo, hi in pieces:
+            first, last = fold_at(s, base + lo), fold_at(s, base + hi - 1)
+            cost = table.cost(s, first, policy.check_work(s, first))
+            if hi - lo > 1 and table.cost(s, last, policy.check_work(s, last)) is not cost:
+                singles = [
+                    (base + i, 1, table.cost(s, fold_at(s, base + i), policy.check_work(s, fold_at(s, base + i))))
+                    for i in range(lo, hi)
+                ]
+            else:
+                singles = [(base + lo, hi - lo, cost)]
+            for start, length, c in singles:
+                if runs and runs[-1][2] is c and runs[-1][0] + runs[-1][1] == start:
+                    runs[-1] = (runs[-1][0], runs[-1][1] + length, c)
+                else:
+                    runs.append((start, length, c))
+    return runs
+
+
+def _shape_key(s: GemmSchedule) -> tuple:
+    """Schedules with equal keys have equal fold runs (the GEMM's name and count do not matter)."""
+    g = s.gemm
+    return (
+        g.kind,
+        g.m,
+        g.k,
+        g.n,
+        s.dataflow,
+        s.rows,
+        s.cols,
+        s.fold_cycles,
+        s.issue_interval_cycles,
+        s.a_resident,
+        s.b_resident,
+        s.psum_resident,
+        s.operand_bytes,
+        s.acc_bytes,
+    )
+
+
+def build_plan(
+    hw: HwConfig, schedules: Sequence[GemmSchedule], policy: Policy, verifier: TileVerifier
+) -> tuple[LayerPlan, ...]:
+    """Segments of every layer in execution order (layers in order, instances in order).
+
+    Layers of equal shape and kind (a ViT's encoder blocks) share their fold runs: a policy's
+    check work may depend on the GEMM's shape and kind, not on its name.
+    """
+    table = _CostTable(hw)
+    shapes: dict[tuple, tuple[list[tuple[int, int, FoldCost]], ActionCounts, int]] = {}
+    plans = []
+    ordinal = 0
+    for li, s in enumerate(schedules):
+        key = _shape_key(s)
+        if key not in shapes:
+            runs = _instance_runs(s, policy, table)
+            counts, on_array = ActionCounts(), 0
+            for _, length, c in runs:
+                counts += c.counts.scaled(length)
+                on_array += c.array_check_cycles * length
+            shapes[key] = (runs, counts, on_array)
+        runs, counts, on_array = shapes[key]
+        flagged = sorted(verifier.flagged_folds(li))
+        first = ordinal
+        segments: list[Segment] = []
+        per_instance = s.folds_per_instance
+        for inst in range(s.gemm.count):
+            marks = [f for i, f in flagged if i == inst]
+            for start, length, c in runs:
+                for lo, hi, flag in _split(start, start + length, marks):
+                    segments.append(Segment(li, inst, lo, hi - lo, ordinal + lo, c, flag))
+            ordinal += per_instance
+        plans.append(LayerPlan(li, s, tuple(segments), first, counts.scaled(s.gemm.count), on_array * s.gemm.count))
+    return tuple(plans)
+
+
+def _split(lo: int, hi: int, marks: list[int]) -> list[tuple[int, int, bool]]:
+    """[lo, hi) cut around every marked fold index in it: (start, end, flagged) pieces."""
+    if not marks:
+        return [(lo, hi, False)]
+    out = []
+    for f in marks:
+        if lo <= f < hi:
+            if f > lo:
+                out.append((lo, f, False))
+            out.append((f, f + 1, True))
+            lo = f + 1
+    if lo < hi:
+        out.append((lo, hi, False))
+    return out

@@ -1,0 +1,329 @@
+"""`simulate`, the engine's entry point, and its SimPy model: array, verdicts, recompute queue.
+
+Processes and resources (DESIGN.md sections 2, 3):
+
+* The array process walks the folds in schedule order, layer by layer. Layers are serial: a
+  ViT's GEMMs depend on each other, so layer L+1's first fold issues only when every result of
+  layer L is final (checked, recomputed if need be). Its loads are not held back: they are
+  prefetched into free buffers while layer L finishes, and layer L's write-backs drain on the
+  channel while layer L+1 runs (the last layer waits for its own).
+* A verdict process per reported fold attempt wakes when the attempt's check completes, asks the
+  verifier what it found and the policy what to do; a recompute goes to the recompute queue,
+  which the array serves before any normal fold: a recompute decided at cycle t is issued before
+  a fold that could issue at t (the array arbitrates at the end of each cycle, after verdicts).
+* The DRAM channel and the side unit serve in a fixed order (channel.py, checksum_unit.py), so
+  they are analytic servers whose timing is computed when work is handed to them.
+
+With `coalesce=True`, stretches of folds with no verdict outstanding are timed without an event
+per fold, and repeats are skipped (coalesce.py); `coalesce=False` issues every fold with its own
+event. Both give identical results.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field, fields
+from itertools import count
+from typing import Any
+
+import simpy
+from simpy.events import Event, EventPriority
+
+from simulator.abft.protocol import (
+    Action,
+    CheckWork,
+    Decision,
+    NoFaults,
+    Policy,
+    Region,
+    Scope,
+    TileCheck,
+    TileVerifier,
+)
+from simulator.config.schema import HwConfig
+from simulator.engine.array import ArrayPass, Sequencer
+from simulator.engine.checksum_unit import array_check_cycles, check_counts, side_unit_cycles
+from simulator.engine.coalesce import FoldStream, time_run
+from simulator.engine.plan import LayerPlan, Segment, build_plan, fold_at
+from simulator.engine.recompute import price_region
+from simulator.engine.records import LayerCycles
+from simulator.engine.result import EngineResult, FoldOutcome, LayerResult, RecomputeStats
+from simulator.mapping.schedule import GemmSchedule
+from simulator.mapping.tiling import Fold
+from simulator.metrics.actions import ActionCounts
+
+LATE = EventPriority(2)  # after every URGENT and NORMAL event of the same cycle
+Wait = Generator[Event, Any, None]
+
+
+class LateTimeout(Event):
+    """A timeout processed after every ordinary event of its cycle.
+
+    Initialised like simpy.Timeout (which inlines Event.__init__ the same way), but scheduled
+    with a lower priority than NORMAL, so the array acts after the cycle's verdicts.
+    """
+
+    def __init__(self, env: simpy.Environment, delay: int):
+        self.env = env
+        self.callbacks = []
+        self._value = None
+        self._ok = True
+        env.schedule(self, LATE, delay)
+
+
+class CountingEnvironment(simpy.Environment):
+    """A SimPy environment that counts the events it processes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.processed = 0
+
+    def step(self) -> None:
+        self.processed += 1
+        super().step()
+
+
+@dataclass(eq=False)
+class _Job:
+    """A fold whose attempts the verifier reports on."""
+
+    plan: LayerPlan
+    seg: Segment
+    fold: Fold
+    attempt: int = 0
+    region: Region | None = None
+    checks: list[TileCheck] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+
+
+@dataclass
+class _LayerTally:
+    passes: int = 0
+    corrections: int = 0
+    given_up: int = 0
+
+
+class EngineModel:
+    """One engine run (see module docstring); build it, then call `run()` once."""
+
+    def __init__(
+        self,
+        hw: HwConfig,
+        plans: Sequence[LayerPlan],
+        policy: Policy,
+        verifier: TileVerifier,
+        coalesce: bool,
+        trace: bool,
+    ):
+        self.hw, self.plans, self.policy, self.verifier = hw, plans, policy, verifier
+        self.coalesce, self.trace = coalesce, trace
+        self.env = CountingEnvironment()
+        self.seq = Sequencer(hw, trace)
+        self.stream = FoldStream(plans)
+        self.queue: deque[tuple[_Job, ArrayPass]] = deque()  # recompute requests, FIFO
+        self.due: list[tuple[int, int]] = []  # (cycle, serial) of verdicts not yet reached
+        self.serial = count()
+        self.outcomes: list[FoldOutcome] = []
+        self.layers: list[LayerResult] = []
+        self.tally = _LayerTally()
+        self.scopes: dict[str, int] = {}
+
+    def run(self) -> EngineResult:
+        self.env.process(self._array())
+        self.env.run()
+        actions = sum((layer.actions for layer in self.layers), ActionCounts())
+        total = self.layers[-1].cycles.end_cycle
+        stats = RecomputeStats(
+            passes=sum(layer.recompute_passes for layer in self.layers),
+            passes_by_scope=dict(sorted(self.scopes.items())),
+            corrections=sum(layer.corrections for layer in self.layers),
+            given_up=sum(layer.given_up for layer in self.layers),
+            recomputed_macs=actions.recomputed_macs,
+            recompute_cycles=sum(layer.recompute_cycles for layer in self.layers),
+        )
+        records = tuple(self.seq.records) if self.seq.records is not None else None
+        return EngineResult(
+            total_cycles=total,
+            layers=tuple(self.layers),
+            actions=actions,
+            recompute=stats,
+            outcomes=tuple(sorted(self.outcomes, key=lambda o: (o.layer, o.instance, o.fold))),
+            folds=self.stream.end,
+            events_processed=self.env.processed,
+            skipped_folds=self.seq.skipped,
+            records=records,
+        )
+
+    # -- the array process ---------------------------------------------------------------------
+    def _array(self) -> Wait:
+        start = 0
+        for plan in self.plans:
+            self.seq.start_layer(plan.index, start)
+            self.tally = _LayerTally()
+            segments, i, k = plan.segments, 0, 0
+            while i < len(segments):
+                seg = segments[i]
+                if k == seg.length:
+                    i, k = i + 1, 0
+                    continue
+                if self.coalesce and not seg.flagged and not self.queue and not self.due:
+                    stop = i
+                    while stop < len(segments) and not segments[stop].flagged:
+                        stop += 1
+                    time_run(self.seq, self.stream, segments, i, k, stop, skip=not self.trace)
+                    yield from self._until(self.seq.last_start)
+                    i, k = stop, 0
+                    continue
+                yield from self._issue(plan, seg, k)
+                k += 1
+            while self.queue or self.due:
+                yield from self._serve_recompute() if self.queue else self._until_verdict()
+            start = self.seq.end_layer(drain_stores=plan is self.plans[-1])
+            self.layers.append(self._layer_result(plan, start))
+
+    def _until(self, cycle: int) -> Wait:
+        """Wait, at the end of the cycle's events, until `cycle` (no wait if it is now)."""
+        delay = cycle - self.env.now
+        if delay > 0:
+            yield LateTimeout(self.env, delay)
+
+    def _until_verdict(self) -> Wait:
+        """Wait until the next verdict has been reached (verdicts come before the array's turn)."""
+        delay = self.due[0][0] - self.env.now
+        assert delay > 0, "a verdict of this cycle was not reached before the array's turn"
+        yield LateTimeout(self.env, delay)
+
+    def _next_verdict(self) -> float:
+        return self.due[0][0] if self.due else float("inf")
+
+    def _issue(self, plan: LayerPlan, seg: Segment, k: int) -> Wait:
+        """Issue fold k of `seg`, serving recomputes that are due first."""
+        seq, cost = self.seq, seg.cost
+        ordinal = seg.ordinal + k
+        ready = seq.ready_cycle(ordinal, cost)
+        while True:
+            if self.queue:
+                yield from self._serve_recompute()
+                continue
+            if ready is None:  # request the load once every store it may have to follow is known
+                assert seq.loader is not None
+                key = seq.loader.key(ordinal, cost, self._next_verdict())
+                if key is None:  # it follows a store a verdict (or the recompute it asks for) will post
+                    assert self.due, "a load can only wait for a verdict"
+                    yield from self._until_verdict()
+                    continue
+                tag = (seg.layer, seg.instance, seg.first_fold + k) if self.trace else None
+                ready = seq.loader.request(ordinal, cost, key, tag)
+            start = seq.fold_start(cost, ready)
+            if self._next_verdict() <= start:  # a verdict due first may queue a recompute
+                yield from self._until_verdict()
+                continue
+            yield from self._until(start)
+            checked = seq.issue_fold(seg, k, start, ready)
+            if seg.flagged:
+                self._expect_verdict(_Job(plan, seg, fold_at(plan.schedule, seg.first_fold + k)), checked)
+            return
+
+    def _serve_recompute(self) -> Wait:
+        job, recompute = self.queue[0]
+        start = self.seq.pass_start(recompute)
+        yield from self._until(start)  # verdicts meanwhile only queue behind it
+        self.queue.popleft()
+        self._expect_verdict(job, self.seq.issue_pass(recompute, start))
+
+    # -- verdicts ------------------------------------------------------------------------------
+    def _expect_verdict(self, job: _Job, at: int) -> None:
+        due = (at, next(self.serial))
+        heapq.heappush(self.due, due)
+        self.env.process(self._verdict(job, due))
+
+    def _verdict(self, job: _Job, due: tuple[int, int]) -> Wait:
+        yield self.env.timeout(due[0] - self.env.now)
+        reached = heapq.heappop(self.due)
+        assert reached == due, "verdicts of one cycle are reached in the order they were expected"
+        now = int(self.env.now)
+        check = self.verifier.verify(job.seg.layer, job.seg.instance, job.fold, job.attempt, job.region)
+        decision = self.policy.decide(check)
+        job.checks.append(check)
+        job.decisions.append(decision)
+        self.seq.decided(now)
+        if decision.action is Action.RECOMPUTE and job.attempt < self.hw.recompute.max_retries:
+            assert decision.region is not None
+            job.attempt, job.region = job.attempt + 1, decision.region
+            self.queue.append((job, self._recompute_pass(job, now)))
+            self.tally.passes += 1
+            self.scopes[decision.region.scope.value] = self.scopes.get(decision.region.scope.value, 0) + 1
+            return
+        given_up = decision.action is Action.RECOMPUTE
+        self.tally.given_up += given_up
+        self.tally.corrections += decision.action is Action.CORRECT
+        seg = job.seg
+        self.seq.finalize(
+            seg.ordinal + job.fold.index - seg.first_fold, seg.cost, now, seg, job.fold.index - seg.first_fold
+        )
+        self.outcomes.append(
+            FoldOutcome(seg.layer, seg.instance, job.fold.index, tuple(job.checks), tuple(job.decisions), now, given_up)
+        )
+
+    def _recompute_pass(self, job: _Job, now: int) -> ArrayPass:
+        assert job.region is not None
+        schedule, unit = job.plan.schedule, self.hw.checksum_unit
+        priced = price_region(self.hw, schedule, job.fold, job.region)
+        if job.region.scope is Scope.GEMM:
+            work = _instance_check_work(job.plan, job.seg.instance)
+        else:
+            work = self.policy.check_work(schedule, job.fold)
+        on_array = array_check_cycles(unit, work)
+        return ArrayPass(
+            priced.fold_cycles + on_array,
+            priced.window_cycles + on_array,
+            side_unit_cycles(unit, work),
+            priced.counts + check_counts(work),
+            now,
+            (job.seg.layer, job.seg.instance, job.fold.index, job.attempt),
+        )
+
+    def _layer_result(self, plan: LayerPlan, end: int) -> LayerResult:
+        seq, s = self.seq, plan.schedule
+        compute = s.compute_cycles + plan.array_check_cycles
+        total = end - seq.layer_start
+        recompute = total - compute - seq.memory_stall - seq.checksum_stall
+        cycles = LayerCycles(seq.layer_start, end, compute, seq.memory_stall, seq.checksum_stall, recompute)
+        actions = plan.counts + seq.extra_counts + ActionCounts(cycles=total)
+        t = self.tally
+        return LayerResult(
+            plan.index, s.gemm.name, s.gemm.kind, plan.folds, cycles, actions, t.passes, t.corrections, t.given_up
+        )
+
+
+def _instance_check_work(plan: LayerPlan, instance: int) -> CheckWork:
+    """Checking work of every fold of one instance (a GEMM-scope recompute rechecks them all)."""
+    totals = dict.fromkeys((f.name for f in fields(CheckWork)), 0)
+    for seg in plan.segments:
+        if seg.instance == instance:
+            for name in totals:
+                totals[name] += getattr(seg.cost.check_work, name) * seg.length
+    return CheckWork(**totals)
+
+
+def simulate(
+    hw: HwConfig,
+    schedules: Sequence[GemmSchedule],
+    policy: Policy,
+    verifier: TileVerifier | None = None,
+    *,
+    trace: bool = False,
+    coalesce: bool = True,
+) -> EngineResult:
+    """Run the GEMM schedules in order on `hw` under `policy`; faults come from `verifier`.
+
+    `trace=True` keeps every trace record (records.TraceRecord) in the result. `coalesce=False`
+    gives every fold its own SimPy event (slower, identical results).
+    """
+    if not schedules:
+        raise ValueError("nothing to simulate: no GEMM schedules")
+    verifier = verifier if verifier is not None else NoFaults()
+    plans = build_plan(hw, schedules, policy, verifier)
+    return EngineModel(hw, plans, policy, verifier, coalesce, trace).run()

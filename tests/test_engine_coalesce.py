@@ -1,0 +1,225 @@
+"""Coalesced runs (no event per fold, repeats skipped) equal the uncoalesced engine exactly."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simulator.abft.protocol import NO_CHECK, Action, CheckWork, Decision, Region, Scope, Unprotected
+from simulator.config.loader import load_hw, load_workload
+from simulator.engine import simulate
+from simulator.engine.testing import forced
+from simulator.mapping.schedule import schedule_gemm
+from simulator.workload.gemm import Gemm
+
+ACCEPT = Decision(Action.ACCEPT)
+VERDICTS = [
+    ACCEPT,
+    Decision(Action.CORRECT),
+    Decision(Action.RECOMPUTE, Region(Scope.TILE)),
+    Decision(Action.RECOMPUTE, Region(Scope.ROWS, (0,))),
+    Decision(Action.RECOMPUTE, Region(Scope.COLS, cols=(0,))),
+    Decision(Action.RECOMPUTE, Region(Scope.ELEMENTS, (0,), (0,))),
+    Decision(Action.RECOMPUTE, Region(Scope.GEMM)),
+]
+# long rows of identical folds (repeat skipping), edge blocks, several instances
+GEMMS = [Gemm("long", "fc1", 9, 20, 150), Gemm("heads", "qk", 6, 5, 33, count=3), Gemm("deep", "fc2", 21, 90, 7)]
+
+
+def comparable(r):
+    """Everything a run reports except how it was computed (events, skip counts)."""
+    outcomes = [
+        (o.layer, o.instance, o.fold, o.final_cycle, o.given_up, o.decisions, [c.attempt for c in o.checks])
+        for o in r.outcomes
+    ]
+    return (r.total_cycles, r.layers, r.actions, r.recompute, outcomes, r.folds)
+
+
+def run_both(hw, gemms, script=None, work=NO_CHECK):
+    schedules = [schedule_gemm(g, hw) for g in gemms]
+    results = []
+    for coalesce in (True, False):
+        policy, verifier = forced(script or {}, work)
+        results.append(simulate(hw, schedules, policy, verifier, coalesce=coalesce))
+    return results
+
+
+def hw_from(*overrides: str):
+    base = ["array.rows=4", "array.cols=4", "memory.dram.bandwidth_gb_per_s=null"]
+    return load_hw("edge_32x32", [*base, *overrides])
+
+
+SCRIPT = {
+    (0, 0, 3): [Decision(Action.RECOMPUTE, Region(Scope.ROWS, (1,))), ACCEPT],
+    (0, 0, 40): [Decision(Action.RECOMPUTE, Region(Scope.TILE))],  # retried until given up
+    (1, 2, 0): [Decision(Action.CORRECT)],
+    (2, 0, 11): [Decision(Action.RECOMPUTE, Region(Scope.COLS, cols=(0,))), ACCEPT],
+}
+
+
+@pytest.mark.parametrize(
+    ("dataflow", "overlap", "buffers", "ideal", "scripted"),
+    [
+        (df, ov, b, ideal, scripted)
+        for df, ov, b, ideal, scripted in itertools.product(
+            ("os", "ws", "is"), (True, False), (1, 2), (False, True), (False, True)
+        )
+    ],
+)
+def test_coalesced_equals_uncoalesced_grid(dataflow, overlap, buffers, ideal, scripted):
+    hw = hw_from(
+        f"array.dataflow={dataflow}",
+        f"array.fold_overlap={str(overlap).lower()}",
+        f"memory.sram.a.buffers={buffers}",
+        f"memory.sram.b.buffers={buffers}",
+        f"memory.sram.c.buffers={buffers}",
+        f"memory.ideal={str(ideal).lower()}",
+        "memory.dram.bandwidth_bytes_per_cycle=2.6",
+        "memory.dram.latency_cycles=23",
+        "checksum_unit.placement=side_unit",
+        "checksum_unit.adds_per_cycle=5",
+    )
+    coalesced, plain = run_both(hw, GEMMS, SCRIPT if scripted else None, CheckWork(checksum_adds=60, compares=8))
+    assert comparable(coalesced) == comparable(plain)
+    assert coalesced.events_processed < plain.events_processed
+
+
+@pytest.mark.parametrize("placement", ["in_array", "checksum_pe", "side_unit"])
+@pytest.mark.parametrize("bandwidth", [0.5, 3, 40])
+def test_coalesced_equals_uncoalesced_placements_and_bandwidths(placement, bandwidth):
+    hw = hw_from(
+        f"checksum_unit.placement={placement}",
+        "checksum_unit.adds_per_cycle=9",
+        f"memory.dram.bandwidth_bytes_per_cycle={bandwidth}",
+        "memory.dram.latency_cycles=31",
+    )
+    work = CheckWork(checksum_macs=20, checksum_adds=30, compares=8, extra_array_cycles=1, extra_array_macs=7)
+    coalesced, plain = run_both(hw, GEMMS, SCRIPT, work)
+    assert comparable(coalesced) == comparable(plain)
+
+
+def test_coalesced_equals_uncoalesced_with_spilled_partial_sums():
+    # WS with a 256 B C scratchpad: a 9 x 4 int32 partial-sum block (144 B) does not fit one
+    # 128 B buffer, so every K fold spills its partial sums and the next one reloads them
+    hw = hw_from(
+        "array.dataflow=ws",
+        "memory.sram.c.size_kib=0.25",
+        "memory.dram.bandwidth_bytes_per_cycle=3",
+        "memory.dram.latency_cycles=17",
+    )
+    assert not schedule_gemm(GEMMS[2], hw).psum_resident
+    coalesced, plain = run_both(hw, GEMMS, SCRIPT)
+    assert comparable(coalesced) == comparable(plain)
+    assert coalesced.actions.dram_write_bytes > coalesced.actions.dram_read_bytes // 10
+
+
+def test_repeats_are_skipped_and_still_exact_on_vit_blocks():
+    # one ViT encoder block on an 8x8 array: long rows of identical folds
+    hw = load_hw("edge_32x32", ["array.rows=8", "array.cols=8"])
+    gemms = load_workload("vit_block_gemms").gemms
+    coalesced, plain = run_both(hw, gemms)
+    assert comparable(coalesced) == comparable(plain)
+    assert coalesced.skipped_folds > coalesced.folds // 2
+    assert coalesced.events_processed < len(gemms) * 3
+
+
+def test_trace_mode_times_every_fold_and_agrees():
+    hw = hw_from("memory.dram.bandwidth_bytes_per_cycle=2.6", "memory.dram.latency_cycles=23")
+    schedules = [schedule_gemm(g, hw) for g in GEMMS]
+    traced = simulate(hw, schedules, Unprotected(), trace=True)
+    skipped = simulate(hw, schedules, Unprotected())
+    assert traced.skipped_folds == 0 < skipped.skipped_folds
+    assert comparable(traced) == comparable(skipped)
+    assert sum(1 for r in traced.records if r.kind.value == "fold") == traced.folds
+
+
+gemm_st = st.builds(
+    Gemm,
+    name=st.just("g"),
+    kind=st.just("fc1"),
+    m=st.integers(1, 24),
+    k=st.integers(1, 40),
+    n=st.integers(1, 60),
+    count=st.integers(1, 3),
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    gemms=st.lists(gemm_st, min_size=1, max_size=3),
+    rows=st.integers(1, 6),
+    cols=st.integers(1, 6),
+    dataflow=st.sampled_from(["os", "ws", "is"]),
+    overlap=st.booleans(),
+    buffers=st.tuples(st.integers(1, 2), st.integers(1, 2), st.integers(1, 2)),
+    ideal=st.booleans(),
+    bandwidth=st.sampled_from([0.3, 1, 2.6, 7, 64]),
+    latency=st.sampled_from([0, 5, 60]),
+    placement=st.sampled_from(["in_array", "checksum_pe", "side_unit"]),
+    lanes=st.sampled_from([1, 6, 200]),
+    c_kib=st.sampled_from([0.0625, 64]),
+    adds=st.integers(0, 90),
+    flags=st.lists(
+        st.tuples(
+            st.integers(0, 2),
+            st.integers(0, 2),
+            st.integers(0, 30),
+            st.sampled_from(VERDICTS),
+            st.sampled_from(VERDICTS),
+        ),
+        max_size=4,
+    ),
+    retries=st.integers(0, 2),
+)
+def test_coalesced_equals_uncoalesced_property(
+    gemms,
+    rows,
+    cols,
+    dataflow,
+    overlap,
+    buffers,
+    ideal,
+    bandwidth,
+    latency,
+    placement,
+    lanes,
+    c_kib,
+    adds,
+    flags,
+    retries,
+):
+    hw = load_hw(
+        "edge_32x32",
+        [
+            f"array.rows={rows}",
+            f"array.cols={cols}",
+            f"array.dataflow={dataflow}",
+            f"array.fold_overlap={str(overlap).lower()}",
+            f"memory.sram.a.buffers={buffers[0]}",
+            f"memory.sram.b.buffers={buffers[1]}",
+            f"memory.sram.c.buffers={buffers[2]}",
+            f"memory.sram.c.size_kib={c_kib}",
+            f"memory.ideal={str(ideal).lower()}",
+            "memory.dram.bandwidth_gb_per_s=null",
+            f"memory.dram.bandwidth_bytes_per_cycle={bandwidth}",
+            f"memory.dram.latency_cycles={latency}",
+            f"checksum_unit.placement={placement}",
+            f"checksum_unit.adds_per_cycle={lanes}",
+            f"recompute.max_retries={retries}",
+        ],
+    )
+    schedules = [schedule_gemm(g, hw) for g in gemms]
+    script = {}
+    for layer, instance, fold, first, then in flags:
+        if layer < len(gemms) and instance < gemms[layer].count and fold < schedules[layer].folds_per_instance:
+            script[(layer, instance, fold)] = [first, then]
+    coalesced, plain = run_both(hw, gemms, script, CheckWork(checksum_adds=adds, compares=adds % 7))
+    assert comparable(coalesced) == comparable(plain)
+    for layer in plain.layers:
+        c = layer.cycles
+        assert min(c.compute_cycles, c.memory_stall_cycles, c.checksum_stall_cycles, c.recompute_cycles) >= 0
+        if not layer.recompute_passes:
+            assert c.recompute_cycles == 0
