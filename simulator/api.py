@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
-from simulator.abft.registry import make_policy
+from simulator.abft.config import AbftConfig
+from simulator.abft.policies import PolicyContext
+from simulator.abft.protocol import NoFaults, Policy
+from simulator.abft.registry import make_policy, policy_names
+from simulator.abft.verifier import DecisionRecorder, FaultVerifier, OperandCache
+from simulator.config.enums import FaultKind
 from simulator.config.loader import DEFAULT_HW, DEFAULT_WORKLOAD, ConfigError, load_hw, load_workload
 from simulator.config.schema import HwConfig
+from simulator.engine.simulate import simulate
+from simulator.faults.spec import FaultSpec
 from simulator.mapping.schedule import GemmSchedule, schedule_gemm
-from simulator.metrics.actions import ActionCounts
 from simulator.metrics.energy import energy_breakdown_pj
 from simulator.metrics.report import LayerReport, PolicyReport, Report
 from simulator.workload.workload import Workload
 
 HwLike = HwConfig | str | Path
 WorkloadLike = Workload | str | Path
+NO_FAULTS = FaultSpec(ber=0.0)
 
 
 def resolve_hw(hw: HwLike, overrides: Iterable[str] = ()) -> HwConfig:
+    overrides = list(overrides)
     if isinstance(hw, HwConfig):
-        if list(overrides):
+        if overrides:
             raise ConfigError("--set overrides apply to a hardware file or name, not to a config object")
         return hw
     return load_hw(hw, overrides)
@@ -34,82 +42,116 @@ def resolve_workload(workload: WorkloadLike) -> Workload:
 def run(
     hw: HwLike = DEFAULT_HW,
     workload: WorkloadLike = DEFAULT_WORKLOAD,
-    policies: Sequence[str] = ("none",),
+    policies: Sequence[str] | None = None,
+    faults: FaultSpec | None = None,
+    seed: int | None = None,
     *,
+    abft: AbftConfig | None = None,
     overrides: Iterable[str] = (),
+    trace: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> Report:
-    """Simulate `workload` on `hw` under each policy; overheads are against the fault-free
-    unprotected baseline on the same hardware."""
+    """Simulate `workload` on `hw` under each policy with the same injected faults.
+
+    Overheads are relative to the fault-free, unprotected baseline on the same hardware.
+    `seed` (if given) replaces the fault spec's seed. With `trace`, each policy report carries
+    its engine trace records in `trace` (not serialised to JSON). `progress` is called with a
+    policy's name each time one finishes (the CLI draws a progress bar with it).
+    """
     hw_cfg = resolve_hw(hw, overrides)
     wl = resolve_workload(workload)
-    if not policies:
-        raise ConfigError("no policy selected")
-    for name in policies:
-        try:
-            make_policy(name)
-        except ValueError as exc:
-            raise ConfigError(f"--policy: {exc}") from None
+    spec = faults or NO_FAULTS
+    if seed is not None:
+        spec = spec.model_copy(update={"seed": seed})
+    abft = abft or AbftConfig()
+    names = list(policies) if policies else policy_names()
+    context = PolicyContext(hw_cfg.checksum_unit.placement, abft)
+    try:
+        chosen = [make_policy(name, context) for name in names]
+    except ValueError as exc:
+        raise ConfigError(f"--policy: {exc}") from None
+    _check_faults_fit(spec, hw_cfg)
     schedules = [schedule_gemm(g, hw_cfg) for g in wl.gemms]
-    baseline = _policy_report("none", schedules, hw_cfg)
-    reports = tuple(_policy_report(name, schedules, hw_cfg) for name in policies)
+    operands = OperandCache(hw_cfg, schedules, spec.seed)
+    baseline = _simulate_policy(make_policy("none", context), schedules, hw_cfg, NO_FAULTS, abft, operands, False)
+    reports = []
+    for policy in chosen:
+        reports.append(_simulate_policy(policy, schedules, hw_cfg, spec, abft, operands, trace))
+        if progress is not None:
+            progress(policy.name)
     return Report(
         hw=hw_cfg.model_dump(mode="json"),
         workload=wl.to_dict(),
         baseline=baseline,
-        policies=reports,
+        policies=tuple(reports),
+        run={"seed": spec.seed, "faults": spec.model_dump(mode="json"), "abft": abft.model_dump(mode="json")},
     )
 
 
-def _policy_report(name: str, schedules: Sequence[GemmSchedule], hw: HwConfig) -> PolicyReport:
-    layers = tuple(_layer_report(s, hw) for s in schedules)
-    actions = sum((layer.actions for layer in layers), ActionCounts())
-    cycles = sum(layer.total_cycles for layer in layers)
-    return PolicyReport(
-        policy=name,
-        cycles=cycles,
-        clock_hz=hw.clock_hz,
-        energy_breakdown_pj=energy_breakdown_pj(actions, hw),
-        actions=actions,
-        layers=layers,
-    )
+def _check_faults_fit(spec: FaultSpec, hw: HwConfig) -> None:
+    try:
+        for site in spec.sites:
+            spec.site_bits(site, hw.array.datatype)
+    except ValueError as exc:
+        raise ConfigError(f"faults: {exc}") from None
+    if spec.kind is FaultKind.PERMANENT:
+        bits = sum(spec.site_bits(s, hw.array.datatype)[1] for s in spec.sites)
+        if spec.permanent_count > hw.array.rows * hw.array.cols * bits:
+            raise ConfigError(f"faults.permanent_count: {spec.permanent_count} exceeds the array's exposed bits")
 
 
-def _layer_report(s: GemmSchedule, hw: HwConfig) -> LayerReport:
-    """Foundation timing: compute cycles against a DRAM bandwidth bound (the engine refines it)."""
-    t = s.totals()
-    compute = s.compute_cycles
-    if hw.memory.ideal:
-        total = compute
+def _has_faults(spec: FaultSpec) -> bool:
+    return spec.kind is FaultKind.PERMANENT or spec.ber > 0
+
+
+def _simulate_policy(
+    policy: Policy,
+    schedules: Sequence[GemmSchedule],
+    hw: HwConfig,
+    spec: FaultSpec,
+    abft: AbftConfig,
+    operands: OperandCache,
+    trace: bool,
+) -> PolicyReport:
+    verifier: FaultVerifier | NoFaults
+    if _has_faults(spec):
+        verifier = FaultVerifier(
+            hw, schedules, spec, abft, checks=policy.checks, duplicates=policy.duplicates,
+            tolerates=policy.tolerates, operands=operands,
+        )  # fmt: skip
+        driven: Any = DecisionRecorder(policy, verifier)
     else:
-        dram_bytes = t.dram_load_bytes + t.dram_store_bytes
-        dram_cycles = math.ceil(dram_bytes / hw.dram_bytes_per_cycle) + hw.memory.dram.latency_cycles
-        total = max(compute, dram_cycles)
-    actions = ActionCounts(
-        macs=s.gemm.macs,
-        sram_a_read_bytes=t.a_sram_read_bytes,
-        sram_a_write_bytes=t.a_dram_load_bytes,
-        sram_b_read_bytes=t.b_sram_read_bytes,
-        sram_b_write_bytes=t.b_dram_load_bytes,
-        sram_c_read_bytes=t.c_sram_read_bytes,
-        sram_c_write_bytes=t.c_sram_write_bytes,
-        dram_read_bytes=t.dram_load_bytes,
-        dram_write_bytes=t.dram_store_bytes,
-        cycles=total,
+        verifier, driven = NoFaults(), policy
+    result = simulate(hw, schedules, driven, verifier, trace=trace)
+    layers = []
+    for s, layer in zip(schedules, result.layers, strict=True):
+        g = s.gemm
+        outcomes = verifier.layer_outcomes(layer.index) if isinstance(verifier, FaultVerifier) else {}
+        layers.append(
+            LayerReport(
+                name=g.name, kind=g.kind, m=g.m, k=g.k, n=g.n, count=g.count, folds=layer.folds,
+                compute_cycles=layer.compute_cycles, memory_stall_cycles=layer.memory_stall_cycles,
+                checksum_stall_cycles=layer.checksum_stall_cycles, recompute_cycles=layer.recompute_cycles,
+                total_cycles=layer.total_cycles, actions=layer.actions,
+                energy_breakdown_pj=energy_breakdown_pj(layer.actions, hw), outcomes=outcomes,
+            )  # fmt: skip
+        )
+    outcomes = verifier.outcomes() if isinstance(verifier, FaultVerifier) else {}
+    outcomes = {**_zero_outcomes(), **outcomes, "recomputations": result.recompute.passes}
+    extra: dict[str, Any] = {"corrections": result.recompute.corrections, "gave_up_folds": result.recompute.given_up}
+    return PolicyReport(
+        policy=policy.name,
+        cycles=result.total_cycles,
+        clock_hz=hw.clock_hz,
+        energy_breakdown_pj=energy_breakdown_pj(result.actions, hw),
+        actions=result.actions,
+        layers=tuple(layers),
+        outcomes=outcomes,
+        extra=extra,
+        trace=result.records if trace else None,
     )
-    g = s.gemm
-    return LayerReport(
-        name=g.name,
-        kind=g.kind,
-        m=g.m,
-        k=g.k,
-        n=g.n,
-        count=g.count,
-        folds=s.folds,
-        compute_cycles=compute,
-        memory_stall_cycles=total - compute,
-        checksum_stall_cycles=0,
-        recompute_cycles=0,
-        total_cycles=total,
-        actions=actions,
-        energy_breakdown_pj=energy_breakdown_pj(actions, hw),
-    )
+
+
+def _zero_outcomes() -> dict[str, int]:
+    keys = ("faults_injected", "detected", "masked", "corrected", "recomputed", "tolerated", "escaped")
+    return dict.fromkeys(keys, 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -23,7 +24,11 @@ from simulator.config.loader import (
     ConfigError,
     bundled_names,
 )
+from simulator.config.loader import load_abft, load_fault_spec
+from simulator.engine.chrome_trace import chrome_trace
 from simulator.metrics.report import Report
+
+DEFAULT_BER = 1e-9  # the middle of the seed paper's BER sweep (1e-11 to 1e-7)
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -59,6 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help=f"ABFT policy (repeatable; default: all of {', '.join(policy_names())})",
     )
+    run.add_argument(
+        "--ber", type=float, default=None,
+        help=f"bit error rate per bit of a site's word per MAC (default {DEFAULT_BER:g}; 0 = no faults)",
+    )  # fmt: skip
+    run.add_argument("--sites", metavar="LIST", help="fault sites, comma-separated: acc,mult,a_reg,b_reg (default all)")
+    run.add_argument("--kind", choices=("transient", "permanent"), help="fault kind (default transient)")
+    run.add_argument("--seed", type=int, default=None, help="root seed of every random draw (default 0)")
+    run.add_argument("--faults", metavar="PATH", help="fault spec YAML (ber, sites, kind, bits, gemms, kinds, seed)")
+    run.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds per GEMM kind, blocking)")
+    run.add_argument("--trace", metavar="PATH", help="write the engine timeline (Chrome trace JSON, first policy)")
     run.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
     run.add_argument("--csv", metavar="PATH", help="write one row per policy and layer to PATH")
     run.add_argument("--quiet", action="store_true", help="no table on stdout")
@@ -66,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="bundled hardware configs, workloads and policies")
     lst.set_defaults(handler=_cmd_list)
+    _add_campaign_parsers(sub)
     return parser
 
 
@@ -87,8 +103,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     policies = args.policies or policy_names()
-    report = api.run(args.hw, args.workload, policies, overrides=args.overrides)
+    cli_faults = {"ber": args.ber, "sites": args.sites, "kind": args.kind, "seed": args.seed}
+    if args.faults is None and args.ber is None:
+        cli_faults["ber"] = DEFAULT_BER
+    spec = load_fault_spec(args.faults, cli_faults)
+    abft = load_abft(args.abft)
+    with progress_bar(len(policies), "policies", args.quiet) as bar:
+        report = api.run(args.hw, args.workload, policies, spec, abft=abft, overrides=args.overrides,
+                         trace=bool(args.trace), progress=lambda name: bar.update(1))  # fmt: skip
     data = report.to_dict()
+    if args.trace:
+        first = report.policies[0]
+        write_atomic(Path(args.trace), json.dumps(chrome_trace(first.trace or (), report.baseline.clock_hz)) + "\n")
     if args.json == "-":
         sys.stdout.write(to_json(data))
     elif args.json:
@@ -98,6 +124,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet and args.json != "-":
         sys.stdout.write(format_table(report))
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, unit: str, quiet: bool):
+    """A tqdm bar on stderr, or a silent stand-in when quiet or stderr is not a terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield _NoBar()
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit=unit, file=sys.stderr, leave=False) as bar:
+        yield bar
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None:
+        pass
 
 
 def to_json(data: dict[str, Any]) -> str:
@@ -150,16 +193,184 @@ def format_table(report: Report) -> str:
             f"{layer.compute_cycles:>12,}{layer.stall_cycles:>11,}{layer.total_cycles:>12,}{layer.energy_pj / 1e6:>11.2f}"
         )
     base = report.baseline
-    lines += ["", f"baseline (none, fault-free): {base.cycles:,} cycles, {base.latency_s * 1e3:.3f} ms, {base.energy_pj / 1e6:.1f} uJ", ""]
-    summary = f"{'policy':<14}{'cycles':>14}{'latency ms':>12}{'energy uJ':>12}{'lat ovh %':>11}{'en ovh %':>10}"
+    run = report.run
+    faults = run.get("faults", {})
+    lines += [
+        "",
+        f"baseline (none, fault-free): {base.cycles:,} cycles, {base.latency_s * 1e3:.3f} ms, "
+        f"{base.energy_pj / 1e6:.1f} uJ",
+        f"faults: {faults.get('kind', 'transient')}, ber {faults.get('ber', 0):g}, sites "
+        f"{','.join(faults.get('sites', ()))}, seed {run.get('seed', 0)}",
+        "",
+    ]
+    summary = (
+        f"{'policy':<12}{'cycles':>13}{'lat ovh %':>10}{'energy uJ':>11}{'en ovh %':>9}{'recomp MACs':>13}"
+        f"{'faults':>8}{'masked':>7}{'detect':>7}{'corr':>6}{'recomp':>7}{'toler':>6}{'escaped':>8}"
+    )
     lines += [summary, "-" * len(summary)]
     for pol in report.policies:
         d = pol.to_dict(base)
         lines.append(
-            f"{pol.policy:<14}{pol.cycles:>14,}{pol.latency_s * 1e3:>12.3f}{pol.energy_pj / 1e6:>12.1f}"
-            f"{d['latency_overhead_pct']:>11.2f}{d['energy_overhead_pct']:>10.2f}"
+            f"{pol.policy:<12}{pol.cycles:>13,}{d['latency_overhead_pct']:>10.3f}{pol.energy_pj / 1e6:>11.1f}"
+            f"{d['energy_overhead_pct']:>9.3f}{d['recomputed_macs']:>13,}{d['faults_injected']:>8}{d.get('masked', 0):>7}"
+            f"{d['detected']:>7}{d['corrected']:>6}{d.get('recomputed', 0):>7}{d.get('tolerated', 0):>6}{d['escaped']:>8}"
         )
     return "\n".join(lines) + "\n"
+
+
+# ---- campaigns: sweep, export, plot -------------------------------------------------------------
+
+PLOT_KINDS = ("overhead_vs_ber", "layer_breakdown", "pareto", "timeline")
+EXIT_INTERRUPTED = 130
+
+
+def _add_campaign_parsers(sub: Any) -> None:
+    sw = sub.add_parser("sweep", help="run (or resume) a sweep of Monte-Carlo trials into an SQLite store")
+    sw.add_argument("sweep", metavar="SWEEP", help="sweep YAML path or bundled sweep name (paper_ber, dse_array)")
+    sw.add_argument("--db", metavar="PATH", help="result store (default: NAME.db in the working directory)")
+    sw.add_argument("--workers", type=int, default=None, help=f"local worker processes (default {os.cpu_count()})")
+    sw.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on a Dask cluster (pip install 'abftsim[dask]')")
+    sw.add_argument("--trials", type=int, default=None, help="trials per faulty point (overrides the file)")
+    sw.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
+    sw.add_argument("--summary-csv", metavar="PATH", help="write per-point means and intervals to PATH")
+    sw.add_argument("--dry-run", action="store_true", help="list the points and trial counts; run nothing")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar, no summary table")
+    sw.set_defaults(handler=_cmd_sweep)
+
+    ex = sub.add_parser("export", help="export a sweep's result store to CSV")
+    ex.add_argument("db", metavar="DB", help="result store written by `abftsim sweep`")
+    ex.add_argument("--csv", metavar="PATH", required=True, help="output CSV ('-' for stdout)")
+    ex.add_argument("--summary", action="store_true", help="one row per point and policy with intervals")
+    ex.add_argument("--confidence", type=float, default=0.95, help="confidence level (with --summary)")
+    ex.set_defaults(handler=_cmd_export)
+
+    pl = sub.add_parser("plot", help="figures (PNG and SVG) from a result store or a run's Chrome trace")
+    pl.add_argument("source", metavar="DB|TRACE", help="result store, or a trace JSON (--kind timeline)")
+    pl.add_argument("--kind", choices=PLOT_KINDS, required=True, help="which figure")
+    pl.add_argument("--out", metavar="DIR", default="plots", help="output folder (default plots)")
+    pl.add_argument("--name", metavar="STEM", help="file name stem (default: SOURCE stem + kind)")
+    pl.add_argument("--policy", metavar="NAME", help="pareto: the protecting policy (default: first not `none`)")
+    pl.add_argument("--point", type=int, default=None, help="layer_breakdown: point index (default: the last)")
+    pl.add_argument("--cycles", metavar="START:END", help="timeline: window in cycles (default: the whole run)")
+    pl.add_argument("--confidence", type=float, default=0.95, help="confidence level of the bands")
+    pl.add_argument("--dpi", type=int, default=100, help="PNG resolution (default 100)")
+    pl.add_argument("--quiet", action="store_true", help="do not list the files written")
+    pl.set_defaults(handler=_cmd_plot)
+
+
+def _check_confidence(value: float) -> float:
+    if not 0.0 < value < 1.0:
+        raise ConfigError(f"--confidence: must be in (0, 1), got {value}")
+    return value
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from simulator.campaign.executors import make_executor
+    from simulator.campaign.export import export_csv
+    from simulator.campaign.plan import plan_sweep
+    from simulator.campaign.spec import load_sweep
+    from simulator.campaign.store import ResultStore
+    from simulator.campaign.summary import format_summary, summarize
+    from simulator.campaign.sweep import run_sweep
+
+    confidence = _check_confidence(args.confidence)
+    spec, path = load_sweep(args.sweep)
+    plan = plan_sweep(spec, path, args.trials)
+    if args.dry_run:
+        for p in plan.points:
+            print(f"{p.index:>5}  trials {p.trials:>4}  seed index {p.seed_index:>4}  {p.label}")
+        print(f"{len(plan.points)} points, {plan.total_trials} trials")
+        return EXIT_OK
+    db = Path(args.db) if args.db else Path(f"{plan.name}.db")
+    with ResultStore.for_sweep(db, plan) as store:
+        remaining = plan.total_trials - len(store.done())
+        executor = make_executor(args.workers, args.scheduler)
+        if not args.quiet:
+            print(f"sweep {plan.name}: {len(plan.points)} points, {plan.total_trials} trials, {remaining} to run "
+                  f"on {executor.description} -> {db}", file=sys.stderr)  # fmt: skip
+        try:
+            with progress_bar(remaining, "trials", args.quiet) as bar:
+                run_sweep(plan, store, executor, progress=lambda _: bar.update(1))
+        except KeyboardInterrupt:
+            print(f"abftsim: interrupted; finished trials are in {db}; run the same command to resume", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        finally:
+            executor.close()
+        if args.summary_csv:
+            write_atomic(Path(args.summary_csv), export_csv(store, summary=True, confidence=confidence))
+        if not args.quiet:
+            sys.stdout.write(format_summary(summarize(store.points(), store.trials(), confidence), confidence))
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from simulator.campaign.export import export_csv
+    from simulator.campaign.store import ResultStore
+
+    confidence = _check_confidence(args.confidence)
+    with ResultStore.read(args.db) as store:
+        text = export_csv(store, summary=args.summary, confidence=confidence)
+    if args.csv == "-":
+        sys.stdout.write(text)
+    else:
+        write_atomic(Path(args.csv), text)
+    return EXIT_OK
+
+
+def _parse_cycles(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    start, sep, end = text.partition(":")
+    try:
+        window = (float(start) if start else 0.0, float(end) if end else float("inf"))
+    except ValueError:
+        raise ConfigError(f"--cycles {text}: expected START:END in cycles") from None
+    if not sep or window[1] <= window[0]:
+        raise ConfigError(f"--cycles {text}: expected START:END with START < END")
+    return window
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from simulator.viz.figures import make_figure, render
+
+    source = Path(args.source)
+    confidence = _check_confidence(args.confidence)
+    if args.dpi < 10:
+        raise ConfigError(f"--dpi: must be >= 10, got {args.dpi}")
+    if args.kind == "timeline":
+        try:
+            trace = json.loads(source.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{source}: cannot read: {exc}") from None
+        except ValueError as exc:
+            raise ConfigError(f"{source}: not a Chrome trace JSON file: {exc}") from None
+        figure = make_figure("timeline", trace=trace, source=str(source), cycles=_parse_cycles(args.cycles))
+    else:
+        from simulator.campaign.store import ResultStore
+        from simulator.campaign.summary import summarize
+
+        with ResultStore.read(source) as store:
+            summaries = summarize(store.points(), store.trials(), confidence)
+        figure = make_figure(args.kind, summaries=summaries, source=str(source), policy=args.policy,
+                             point=args.point, confidence=confidence)  # fmt: skip
+    stem = args.name or f"{source.stem}_{args.kind}"
+    for fmt in ("png", "svg"):
+        path = Path(args.out) / f"{stem}.{fmt}"
+        _write_bytes_atomic(path, render(figure, fmt, args.dpi))
+        if not args.quiet:
+            print(path)
+    return EXIT_OK
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 if __name__ == "__main__":  # pragma: no cover

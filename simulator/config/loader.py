@@ -187,3 +187,36 @@ def load_workload(name_or_path: str | Path = DEFAULT_WORKLOAD) -> Workload:
         return spec.to_workload()
     except ValueError as exc:
         raise ConfigError(f"{display_name(path)}: {exc}") from None
+
+
+def load_fault_spec(path: str | Path | None = None, overrides: dict[str, Any] | None = None):
+    """A FaultSpec from an optional YAML file (a `faults:` mapping or a bare one) plus CLI values."""
+    from simulator.faults.spec import FaultSpec
+
+    data: dict[str, Any] = {}
+    source = "command line"
+    if path is not None:
+        file = resolve(path, "faults")
+        raw = read_yaml(file)
+        data = raw.get("faults", raw) if isinstance(raw.get("faults", raw), dict) else raw
+        source = display_name(file)
+    data = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    try:
+        return FaultSpec.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = {**errors[0], "loc": ("faults", *errors[0].get("loc", ()))}
+        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"{source}: {describe_error(first)}{more}") from None
+
+
+def load_abft(path: str | Path | None = None):
+    """ABFT options (thresholds per GEMM kind, blocking, recovery scope) from YAML, or defaults."""
+    from simulator.abft.config import AbftConfig
+
+    if path is None:
+        return AbftConfig()
+    file = resolve(path, "abft")
+    raw = read_yaml(file)
+    data = raw.get("abft", raw) if isinstance(raw.get("abft"), dict) else raw
+    return validate(AbftConfig, data, display_name(file))

@@ -76,6 +76,7 @@ class PolicyReport:
     layers: tuple[LayerReport, ...]
     outcomes: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
+    trace: tuple[Any, ...] | None = None  # engine trace records (run with trace=True); not in JSON
 
     @property
     def latency_s(self) -> float:
