@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="bundled hardware configs, workloads and policies")
     lst.set_defaults(handler=_cmd_list)
+    _add_model_commands(sub)
     _add_campaign_parsers(sub)
     return parser
 
@@ -204,7 +205,7 @@ def format_table(report: Report) -> str:
         "",
     ]
     summary = (
-        f"{'policy':<12}{'cycles':>13}{'lat ovh %':>10}{'energy uJ':>11}{'en ovh %':>9}{'recomp MACs':>13}"
+        f"{'policy':<12}{'cycles':>13}{'lat ovh %':>10}{'energy uJ':>11}{'en ovh %':>9}{'recomp MACs':>15}"
         f"{'faults':>8}{'masked':>7}{'detect':>7}{'corr':>6}{'recomp':>7}{'toler':>6}{'escaped':>8}"
     )
     lines += [summary, "-" * len(summary)]
@@ -212,7 +213,7 @@ def format_table(report: Report) -> str:
         d = pol.to_dict(base)
         lines.append(
             f"{pol.policy:<12}{pol.cycles:>13,}{d['latency_overhead_pct']:>10.3f}{pol.energy_pj / 1e6:>11.1f}"
-            f"{d['energy_overhead_pct']:>9.3f}{d['recomputed_macs']:>13,}{d['faults_injected']:>8}{d.get('masked', 0):>7}"
+            f"{d['energy_overhead_pct']:>9.3f}{d['recomputed_macs']:>15,}{d['faults_injected']:>8}{d.get('masked', 0):>7}"
             f"{d['detected']:>7}{d['corrected']:>6}{d.get('recomputed', 0):>7}{d.get('tolerated', 0):>6}{d['escaped']:>8}"
         )
     return "\n".join(lines) + "\n"
@@ -371,6 +372,144 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+DEFAULT_ACCURACY_BERS = (1e-7, 5e-7, 1e-6, 2e-6)  # the digits ViT's range: from harmless to > 10 points lost
+DEFAULT_CALIBRATION_BER = 2e-6
+
+
+def _add_model_commands(sub: Any) -> None:
+    """`accuracy` and `calibrate`: functional ViT inference through the faulty accelerator."""
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--hw", default=DEFAULT_HW, help=f"bundled name or YAML path (default {DEFAULT_HW})")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a hardware key, e.g. --set array.rows=8 (repeatable)")  # fmt: skip
+        p.add_argument("--model", metavar="PATH", help="model bundle .npz (default: the bundled digits ViT)")
+        p.add_argument("--sites", metavar="LIST", help="fault sites, comma-separated: acc,mult,a_reg,b_reg (default all)")
+        p.add_argument("--faults", metavar="PATH", help="fault spec YAML (sites, kind, bits, kinds; ber and seed vary)")
+        p.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds per GEMM kind, blocking)")
+        p.add_argument("--trials", type=int, default=3, help="Monte-Carlo trials per point (fault seeds SEED..SEED+N-1)")
+        p.add_argument("--seed", type=int, default=0, help="first fault seed (default 0)")
+        p.add_argument("--limit", type=int, metavar="N", help="use only the first N images of each split")
+        p.add_argument("--json", metavar="PATH", help="write the JSON result to PATH ('-' for stdout)")
+        p.add_argument("--quiet", action="store_true", help="no progress bar and no table on stdout")
+
+    acc = sub.add_parser("accuracy", help="top-1 accuracy of the bundled digits ViT per ABFT policy and BER")
+    common(acc)
+    acc.add_argument("--policy", dest="policies", action="append", metavar="NAME",
+                     help=f"ABFT policy (repeatable; default all of {', '.join(policy_names())})")  # fmt: skip
+    acc.add_argument("--ber", dest="bers", type=float, action="append", metavar="X",
+                     help=f"bit error rate (repeatable; default {' '.join(f'{b:g}' for b in DEFAULT_ACCURACY_BERS)})")
+    acc.add_argument("--split", choices=("test", "calibration"), default="test", help="held-out split (default test)")
+    acc.add_argument("--max-drop", type=float, default=1.0, metavar="POINTS",
+                     help="largest accuracy drop (percentage points) a tolerable BER may cost (default 1)")
+    acc.add_argument("--plot", metavar="DIR", help="write accuracy_vs_ber and accuracy_vs_overhead (.png, .svg) to DIR")
+    acc.set_defaults(handler=_cmd_accuracy)
+
+    cal = sub.add_parser("calibrate", help="per-GEMM-kind approx_abft thresholds from model accuracy")
+    common(cal)
+    cal.add_argument("--ber", dest="bers", type=float, action="append", metavar="X",
+                     help=f"calibration bit error rate (repeatable; default {DEFAULT_CALIBRATION_BER:g})")
+    cal.add_argument("--delta", type=float, default=1.0, metavar="POINTS",
+                     help="largest accuracy drop on the calibration split, percentage points (default 1)")
+    cal.add_argument("--grid", metavar="LIST", help="comma-separated relative threshold values to search")
+    cal.add_argument("--t2-ratio", type=float, default=1.0, help="T2 = ratio x T1 (default 1)")
+    cal.add_argument("--validate-trials", type=int, default=5, metavar="N",
+                     help="then compare none, abft and calibrated approx_abft on the test split (0: skip; default 5)")
+    cal.add_argument("--out", required=True, metavar="PATH", help="thresholds YAML to write (an --abft file)")
+    cal.set_defaults(handler=_cmd_calibrate)
+
+
+def _model_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
+    """Model bundle, hardware, fault-spec template and ABFT options of `accuracy` / `calibrate`."""
+    from simulator.model.bundle import load_bundle
+
+    if args.trials < 1:
+        raise ConfigError(f"--trials: must be >= 1, got {args.trials}")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit: must be >= 1, got {args.limit}")
+    bad = [b for b in args.bers or () if not 0.0 <= b <= 1.0]
+    if bad:
+        raise ConfigError(f"--ber: must be a probability in [0, 1], got {bad[0]:g}")
+    try:
+        bundle = load_bundle(args.model)
+    except ValueError as exc:
+        raise ConfigError(f"--model: {exc}") from None
+    hw = api.resolve_hw(args.hw, args.overrides)
+    spec = load_fault_spec(args.faults, {"sites": args.sites, "seed": args.seed})
+    return bundle, hw, spec, load_abft(args.abft)
+
+
+def _cmd_accuracy(args: argparse.Namespace) -> int:
+    from simulator.model.accuracy import accuracy_study
+
+    bundle, hw, spec, abft = _model_inputs(args)
+    policies = args.policies or policy_names()
+    unknown = [p for p in policies if p not in policy_names()]
+    if unknown:
+        raise ConfigError(f"--policy: unknown policy {unknown[0]!r} (known: {', '.join(policy_names())})")
+    bers = args.bers or list(DEFAULT_ACCURACY_BERS)
+    split = bundle.split(args.split).head(args.limit)
+    with progress_bar(len(policies) * len(bers) * args.trials, "runs", args.quiet) as bar:
+        study = accuracy_study(bundle, hw, policies, bers, trials=args.trials, seed=args.seed, abft=abft, faults=spec,
+                               split=split, max_drop_points=args.max_drop, progress=lambda *_: bar.update(1))  # fmt: skip
+    data = study.to_dict()
+    if args.plot:
+        from simulator.viz.accuracy import accuracy_vs_ber, accuracy_vs_overhead
+        from simulator.viz.figures import render
+
+        for name, make in (("accuracy_vs_ber", accuracy_vs_ber), ("accuracy_vs_overhead", accuracy_vs_overhead)):
+            figure = make(data)
+            for fmt in ("png", "svg"):
+                _write_bytes_atomic(Path(args.plot) / f"{name}.{fmt}", render(figure, fmt, 150))
+    if args.json == "-":
+        sys.stdout.write(to_json(data))
+    elif args.json:
+        write_atomic(Path(args.json), to_json(data))
+    if not args.quiet and args.json != "-":
+        sys.stdout.write(study.format_table())
+    return EXIT_OK
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from simulator.model.accuracy import accuracy_study
+    from simulator.model.calibrate import DEFAULT_GRID, calibrate_thresholds
+
+    bundle, hw, spec, base = _model_inputs(args)
+    bers = args.bers or [DEFAULT_CALIBRATION_BER]
+    if any(b <= 0 for b in bers):
+        raise ConfigError("--ber: calibration needs bit error rates > 0")
+    try:
+        grid = [float(x) for x in args.grid.split(",") if x.strip()] if args.grid else list(DEFAULT_GRID)
+    except ValueError:
+        raise ConfigError(f"--grid: expected comma-separated numbers, got {args.grid!r}") from None
+    if not grid or any(not 0.0 <= g < float("inf") for g in grid):
+        raise ConfigError("--grid: values must be finite and >= 0")
+    if args.delta < 0 or args.t2_ratio < 0 or args.validate_trials < 0:
+        raise ConfigError("--delta, --t2-ratio and --validate-trials must be >= 0")
+    with progress_bar(None, "candidates", args.quiet) as bar:  # type: ignore[arg-type]
+        cal = calibrate_thresholds(bundle, hw, bers, delta_points=args.delta, trials=args.trials, seed=args.seed,
+                                   base=base, faults=spec, split=bundle.split("calibration").head(args.limit),
+                                   grid=grid, t2_ratio=args.t2_ratio, progress=lambda _: bar.update(1))  # fmt: skip
+    data = cal.to_dict()
+    text = cal.format_summary()
+    if args.validate_trials:
+        policies = ["none", "abft", "approx_abft"]
+        with progress_bar(len(policies) * len(bers) * args.validate_trials, "runs", args.quiet) as bar:
+            study = accuracy_study(bundle, hw, policies, cal.bers, trials=args.validate_trials, seed=args.seed,
+                                   abft=cal.abft, faults=spec, split=bundle.split("test").head(args.limit),
+                                   progress=lambda *_: bar.update(1))  # fmt: skip
+        data["validation"] = study.to_dict()
+        text += "\ntest split with the calibrated thresholds:\n" + study.format_table()
+    write_atomic(Path(args.out), cal.thresholds_yaml())
+    if args.json == "-":
+        sys.stdout.write(to_json(data))
+    elif args.json:
+        write_atomic(Path(args.json), to_json(data))
+    if not args.quiet and args.json != "-":
+        sys.stdout.write(text + f"wrote {args.out}\n")
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,9 @@ import pytest
 
 from simulator.config.enums import Datatype
 from simulator.faults.operands import (
+    INT8_WEIGHT_SIGMAS,
+    _int8_gaussian_table,
+    _int8_weights,
     WEIGHT_STD,
     operands_from_arrays,
     quantise_int8,
@@ -32,7 +35,12 @@ def test_dtypes_shapes_and_determinism(kind: str, datatype: Datatype) -> None:
     assert not np.array_equal(ops.a, other.a)
     if datatype is Datatype.INT8:
         assert ops.a_scale > 0 and ops.b_scale > 0
-        assert np.abs(ops.a.astype(int)).max() == 127 and np.abs(ops.b.astype(int)).max() == 127
+        assert np.abs(ops.a.astype(int)).max() == 127  # activations: per-tensor peak scaling
+        if kind in ("qk", "av"):
+            assert np.abs(ops.b.astype(int)).max() == 127
+        else:  # weights drawn as codes with 127 at INT8_WEIGHT_SIGMAS sigma
+            assert ops.b_scale == pytest.approx(WEIGHT_STD * INT8_WEIGHT_SIGMAS / 127)
+            assert np.abs(ops.b.astype(int)).max() <= 127
     else:
         assert ops.a_scale == ops.b_scale == 1.0
         assert np.all(np.isfinite(ops.a)) and np.all(np.isfinite(ops.b))
@@ -86,3 +94,18 @@ def test_user_arrays() -> None:
         operands_from_arrays(np.full((2, 2), np.nan), np.ones((2, 2)), Datatype.BF16)
     with pytest.raises(ValueError, match="instance"):
         synthetic_operands(Gemm("g", "qk", 2, 2, 2), Datatype.INT8, 0, 0, instance=1)
+
+
+def test_int8_weight_codes_follow_the_quantised_normal() -> None:
+    """Code frequencies of the weight table against N(0, 1) rounded at 127/4.5 codes per sigma."""
+    import math
+
+    table = _int8_gaussian_table()
+    assert table.size == 65536 and not table.flags.writeable
+    step = INT8_WEIGHT_SIGMAS / 127
+    for code in (0, 1, 10, 28, 60, 90):
+        lo, hi = (code - 0.5) * step, (code + 0.5) * step
+        p = 0.5 * (math.erf(hi / math.sqrt(2)) - math.erf(lo / math.sqrt(2)))
+        assert abs(np.count_nonzero(table == code) / 65536 - p) <= 1 / 65536
+    w, scale = _int8_weights(np.random.default_rng(0), (768, 3072))
+    assert abs(np.std(w * scale) - WEIGHT_STD) < 2e-4 and abs(np.mean(w)) < 0.05

@@ -20,6 +20,7 @@ Synthetic operands are keyed by SeedSequence([seed, 4, gemm_index, instance]).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from simulator.workload.gemm import Gemm
 
 _STREAM_OPERANDS = 4
 WEIGHT_STD = 0.02
+INT8_WEIGHT_SIGMAS = 4.5  # synthetic int8 weights: code 127 = 4.5 standard deviations
 _OUTLIER_FRACTION = 0.01
 _OUTLIER_GAIN = 6.0
 
@@ -54,16 +56,19 @@ def round_bf16(x: np.ndarray) -> np.ndarray:
 
 
 def quantise_int8(x: np.ndarray) -> tuple[np.ndarray, float]:
-    """Per-tensor symmetric int8 quantisation: (q, scale) with x ~ q x scale."""
+    """Per-tensor symmetric int8 quantisation: (q, scale) with x ~ q x scale (computed in the
+    input's float precision)."""
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     scale = peak / 127.0 if peak > 0.0 and math.isfinite(peak) else 1.0
-    return np.clip(np.rint(x / scale), -127, 127).astype(np.int8), scale
+    scaled = x * x.dtype.type(1.0 / scale) if x.dtype == np.float32 else x / scale
+    return np.clip(np.rint(scaled), -127, 127).astype(np.int8), scale
 
 
 def to_datatype(x: np.ndarray, datatype: Datatype) -> tuple[np.ndarray, float]:
     """A real-valued array in the datatype's storage dtype, and its scale (1.0 for fp)."""
     if datatype is Datatype.INT8:
-        return quantise_int8(np.asarray(x, np.float64))
+        x = np.asarray(x)
+        return quantise_int8(x if x.dtype in (np.float32, np.float64) else x.astype(np.float64))
     if datatype is Datatype.FP16:
         return np.asarray(x).astype(np.float16), 1.0
     if datatype is Datatype.BF16:
@@ -71,16 +76,22 @@ def to_datatype(x: np.ndarray, datatype: Datatype) -> tuple[np.ndarray, float]:
     return np.asarray(x).astype(np.float32), 1.0
 
 
+def _normal(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Standard normal float32 samples (float32 halves the cost of ViT-size weight tensors)."""
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
 def _layernorm_rows(rng: np.random.Generator, m: int, k: int) -> np.ndarray:
-    x = rng.standard_normal((m, k))
-    x = (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-6)
+    x = _normal(rng, (m, k))
+    x = (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + np.float32(1e-6))
     outliers = rng.random(k) < _OUTLIER_FRACTION
     x[:, outliers] *= _OUTLIER_GAIN
     return x
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+    c = np.float32(math.sqrt(2.0 / math.pi))
+    return np.float32(0.5) * x * (np.float32(1.0) + np.tanh(c * (x + np.float32(0.044715) * x**3)))
 
 
 def _softmax_rows(logits: np.ndarray) -> np.ndarray:
@@ -89,28 +100,59 @@ def _softmax_rows(logits: np.ndarray) -> np.ndarray:
 
 
 def real_operands(gemm: Gemm, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Real-valued (float64) A and B with the scales of the GEMM's kind (see the module table)."""
+    """Real-valued (float32) A and B with the scales of the GEMM's kind (see the module table)."""
     m, k, n = gemm.m, gemm.k, gemm.n
     if gemm.kind == "qk":
-        return rng.standard_normal((m, k)), rng.standard_normal((k, n))
+        return _normal(rng, (m, k)), _normal(rng, (k, n))
     if gemm.kind == "av":
-        return _softmax_rows(2.0 * rng.standard_normal((m, k))), rng.standard_normal((k, n))
+        return _softmax_rows(np.float32(2.0) * _normal(rng, (m, k))), _normal(rng, (k, n))
     if gemm.kind == "patch_embed":
-        a = rng.standard_normal((m, k))
+        a = _normal(rng, (m, k))
     elif gemm.kind == "proj":
-        a = 0.5 * rng.standard_normal((m, k))
+        a = np.float32(0.5) * _normal(rng, (m, k))
     elif gemm.kind == "fc2":
-        a = _gelu(rng.standard_normal((m, k)))
+        a = _gelu(_normal(rng, (m, k)))
     else:  # qkv, fc1, head, other: LayerNorm output
         a = _layernorm_rows(rng, m, k)
-    return a, WEIGHT_STD * rng.standard_normal((k, n))
+    return a, np.float32(WEIGHT_STD) * _normal(rng, (k, n))
+
+
+@functools.cache
+def _int8_gaussian_table() -> np.ndarray:
+    """65,536 int8 codes whose empirical distribution is N(0, 1) scaled so that +-127 sits at
+    INT8_WEIGHT_SIGMAS standard deviations, rounded to the nearest code (immutable, built once)."""
+    step = INT8_WEIGHT_SIGMAS / 127.0  # sigma units per code
+    edges = (np.arange(-127, 128) + 0.5) * step  # upper edge of each code's rounding interval
+    cdf = np.array([0.5 * (1.0 + math.erf(e / math.sqrt(2.0))) for e in edges])
+    cdf[-1] = 1.0
+    counts = np.diff(np.concatenate([[0], np.rint(cdf * 65536).astype(np.int64)]))
+    table = np.repeat(np.arange(-127, 128, dtype=np.int8), counts)
+    table.setflags(write=False)
+    return table
+
+
+def _int8_weights(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
+    """int8 weights ~ N(0, WEIGHT_STD^2) quantised with the clip at INT8_WEIGHT_SIGMAS sigma,
+    drawn directly as codes (a 16-bit uniform into a table: ~5x cheaper than normals + rounding,
+    which matters for ViT-size weight tensors)."""
+    codes = _int8_gaussian_table()[rng.integers(0, 65536, size=shape, dtype=np.uint16)]
+    return codes, WEIGHT_STD * INT8_WEIGHT_SIGMAS / 127.0
 
 
 def synthetic_operands(gemm: Gemm, datatype: Datatype, seed: int, gemm_index: int, instance: int) -> GemmOperands:
-    """Seeded synthetic operands of one GEMM instance in the datatype (keyed by seed, gemm, instance)."""
+    """Seeded synthetic operands of one GEMM instance in the datatype (keyed by seed, gemm, instance).
+
+    int8 weights (B of every kind but qk and av, whose B are activations) are drawn directly as
+    codes (_int8_weights); everything else is drawn in float32 and quantised per tensor.
+    """
     if seed < 0 or gemm_index < 0 or not 0 <= instance < gemm.count:
         raise ValueError(f"bad operand key (seed {seed}, gemm {gemm_index}, instance {instance} of {gemm.count})")
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _STREAM_OPERANDS, gemm_index, instance])))
+    if datatype is Datatype.INT8 and gemm.kind not in ("qk", "av"):
+        a, _ = real_operands(Gemm(gemm.name, gemm.kind, gemm.m, gemm.k, 1), rng)
+        qa, sa = to_datatype(a, datatype)
+        qb, sb = _int8_weights(rng, (gemm.k, gemm.n))
+        return GemmOperands(datatype, qa, qb, sa, sb)
     a, b = real_operands(gemm, rng)
     qa, sa = to_datatype(a, datatype)
     qb, sb = to_datatype(b, datatype)

@@ -259,8 +259,10 @@ def sample_fold_faults(
     datatype: Datatype,
     rows: int,
     cols: int,
+    folds: FoldTable | None = None,
 ) -> FaultBatch:
-    """Transient faults of one pass (attempt) over one fold.
+    """Transient faults of one pass (attempt) over one fold (`folds`: the GEMM's fold table, if
+    the caller has it).
 
     Attempt 0 is the fold's slice of sample_gemm_faults (which this call re-draws for the whole
     GEMM: an engine should call sample_gemm_faults once per GEMM instance instead); attempts >= 1
@@ -268,7 +270,7 @@ def sample_fold_faults(
     """
     if attempt < 0:
         raise ValueError(f"attempt must be >= 0, got {attempt}")
-    folds = fold_table(dataflow, gemm.m, gemm.k, gemm.n, rows, cols)
+    folds = folds if folds is not None else fold_table(dataflow, gemm.m, gemm.k, gemm.n, rows, cols)
     if not 0 <= fold_index < len(folds):
         raise ValueError(f"fold index {fold_index} out of range for {len(folds)} folds")
     if attempt == 0:
