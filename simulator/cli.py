@@ -186,12 +186,16 @@ def format_table(report: Report) -> str:
         "",
     ]
     first = report.policies[0]
-    header = f"{'layer':<16}{'M':>6}{'K':>6}{'N':>6}{'count':>6}{'folds':>8}{'compute':>12}{'stall':>11}{'total':>12}{'energy uJ':>11}"
+    header = (
+        f"{'layer':<16}{'M':>6}{'K':>6}{'N':>6}{'count':>6}{'folds':>8}{'compute':>12}{'mem stall':>11}"
+        f"{'chk stall':>10}{'recompute':>11}{'total':>12}{'energy uJ':>11}"
+    )
     lines += [f"layers under policy {first.policy}:", header, "-" * len(header)]
     for layer in first.layers:
         lines.append(
             f"{layer.name:<16}{layer.m:>6}{layer.k:>6}{layer.n:>6}{layer.count:>6}{layer.folds:>8}"
-            f"{layer.compute_cycles:>12,}{layer.stall_cycles:>11,}{layer.total_cycles:>12,}{layer.energy_pj / 1e6:>11.2f}"
+            f"{layer.compute_cycles:>12,}{layer.memory_stall_cycles:>11,}{layer.checksum_stall_cycles:>10,}"
+            f"{layer.recompute_cycles:>11,}{layer.total_cycles:>12,}{layer.energy_pj / 1e6:>11.2f}"
         )
     base = report.baseline
     run = report.run
@@ -386,10 +390,10 @@ def _add_model_commands(sub: Any) -> None:
         p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a hardware key, e.g. --set array.rows=8 (repeatable)")  # fmt: skip
         p.add_argument("--model", metavar="PATH", help="model bundle .npz (default: the bundled digits ViT)")
-        p.add_argument("--sites", metavar="LIST", help="fault sites, comma-separated: acc,mult,a_reg,b_reg (default all)")
+        p.add_argument("--sites", metavar="LIST", help="fault sites, comma-separated: acc,mult,a_reg,b_reg")
         p.add_argument("--faults", metavar="PATH", help="fault spec YAML (sites, kind, bits, kinds; ber and seed vary)")
         p.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds per GEMM kind, blocking)")
-        p.add_argument("--trials", type=int, default=3, help="Monte-Carlo trials per point (fault seeds SEED..SEED+N-1)")
+        p.add_argument("--trials", type=int, default=3, help="Monte-Carlo trials per point (fault seeds SEED + trial)")
         p.add_argument("--seed", type=int, default=0, help="first fault seed (default 0)")
         p.add_argument("--limit", type=int, metavar="N", help="use only the first N images of each split")
         p.add_argument("--json", metavar="PATH", help="write the JSON result to PATH ('-' for stdout)")
@@ -453,7 +457,8 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     split = bundle.split(args.split).head(args.limit)
     with progress_bar(len(policies) * len(bers) * args.trials, "runs", args.quiet) as bar:
         study = accuracy_study(bundle, hw, policies, bers, trials=args.trials, seed=args.seed, abft=abft, faults=spec,
-                               split=split, max_drop_points=args.max_drop, progress=lambda *_: bar.update(1))  # fmt: skip
+                               split=split, max_drop_points=args.max_drop,
+                               progress=lambda *_: bar.update(1))  # fmt: skip
     data = study.to_dict()
     if args.plot:
         from simulator.viz.accuracy import accuracy_vs_ber, accuracy_vs_overhead

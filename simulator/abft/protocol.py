@@ -87,7 +87,12 @@ class Policy(Protocol):
     name: str
 
     def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
-        """The checking work this policy adds to one attempt of one fold."""
+        """The checking work this policy adds to one attempt of one fold.
+
+        It may depend on the fold's shape and position and on the GEMM's shape and kind, never
+        on the GEMM's name: the engine asks once per run of identical folds (first and last
+        fold) and reuses the answer across layers of the same shape and kind.
+        """
         ...
 
     def decide(self, check: TileCheck) -> Decision:
@@ -115,15 +120,3 @@ class NoFaults:
 
     def verify(self, gemm_index: int, instance: int, fold: Fold, attempt: int, region: Region | None) -> TileCheck:
         return TileCheck(gemm_index, instance, fold.index, attempt)
-
-
-class Unprotected:
-    """Policy `none`: no checks, every output accepted."""
-
-    name = "none"
-
-    def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
-        return NO_CHECK
-
-    def decide(self, check: TileCheck) -> Decision:
-        return ACCEPT

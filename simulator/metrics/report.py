@@ -24,7 +24,7 @@ class LayerReport:
     compute_cycles: int  # array busy with first executions, incl. checksum work on the array
     memory_stall_cycles: int  # array idle waiting for operands or buffers
     checksum_stall_cycles: int  # array idle waiting for the checksum unit
-    recompute_cycles: int  # array busy with recomputations
+    recompute_cycles: int  # everything recomputation added: its passes and waiting for their verdicts
     total_cycles: int  # wall-clock cycles of the layer
     actions: ActionCounts
     energy_breakdown_pj: dict[str, float]
