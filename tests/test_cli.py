@@ -101,3 +101,51 @@ def test_help_and_usage_errors(capsys):
         assert exc.code == 2
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and "invalid choice" in err
+
+
+def test_fault_flags_are_validated(capsys):
+    assert cli.main(["run", "--ber", "2", "--quiet"]) == 2
+    assert "command line: faults.ber: must be <= 1, got 2" in capsys.readouterr().err
+    assert cli.main(["run", "--sites", "acc,flux", "--quiet"]) == 2
+    assert "faults.sites.1: must be one of 'acc', 'mult', 'a_reg' or 'b_reg', got 'flux'" in capsys.readouterr().err
+    assert cli.main(["run", "--faults", "missing.yaml", "--quiet"]) == 2
+    assert "missing.yaml: no such file" in capsys.readouterr().err
+
+
+def test_abft_options_file(tmp_path, capsys):
+    bad = tmp_path / "abft.yaml"
+    bad.write_text("thresholds:\n  fc9: {t1: 1, t2: 2}\n")
+    assert cli.main(["run", "--abft", str(bad), "--quiet"]) == 2
+    assert "unknown GEMM kind 'fc9'" in capsys.readouterr().err
+    good = tmp_path / "good.yaml"
+    good.write_text("abft:\n  threshold_mode: absolute\n  thresholds:\n    fc1: {t1: 0, t2: 0}\n")
+    data = run_json(capsys, "--abft", str(good), "--workload", "vit_block_gemms", "--policy", "approx_abft", "--ber", "1e-9")
+    assert data["run"]["abft"]["thresholds"]["fc1"] == {"t1": 0.0, "t2": 0.0}
+
+
+def test_trace_is_chrome_trace_json(tmp_path):
+    path = tmp_path / "trace.json"
+    argv = ["run", "--quiet", "--workload", "vit_block_gemms", "--policy", "abft", "--ber", "1e-9", "--trace", str(path)]
+    assert cli.main(argv) == 0
+    trace = json.loads(path.read_text())
+    events = trace["traceEvents"]
+    names = {e["args"]["name"] for e in events if e.get("ph") == "M" and e.get("name") == "thread_name"}
+    assert {"dma", "write_back", "checksum_unit", "array_stalls", "layers", "array lane 0"} <= names
+    spans = [e for e in events if e.get("ph") == "X"]
+    assert spans and all(e["dur"] >= 0 and e["ts"] >= 0 for e in spans)
+    kinds = {e["name"].split(" ")[0] for e in spans}
+    assert {"fold", "recompute", "load", "store", "layer"} <= kinds  # abft recomputed something
+
+
+def test_every_policy_reported_with_outcomes(capsys):
+    data = run_json(capsys, "--workload", "vit_block_gemms", "--ber", "1e-9")
+    by = {p["policy"]: p for p in data["policies"]}
+    assert list(by) == ["none", "detect_only", "abft", "abft_correct", "approx_abft", "dmr"]
+    assert by["none"]["escaped"] == by["none"]["faults_injected"] > 0  # unprotected: everything escapes
+    assert by["detect_only"]["detected"] == by["detect_only"]["faults_injected"]
+    for name in ("abft", "abft_correct", "approx_abft", "dmr"):
+        p = by[name]
+        parts = p["masked"] + p["corrected"] + p["recomputed"] + p["tolerated"] + p["escaped"]
+        assert parts == p["faults_injected"]
+        assert p["latency_overhead_pct"] > 0 and p["energy_overhead_pct"] > 0
+    assert by["approx_abft"]["recomputed_macs"] < by["abft"]["recomputed_macs"]

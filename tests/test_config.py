@@ -226,17 +226,21 @@ def _mutations():
 BASE_DOC, BASE_PATHS = _mutations()
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(doc=documents)
-def test_random_documents_give_config_or_clean_error(tmp_path, doc):
-    path = tmp_path / "random.yaml"
-    path.write_text(yaml.safe_dump(doc))
+def assert_config_or_clean_error(path: Path, text: str) -> None:
+    """Loading `text` gives a valid HwConfig or one ConfigError line naming the file."""
+    path.write_text(text, encoding="utf-8")
     try:
         hw = load_hw(path)
     except ConfigError as exc:
         assert "\n" not in str(exc) and str(exc).startswith(str(path))
     else:
         assert isinstance(hw, HwConfig)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(doc=documents)
+def test_random_documents_give_config_or_clean_error(tmp_path, doc):
+    assert_config_or_clean_error(tmp_path / "random.yaml", yaml.safe_dump(doc))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -249,22 +253,10 @@ def test_random_mutations_of_a_valid_file(tmp_path, where, value):
     for key in where[:-1]:
         node = node[key]
     node[where[-1]] = value
-    path = tmp_path / "mutated.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    try:
-        hw = load_hw(path)
-    except ConfigError as exc:
-        assert "\n" not in str(exc) and str(exc).startswith(str(path))
-    else:
-        assert isinstance(hw, HwConfig)
+    assert_config_or_clean_error(tmp_path / "mutated.yaml", yaml.safe_dump(doc))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=st.text(max_size=60))
 def test_random_text_gives_config_or_clean_error(tmp_path, text):
-    path = tmp_path / "text.yaml"
-    path.write_text(text, encoding="utf-8")
-    try:
-        load_hw(path)
-    except ConfigError as exc:
-        assert "\n" not in str(exc)
+    assert_config_or_clean_error(tmp_path / "text.yaml", text)

@@ -23,6 +23,7 @@ from simulator.kernels.codes import DATAFLOW_CODE, DATATYPE_CODE, P_FOLD_COL, P_
 from simulator.kernels.fault_effects import effect_sizes, resolve_faults
 from simulator.kernels.fault_effects_reference import resolve_faults_reference
 from simulator.mapping.dataflow import mac_tau
+from simulator.mapping.tiling import block_extents
 
 _OPERAND_DTYPE = {
     Datatype.INT8: np.dtype(np.int8),
@@ -137,24 +138,6 @@ def _resolve(
     return EffectBatch(offsets, positions, delta_int if integer else delta_float)
 
 
-def _block_extents(dataflow: Dataflow, a_block: np.ndarray, b_block: np.ndarray) -> tuple[int, int, int]:
-    """(ru, cu, T) of a fold from its operand blocks (mapping.tiling.fold_operands layout)."""
-    if a_block.ndim != 2 or b_block.ndim != 2:
-        raise ValueError("operand blocks must be 2-D")
-    if dataflow is Dataflow.OS:
-        (ru, temporal), (kb, cu) = a_block.shape, b_block.shape
-        ok = temporal == kb
-    elif dataflow is Dataflow.WS:
-        (temporal, ru), (rb, cu) = a_block.shape, b_block.shape
-        ok = ru == rb
-    else:
-        (cu, ru), (rb, temporal) = a_block.shape, b_block.shape
-        ok = ru == rb
-    if not ok:
-        raise ValueError(f"operand blocks {a_block.shape} and {b_block.shape} do not fit a {dataflow} fold")
-    return ru, cu, temporal
-
-
 def _check_fault(
     fault: PeFault, dataflow: Dataflow, datatype: Datatype, rows: int, cols: int, ru: int, cu: int, temporal: int
 ) -> None:
@@ -182,7 +165,7 @@ def fold_fault_effects(
     reference: bool = False,
 ) -> list[FaultEffect]:
     """Effects of faults (each on its own) on one fold, from its operand blocks (fold_operands)."""
-    ru, cu, temporal = _block_extents(dataflow, a_block, b_block)
+    ru, cu, temporal = block_extents(dataflow, a_block, b_block)
     if not (1 <= ru <= rows and 1 <= cu <= cols):
         raise ValueError(f"fold of {ru} x {cu} PEs does not fit a {rows} x {cols} array")
     for fault in faults:

@@ -36,6 +36,7 @@ import numpy as np
 
 from simulator.config.enums import Dataflow, Datatype, FaultKind, Site
 from simulator.faults.model import PeFault
+from simulator.mapping.tiling import block_extents
 
 _OPERAND_DTYPE = {
     Datatype.INT8: np.dtype(np.int8),
@@ -162,20 +163,8 @@ def _multiply(datatype: Datatype, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _fold_extents(
     dataflow: Dataflow, rows: int, cols: int, a_block: np.ndarray, b_block: np.ndarray
 ) -> tuple[int, int, int]:
-    """(ru, cu, T) of a fold from its operand blocks, checking that the blocks fit together."""
-    if a_block.ndim != 2 or b_block.ndim != 2:
-        raise ValueError("operand blocks must be 2-D")
-    if dataflow is Dataflow.OS:
-        (ru, temporal), (tb, cu) = a_block.shape, b_block.shape
-        consistent = temporal == tb
-    elif dataflow is Dataflow.WS:
-        (temporal, ru), (rb, cu) = a_block.shape, b_block.shape
-        consistent = ru == rb
-    else:
-        (cu, ru), (rb, temporal) = a_block.shape, b_block.shape
-        consistent = ru == rb
-    if not consistent:
-        raise ValueError(f"operand blocks {a_block.shape} and {b_block.shape} do not fit a {dataflow} fold")
+    """(ru, cu, T) of a fold from its operand blocks, checking that the blocks fit the array."""
+    ru, cu, temporal = block_extents(dataflow, a_block, b_block)
     if not (1 <= ru <= rows and 1 <= cu <= cols and temporal >= 1):
         raise ValueError(f"fold of {ru} x {cu} PEs over {temporal} steps does not fit a {rows} x {cols} array")
     return ru, cu, temporal

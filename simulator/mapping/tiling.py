@@ -96,3 +96,22 @@ def fold_output_block(dataflow: Dataflow, fold: Fold, m: int, n: int) -> tuple[s
     if dataflow is Dataflow.WS:
         return slice(0, m), slice(c0, c0 + cu)
     return slice(c0, c0 + cu), slice(0, n)
+
+
+def block_extents(dataflow: Dataflow, a_block: np.ndarray, b_block: np.ndarray) -> tuple[int, int, int]:
+    """(rows_used, cols_used, T) of a fold from its operand blocks (the fold_operands layout);
+    ValueError when the blocks are not 2-D or do not fit together."""
+    if a_block.ndim != 2 or b_block.ndim != 2:
+        raise ValueError("operand blocks must be 2-D")
+    if dataflow is Dataflow.OS:
+        (ru, temporal), (inner, cu) = a_block.shape, b_block.shape
+        consistent = temporal == inner
+    elif dataflow is Dataflow.WS:
+        (temporal, ru), (inner, cu) = a_block.shape, b_block.shape
+        consistent = ru == inner
+    else:
+        (cu, ru), (inner, temporal) = a_block.shape, b_block.shape
+        consistent = ru == inner
+    if not consistent:
+        raise ValueError(f"operand blocks {a_block.shape} and {b_block.shape} do not fit a {dataflow} fold")
+    return ru, cu, temporal
