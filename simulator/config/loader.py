@@ -197,8 +197,7 @@ def load_fault_spec(path: str | Path | None = None, overrides: dict[str, Any] | 
     source = "command line"
     if path is not None:
         file = resolve(path, "faults")
-        raw = read_yaml(file)
-        data = raw.get("faults", raw) if isinstance(raw.get("faults", raw), dict) else raw
+        data = _section(read_yaml(file), "faults")
         source = display_name(file)
     data = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     try:
@@ -217,6 +216,10 @@ def load_abft(path: str | Path | None = None):
     if path is None:
         return AbftConfig()
     file = resolve(path, "abft")
-    raw = read_yaml(file)
-    data = raw.get("abft", raw) if isinstance(raw.get("abft"), dict) else raw
-    return validate(AbftConfig, data, display_name(file))
+    return validate(AbftConfig, _section(read_yaml(file), "abft"), display_name(file))
+
+
+def _section(document: dict[str, Any], key: str) -> dict[str, Any]:
+    """A document's `key:` mapping when it is wrapped in one (`faults: {...}`), else the document."""
+    inner = document.get(key)
+    return inner if len(document) == 1 and isinstance(inner, dict) else document
