@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from simulator.abft.protocol import Action, Decision, Region, Scope, Unprotected
+from simulator.abft.policies import Unprotected
+from simulator.abft.protocol import Action, Decision, Region, Scope
 from simulator.config.loader import load_hw, load_workload
 from simulator.engine import EngineResult, simulate
 from simulator.engine.testing import forced

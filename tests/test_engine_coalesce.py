@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator.abft.protocol import NO_CHECK, Action, CheckWork, Decision, Region, Scope, Unprotected
+from simulator.abft.policies import Unprotected
+from simulator.abft.protocol import NO_CHECK, Action, CheckWork, Decision, Region, Scope
 from simulator.config.loader import load_hw, load_workload
 from simulator.engine import simulate
 from simulator.engine.testing import forced

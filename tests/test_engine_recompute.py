@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.abft.protocol import Action, CheckWork, Decision, Region, Scope, Unprotected
+from simulator.abft.policies import Unprotected
+from simulator.abft.protocol import Action, CheckWork, Decision, Region, Scope
 from simulator.config.loader import load_hw
 from simulator.engine import simulate
 from simulator.engine.plan import fold_at

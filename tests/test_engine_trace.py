@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from simulator.abft.protocol import Action, CheckWork, Decision, Region, Scope, Unprotected
+from simulator.abft.policies import Unprotected
+from simulator.abft.protocol import Action, CheckWork, Decision, Region, Scope
 from simulator.config.loader import load_hw
 from simulator.engine import RecordKind, Track, chrome_trace, layer_cycles, simulate
 from simulator.engine.testing import forced
