@@ -15,6 +15,7 @@ from simulator.config.enums import FaultKind
 from simulator.config.loader import DEFAULT_HW, DEFAULT_WORKLOAD, ConfigError, load_hw, load_workload
 from simulator.config.schema import HwConfig
 from simulator.engine.simulate import simulate
+from simulator.faults.operands import GemmOperands
 from simulator.faults.spec import FaultSpec
 from simulator.mapping.schedule import GemmSchedule, schedule_gemm
 from simulator.metrics.energy import energy_breakdown_pj
@@ -50,13 +51,16 @@ def run(
     overrides: Iterable[str] = (),
     trace: bool = False,
     progress: Callable[[str], None] | None = None,
+    operands: dict[tuple[int, int], GemmOperands] | None = None,
 ) -> Report:
     """Simulate `workload` on `hw` under each policy with the same injected faults.
 
     Overheads are relative to the fault-free, unprotected baseline on the same hardware.
     `seed` (if given) replaces the fault spec's seed. With `trace`, each policy report carries
     its engine trace records in `trace` (not serialised to JSON). `progress` is called with a
-    policy's name each time one finishes (the CLI draws a progress bar with it).
+    policy's name each time one finishes (the CLI draws a progress bar with it). `operands`
+    maps (gemm index, instance) to real operands (e.g. simulator.model captured activations);
+    the other GEMM instances get seeded synthetic operands.
     """
     hw_cfg = resolve_hw(hw, overrides)
     wl = resolve_workload(workload)
@@ -72,11 +76,11 @@ def run(
         raise ConfigError(f"--policy: {exc}") from None
     _check_faults_fit(spec, hw_cfg)
     schedules = [schedule_gemm(g, hw_cfg) for g in wl.gemms]
-    operands = OperandCache(hw_cfg, schedules, spec.seed)
-    baseline = _simulate_policy(make_policy("none", context), schedules, hw_cfg, NO_FAULTS, abft, operands, False)
+    operand_cache = OperandCache(hw_cfg, schedules, spec.seed, supplied=operands)
+    baseline = _simulate_policy(make_policy("none", context), schedules, hw_cfg, NO_FAULTS, abft, operand_cache, False)
     reports = []
     for policy in chosen:
-        reports.append(_simulate_policy(policy, schedules, hw_cfg, spec, abft, operands, trace))
+        reports.append(_simulate_policy(policy, schedules, hw_cfg, spec, abft, operand_cache, trace))
         if progress is not None:
             progress(policy.name)
     return Report(

@@ -43,3 +43,24 @@ def test_fault_free_policies_cost_only_their_checks():
 def test_config_object_with_overrides_is_refused():
     with pytest.raises(ConfigError, match="overrides apply to a hardware file"):
         simulator.run(load_hw("edge_32x32"), "vit_block_gemms", ["none"], overrides=["array.rows=8"])
+
+
+def test_supplied_operands_replace_synthetic_ones():
+    """Real operands reach the fault model: with B = 0 every activation-register flip of that GEMM
+    multiplies a zero weight and is masked."""
+    import numpy as np
+
+    from simulator.config.enums import Datatype
+    from simulator.faults.operands import operands_from_arrays
+    from simulator.workload.gemm import Gemm
+    from simulator.workload.workload import Workload
+
+    wl = Workload("one", (Gemm("fc1", "fc1", 40, 64, 48),))
+    a = np.random.default_rng(0).integers(-127, 128, (40, 64)).astype(np.int8)
+    zero_b = operands_from_arrays(a, np.zeros((64, 48), np.int8), Datatype.INT8)
+    spec = FaultSpec(ber=1e-5, sites="a_reg", seed=2)
+    real = simulator.run("edge_32x32", wl, ["none"], spec, operands={(0, 0): zero_b}).policies[0]
+    synthetic = simulator.run("edge_32x32", wl, ["none"], spec).policies[0]
+    assert real.outcomes["faults_injected"] == synthetic.outcomes["faults_injected"] > 0
+    assert real.outcomes["masked"] == real.outcomes["faults_injected"]
+    assert synthetic.outcomes["masked"] < synthetic.outcomes["faults_injected"]

@@ -149,3 +149,13 @@ def test_every_policy_reported_with_outcomes(capsys):
         assert parts == p["faults_injected"]
         assert p["latency_overhead_pct"] > 0 and p["energy_overhead_pct"] > 0
     assert by["approx_abft"]["recomputed_macs"] < by["abft"]["recomputed_macs"]
+
+
+def test_result_files_get_the_usual_mode(tmp_path):
+    import os
+
+    path = tmp_path / "r.json"
+    assert cli.main(["run", "--quiet", "--workload", "vit_block_gemms", "--policy", "none", "--json", str(path)]) == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask

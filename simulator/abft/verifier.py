@@ -113,6 +113,7 @@ class FaultVerifier:
         self._permanent = sample_permanent_faults(spec, arr.datatype, arr.rows, arr.cols)
         self._duplicate_spec = spec.model_copy(update={"seed": _derived_seed(spec.seed)}) if duplicates else None
         self._states: dict[tuple[int, int, int], FoldState] = {}
+        self._by_instance: dict[tuple[int, int], list[FoldState]] = {}
         self._flagged: dict[int, frozenset[tuple[int, int]]] = {}
         self._duplicate_batches: dict[tuple[int, int], tuple[FaultBatch, EffectBatch | None]] = {}
         self.recomputations = 0
@@ -192,9 +193,7 @@ class FaultVerifier:
         """(rows, cols, delta) of the errors left in one GEMM instance's output C[M,N], summed
         per element (WS/IS folds' partial-sum errors add up in C)."""
         acc: dict[tuple[int, int], float] = {}
-        for (g, inst, _), state in self._states.items():
-            if (g, inst) != (gemm_index, instance):
-                continue
+        for state in self._by_instance.get((gemm_index, instance), ()):
             for track in state.tracks:
                 live = track.alive & (track.delta != 0)
                 for i, j, d in zip(track.gemm_rows[live].tolist(), track.gemm_cols[live].tolist(),
@@ -265,6 +264,7 @@ class FaultVerifier:
             scale = self.operands.scale(gemm_index, instance) if self.checks else 0.0
             state = FoldState(s.gemm.kind, scale, (e.out_rows, e.out_cols))
             self._states[key] = state
+            self._by_instance.setdefault((gemm_index, instance), []).append(state)
         return state
 
     def _rerun(self, gemm_index: int, instance: int, fold: Fold, attempt: int, region: Region, state: FoldState) -> None:
