@@ -171,9 +171,16 @@ def write_atomic(path: Path, text: str) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual mode
         os.replace(tmp, path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def format_table(report: Report) -> str:
@@ -234,7 +241,7 @@ def _add_campaign_parsers(sub: Any) -> None:
     sw.add_argument("sweep", metavar="SWEEP", help="sweep YAML path or bundled sweep name (paper_ber, dse_array)")
     sw.add_argument("--db", metavar="PATH", help="result store (default: NAME.db in the working directory)")
     sw.add_argument("--workers", type=int, default=None, help=f"local worker processes (default {os.cpu_count()})")
-    sw.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on a Dask cluster (pip install 'abftsim[dask]')")
+    sw.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on a Dask cluster (needs abftsim[dask])")
     sw.add_argument("--trials", type=int, default=None, help="trials per faulty point (overrides the file)")
     sw.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
     sw.add_argument("--summary-csv", metavar="PATH", help="write per-point means and intervals to PATH")
@@ -287,9 +294,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         print(f"{len(plan.points)} points, {plan.total_trials} trials")
         return EXIT_OK
     db = Path(args.db) if args.db else Path(f"{plan.name}.db")
-    with ResultStore.for_sweep(db, plan) as store:
+    executor = make_executor(args.workers, args.scheduler)
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(executor.close)
+        store = cleanup.enter_context(ResultStore.for_sweep(db, plan))
         remaining = plan.total_trials - len(store.done())
-        executor = make_executor(args.workers, args.scheduler)
         if not args.quiet:
             print(f"sweep {plan.name}: {len(plan.points)} points, {plan.total_trials} trials, {remaining} to run "
                   f"on {executor.description} -> {db}", file=sys.stderr)  # fmt: skip
@@ -299,8 +308,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print(f"abftsim: interrupted; finished trials are in {db}; run the same command to resume", file=sys.stderr)
             return EXIT_INTERRUPTED
-        finally:
-            executor.close()
         if args.summary_csv:
             write_atomic(Path(args.summary_csv), export_csv(store, summary=True, confidence=confidence))
         if not args.quiet:
@@ -371,6 +378,7 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600; a figure is an ordinary readable file
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
@@ -393,9 +401,10 @@ def _add_model_commands(sub: Any) -> None:
         p.add_argument("--sites", metavar="LIST", help="fault sites, comma-separated: acc,mult,a_reg,b_reg")
         p.add_argument("--faults", metavar="PATH", help="fault spec YAML (sites, kind, bits, kinds; ber and seed vary)")
         p.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds per GEMM kind, blocking)")
-        p.add_argument("--trials", type=int, default=3, help="Monte-Carlo trials per point (fault seeds SEED + trial)")
+        p.add_argument("--trials", type=int, default=3, help="Monte-Carlo trials per point (default 3; fault seed SEED + trial)")
         p.add_argument("--seed", type=int, default=0, help="first fault seed (default 0)")
         p.add_argument("--limit", type=int, metavar="N", help="use only the first N images of each split")
+        p.add_argument("--workers", type=int, default=1, help="worker processes for the evaluations (default 1)")
         p.add_argument("--json", metavar="PATH", help="write the JSON result to PATH ('-' for stdout)")
         p.add_argument("--quiet", action="store_true", help="no progress bar and no table on stdout")
 
@@ -445,6 +454,17 @@ def _model_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     return bundle, hw, spec, load_abft(args.abft)
 
 
+@contextlib.contextmanager
+def _model_executor(args: argparse.Namespace):
+    from simulator.campaign.executors import make_executor
+
+    executor = make_executor(args.workers)
+    try:
+        yield executor
+    finally:
+        executor.close()
+
+
 def _cmd_accuracy(args: argparse.Namespace) -> int:
     from simulator.model.accuracy import accuracy_study
 
@@ -455,10 +475,11 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
         raise ConfigError(f"--policy: unknown policy {unknown[0]!r} (known: {', '.join(policy_names())})")
     bers = args.bers or list(DEFAULT_ACCURACY_BERS)
     split = bundle.split(args.split).head(args.limit)
-    with progress_bar(len(policies) * len(bers) * args.trials, "runs", args.quiet) as bar:
+    with _model_executor(args) as executor, progress_bar(len(policies) * len(bers) * args.trials, "runs",
+                                                          args.quiet) as bar:  # fmt: skip
         study = accuracy_study(bundle, hw, policies, bers, trials=args.trials, seed=args.seed, abft=abft, faults=spec,
-                               split=split, max_drop_points=args.max_drop,
-                               progress=lambda *_: bar.update(1))  # fmt: skip
+                               split=split, max_drop_points=args.max_drop, progress=lambda: bar.update(1),
+                               executor=executor)  # fmt: skip
     data = study.to_dict()
     if args.plot:
         from simulator.viz.accuracy import accuracy_vs_ber, accuracy_vs_overhead
@@ -493,20 +514,22 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         raise ConfigError("--grid: values must be finite and >= 0")
     if args.delta < 0 or args.t2_ratio < 0 or args.validate_trials < 0:
         raise ConfigError("--delta, --t2-ratio and --validate-trials must be >= 0")
-    with progress_bar(None, "candidates", args.quiet) as bar:  # type: ignore[arg-type]
-        cal = calibrate_thresholds(bundle, hw, bers, delta_points=args.delta, trials=args.trials, seed=args.seed,
-                                   base=base, faults=spec, split=bundle.split("calibration").head(args.limit),
-                                   grid=grid, t2_ratio=args.t2_ratio, progress=lambda _: bar.update(1))  # fmt: skip
-    data = cal.to_dict()
-    text = cal.format_summary()
-    if args.validate_trials:
-        policies = ["none", "abft", "approx_abft"]
-        with progress_bar(len(policies) * len(bers) * args.validate_trials, "runs", args.quiet) as bar:
-            study = accuracy_study(bundle, hw, policies, cal.bers, trials=args.validate_trials, seed=args.seed,
-                                   abft=cal.abft, faults=spec, split=bundle.split("test").head(args.limit),
-                                   progress=lambda *_: bar.update(1))  # fmt: skip
-        data["validation"] = study.to_dict()
-        text += "\ntest split with the calibrated thresholds:\n" + study.format_table()
+    with _model_executor(args) as executor:
+        with progress_bar(None, "candidates", args.quiet) as bar:  # type: ignore[arg-type]
+            cal = calibrate_thresholds(bundle, hw, bers, delta_points=args.delta, trials=args.trials, seed=args.seed,
+                                       base=base, faults=spec, split=bundle.split("calibration").head(args.limit),
+                                       grid=grid, t2_ratio=args.t2_ratio, progress=lambda _: bar.update(1),
+                                       executor=executor)  # fmt: skip
+        data = cal.to_dict()
+        text = cal.format_summary()
+        if args.validate_trials:
+            policies = ["none", "abft", "approx_abft"]
+            with progress_bar(len(policies) * len(bers) * args.validate_trials, "runs", args.quiet) as bar:
+                study = accuracy_study(bundle, hw, policies, cal.bers, trials=args.validate_trials, seed=args.seed,
+                                       abft=cal.abft, faults=spec, split=bundle.split("test").head(args.limit),
+                                       progress=lambda: bar.update(1), executor=executor)  # fmt: skip
+            data["validation"] = study.to_dict()
+            text += "\ntest split with the calibrated thresholds:\n" + study.format_table()
     write_atomic(Path(args.out), cal.thresholds_yaml())
     if args.json == "-":
         sys.stdout.write(to_json(data))
