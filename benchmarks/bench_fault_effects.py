@@ -95,8 +95,10 @@ def main() -> None:
     parser.add_argument("--datatypes", nargs="+", default=["int8", "fp16"], choices=[d.value for d in Datatype])
     parser.add_argument("--dataflows", nargs="+", default=["os", "ws"], choices=[d.value for d in Dataflow])
     args = parser.parse_args()
-    header = f"{'gemm':5} {'M x K x N':>16} {'flow':4} {'type':5} {'faults':>7} {'mix/s':>10} " \
-             f"{'acc/s':>10} {'mult/s':>10} {'a_reg/s':>10} {'b_reg/s':>10} {'naive/s':>8} {'ratio':>8}"
+    header = (
+        f"{'gemm':5} {'M x K x N':>16} {'flow':4} {'type':5} {'faults':>7} {'mix/s':>10} "
+        f"{'acc/s':>10} {'mult/s':>10} {'a_reg/s':>10} {'b_reg/s':>10} {'naive/s':>8} {'ratio':>8}"
+    )
     print(f"array {ROWS} x {COLS}; rates are fault effects resolved per second; BLAS threads {_THREADS}")
     print(header)
     totals = []
@@ -114,8 +116,10 @@ def main() -> None:
                 )
     fast = np.array([t[0] for t in totals])
     slow = np.array([t[1] for t in totals])
-    print(f"geometric mean: fast {np.exp(np.log(fast).mean()):.3g}/s, naive {np.exp(np.log(slow).mean()):.3g}/s, "
-          f"ratio {np.exp(np.log(fast / slow).mean()):.3g}")
+    print(
+        f"geometric mean: fast {np.exp(np.log(fast).mean()):.3g}/s, naive {np.exp(np.log(slow).mean()):.3g}/s, "
+        f"ratio {np.exp(np.log(fast / slow).mean()):.3g}"
+    )
 
 
 if __name__ == "__main__":

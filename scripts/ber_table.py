@@ -24,8 +24,10 @@ def main() -> None:
     parser.add_argument("--ber", type=float, nargs="*", default=list(BERS))
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    print("| BER | policy | latency ovh % | energy ovh % | recomputed MACs | faults | detected | corrected"
-          " | recomputed | tolerated | escaped |")
+    print(
+        "| BER | policy | latency ovh % | energy ovh % | recomputed MACs | faults | detected | corrected"
+        " | recomputed | tolerated | escaped |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     reductions = []
     for ber in args.ber:
@@ -34,9 +36,11 @@ def main() -> None:
         data = report.to_dict()
         by = {p["policy"]: p for p in data["policies"]}
         for p in data["policies"]:
-            print(f"| {ber:g} | {p['policy']} | {p['latency_overhead_pct']:.3f} | {p['energy_overhead_pct']:.3f} "
-                  f"| {p['recomputed_macs']:,} | {p['faults_injected']:,} | {p['detected']:,} | {p['corrected']:,} "
-                  f"| {p['recomputed']:,} | {p['tolerated']:,} | {p['escaped']:,} |")
+            print(
+                f"| {ber:g} | {p['policy']} | {p['latency_overhead_pct']:.3f} | {p['energy_overhead_pct']:.3f} "
+                f"| {p['recomputed_macs']:,} | {p['faults_injected']:,} | {p['detected']:,} | {p['corrected']:,} "
+                f"| {p['recomputed']:,} | {p['tolerated']:,} | {p['escaped']:,} |"
+            )
         abft, approx = by["abft"]["recomputed_macs"], by["approx_abft"]["recomputed_macs"]
         reductions.append((ber, abft, approx, 100 * (1 - approx / abft) if abft else 0.0))
         print(f"ber {ber:g}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)

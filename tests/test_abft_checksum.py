@@ -62,7 +62,7 @@ def test_deviations_equal_checksum_differences(n_rows, n_cols, n_err, block, see
         for c0 in range(0, n_cols, bc):
             sub = (faulty - clean)[r0 : r0 + br, c0 : c0 + bc]
             if (r0, c0) not in blocks:  # no error in this block: no deviation reported
-                assert (r0 // br, c0 // bc) not in set(zip((rows // br).tolist(), (cols // bc).tolist()))
+                assert (r0 // br, c0 // bc) not in set(zip((rows // br).tolist(), (cols // bc).tolist(), strict=True))
                 continue
             dev = blocks[(r0, c0)]
             np.testing.assert_array_equal(dev.rsd, sub.sum(axis=1))

@@ -165,11 +165,20 @@ def test_unknown_names_and_missing_files(capsys, tmp_path):
         ("name: w\ngemms:\n  - {name: a, M: 0, K: 1, N: 1}\n", "gemms.0.M: must be > 0, got 0"),
         ("name: w\ngemms:\n  - {name: a, M: 1, K: 1}\n", "gemms.0.N: required key is missing"),
         ("name: w\ngemms:\n  - {name: a, M: 1, K: 1, N: 2, colour: 1}\n", "gemms.0.colour: unknown key"),
-        ("name: w\ngemms:\n  - {name: a, M: 1, K: 1, N: 2}\n  - {name: a, M: 1, K: 1, N: 2}\n", "duplicate GEMM names: a"),
+        (
+            "name: w\ngemms:\n  - {name: a, M: 1, K: 1, N: 2}\n  - {name: a, M: 1, K: 1, N: 2}\n",
+            "duplicate GEMM names: a",
+        ),
         ("name: w\ngemms: []\n", "gemms: must have at least 1 item"),
         ("name: w\n", "give exactly one of `vit`"),
-        ("name: w\nvit: {image_size: 224, patch_size: 15, hidden: 768, depth: 1, heads: 12}\n", "not a multiple of patch_size"),
-        ("name: w\nvit: {image_size: 224, patch_size: 16, hidden: 768, depth: 1, heads: 7}\n", "not a multiple of heads"),
+        (
+            "name: w\nvit: {image_size: 224, patch_size: 15, hidden: 768, depth: 1, heads: 12}\n",
+            "not a multiple of patch_size",
+        ),
+        (
+            "name: w\nvit: {image_size: 224, patch_size: 16, hidden: 768, depth: 1, heads: 7}\n",
+            "not a multiple of heads",
+        ),
         ("name: w\ngemms:\n  - {name: a, M: 1, K: 1, N: 2, kind: conv}\n", "kind must be one of"),
     ],
 )
@@ -206,7 +215,9 @@ keys = st.sampled_from(
      "dataflow", "datatype", "fold_overlap", "ideal", "size_kib", "buffers", "latency_cycles", "energy",
      "mac_pj", "checksum_unit", "placement", "bogus"]
 ) | st.text(max_size=6)  # fmt: skip
-documents = st.recursive(scalars, lambda inner: st.dictionaries(keys, inner, max_size=6) | st.lists(inner, max_size=3), max_leaves=30)
+documents = st.recursive(
+    scalars, lambda inner: st.dictionaries(keys, inner, max_size=6) | st.lists(inner, max_size=3), max_leaves=30
+)
 
 
 def _mutations():

@@ -76,10 +76,13 @@ def test_retry_counts_are_poisson() -> None:
     gemm = Gemm("g", "qkv", 64, 40, 64)
     spec = FaultSpec(ber=1e-4, sites=("acc",), seed=3)
     lam = 8 * 8 * 40 * 32 * spec.ber  # full folds only
-    counts = np.array([
-        len(sample_fold_faults(spec, gemm, 2, 0, f, attempt, Dataflow.OS, Datatype.INT8, ROWS, COLS))
-        for f in range(64) for attempt in range(1, 9)
-    ])
+    counts = np.array(
+        [
+            len(sample_fold_faults(spec, gemm, 2, 0, f, attempt, Dataflow.OS, Datatype.INT8, ROWS, COLS))
+            for f in range(64)
+            for attempt in range(1, 9)
+        ]
+    )
     top = int(counts.max()) + 1
     expected = [stats.poisson.pmf(k, lam) for k in range(top)] + [stats.poisson.sf(top - 1, lam)]
     assert chi_square_p(np.bincount(counts, minlength=top + 1), expected) > P_MIN
@@ -238,8 +241,14 @@ def test_permanent_faults() -> None:
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
-@given(st.sampled_from(list(Dataflow)), st.integers(1, 40), st.integers(1, 40), st.integers(1, 40),
-       st.integers(1, 9), st.integers(1, 9))
+@given(
+    st.sampled_from(list(Dataflow)),
+    st.integers(1, 40),
+    st.integers(1, 40),
+    st.integers(1, 40),
+    st.integers(1, 9),
+    st.integers(1, 9),
+)
 def test_fold_table_is_iter_folds(dataflow, m, k, n, rows, cols) -> None:
     table = fold_table(dataflow, m, k, n, rows, cols)
     assert [table.fold(i) for i in range(len(table))] == list(iter_folds(dataflow, m, k, n, rows, cols))

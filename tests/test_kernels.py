@@ -61,8 +61,10 @@ def test_float_words_match_twins(x: float, datatype: int, bit: int, mode: int) -
     elif datatype == BF16:
         value = round_bf16(np.array([value]))[0]
         bit %= 16
-    same_float(words.modify_operand_float(value, datatype, bit, mode),
-               words.modify_operand_float_reference(value, datatype, bit, mode))
+    same_float(
+        words.modify_operand_float(value, datatype, bit, mode),
+        words.modify_operand_float_reference(value, datatype, bit, mode),
+    )
     same_float(words.modify_f32(value, bit, mode), words.modify_f32_reference(value, bit, mode))
 
 
@@ -113,8 +115,19 @@ def run_both(dataflow, datatype, rows, cols, a, b, faults):
         d_int = np.zeros(total if datatype.is_integer else 0, np.int64)
         d_float = np.zeros(0 if datatype.is_integer else total, np.float64)
         kernel(
-            ops.a, ops.b, ops.a_t, ops.b_t, DATATYPE_CODE[datatype], flow, rows, folds.table, faults, offsets, pos,
-            d_int, d_float,
+            ops.a,
+            ops.b,
+            ops.a_t,
+            ops.b_t,
+            DATATYPE_CODE[datatype],
+            flow,
+            rows,
+            folds.table,
+            faults,
+            offsets,
+            pos,
+            d_int,
+            d_float,
         )
         out.append((pos, d_int if datatype.is_integer else d_float))
     return out

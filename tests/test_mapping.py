@@ -20,7 +20,13 @@ from simulator.workload.gemm import Gemm
 def hw_with(dataflow: str, rows: int, cols: int, overlap: bool, *extra: str):
     return load_hw(
         "scalesim_compat",
-        [f"array.dataflow={dataflow}", f"array.rows={rows}", f"array.cols={cols}", f"array.fold_overlap={overlap}", *extra],
+        [
+            f"array.dataflow={dataflow}",
+            f"array.rows={rows}",
+            f"array.cols={cols}",
+            f"array.fold_overlap={overlap}",
+            *extra,
+        ],
     )
 
 

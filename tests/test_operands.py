@@ -8,9 +8,9 @@ import pytest
 from simulator.config.enums import Datatype
 from simulator.faults.operands import (
     INT8_WEIGHT_SIGMAS,
+    WEIGHT_STD,
     _int8_gaussian_table,
     _int8_weights,
-    WEIGHT_STD,
     operands_from_arrays,
     quantise_int8,
     real_operands,

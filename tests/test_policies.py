@@ -46,7 +46,9 @@ def test_decisions_by_hand():
     assert CorrectingAbft().decide(_check(segment)).region.scope is Scope.TILE
     # ApproxABFT, absolute thresholds T1 = 10, T2 = 6: MSD 5 accepted; MSD 14 with RSD_1 = 14 >
     # T2 and CSD = 7, 7 > T2 -> rows and columns -> the tile; a lone big row -> that row only
-    approx = ApproxAbft(PolicyContext(abft=AbftConfig(threshold_mode="absolute", thresholds={"fc1": Thresholds(t1=10, t2=6)})))
+    approx = ApproxAbft(
+        PolicyContext(abft=AbftConfig(threshold_mode="absolute", thresholds={"fc1": Thresholds(t1=10, t2=6)}))
+    )
     assert approx.decide(_check(single)).action is Action.ACCEPT
     assert approx.decide(_check(segment)).region.scope is Scope.TILE
     spread = _dev([0, 0, 0], [0, 1, 2], [4, 4, 4])  # RSD_0 = 12 > 6, CSD = 4 each <= 6
@@ -65,7 +67,12 @@ def test_clean_runs_flag_nothing():
 
 
 @settings(max_examples=60, deadline=None)
-@given(df=flows, shape=shapes, seed=st.integers(0, 10**6), sites=st.sampled_from(["acc", "mult", "a_reg", "b_reg", "acc,mult,a_reg,b_reg"]))
+@given(
+    df=flows,
+    shape=shapes,
+    seed=st.integers(0, 10**6),
+    sites=st.sampled_from(["acc", "mult", "a_reg", "b_reg", "acc,mult,a_reg,b_reg"]),
+)
 def test_abft_detects_every_unmasked_fault(df, shape, seed, sites):
     m, k, n = shape
     spec = FaultSpec(ber=2e-4, sites=sites, seed=seed)

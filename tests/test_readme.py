@@ -30,7 +30,7 @@ def test_readme_example_output_is_current(capsys):
 
 def test_readme_setup_commands():
     text = README.read_text()
-    assert 'pip install -e . && abftsim run' in text
+    assert "pip install -e . && abftsim run" in text
     test_command = 'pip install -e ".[test]" && python -m pytest -q'
     assert test_command in text
     assert test_command in (README.parent / ".ci" / "run").read_text()

@@ -30,10 +30,16 @@ def _hw(row):
 def test_reference_covers_every_dataflow_and_vit_layer():
     assert len(ROWS) >= 150
     assert {r["dataflow"] for r in ROWS} == {"os", "ws", "is"}
-    assert {(r["M"], r["K"], r["N"]) for r in ROWS} >= {("197", "768", "3072"), ("197", "3072", "768"), ("1", "768", "1000")}
+    assert {(r["M"], r["K"], r["N"]) for r in ROWS} >= {
+        ("197", "768", "3072"),
+        ("197", "3072", "768"),
+        ("1", "768", "1000"),
+    }
 
 
-@pytest.mark.parametrize("row", ROWS, ids=lambda r: f"{r['dataflow']}-{r['rows']}x{r['cols']}-{r['M']}x{r['K']}x{r['N']}")
+@pytest.mark.parametrize(
+    "row", ROWS, ids=lambda r: f"{r['dataflow']}-{r['rows']}x{r['cols']}-{r['M']}x{r['K']}x{r['N']}"
+)
 def test_compute_cycles_match_scalesim(row):
     s = schedule_gemm(Gemm("g", "other", int(row["M"]), int(row["K"]), int(row["N"])), _hw(row))
     reference = int(row["scalesim_total_cycles"])

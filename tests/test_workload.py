@@ -29,7 +29,15 @@ def test_vit_base_16_block_shapes():
     assert gemms["block5.fc2"] == Gemm("block5.fc2", "fc2", 197, 3072, 768)
     assert gemms["head"] == Gemm("head", "head", 1, 768, 1000)
     names = [g.name for g in load_workload("vit_base_16").gemms]
-    assert names[:7] == ["patch_embed", "block0.qkv", "block0.qk", "block0.av", "block0.proj", "block0.fc1", "block0.fc2"]
+    assert names[:7] == [
+        "patch_embed",
+        "block0.qkv",
+        "block0.qk",
+        "block0.av",
+        "block0.proj",
+        "block0.fc1",
+        "block0.fc2",
+    ]
     assert len(names) == 1 + 12 * 6 + 1 and names[-1] == "head"
 
 
@@ -44,7 +52,9 @@ def test_other_presets(name, gmacs):
 
 def test_batch_scales_rows_and_head_counts():
     one = vit_gemms(image_size=32, patch_size=16, channels=3, hidden=8, depth=1, heads=2, mlp_ratio=2, classes=10)
-    two = vit_gemms(image_size=32, patch_size=16, channels=3, hidden=8, depth=1, heads=2, mlp_ratio=2, classes=10, batch=2)
+    two = vit_gemms(
+        image_size=32, patch_size=16, channels=3, hidden=8, depth=1, heads=2, mlp_ratio=2, classes=10, batch=2
+    )
     by = {g.name: g for g in two}
     # 4 patches + class token = 5 tokens; batch 2 -> 10 rows; attention per (head, image)
     assert by["block0.qkv"].m == 10 and by["block0.qk"].count == 4 and by["block0.qk"].m == 5

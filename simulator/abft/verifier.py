@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from simulator.abft.checksum import BlockDeviation, block_deviations, output_scale, tolerance_for
 from simulator.abft.check_cost import check_extents
+from simulator.abft.checksum import BlockDeviation, block_deviations, output_scale, tolerance_for
 from simulator.abft.config import AbftConfig
 from simulator.abft.protocol import Action, Decision, Region, Scope, TileCheck
 from simulator.config.schema import HwConfig
@@ -216,7 +216,6 @@ class FaultVerifier:
     # -- internals ----------------------------------------------------------------------------
     def _sample_gemm(self, gemm_index: int) -> frozenset[tuple[int, int]]:
         s = self.schedules[gemm_index]
-        arr = self.hw.array
         flagged: set[tuple[int, int]] = set()
         if not self.spec.selects(s.gemm):
             return frozenset()
@@ -267,7 +266,9 @@ class FaultVerifier:
             self._by_instance.setdefault((gemm_index, instance), []).append(state)
         return state
 
-    def _rerun(self, gemm_index: int, instance: int, fold: Fold, attempt: int, region: Region, state: FoldState) -> None:
+    def _rerun(
+        self, gemm_index: int, instance: int, fold: Fold, attempt: int, region: Region, state: FoldState
+    ) -> None:
         """A recompute pass replaces the region's errors with those of the new pass."""
         for track in state.tracks:
             track.alive &= ~_in_region(region, track.fold_rows, track.fold_cols)
@@ -275,7 +276,9 @@ class FaultVerifier:
         batch = sample_fold_faults(self.spec, s.gemm, gemm_index, instance, fold.index, attempt, arr.dataflow,
                                    arr.datatype, arr.rows, arr.cols, self.operands.folds(gemm_index))  # fmt: skip
         if self._permanent:  # the same PEs fail again
-            batch = batch.concat(permanent_batch(self._permanent, np.array([fold.index]), gemm_index, instance, attempt))
+            batch = batch.concat(
+                permanent_batch(self._permanent, np.array([fold.index]), gemm_index, instance, attempt)
+            )
         if len(batch) == 0:
             return
         effects = self._resolve(gemm_index, instance, batch)

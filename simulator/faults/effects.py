@@ -132,8 +132,19 @@ def _resolve(
     delta_float = np.empty(0 if integer else total, np.float64)
     kernel = resolve_faults_reference if reference else resolve_faults
     kernel(
-        operands.a, operands.b, operands.a_t, operands.b_t, DATATYPE_CODE[operands.datatype], flow, rows,
-        folds.table, table, offsets, positions, delta_int, delta_float,
+        operands.a,
+        operands.b,
+        operands.a_t,
+        operands.b_t,
+        DATATYPE_CODE[operands.datatype],
+        flow,
+        rows,
+        folds.table,
+        table,
+        offsets,
+        positions,
+        delta_int,
+        delta_float,
     )
     return EffectBatch(offsets, positions, delta_int if integer else delta_float)
 
@@ -218,11 +229,24 @@ def fault_records(batch: FaultBatch, effects: EffectBatch) -> list[FaultRecord]:
     records = []
     for i, fid in enumerate(batch.fault_ids()):
         fault = batch.fault(i)
-        records.append(FaultRecord(
-            fid, batch.gemm_index, batch.instance, int(batch.fold_index[i]), int(batch.attempt[i]), fault.row,
-            fault.col, fault.cycle, str(fault.site), fault.bit, str(fault.kind), fault.stuck_value, int(nonzero[i]),
-            float(mags[i]),
-        ))
+        records.append(
+            FaultRecord(
+                fid,
+                batch.gemm_index,
+                batch.instance,
+                int(batch.fold_index[i]),
+                int(batch.attempt[i]),
+                fault.row,
+                fault.col,
+                fault.cycle,
+                str(fault.site),
+                fault.bit,
+                str(fault.kind),
+                fault.stuck_value,
+                int(nonzero[i]),
+                float(mags[i]),
+            )
+        )
     return records
 
 

@@ -135,8 +135,15 @@ class FaultBatch:
         n = len(faults)
         modes = [FLIP if f.kind is FaultKind.TRANSIENT else (STUCK1 if f.stuck_value else STUCK0) for f in faults]
         columns = (
-            [fold_index] * n, [attempt] * n, range(n), [f.row for f in faults], [f.col for f in faults],
-            [f.cycle for f in faults], [SITE_CODE[f.site] for f in faults], [f.bit for f in faults], modes,
+            [fold_index] * n,
+            [attempt] * n,
+            range(n),
+            [f.row for f in faults],
+            [f.col for f in faults],
+            [f.cycle for f in faults],
+            [SITE_CODE[f.site] for f in faults],
+            [f.bit for f in faults],
+            modes,
         )
         return cls(gemm_index, instance, *(np.asarray(list(c), np.int64).reshape(n) for c in columns))
 
@@ -163,15 +170,22 @@ class FaultBatch:
             self.fold_index.tolist(), self.attempt.tolist(), self.ordinal.tolist(), self.mode.tolist(), strict=True
         ):
             transient = mode == FLIP
-            ids.append(transient_id(self.gemm_index, self.instance, fold, attempt, ordinal) if transient
-                       else permanent_id(ordinal))
+            ids.append(
+                transient_id(self.gemm_index, self.instance, fold, attempt, ordinal)
+                if transient
+                else permanent_id(ordinal)
+            )
         return ids
 
     def fault(self, i: int) -> PeFault:
         mode = int(self.mode[i])
         return PeFault(
-            row=int(self.row[i]), col=int(self.col[i]), cycle=int(self.cycle[i]), site=SITE_OF_CODE[int(self.site[i])],
-            bit=int(self.bit[i]), kind=FaultKind.TRANSIENT if mode == FLIP else FaultKind.PERMANENT,
+            row=int(self.row[i]),
+            col=int(self.col[i]),
+            cycle=int(self.cycle[i]),
+            site=SITE_OF_CODE[int(self.site[i])],
+            bit=int(self.bit[i]),
+            kind=FaultKind.TRANSIENT if mode == FLIP else FaultKind.PERMANENT,
             stuck_value=None if mode == FLIP else int(mode == STUCK1),
         )
 
@@ -222,9 +236,17 @@ def _draw_transients(
     cycle = row + col + tau + (0 if DATAFLOW_CODE[dataflow] == OS else rows)
     site_codes = np.array([SITE_CODE[s] for s in sites], np.int64)[site_pos]
     return FaultBatch(
-        gemm_index, instance, fold_ids[fold_pos].astype(np.int64), np.full(total, attempt, np.int64),
-        ordinal.astype(np.int64), row.astype(np.int64), col.astype(np.int64), cycle.astype(np.int64),
-        site_codes, bit.astype(np.int64), np.full(total, FLIP, np.int64),
+        gemm_index,
+        instance,
+        fold_ids[fold_pos].astype(np.int64),
+        np.full(total, attempt, np.int64),
+        ordinal.astype(np.int64),
+        row.astype(np.int64),
+        col.astype(np.int64),
+        cycle.astype(np.int64),
+        site_codes,
+        bit.astype(np.int64),
+        np.full(total, FLIP, np.int64),
     )
 
 

@@ -146,8 +146,20 @@ def chain_delta_int(
 
 @njit(cache=True)
 def _advance_float(
-    a: np.ndarray, b: np.ndarray, at: np.ndarray, bt: np.ndarray, ai0: int, nr: int, bj0: int, nc: int, k0: int,
-    s_from: int, s_to: int, clean: np.ndarray, faulty: np.ndarray, both: bool,
+    a: np.ndarray,
+    b: np.ndarray,
+    at: np.ndarray,
+    bt: np.ndarray,
+    ai0: int,
+    nr: int,
+    bj0: int,
+    nc: int,
+    k0: int,
+    s_from: int,
+    s_to: int,
+    clean: np.ndarray,
+    faulty: np.ndarray,
+    both: bool,
 ) -> None:
     """Unchanged steps s_from..s_to-1 of the nr x nc chains (faulty too when `both`).
 
@@ -246,8 +258,16 @@ def effect_sizes(dataflow: int, rows: int, temporal: int, folds: np.ndarray, fau
     for f in range(faults.shape[0]):
         fold = faults[f, F_FOLD]
         rect = fault_rect(
-            dataflow, rows, temporal, folds[fold, T_RU], folds[fold, T_CU], faults[f, F_ROW], faults[f, F_COL],
-            faults[f, F_CYCLE], faults[f, F_SITE], faults[f, F_MODE],
+            dataflow,
+            rows,
+            temporal,
+            folds[fold, T_RU],
+            folds[fold, T_CU],
+            faults[f, F_ROW],
+            faults[f, F_COL],
+            faults[f, F_CYCLE],
+            faults[f, F_SITE],
+            faults[f, F_MODE],
         )
         sizes[f] = rect[1] * rect[3]
     return sizes
@@ -289,8 +309,16 @@ def resolve_faults(
         row0, col0, ru = folds[fold, T_ROW0], folds[fold, T_COL0], folds[fold, T_RU]
         site, bit, mode = faults[f, F_SITE], faults[f, F_BIT], faults[f, F_MODE]
         r0, nr, c0, nc, s_lo, s_hi = fault_rect(
-            dataflow, rows, temporal, ru, folds[fold, T_CU], faults[f, F_ROW], faults[f, F_COL],
-            faults[f, F_CYCLE], site, mode,
+            dataflow,
+            rows,
+            temporal,
+            ru,
+            folds[fold, T_CU],
+            faults[f, F_ROW],
+            faults[f, F_COL],
+            faults[f, F_CYCLE],
+            site,
+            mode,
         )
         if nr * nc == 0:
             continue

@@ -66,9 +66,7 @@ def fold_cycles(dataflow: Dataflow, rows: int, cols: int, temporal: int) -> int:
     return fill_drain_cycles(dataflow, rows, cols) + temporal
 
 
-def issue_interval_cycles(
-    dataflow: Dataflow, rows: int, cols: int, temporal: int, fold_overlap: bool
-) -> int:
+def issue_interval_cycles(dataflow: Dataflow, rows: int, cols: int, temporal: int, fold_overlap: bool) -> int:
     """Cycles from the start of one fold to the start of the next one.
 
     Without overlap every fold pays its own fill and drain. With overlap the next fold's

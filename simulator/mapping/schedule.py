@@ -155,9 +155,7 @@ def fold_transfers(s: GemmSchedule, fold: Fold) -> FoldTransfers:
         a_load = ru * g.k * ob if (first_in_row or not s.a_resident) else 0
         b_load = g.k * cu * ob if (block_r == 0 or not s.b_resident) else 0
         out = ru * cu
-        return FoldTransfers(
-            a_load, b_load, 0, 0, out * ob, ru * g.k * ob, g.k * cu * ob, out * ab, out * ab
-        )
+        return FoldTransfers(a_load, b_load, 0, 0, out * ob, ru * g.k * ob, g.k * cu * ob, out * ab, out * ab)
     # WS / IS: rows are K; the inner loop walks K-blocks of one output column-block
     first_k, last_k = block_r == 0, block_r == s.fold_rows - 1
     if s.dataflow is Dataflow.WS:

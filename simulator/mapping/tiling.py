@@ -52,12 +52,11 @@ def iter_folds(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int)
     """
     shape = fold_shape(dataflow, m, k, n)
     fr, fc = fold_grid(dataflow, m, k, n, rows, cols)
-    index = 0
     if dataflow is Dataflow.OS:
         order = ((a, b) for a in range(fr) for b in range(fc))
     else:
         order = ((a, b) for b in range(fc) for a in range(fr))
-    for br, bc in order:
+    for index, (br, bc) in enumerate(order):
         row0, col0 = br * rows, bc * cols
         yield Fold(
             index=index,
@@ -67,7 +66,6 @@ def iter_folds(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int)
             cols_used=min(cols, shape.spatial_cols - col0),
             temporal=shape.temporal,
         )
-        index += 1
 
 
 def fold_operands(dataflow: Dataflow, fold: Fold, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -29,7 +29,6 @@ class Workload:
             "name": self.name,
             "macs": self.macs,
             "gemms": [
-                {"name": g.name, "kind": g.kind, "M": g.m, "K": g.k, "N": g.n, "count": g.count}
-                for g in self.gemms
+                {"name": g.name, "kind": g.kind, "M": g.m, "K": g.k, "N": g.n, "count": g.count} for g in self.gemms
             ],
         }
