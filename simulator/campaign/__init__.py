@@ -1,0 +1,1 @@
+"""Monte-Carlo campaigns: sweep files, plans, the SQLite result store, executors and statistics."""

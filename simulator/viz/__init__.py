@@ -1,0 +1,1 @@
+"""Figures (matplotlib, imported lazily): overhead vs BER, layer breakdown, Pareto front, timeline."""

@@ -1,0 +1,141 @@
+"""Executors: run trial tasks in this process, a local process pool, or on a Dask cluster.
+
+Each yields (task, result) pairs as tasks finish, in any order; only the caller (the parent
+process) writes results. At most `window` tasks are in flight, so memory stays bounded and a
+stopped sweep abandons little work.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol, TypeVar
+
+from simulator.config.loader import ConfigError
+
+Task = TypeVar("Task")
+Result = Any
+Runner = Callable[[Any], Result]
+
+
+class Executor(Protocol):
+    """Runs `fn` over tasks and yields (task, fn(task)) in completion order."""
+
+    description: str
+
+    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Iterator[tuple[Task, Result]]: ...
+
+    def close(self) -> None: ...
+
+
+class InlineExecutor:
+    """Runs tasks one after the other in the calling process (one worker, no pool)."""
+
+    description = "inline (1 worker)"
+
+    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Iterator[tuple[Task, Result]]:
+        for task in tasks:
+            yield task, fn(task)
+
+    def close(self) -> None:
+        pass
+
+
+class LocalExecutor:
+    """A pool of `workers` processes on this machine (forkserver start: no inherited threads)."""
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise ConfigError(f"--workers: must be >= 1, got {workers}")
+        self.workers = workers
+        self.description = f"local process pool ({workers} workers)"
+        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        self._pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+
+    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Iterator[tuple[Task, Result]]:
+        pending: dict[cf.Future, Any] = {}
+        todo = iter(tasks)
+        window = 2 * self.workers
+        try:
+            while True:
+                for task in todo:
+                    pending[self._pool.submit(fn, task)] = task
+                    if len(pending) >= window:
+                        break
+                if not pending:
+                    return
+                finished, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                for future in finished:
+                    task = pending.pop(future)
+                    yield task, future.result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskExecutor:
+    """Tasks on a Dask distributed cluster (`pip install abftsim[dask]`); workers need abftsim."""
+
+    def __init__(self, address: str, connect_timeout_s: float = 20.0) -> None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ConfigError(f"--scheduler {address}: Dask is not installed (pip install 'abftsim[dask]')") from None
+        try:
+            self._client = Client(address, timeout=connect_timeout_s, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise ConfigError(f"--scheduler {address}: cannot connect: {exc}") from None
+        workers = len(self._client.scheduler_info().get("workers", {}))
+        self.window = max(2, 2 * sum(
+            w.get("nthreads", 1) for w in self._client.scheduler_info().get("workers", {}).values()
+        ))  # fmt: skip
+        self.description = f"Dask scheduler {address} ({workers} workers)"
+
+    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Iterator[tuple[Task, Result]]:
+        from distributed import as_completed
+
+        todo = iter(tasks)
+        pending: dict[str, Any] = {}
+
+        def submit(count: int) -> list[Any]:
+            futures = []
+            for task in todo:
+                future = self._client.submit(fn, task, pure=False)
+                pending[future.key] = task
+                futures.append(future)
+                if len(futures) >= count:
+                    break
+            return futures
+
+        first = submit(self.window)
+        if not first:
+            return
+        queue = as_completed(first, loop=self._client.loop, with_results=False)
+        try:
+            for future in queue:
+                task = pending.pop(future.key)
+                result = future.result()
+                future.release()
+                for more in submit(1):
+                    queue.add(more)
+                yield task, result
+        finally:
+            queue.clear()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def make_executor(workers: int | None = None, scheduler: str | None = None) -> Executor:
+    """Dask when a scheduler address is given, else a local pool of `workers` (default: all cores)."""
+    if scheduler:
+        return DaskExecutor(scheduler)
+    count = workers if workers is not None else (os.cpu_count() or 1)
+    if count < 1:
+        raise ConfigError(f"--workers: must be >= 1, got {count}")
+    return InlineExecutor() if count == 1 else LocalExecutor(count)

@@ -1,0 +1,48 @@
+"""Store -> CSV text: one row per (point, trial, policy), or one per (point, policy) with intervals."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from simulator.campaign.stats import DEFAULT_CONFIDENCE
+from simulator.campaign.store import PointRow, ResultStore, TrialRow
+from simulator.campaign.summary import summarize
+from simulator.campaign.trial import POLICY_KEYS
+
+
+def _csv(rows: Sequence[dict[str, Any]], fixed: Sequence[str]) -> str:
+    """CSV with `fixed` columns first, then every other key in first-seen order."""
+    columns = list(fixed)
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, lineterminator="\n", restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def trial_rows(points: Sequence[PointRow], trials: Iterable[TrialRow]) -> list[dict[str, Any]]:
+    params = {p.point: p.params for p in points}
+    rows = []
+    for t in trials:
+        res = t.results
+        for pol in res["policies"]:
+            rows.append({
+                "point": t.point, "trial": t.trial, "seed": t.seed, "config_hash": t.config_hash,
+                **params.get(t.point, {}), "policy": pol["policy"], **{k: pol.get(k) for k in POLICY_KEYS},
+                "baseline_cycles": res["baseline"]["cycles"], "baseline_energy_pj": res["baseline"]["energy_pj"],
+                "area_pe": res["area_pe"]["total"],
+            })  # fmt: skip
+    return rows
+
+
+def export_csv(store: ResultStore, summary: bool = False, confidence: float = DEFAULT_CONFIDENCE) -> str:
+    """The store as CSV: raw trials, or (summary) per-point means with confidence intervals."""
+    points = store.points()
+    if summary:
+        return _csv([s.row() for s in summarize(points, store.trials(), confidence)], ("point",))
+    return _csv(trial_rows(points, store.trials()), ("point", "trial", "seed", "config_hash"))

@@ -1,0 +1,144 @@
+"""Per-point statistics of a store: means with t-intervals for overheads, Wilson for escape rates."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from simulator.campaign.plan import injects_faults
+from simulator.campaign.stats import DEFAULT_CONFIDENCE, Interval, t_interval, trials_needed, wilson_interval
+from simulator.campaign.store import PointRow, TrialRow
+
+MEAN_KEYS = ("latency_overhead_pct", "energy_overhead_pct", "faults_injected", "escaped", "recomputed_macs")
+KIND_KEYS = ("compute_cycles", "memory_stall_cycles", "checksum_stall_cycles", "recompute_cycles", "total_cycles")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySummary:
+    """One policy at one point over its trials."""
+
+    point: int
+    label: str
+    params: dict[str, Any]
+    policy: str
+    trials: int
+    exact: bool  # no faults: one trial is the exact value (zero-width intervals)
+    means: dict[str, Interval]  # MEAN_KEYS -> t-interval of the per-trial values
+    escape_per_fault: Interval  # escaped faults / injected faults (Wilson)
+    escape_per_run: Interval  # trials with >= 1 escaped fault / trials (Wilson)
+    baseline_latency_s: float
+    baseline_energy_pj: float
+    latency_s: float  # mean
+    energy_pj: float  # mean
+    area_pe: float
+    kinds: dict[str, dict[str, float]]  # GEMM kind -> mean cycles per component
+
+    def row(self) -> dict[str, Any]:
+        """Flat plain values for CSV export."""
+        out: dict[str, Any] = {"point": self.point, **self.params, "policy": self.policy, "trials": self.trials}
+        for key, iv in self.means.items():
+            out.update({f"{key}_mean": iv.estimate, f"{key}_lo": iv.lo, f"{key}_hi": iv.hi})
+        for name, iv in (("escape_per_fault", self.escape_per_fault), ("escape_per_run", self.escape_per_run)):
+            out.update({name: iv.estimate, f"{name}_lo": iv.lo, f"{name}_hi": iv.hi, f"{name}_n": iv.n})
+        out.update({
+            "latency_s_mean": self.latency_s, "energy_pj_mean": self.energy_pj,
+            "baseline_latency_s": self.baseline_latency_s, "baseline_energy_pj": self.baseline_energy_pj,
+            "area_pe": self.area_pe,
+        })  # fmt: skip
+        return out
+
+
+def _exact(values: Sequence[float]) -> Interval:
+    mean = math.fsum(values) / len(values)
+    return Interval(mean, mean, mean, len(values))
+
+
+def _mean(values: Iterable[float]) -> float:
+    vals = list(values)
+    return math.fsum(vals) / len(vals) if vals else math.nan
+
+
+def summarize(
+    points: Sequence[PointRow], trials: Iterable[TrialRow], confidence: float = DEFAULT_CONFIDENCE
+) -> list[PolicySummary]:
+    """One PolicySummary per (point, policy) that has at least one stored trial, point-major."""
+    by_point: dict[int, list[TrialRow]] = defaultdict(list)
+    for row in trials:
+        by_point[row.point].append(row)
+    out = []
+    for point in points:
+        rows = by_point.get(point.point, [])
+        if not rows:
+            continue
+        exact = not injects_faults(point.config["faults"])
+        policies = [p["policy"] for p in rows[0].results["policies"]]
+        for i, name in enumerate(policies):
+            per_trial = [r.results["policies"][i] for r in rows]
+            means = {
+                key: (_exact if exact else lambda v: t_interval(v, confidence))([float(p[key]) for p in per_trial])
+                for key in MEAN_KEYS
+            }
+            faults = sum(int(p["faults_injected"]) for p in per_trial)
+            escaped = min(faults, sum(int(p["escaped"]) for p in per_trial))
+            runs_escaped = sum(1 for p in per_trial if p["escaped"] > 0)
+            kinds: dict[str, dict[str, float]] = {}
+            for kind in per_trial[0]["kinds"]:
+                kinds[kind] = {k: _mean(p["kinds"][kind][k] for p in per_trial) for k in KIND_KEYS}
+            out.append(
+                PolicySummary(
+                    point=point.point,
+                    label=point.label,
+                    params=point.params,
+                    policy=name,
+                    trials=len(rows),
+                    exact=exact,
+                    means=means,
+                    escape_per_fault=wilson_interval(escaped, faults, confidence),
+                    escape_per_run=_exact([0.0]) if exact else wilson_interval(runs_escaped, len(rows), confidence),
+                    baseline_latency_s=_mean(r.results["baseline"]["latency_s"] for r in rows),
+                    baseline_energy_pj=_mean(r.results["baseline"]["energy_pj"] for r in rows),
+                    latency_s=_mean(p["latency_s"] for p in per_trial),
+                    energy_pj=_mean(p["energy_pj"] for p in per_trial),
+                    area_pe=float(rows[0].results["area_pe"]["total"]),
+                    kinds=kinds,
+                )
+            )
+    return out
+
+
+def _pm(iv: Interval) -> str:
+    if math.isnan(iv.lo):
+        return f"{iv.estimate:10.3f}        "
+    return f"{iv.estimate:10.3f} ±{iv.half_width:<7.3f}"
+
+
+def _rate(iv: Interval) -> str:
+    if iv.n == 0:
+        return f"{'-':>29}"
+    return f"{iv.estimate:9.2e} [{iv.lo:.2e}, {iv.hi:.2e}]"
+
+
+def format_summary(summaries: Sequence[PolicySummary], confidence: float = DEFAULT_CONFIDENCE) -> str:
+    """A text table: one line per (point, policy), overheads with +- half-widths, escape rates."""
+    level = f"{confidence * 100:g} %"
+    header = (
+        f"{'point':>5}  {'policy':<12}{'trials':>6}  {'latency ovh %':<18}  {'energy ovh %':<18}"
+        f"{'faults/run':>11}  {'P(escape | fault) [' + level + ' CI]':<25}"
+    )
+    lines = [f"means ± {level} t-interval half-widths; escape rate with its Wilson interval", header, "-" * len(header)]
+    last = None
+    for s in summaries:
+        if s.point != last:
+            lines.append(f"{s.point:>5}  {s.label}")
+            last = s.point
+        m = s.means
+        lines.append(
+            f"{'':>5}  {s.policy:<12}{s.trials:>6}  {_pm(m['latency_overhead_pct'])}  {_pm(m['energy_overhead_pct'])}"
+            f"{m['faults_injected'].estimate:>11.1f}  {_rate(s.escape_per_fault)}"
+        )
+    margins = ", ".join(f"±{m:g}: {trials_needed(m, confidence)}" for m in (0.1, 0.05, 0.01))
+    lines.append(f"trials for a margin on a per-run rate at {level} (Leveugle et al. 2009, p = 0.5): {margins}")
+    return "\n".join(lines) + "\n"
