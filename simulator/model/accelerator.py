@@ -1,0 +1,184 @@
+"""The accelerator's functional path: quantised GEMMs, exact results, and the errors faults + ABFT leave.
+
+For each GEMM of a forward pass (`vit.forward` calls it as its matmul):
+
+1. operands go to the array's datatype: int8 with the model's static per-tensor scales
+   (q = clip(rint(x / scale), -127, 127)); fp16 / bf16 / fp32 by rounding (faults.operands);
+2. the clean result is computed exactly: the int32 accumulation of int8 products by float64 BLAS
+   (every such sum is an integer below 2^53, DESIGN.md section 4); fp datatypes by float64 BLAS
+   rounded to float32 (an approximation of the array's fp32 accumulation order);
+3. with faults, a `FaultVerifier` over the run's hardware samples this GEMM's PE faults (keyed by
+   (seed, gemm index, instance, fold, attempt) exactly as in a timing run, so they hit the same
+   PEs), resolves their exact effects on these operands, and the policy decides fold attempt by
+   fold attempt (the engine's loop: recompute while the policy asks and attempts <= max_retries);
+   the residual errors the verifier reports are added to the result (int32 wrap-around for int);
+4. the result is dequantised (x a_scale x b_scale) to float32.
+
+Recovery work is priced like the engine prices it (engine.recompute.price_region): the
+recomputed MACs and passes are accumulated in `stats`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulator.abft.config import AbftConfig
+from simulator.abft.policies import PolicyContext
+from simulator.abft.protocol import Action
+from simulator.abft.registry import make_policy
+from simulator.abft.verifier import DecisionRecorder, FaultVerifier, OperandCache
+from simulator.config.enums import Datatype, FaultKind
+from simulator.config.schema import HwConfig
+from simulator.engine.recompute import price_region
+from simulator.faults.operands import GemmOperands, to_datatype
+from simulator.faults.spec import FaultSpec
+from simulator.mapping.schedule import schedule_gemm
+from simulator.workload.gemm import Gemm
+
+INT8_MAX = 127
+OUTCOME_KEYS = ("faults_injected", "detected", "masked", "corrected", "recomputed", "tolerated", "escaped",
+                "gave_up_folds")  # fmt: skip
+
+
+def quantise_static(x: np.ndarray, scale: float) -> np.ndarray:
+    """int8 codes of x for a fixed per-tensor scale (symmetric, saturating)."""
+    return np.clip(np.rint(np.asarray(x, np.float64) / scale), -INT8_MAX, INT8_MAX).astype(np.int8)
+
+
+def wrap_int32(x: np.ndarray) -> np.ndarray:
+    """Two's-complement wrap of int64 values to the int32 range (the accumulator's arithmetic)."""
+    return ((x + 2**31) % 2**32) - 2**31
+
+
+@dataclass
+class AcceleratorStats:
+    """What a forward pass cost beyond the clean GEMMs, and what happened to its faults."""
+
+    macs: int = 0  # first-execution MACs of every GEMM run
+    recomputed_macs: int = 0
+    recompute_passes: int = 0
+    recomputed_macs_by_kind: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOME_KEYS, 0))
+
+    @property
+    def recovery_overhead(self) -> float:
+        """Recomputed MACs as a fraction of the clean MACs."""
+        return self.recomputed_macs / self.macs if self.macs else 0.0
+
+
+def has_faults(spec: FaultSpec | None) -> bool:
+    return spec is not None and (spec.kind is FaultKind.PERMANENT or spec.ber > 0)
+
+
+class FunctionalAccelerator:
+    """A `vit.Matmul` that runs each GEMM of a fixed GEMM list on the simulated hardware."""
+
+    def __init__(
+        self,
+        hw: HwConfig,
+        gemms: Sequence[Gemm],
+        policy: str = "none",
+        faults: FaultSpec | None = None,
+        abft: AbftConfig | None = None,
+        capture: bool = False,
+    ) -> None:
+        """`capture`: keep every GEMM instance's operands in `captured` ((gemm index, instance) ->
+        GemmOperands), the `supplied` operands of OperandCache for a timing run on real activations."""
+        self.hw = hw
+        self.captured: dict[tuple[int, int], GemmOperands] | None = {} if capture else None
+        self.gemms = tuple(gemms)
+        self.schedules = [schedule_gemm(g, hw) for g in self.gemms]
+        self.abft = abft or AbftConfig()
+        self.policy = make_policy(policy, PolicyContext(hw.checksum_unit.placement, self.abft))
+        self.faults = faults if has_faults(faults) else None
+        self.stats = AcceleratorStats()
+
+    @property
+    def datatype(self) -> Datatype:
+        return self.hw.array.datatype
+
+    def __call__(self, index: int, a: np.ndarray, b: np.ndarray, a_scale: float, b_scale: float) -> np.ndarray:
+        g = self.gemms[index]
+        a3, b3 = self._shaped(g, a, b)
+        if self.datatype.is_integer:
+            qa, qb = quantise_static(a3, a_scale), quantise_static(b3, b_scale)
+            out = self.accumulate(index, qa, qb, (a_scale, b_scale)).astype(np.float64) * (a_scale * b_scale)
+        else:
+            qa, qb = to_datatype(a3, self.datatype)[0], to_datatype(b3, self.datatype)[0]
+            out = self.accumulate(index, qa, qb)
+        return out.astype(np.float32).reshape(*a.shape[:-1], b.shape[-1])
+
+    def accumulate(
+        self, index: int, qa: np.ndarray, qb: np.ndarray, scales: tuple[float, float] = (1.0, 1.0)
+    ) -> np.ndarray:
+        """The accumulator contents (count x M x N) of GEMM `index` on operands already in the
+        datatype (count x M x K, count or 1 x K x N): int64 holding int32 values for int8,
+        float64 holding fp32 values otherwise; the clean result plus the residual fault errors."""
+        g = self.gemms[index]
+        c = np.matmul(qa.astype(np.float64), qb.astype(np.float64))
+        c = c.astype(np.int64) if self.datatype.is_integer else c.astype(np.float32).astype(np.float64)
+        self.stats.macs += g.macs
+        if self.captured is not None:
+            self.captured.update(self._operands(index, qa, qb, scales))
+        if self.faults is not None:
+            self._inject(index, qa, qb, c, scales)
+        return wrap_int32(c) if self.datatype.is_integer else c
+
+    # -- internals ----------------------------------------------------------------------------
+    @staticmethod
+    def _shaped(g: Gemm, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(count, M, K) and (count or 1, K, N) views; raises if they do not match the Gemm."""
+        a3 = a.reshape(-1, *a.shape[-2:]) if a.ndim >= 2 else a
+        b3 = b.reshape(-1, *b.shape[-2:]) if b.ndim >= 2 else b
+        ok = (
+            a.ndim >= 2 and b.ndim >= 2 and a3.shape == (g.count, g.m, g.k)
+            and b3.shape[1:] == (g.k, g.n) and b3.shape[0] in (1, g.count)
+        )  # fmt: skip
+        if not ok:
+            raise ValueError(f"gemm {g.name!r} expects A ({g.count} x {g.m} x {g.k}) and B ({g.k} x {g.n}), "
+                             f"got {a.shape} and {b.shape}")  # fmt: skip
+        return a3, b3
+
+    def _operands(
+        self, index: int, qa: np.ndarray, qb: np.ndarray, scales: tuple[float, float]
+    ) -> dict[tuple[int, int], GemmOperands]:
+        shared = qb.shape[0] == 1
+        return {
+            (index, i): GemmOperands(self.datatype, qa[i], qb[0 if shared else i], *scales)
+            for i in range(self.gemms[index].count)
+        }
+
+    def _inject(self, index: int, qa: np.ndarray, qb: np.ndarray, c: np.ndarray, scales: tuple[float, float]) -> None:
+        """Add the errors the faults of GEMM `index` leave after the policy's recovery to c (in place)."""
+        g, s, hw, pol = self.gemms[index], self.schedules[index], self.hw, self.policy
+        assert self.faults is not None
+        supplied = self._operands(index, qa, qb, scales)
+        verifier = FaultVerifier(
+            hw, self.schedules, self.faults, self.abft, checks=pol.checks, duplicates=pol.duplicates,
+            tolerates=pol.tolerates, operands=OperandCache(hw, self.schedules, self.faults.seed, supplied),
+        )  # fmt: skip
+        recorder = DecisionRecorder(pol, verifier)
+        folds = verifier.operands.folds(index)
+        flagged = sorted(verifier.flagged_folds(index))
+        for instance, f in flagged:
+            fold, attempt, region = folds.fold(f), 0, None
+            while True:
+                decision = recorder.decide(verifier.verify(index, instance, fold, attempt, region))
+                if decision.action is not Action.RECOMPUTE or attempt >= hw.recompute.max_retries:
+                    break
+                assert decision.region is not None
+                macs = price_region(hw, s, fold, decision.region).counts.recomputed_macs
+                self.stats.recomputed_macs += macs
+                self.stats.recomputed_macs_by_kind[g.kind] = self.stats.recomputed_macs_by_kind.get(g.kind, 0) + macs
+                self.stats.recompute_passes += 1
+                attempt, region = attempt + 1, decision.region
+        for instance in sorted({inst for inst, _ in flagged}):
+            rows, cols, delta = verifier.residual_errors(index, instance)
+            if delta.size:
+                c[instance, rows, cols] += delta
+        for key, value in verifier.outcomes().items():
+            if key in self.stats.outcomes:
+                self.stats.outcomes[key] += value

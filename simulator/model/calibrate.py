@@ -1,0 +1,236 @@
+"""Accuracy-driven ApproxABFT thresholds: per GEMM kind (T1, T2), least recovery work at a bounded accuracy drop.
+
+Objective: minimise approx_abft's recovery overhead (recomputed MACs / clean MACs, mean over the
+calibration BERs and trials) subject to: at every calibration BER, the mean top-1 accuracy drop
+on the calibration split (clean int8 accuracy - faulty accuracy, percentage points) is <= delta.
+Thresholds are relative (multiples of each GEMM instance's clean output scale
+sqrt(K mean(A^2) mean(B^2)), AbftConfig threshold_mode "relative"), T2 = t2_ratio x T1.
+
+Search (greedy on a geometric grid, every candidate evaluated with the same fault seeds):
+1. uniform: every grid value T, the same for every kind; the feasible one with the least overhead
+   is kept (no monotonicity is assumed: very small thresholds can cost accuracy too, because more
+   recompute passes are themselves hit and give up after max_retries);
+2. per kind: kinds in decreasing order of the recomputed MACs they cost at the uniform solution
+   (kinds that cost nothing are left alone); each is raised one grid step at a time while the
+   constraint holds and its overhead falls; the first step that breaks either stops that kind.
+If no uniform value meets the constraint, the smallest grid value is returned and `feasible` is false.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import yaml
+
+from simulator.abft.config import AbftConfig, Thresholds
+from simulator.campaign.executors import Executor
+from simulator.config.schema import HwConfig
+from simulator.faults.spec import FaultSpec
+from simulator.model import inference
+from simulator.model.accuracy import hw_summary, model_summary, trial_spec
+from simulator.model.bundle import ModelBundle, Split
+
+SCHEMA = "abftsim.calibration/1"
+DEFAULT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One evaluated threshold assignment (grid indices per kind) on the calibration split."""
+
+    levels: tuple[tuple[str, int], ...]
+    accuracy_pct: dict[float, float]  # per BER, mean over trials
+    overhead_pct: dict[float, float]  # per BER, mean recomputed MACs / clean MACs, percent
+    recomputed_macs_by_kind: dict[str, float]
+    feasible: bool
+
+    @property
+    def mean_overhead_pct(self) -> float:
+        return float(np.mean(list(self.overhead_pct.values())))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The chosen thresholds and how the search got there."""
+
+    abft: AbftConfig
+    best: Candidate
+    clean_accuracy_pct: float
+    delta_points: float
+    bers: tuple[float, ...]
+    trials: int
+    seed: int
+    grid: tuple[float, ...]
+    t2_ratio: float
+    model: dict[str, Any]
+    hw: dict[str, Any]
+    split: str
+    images: int
+    history: tuple[Candidate, ...] = field(default_factory=tuple)
+
+    @property
+    def feasible(self) -> bool:
+        return self.best.feasible
+
+    def thresholds_yaml(self) -> str:
+        """An AbftConfig YAML that `abftsim run/accuracy --abft PATH` loads."""
+        data = self.abft.model_dump(mode="json")
+        header = (
+            f"# ApproxABFT thresholds from `abftsim calibrate`: accuracy drop <= {self.delta_points:g} points on the "
+            f"{self.split} split ({self.images} images)\n# at BER {', '.join(f'{b:g}' for b in self.bers)}, "
+            f"{self.trials} trial(s), seed {self.seed}, on {self.hw['name']} ({self.hw['rows']}x{self.hw['cols']} "
+            f"{self.hw['dataflow']}); feasible: {str(self.feasible).lower()}; recovery overhead "
+            f"{self.best.mean_overhead_pct:.3f} % of the model's MACs\n"
+        )
+        return header + yaml.safe_dump({"abft": data}, sort_keys=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        def cand(c: Candidate) -> dict[str, Any]:
+            return {
+                "thresholds": {k: self.grid[i] for k, i in c.levels},
+                "accuracy_pct": {f"{b:g}": v for b, v in c.accuracy_pct.items()},
+                "recovery_overhead_pct": {f"{b:g}": v for b, v in c.overhead_pct.items()},
+                "recomputed_macs_by_kind": c.recomputed_macs_by_kind, "feasible": c.feasible,
+            }  # fmt: skip
+
+        return {
+            "schema": SCHEMA, "model": self.model, "hw": self.hw, "split": self.split, "images": self.images,
+            "bers": list(self.bers), "trials": self.trials, "seed": self.seed, "delta_points": self.delta_points,
+            "grid": list(self.grid), "t2_ratio": self.t2_ratio, "clean_accuracy_pct": self.clean_accuracy_pct,
+            "feasible": self.feasible, "abft": self.abft.model_dump(mode="json"), "best": cand(self.best),
+            "search": [cand(c) for c in self.history],
+        }  # fmt: skip
+
+    def format_summary(self) -> str:
+        lines = [
+            f"calibrated approx_abft thresholds ({self.split} split, {self.images} images, BER "
+            f"{', '.join(f'{b:g}' for b in self.bers)}, {self.trials} trial(s), delta {self.delta_points:g} points, "
+            f"{len(self.history)} candidates evaluated):",
+            f"{'kind':<13}{'T1':>10}{'T2':>10}",
+        ]
+        for kind, th in self.abft.thresholds.items():
+            lines.append(f"{kind:<13}{th.t1:>10g}{th.t2:>10g}")
+        for ber in self.bers:
+            acc = self.best.accuracy_pct[ber]
+            lines.append(
+                f"BER {ber:g}: accuracy {acc:.2f} % (clean {self.clean_accuracy_pct:.2f} %, drop "
+                f"{self.clean_accuracy_pct - acc:.2f} points), recovery overhead {self.best.overhead_pct[ber]:.3f} %"
+            )
+        if not self.feasible:
+            lines.append("warning: no grid value meets the accuracy constraint; the smallest thresholds are written")
+        return "\n".join(lines) + "\n"
+
+
+class _Evaluator:
+    """Evaluates (and memoises) threshold assignments with fixed fault seeds."""
+
+    def __init__(
+        self, bundle, data, hw, bers, trials, seed, base, faults, grid, t2_ratio, clean_pct, delta, progress, executor
+    ):
+        self.executor = executor
+        self.bundle, self.data, self.hw, self.bers = bundle, data, hw, bers
+        self.trials, self.seed, self.base, self.faults = trials, seed, base, faults
+        self.grid, self.t2_ratio, self.clean_pct, self.delta = grid, t2_ratio, clean_pct, delta
+        self.progress = progress
+        self.cache: dict[tuple[tuple[str, int], ...], Candidate] = {}
+        self.history: list[Candidate] = []
+
+    def config(self, levels: dict[str, int]) -> AbftConfig:
+        thresholds = {
+            k: Thresholds(t1=self.grid[i], t2=self.grid[i] * self.t2_ratio) for k, i in sorted(levels.items())
+        }
+        return self.base.model_copy(update={"threshold_mode": "relative", "thresholds": thresholds})
+
+    def __call__(self, levels: dict[str, int]) -> Candidate:
+        key = tuple(sorted(levels.items()))
+        if key in self.cache:
+            return self.cache[key]
+        abft = self.config(levels)
+        acc: dict[float, float] = {}
+        ovh: dict[float, float] = {}
+        by_kind: dict[str, float] = {}
+        keys = [(ber, t) for ber in self.bers for t in range(self.trials)]
+        tasks = [
+            inference.EvalTask(
+                self.bundle.params, self.data, self.hw, "approx_abft", trial_spec(self.faults, b, self.seed, t), abft
+            )
+            for b, t in keys
+        ]
+        results = inference.evaluate_all(tasks, self.executor)
+        for ber in self.bers:
+            evals = [r for (b, _), r in zip(keys, results, strict=True) if b == ber]
+            acc[ber] = 100.0 * float(np.mean([e.accuracy for e in evals]))
+            ovh[ber] = 100.0 * float(np.mean([e.recovery_overhead for e in evals]))
+            for e in evals:
+                for k, v in e.recomputed_macs_by_kind.items():
+                    by_kind[k] = by_kind.get(k, 0.0) + v / (self.trials * len(self.bers))
+        feasible = all(self.clean_pct - a <= self.delta + 1e-9 for a in acc.values())
+        cand = Candidate(key, acc, ovh, dict(sorted(by_kind.items())), feasible)
+        self.cache[key] = cand
+        self.history.append(cand)
+        if self.progress is not None:
+            self.progress(cand)
+        return cand
+
+
+def calibrate_thresholds(
+    bundle: ModelBundle,
+    hw: HwConfig,
+    bers: Sequence[float],
+    *,
+    delta_points: float = 1.0,
+    trials: int = 2,
+    seed: int = 0,
+    base: AbftConfig | None = None,
+    faults: FaultSpec | None = None,
+    split: str | Split = "calibration",
+    grid: Sequence[float] = DEFAULT_GRID,
+    t2_ratio: float = 1.0,
+    progress: Callable[[Candidate], None] | None = None,
+    executor: Executor | None = None,
+) -> Calibration:
+    """Search per-kind relative (T1, T2) for approx_abft (see the module docstring); evaluations run
+    on `executor` (campaign.executors; default inline)."""
+    bers = tuple(float(b) for b in bers)
+    if not bers or any(b <= 0 for b in bers):
+        raise ValueError("calibration needs at least one BER > 0")
+    grid = tuple(sorted(float(g) for g in grid))
+    if not grid or grid[0] < 0:
+        raise ValueError("the threshold grid needs at least one value >= 0")
+    if t2_ratio < 0 or delta_points < 0 or trials < 1:
+        raise ValueError("t2_ratio and delta must be >= 0 and trials >= 1")
+    data = split if isinstance(split, Split) else bundle.split(split)
+    base = base or AbftConfig()
+    clean_pct = 100.0 * inference.evaluate(bundle.params, data, hw).accuracy
+    kinds = sorted({g.kind for g in bundle.params.config.gemms(1)})
+    ev = _Evaluator(bundle, data, hw, bers, trials, seed, base, faults or FaultSpec(), grid, t2_ratio, clean_pct,
+                    delta_points, progress, executor)  # fmt: skip
+
+    def uniform(i: int) -> dict[str, int]:
+        return dict.fromkeys(kinds, i)
+
+    # 1. every uniform grid level; keep the feasible one with the least overhead (the first if none is)
+    uniform_candidates = [ev(uniform(i)) for i in range(len(grid))]
+    feasible = [i for i, c in enumerate(uniform_candidates) if c.feasible]
+    level = min(feasible, key=lambda i: (uniform_candidates[i].mean_overhead_pct, -i)) if feasible else 0
+    best = uniform_candidates[level]
+    if best.feasible:
+        # 2. raise kinds one at a time, the most expensive first
+        levels = uniform(level)
+        order = sorted((k for k in kinds if best.recomputed_macs_by_kind.get(k, 0) > 0),
+                       key=lambda k: (-best.recomputed_macs_by_kind[k], k))  # fmt: skip
+        for kind in order:
+            while levels[kind] + 1 < len(grid):
+                trial_levels = {**levels, kind: levels[kind] + 1}
+                cand = ev(trial_levels)
+                if not cand.feasible or cand.mean_overhead_pct >= best.mean_overhead_pct:
+                    break
+                levels, best = trial_levels, cand
+    return Calibration(
+        abft=ev.config(dict(best.levels)), best=best, clean_accuracy_pct=clean_pct, delta_points=delta_points,
+        bers=bers, trials=trials, seed=seed, grid=grid, t2_ratio=t2_ratio, model=model_summary(bundle),
+        hw=hw_summary(hw), split=data.name, images=len(data), history=tuple(ev.history),
+    )  # fmt: skip

@@ -1,0 +1,109 @@
+"""One inference pass of a split through the functional accelerator: top-1 correct count and recovery cost."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulator.abft.config import AbftConfig
+from simulator.campaign.executors import Executor, InlineExecutor
+from simulator.config.schema import HwConfig
+from simulator.faults.operands import GemmOperands
+from simulator.faults.spec import FaultSpec
+from simulator.model.accelerator import FunctionalAccelerator
+from simulator.model.bundle import Split
+from simulator.model.vit import VitParams, float_matmul, forward, predictions
+from simulator.workload.workload import Workload
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Top-1 result of one pass over a split, and what recovery cost (recomputed MACs, passes)."""
+
+    correct: int
+    total: int
+    macs: int  # MACs of the clean forward pass
+    recomputed_macs: int
+    recompute_passes: int
+    recomputed_macs_by_kind: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    @property
+    def recovery_overhead(self) -> float:
+        """Recomputed MACs / clean MACs."""
+        return self.recomputed_macs / self.macs if self.macs else 0.0
+
+
+def evaluate(
+    params: VitParams,
+    split: Split,
+    hw: HwConfig,
+    policy: str = "none",
+    faults: FaultSpec | None = None,
+    abft: AbftConfig | None = None,
+) -> Evaluation:
+    """Run the whole split as one batch (batch = part of M, as in the timing workload) on `hw`."""
+    acc = FunctionalAccelerator(hw, params.config.gemms(len(split)), policy, faults, abft)
+    pred = predictions(forward(params, split.inputs(), acc))
+    st = acc.stats
+    return Evaluation(
+        correct=int(np.sum(pred == split.labels)), total=len(split), macs=st.macs, recomputed_macs=st.recomputed_macs,
+        recompute_passes=st.recompute_passes, recomputed_macs_by_kind=dict(st.recomputed_macs_by_kind),
+        outcomes=dict(st.outcomes),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EvalTask:
+    """The arguments of one `evaluate` call (picklable: it may run in a worker process)."""
+
+    params: VitParams
+    split: Split
+    hw: HwConfig
+    policy: str = "none"
+    faults: FaultSpec | None = None
+    abft: AbftConfig | None = None
+
+
+def _run_indexed(item: tuple[int, EvalTask]) -> Evaluation:
+    t = item[1]
+    return evaluate(t.params, t.split, t.hw, t.policy, t.faults, t.abft)
+
+
+def evaluate_all(
+    tasks: Sequence[EvalTask], executor: Executor | None = None, progress: Callable[[], None] | None = None
+) -> list[Evaluation]:
+    """Every task's Evaluation, in task order, on `executor` (campaign.executors; default inline).
+    `progress` is called once per finished task."""
+    runner = executor or InlineExecutor()
+    results: list[Evaluation | None] = [None] * len(tasks)
+    for (i, _), result in runner.map_unordered(_run_indexed, list(enumerate(tasks))):
+        results[i] = result
+        if progress is not None:
+            progress()
+    assert all(r is not None for r in results)
+    return results  # type: ignore[return-value]
+
+
+def float_accuracy(params: VitParams, split: Split) -> float:
+    """Top-1 accuracy of the float32 model (no quantisation, no faults)."""
+    pred = predictions(forward(params, split.inputs(), float_matmul))
+    return float(np.mean(pred == split.labels))
+
+
+def capture_operands(
+    params: VitParams, split: Split, hw: HwConfig
+) -> tuple[Workload, dict[tuple[int, int], GemmOperands]]:
+    """The workload of one clean pass over the split and every GEMM instance's real operands, as
+    `OperandCache(hw, schedules, seed, supplied=...)` takes them (timing runs on real activations)."""
+    gemms = params.config.gemms(len(split))
+    acc = FunctionalAccelerator(hw, gemms, capture=True)
+    forward(params, split.inputs(), acc)
+    assert acc.captured is not None
+    return params.config.workload(len(split)), acc.captured

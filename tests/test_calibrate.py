@@ -1,0 +1,106 @@
+"""Accuracy-driven ApproxABFT thresholds (simulator.model.calibrate) and `abftsim calibrate`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from simulator import cli
+from simulator.config.loader import load_abft, load_hw
+from simulator.model import inference
+from simulator.model.bundle import load_bundle
+from simulator.model.calibrate import calibrate_thresholds
+from simulator.model.inference import Evaluation
+
+GRID = (0.0, 1.0, 2.0, 4.0, 8.0)
+TOTAL = 1000
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return load_bundle()
+
+
+def _fake_evaluate(penalty):
+    """An `evaluate` stand-in: accuracy falls by penalty(kind, T1) points per kind; every kind's
+    recomputed MACs fall as 100 / (1 + T1)."""
+
+    def evaluate(params, data, hw, policy="none", faults=None, abft=None):
+        if abft is None:
+            return Evaluation(TOTAL, TOTAL, 10_000, 0, 0)
+        drop = sum(penalty(kind, th.t1) for kind, th in abft.thresholds.items())
+        by_kind = {kind: round(100 / (1 + th.t1)) for kind, th in abft.thresholds.items()}
+        return Evaluation(TOTAL - round(10 * drop), TOTAL, 10_000, sum(by_kind.values()), 1, by_kind)
+
+    return evaluate
+
+
+def test_greedy_search_uniform_then_per_kind(monkeypatch, bundle):
+    # fc2 costs 2 points above T = 2, head 0.5 above T = 1; the rest is free
+    def penalty(kind, t):
+        return {"fc2": 2.0 if t > 2 else 0.0, "head": 0.5 if t > 1 else 0.0}.get(kind, 0.0)
+
+    monkeypatch.setattr(inference, "evaluate", _fake_evaluate(penalty))
+    hw = load_hw("edge_32x32")
+    cal = calibrate_thresholds(bundle, hw, [1e-6], delta_points=1.0, trials=1, grid=GRID)
+    t1 = {kind: th.t1 for kind, th in cal.abft.thresholds.items()}
+    # uniform stage: 2 is the cheapest feasible value (4 and 8 break fc2); then every kind but fc2 climbs
+    assert t1 == {**dict.fromkeys(("av", "fc1", "head", "patch_embed", "proj", "qk", "qkv"), 8.0), "fc2": 2.0}
+    assert all(th.t2 == th.t1 for th in cal.abft.thresholds.values())
+    assert cal.feasible and cal.abft.threshold_mode == "relative"
+    assert cal.clean_accuracy_pct - cal.best.accuracy_pct[1e-6] == pytest.approx(0.5)
+    # the search never evaluates a candidate twice
+    assert len({c.levels for c in cal.history}) == len(cal.history)
+
+
+def test_infeasible_constraint_returns_the_smallest_thresholds(monkeypatch, bundle):
+    monkeypatch.setattr(inference, "evaluate", _fake_evaluate(lambda kind, t: 0.5))
+    cal = calibrate_thresholds(bundle, load_hw("edge_32x32"), [1e-6], delta_points=1.0, trials=1, grid=GRID)
+    assert not cal.feasible and len(cal.history) == len(GRID)
+    assert all(th.t1 == 0.0 for th in cal.abft.thresholds.values())
+    assert "warning" in cal.format_summary()
+
+
+def test_calibration_on_the_real_model_writes_a_loadable_abft_yaml(tmp_path, bundle):
+    hw = load_hw("edge_32x32", ["array.rows=8", "array.cols=8"])
+    split = bundle.split("calibration").head(24)
+    cal = calibrate_thresholds(bundle, hw, [1e-6], trials=1, grid=(0.0, 1024.0), split=split)
+    assert cal.split == "calibration" and cal.images == 24 and 2 <= len(cal.history) <= 10
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(cal.thresholds_yaml(), encoding="utf-8")
+    loaded = load_abft(path)
+    assert loaded == cal.abft
+    assert set(loaded.thresholds) == {"patch_embed", "qkv", "qk", "av", "proj", "fc1", "fc2", "head"}
+    assert cal.to_dict()["schema"] == "abftsim.calibration/1"
+
+
+def test_cli_calibrate_writes_thresholds_that_run_accepts(tmp_path, capsys):
+    out, report = tmp_path / "th.yaml", tmp_path / "cal.json"
+    code = cli.main(["calibrate", "--limit", "16", "--set", "array.rows=8", "--set", "array.cols=8", "--ber", "1e-6",
+                     "--grid", "0,1024", "--trials", "1", "--validate-trials", "1", "--out", str(out),
+                     "--json", str(report), "--quiet"])  # fmt: skip
+    assert code == 0 and capsys.readouterr().out == ""
+    data = json.loads(report.read_text())
+    assert data["validation"]["split"] == "test" and data["validation"]["images"] == 16
+    assert {p["policy"] for p in data["validation"]["points"]} == {"none", "abft", "approx_abft"}
+    run = ["run", "--workload", "vit_block_gemms", "--policy", "approx_abft", "--ber", "0", "--abft", str(out)]
+    assert cli.main([*run, "--quiet"]) == 0
+
+
+def test_cli_calibrate_bad_grid_is_one_line_exit_2(tmp_path, capsys):
+    assert cli.main(["calibrate", "--grid", "a,b", "--out", str(tmp_path / "x.yaml"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--grid: expected comma-separated numbers" in err and err.count("\n") == 1
+    assert not (tmp_path / "x.yaml").exists()
+
+
+def test_uniform_stage_does_not_assume_feasibility_falls_with_the_threshold(monkeypatch, bundle):
+    # tiny qkv thresholds cost accuracy too (more recompute passes that give up); fc2 breaks above 4
+    def penalty(kind, t):
+        return 2.0 if (kind == "qkv" and t < 1) or (kind == "fc2" and t > 4) else 0.0
+
+    monkeypatch.setattr(inference, "evaluate", _fake_evaluate(penalty))
+    cal = calibrate_thresholds(bundle, load_hw("edge_32x32"), [1e-6], delta_points=1.0, trials=1, grid=GRID)
+    t1 = {kind: th.t1 for kind, th in cal.abft.thresholds.items()}
+    assert cal.feasible and t1["fc2"] == 4.0 and t1["qkv"] == 8.0 and set(t1.values()) == {4.0, 8.0}

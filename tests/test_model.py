@@ -1,0 +1,147 @@
+"""The bundled digits ViT and the accelerator's functional path (simulator.model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator.config.enums import Dataflow, Datatype
+from simulator.config.loader import load_hw
+from simulator.faults.effects import kernel_operands, resolve_gemm_faults
+from simulator.faults.sampling import sample_gemm_faults
+from simulator.faults.spec import FaultSpec
+from simulator.kernels.codes import P_GEMM_COL, P_GEMM_ROW
+from simulator.model.accelerator import FunctionalAccelerator, quantise_static, wrap_int32
+from simulator.model.bundle import bundled_path, load_bundle
+from simulator.model.inference import evaluate, float_accuracy
+from simulator.model.vit import forward, predictions
+from simulator.workload.gemm import Gemm
+
+MAX_BUNDLE_BYTES = 2 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    return load_bundle()
+
+
+@pytest.fixture(scope="module")
+def hw():
+    return load_hw("edge_32x32")
+
+
+def test_bundle_is_small_and_complete(bundle):
+    assert bundled_path().stat().st_size < MAX_BUNDLE_BYTES
+    cfg = bundle.params.config
+    assert (cfg.image_size, cfg.patch_size, cfg.channels, cfg.classes) == (8, 2, 1, 10)
+    for key in ("test_int8_correct", "test_int8_accuracy", "test_float_accuracy", "calibration_int8_correct"):
+        assert key in bundle.recorded
+    assert bundle.recorded["test_int8_accuracy"] >= 0.95
+
+
+@pytest.mark.parametrize("split", ["test", "calibration"])
+def test_numpy_inference_reproduces_the_recorded_clean_accuracy(bundle, hw, split):
+    data = bundle.split(split)
+    result = evaluate(bundle.params, data, hw)
+    assert result.total == len(data) == int(bundle.recorded[f"{split}_size"])
+    assert result.correct == int(bundle.recorded[f"{split}_int8_correct"])
+    assert result.recomputed_macs == 0 and result.macs == sum(g.macs for g in bundle.params.config.gemms(len(data)))
+
+
+def test_float_and_int8_accuracy_are_both_high(bundle):
+    test = bundle.split("test")
+    accuracy = float_accuracy(bundle.params, test)
+    assert accuracy == pytest.approx(bundle.recorded["test_float_accuracy"], abs=1.5 / len(test)) and accuracy >= 0.95
+
+
+def test_calibration_and_test_splits_do_not_overlap(bundle):
+    test, calib = bundle.split("test"), bundle.split("calibration")
+    assert not set(test.index.tolist()) & set(calib.index.tolist())
+    assert len(set(test.index.tolist())) == len(test) and len(set(calib.index.tolist())) == len(calib)
+    test_images = {img.tobytes() for img in test.images}
+    assert not any(img.tobytes() in test_images for img in calib.images)
+    for s in (test, calib):
+        assert s.images.shape == (len(s), 8, 8) and s.images.max() <= 16
+        assert set(np.unique(s.labels).tolist()) == set(range(10))  # stratified: every class present
+
+
+def test_forward_runs_the_timing_workload_gemms_in_order(bundle):
+    cfg, batch = bundle.params.config, 3
+    gemms = cfg.gemms(batch)
+    seen = []
+
+    def recording(index, a, b, a_scale, b_scale):
+        g = gemms[index]
+        seen.append(index)
+        assert a.reshape(-1, g.m, g.k).shape[0] == g.count and b.shape[-2:] == (g.k, g.n)
+        assert a_scale > 0 and b_scale > 0
+        return np.matmul(a, b, dtype=np.float32)
+
+    logits = forward(bundle.params, bundle.split("test").head(batch).inputs(), recording)
+    assert seen == list(range(len(gemms))) and logits.shape == (batch, 10)
+    assert [g.kind for g in gemms[:7]] == ["patch_embed", "qkv", "qk", "av", "proj", "fc1", "fc2"]
+    assert gemms[-1].kind == "head" and gemms[2].count == batch * cfg.heads and gemms[1].m == batch * cfg.tokens
+
+
+def test_quantisation_saturates_and_the_accumulator_wraps():
+    q = quantise_static(np.array([-1000.0, -0.26, 0.24, 0.26, 1000.0]), 0.5)
+    assert q.tolist() == [-127, -1, 0, 1, 127] and q.dtype == np.int8
+    assert wrap_int32(np.array([2**31, -(2**31) - 1, 5])).tolist() == [-(2**31), 2**31 - 1, 5]
+
+
+def test_predictions_count_non_finite_logits_as_wrong():
+    logits = np.array([[0.0, 2.0, 1.0], [np.nan, 0.0, 1.0]], np.float32)
+    assert predictions(logits).tolist() == [1, -1]
+
+
+@pytest.mark.parametrize(("dataflow", "count"), [("os", 1), ("ws", 1), ("is", 2)])
+def test_faulty_gemm_is_clean_gemm_plus_the_exact_fault_effects(dataflow, count):
+    """Policy `none`: the accumulator = clean A @ B + the effects of the sampled faults (faults.effects)."""
+    hw = load_hw("edge_32x32", [f"array.dataflow={dataflow}", "array.rows=4", "array.cols=4"])
+    gemm = Gemm("g", "qk", 9, 7, 6, count=count)
+    rng = np.random.default_rng(3)
+    a = rng.integers(-127, 128, (count, gemm.m, gemm.k)).astype(np.int8)
+    b = rng.integers(-127, 128, (count, gemm.k, gemm.n)).astype(np.int8)
+    spec = FaultSpec(ber=2e-3, seed=11)
+    acc = FunctionalAccelerator(hw, [gemm], "none", spec)
+    faulty = acc.accumulate(0, a, b)
+    clean = np.matmul(a.astype(np.int64), b.astype(np.int64))
+    arr = hw.array
+    injected = 0
+    for inst in range(count):
+        batch = sample_gemm_faults(spec, gemm, 0, inst, Dataflow(dataflow), Datatype.INT8, arr.rows, arr.cols)
+        ops = kernel_operands(Datatype.INT8, a[inst], b[inst])
+        effects = resolve_gemm_faults(arr.dataflow, arr.rows, arr.cols, ops, batch)
+        expected = clean[inst].copy()
+        np.add.at(expected, (effects.positions[:, P_GEMM_ROW], effects.positions[:, P_GEMM_COL]), effects.delta)
+        assert np.array_equal(faulty[inst], wrap_int32(expected))
+        injected += len(batch)
+    assert injected > 0 and not np.array_equal(faulty, clean)
+    assert acc.stats.outcomes["faults_injected"] == injected and acc.stats.outcomes["escaped"] > 0
+
+
+def test_classical_abft_removes_every_error_of_a_small_gemm():
+    hw = load_hw("edge_32x32", ["array.rows=4", "array.cols=4", "recompute.max_retries=8"])
+    gemm = Gemm("g", "fc1", 12, 8, 10)
+    rng = np.random.default_rng(5)
+    a = rng.integers(-127, 128, (1, gemm.m, gemm.k)).astype(np.int8)
+    b = rng.integers(-127, 128, (1, gemm.k, gemm.n)).astype(np.int8)
+    acc = FunctionalAccelerator(hw, [gemm], "abft", FaultSpec(ber=1e-4, seed=2))
+    out = acc.accumulate(0, a, b)
+    assert acc.stats.outcomes["faults_injected"] > 0 and acc.stats.recomputed_macs > 0
+    assert acc.stats.outcomes["gave_up_folds"] == 0 and acc.stats.outcomes["escaped"] == 0
+    assert np.array_equal(out, np.matmul(a.astype(np.int64), b.astype(np.int64)))
+
+
+def test_captured_operands_cover_every_gemm_instance(bundle, hw):
+    from simulator.abft.verifier import OperandCache
+    from simulator.mapping.schedule import schedule_gemm
+    from simulator.model.inference import capture_operands
+
+    workload, operands = capture_operands(bundle.params, bundle.split("test").head(2), hw)
+    assert set(operands) == {(i, inst) for i, g in enumerate(workload.gemms) for inst in range(g.count)}
+    for (i, _), ops in operands.items():
+        g = workload.gemms[i]
+        assert ops.a.shape == (g.m, g.k) and ops.b.shape == (g.k, g.n) and ops.a.dtype == np.int8
+    cache = OperandCache(hw, [schedule_gemm(g, hw) for g in workload.gemms], 0, operands)
+    assert cache.operands(2, 3) is operands[(2, 3)] and cache.scale(1, 0) > 0
