@@ -133,12 +133,22 @@ def _simulate_policy(
         outcomes = verifier.layer_outcomes(layer.index) if isinstance(verifier, FaultVerifier) else {}
         layers.append(
             LayerReport(
-                name=g.name, kind=g.kind, m=g.m, k=g.k, n=g.n, count=g.count, folds=layer.folds,
-                compute_cycles=layer.compute_cycles, memory_stall_cycles=layer.memory_stall_cycles,
-                checksum_stall_cycles=layer.checksum_stall_cycles, recompute_cycles=layer.recompute_cycles,
-                total_cycles=layer.total_cycles, actions=layer.actions,
-                energy_breakdown_pj=energy_breakdown_pj(layer.actions, hw), outcomes=outcomes,
-            )  # fmt: skip
+                name=g.name,
+                kind=g.kind,
+                m=g.m,
+                k=g.k,
+                n=g.n,
+                count=g.count,
+                folds=layer.folds,
+                compute_cycles=layer.compute_cycles,
+                memory_stall_cycles=layer.memory_stall_cycles,
+                checksum_stall_cycles=layer.checksum_stall_cycles,
+                recompute_cycles=layer.recompute_cycles,
+                total_cycles=layer.total_cycles,
+                actions=layer.actions,
+                energy_breakdown_pj=energy_breakdown_pj(layer.actions, hw),
+                outcomes=outcomes,
+            )
         )
     outcomes = verifier.outcomes() if isinstance(verifier, FaultVerifier) else {}
     outcomes = {**_zero_outcomes(), **outcomes, "recomputations": result.recompute.passes}
@@ -159,3 +169,24 @@ def _simulate_policy(
 def _zero_outcomes() -> dict[str, int]:
     keys = ("faults_injected", "detected", "masked", "corrected", "recomputed", "tolerated", "escaped")
     return dict.fromkeys(keys, 0)
+
+
+def sweep(sweep_file, db_path, **options):
+    """Run or resume a sweep into a result store (simulator.campaign.sweep.sweep)."""
+    from simulator.campaign.sweep import sweep as run_sweep
+
+    return run_sweep(sweep_file, db_path, **options)
+
+
+def accuracy(bundle, hw, policies, bers, **options):
+    """Top-1 accuracy of a ViT through the faulty accelerator (simulator.model.accuracy)."""
+    from simulator.model.accuracy import accuracy_study
+
+    return accuracy_study(bundle, hw, policies, bers, **options)
+
+
+def calibrate(bundle, hw, bers, **options):
+    """Per-GEMM-kind ApproxABFT thresholds from accuracy (simulator.model.calibrate)."""
+    from simulator.model.calibrate import calibrate_thresholds
+
+    return calibrate_thresholds(bundle, hw, bers, **options)

@@ -23,8 +23,9 @@ from simulator.config.loader import (
     WORKLOAD_DIR_NAME,
     ConfigError,
     bundled_names,
+    load_abft,
+    load_fault_spec,
 )
-from simulator.config.loader import load_abft, load_fault_spec
 from simulator.engine.chrome_trace import chrome_trace
 from simulator.metrics.report import Report
 
@@ -224,8 +225,9 @@ def format_table(report: Report) -> str:
         d = pol.to_dict(base)
         lines.append(
             f"{pol.policy:<12}{pol.cycles:>13,}{d['latency_overhead_pct']:>10.3f}{pol.energy_pj / 1e6:>11.1f}"
-            f"{d['energy_overhead_pct']:>9.3f}{d['recomputed_macs']:>15,}{d['faults_injected']:>8}{d.get('masked', 0):>7}"
-            f"{d['detected']:>7}{d['corrected']:>6}{d.get('recomputed', 0):>7}{d.get('tolerated', 0):>6}{d['escaped']:>8}"
+            f"{d['energy_overhead_pct']:>9.3f}{d['recomputed_macs']:>15,}{d['faults_injected']:>8}"
+            f"{d.get('masked', 0):>7}{d['detected']:>7}{d['corrected']:>6}{d.get('recomputed', 0):>7}"
+            f"{d.get('tolerated', 0):>6}{d['escaped']:>8}"
         )
     return "\n".join(lines) + "\n"
 
@@ -401,7 +403,9 @@ def _add_model_commands(sub: Any) -> None:
         p.add_argument("--sites", metavar="LIST", help="fault sites, comma-separated: acc,mult,a_reg,b_reg")
         p.add_argument("--faults", metavar="PATH", help="fault spec YAML (sites, kind, bits, kinds; ber and seed vary)")
         p.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds per GEMM kind, blocking)")
-        p.add_argument("--trials", type=int, default=3, help="Monte-Carlo trials per point (default 3; fault seed SEED + trial)")
+        p.add_argument(
+            "--trials", type=int, default=3, help="Monte-Carlo trials per point (default 3; fault seed SEED + trial)"
+        )
         p.add_argument("--seed", type=int, default=0, help="first fault seed (default 0)")
         p.add_argument("--limit", type=int, metavar="N", help="use only the first N images of each split")
         p.add_argument("--workers", type=int, default=1, help="worker processes for the evaluations (default 1)")
@@ -412,24 +416,51 @@ def _add_model_commands(sub: Any) -> None:
     common(acc)
     acc.add_argument("--policy", dest="policies", action="append", metavar="NAME",
                      help=f"ABFT policy (repeatable; default all of {', '.join(policy_names())})")  # fmt: skip
-    acc.add_argument("--ber", dest="bers", type=float, action="append", metavar="X",
-                     help=f"bit error rate (repeatable; default {' '.join(f'{b:g}' for b in DEFAULT_ACCURACY_BERS)})")
+    acc.add_argument(
+        "--ber",
+        dest="bers",
+        type=float,
+        action="append",
+        metavar="X",
+        help=f"bit error rate (repeatable; default {' '.join(f'{b:g}' for b in DEFAULT_ACCURACY_BERS)})",
+    )
     acc.add_argument("--split", choices=("test", "calibration"), default="test", help="held-out split (default test)")
-    acc.add_argument("--max-drop", type=float, default=1.0, metavar="POINTS",
-                     help="largest accuracy drop (percentage points) a tolerable BER may cost (default 1)")
+    acc.add_argument(
+        "--max-drop",
+        type=float,
+        default=1.0,
+        metavar="POINTS",
+        help="largest accuracy drop (percentage points) a tolerable BER may cost (default 1)",
+    )
     acc.add_argument("--plot", metavar="DIR", help="write accuracy_vs_ber and accuracy_vs_overhead (.png, .svg) to DIR")
     acc.set_defaults(handler=_cmd_accuracy)
 
     cal = sub.add_parser("calibrate", help="per-GEMM-kind approx_abft thresholds from model accuracy")
     common(cal)
-    cal.add_argument("--ber", dest="bers", type=float, action="append", metavar="X",
-                     help=f"calibration bit error rate (repeatable; default {DEFAULT_CALIBRATION_BER:g})")
-    cal.add_argument("--delta", type=float, default=1.0, metavar="POINTS",
-                     help="largest accuracy drop on the calibration split, percentage points (default 1)")
+    cal.add_argument(
+        "--ber",
+        dest="bers",
+        type=float,
+        action="append",
+        metavar="X",
+        help=f"calibration bit error rate (repeatable; default {DEFAULT_CALIBRATION_BER:g})",
+    )
+    cal.add_argument(
+        "--delta",
+        type=float,
+        default=1.0,
+        metavar="POINTS",
+        help="largest accuracy drop on the calibration split, percentage points (default 1)",
+    )
     cal.add_argument("--grid", metavar="LIST", help="comma-separated relative threshold values to search")
     cal.add_argument("--t2-ratio", type=float, default=1.0, help="T2 = ratio x T1 (default 1)")
-    cal.add_argument("--validate-trials", type=int, default=5, metavar="N",
-                     help="then compare none, abft and calibrated approx_abft on the test split (0: skip; default 5)")
+    cal.add_argument(
+        "--validate-trials",
+        type=int,
+        default=5,
+        metavar="N",
+        help="then compare none, abft and calibrated approx_abft on the test split (0: skip; default 5)",
+    )
     cal.add_argument("--out", required=True, metavar="PATH", help="thresholds YAML to write (an --abft file)")
     cal.set_defaults(handler=_cmd_calibrate)
 

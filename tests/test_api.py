@@ -11,7 +11,9 @@ from simulator.faults.spec import FaultSpec
 
 def test_names_paths_and_objects_agree(repo):
     by_name = simulator.run("edge_32x32", "vit_block_gemms", ["none"])
-    by_path = simulator.run(repo / "hw_configs" / "edge_32x32.yaml", repo / "workloads" / "vit_block_gemms.yaml", ["none"])
+    by_path = simulator.run(
+        repo / "hw_configs" / "edge_32x32.yaml", repo / "workloads" / "vit_block_gemms.yaml", ["none"]
+    )
     by_object = simulator.run(load_hw("edge_32x32"), load_workload("vit_block_gemms"), ["none"])
     assert by_name.to_dict() == by_path.to_dict() == by_object.to_dict()
 

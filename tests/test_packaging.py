@@ -23,9 +23,13 @@ def test_wheel_install_finds_bundled_configs(tmp_path):
         "import simulator, pathlib; "
         "from simulator.config.loader import load_hw, load_workload, bundled_names; "
         "assert 'site' in pathlib.Path(simulator.__file__).parts, simulator.__file__; "
-        "print(bundled_names('hw_configs'), bundled_names('workloads'), "
-        "load_hw('edge_32x32').name, load_workload('vit_base_16').macs)"
+        "from simulator.model.bundle import load_bundle; "
+        "print(bundled_names('hw_configs'), bundled_names('workloads'), bundled_names('sweeps'), "
+        "load_hw('edge_32x32').name, load_workload('vit_base_16').macs, load_bundle() is not None)"
     )
     env = {**os.environ, "PYTHONPATH": str(site)}
-    out = subprocess.run([sys.executable, "-c", probe], check=True, cwd=tmp_path, env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", probe], check=True, cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert "edge_32x32" in out.stdout and "17563828224" in out.stdout and "vit_huge_14" in out.stdout
+    assert "paper_ber" in out.stdout and out.stdout.strip().endswith("True")
