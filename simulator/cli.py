@@ -20,6 +20,7 @@ from simulator.config.loader import (
     DEFAULT_HW,
     DEFAULT_WORKLOAD,
     HW_DIR_NAME,
+    SWEEP_DIR_NAME,
     WORKLOAD_DIR_NAME,
     ConfigError,
     bundled_names,
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no table on stdout")
     run.set_defaults(handler=_cmd_run)
 
-    lst = sub.add_parser("list", help="bundled hardware configs, workloads and policies")
+    lst = sub.add_parser("list", help="bundled hardware configs, workloads, policies and sweeps")
     lst.set_defaults(handler=_cmd_list)
     _add_model_commands(sub)
     _add_campaign_parsers(sub)
@@ -100,6 +101,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
     print("hardware:  " + " ".join(bundled_names(HW_DIR_NAME)))
     print("workloads: " + " ".join(bundled_names(WORKLOAD_DIR_NAME)))
     print("policies:  " + " ".join(policy_names()))
+    print("sweeps:    " + " ".join(bundled_names(SWEEP_DIR_NAME)))
     return EXIT_OK
 
 

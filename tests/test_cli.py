@@ -86,7 +86,7 @@ def test_bad_input_leaves_no_result_file(tmp_path, capsys):
 def test_list(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "edge_32x32" in out and "vit_base_16" in out and "none" in out
+    assert "edge_32x32" in out and "vit_base_16" in out and "none" in out and "paper_ber" in out
 
 
 def test_help_and_usage_errors(capsys):

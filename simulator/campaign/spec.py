@@ -8,12 +8,19 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from simulator.config.loader import DEFAULT_HW, DEFAULT_WORKLOAD, ConfigError, bundled_dir, read_yaml, validate
+from simulator.config.loader import (
+    DEFAULT_HW,
+    DEFAULT_WORKLOAD,
+    SWEEP_DIR_NAME,
+    ConfigError,
+    bundled_dir,
+    read_yaml,
+    validate,
+)
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 AXIS_PREFIXES = ("hw.", "faults.", "abft.")
 AXIS_NAMES = ("hw", "workload", "policy", "policies")
-SWEEP_DIR_NAME = "sweeps"
 # YAML 1.1 (PyYAML) reads `1e-9` as a string: only `1.0e-9` is a float. Axis values and base
 # fault / ABFT values that look like a number in exponent notation are read as numbers.
 _EXP_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")

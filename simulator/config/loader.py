@@ -16,6 +16,7 @@ from simulator.workload.workload import Workload
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 HW_DIR_NAME = "hw_configs"
 WORKLOAD_DIR_NAME = "workloads"
+SWEEP_DIR_NAME = "sweeps"
 DEFAULT_HW = "edge_32x32"
 DEFAULT_WORKLOAD = "vit_base_16"
 
