@@ -152,13 +152,8 @@ def _resolve(
 def _check_fault(
     fault: PeFault, dataflow: Dataflow, datatype: Datatype, rows: int, cols: int, ru: int, cu: int, temporal: int
 ) -> None:
-    if not (0 <= fault.row < rows and 0 <= fault.col < cols):
-        raise ValueError(f"fault outside the {rows} x {cols} array: {fault}")
-    if not 0 <= fault.bit < fault.site.word_bits(datatype):
-        raise ValueError(f"bit out of the {fault.site} word of {datatype}: {fault}")
+    fault.check(rows, cols, datatype)
     if fault.kind is FaultKind.PERMANENT:
-        if fault.stuck_value not in (0, 1):
-            raise ValueError(f"permanent fault needs stuck_value 0 or 1: {fault}")
         return
     tau = mac_tau(dataflow, rows, fault.row, fault.col, fault.cycle)
     if not (fault.row < ru and fault.col < cu and 0 <= tau < temporal):

@@ -181,14 +181,8 @@ def _check_operand(datatype: Datatype, name: str, x: np.ndarray) -> None:
 def _check_faults(faults: Sequence[PeFault], datatype: Datatype, rows: int, cols: int, ru: int, cu: int) -> None:
     """Static checks; whether a transient's cycle is an active MAC slot is checked while emulating."""
     for fault in faults:
-        if not (0 <= fault.row < rows and 0 <= fault.col < cols):
-            raise ValueError(f"fault outside the {rows} x {cols} array: {fault}")
-        if not 0 <= fault.bit < fault.site.word_bits(datatype):
-            raise ValueError(f"bit out of the {fault.site} word of {datatype}: {fault}")
-        if fault.kind is FaultKind.PERMANENT:
-            if fault.stuck_value not in (0, 1):
-                raise ValueError(f"permanent fault needs stuck_value 0 or 1: {fault}")
-        elif not (fault.row < ru and fault.col < cu):
+        fault.check(rows, cols, datatype)
+        if fault.kind is FaultKind.TRANSIENT and not (fault.row < ru and fault.col < cu):
             raise ValueError(f"transient fault on a PE the fold does not use: {fault}")
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.config.enums import FaultKind, Site
+from simulator.config.enums import Datatype, FaultKind, Site
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,17 @@ class PeFault:
     bit: int
     kind: FaultKind = FaultKind.TRANSIENT
     stuck_value: int | None = None
+
+    def check(self, rows: int, cols: int, datatype: Datatype) -> None:
+        """ValueError unless the PE lies in a rows x cols array, the bit in the site's word and a
+        permanent fault has a stuck value of 0 or 1 (whether a transient's cycle is an active MAC
+        slot depends on the fold and is checked by the caller)."""
+        if not (0 <= self.row < rows and 0 <= self.col < cols):
+            raise ValueError(f"fault outside the {rows} x {cols} array: {self}")
+        if not 0 <= self.bit < self.site.word_bits(datatype):
+            raise ValueError(f"bit out of the {self.site} word of {datatype}: {self}")
+        if self.kind is FaultKind.PERMANENT and self.stuck_value not in (0, 1):
+            raise ValueError(f"permanent fault needs stuck_value 0 or 1: {self}")
 
 
 @dataclass(frozen=True, slots=True)
