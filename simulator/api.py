@@ -11,11 +11,11 @@ from simulator.abft.policies import PolicyContext
 from simulator.abft.protocol import NoFaults, Policy
 from simulator.abft.registry import make_policy, policy_names
 from simulator.abft.verifier import DecisionRecorder, FaultVerifier, OperandCache
-from simulator.config.enums import FaultKind
 from simulator.config.loader import DEFAULT_HW, DEFAULT_WORKLOAD, ConfigError, load_hw, load_workload
 from simulator.config.schema import HwConfig
 from simulator.engine.simulate import simulate
 from simulator.faults.operands import GemmOperands
+from simulator.faults.sampling import sample_permanent_faults
 from simulator.faults.spec import FaultSpec
 from simulator.mapping.schedule import GemmSchedule, schedule_gemm
 from simulator.metrics.energy import energy_breakdown_pj
@@ -93,19 +93,15 @@ def run(
 
 
 def _check_faults_fit(spec: FaultSpec, hw: HwConfig) -> None:
+    """Reject a spec that cannot apply to this array (no exposed bit in the selected sites, more
+    stuck-at bits than the array has) with the sampler's own checks, as a clean ConfigError."""
+    arr = hw.array
     try:
         for site in spec.sites:
-            spec.site_bits(site, hw.array.datatype)
+            spec.site_bits(site, arr.datatype)
+        sample_permanent_faults(spec, arr.datatype, arr.rows, arr.cols)
     except ValueError as exc:
         raise ConfigError(f"faults: {exc}") from None
-    if spec.kind is FaultKind.PERMANENT:
-        bits = sum(spec.site_bits(s, hw.array.datatype)[1] for s in spec.sites)
-        if spec.permanent_count > hw.array.rows * hw.array.cols * bits:
-            raise ConfigError(f"faults.permanent_count: {spec.permanent_count} exceeds the array's exposed bits")
-
-
-def _has_faults(spec: FaultSpec) -> bool:
-    return spec.kind is FaultKind.PERMANENT or spec.ber > 0
 
 
 def _simulate_policy(
@@ -118,7 +114,7 @@ def _simulate_policy(
     trace: bool,
 ) -> PolicyReport:
     verifier: FaultVerifier | NoFaults
-    if _has_faults(spec):
+    if spec.injects:
         verifier = FaultVerifier(
             hw, schedules, spec, abft, checks=policy.checks, duplicates=policy.duplicates,
             tolerates=policy.tolerates, operands=operands,

@@ -66,3 +66,10 @@ def test_supplied_operands_replace_synthetic_ones():
     assert real.outcomes["faults_injected"] == synthetic.outcomes["faults_injected"] > 0
     assert real.outcomes["masked"] == real.outcomes["faults_injected"]
     assert synthetic.outcomes["masked"] < synthetic.outcomes["faults_injected"]
+
+
+def test_faults_that_cannot_fit_the_array_are_a_clean_error():
+    with pytest.raises(ConfigError, match="permanent_count 100000 exceeds the 65536 exposed PE bits"):
+        simulator.run("edge_32x32", "vit_block_gemms", ["none"], FaultSpec(kind="permanent", permanent_count=100_000))
+    with pytest.raises(ConfigError, match="leaves no bit of the selected int8 words"):
+        simulator.run("edge_32x32", "vit_block_gemms", ["none"], FaultSpec(ber=1e-9, sites="a_reg", bits=(20, 30)))

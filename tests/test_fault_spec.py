@@ -83,3 +83,9 @@ def test_site_bits_clip_to_word_width() -> None:
     assert FaultSpec().site_bits(Site.B_REG, Datatype.FP32) == (0, 32)
     with pytest.raises(ValueError, match="leaves no bit"):
         FaultSpec(bits=(16, 31), sites=("a_reg", "b_reg", "mult")).site_bits(Site.ACC, Datatype.INT8)
+
+
+def test_injects_only_with_a_rate_or_stuck_bits() -> None:
+    assert not FaultSpec().injects and not FaultSpec(ber=0.0, sites="acc").injects
+    assert FaultSpec(ber=1e-12).injects
+    assert FaultSpec(kind="permanent").injects  # stuck-at bits ignore the rate

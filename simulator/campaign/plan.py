@@ -17,7 +17,6 @@ from pydantic import BaseModel, ValidationError
 from simulator.abft.config import DEFAULT_THRESHOLDS, AbftConfig
 from simulator.abft.registry import policy_names
 from simulator.campaign.spec import SweepSpec
-from simulator.config.enums import FaultKind
 from simulator.config.loader import (
     HW_DIR_NAME,
     ConfigError,
@@ -223,7 +222,7 @@ class _Resolver:
 
 def injects_faults(faults: Mapping[str, Any]) -> bool:
     """Whether a resolved fault spec injects anything (else one trial is exact)."""
-    return faults.get("kind") == FaultKind.PERMANENT.value or float(faults.get("ber", 0.0)) > 0.0
+    return FaultSpec.model_validate(faults).injects
 
 
 def plan_sweep(spec: SweepSpec, source: str | Path, trials: int | None = None) -> SweepPlan:

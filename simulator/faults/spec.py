@@ -105,6 +105,11 @@ class FaultSpec(BaseModel):
             raise ValueError(f"unknown GEMM kind {unknown[0]!r}; expected one of {', '.join(GEMM_KINDS)}")
         return value
 
+    @property
+    def injects(self) -> bool:
+        """Whether this spec injects anything: stuck-at bits, or transients at a nonzero rate."""
+        return self.kind is FaultKind.PERMANENT or self.ber > 0
+
     def selects(self, gemm: Gemm) -> bool:
         """Whether faults are injected into this GEMM (name and kind restrictions)."""
         if self.gemms is not None and gemm.name not in self.gemms:

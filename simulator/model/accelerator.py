@@ -30,7 +30,7 @@ from simulator.abft.policies import PolicyContext
 from simulator.abft.protocol import Action
 from simulator.abft.registry import make_policy
 from simulator.abft.verifier import DecisionRecorder, FaultVerifier, OperandCache
-from simulator.config.enums import Datatype, FaultKind
+from simulator.config.enums import Datatype
 from simulator.config.schema import HwConfig
 from simulator.engine.recompute import price_region
 from simulator.faults.operands import GemmOperands, to_datatype
@@ -69,10 +69,6 @@ class AcceleratorStats:
         return self.recomputed_macs / self.macs if self.macs else 0.0
 
 
-def has_faults(spec: FaultSpec | None) -> bool:
-    return spec is not None and (spec.kind is FaultKind.PERMANENT or spec.ber > 0)
-
-
 class FunctionalAccelerator:
     """A `vit.Matmul` that runs each GEMM of a fixed GEMM list on the simulated hardware."""
 
@@ -93,7 +89,7 @@ class FunctionalAccelerator:
         self.schedules = [schedule_gemm(g, hw) for g in self.gemms]
         self.abft = abft or AbftConfig()
         self.policy = make_policy(policy, PolicyContext(hw.checksum_unit.placement, self.abft))
-        self.faults = faults if has_faults(faults) else None
+        self.faults = faults if faults is not None and faults.injects else None
         self.stats = AcceleratorStats()
 
     @property
