@@ -10,7 +10,7 @@ tolerated or escaped, and measures the residual error of every GEMM.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +35,7 @@ from simulator.faults.sampling import (
 from simulator.faults.spec import FaultSpec
 from simulator.kernels.codes import P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
 from simulator.mapping.schedule import GemmSchedule
-from simulator.mapping.tiling import Fold
+from simulator.mapping.tiling import Fold, fold_operands
 
 OUTCOMES = ("masked", "corrected", "recomputed", "tolerated", "escaped")
 _DUPLICATE_STREAM = 5  # SeedSequence stream of DMR's second copy (faults.sampling uses 1-4)
@@ -151,36 +151,21 @@ class FaultVerifier:
 
     # -- results ------------------------------------------------------------------------------
     def outcomes(self) -> dict[str, int]:
-        counts = dict.fromkeys(("faults_injected", "detected", *OUTCOMES, "gave_up_folds"), 0)
-        for state in self._states.values():
-            counts["gave_up_folds"] += int(state.gave_up)
-            for track in state.tracks:
-                counts["faults_injected"] += 1
-                counts["detected"] += int(track.detected)
-                counts[self._fate(state, track)] += 1
+        states = list(self._states.values())
+        counts = self._count(states)
+        counts["gave_up_folds"] = sum(state.gave_up for state in states)
         counts["recomputations"] = self.recomputations
         return counts
 
     def layer_outcomes(self, gemm_index: int) -> dict[str, float]:
         """Outcome counts and residual error of one GEMM: max |E| and ||E||_F relative to the
         clean output's expected Frobenius norm (OperandCache.clean_frobenius)."""
-        counts = dict.fromkeys(("faults_injected", "detected", *OUTCOMES), 0)
-        errors: dict[int, dict[tuple[int, int], float]] = {}
-        for (g, inst, _), state in self._states.items():
-            if g != gemm_index:
-                continue
-            for track in state.tracks:
-                counts["faults_injected"] += 1
-                counts["detected"] += int(track.detected)
-                counts[self._fate(state, track)] += 1
-                live = track.alive & (track.delta != 0)
-                acc = errors.setdefault(inst, {})
-                for i, j, d in zip(track.gemm_rows[live].tolist(), track.gemm_cols[live].tolist(),
-                                   track.delta[live].tolist(), strict=True):  # fmt: skip
-                    acc[(i, j)] = acc.get((i, j), 0) + d
+        by_instance = [states for (g, _), states in self._by_instance.items() if g == gemm_index]
+        counts = self._count([state for states in by_instance for state in states])
         max_abs, err_sq = 0.0, 0.0
-        for acc in errors.values():
-            values = np.abs(np.array(list(acc.values()), np.float64))
+        for states in by_instance:
+            errors = _error_map((track for state in states for track in state.tracks), gemm_coords=True)
+            values = np.abs(np.array(list(errors.values()), np.float64))
             if values.size:
                 max_abs = max(max_abs, float(values.max()))
                 err_sq += float(np.sum(values * values))
@@ -192,18 +177,23 @@ class FaultVerifier:
     def residual_errors(self, gemm_index: int, instance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rows, cols, delta) of the errors left in one GEMM instance's output C[M,N], summed
         per element (WS/IS folds' partial-sum errors add up in C)."""
-        acc: dict[tuple[int, int], float] = {}
-        for state in self._by_instance.get((gemm_index, instance), ()):
-            for track in state.tracks:
-                live = track.alive & (track.delta != 0)
-                for i, j, d in zip(track.gemm_rows[live].tolist(), track.gemm_cols[live].tolist(),
-                                   track.delta[live].tolist(), strict=True):  # fmt: skip
-                    acc[(i, j)] = acc.get((i, j), 0) + d
-        keys = sorted(acc)
+        states = self._by_instance.get((gemm_index, instance), ())
+        errors = _error_map((track for state in states for track in state.tracks), gemm_coords=True)
+        keys = sorted(errors)
         rows = np.array([k[0] for k in keys], np.int64)
         cols = np.array([k[1] for k in keys], np.int64)
         dtype = np.int64 if self.hw.array.datatype.is_integer else np.float64
-        return rows, cols, np.array([acc[k] for k in keys], dtype)
+        return rows, cols, np.array([errors[k] for k in keys], dtype)
+
+    def _count(self, states: Sequence[FoldState]) -> dict[str, int]:
+        """Injected and detected faults and each fault's fate, over some fold states."""
+        counts = dict.fromkeys(("faults_injected", "detected", *OUTCOMES), 0)
+        for state in states:
+            for track in state.tracks:
+                counts["faults_injected"] += 1
+                counts["detected"] += int(track.detected)
+                counts[self._fate(state, track)] += 1
+        return counts
 
     def _fate(self, state: FoldState, track: FaultTrack) -> str:
         if track.masked:
@@ -423,8 +413,6 @@ class OperandCache:
         return self._scale[key]
 
     def fold_blocks(self, gemm_index: int, instance: int, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
-        from simulator.mapping.tiling import fold_operands
-
         ops = self.operands(gemm_index, instance)
         return fold_operands(self.hw.array.dataflow, fold, ops.a, ops.b)
 
@@ -461,11 +449,14 @@ def _in_region(region: Region, rows: np.ndarray, cols: np.ndarray) -> np.ndarray
     return np.array([(i, j) in pairs for i, j in zip(rows.tolist(), cols.tolist(), strict=True)], bool)
 
 
-def _error_map(tracks) -> dict[tuple[int, int], float]:
+def _error_map(tracks: Iterable[FaultTrack], gemm_coords: bool = False) -> dict[tuple[int, int], float]:
+    """The live errors of some tracks summed per element (fold-block or GEMM coordinates); only
+    elements whose error does not cancel to 0."""
     errors: dict[tuple[int, int], float] = {}
     for t in tracks:
         live = t.alive & (t.delta != 0)
-        for i, j, d in zip(t.fold_rows[live].tolist(), t.fold_cols[live].tolist(), t.delta[live].tolist(), strict=True):
+        rows, cols = (t.gemm_rows, t.gemm_cols) if gemm_coords else (t.fold_rows, t.fold_cols)
+        for i, j, d in zip(rows[live].tolist(), cols[live].tolist(), t.delta[live].tolist(), strict=True):
             errors[(i, j)] = errors.get((i, j), 0) + d
     return {k: v for k, v in errors.items() if v != 0}
 
