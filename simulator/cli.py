@@ -167,14 +167,16 @@ def to_csv(data: dict[str, Any]) -> str:
     return out.getvalue()
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a failed run never leaves a partial file."""
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write text (UTF-8) or bytes via a temporary file and rename, so a failed run never leaves
+    a partial file; the file gets the usual mode (mkstemp would leave it 0600)."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual mode
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
         os.replace(tmp, path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
@@ -372,22 +374,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     stem = args.name or f"{source.stem}_{args.kind}"
     for fmt in ("png", "svg"):
         path = Path(args.out) / f"{stem}.{fmt}"
-        _write_bytes_atomic(path, render(figure, fmt, args.dpi))
+        write_atomic(path, render(figure, fmt, args.dpi))
         if not args.quiet:
             print(path)
     return EXIT_OK
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; a figure is an ordinary readable file
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 DEFAULT_ACCURACY_BERS = (1e-7, 5e-7, 1e-6, 2e-6)  # the digits ViT's range: from harmless to > 10 points lost
@@ -521,7 +511,7 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
         for name, make in (("accuracy_vs_ber", accuracy_vs_ber), ("accuracy_vs_overhead", accuracy_vs_overhead)):
             figure = make(data)
             for fmt in ("png", "svg"):
-                _write_bytes_atomic(Path(args.plot) / f"{name}.{fmt}", render(figure, fmt, 150))
+                write_atomic(Path(args.plot) / f"{name}.{fmt}", render(figure, fmt, 150))
     if args.json == "-":
         sys.stdout.write(to_json(data))
     elif args.json:
