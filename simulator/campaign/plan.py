@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from simulator.abft.config import DEFAULT_THRESHOLDS, AbftConfig
 from simulator.abft.registry import policy_names
@@ -20,10 +20,10 @@ from simulator.campaign.spec import SweepSpec
 from simulator.config.loader import (
     HW_DIR_NAME,
     ConfigError,
-    describe_error,
     load_workload,
     read_yaml,
     resolve,
+    validate,
 )
 from simulator.config.schema import HwConfig
 from simulator.faults.spec import FaultSpec
@@ -154,13 +154,7 @@ class _Resolver:
         return ConfigError(f"{self.source}: {where}: {message}")
 
     def _validate(self, model: type[BaseModel], data: dict[str, Any], prefix: str, where: str) -> Any:
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False)
-            first = {**errors[0], "loc": (prefix, *errors[0].get("loc", ()))}
-            more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-            raise self._fail(where, describe_error(first) + more) from None
+        return validate(model, data, f"{self.source}: {where}", prefix=(prefix,))
 
     def resolve(self, index: int, params: Mapping[str, Any]) -> dict[str, Any]:
         base = self.spec.base

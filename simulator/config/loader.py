@@ -123,14 +123,16 @@ def _num(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def validate(model: type[Model], data: dict[str, Any], source: str) -> Model:
-    """Validate a raw mapping; the first problem becomes a ConfigError naming `source`."""
+def validate(model: type[Model], data: dict[str, Any], source: str, prefix: tuple[str, ...] = ()) -> Model:
+    """Validate a raw mapping; the first problem becomes a ConfigError naming `source` and the
+    key path (behind `prefix` when the mapping is a section, e.g. ("faults",))."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
+        first = {**errors[0], "loc": (*prefix, *errors[0].get("loc", ()))}
         more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(f"{source}: {describe_error(errors[0])}{more}") from None
+        raise ConfigError(f"{source}: {describe_error(first)}{more}") from None
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -201,13 +203,7 @@ def load_fault_spec(path: str | Path | None = None, overrides: dict[str, Any] | 
         data = _section(read_yaml(file), "faults")
         source = display_name(file)
     data = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
-    try:
-        return FaultSpec.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        first = {**errors[0], "loc": ("faults", *errors[0].get("loc", ()))}
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(f"{source}: {describe_error(first)}{more}") from None
+    return validate(FaultSpec, data, source, prefix=("faults",))
 
 
 def load_abft(path: str | Path | None = None):
