@@ -14,19 +14,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.config.enums import Dataflow, Datatype
+from simulator.config.enums import Datatype
 
 # unit round-off of the accumulator: fp32 for every floating-point datatype here
 FP32_UNIT_ROUNDOFF = 2.0**-24
 
 
-def predicted_checksums(a_block: np.ndarray, b_block: np.ndarray, dataflow: Dataflow) -> tuple[np.ndarray, np.ndarray]:
+def predicted_checksums(a_block: np.ndarray, b_block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(A (B e), (e^T A) B) of one fold in exact arithmetic (int64 for ints, float64 otherwise).
 
     The blocks are as tiling.fold_operands returns them; for every dataflow the fold's output
     block is a_block @ b_block.
     """
-    del dataflow  # every dataflow's output block is a_block @ b_block
     dtype = np.int64 if np.issubdtype(a_block.dtype, np.integer) else np.float64
     a, b = a_block.astype(dtype), b_block.astype(dtype)
     return a @ b.sum(axis=1), a.sum(axis=0) @ b

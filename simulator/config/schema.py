@@ -8,7 +8,6 @@ from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, StrictBo
 
 from simulator.config.enums import Dataflow, Datatype, Placement
 
-PositiveInt = StrictInt
 Number = Annotated[float, Strict(), AllowInfNan(False)]  # an int or a float, never a bool or a string
 _FROZEN = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -20,8 +19,8 @@ class _Model(BaseModel):
 class ArrayConfig(_Model):
     """The systolic array: geometry, dataflow, datatype and whether folds pipeline."""
 
-    rows: PositiveInt = Field(gt=0, le=4096)
-    cols: PositiveInt = Field(gt=0, le=4096)
+    rows: StrictInt = Field(gt=0, le=4096)
+    cols: StrictInt = Field(gt=0, le=4096)
     dataflow: Dataflow = Dataflow.OS
     datatype: Datatype = Datatype.INT8
     fold_overlap: StrictBool = True
@@ -31,8 +30,8 @@ class SramConfig(_Model):
     """One operand scratchpad (A, B or C), split into `buffers` equal buffers."""
 
     size_kib: Number = Field(gt=0)
-    port_bytes_per_cycle: PositiveInt = Field(gt=0)
-    buffers: PositiveInt = Field(default=2, ge=1, le=2)
+    port_bytes_per_cycle: StrictInt = Field(gt=0)
+    buffers: StrictInt = Field(default=2, ge=1, le=2)
     read_energy_pj_per_byte: Number = Field(ge=0)
     write_energy_pj_per_byte: Number = Field(ge=0)
 
@@ -80,7 +79,7 @@ class ChecksumUnitConfig(_Model):
     """ABFT checksum hardware (DESIGN.md section 3)."""
 
     placement: Placement = Placement.SIDE_UNIT
-    adds_per_cycle: PositiveInt = Field(default=32, gt=0)  # side_unit lanes
+    adds_per_cycle: StrictInt = Field(default=32, gt=0)  # side_unit lanes
     extra_cycles_per_fold: StrictInt = Field(default=2, ge=0)  # checksum_pe drain adder latency
 
 
