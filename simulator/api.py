@@ -77,10 +77,19 @@ def run(
     _check_faults_fit(spec, hw_cfg)
     schedules = [schedule_gemm(g, hw_cfg) for g in wl.gemms]
     operand_cache = OperandCache(hw_cfg, schedules, spec.seed, supplied=operands)
-    baseline = _simulate_policy(make_policy("none", context), schedules, hw_cfg, NO_FAULTS, abft, operand_cache, False)
+    done: dict[tuple[str, FaultSpec, bool], PolicyReport] = {}
+
+    def simulated(policy: Policy, faults: FaultSpec, with_trace: bool) -> PolicyReport:
+        """A fault-free run of a policy is the same whatever the spec says, so it runs once."""
+        key = (policy.name, faults if faults.injects else NO_FAULTS, with_trace)
+        if key not in done:
+            done[key] = _simulate_policy(policy, schedules, hw_cfg, faults, abft, operand_cache, with_trace)
+        return done[key]
+
+    baseline = simulated(make_policy("none", context), NO_FAULTS, False)
     reports = []
     for policy in chosen:
-        reports.append(_simulate_policy(policy, schedules, hw_cfg, spec, abft, operand_cache, trace))
+        reports.append(simulated(policy, spec, trace))
         if progress is not None:
             progress(policy.name)
     return Report(
