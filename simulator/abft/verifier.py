@@ -33,7 +33,7 @@ from simulator.faults.sampling import (
     sample_permanent_faults,
 )
 from simulator.faults.spec import FaultSpec
-from simulator.kernels.codes import P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
+from simulator.kernels.codes import FLIP, P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold, fold_operands
 
@@ -52,6 +52,7 @@ class FaultTrack:
     gemm_cols: np.ndarray
     delta: np.ndarray  # faulty - clean, accumulator units
     alive: np.ndarray  # still present in the output
+    permanent: bool = False  # a stuck-at bit: it hits both copies of DMR alike
     detected: bool = False
     corrected: bool = False
 
@@ -219,7 +220,7 @@ class FaultVerifier:
             for i, fid in enumerate(batch.fault_ids()):
                 f = int(batch.fold_index[i])
                 state = self._state(gemm_index, instance, folds.fold(f))
-                state.tracks.append(_track(fid, effects, i))
+                state.tracks.append(_track(fid, effects, i, permanent=bool(batch.mode[i] != FLIP)))
                 flagged.add((instance, f))
         return frozenset(flagged)
 
@@ -273,7 +274,8 @@ class FaultVerifier:
             return
         effects = self._resolve(gemm_index, instance, batch)
         for i, fid in enumerate(batch.fault_ids()):
-            track = _track(f"{fid}@a{attempt}" if fid.startswith("p") else fid, effects, i)
+            permanent = bool(batch.mode[i] != FLIP)
+            track = _track(f"{fid}@a{attempt}" if permanent else fid, effects, i, permanent=permanent)
             track.alive &= _in_region(region, track.fold_rows, track.fold_cols)
             state.tracks.append(track)
 
@@ -294,7 +296,7 @@ class FaultVerifier:
             if len(dup):
                 effects = self._resolve(gemm_index, instance, dup)
                 second = _error_map(_track(fid, effects, i) for i, fid in enumerate(dup.fault_ids()))
-        first = _error_map(t for t in state.tracks if not t.fault_id.startswith("p"))
+        first = _error_map(t for t in state.tracks if not t.permanent)
         return first != second
 
     def _deviations(self, gemm_index: int, instance: int, fold: Fold, state: FoldState) -> list[BlockDeviation]:
@@ -428,13 +430,13 @@ class OperandCache:
         return self._fro[gemm_index]
 
 
-def _track(fault_id: str, effects: EffectBatch, i: int) -> FaultTrack:
+def _track(fault_id: str, effects: EffectBatch, i: int, permanent: bool = False) -> FaultTrack:
     lo, hi = int(effects.offsets[i]), int(effects.offsets[i + 1])
     pos = effects.positions[lo:hi]
     delta = effects.delta[lo:hi]
     return FaultTrack(
         fault_id, pos[:, P_FOLD_ROW].copy(), pos[:, P_FOLD_COL].copy(), pos[:, P_GEMM_ROW].copy(),
-        pos[:, P_GEMM_COL].copy(), delta.copy(), np.ones(hi - lo, bool),
+        pos[:, P_GEMM_COL].copy(), delta.copy(), np.ones(hi - lo, bool), permanent,
     )  # fmt: skip
 
 
