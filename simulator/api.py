@@ -49,15 +49,16 @@ def run(
     *,
     abft: AbftConfig | None = None,
     overrides: Iterable[str] = (),
-    trace: bool = False,
+    trace: str | None = None,
     progress: Callable[[str], None] | None = None,
     operands: dict[tuple[int, int], GemmOperands] | None = None,
 ) -> Report:
     """Simulate `workload` on `hw` under each policy with the same injected faults.
 
     Overheads are relative to the fault-free, unprotected baseline on the same hardware.
-    `seed` (if given) replaces the fault spec's seed. With `trace`, each policy report carries
-    its engine trace records in `trace` (not serialised to JSON). `progress` is called with a
+    `seed` (if given) replaces the fault spec's seed. `trace` names the policy whose report keeps
+    its engine trace records (`PolicyReport.trace`, not serialised to JSON); tracing turns off
+    coalescing, so only that policy pays for it. `progress` is called with a
     policy's name each time one finishes (the CLI draws a progress bar with it). `operands`
     maps (gemm index, instance) to real operands (e.g. simulator.model captured activations);
     the other GEMM instances get seeded synthetic operands.
@@ -89,7 +90,7 @@ def run(
     baseline = simulated(make_policy("none", context), NO_FAULTS, False)
     reports = []
     for policy in chosen:
-        reports.append(simulated(policy, spec, trace))
+        reports.append(simulated(policy, spec, policy.name == trace))
         if progress is not None:
             progress(policy.name)
     return Report(

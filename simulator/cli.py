@@ -114,7 +114,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     abft = load_abft(args.abft)
     with progress_bar(len(policies), "policies", args.quiet) as bar:
         report = api.run(args.hw, args.workload, policies, spec, abft=abft, overrides=args.overrides,
-                         trace=bool(args.trace), progress=lambda name: bar.update(1))  # fmt: skip
+                         trace=policies[0] if args.trace else None,
+                         progress=lambda name: bar.update(1))  # fmt: skip
     data = report.to_dict()
     if args.trace:
         first = report.policies[0]

@@ -73,3 +73,11 @@ def test_faults_that_cannot_fit_the_array_are_a_clean_error():
         simulator.run("edge_32x32", "vit_block_gemms", ["none"], FaultSpec(kind="permanent", permanent_count=100_000))
     with pytest.raises(ConfigError, match="leaves no bit of the selected int8 words"):
         simulator.run("edge_32x32", "vit_block_gemms", ["none"], FaultSpec(ber=1e-9, sites="a_reg", bits=(20, 30)))
+
+
+def test_only_the_named_policy_keeps_a_trace():
+    report = simulator.run("edge_32x32", "vit_block_gemms", ["none", "abft"], FaultSpec(ber=1e-9), trace="abft")
+    none, abft = report.policies
+    assert none.trace is None and abft.trace
+    untraced = simulator.run("edge_32x32", "vit_block_gemms", ["abft"], FaultSpec(ber=1e-9)).policies[0]
+    assert abft.to_dict() == untraced.to_dict()  # tracing changes nothing but the records kept
