@@ -18,7 +18,8 @@ from simulator.abft.protocol import CheckWork, Policy, TileVerifier
 from simulator.config.enums import Dataflow
 from simulator.config.schema import HwConfig
 from simulator.engine.checksum_unit import array_check_cycles, check_counts, side_unit_cycles
-from simulator.mapping.dataflow import ceil_div, fold_shape
+from simulator.mapping import tiling
+from simulator.mapping.dataflow import ceil_div
 from simulator.mapping.schedule import FoldTransfers, GemmSchedule, fold_transfers
 from simulator.mapping.tiling import Fold
 from simulator.metrics.actions import ActionCounts
@@ -73,21 +74,8 @@ class LayerPlan:
 
 
 def fold_at(s: GemmSchedule, index: int) -> Fold:
-    """Fold `index` of one instance, as tiling.iter_folds yields it."""
-    shape = fold_shape(s.dataflow, s.gemm.m, s.gemm.k, s.gemm.n)
-    if s.dataflow is Dataflow.OS:
-        br, bc = divmod(index, s.fold_cols)
-    else:
-        bc, br = divmod(index, s.fold_rows)
-    row0, col0 = br * s.rows, bc * s.cols
-    return Fold(
-        index,
-        row0,
-        col0,
-        min(s.rows, shape.spatial_rows - row0),
-        min(s.cols, shape.spatial_cols - col0),
-        shape.temporal,
-    )
+    """Fold `index` of one instance of a scheduled GEMM (tiling.fold_at)."""
+    return tiling.fold_at(s.dataflow, s.gemm.m, s.gemm.k, s.gemm.n, s.rows, s.cols, index)
 
 
 def port_stall_cycles(hw: HwConfig, t: FoldTransfers, temporal: int) -> int:

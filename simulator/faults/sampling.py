@@ -42,7 +42,7 @@ from simulator.kernels.codes import (
     T_RU,
 )
 from simulator.mapping.dataflow import fold_shape
-from simulator.mapping.tiling import Fold, fold_grid
+from simulator.mapping.tiling import Fold, fold_blocks, fold_grid
 from simulator.workload.gemm import Gemm
 
 _STREAM_GEMM, _STREAM_RETRY, _STREAM_PERMANENT = 1, 2, 3
@@ -65,13 +65,10 @@ class FoldTable:
 
 
 def fold_table(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int) -> FoldTable:
-    """Vectorised equivalent of mapping.tiling.iter_folds."""
+    """Vectorised equivalent of mapping.tiling.iter_folds (the same fold_blocks order)."""
     shape = fold_shape(dataflow, m, k, n)
     fr, fc = fold_grid(dataflow, m, k, n, rows, cols)
-    if dataflow is Dataflow.OS:
-        br, bc = np.repeat(np.arange(fr), fc), np.tile(np.arange(fc), fr)
-    else:
-        br, bc = np.tile(np.arange(fr), fc), np.repeat(np.arange(fc), fr)
+    br, bc = fold_blocks(dataflow, fr, fc, np.arange(fr * fc))
     row0, col0 = br * rows, bc * cols
     ru = np.minimum(rows, shape.spatial_rows - row0)
     cu = np.minimum(cols, shape.spatial_cols - col0)

@@ -43,29 +43,40 @@ def fold_count(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int)
     return fr * fc
 
 
-def iter_folds(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int) -> Iterator[Fold]:
-    """Folds in execution order.
+def fold_blocks(dataflow: Dataflow, fold_rows: int, fold_cols: int, index):
+    """(row-block, col-block) of fold `index` in execution order; `index` may be an int or an
+    integer array.
 
     OS: row-blocks of M outer, col-blocks of N inner (an A row-block is reused across N).
     WS: col-blocks of N outer, K-blocks inner (a C column-block accumulates over K).
     IS: col-blocks of M outer, K-blocks inner (a C row-block accumulates over K).
     """
+    if dataflow is Dataflow.OS:
+        return divmod(index, fold_cols)
+    col_block, row_block = divmod(index, fold_rows)
+    return row_block, col_block
+
+
+def fold_at(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int, index: int) -> Fold:
+    """Fold `index` of a GEMM on the array, in execution order (fold_blocks)."""
     shape = fold_shape(dataflow, m, k, n)
     fr, fc = fold_grid(dataflow, m, k, n, rows, cols)
-    if dataflow is Dataflow.OS:
-        order = ((a, b) for a in range(fr) for b in range(fc))
-    else:
-        order = ((a, b) for b in range(fc) for a in range(fr))
-    for index, (br, bc) in enumerate(order):
-        row0, col0 = br * rows, bc * cols
-        yield Fold(
-            index=index,
-            row0=row0,
-            col0=col0,
-            rows_used=min(rows, shape.spatial_rows - row0),
-            cols_used=min(cols, shape.spatial_cols - col0),
-            temporal=shape.temporal,
-        )
+    br, bc = fold_blocks(dataflow, fr, fc, index)
+    row0, col0 = br * rows, bc * cols
+    return Fold(
+        index=index,
+        row0=row0,
+        col0=col0,
+        rows_used=min(rows, shape.spatial_rows - row0),
+        cols_used=min(cols, shape.spatial_cols - col0),
+        temporal=shape.temporal,
+    )
+
+
+def iter_folds(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int) -> Iterator[Fold]:
+    """Every fold of a GEMM in execution order."""
+    for index in range(fold_count(dataflow, m, k, n, rows, cols)):
+        yield fold_at(dataflow, m, k, n, rows, cols, index)
 
 
 def fold_operands(dataflow: Dataflow, fold: Fold, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
