@@ -31,7 +31,7 @@ from simulator.config.enums import Dataflow, Datatype, Site  # noqa: E402
 from simulator.faults.effects import kernel_operands, resolve_gemm_faults  # noqa: E402
 from simulator.faults.operands import synthetic_operands  # noqa: E402
 from simulator.faults.sampling import fold_table, sample_gemm_faults  # noqa: E402
-from simulator.faults.spec import FaultSpec  # noqa: E402
+from simulator.config.fault_spec import FaultSpec  # noqa: E402
 from simulator.kernels.codes import SITE_CODE  # noqa: E402
 from simulator.workload.gemm import Gemm  # noqa: E402
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from simulator.config.enums import Dataflow, Datatype, FaultKind, Site
+from simulator.config.fault_spec import FaultSpec
 from simulator.faults.sampling import (
     FaultBatch,
     fold_table,
@@ -17,7 +18,6 @@ from simulator.faults.sampling import (
     sample_gemm_faults,
     sample_permanent_faults,
 )
-from simulator.faults.spec import FaultSpec
 from simulator.kernels.codes import SITE_CODE
 from simulator.mapping.dataflow import mac_tau
 from simulator.mapping.tiling import iter_folds

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator.abft.check_cost import abft_check_work, dmr_check_work
-from simulator.abft.config import AbftConfig
 from simulator.abft.protocol import ACCEPT, NO_CHECK, Action, CheckWork, Decision, Region, Scope, TileCheck
+from simulator.config.abft_options import AbftConfig
 from simulator.config.enums import Placement
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold

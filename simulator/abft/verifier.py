@@ -18,8 +18,9 @@ import numpy as np
 
 from simulator.abft.check_cost import check_extents
 from simulator.abft.checksum import BlockDeviation, block_deviations, output_scale, tolerance_for
-from simulator.abft.config import AbftConfig
 from simulator.abft.protocol import Action, Decision, Region, Scope, TileCheck
+from simulator.config.abft_options import AbftConfig
+from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.effects import EffectBatch, kernel_operands, resolve_gemm_faults
 from simulator.faults.operands import GemmOperands, synthetic_operands
@@ -32,7 +33,6 @@ from simulator.faults.sampling import (
     sample_gemm_faults,
     sample_permanent_faults,
 )
-from simulator.faults.spec import FaultSpec
 from simulator.kernels.codes import FLIP, P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold, fold_operands

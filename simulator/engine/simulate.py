@@ -208,14 +208,14 @@ class EngineModel:
                 yield from self._serve_recompute()
                 continue
             if ready is None:  # request the load once every store it may have to follow is known
-                assert seq.loader is not None
-                key = seq.loader.key(ordinal, cost, self._next_verdict())
+                assert seq.dma is not None
+                key = seq.dma.key(ordinal, cost, self._next_verdict())
                 if key is None:  # it follows a store a verdict (or the recompute it asks for) will post
                     assert self.due, "a load can only wait for a verdict"
                     yield from self._until_verdict()
                     continue
                 tag = (seg.layer, seg.instance, seg.first_fold + k) if self.trace else None
-                ready = seq.loader.request(ordinal, cost, key, tag)
+                ready = seq.dma.request(ordinal, cost, key, tag)
             start = seq.fold_start(cost, ready)
             if self._next_verdict() <= start:  # a verdict due first may queue a recompute
                 yield from self._until_verdict()

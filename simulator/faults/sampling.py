@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.config.enums import Dataflow, Datatype, FaultKind
+from simulator.config.fault_spec import FaultSpec
 from simulator.faults.model import PeFault
-from simulator.faults.spec import FaultSpec
 from simulator.kernels.codes import (
     CANONICAL_SITES,
     DATAFLOW_CODE,

@@ -15,7 +15,7 @@ Every GEMM is a call `matmul(index, a, b, a_scale, b_scale)` with real-valued fl
 (count, M, K) / (count, K, N); it returns the real-valued float32 product. `a_scale` / `b_scale`
 are the model's static int8 scales of the operands (a real value x is stored as
 clip(rint(x / scale), -127, 127)), calibrated once on the training split; `float_matmul` ignores
-them (the float reference), `simulator.model.accelerator.FunctionalAccelerator` quantises with them.
+them (the float reference), `simulator.functional.accelerator.FunctionalAccelerator` quantises with them.
 Everything outside the GEMMs runs in float32.
 """
 

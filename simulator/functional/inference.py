@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator.abft.config import AbftConfig
-from simulator.campaign.executors import Executor, InlineExecutor
+from simulator.config.abft_options import AbftConfig
+from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
+from simulator.executors import Executor, InlineExecutor
 from simulator.faults.operands import GemmOperands
-from simulator.faults.spec import FaultSpec
-from simulator.model.accelerator import FunctionalAccelerator
-from simulator.model.bundle import Split
-from simulator.model.vit import VitParams, float_matmul, forward, predictions
+from simulator.functional.accelerator import FunctionalAccelerator
+from simulator.functional.bundle import Split
+from simulator.functional.vit import VitParams, float_matmul, forward, predictions
 from simulator.workload.workload import Workload
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.model.vit import VitConfig, VitParams
+from simulator.functional.vit import VitConfig, VitParams
 
 BUNDLED_NAME = "digits_vit.npz"
 PIXEL_MAX = 16.0  # the digits' pixel values are 0..16
@@ -65,7 +65,7 @@ class ModelBundle:
 
 
 def bundled_path() -> Path:
-    return Path(str(resources.files("simulator.model") / "data" / BUNDLED_NAME))
+    return Path(str(resources.files("simulator.functional") / "data" / BUNDLED_NAME))
 
 
 def load_bundle(path: str | Path | None = None) -> ModelBundle:
