@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from simulator.config.loader import load_hw  # noqa: E402
 from simulator.functional.accelerator import FunctionalAccelerator  # noqa: E402
 from simulator.functional.bundle import Split, bundle_arrays  # noqa: E402
-from simulator.functional.vit import ScaleRecorder, VitConfig, VitParams, forward, predictions  # noqa: E402
+from simulator.functional.vit import ScaleRecorder, VitConfig, VitWeights, forward, predictions  # noqa: E402
 
 SEED = 0
 CONFIG = VitConfig(image_size=8, patch_size=2, channels=1, hidden=32, depth=2, heads=2, mlp_ratio=2.0, classes=10)
@@ -178,10 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     weights = export(model, cfg)
     n = len(cfg.gemms(1))
     recorder = ScaleRecorder(n)
-    probe = VitParams(cfg, weights, np.ones(n), np.ones(n))
+    probe = VitWeights(cfg, weights, np.ones(n), np.ones(n))
     forward(probe, train_split.inputs(), recorder)
     a_scales, b_scales = recorder.scales()
-    params = VitParams(cfg, weights, a_scales, b_scales)
+    params = VitWeights(cfg, weights, a_scales, b_scales)
     hw = load_hw("edge_32x32")
     recorded: dict[str, float] = {}
     for split in (test, calib):

@@ -9,7 +9,6 @@ from typing import Any
 from simulator.abft.policies import PolicyContext
 from simulator.abft.protocol import NoFaults, Policy
 from simulator.abft.registry import make_policy, policy_names
-from simulator.abft.verifier import DecisionRecorder, FaultVerifier, OperandCache
 from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import DEFAULT_HW, DEFAULT_WORKLOAD, load_hw, load_workload
@@ -21,6 +20,7 @@ from simulator.faults.sampling import sample_permanent_faults
 from simulator.mapping.schedule import GemmSchedule, schedule_gemm
 from simulator.metrics.energy import energy_breakdown_pj
 from simulator.metrics.report import LayerReport, PolicyReport, Report
+from simulator.verify.verifier import DecisionRecorder, FaultVerifier, OperandCache
 from simulator.workload.workload import Workload
 
 HwLike = HwConfig | str | Path

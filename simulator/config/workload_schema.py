@@ -14,7 +14,7 @@ _FROZEN = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 Count = Annotated[StrictInt, Field(gt=0)]
 
 
-class VitParams(BaseModel):
+class VitSection(BaseModel):
     model_config = _FROZEN
 
     image_size: Count
@@ -28,7 +28,7 @@ class VitParams(BaseModel):
     batch: Count = 1
 
     @model_validator(mode="after")
-    def _consistent(self) -> VitParams:
+    def _consistent(self) -> VitSection:
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
         if self.hidden % self.heads:
@@ -71,7 +71,7 @@ class WorkloadFile(BaseModel):
     model_config = _FROZEN
 
     name: Annotated[str, Field(min_length=1)]
-    vit: VitParams | None = None
+    vit: VitSection | None = None
     gemms: Annotated[tuple[GemmEntry, ...], Field(min_length=1)] | None = None
 
     @model_validator(mode="after")

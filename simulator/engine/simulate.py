@@ -31,25 +31,15 @@ from typing import Any
 import simpy
 from simpy.events import Event, EventPriority
 
-from simulator.abft.protocol import (
-    Action,
-    CheckWork,
-    Decision,
-    NoFaults,
-    Policy,
-    Region,
-    Scope,
-    TileCheck,
-    TileVerifier,
-)
+from simulator.abft.protocol import Action, CheckWork, Decision, NoFaults, Policy, TileCheck, TileVerifier
 from simulator.config.schema import HwConfig
 from simulator.engine.array import ArrayPass, Sequencer
 from simulator.engine.checksum_unit import array_check_cycles, check_counts, side_unit_cycles
 from simulator.engine.coalesce import FoldStream, time_run
 from simulator.engine.plan import LayerPlan, Segment, build_plan, fold_at
-from simulator.engine.recompute import price_region
 from simulator.engine.records import LayerCycles
 from simulator.engine.result import EngineResult, FoldOutcome, LayerResult, RecomputeStats
+from simulator.mapping.region import Region, Scope, price_region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.metrics.actions import ActionCounts

@@ -22,9 +22,9 @@ from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.executors import Executor
-from simulator.metrics.stats import t_interval, wilson_interval
 from simulator.functional.bundle import ModelBundle, Split
 from simulator.functional.inference import EvalTask, Evaluation, evaluate, evaluate_all
+from simulator.metrics.stats import t_interval, wilson_interval
 
 SCHEMA = "abftsim.accuracy/1"
 CONFIDENCE = 0.95
