@@ -9,6 +9,7 @@ from typing import Any
 from simulator.abft.policies import PolicyContext
 from simulator.abft.protocol import NoFaults, Policy
 from simulator.abft.registry import make_policy, policy_names
+from simulator.admission import check_fault_selection, check_memory, estimate_memory, recomputing_policies
 from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import DEFAULT_HW, DEFAULT_WORKLOAD, load_hw, load_workload
@@ -77,6 +78,8 @@ def run(
     except ValueError as exc:
         raise ConfigError(str(exc), argument="policies") from None
     _check_faults_fit(spec, hw_cfg)
+    check_fault_selection(spec, wl)
+    check_memory(estimate_memory(spec, hw_cfg, wl, recomputing_policies(chosen)))
     schedules = [schedule_gemm(g, hw_cfg) for g in wl.gemms]
     operand_cache = OperandCache(hw_cfg, schedules, spec.seed, supplied=operands)
     done: dict[tuple[str, FaultSpec, bool], PolicyReport] = {}

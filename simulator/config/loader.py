@@ -119,6 +119,8 @@ def describe_error(error: Mapping[str, Any]) -> str:
         "value_error": lambda: str(ctx.get("error", error.get("msg", ""))),
     }
     text = messages.get(kind, lambda: str(error.get("msg", "invalid value")))()
+    if kind == "value_error" and not error.get("loc"):
+        return text  # a whole-model check names its own keys
     return f"{loc}: {text}"
 
 
