@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,10 +74,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     db = Path(args.db) if args.db else Path(f"{plan.name}.db")
     check_outputs({"--db": db}, (path,))
     check_outputs({"--summary-csv": args.summary_csv}, (path, db))
-    executor = make_executor(args.workers, args.scheduler)
     with contextlib.ExitStack() as cleanup:
+        store = cleanup.enter_context(ResultStore.for_sweep(db, plan))  # locked: one sweep per store
+        executor = make_executor(args.workers, args.scheduler)
         cleanup.callback(executor.close)
-        store = cleanup.enter_context(ResultStore.for_sweep(db, plan))
         remaining = plan.total_trials - len(store.done())
         if not args.quiet:
             print(f"sweep {plan.name}: {len(plan.points)} points, {plan.total_trials} trials, {remaining} to run "
@@ -84,9 +85,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         try:
             with progress_bar(remaining, "trials", args.quiet) as bar:
                 run_sweep(plan, store, executor, progress=lambda _: bar.update(1))
-        except KeyboardInterrupt:
-            print(f"abftsim: interrupted; finished trials are in {db}; run the same command to resume", file=sys.stderr)
-            return EXIT_INTERRUPTED
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (cli.Terminated)
+            signum = getattr(exc, "signum", None)
+            what = "interrupted" if signum is None else f"stopped by signal {signal.Signals(signum).name}"
+            print(f"abftsim: {what}; finished trials are in {db}; run the same command to resume", file=sys.stderr)
+            return EXIT_INTERRUPTED if signum is None else 128 + signum
         if args.summary_csv:
             write_output(args.summary_csv, export_csv(store, summary=True, confidence=confidence))
         if not args.quiet:
