@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from simulator import cli
 from simulator.cli.common import error_line
@@ -50,3 +53,22 @@ def test_python_dash_m_runs_the_cli():
     for module in ("simulator", "simulator.cli"):
         out = subprocess.run([sys.executable, "-m", module, "list"], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0 and out.stdout.startswith("hardware:"), out.stderr
+
+
+def test_an_empty_kernel_cache_is_detected(tmp_path):
+    probe = "from simulator.kernels.cache_state import kernels_need_compiling as k; print(k())"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "empty")}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.strip() == "True", out.stderr
+
+
+@pytest.mark.parametrize("needed", [True, False])
+def test_first_compile_is_announced_on_stderr(capsys, monkeypatch, needed):
+    from simulator.kernels import cache_state
+
+    monkeypatch.setattr(cache_state, "kernels_need_compiling", lambda: needed)
+    tiny = str(Path(__file__).resolve().parent / "data" / "tiny_gemms.yaml")
+    assert cli.main(["run", "--workload", tiny, "--policy", "none", "--ber", "1e-6"]) == 0
+    captured = capsys.readouterr()
+    notice = "abftsim: compiling kernels, first run only (about 15 s)\n"
+    assert captured.err == (notice if needed else "") and "compiling" not in captured.out

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from simulator.cli.common import EXIT_INTERRUPTED, EXIT_OK, check_confidence, progress_bar
+from simulator.cli.common import EXIT_INTERRUPTED, EXIT_OK, announce_kernel_compile, check_confidence, progress_bar
 from simulator.cli.outputs import check_output_dir, check_outputs, write_output
 from simulator.errors import ConfigError
 
@@ -79,6 +79,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         executor = make_executor(args.workers, args.scheduler)
         cleanup.callback(executor.close)
         remaining = plan.total_trials - len(store.done())
+        if remaining:
+            announce_kernel_compile(args.quiet)
         if not args.quiet:
             print(f"sweep {plan.name}: {len(plan.points)} points, {plan.total_trials} trials, {remaining} to run "
                   f"on {executor.description} -> {db}", file=sys.stderr)  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any
 
 from simulator import api
 from simulator.abft.registry import policy_names
-from simulator.cli.common import EXIT_OK, add_hw_options, progress_bar
+from simulator.cli.common import EXIT_OK, add_hw_options, announce_kernel_compile, progress_bar
 from simulator.cli.outputs import STDOUT, check_outputs, write_output
 from simulator.cli.tables import format_table, to_csv, to_json
 from simulator.config.loader import (
@@ -76,6 +76,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         cli_faults["ber"] = DEFAULT_BER
     spec = load_fault_spec(args.faults, cli_faults)
     abft = load_abft(args.abft)
+    if spec.injects:
+        announce_kernel_compile(args.quiet)
     with progress_bar(len(policies), "policies", args.quiet) as bar:
         report = api.run(args.hw, args.workload, policies, spec, abft=abft, overrides=args.overrides,
                          trace=policies[0] if args.trace else None,
