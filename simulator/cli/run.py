@@ -52,6 +52,7 @@ def register(sub: Any) -> None:
     run.add_argument("--trace", metavar="PATH", help="write the engine timeline (Chrome trace JSON, first policy)")
     run.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
     run.add_argument("--csv", metavar="PATH", help="write one row per policy and layer to PATH ('-' for stdout)")
+    run.add_argument("--layers", action="store_true", help="every layer of every policy instead of per-kind totals")
     run.add_argument("--quiet", action="store_true", help="no table on stdout")
     run.set_defaults(handler=cmd_run)
 
@@ -91,5 +92,5 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.csv:
         write_output(args.csv, to_csv(data))
     if not args.quiet and STDOUT not in outputs.values():
-        sys.stdout.write(format_table(report))
+        sys.stdout.write(format_table(report, layers=args.layers))
     return EXIT_OK
