@@ -85,3 +85,12 @@ def test_a_bandwidth_the_model_cannot_resolve_is_refused():
     with pytest.raises(ConfigError, match="must be > 0"):
         load_hw("edge_32x32", ["memory.dram.bandwidth_gb_per_s=0"])
     assert load_hw("edge_32x32", ["memory.dram.bandwidth_gb_per_s=1e-3"]).dram_bytes_per_cycle == pytest.approx(1e-3)
+
+
+def test_accuracy_and_calibrate_refuse_an_impossible_ber_up_front(capsys):
+    from simulator import cli
+
+    for command in (["accuracy", "--ber", "0.5"], ["calibrate", "--ber", "0.5", "--out", "never.yaml"]):
+        assert cli.main([*command, "--limit", "2", "--trials", "1", "--quiet"]) == 2
+        assert capsys.readouterr().err.startswith("abftsim: error: faults.ber: this run needs")
+    assert not Path("never.yaml").exists()

@@ -257,6 +257,20 @@ class ResultStore:
             os.close(self._lock_fd)
             self._lock_fd = None
 
+    @contextlib.contextmanager
+    def interpreting(self) -> Iterator[None]:
+        """Around code that interprets stored rows (summaries, exports, figures): a row whose
+        values do not have the shape `abftsim sweep` writes (a tampered or foreign file) becomes
+        one StoreError naming the file instead of an exception deep inside the reader."""
+        try:
+            yield
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise StoreError(
+                f"{self.path}: a stored row is malformed (tampered?): {type(exc).__name__}: {exc}"
+            ) from None
+
     @property
     def spec(self) -> dict[str, Any]:
         return json.loads(self.meta.get("spec", "{}"))

@@ -74,10 +74,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     db = Path(args.db) if args.db else Path(f"{plan.name}.db")
     check_outputs({"--db": db}, (path,))
     check_outputs({"--summary-csv": args.summary_csv}, (path, db))
+    executor = make_executor(args.workers, args.scheduler)  # a bad --scheduler fails before the store exists
     with contextlib.ExitStack() as cleanup:
-        store = cleanup.enter_context(ResultStore.for_sweep(db, plan))  # locked: one sweep per store
-        executor = make_executor(args.workers, args.scheduler)
         cleanup.callback(executor.close)
+        store = cleanup.enter_context(ResultStore.for_sweep(db, plan))  # locked: one sweep per store
         remaining = plan.total_trials - len(store.done())
         if remaining:
             announce_kernel_compile(args.quiet)
@@ -92,10 +92,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             what = "interrupted" if signum is None else f"stopped by signal {signal.Signals(signum).name}"
             print(f"abftsim: {what}; finished trials are in {db}; run the same command to resume", file=sys.stderr)
             return EXIT_INTERRUPTED if signum is None else 128 + signum
-        if args.summary_csv:
-            write_output(args.summary_csv, export_csv(store, summary=True, confidence=confidence))
-        if not args.quiet:
-            sys.stdout.write(format_summary(summarize(store.points(), store.trials(), confidence), confidence))
+        with store.interpreting():
+            if args.summary_csv:
+                write_output(args.summary_csv, export_csv(store, summary=True, confidence=confidence))
+            if not args.quiet:
+                sys.stdout.write(format_summary(summarize(store.points(), store.trials(), confidence), confidence))
     return EXIT_OK
 
 
@@ -105,7 +106,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     confidence = check_confidence(args.confidence)
     check_outputs({"--csv": args.csv}, (args.db,))
-    with ResultStore.read(args.db) as store:
+    with ResultStore.read(args.db) as store, store.interpreting():
         text = export_csv(store, summary=args.summary, confidence=confidence)
     write_output(args.csv, text)
     return EXIT_OK
@@ -144,10 +145,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         from simulator.campaign.store import ResultStore
         from simulator.campaign.summary import summarize
 
-        with ResultStore.read(source) as store:
+        with ResultStore.read(source) as store, store.interpreting():
             summaries = summarize(store.points(), store.trials(), confidence)
-        figure = make_figure(args.kind, summaries=summaries, source=str(source), policy=args.policy,
-                             point=args.point, confidence=confidence)  # fmt: skip
+            figure = make_figure(args.kind, summaries=summaries, source=str(source), policy=args.policy,
+                                 point=args.point, confidence=confidence)  # fmt: skip
     stem = args.name or f"{source.stem}_{args.kind}"
     for fmt in ("png", "svg"):
         path = Path(args.out) / f"{stem}.{fmt}"

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from simulator.admission import check_memory, estimate_memory
 from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
@@ -184,6 +185,13 @@ def trial_spec(template: FaultSpec, ber: float, seed: int, trial: int) -> FaultS
     return template.model_copy(update={"ber": ber, "seed": seed + trial})
 
 
+def admit(bundle: ModelBundle, hw: HwConfig, template: FaultSpec, bers: Sequence[float], images: int) -> None:
+    """Refuse up front (ConfigError naming faults.ber) a study whose highest BER cannot fit in memory."""
+    workload = bundle.params.config.workload(images)
+    worst = template.model_copy(update={"ber": max(float(b) for b in bers)})
+    check_memory(estimate_memory(worst, hw, workload, recomputing=True))
+
+
 def accuracy_study(
     bundle: ModelBundle,
     hw: HwConfig,
@@ -210,6 +218,7 @@ def accuracy_study(
     abft = abft or AbftConfig()
     template = faults or FaultSpec()
     data = split if isinstance(split, Split) else bundle.split(split)
+    admit(bundle, hw, template, bers, len(data))
     clean = evaluate(bundle.params, data, hw)
     keys = [(policy, float(ber), t) for policy in policies for ber in bers for t in range(trials)]
     tasks = [EvalTask(bundle.params, data, hw, p, trial_spec(template, b, seed, t), abft) for p, b, t in keys]
