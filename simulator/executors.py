@@ -10,7 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
 from simulator.errors import ConfigError
@@ -100,7 +100,7 @@ class DaskExecutor:
         from distributed import as_completed
 
         todo = iter(tasks)
-        pending: dict[str, Any] = {}
+        pending: dict[Hashable, Any] = {}  # future key -> task
 
         def submit(count: int) -> list[Any]:
             futures = []
