@@ -140,7 +140,7 @@ def _simulate_policy(
     layers = []
     for s, layer in zip(schedules, result.layers, strict=True):
         g = s.gemm
-        outcomes = verifier.layer_outcomes(layer.index) if isinstance(verifier, FaultVerifier) else {}
+        per_layer = verifier.layer_outcomes(layer.index) if isinstance(verifier, FaultVerifier) else {}
         layers.append(
             LayerReport(
                 name=g.name,
@@ -157,7 +157,7 @@ def _simulate_policy(
                 total_cycles=layer.total_cycles,
                 actions=layer.actions,
                 energy_breakdown_pj=energy_breakdown_pj(layer.actions, hw),
-                outcomes=outcomes,
+                outcomes=per_layer,
             )
         )
     outcomes = verifier.outcomes() if isinstance(verifier, FaultVerifier) else {}

@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
 from simulator.errors import ConfigError
@@ -156,7 +156,7 @@ class DaskExecutor:
         from distributed import as_completed
 
         todo = iter(tasks)
-        pending: dict[str, Any] = {}
+        pending: dict[Hashable, Any] = {}  # future key -> task
 
         def submit(count: int) -> list[Any]:
             futures = []

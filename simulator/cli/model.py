@@ -177,7 +177,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     if args.delta < 0 or args.t2_ratio < 0 or args.validate_trials < 0:
         raise ConfigError("--delta, --t2-ratio and --validate-trials must be >= 0")
     with _model_executor(args) as executor:
-        with progress_bar(None, "candidates", args.quiet) as bar:  # type: ignore[arg-type]
+        with progress_bar(None, "candidates", args.quiet) as bar:
             cal = calibrate_thresholds(bundle, hw, bers, delta_points=args.delta, trials=args.trials, seed=args.seed,
                                        base=base, faults=spec, split=bundle.split("calibration").head(args.limit),
                                        grid=grid, t2_ratio=args.t2_ratio, progress=lambda _: bar.update(1),
