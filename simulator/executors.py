@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Generator, Hashable, Iterable
 from typing import Any, Protocol, TypeVar
 
 from simulator.errors import ConfigError
@@ -28,7 +28,7 @@ class Executor(Protocol):
 
     description: str
 
-    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Iterator[tuple[Task, Result]]: ...
+    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Generator[tuple[Task, Result], None, None]: ...
 
     def finished(self) -> list[tuple[Task, Result]]:
         """Tasks that finished but were not yielded because the caller stopped (e.g. Ctrl-C)."""
@@ -42,7 +42,7 @@ class InlineExecutor:
 
     description = "inline (1 worker)"
 
-    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Iterator[tuple[Task, Result]]:
+    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Generator[tuple[Task, Result], None, None]:
         for task in tasks:
             yield task, fn(task)
 
@@ -68,7 +68,7 @@ class LocalExecutor:
         self._leftover: list[tuple[Any, Result]] = []
         self._abandon = False
 
-    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Iterator[tuple[Task, Result]]:
+    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Generator[tuple[Task, Result], None, None]:
         pending: dict[cf.Future, Any] = {}
         todo = iter(tasks)
         window = 2 * self.workers
@@ -117,7 +117,7 @@ def _worker_init(parent_pid: int) -> None:
         while True:
             time.sleep(PARENT_POLL_S)
             if os.getppid() != start_ppid or not _alive(parent_pid):
-                os._exit(1)
+                signal.raise_signal(signal.SIGKILL)  # like Linux's PR_SET_PDEATHSIG, on any POSIX system
 
     threading.Thread(target=watch, name="abftsim-parent-watch", daemon=True).start()
 
@@ -152,7 +152,7 @@ class DaskExecutor:
         ))  # fmt: skip
         self.description = f"Dask scheduler {address} ({workers} workers)"
 
-    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Iterator[tuple[Task, Result]]:
+    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Generator[tuple[Task, Result], None, None]:
         from distributed import as_completed
 
         todo = iter(tasks)

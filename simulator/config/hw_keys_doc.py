@@ -111,9 +111,7 @@ def _type(root: dict[str, Any], prop: dict[str, Any]) -> str:
         if "enum" in v or "const" in v:
             kinds.append("choice")
         else:
-            kinds.append(
-                {"integer": "integer", "number": "number", "boolean": "true/false"}.get(v.get("type"), "string")
-            )
+            kinds.append(_TYPE_NAMES.get(str(v.get("type")), "string"))
     return " or ".join(dict.fromkeys(kinds))
 
 

@@ -145,7 +145,7 @@ def validate(model: type[Model], data: dict[str, Any], source: str, prefix: tupl
         return model.model_validate(data)
     except ValidationError as exc:
         errors = [{**e, "loc": (*prefix, *e.get("loc", ()))} for e in exc.errors(include_url=False)]
-        missing = [key_path(e["loc"]) for e in errors if e.get("type") == "missing"]
+        missing = [key_path((*prefix, *e.get("loc", ()))) for e in exc.errors() if e.get("type") == "missing"]
         others = [describe_error(e) for e in errors if e.get("type") != "missing"]
         parts = others[:MAX_REPORTED_ERRORS]
         if len(missing) == 1:

@@ -19,10 +19,11 @@ def kernels_need_compiling() -> bool:
     """
     for module in KERNEL_MODULES:
         for obj in vars(module).values():
-            if not isinstance(obj, Dispatcher) or obj._cache is None:
+            cache = getattr(obj, "_cache", None) if isinstance(obj, Dispatcher) else None
+            if cache is None:
                 continue
             try:
-                if not obj._cache._cache_file._load_index():  # empty when absent or the source changed
+                if not cache._cache_file._load_index():  # empty when absent or the source changed
                     return True
             except Exception:  # a numba internal changed: no notice rather than a crash
                 continue
