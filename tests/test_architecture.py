@@ -237,3 +237,31 @@ def test_the_walker_sees_every_import(tmp_path: Path, source: str, expected: lis
 def test_the_silence_check_sees_exits_and_prints() -> None:
     tree = ast.parse("import sys\ndef f():\n    print(1)\n    sys.exit(2)\n    logging.basicConfig()\n")
     assert [name for name, _ in _calls(tree)] == ["print", "sys.exit", "logging.basicConfig"]
+
+
+# Modules that may name a dataflow (Dataflow.OS / WS / IS): its definition and default, the
+# geometry objects, the emulator (a per-dataflow register machine). The numba kernels branch on
+# integer codes instead. mapping/schedule.py still branches in its residency rule and per-fold
+# traffic, which are being rewritten for a DRAM-minimising loop order; that rewrite should ask
+# the geometry too and drop out of this list.
+NAMES_DATAFLOWS = {
+    "simulator.config.enums",
+    "simulator.config.schema",
+    "simulator.mapping.dataflow",
+    "simulator.faults.emulator",
+    "simulator.mapping.schedule",
+}
+
+
+def test_only_the_geometry_branches_on_the_dataflow():
+    named = set()
+    for module, path in _sources().items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "Dataflow"
+                and node.attr in ("OS", "WS", "IS")
+            ):
+                named.add(module)
+    assert named <= NAMES_DATAFLOWS, f"ask mapping.dataflow.geometry_of instead: {sorted(named - NAMES_DATAFLOWS)}"
