@@ -10,12 +10,12 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from simulator import api
-from simulator.abft.registry import policy_names
+from simulator.abft.registry import check_policy_names, policy_names
 from simulator.config.loader import (
     DEFAULT_HW,
     DEFAULT_WORKLOAD,
@@ -29,6 +29,7 @@ from simulator.config.loader import (
 from simulator.engine.chrome_trace import chrome_trace
 from simulator.errors import ConfigError
 from simulator.metrics.report import Report
+from simulator.metrics.stats import check_confidence, check_trials
 
 DEFAULT_BER = 1e-9  # the middle of the seed paper's BER sweep (1e-11 to 1e-7)
 
@@ -277,10 +278,19 @@ def _add_campaign_parsers(sub: Any) -> None:
     pl.set_defaults(handler=_cmd_plot)
 
 
+T = TypeVar("T")
+
+
+def _flag(check: Callable[[T], T], value: T) -> T:
+    """Run a library check; its "key: message" error becomes the flag's "--key: message"."""
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise ConfigError(f"--{exc}") from None
+
+
 def _check_confidence(value: float) -> float:
-    if not 0.0 < value < 1.0:
-        raise ConfigError(f"--confidence: must be in (0, 1), got {value}")
-    return value
+    return _flag(check_confidence, value)
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -294,7 +304,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     confidence = _check_confidence(args.confidence)
     spec, path = load_sweep(args.sweep)
-    plan = plan_sweep(spec, path, args.trials)
+    plan = plan_sweep(spec, path, None if args.trials is None else _flag(check_trials, args.trials))
     if args.dry_run:
         for p in plan.points:
             print(f"{p.index:>5}  trials {p.trials:>4}  seed index {p.seed_index:>4}  {p.label}")
@@ -462,8 +472,7 @@ def _model_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     """Model bundle, hardware, fault-spec template and ABFT options of `accuracy` / `calibrate`."""
     from simulator.functional.bundle import load_bundle
 
-    if args.trials < 1:
-        raise ConfigError(f"--trials: must be >= 1, got {args.trials}")
+    _flag(check_trials, args.trials)
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit: must be >= 1, got {args.limit}")
     bad = [b for b in args.bers or () if not 0.0 <= b <= 1.0]
@@ -493,10 +502,10 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     from simulator.functional.accuracy import accuracy_study
 
     bundle, hw, spec, abft = _model_inputs(args)
-    policies = args.policies or policy_names()
-    unknown = [p for p in policies if p not in policy_names()]
-    if unknown:
-        raise ConfigError(f"--policy: unknown policy {unknown[0]!r} (known: {', '.join(policy_names())})")
+    try:
+        policies = check_policy_names(args.policies or policy_names())
+    except ValueError as exc:
+        raise ConfigError(f"--policy: {exc}") from None
     bers = args.bers or list(DEFAULT_ACCURACY_BERS)
     split = bundle.split(args.split).head(args.limit)
     with _model_executor(args) as executor, progress_bar(len(policies) * len(bers) * args.trials, "runs",

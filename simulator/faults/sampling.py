@@ -265,6 +265,14 @@ def sample_fold_faults(
     return _draw_transients(rng, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, attempt)
 
 
+def check_faults_fit(spec: FaultSpec, datatype: Datatype, rows: int, cols: int) -> None:
+    """ValueError when a spec cannot apply to this array: a selected site with no exposed bit for
+    the datatype, or more stuck-at bits than the array has (the sampler's own checks)."""
+    for site in spec.sites:
+        spec.site_bits(site, datatype)
+    sample_permanent_faults(spec, datatype, rows, cols)
+
+
 def sample_permanent_faults(spec: FaultSpec, datatype: Datatype, rows: int, cols: int) -> tuple[FaultEvent, ...]:
     """The run's stuck-at faults: distinct (PE, site, bit), uniform over PEs and exposed bits."""
     if spec.kind is not FaultKind.PERMANENT:
