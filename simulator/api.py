@@ -32,7 +32,7 @@ def resolve_hw(hw: HwLike, overrides: Iterable[str] = ()) -> HwConfig:
     overrides = list(overrides)
     if isinstance(hw, HwConfig):
         if overrides:
-            raise ConfigError("--set overrides apply to a hardware file or name, not to a config object")
+            raise ConfigError("apply to a hardware file or name, not to a config object", argument="overrides")
         return hw
     return load_hw(hw, overrides)
 
@@ -75,7 +75,7 @@ def run(
     try:
         chosen = [make_policy(name, context) for name in names]
     except ValueError as exc:
-        raise ConfigError(f"--policy: {exc}") from None
+        raise ConfigError(str(exc), argument="policies") from None
     _check_faults_fit(spec, hw_cfg)
     schedules = [schedule_gemm(g, hw_cfg) for g in wl.gemms]
     operand_cache = OperandCache(hw_cfg, schedules, spec.seed, supplied=operands)

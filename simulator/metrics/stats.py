@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
+from simulator.errors import ConfigError
+
 DEFAULT_CONFIDENCE = 0.95
 _BETA_EPS = 1e-15
 _BETA_MAX_TERMS = 500
@@ -27,16 +29,16 @@ class Interval:
 
 
 def check_confidence(confidence: float) -> float:
-    """A two-sided confidence level, which must lie in (0, 1); ValueError "confidence: ..." if not."""
+    """A two-sided confidence level, which must lie in (0, 1) (ConfigError on argument "confidence")."""
     if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence: must be in (0, 1), got {confidence}")
+        raise ConfigError(f"must be in (0, 1), got {confidence}", argument="confidence")
     return confidence
 
 
 def check_trials(trials: int) -> int:
-    """A Monte-Carlo trial count, which must be >= 1; ValueError "trials: ..." if not."""
+    """A Monte-Carlo trial count, which must be >= 1 (ConfigError on argument "trials")."""
     if trials < 1:
-        raise ValueError(f"trials: must be >= 1, got {trials}")
+        raise ConfigError(f"must be >= 1, got {trials}", argument="trials")
     return trials
 
 
