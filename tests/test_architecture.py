@@ -11,7 +11,7 @@ The package is a stack of layers; every import points down. From the ground up:
  4. `faults/` (sampling, effects, the emulator) and `abft/` (checksums, policies) stand on the
     geometry and do not know each other.
  5. `verify/` (the join of faults and ABFT: what the checks see) and `engine/` (the timing model,
-    which asks a verifier but never a fault) do not know each other.
+    which asks a verifier but never a fault: it does not import faults/) do not know each other.
  6. `functional/` is functional ViT inference through the faulty accelerator.
  7. `api.py` orchestrates one run.
  8. `campaign/` runs trials of the api into sweeps and a result store.
@@ -120,6 +120,19 @@ def test_imports_point_down() -> None:
             if dest != source and LAYER_OF[dest] >= LAYER_OF[source]:
                 broken.append(f"{module}:{line} imports {target} ({source} -> {dest})")
     assert broken == [], "imports that break the layer order:\n" + "\n".join(broken)
+
+
+def test_the_engine_never_sees_a_fault() -> None:
+    # the engine asks a TileVerifier (abft.protocol) what a fold attempt's checks see; faults/ is
+    # below it in the layers, but the join of faults and checks is verify/'s job alone
+    edges = [
+        f"{module}:{line} imports {target}"
+        for module, targets in _graph().items()
+        if _node(module) == "engine"
+        for target, line in sorted(targets)
+        if _node(target) == "faults"
+    ]
+    assert edges == []
 
 
 def test_no_import_cycle() -> None:
