@@ -44,9 +44,8 @@ def series_colour(policy: str, variant: int, variants: int, index: int = 0) -> s
         return base
     lo, hi = SHADE_RANGE
     shade = lo + (hi - lo) * variant / (variants - 1)
-    rgb = to_rgb(base)
-    mixed = [c * (1 + shade) if shade < 0 else c + (1 - c) * shade for c in rgb]
-    return to_hex(mixed)
+    r, g, b = (c * (1 + shade) if shade < 0 else c + (1 - c) * shade for c in to_rgb(base))
+    return to_hex((r, g, b))
 
 
 def series_linestyle(variant: int) -> str:
