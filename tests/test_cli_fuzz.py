@@ -97,3 +97,8 @@ def test_no_traceback_from_random_options(command, tmp_path_factory, monkeypatch
             assert "Traceback" not in err and err.strip().count("\n") == 0, err
 
     check()
+
+
+def test_every_subcommand_is_fuzzed():
+    commands = next(a for a in cli.build_parser()._actions if a.dest == "command").choices
+    assert set(commands) == set(COMMANDS), "give a new subcommand a cheap base command line in COMMANDS"
