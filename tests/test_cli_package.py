@@ -72,3 +72,37 @@ def test_first_compile_is_announced_on_stderr(capsys, monkeypatch, needed):
     captured = capsys.readouterr()
     notice = "abftsim: compiling kernels, first run only (about 15 s)\n"
     assert captured.err == (notice if needed else "") and "compiling" not in captured.out
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "line"),
+    [
+        (KeyboardInterrupt(), 130, "abftsim: interrupted\n"),
+        (cli.Terminated(15), 143, "abftsim: stopped by signal SIGTERM\n"),
+        (MemoryError(), 2, "abftsim: error: out of memory; reduce the workload, the BER or the trial count\n"),
+    ],
+)
+def test_interrupts_are_one_line_on_every_command(capsys, monkeypatch, raised, code, line):
+    from simulator import api
+
+    def stop(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(api, "run", stop)
+    monkeypatch.setattr(api, "resolve_hw", stop)  # accuracy and calibrate start here
+    for argv in (["run", "--quiet"], ["accuracy", "--quiet"], ["calibrate", "--out", "x.yaml", "--quiet"]):
+        assert cli.main(argv) == code
+        assert capsys.readouterr().err == line
+
+
+def test_sigterm_during_a_command_is_terminated(capsys, monkeypatch):
+    """The handler main() installs turns SIGTERM into cli.Terminated and restores the old one after."""
+    import signal
+
+    from simulator import api
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(api, "run", lambda *a, **k: signal.raise_signal(signal.SIGTERM))
+    assert cli.main(["run", "--quiet"]) == 143
+    assert capsys.readouterr().err == "abftsim: stopped by signal SIGTERM\n"
+    assert signal.getsignal(signal.SIGTERM) is before
