@@ -99,6 +99,9 @@ def _signals_as_interrupts() -> Iterator[None]:
         return
 
     def interrupt(signum: int, frame: object) -> None:
+        # the next one acts at once: a command stuck in a long native call (a numba kernel) that
+        # cannot reach Python to unwind still stops on a second SIGTERM
+        signal.signal(signum, signal.SIG_DFL)
         raise Terminated(signum)
 
     wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
