@@ -26,7 +26,9 @@ from simulator.config.loader import (
     bundled_names,
     load_abft,
     load_fault_spec,
+    load_workload,
 )
+from simulator.config.workload_yaml import import_comments, workload_yaml
 from simulator.engine.chrome_trace import chrome_trace
 from simulator.metrics.report import Report
 
@@ -49,8 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="simulate a workload on a hardware config under ABFT policies")
     run.add_argument("--hw", default=DEFAULT_HW, help=f"bundled name or YAML path (default {DEFAULT_HW})")
     run.add_argument(
-        "--workload", default=DEFAULT_WORKLOAD, help=f"bundled name or YAML path (default {DEFAULT_WORKLOAD})"
-    )
+        "--workload", default=DEFAULT_WORKLOAD,
+        help=f"bundled name, YAML path or ONNX model (.onnx) (default {DEFAULT_WORKLOAD})",
+    )  # fmt: skip
+    run.add_argument("--batch", type=int, metavar="N", help="batch size of a preset or of an ONNX model's batch axis")
     run.add_argument(
         "--set",
         dest="overrides",
@@ -83,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="bundled hardware configs, workloads, policies and sweeps")
     lst.set_defaults(handler=_cmd_list)
+    _add_workload_commands(sub)
     _add_model_commands(sub)
     _add_campaign_parsers(sub)
     return parser
@@ -99,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _cmd_list(args: argparse.Namespace) -> int:
     print("hardware:  " + " ".join(bundled_names(HW_DIR_NAME)))
-    print("workloads: " + " ".join(bundled_names(WORKLOAD_DIR_NAME)))
+    print("workloads: " + " ".join(bundled_names(WORKLOAD_DIR_NAME)) + " (or any .onnx model)")
     print("policies:  " + " ".join(policy_names()))
     print("sweeps:    " + " ".join(bundled_names(SWEEP_DIR_NAME)))
     return EXIT_OK
@@ -113,7 +118,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     spec = load_fault_spec(args.faults, cli_faults)
     abft = load_abft(args.abft)
     with progress_bar(len(policies), "policies", args.quiet) as bar:
-        report = api.run(args.hw, args.workload, policies, spec, abft=abft, overrides=args.overrides,
+        workload = load_workload(args.workload, batch=args.batch)
+        report = api.run(args.hw, workload, policies, spec, abft=abft, overrides=args.overrides,
                          trace=policies[0] if args.trace else None,
                          progress=lambda name: bar.update(1))  # fmt: skip
     data = report.to_dict()
@@ -566,3 +572,58 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())
+
+
+def _add_workload_commands(sub: Any) -> None:
+    wl = sub.add_parser("workload", help="import an ONNX model as a workload; show a workload's GEMMs")
+    wl_sub = wl.add_subparsers(dest="workload_command", required=True, parser_class=_Parser)
+    imp = wl_sub.add_parser("import", help="ONNX model -> workload YAML (a GEMM list with names and kinds)")
+    imp.add_argument("model", help="ONNX model file (.onnx); weights are not read")
+    imp.add_argument("-o", "--out", metavar="PATH", help="write the YAML to PATH (default: stdout)")
+    imp.add_argument("--name", help="workload name (default: the model file's stem)")
+    show = wl_sub.add_parser("show", help="a workload's GEMMs, MACs and kinds as a table")
+    show.add_argument("workload", help="bundled name, YAML path or ONNX model")
+    for p in (imp, show):
+        p.add_argument("--batch", type=int, metavar="N", help="batch size (a preset's, or an ONNX model's batch axis)")
+        p.add_argument("--dim", dest="dims", action="append", default=[], metavar="NAME=SIZE",
+                       help="size of a named symbolic input dimension of an ONNX model (repeatable)")  # fmt: skip
+    imp.set_defaults(handler=_cmd_workload_import)
+    show.set_defaults(handler=_cmd_workload_show)
+
+
+def _parse_dims(items: Sequence[str]) -> dict[str, int]:
+    dims = {}
+    for item in items:
+        name, _, size = item.partition("=")
+        if not name.strip() or not size.strip().isdigit() or int(size) <= 0:
+            raise ConfigError(f"--dim {item}: expected NAME=SIZE with a positive integer size")
+        dims[name.strip()] = int(size)
+    return dims
+
+
+def _cmd_workload_import(args: argparse.Namespace) -> int:
+    model = Path(args.model)
+    if model.suffix != ".onnx":
+        raise ConfigError(f"{model}: expected an ONNX model (.onnx)")
+    wl = load_workload(model, batch=args.batch, dims=_parse_dims(args.dims))
+    if args.name:
+        wl = type(wl)(args.name, wl.gemms)
+    text = workload_yaml(wl, import_comments(wl, model.name))
+    if args.out:
+        write_atomic(Path(args.out), text)
+        print(f"abftsim: wrote {args.out}: {len(wl.gemms)} GEMMs, {wl.macs / 1e9:.3f} GMAC", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _cmd_workload_show(args: argparse.Namespace) -> int:
+    wl = load_workload(args.workload, batch=args.batch, dims=_parse_dims(args.dims))
+    width = max(4, *(len(g.name) for g in wl.gemms))
+    lines = [f"{wl.name}: {len(wl.gemms)} GEMMs, {wl.macs:,} MACs ({wl.macs / 1e9:.3f} G)", ""]
+    lines.append(f"{'GEMM':<{width}}  {'kind':<11} {'M':>8} {'K':>7} {'N':>7} {'count':>6} {'MACs':>16}")
+    lines.append("-" * len(lines[-1]))
+    for g in wl.gemms:
+        lines.append(f"{g.name:<{width}}  {g.kind:<11} {g.m:>8} {g.k:>7} {g.n:>7} {g.count:>6} {g.macs:>16,}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return EXIT_OK
