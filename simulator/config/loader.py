@@ -207,7 +207,9 @@ def load_workload(
     if batch is not None:
         section = next((key for key in ("vit", "swin") if isinstance(data.get(key), dict)), None)
         if section is None:
-            raise ConfigError(f"{source}: batch: applies to a `vit` or `swin` preset or an ONNX model, not to a GEMM list")
+            raise ConfigError(
+                f"{source}: batch: applies to a `vit` or `swin` preset or an ONNX model, not to a GEMM list"
+            )
         data = {**data, section: {**data[section], "batch": batch}}
         source += f" (with batch {batch})"
     spec = validate(WorkloadFile, data, source)

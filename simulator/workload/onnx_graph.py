@@ -67,7 +67,9 @@ class Graph:
         node = self.nodes[index]
         shape = self.shapes.get(tensor)
         if shape is None:
-            raise OnnxImportError(f"{node_label(node, index)}: tensor {tensor!r} has no inferred shape{self._lost(tensor)}")
+            raise OnnxImportError(
+                f"{node_label(node, index)}: tensor {tensor!r} has no inferred shape{self._lost(tensor)}"
+            )
         if any(not isinstance(d, int) for d in shape):
             dims = ", ".join(str(d) if d is not None else "?" for d in shape)
             raise OnnxImportError(
@@ -90,7 +92,8 @@ class Graph:
             node = self.nodes[index]
             unknown = [t for t in node.input if t and not _static(self.shapes.get(t))]
             if not unknown:
-                return f" (shape inference stops at {node_label(self.nodes[index], index)}, whose output size depends on run-time values)"
+                where = node_label(self.nodes[index], index)
+                return f" (shape inference stops at {where}, whose output size depends on run-time values)"
             todo.extend(unknown)
         return ""
 

@@ -13,9 +13,7 @@ from simulator.workload.onnx_ops import gemm_ops
 from simulator.workload.workload import Workload
 
 
-def import_onnx(
-    model: Any, name: str, *, batch: int | None = None, dims: Mapping[str, int] | None = None
-) -> Workload:
+def import_onnx(model: Any, name: str, *, batch: int | None = None, dims: Mapping[str, int] | None = None) -> Workload:
     """The workload of an ONNX ModelProto: one GEMM per matrix-multiplying node, named from the
     graph, kinds inferred from its structure (simulator/workload/onnx_kinds.py)."""
     graph = inferred_graph(model, batch, dims)

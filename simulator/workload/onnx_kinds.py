@@ -13,13 +13,15 @@ they do not depend on how an exporter names things:
   else `linear`.
 
 Names: the node's scope as exporters write it (`/blocks/blocks.0/attn/qkv/MatMul` ->
-`blocks.0.attn.qkv`), else its weight's name (`layer1.0.conv1.weight` -> `layer1.0.conv1`),
-else the node name, else op type and position; products of two activations get their kind
+`blocks.0.attn.qkv`), else its weight's parameter name (`layer1.0.conv1.weight` ->
+`layer1.0.conv1`), else the node name unless generated (`MatMul_12`), else the weight's name,
+else op type and position; products of two activations get their kind
 appended (`blocks.0.attn.qk`); repeats get `_2`, `_3`, ...
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 
@@ -45,7 +47,9 @@ def _reached_upstream(graph: Graph, tensor: str) -> list[tuple[int, frozenset[st
     return _walk(graph, [(tensor, frozenset())], downstream=False)
 
 
-def _walk(graph: Graph, start: Iterable[tuple[str, frozenset[str]]], downstream: bool) -> list[tuple[int, frozenset[str]]]:
+def _walk(
+    graph: Graph, start: Iterable[tuple[str, frozenset[str]]], downstream: bool
+) -> list[tuple[int, frozenset[str]]]:
     found: list[tuple[int, frozenset[str]]] = []
     seen: set[tuple[str, frozenset[str]]] = set()
     todo = deque(start)
@@ -154,12 +158,14 @@ def scope_name(graph: Graph, op: GemmOp) -> str:
         parts = [p for j, p in enumerate(parts) if not (j + 1 < len(parts) and parts[j + 1].startswith(p + "."))]
         if parts:
             return ".".join(parts)
-    if op.b in graph.initializer_names and not op.b.startswith("onnx::"):
-        for suffix in (".weight", "_weight", ".W", "_W"):
-            if op.b.endswith(suffix) and len(op.b) > len(suffix):
-                return op.b[: -len(suffix)]
-        return op.b
-    return node.name or f"{node.op_type.lower()}{op.index}"
+    weight = op.b if op.b in graph.initializer_names and not op.b.startswith("onnx::") else ""
+    for suffix in (".weight", "_weight", ".W", "_W"):
+        if weight.endswith(suffix) and len(weight) > len(suffix):
+            return weight[: -len(suffix)]
+    generated = re.fullmatch(rf"{node.op_type}(_\d+)?", node.name) is not None  # `MatMul_12`
+    if node.name and not generated:
+        return node.name
+    return weight or node.name or f"{node.op_type.lower()}{op.index}"
 
 
 def kinds_and_names(graph: Graph, ops: Sequence[GemmOp]) -> list[tuple[str, str]]:

@@ -100,8 +100,9 @@ def vit(
     head_dim, mlp = hidden // heads, hidden * mlp_ratio
     extra = 2 if distillation_token else 1
     tokens = grid * grid + extra
-    x = b.node("/patch_embed/proj", "Conv", ["input", b.weight("patch_embed.proj.weight", (hidden, 3, patch_size, patch_size)),
-               b.weight("patch_embed.proj.bias", (hidden,))], kernel_shape=[patch_size] * 2, strides=[patch_size] * 2)  # fmt: skip
+    w = b.weight("patch_embed.proj.weight", (hidden, 3, patch_size, patch_size))
+    conv_inputs = ["input", w, b.weight("patch_embed.proj.bias", (hidden,))]
+    x = b.node("/patch_embed/proj", "Conv", conv_inputs, kernel_shape=[patch_size] * 2, strides=[patch_size] * 2)
     x = b.node("/patch_embed", "Reshape", [x, b.constant([0, hidden, -1])])
     x = b.node("/patch_embed", "Transpose", [x], perm=[0, 2, 1])
     batch_size = b.node("", "Gather", [b.node("", "Shape", ["input"]), b.constant([0])], axis=0)
@@ -130,7 +131,9 @@ def vit(
         x = b.node(s, "Add", [x, b.linear(f"{s}/attn/proj", ctx, hidden, hidden, f"{p}.attn.proj")])
         h = b.layer_norm(f"{s}/norm2", x, hidden, f"{p}.norm2")
         h = b.linear(f"{s}/mlp/fc1", h, hidden, mlp, f"{p}.mlp.fc1")
-        erf = b.node(f"{s}/mlp/act", "Erf", [b.node(f"{s}/mlp/act", "Div", [h, b.constant([math.sqrt(2.0)], np.float32)])])
+        erf = b.node(
+            f"{s}/mlp/act", "Erf", [b.node(f"{s}/mlp/act", "Div", [h, b.constant([math.sqrt(2.0)], np.float32)])]
+        )
         erf = b.node(f"{s}/mlp/act", "Add", [erf, b.constant([1.0], np.float32)])
         h = b.node(f"{s}/mlp/act", "Mul", [b.node(f"{s}/mlp/act", "Mul", [h, erf]), b.constant([0.5], np.float32)])
         x = b.node(s, "Add", [x, b.linear(f"{s}/mlp/fc2", h, mlp, hidden, f"{p}.mlp.fc2")])

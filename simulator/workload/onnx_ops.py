@@ -134,7 +134,9 @@ def _broadcast(x: tuple[int, ...], y: tuple[int, ...], node: Any, index: int) ->
     out = []
     for p, q in zip(x, y, strict=True):
         if p != q and 1 not in (p, q):
-            raise OnnxImportError(f"{node_label(node, index)}: batch dimensions {list(x)} and {list(y)} do not broadcast")
+            raise OnnxImportError(
+                f"{node_label(node, index)}: batch dimensions {list(x)} and {list(y)} do not broadcast"
+            )
         out.append(max(p, q))
     return tuple(out)
 

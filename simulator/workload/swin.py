@@ -47,7 +47,9 @@ def swin_gemms(
     for s, (depth, n_heads) in enumerate(zip(depths, heads, strict=True)):
         window = min(window_size, grid)
         if grid % window:
-            raise ValueError(f"stage {s}: the {grid}x{grid} token grid is not a multiple of the {window}x{window} window")
+            raise ValueError(
+                f"stage {s}: the {grid}x{grid} token grid is not a multiple of the {window}x{window} window"
+            )
         if dim % n_heads:
             raise ValueError(f"stage {s}: {dim} channels are not a multiple of {n_heads} heads")
         rows, win_tokens, head_dim = grid * grid * batch, window * window, dim // n_heads
