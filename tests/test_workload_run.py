@@ -88,3 +88,18 @@ def test_bad_models_exit_2_with_one_line(tmp_path, capsys):
     assert "--dim seq=0: expected NAME=SIZE" in capsys.readouterr().err
     assert cli.main(["run", "--workload", "vit_block_gemms", "--batch", "2"]) == 2
     assert "batch: applies to a `vit` or `swin` preset" in capsys.readouterr().err
+
+
+def test_a_sweep_over_an_imported_model(tmp_path, capsys):
+    """An .onnx workload beside the sweep file; imported kinds (conv, head) travel through the store."""
+    onnx.save(small_cnn(), str(tmp_path / "cnn.onnx"))
+    sweep = tmp_path / "cnn_sweep.yaml"
+    sweep.write_text(
+        "name: cnn_sweep\nseed: 0\ntrials: 1\nbase:\n  hw: edge_32x32\n  workload: cnn.onnx\n"
+        "  faults: {ber: 1.0e-6}\n  policies: [none, abft]\naxes:\n  hw.array.rows: [8, 16]\n"
+    )
+    db = tmp_path / "cnn.db"
+    assert cli.main(["sweep", str(sweep), "--db", str(db), "--workers", "1", "--quiet"]) == 0
+    assert cli.main(["export", str(db), "--csv", "-"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert len(rows) == 1 + 2 * 2 and rows[0].startswith("point,trial,seed")
