@@ -3,6 +3,8 @@ an architect would write by hand; bad models give one line naming the node."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import onnx
 import pytest
@@ -190,6 +192,27 @@ def test_a_symbolic_dimension_needs_a_size(tmp_path):
     assert "dims: the model has no symbolic dimension 'sq'" in _error(tmp_path, model, dims={"sq": 5, "seq": 5})
 
 
+def _mlp_around(op: str, domain: str):
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="/mlp/fc1/MatMul"),
+        helper.make_node(op, ["h"], ["g"], name=f"/mlp/act/{op}", domain=domain),
+        helper.make_node("MatMul", ["g", "w2"], ["y"], name="/mlp/fc2/MatMul"),
+    ]
+    graph = helper.make_graph(nodes, "g", [_value("x", [2, 6])], [_value("y", None)],
+                              [_weights("w", (6, 4)), _weights("w2", (4, 3))])  # fmt: skip
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid(domain, 1)]
+    return helper.make_model(graph, opset_imports=opsets)
+
+
+def test_onnx_runtime_contrib_activations_keep_their_shape(tmp_path):
+    # ONNX Runtime's optimised graphs fuse GELU into com.microsoft.Gelu, unknown to ONNX shape inference
+    wl = import_onnx(_mlp_around("Gelu", "com.microsoft"), "mlp")
+    assert [(g.name, g.m, g.k, g.n) for g in wl.gemms] == [("mlp.fc1", 2, 6, 4), ("mlp.fc2", 2, 4, 3)]
+    text = _error(tmp_path, _mlp_around("Mystery", "vendor.ops"))
+    assert "node '/mlp/fc2/MatMul' (MatMul): tensor 'g' has no inferred shape" in text
+    assert "stops at node '/mlp/act/Mystery' (Mystery), an operator of domain 'vendor.ops' it does not know" in text
+
+
 def test_an_unsupported_operator_is_refused_by_name(tmp_path):
     nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="/decoder/up/ConvTranspose")]
     model = _graph(nodes, [_value("x", [1, 4, 5, 5])], [_value("y", None)], [_weights("w", (4, 2, 2, 2))])
@@ -212,3 +235,10 @@ def test_unreadable_and_empty_models_give_one_line(tmp_path):
 
 def test_a_fixed_batch_cannot_be_changed(tmp_path):
     assert "batch dimension is fixed at 1" in _error(tmp_path, small_cnn(), batch=4)
+
+
+def test_without_the_onnx_package_the_error_says_what_to_install(tmp_path, monkeypatch):
+    path = save(tmp_path, small_cnn())
+    monkeypatch.setitem(sys.modules, "onnx", None)  # `import onnx` now raises ImportError
+    with pytest.raises(ConfigError, match=r"model.onnx: reading ONNX models needs the onnx package: pip install"):
+        load_workload(path)

@@ -92,7 +92,11 @@ class Graph:
             node = self.nodes[index]
             unknown = [t for t in node.input if t and not _static(self.shapes.get(t))]
             if not unknown:
-                where = node_label(self.nodes[index], index)
+                where = node_label(node, index)
+                if node.domain not in ("", "ai.onnx"):
+                    return (
+                        f" (shape inference stops at {where}, an operator of domain {node.domain!r} it does not know)"
+                    )
                 return f" (shape inference stops at {where}, whose output size depends on run-time values)"
             todo.extend(unknown)
         return ""
@@ -170,10 +174,9 @@ def inferred_graph(model: Any, batch: int | None = None, dims: Mapping[str, int]
     onnx = require_onnx()
     model = onnx.ModelProto.FromString(model.SerializeToString())  # the caller's model stays as given
     bind_dimensions(model, batch, dims or {})
-    try:
-        model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
-    except (onnx.shape_inference.InferenceError, ValueError, RuntimeError) as exc:
-        raise OnnxImportError(f"shape inference failed: {_one_line(exc)}") from None
+    model = _infer(onnx, model)
+    while _carry_contrib_shapes(model):  # each pass may unlock shapes further down the graph
+        model = _infer(onnx, model)
     g = model.graph
     shapes: dict[str, Shape] = {}
     for value in (*g.input, *g.value_info, *g.output):
@@ -210,6 +213,40 @@ def inferred_graph(model: Any, batch: int | None = None, dims: Mapping[str, int]
         producer=producer,
         consumers=consumers,
     )
+
+
+def _infer(onnx: Any, model: Any) -> Any:
+    try:
+        return onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except (onnx.shape_inference.InferenceError, ValueError, RuntimeError) as exc:
+        raise OnnxImportError(f"shape inference failed: {_one_line(exc)}") from None
+
+
+# Operators of runtime-specific domains (ONNX Runtime's com.microsoft, found in optimised models)
+# that ONNX shape inference does not know, whose first output has the shape of their first input.
+SHAPE_PRESERVING_CONTRIB_OPS = frozenset(
+    {"Gelu", "FastGelu", "BiasGelu", "QuickGelu", "BiasAdd", "SkipLayerNormalization", "LayerNormalization",
+     "SkipSimplifiedLayerNormalization", "SimplifiedLayerNormalization", "BiasDropout", "BiasSoftmax", "Swish"}
+)  # fmt: skip
+
+
+def _carry_contrib_shapes(model: Any) -> bool:
+    """Give the first output of each shape-preserving contrib operator its first input's type, where
+    inference left it unknown; whether anything was added."""
+    g = model.graph
+    known = {v.name: v for v in (*g.input, *g.value_info, *g.output) if _shape_of(v) is not None}
+    added = False
+    for node in g.node:
+        if node.domain in ("", "ai.onnx") or node.op_type not in SHAPE_PRESERVING_CONTRIB_OPS:
+            continue
+        if not node.input or not node.output or node.input[0] not in known or node.output[0] in known:
+            continue
+        value = g.value_info.add()
+        value.CopyFrom(known[node.input[0]])
+        value.name = node.output[0]
+        known[value.name] = value
+        added = True
+    return added
 
 
 def volume(dims: tuple[int, ...]) -> int:
