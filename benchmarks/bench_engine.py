@@ -22,11 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from simulator.abft.policies import Unprotected
-from simulator.abft.protocol import Action, Decision, Region, Scope
+from simulator.abft.policies import PolicyBase
+from simulator.abft.protocol import Action, Decision
 from simulator.config.loader import load_hw, load_workload
 from simulator.engine import EngineResult, simulate
 from simulator.engine.testing import forced
+from simulator.mapping.region import Region, Scope
 from simulator.mapping.schedule import schedule_gemm
 
 
@@ -43,7 +44,7 @@ def run_case(case: Case, repeat: int) -> tuple[float, EngineResult]:
     schedules = [schedule_gemm(g, hw) for g in load_workload("vit_base_16").gemms]
     best, result = float("inf"), None
     for _ in range(repeat):
-        policy, verifier = Unprotected(), None
+        policy, verifier = PolicyBase(), None
         if case.recompute_fraction:
             rng = random.Random(0)
             script = {}

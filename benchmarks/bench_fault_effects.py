@@ -28,11 +28,12 @@ import numpy as np  # noqa: E402  (after the thread settings)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from simulator.config.enums import Dataflow, Datatype, Site  # noqa: E402
+from simulator.config.fault_spec import FaultSpec  # noqa: E402
+from simulator.faults.codes import SITE_CODE  # noqa: E402
 from simulator.faults.effects import kernel_operands, resolve_gemm_faults  # noqa: E402
 from simulator.faults.operands import synthetic_operands  # noqa: E402
-from simulator.faults.sampling import fold_table, sample_gemm_faults  # noqa: E402
-from simulator.faults.spec import FaultSpec  # noqa: E402
-from simulator.kernels.codes import SITE_CODE  # noqa: E402
+from simulator.faults.sampling import sample_gemm_faults  # noqa: E402
+from simulator.mapping.fold_table import fold_table  # noqa: E402
 from simulator.workload.gemm import Gemm  # noqa: E402
 
 VIT_B16 = [

@@ -11,7 +11,7 @@ import argparse
 import time
 
 from simulator import api
-from simulator.faults.spec import FaultSpec
+from simulator.config.fault_spec import FaultSpec
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import sys
 import time
 
 from simulator import api
-from simulator.faults.spec import FaultSpec
+from simulator.config.fault_spec import FaultSpec
 
 BERS = (1e-11, 1e-10, 1e-9, 1e-8, 1e-7)
 

@@ -1,4 +1,4 @@
-"""Train the bundled digits ViT and write simulator/model/data/digits_vit.npz (reproducible, seeded, CPU).
+"""Train the bundled digits ViT and write simulator/functional/data/digits_vit.npz (reproducible, seeded, CPU).
 
     pip install -e '.[train]'          # torch + scikit-learn, needed only here
     python scripts/train_digits_vit.py [--out PATH] [--epochs N]
@@ -11,7 +11,7 @@ splits are stored in the bundle with their indices into load_digits() order.
 
 Model: ViT with 2x2 patches (16 patches + class token), hidden 32, depth 2, 2 heads, MLP ratio 2,
 pre-LN, tanh-GELU; AdamW with cosine decay, label smoothing, +-1 pixel random shifts.
-After training, the numpy model (simulator.model.vit) is evaluated in float32 and through the
+After training, the numpy model (simulator.functional.vit) is evaluated in float32 and through the
 functional int8 accelerator (no faults); those accuracies are recorded in the bundle, and the
 int8 one is what tests/test_model.py checks that numpy inference reproduces exactly.
 """
@@ -29,9 +29,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from simulator.config.loader import load_hw  # noqa: E402
-from simulator.model.accelerator import FunctionalAccelerator  # noqa: E402
-from simulator.model.bundle import Split, bundle_arrays  # noqa: E402
-from simulator.model.vit import ScaleRecorder, VitConfig, VitParams, forward, predictions  # noqa: E402
+from simulator.functional.accelerator import FunctionalAccelerator  # noqa: E402
+from simulator.functional.bundle import Split, bundle_arrays  # noqa: E402
+from simulator.functional.vit import ScaleRecorder, VitConfig, VitWeights, forward, predictions  # noqa: E402
 
 SEED = 0
 CONFIG = VitConfig(image_size=8, patch_size=2, channels=1, hidden=32, depth=2, heads=2, mlp_ratio=2.0, classes=10)
@@ -178,10 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     weights = export(model, cfg)
     n = len(cfg.gemms(1))
     recorder = ScaleRecorder(n)
-    probe = VitParams(cfg, weights, np.ones(n), np.ones(n))
+    probe = VitWeights(cfg, weights, np.ones(n), np.ones(n))
     forward(probe, train_split.inputs(), recorder)
     a_scales, b_scales = recorder.scales()
-    params = VitParams(cfg, weights, a_scales, b_scales)
+    params = VitWeights(cfg, weights, a_scales, b_scales)
     hw = load_hw("edge_32x32")
     recorded: dict[str, float] = {}
     for split in (test, calib):

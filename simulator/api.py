@@ -6,20 +6,21 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from simulator.abft.config import AbftConfig
 from simulator.abft.policies import PolicyContext
 from simulator.abft.protocol import NoFaults, Policy
 from simulator.abft.registry import make_policy, policy_names
-from simulator.abft.verifier import DecisionRecorder, FaultVerifier, OperandCache
-from simulator.config.loader import DEFAULT_HW, DEFAULT_WORKLOAD, ConfigError, load_hw, load_workload
+from simulator.config.abft_options import AbftConfig
+from simulator.config.fault_spec import FaultSpec
+from simulator.config.loader import DEFAULT_HW, DEFAULT_WORKLOAD, load_hw, load_workload
 from simulator.config.schema import HwConfig
 from simulator.engine.simulate import simulate
+from simulator.errors import ConfigError
 from simulator.faults.operands import GemmOperands
 from simulator.faults.sampling import sample_permanent_faults
-from simulator.faults.spec import FaultSpec
 from simulator.mapping.schedule import GemmSchedule, schedule_gemm
 from simulator.metrics.energy import energy_breakdown_pj
 from simulator.metrics.report import LayerReport, PolicyReport, Report
+from simulator.verify.verifier import DecisionRecorder, FaultVerifier, OperandCache
 from simulator.workload.workload import Workload
 
 HwLike = HwConfig | str | Path
@@ -60,7 +61,7 @@ def run(
     its engine trace records (`PolicyReport.trace`, not serialised to JSON); tracing turns off
     coalescing, so only that policy pays for it. `progress` is called with a
     policy's name each time one finishes (the CLI draws a progress bar with it). `operands`
-    maps (gemm index, instance) to real operands (e.g. simulator.model captured activations);
+    maps (gemm index, instance) to real operands (e.g. simulator.functional captured activations);
     the other GEMM instances get seeded synthetic operands.
     """
     hw_cfg = resolve_hw(hw, overrides)
@@ -175,24 +176,3 @@ def _simulate_policy(
 def _zero_outcomes() -> dict[str, int]:
     keys = ("faults_injected", "detected", "masked", "corrected", "recomputed", "tolerated", "escaped")
     return dict.fromkeys(keys, 0)
-
-
-def sweep(sweep_file, db_path, **options):
-    """Run or resume a sweep into a result store (simulator.campaign.sweep.sweep)."""
-    from simulator.campaign.sweep import sweep as run_sweep
-
-    return run_sweep(sweep_file, db_path, **options)
-
-
-def accuracy(bundle, hw, policies, bers, **options):
-    """Top-1 accuracy of a ViT through the faulty accelerator (simulator.model.accuracy)."""
-    from simulator.model.accuracy import accuracy_study
-
-    return accuracy_study(bundle, hw, policies, bers, **options)
-
-
-def calibrate(bundle, hw, bers, **options):
-    """Per-GEMM-kind ApproxABFT thresholds from accuracy (simulator.model.calibrate)."""
-    from simulator.model.calibrate import calibrate_thresholds
-
-    return calibrate_thresholds(bundle, hw, bers, **options)

@@ -22,7 +22,6 @@ from simulator.config.loader import (
     HW_DIR_NAME,
     SWEEP_DIR_NAME,
     WORKLOAD_DIR_NAME,
-    ConfigError,
     bundled_names,
     load_abft,
     load_fault_spec,
@@ -30,6 +29,7 @@ from simulator.config.loader import (
 )
 from simulator.config.workload_yaml import import_comments, workload_yaml
 from simulator.engine.chrome_trace import chrome_trace
+from simulator.errors import ConfigError
 from simulator.metrics.report import Report
 
 DEFAULT_BER = 1e-9  # the middle of the seed paper's BER sweep (1e-11 to 1e-7)
@@ -290,13 +290,13 @@ def _check_confidence(value: float) -> float:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from simulator.campaign.executors import make_executor
     from simulator.campaign.export import export_csv
     from simulator.campaign.plan import plan_sweep
     from simulator.campaign.spec import load_sweep
     from simulator.campaign.store import ResultStore
     from simulator.campaign.summary import format_summary, summarize
     from simulator.campaign.sweep import run_sweep
+    from simulator.executors import make_executor
 
     confidence = _check_confidence(args.confidence)
     spec, path = load_sweep(args.sweep)
@@ -466,7 +466,7 @@ def _add_model_commands(sub: Any) -> None:
 
 def _model_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
     """Model bundle, hardware, fault-spec template and ABFT options of `accuracy` / `calibrate`."""
-    from simulator.model.bundle import load_bundle
+    from simulator.functional.bundle import load_bundle
 
     if args.trials < 1:
         raise ConfigError(f"--trials: must be >= 1, got {args.trials}")
@@ -486,7 +486,7 @@ def _model_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
 
 @contextlib.contextmanager
 def _model_executor(args: argparse.Namespace):
-    from simulator.campaign.executors import make_executor
+    from simulator.executors import make_executor
 
     executor = make_executor(args.workers)
     try:
@@ -496,7 +496,7 @@ def _model_executor(args: argparse.Namespace):
 
 
 def _cmd_accuracy(args: argparse.Namespace) -> int:
-    from simulator.model.accuracy import accuracy_study
+    from simulator.functional.accuracy import accuracy_study
 
     bundle, hw, spec, abft = _model_inputs(args)
     policies = args.policies or policy_names()
@@ -529,8 +529,8 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from simulator.model.accuracy import accuracy_study
-    from simulator.model.calibrate import DEFAULT_GRID, calibrate_thresholds
+    from simulator.functional.accuracy import accuracy_study
+    from simulator.functional.calibrate import DEFAULT_GRID, calibrate_thresholds
 
     bundle, hw, spec, base = _model_inputs(args)
     bers = args.bers or [DEFAULT_CALIBRATION_BER]

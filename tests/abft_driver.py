@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from simulator.abft.config import AbftConfig
 from simulator.abft.policies import PolicyContext
 from simulator.abft.protocol import Action
 from simulator.abft.registry import make_policy
-from simulator.abft.verifier import DecisionRecorder, FaultVerifier
+from simulator.config.abft_options import AbftConfig
+from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import load_hw
-from simulator.faults.spec import FaultSpec
 from simulator.mapping.schedule import schedule_gemm
+from simulator.verify.verifier import DecisionRecorder, FaultVerifier
 from simulator.workload.gemm import Gemm
 
 

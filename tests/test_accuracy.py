@@ -1,4 +1,4 @@
-"""Accuracy studies (simulator.model.accuracy) and `abftsim accuracy`."""
+"""Accuracy studies (simulator.functional.accuracy) and `abftsim accuracy`."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import json
 import pytest
 
 from simulator import cli
-from simulator.abft.config import AbftConfig
 from simulator.abft.registry import policy_names
+from simulator.config.abft_options import AbftConfig
+from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import load_hw
-from simulator.faults.spec import FaultSpec
-from simulator.model.accuracy import AccuracyPoint, AccuracyStudy, accuracy_study
-from simulator.model.bundle import load_bundle
-from simulator.model.inference import Evaluation
+from simulator.functional.accuracy import AccuracyPoint, AccuracyStudy, accuracy_study
+from simulator.functional.bundle import load_bundle
+from simulator.functional.inference import Evaluation
 
 SMALL_ARRAY = ["array.rows=8", "array.cols=8"]
 
@@ -123,7 +123,7 @@ def test_cli_accuracy_bad_input_is_one_line_exit_2(capsys, args, message):
 
 
 def test_worker_processes_give_identical_results(bundle):
-    from simulator.campaign.executors import make_executor
+    from simulator.executors import make_executor
 
     hw = load_hw("edge_32x32", SMALL_ARRAY)
     kwargs = {"trials": 2, "seed": 1, "split": bundle.split("test").head(8)}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 import simulator
-from simulator.config.loader import ConfigError, load_hw, load_workload
-from simulator.faults.spec import FaultSpec
+from simulator.config.fault_spec import FaultSpec
+from simulator.config.loader import load_hw, load_workload
+from simulator.errors import ConfigError
 
 
 def test_names_paths_and_objects_agree(repo):

@@ -1,4 +1,4 @@
-"""Accuracy-driven ApproxABFT thresholds (simulator.model.calibrate) and `abftsim calibrate`."""
+"""Accuracy-driven ApproxABFT thresholds (simulator.functional.calibrate) and `abftsim calibrate`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 
 from simulator import cli
 from simulator.config.loader import load_abft, load_hw
-from simulator.model import inference
-from simulator.model.bundle import load_bundle
-from simulator.model.calibrate import calibrate_thresholds
-from simulator.model.inference import Evaluation
+from simulator.functional import inference
+from simulator.functional.bundle import load_bundle
+from simulator.functional.calibrate import calibrate_thresholds
+from simulator.functional.inference import Evaluation
 
 GRID = (0.0, 1.0, 2.0, 4.0, 8.0)
 TOTAL = 1000

@@ -102,8 +102,8 @@ def test_dask_local_cluster_equals_local_executor(sweep_dir, reference):
 
 def test_unreachable_scheduler_is_a_clean_error():
     pytest.importorskip("distributed")
-    from simulator.campaign.executors import DaskExecutor
-    from simulator.config.loader import ConfigError
+    from simulator.errors import ConfigError
+    from simulator.executors import DaskExecutor
 
     with pytest.raises(ConfigError, match=r"^--scheduler tcp://127.0.0.1:9: cannot connect"):
         DaskExecutor("tcp://127.0.0.1:9", connect_timeout_s=1.0)

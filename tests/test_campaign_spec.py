@@ -9,7 +9,7 @@ import pytest
 from simulator.abft.registry import policy_names
 from simulator.campaign.plan import expand_params, plan_sweep, trial_seed
 from simulator.campaign.spec import load_sweep
-from simulator.config.loader import ConfigError
+from simulator.errors import ConfigError
 
 SMALL = """
 name: small

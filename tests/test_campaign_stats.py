@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats as sps
 
-from simulator.campaign.stats import (
+from simulator.metrics.stats import (
     normal_quantile,
     t_interval,
     t_quantile,

@@ -12,7 +12,7 @@ from simulator import cli
 from simulator.campaign.plan import plan_sweep
 from simulator.campaign.spec import load_sweep
 from simulator.campaign.store import STORE_SCHEMA, ResultStore, StoreError, inspect_store
-from simulator.config.loader import ConfigError
+from simulator.errors import ConfigError
 
 SWEEP = """
 name: store_test

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.campaign.executors import InlineExecutor, LocalExecutor, make_executor
 from simulator.campaign.export import export_csv
 from simulator.campaign.plan import TrialTask, plan_sweep
 from simulator.campaign.spec import load_sweep
 from simulator.campaign.store import ResultStore
 from simulator.campaign.summary import format_summary, summarize
 from simulator.campaign.sweep import run_sweep
-from simulator.config.loader import ConfigError
+from simulator.errors import ConfigError
+from simulator.executors import InlineExecutor, LocalExecutor, make_executor
 
 SWEEP = """
 name: stub

@@ -11,15 +11,9 @@ from hypothesis import strategies as st
 
 from simulator import cli
 from simulator.config.enums import Dataflow
-from simulator.config.loader import (
-    ConfigError,
-    apply_overrides,
-    bundled_names,
-    load_hw,
-    load_workload,
-    read_yaml,
-)
+from simulator.config.loader import apply_overrides, bundled_names, load_hw, load_workload, read_yaml
 from simulator.config.schema import HwConfig
+from simulator.errors import ConfigError
 
 EDGE = Path(__file__).resolve().parent.parent / "hw_configs" / "edge_32x32.yaml"
 

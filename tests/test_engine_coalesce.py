@@ -8,11 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulator.abft.policies import Unprotected
-from simulator.abft.protocol import NO_CHECK, Action, CheckWork, Decision, Region, Scope
+from simulator.abft.policies import PolicyBase
+from simulator.abft.protocol import NO_CHECK, Action, CheckWork, Decision
 from simulator.config.loader import load_hw, load_workload
 from simulator.engine import simulate
 from simulator.engine.testing import forced
+from simulator.mapping.region import Region, Scope
 from simulator.mapping.schedule import schedule_gemm
 from simulator.workload.gemm import Gemm
 
@@ -130,8 +131,8 @@ def test_repeats_are_skipped_and_still_exact_on_vit_blocks():
 def test_trace_mode_times_every_fold_and_agrees():
     hw = hw_from("memory.dram.bandwidth_bytes_per_cycle=2.6", "memory.dram.latency_cycles=23")
     schedules = [schedule_gemm(g, hw) for g in GEMMS]
-    traced = simulate(hw, schedules, Unprotected(), trace=True)
-    skipped = simulate(hw, schedules, Unprotected())
+    traced = simulate(hw, schedules, PolicyBase(), trace=True)
+    skipped = simulate(hw, schedules, PolicyBase())
     assert traced.skipped_folds == 0 < skipped.skipped_folds
     assert comparable(traced) == comparable(skipped)
     assert sum(1 for r in traced.records if r.kind.value == "fold") == traced.folds

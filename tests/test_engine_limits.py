@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.abft.policies import Unprotected
-from simulator.abft.protocol import Action, CheckWork, Decision, Region, Scope
+from simulator.abft.policies import PolicyBase
+from simulator.abft.protocol import Action, CheckWork, Decision
 from simulator.config.loader import load_hw, load_workload
 from simulator.engine import simulate
-from simulator.engine.channel import channel_bandwidth
 from simulator.engine.testing import ScriptedPolicy, forced
+from simulator.mapping.region import Region, Scope, channel_bandwidth
 from simulator.mapping.schedule import schedule_gemm
 from simulator.workload.gemm import Gemm
 
@@ -38,7 +38,7 @@ GEMMS = [Gemm("a", "qkv", 13, 20, 9), Gemm("b", "qk", 7, 5, 7, count=3), Gemm("c
 def test_ideal_memory_gives_the_foundation_compute_cycles(dataflow, overlap, coalesce):
     hw = small_hw(f"array.dataflow={dataflow}", f"array.fold_overlap={str(overlap).lower()}", "memory.ideal=true")
     schedules = [schedule_gemm(g, hw) for g in GEMMS]
-    r = simulate(hw, schedules, Unprotected(), coalesce=coalesce)
+    r = simulate(hw, schedules, PolicyBase(), coalesce=coalesce)
     for layer, s in zip(r.layers, schedules, strict=True):
         assert layer.total_cycles == layer.compute_cycles == s.compute_cycles
         assert (layer.memory_stall_cycles, layer.checksum_stall_cycles, layer.recompute_cycles) == (0, 0, 0)
@@ -48,7 +48,7 @@ def test_ideal_memory_gives_the_foundation_compute_cycles(dataflow, overlap, coa
 def test_ideal_memory_vit_b16_matches_compute_cycles_and_still_counts_traffic():
     hw = load_hw("edge_32x32", ["memory.ideal=true"])
     schedules = [schedule_gemm(g, hw) for g in load_workload("vit_base_16").gemms]
-    r = simulate(hw, schedules, Unprotected())
+    r = simulate(hw, schedules, PolicyBase())
     assert r.total_cycles == sum(s.compute_cycles for s in schedules) == 19_586_380
     assert r.actions.dram_read_bytes == sum(s.totals().dram_load_bytes for s in schedules) > 0
     assert r.actions.macs == sum(s.gemm.macs for s in schedules)
@@ -69,7 +69,7 @@ def test_bandwidth_starved_total_is_dram_bytes_over_bandwidth_plus_latency():
         ],
     )
     schedules = [schedule_gemm(Gemm("g", "fc1", 64, 64, 64), hw), schedule_gemm(Gemm("h", "fc2", 40, 72, 24), hw)]
-    r = simulate(hw, schedules, Unprotected())
+    r = simulate(hw, schedules, PolicyBase())
     dram = r.actions.dram_read_bytes + r.actions.dram_write_bytes
     expected = dram / 0.25 + 100
     assert abs(r.total_cycles - expected) / expected < 0.01
@@ -100,7 +100,7 @@ def test_single_vs_double_buffering_by_hand():
         )
         s = schedule_gemm(gemm, hw)
         assert not s.b_resident
-        totals[buffers] = simulate(hw, [s], Unprotected()).total_cycles
+        totals[buffers] = simulate(hw, [s], PolicyBase()).total_cycles
     assert totals == {1: 140, 2: 90}
 
 
@@ -117,7 +117,7 @@ def test_one_forced_tile_recompute_adds_one_tiles_cycles(overlap, fold, added):
     # compute bound (ideal memory), OS 4x4, GEMM 4x16 @ 16x32: 8 folds of F = 22, I = 16 (overlap).
     hw = small_hw("memory.ideal=true", f"array.fold_overlap={str(overlap).lower()}")
     s = schedule_gemm(Gemm("g", "fc1", 4, 16, 32), hw)
-    base = simulate(hw, [s], Unprotected()).total_cycles
+    base = simulate(hw, [s], PolicyBase()).total_cycles
     policy, verifier = forced({(0, 0, fold): [TILE, ACCEPT]})
     r = simulate(hw, [s], policy, verifier)
     assert r.total_cycles - base == added == r.layers[0].recompute_cycles

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.abft.policies import Unprotected
-from simulator.abft.protocol import Action, CheckWork, Decision, Region, Scope
+from simulator.abft.policies import PolicyBase
+from simulator.abft.protocol import Action, CheckWork, Decision
 from simulator.config.loader import load_hw
 from simulator.engine import simulate
 from simulator.engine.plan import fold_at
-from simulator.engine.recompute import price_region
 from simulator.engine.testing import forced
+from simulator.mapping.region import Region, Scope, price_region
 from simulator.mapping.schedule import schedule_gemm
 from simulator.mapping.tiling import iter_folds
 from simulator.workload.gemm import Gemm
@@ -129,7 +129,7 @@ def test_max_retries_is_honoured_then_the_fold_is_given_up(retries):
 def test_correct_costs_no_array_time_but_is_counted():
     hw = hw4("os")
     s = schedule_gemm(Gemm("g", "fc1", 8, 8, 8), hw)
-    base = simulate(hw, [s], Unprotected())
+    base = simulate(hw, [s], PolicyBase())
     policy, verifier = forced({(0, 0, 2): [Decision(Action.CORRECT)]})
     r = simulate(hw, [s], policy, verifier)
     assert r.total_cycles == base.total_cycles and r.recompute.corrections == 1 == r.layers[0].corrections

@@ -7,11 +7,12 @@ import json
 
 import pytest
 
-from simulator.abft.policies import Unprotected
-from simulator.abft.protocol import Action, CheckWork, Decision, Region, Scope
+from simulator.abft.policies import PolicyBase
+from simulator.abft.protocol import Action, CheckWork, Decision
 from simulator.config.loader import load_hw
 from simulator.engine import RecordKind, Track, chrome_trace, layer_cycles, simulate
 from simulator.engine.testing import forced
+from simulator.mapping.region import Region, Scope
 from simulator.mapping.schedule import schedule_gemm
 from simulator.workload.gemm import Gemm
 
@@ -47,7 +48,7 @@ def test_two_tile_trace_double_buffered(coalesce):
     # (at its drain, no checks): [40, 44) and [54, 58). The layer ends when the last write-back
     # has crossed the channel: 58 = 2 x 14 compute + 26 + 4 memory stall.
     hw = small_hw()
-    r = simulate(hw, [schedule_gemm(TWO_TILES, hw)], Unprotected(), trace=True, coalesce=coalesce)
+    r = simulate(hw, [schedule_gemm(TWO_TILES, hw)], PolicyBase(), trace=True, coalesce=coalesce)
     assert spans(r, K.LOAD, K.STORE, K.FOLD) == sorted(
         [
             (K.LOAD, 0, 0, 0, 16),
@@ -77,7 +78,7 @@ def test_two_tile_trace_single_buffered():
     # (With B resident, its blocks would accumulate in the one buffer and nothing would wait.)
     hw = small_hw("memory.sram.b.buffers=1", "memory.sram.b.size_kib=0.03125")
     assert not schedule_gemm(TWO_TILES, hw).b_resident
-    r = simulate(hw, [schedule_gemm(TWO_TILES, hw)], Unprotected(), trace=True)
+    r = simulate(hw, [schedule_gemm(TWO_TILES, hw)], PolicyBase(), trace=True)
     assert spans(r, K.LOAD, K.STORE, K.FOLD, K.MEMORY_STALL) == sorted(
         [
             (K.LOAD, 0, 0, 0, 16),
@@ -96,7 +97,7 @@ def test_two_tile_trace_single_buffered():
     # a buffer, only for the DMA's lookahead of one fold (requested when fold 0 issues, at 26):
     # [26, 34), usable 44, fold 1 runs 44..58, write-back 58..62.
     resident = small_hw("memory.sram.b.buffers=1")
-    assert simulate(resident, [schedule_gemm(TWO_TILES, resident)], Unprotected()).total_cycles == 62
+    assert simulate(resident, [schedule_gemm(TWO_TILES, resident)], PolicyBase()).total_cycles == 62
 
 
 def test_two_tile_trace_with_side_unit_checks_and_a_recompute():

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator.config.enums import Dataflow, Datatype, FaultKind, Site
+from simulator.config.fault_spec import FaultSpec
 from simulator.faults.effects import (
     fault_records,
     fold_fault_effect,
@@ -18,9 +19,9 @@ from simulator.faults.effects import (
 from simulator.faults.emulator import emulate_fold
 from simulator.faults.model import PeFault
 from simulator.faults.operands import round_bf16
-from simulator.faults.sampling import FaultBatch, fold_table, permanent_batch, sample_permanent_faults
-from simulator.faults.spec import FaultSpec
+from simulator.faults.sampling import FaultBatch, permanent_batch, sample_permanent_faults
 from simulator.mapping.dataflow import mac_cycle
+from simulator.mapping.fold_table import fold_table
 from simulator.mapping.tiling import fold_operands, iter_folds
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)

@@ -9,17 +9,17 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from simulator.config.enums import Dataflow, Datatype, FaultKind, Site
+from simulator.config.fault_spec import FaultSpec
+from simulator.faults.codes import SITE_CODE
 from simulator.faults.sampling import (
     FaultBatch,
-    fold_table,
     permanent_batch,
     sample_fold_faults,
     sample_gemm_faults,
     sample_permanent_faults,
 )
-from simulator.faults.spec import FaultSpec
-from simulator.kernels.codes import SITE_CODE
 from simulator.mapping.dataflow import mac_tau
+from simulator.mapping.fold_table import fold_table
 from simulator.mapping.tiling import iter_folds
 from simulator.workload.gemm import Gemm
 

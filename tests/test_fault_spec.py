@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from simulator.config.enums import Datatype, FaultKind, Site
-from simulator.faults.spec import FaultSpec
+from simulator.config.fault_spec import FaultSpec
 from simulator.workload.gemm import Gemm
 
 

@@ -8,13 +8,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator.config.enums import Dataflow, Datatype
+from simulator.faults.codes import DATAFLOW_CODE, DATATYPE_CODE
 from simulator.faults.effects import kernel_operands
 from simulator.faults.operands import round_bf16
-from simulator.faults.sampling import fold_table
 from simulator.kernels import words
-from simulator.kernels.codes import BF16, DATAFLOW_CODE, DATATYPE_CODE, FAULT_COLUMNS, FP16, FP32, STUCK0, STUCK1
+from simulator.kernels.codes import BF16, FAULT_COLUMNS, FP16, FP32, STUCK0, STUCK1
 from simulator.kernels.fault_effects import effect_sizes, resolve_faults
 from simulator.kernels.fault_effects_reference import effect_sizes_reference, resolve_faults_reference
+from simulator.mapping.fold_table import fold_table
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 WIDTHS = (8, 16, 32)

@@ -23,7 +23,7 @@ def test_wheel_install_finds_bundled_configs(tmp_path):
         "import simulator, pathlib; "
         "from simulator.config.loader import load_hw, load_workload, bundled_names; "
         "assert 'site' in pathlib.Path(simulator.__file__).parts, simulator.__file__; "
-        "from simulator.model.bundle import load_bundle; "
+        "from simulator.functional.bundle import load_bundle; "
         "print(bundled_names('hw_configs'), bundled_names('workloads'), bundled_names('sweeps'), "
         "load_hw('edge_32x32').name, load_workload('vit_base_16').macs, load_bundle() is not None)"
     )

@@ -9,12 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.abft.checksum import block_deviations
-from simulator.abft.config import AbftConfig, Thresholds
 from simulator.abft.policies import ApproxAbft, ClassicalAbft, CorrectingAbft, PolicyContext
-from simulator.abft.protocol import Action, Scope, TileCheck
+from simulator.abft.protocol import Action, TileCheck
 from simulator.abft.registry import POLICIES, make_policy
-from simulator.abft.verifier import FoldVerification
-from simulator.faults.spec import FaultSpec
+from simulator.config.abft_options import AbftConfig, Thresholds
+from simulator.config.fault_spec import FaultSpec
+from simulator.mapping.region import Scope
+from simulator.verify.verifier import FoldVerification
 from simulator.workload.gemm import Gemm
 
 shapes = st.tuples(st.integers(1, 14), st.integers(1, 20), st.integers(1, 14))

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from simulator import cli
-from simulator.campaign.executors import InlineExecutor
 from simulator.campaign.plan import TrialTask, plan_sweep
 from simulator.campaign.spec import load_sweep
 from simulator.campaign.store import ResultStore
 from simulator.campaign.sweep import run_sweep
+from simulator.executors import InlineExecutor
 from simulator.viz.pareto import pareto_mask, short_label
 
 BER_SWEEP = """

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulator.abft.config import DEFAULT_THRESHOLDS, AbftConfig, Thresholds
+from simulator.config.abft_options import DEFAULT_THRESHOLDS, AbftConfig, Thresholds
 from simulator.config.enums import Datatype
+from simulator.config.fault_spec import FaultSpec
 from simulator.faults.operands import ACTIVATION_GENERATORS, real_operands, synthetic_operands
-from simulator.faults.spec import FaultSpec
 from simulator.workload.gemm import Gemm
 from simulator.workload.kinds import BUILTIN_KINDS, GEMM_KINDS, GemmKind, KindRegistry, Statistics
 

@@ -10,7 +10,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from simulator.config.loader import ConfigError, load_workload
+from simulator.config.loader import load_workload
+from simulator.errors import ConfigError
 from simulator.workload.gemm import Gemm
 from simulator.workload.onnx_import import import_onnx
 from simulator.workload.onnx_models import resnet50, small_cnn, vit

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.config.loader import ConfigError, bundled_names, load_workload, read_yaml, resolve
+from simulator.config.loader import bundled_names, load_workload, read_yaml, resolve
+from simulator.errors import ConfigError
 from simulator.workload.gemm import Gemm
 from simulator.workload.swin import swin_gemms
 

@@ -8,8 +8,8 @@ import onnx
 import pytest
 
 from simulator import api, cli
+from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import load_workload
-from simulator.faults.spec import FaultSpec
 from simulator.workload.onnx_import import import_onnx
 from simulator.workload.onnx_models import resnet50, small_cnn
 

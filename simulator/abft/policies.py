@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator.abft.check_cost import abft_check_work, dmr_check_work
-from simulator.abft.config import AbftConfig
-from simulator.abft.protocol import ACCEPT, NO_CHECK, Action, CheckWork, Decision, Region, Scope, TileCheck
+from simulator.abft.protocol import ACCEPT, NO_CHECK, Action, CheckWork, Decision, TileCheck
+from simulator.config.abft_options import AbftConfig
 from simulator.config.enums import Placement
+from simulator.mapping.region import Region, Scope
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 
@@ -30,8 +31,8 @@ class PolicyContext:
     abft: AbftConfig = field(default_factory=AbftConfig)
 
 
-class Unprotected:
-    """`none`: no checks; every error escapes."""
+class PolicyBase:
+    """The base of every policy, and itself `none`: no checks; every error escapes."""
 
     name = "none"
     checks = False  # the verifier computes checksum deviations only for checking policies
@@ -48,7 +49,7 @@ class Unprotected:
         return ACCEPT
 
 
-class _ChecksumPolicy(Unprotected):
+class _ChecksumPolicy(PolicyBase):
     checks = True
 
     def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
@@ -118,7 +119,7 @@ class ApproxAbft(_ChecksumPolicy):
         return ACCEPT
 
 
-class DualModular(Unprotected):
+class DualModular(PolicyBase):
     """`dmr`: every fold runs twice; outputs that differ are recomputed (both copies again)."""
 
     name = "dmr"

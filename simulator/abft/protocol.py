@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from simulator.mapping.region import Region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 
@@ -38,23 +39,6 @@ class Action(StrEnum):
     ACCEPT = "accept"  # keep the output as it is (clean, tolerated, or nothing checked)
     CORRECT = "correct"  # fix the output in place from the checksums (no array work)
     RECOMPUTE = "recompute"  # run `region` again on the array, then verify again
-
-
-class Scope(StrEnum):
-    TILE = "tile"
-    ROWS = "rows"
-    COLS = "cols"
-    ELEMENTS = "elements"
-    GEMM = "gemm"  # every fold of this GEMM instance
-
-
-@dataclass(frozen=True, slots=True)
-class Region:
-    """What to recompute; rows / cols index the fold's output block (ELEMENTS: pairs)."""
-
-    scope: Scope
-    rows: tuple[int, ...] = ()
-    cols: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,13 +8,13 @@ from simulator.abft.policies import (
     CorrectingAbft,
     DetectOnly,
     DualModular,
+    PolicyBase,
     PolicyContext,
-    Unprotected,
 )
 from simulator.abft.protocol import Policy
 
-POLICIES: dict[str, type[Unprotected]] = {
-    cls.name: cls for cls in (Unprotected, DetectOnly, ClassicalAbft, CorrectingAbft, ApproxAbft, DualModular)
+POLICIES: dict[str, type[PolicyBase]] = {
+    cls.name: cls for cls in (PolicyBase, DetectOnly, ClassicalAbft, CorrectingAbft, ApproxAbft, DualModular)
 }
 
 

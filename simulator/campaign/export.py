@@ -7,10 +7,10 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from simulator.campaign.stats import DEFAULT_CONFIDENCE
 from simulator.campaign.store import PointRow, ResultStore, TrialRow
 from simulator.campaign.summary import summarize
 from simulator.campaign.trial import POLICY_KEYS
+from simulator.metrics.stats import DEFAULT_CONFIDENCE
 
 
 def _csv(rows: Sequence[dict[str, Any]], fixed: Sequence[str]) -> str:

@@ -14,19 +14,13 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from simulator.abft.config import DEFAULT_THRESHOLDS, AbftConfig
 from simulator.abft.registry import policy_names
 from simulator.campaign.spec import SweepSpec
-from simulator.config.loader import (
-    HW_DIR_NAME,
-    ConfigError,
-    load_workload,
-    read_yaml,
-    resolve,
-    validate,
-)
+from simulator.config.abft_options import DEFAULT_THRESHOLDS, AbftConfig
+from simulator.config.fault_spec import FaultSpec
+from simulator.config.loader import HW_DIR_NAME, load_workload, read_yaml, resolve, validate
 from simulator.config.schema import HwConfig
-from simulator.faults.spec import FaultSpec
+from simulator.errors import ConfigError
 
 # Bump when the seed derivation or the resolved config layout changes: stores made by another
 # scheme are then refused instead of being silently mixed.

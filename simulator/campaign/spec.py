@@ -8,15 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from simulator.config.loader import (
-    DEFAULT_HW,
-    DEFAULT_WORKLOAD,
-    SWEEP_DIR_NAME,
-    ConfigError,
-    bundled_dir,
-    read_yaml,
-    validate,
-)
+from simulator.config.loader import DEFAULT_HW, DEFAULT_WORKLOAD, SWEEP_DIR_NAME, bundled_dir, read_yaml, validate
+from simulator.errors import ConfigError
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 AXIS_PREFIXES = ("hw.", "faults.", "abft.")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.campaign.plan import PLAN_SCHEME, SweepPlan, canonical_json
-from simulator.config.loader import ConfigError
+from simulator.errors import ConfigError
 
 STORE_SCHEMA = "abftsim.store/1"
 SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulator.campaign.plan import injects_faults
-from simulator.campaign.stats import DEFAULT_CONFIDENCE, Interval, t_interval, trials_needed, wilson_interval
 from simulator.campaign.store import PointRow, TrialRow
+from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval, t_interval, trials_needed, wilson_interval
 
 MEAN_KEYS = ("latency_overhead_pct", "energy_overhead_pct", "faults_injected", "escaped", "recomputed_macs")
 KIND_KEYS = ("compute_cycles", "memory_stall_cycles", "checksum_stall_cycles", "recompute_cycles", "total_cycles")

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from simulator.campaign.executors import Executor, make_executor
 from simulator.campaign.plan import SweepPlan, TrialTask, plan_sweep
 from simulator.campaign.spec import SweepSpec, load_sweep
 from simulator.campaign.store import ResultStore
 from simulator.campaign.trial import run_trial
+from simulator.executors import Executor, make_executor
 
 TrialRunner = Callable[[TrialTask], dict[str, Any]]
 

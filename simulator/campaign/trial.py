@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from simulator.campaign.area import area_pe
+from simulator import api
 from simulator.campaign.plan import TrialTask
+from simulator.config.abft_options import AbftConfig
+from simulator.config.fault_spec import FaultSpec
+from simulator.config.schema import HwConfig
+from simulator.metrics.area import area_pe
+from simulator.workload.gemm import Gemm
+from simulator.workload.workload import Workload
 
 RESULTS_SCHEMA = "abftsim.trial/1"
 POLICY_KEYS = (
@@ -33,7 +39,7 @@ def summarize_report(report: Mapping[str, Any]) -> dict[str, Any]:
     base = report["baseline"]
     return {
         "schema": RESULTS_SCHEMA,
-        "area_pe": area_pe(report["hw"]),
+        "area_pe": area_pe(HwConfig.model_validate(report["hw"])),
         "baseline": {k: base[k] for k in ("cycles", "latency_s", "energy_pj")},
         "policies": [
             {
@@ -48,14 +54,7 @@ def summarize_report(report: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_trial(task: TrialTask) -> dict[str, Any]:
-    """Simulate one (point, trial); runs on a worker, so it imports the simulator lazily."""
-    from simulator import api
-    from simulator.abft.config import AbftConfig
-    from simulator.config.schema import HwConfig
-    from simulator.faults.spec import FaultSpec
-    from simulator.workload.gemm import Gemm
-    from simulator.workload.workload import Workload
-
+    """Simulate one (point, trial) on a worker."""
     cfg = task.config
     hw = HwConfig.model_validate(cfg["hw"])
     wl = cfg["workload"]

@@ -9,8 +9,11 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from simulator.config.abft_options import AbftConfig
+from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.config.workload_schema import WorkloadFile
+from simulator.errors import ConfigError
 from simulator.workload.onnx_import import load_onnx_workload
 from simulator.workload.workload import Workload
 
@@ -23,10 +26,6 @@ DEFAULT_WORKLOAD = "vit_base_16"
 ONNX_SUFFIX = ".onnx"
 
 Model = TypeVar("Model", bound=BaseModel)
-
-
-class ConfigError(ValueError):
-    """Bad input; the message is one line naming the file and the key path."""
 
 
 def bundled_dir(kind: str) -> Path:
@@ -219,10 +218,8 @@ def load_workload(
         raise ConfigError(f"{source}: {exc}") from None
 
 
-def load_fault_spec(path: str | Path | None = None, overrides: dict[str, Any] | None = None):
+def load_fault_spec(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> FaultSpec:
     """A FaultSpec from an optional YAML file (a `faults:` mapping or a bare one) plus CLI values."""
-    from simulator.faults.spec import FaultSpec
-
     data: dict[str, Any] = {}
     source = "command line"
     if path is not None:
@@ -233,10 +230,8 @@ def load_fault_spec(path: str | Path | None = None, overrides: dict[str, Any] | 
     return validate(FaultSpec, data, source, prefix=("faults",))
 
 
-def load_abft(path: str | Path | None = None):
+def load_abft(path: str | Path | None = None) -> AbftConfig:
     """ABFT options (thresholds per GEMM kind, blocking, recovery scope) from YAML, or defaults."""
-    from simulator.abft.config import AbftConfig
-
     if path is None:
         return AbftConfig()
     file = resolve(path, "abft")

@@ -17,7 +17,7 @@ Count = Annotated[StrictInt, Field(gt=0)]
 Ratio = Annotated[float, Strict(), AllowInfNan(False), Field(gt=0)]
 
 
-class VitParams(BaseModel):
+class VitSection(BaseModel):
     model_config = _FROZEN
 
     image_size: Count
@@ -32,7 +32,7 @@ class VitParams(BaseModel):
     distillation_token: bool = False  # DeiT's second token and classifier
 
     @model_validator(mode="after")
-    def _consistent(self) -> VitParams:
+    def _consistent(self) -> VitSection:
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
         if self.hidden % self.heads:
@@ -42,7 +42,7 @@ class VitParams(BaseModel):
         return self
 
 
-class SwinParams(BaseModel):
+class SwinSection(BaseModel):
     """Swin Transformer hyper-parameters (Liu et al., ICCV 2021): one depth and head count per stage."""
 
     model_config = _FROZEN
@@ -59,7 +59,7 @@ class SwinParams(BaseModel):
     batch: Count = 1
 
     @model_validator(mode="after")
-    def _consistent(self) -> SwinParams:
+    def _consistent(self) -> SwinSection:
         swin_gemms(**self.model_dump())  # its ValueError names the inconsistency
         return self
 
@@ -97,8 +97,8 @@ class WorkloadFile(BaseModel):
     model_config = _FROZEN
 
     name: Annotated[str, Field(min_length=1)]
-    vit: VitParams | None = None
-    swin: SwinParams | None = None
+    vit: VitSection | None = None
+    swin: SwinSection | None = None
     gemms: Annotated[tuple[GemmEntry, ...], Field(min_length=1)] | None = None
 
     @model_validator(mode="after")
@@ -113,7 +113,7 @@ class WorkloadFile(BaseModel):
         return self
 
     @property
-    def preset(self) -> VitParams | SwinParams | None:
+    def preset(self) -> VitSection | SwinSection | None:
         """The hyper-parameters this workload is generated from, if it is a preset."""
         return self.vit if self.vit is not None else self.swin
 

@@ -5,7 +5,7 @@ drain) and issue window w (issue to the next pass's earliest issue):
 
 * passes issue in order, one per window: s >= p, where p is the previous pass's s + w; without
   fold overlap w = F, with overlap the next pass streams in behind the current one;
-* a fold's first execution also waits for its operands in SRAM (loader.Loader), and, on the
+* a fold's first execution also waits for its operands in SRAM (dma.Dma), and, on the
   side-unit placement, must not drain before the output buffer it drains into has been checked
   (checksum_unit): s + F >= release of the pass `buffers` places earlier;
 * the layer's first fold issues at the layer's start (layers are serial, see simulate.py).
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from simulator.config.schema import HwConfig
 from simulator.engine.channel import DramChannel
-from simulator.engine.loader import Loader
+from simulator.engine.dma import Dma
 from simulator.engine.plan import FoldCost, Segment
 from simulator.engine.records import RecordKind, TraceRecord
 from simulator.metrics.actions import ActionCounts
@@ -43,17 +43,17 @@ class ArrayPass:
 
 
 class Sequencer:
-    """Array, side unit, loader and channel state, advanced one pass at a time."""
+    """Array, side unit, DMA and channel state, advanced one pass at a time."""
 
     def __init__(self, hw: HwConfig, trace: bool):
         self.records: list[TraceRecord] | None = [] if trace else None
         sram = hw.memory.sram
         if hw.memory.ideal:
             self.channel: DramChannel | None = None
-            self.loader: Loader | None = None
+            self.dma: Dma | None = None
         else:
             self.channel = DramChannel(hw.dram_bytes_per_cycle, hw.memory.dram.latency_cycles, self.records)
-            self.loader = Loader(sram, self.channel)
+            self.dma = Dma(sram, self.channel)
         self.p = 0  # earliest issue of the next pass
         self.last_start = 0
         self.last_end = 0  # drain of the latest pass
@@ -92,9 +92,9 @@ class Sequencer:
     # -- first executions ----------------------------------------------------------------------
     def ready_cycle(self, ordinal: int, cost: FoldCost) -> int | None:
         """Cycle fold `ordinal`'s operands are in SRAM; None if its load is not requested yet."""
-        if self.loader is None or not cost.load_bytes:
+        if self.dma is None or not cost.load_bytes:
             return NO_LOAD
-        return self.loader.ready.get(ordinal)
+        return self.dma.ready.get(ordinal)
 
     def fold_start(self, cost: FoldCost, ready: int) -> int:
         """Earliest issue of a fold whose operands are in SRAM at `ready`."""
@@ -122,8 +122,8 @@ class Sequencer:
         self.last_start, self.last_end = start, end
         self.last_pass_is_fold = True
         ordinal = seg.ordinal + k
-        if self.loader is not None:
-            self.loader.issued_fold(ordinal, start, self.p)
+        if self.dma is not None:
+            self.dma.issued_fold(ordinal, start, self.p)
         self.issued = ordinal + 1
         if not seg.flagged:
             self.finalize(ordinal, cost, checked, seg, k)
@@ -208,8 +208,8 @@ class Sequencer:
             tuple(r - now for r in self.releases),
             self.layer_final - now,
         )
-        if self.loader is not None and self.channel is not None:
-            key += (self.loader.state_key(now, ordinal, lo, hi), self.channel.state_key(now, ordinal))
+        if self.dma is not None and self.channel is not None:
+            key += (self.dma.state_key(now, ordinal, lo, hi), self.channel.state_key(now, ordinal))
         return key
 
     def shift(self, cycles: int, ordinals: int, lo: int, hi: int) -> None:
@@ -224,6 +224,6 @@ class Sequencer:
         self.releases = deque((r + cycles for r in self.releases), maxlen=self.releases.maxlen)
         self.issued += ordinals
         self.skipped += ordinals
-        if self.loader is not None and self.channel is not None:
-            self.loader.shift(cycles, ordinals, now, lo, hi)
+        if self.dma is not None and self.channel is not None:
+            self.dma.shift(cycles, ordinals, now, lo, hi)
             self.channel.shift(cycles, ordinals)

@@ -25,18 +25,11 @@ request cycle below that of a load already requested.
 from __future__ import annotations
 
 import heapq
-from fractions import Fraction
 
 from simulator.engine.records import RecordKind, TraceRecord
-
-MAX_DENOMINATOR = 10**6
+from simulator.mapping.region import channel_bandwidth
 
 Tag = tuple[int, int, int]  # (layer, instance, fold) of a transfer, for the trace
-
-
-def channel_bandwidth(bytes_per_cycle: float) -> Fraction:
-    """The channel's exact bandwidth in bytes per cycle (a fraction with denominator <= 10**6)."""
-    return Fraction(bytes_per_cycle).limit_denominator(MAX_DENOMINATOR)
 
 
 class DramChannel:

@@ -56,25 +56,25 @@ class FoldStream:
 
 def prefetch(seq: Sequencer, stream: FoldStream) -> None:
     """Request every load that is known already, then serve write-backs no later load precedes."""
-    loader, channel = seq.loader, seq.channel
-    assert loader is not None and channel is not None
-    ordinal = max(loader.next_ordinal, loader.issued)
+    dma, channel = seq.dma, seq.channel
+    assert dma is not None and channel is not None
+    ordinal = max(dma.next_ordinal, dma.issued)
     while True:
         found = stream.next_loading(ordinal)
         if found is None:
-            loader.next_ordinal = stream.end
+            dma.next_ordinal = stream.end
             break
         ordinal, seg = found
-        if ordinal not in loader.ready:
-            key = loader.key(ordinal, seg.cost, _NEVER)
+        if ordinal not in dma.ready:
+            key = dma.key(ordinal, seg.cost, _NEVER)
             if key is None:
-                loader.next_ordinal = ordinal
+                dma.next_ordinal = ordinal
                 break
             tag = (seg.layer, seg.instance, seg.first_fold + ordinal - seg.ordinal) if seq.records is not None else None
-            loader.request(ordinal, seg.cost, key, tag)
+            dma.request(ordinal, seg.cost, key, tag)
         ordinal += 1
-    # every later load is requested at or after max(last request, issue pointer) (loader.Loader)
-    channel.serve_stores_before(max(loader.last_key, seq.p))
+    # every later load is requested at or after max(last request, issue pointer) (dma.Dma)
+    channel.serve_stores_before(max(dma.last_key, seq.p))
 
 
 def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> None:
@@ -83,13 +83,13 @@ def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> None:
     ordinal = seg.ordinal + k
     ready = seq.ready_cycle(ordinal, cost)
     if ready is None:
-        assert seq.loader is not None
-        key = seq.loader.key(ordinal, cost, _NEVER)
+        assert seq.dma is not None
+        key = seq.dma.key(ordinal, cost, _NEVER)
         assert key is not None, "a due load depends only on issued folds"
         tag = (seg.layer, seg.instance, seg.first_fold + k) if seq.records is not None else None
-        ready = seq.loader.request(ordinal, cost, key, tag)
+        ready = seq.dma.request(ordinal, cost, key, tag)
     seq.issue_fold(seg, k, seq.fold_start(cost, ready), ready)
-    if seq.loader is not None:
+    if seq.dma is not None:
         prefetch(seq, stream)
 
 
@@ -97,7 +97,7 @@ def time_run(
     seq: Sequencer, stream: FoldStream, segments: Sequence[Segment], first: int, offset: int, stop: int, skip: bool
 ) -> None:
     """Time segments[first:stop] (from fold `offset` of the first), skipping repeats if `skip`."""
-    margin = (seq.loader.depth if seq.loader is not None else 0) + 2
+    margin = (seq.dma.depth if seq.dma is not None else 0) + 2
     for i in range(first, stop):
         seg = segments[i]
         k = offset if i == first else 0

@@ -31,25 +31,15 @@ from typing import Any
 import simpy
 from simpy.events import Event, EventPriority
 
-from simulator.abft.protocol import (
-    Action,
-    CheckWork,
-    Decision,
-    NoFaults,
-    Policy,
-    Region,
-    Scope,
-    TileCheck,
-    TileVerifier,
-)
+from simulator.abft.protocol import Action, CheckWork, Decision, NoFaults, Policy, TileCheck, TileVerifier
 from simulator.config.schema import HwConfig
 from simulator.engine.array import ArrayPass, Sequencer
 from simulator.engine.checksum_unit import array_check_cycles, check_counts, side_unit_cycles
 from simulator.engine.coalesce import FoldStream, time_run
 from simulator.engine.plan import LayerPlan, Segment, build_plan, fold_at
-from simulator.engine.recompute import price_region
 from simulator.engine.records import LayerCycles
 from simulator.engine.result import EngineResult, FoldOutcome, LayerResult, RecomputeStats
+from simulator.mapping.region import Region, Scope, price_region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.metrics.actions import ActionCounts
@@ -208,14 +198,14 @@ class EngineModel:
                 yield from self._serve_recompute()
                 continue
             if ready is None:  # request the load once every store it may have to follow is known
-                assert seq.loader is not None
-                key = seq.loader.key(ordinal, cost, self._next_verdict())
+                assert seq.dma is not None
+                key = seq.dma.key(ordinal, cost, self._next_verdict())
                 if key is None:  # it follows a store a verdict (or the recompute it asks for) will post
                     assert self.due, "a load can only wait for a verdict"
                     yield from self._until_verdict()
                     continue
                 tag = (seg.layer, seg.instance, seg.first_fold + k) if self.trace else None
-                ready = seq.loader.request(ordinal, cost, key, tag)
+                ready = seq.dma.request(ordinal, cost, key, tag)
             start = seq.fold_start(cost, ready)
             if self._next_verdict() <= start:  # a verdict due first may queue a recompute
                 yield from self._until_verdict()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from simulator.abft.protocol import ACCEPT, NO_CHECK, CheckWork, Decision, Region, TileCheck
+from simulator.abft.protocol import ACCEPT, NO_CHECK, CheckWork, Decision, TileCheck
+from simulator.mapping.region import Region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 

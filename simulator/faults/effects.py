@@ -17,12 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.config.enums import Dataflow, Datatype, FaultKind
+from simulator.faults.codes import DATAFLOW_CODE, DATATYPE_CODE
 from simulator.faults.model import FaultEffect, PeFault
-from simulator.faults.sampling import FaultBatch, FoldTable, fold_table
-from simulator.kernels.codes import DATAFLOW_CODE, DATATYPE_CODE, P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
+from simulator.faults.sampling import FaultBatch
+from simulator.kernels.codes import P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
 from simulator.kernels.fault_effects import effect_sizes, resolve_faults
 from simulator.kernels.fault_effects_reference import resolve_faults_reference
 from simulator.mapping.dataflow import mac_tau
+from simulator.mapping.fold_table import FoldTable, fold_table
 from simulator.mapping.tiling import block_extents
 
 _OPERAND_DTYPE = {

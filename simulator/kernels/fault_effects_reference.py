@@ -6,20 +6,18 @@ sees the faulty register: a moving operand is corrupted when the faulty PE lies 
 (upstream in its row for values moving right, in its column for values moving down) at the same
 temporal index; a stationary operand when the PE matches and the temporal index is at or after
 the upset; mult / acc when the PE and the temporal index match. Permanent faults drop the
-temporal condition. The cycle -> temporal-index conversion is mapping.dataflow.mac_tau.
+temporal condition. The cycle -> temporal-index conversion is `_mac_tau` (mapping.dataflow.mac_tau over integer codes).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from simulator.config.enums import Dataflow
 from simulator.kernels.codes import (
     A_REG,
     ACC,
     B_REG,
     BF16,
-    DATAFLOW_CODE,
     F_BIT,
     F_COL,
     F_CYCLE,
@@ -40,9 +38,12 @@ from simulator.kernels.codes import (
     T_RU,
     WS,
 )
-from simulator.mapping.dataflow import mac_tau
 
-_DATAFLOW_OF_CODE = {code: flow for flow, code in DATAFLOW_CODE.items()}
+
+def _mac_tau(dataflow: int, rows: int, r: int, c: int, cycle: int) -> int:
+    """Temporal index of the MAC PE(r, c) performs at a fold-local cycle (the twin's own copy of
+    mapping.dataflow.mac_tau, over integer codes: OS has no weight preload)."""
+    return cycle - r - c if dataflow == OS else cycle - rows - r - c
 
 
 def _change_bits(words: np.ndarray, bit: int, mode: int) -> np.ndarray:
@@ -147,12 +148,11 @@ def resolve_faults_reference(
 
     The transposes `at`, `bt` only serve the kernel's memory order; the twin reads `a` and `b`.
     """
-    flow = _DATAFLOW_OF_CODE[dataflow]
     for f in range(faults.shape[0]):
         fold = faults[f, F_FOLD]
         row0, col0, ru, cu = (int(folds[fold, x]) for x in (T_ROW0, T_COL0, T_RU, T_CU))
         fr, fc, site, bit, mode = (int(faults[f, x]) for x in (F_ROW, F_COL, F_SITE, F_BIT, F_MODE))
-        ftau = mac_tau(flow, rows, fr, fc, int(faults[f, F_CYCLE]))
+        ftau = _mac_tau(dataflow, rows, fr, fc, int(faults[f, F_CYCLE]))
         av, bv, pe_r, pe_c, tau, shape = _fold_chains(dataflow, a, b, row0, col0, ru, cu)
         hit = _hit_mask(dataflow, site, fr, fc, ftau, mode != FLIP, pe_r, pe_c, tau)
         clean = _run_chains(datatype, av, bv, np.zeros_like(hit), site, bit, mode)
@@ -162,7 +162,7 @@ def resolve_faults_reference(
         if stop - start != touched.size:
             raise ValueError(f"fault {f}: twin finds {touched.size} corrupted elements, offsets say {stop - start}")
         orow, ocol = np.unravel_index(touched, shape)
-        grow, gcol = _gemm_positions(flow, row0, col0, orow, ocol)
+        grow, gcol = _gemm_positions(dataflow, row0, col0, orow, ocol)
         positions[start:stop] = np.stack([orow, ocol, grow, gcol], axis=1)
         if datatype == INT8:
             delta_int[start:stop] = (faulty[touched] - clean[touched]).astype(np.int64)  # int32 wraps
@@ -171,10 +171,10 @@ def resolve_faults_reference(
                 delta_float[start:stop] = faulty[touched].astype(np.float64) - clean[touched].astype(np.float64)
 
 
-def _gemm_positions(flow: Dataflow, row0: int, col0: int, orow: np.ndarray, ocol: np.ndarray) -> tuple:
-    if flow is Dataflow.OS:
+def _gemm_positions(dataflow: int, row0: int, col0: int, orow: np.ndarray, ocol: np.ndarray) -> tuple:
+    if dataflow == OS:
         return row0 + orow, col0 + ocol
-    if flow is Dataflow.WS:
+    if dataflow == WS:
         return orow, col0 + ocol
     return col0 + orow, ocol
 
@@ -183,13 +183,12 @@ def effect_sizes_reference(
     dataflow: int, rows: int, temporal: int, folds: np.ndarray, faults: np.ndarray
 ) -> np.ndarray:
     """Twin of fault_effects.effect_sizes: count the elements whose chains the fault reaches."""
-    flow = _DATAFLOW_OF_CODE[dataflow]
     sizes = np.zeros(faults.shape[0], np.int64)
     for f in range(faults.shape[0]):
         fold = faults[f, F_FOLD]
         ru, cu = int(folds[fold, T_RU]), int(folds[fold, T_CU])
         fr, fc, site, mode = (int(faults[f, x]) for x in (F_ROW, F_COL, F_SITE, F_MODE))
-        ftau = mac_tau(flow, rows, fr, fc, int(faults[f, F_CYCLE]))
+        ftau = _mac_tau(dataflow, rows, fr, fc, int(faults[f, F_CYCLE]))
         a_rows, k, n = _block_extents(dataflow, rows, ru, cu, temporal)
         a = np.zeros((a_rows, k), np.float32)
         b = np.zeros((k, n), np.float32)

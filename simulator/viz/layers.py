@@ -9,7 +9,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from simulator.campaign.summary import PolicySummary
-from simulator.config.loader import ConfigError
+from simulator.errors import ConfigError
 from simulator.viz.style import COMPONENT_COLOURS, COMPONENT_LABELS, policy_colour
 from simulator.workload.kinds import GEMM_KINDS
 

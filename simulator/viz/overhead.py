@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from matplotlib.figure import Figure
 
 from simulator.campaign.summary import PolicySummary
-from simulator.config.loader import ConfigError
+from simulator.errors import ConfigError
 from simulator.viz.style import policy_colour
 
 BER_KEY = "faults.ber"

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from simulator.campaign.summary import PolicySummary
-from simulator.config.loader import ConfigError
+from simulator.errors import ConfigError
 
 PLACEMENT_KEY = "hw.checksum_unit.placement"
 MARKERS = {"in_array": "o", "checksum_pe": "s", "side_unit": "^"}

@@ -8,7 +8,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from simulator.config.loader import ConfigError
+from simulator.errors import ConfigError
 
 CATEGORY_COLOURS = {
     "load": "#4c72b0",

@@ -25,17 +25,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator.abft.config import AbftConfig
 from simulator.abft.policies import PolicyContext
 from simulator.abft.protocol import Action
 from simulator.abft.registry import make_policy
-from simulator.abft.verifier import DecisionRecorder, FaultVerifier, OperandCache
+from simulator.config.abft_options import AbftConfig
 from simulator.config.enums import Datatype
+from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
-from simulator.engine.recompute import price_region
 from simulator.faults.operands import GemmOperands, to_datatype
-from simulator.faults.spec import FaultSpec
+from simulator.mapping.region import price_region
 from simulator.mapping.schedule import schedule_gemm
+from simulator.verify.verifier import DecisionRecorder, FaultVerifier, OperandCache
 from simulator.workload.gemm import Gemm
 
 INT8_MAX = 127

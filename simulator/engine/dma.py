@@ -73,7 +73,7 @@ class OperandBuffers:
                 e[0] += ordinals
 
 
-class Loader:
+class Dma:
     """Requests every fold's load on the channel, in fold order, once its buffer and lookahead allow."""
 
     def __init__(self, sram: SramSet, channel: DramChannel):

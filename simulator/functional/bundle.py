@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.model.vit import VitConfig, VitParams
+from simulator.functional.vit import VitConfig, VitWeights
 
 BUNDLED_NAME = "digits_vit.npz"
 PIXEL_MAX = 16.0  # the digits' pixel values are 0..16
@@ -52,7 +52,7 @@ class Split:
 
 @dataclass(frozen=True)
 class ModelBundle:
-    params: VitParams
+    params: VitWeights
     splits: dict[str, Split]
     recorded: dict[str, float]
     source: str
@@ -65,7 +65,7 @@ class ModelBundle:
 
 
 def bundled_path() -> Path:
-    return Path(str(resources.files("simulator.model") / "data" / BUNDLED_NAME))
+    return Path(str(resources.files("simulator.functional") / "data" / BUNDLED_NAME))
 
 
 def load_bundle(path: str | Path | None = None) -> ModelBundle:
@@ -80,7 +80,7 @@ def load_bundle(path: str | Path | None = None) -> ModelBundle:
         config = VitConfig.from_json(str(arrays["config"]))
         weights = {k.removeprefix("weight/"): v.astype(np.float32) for k, v in arrays.items()
                    if k.startswith("weight/")}  # fmt: skip
-        params = VitParams(config, weights, arrays["a_scales"].astype(np.float64),
+        params = VitWeights(config, weights, arrays["a_scales"].astype(np.float64),
                            arrays["b_scales"].astype(np.float64))  # fmt: skip
         splits = {
             s: Split(
@@ -94,7 +94,7 @@ def load_bundle(path: str | Path | None = None) -> ModelBundle:
     return ModelBundle(params, splits, recorded, f"bundled:{BUNDLED_NAME}" if path is None else str(file))
 
 
-def bundle_arrays(params: VitParams, splits: dict[str, Split], recorded: dict[str, float]) -> dict[str, np.ndarray]:
+def bundle_arrays(params: VitWeights, splits: dict[str, Split], recorded: dict[str, float]) -> dict[str, np.ndarray]:
     """The arrays of a bundle file (np.savez_compressed(path, **bundle_arrays(...)) writes it)."""
     out: dict[str, np.ndarray] = {"config": np.array(params.config.to_json())}
     out |= {f"weight/{k}": np.asarray(v, np.float32) for k, v in params.weights.items()}

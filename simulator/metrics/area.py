@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from simulator.config.enums import Placement
+from simulator.config.schema import HwConfig
 
 # Assumption (no layout data in the model): one int32 adder of a checksum adder tree or side
 # unit lane is a quarter of an int8 MAC PE (multiplier + int32 adder + operand/accumulator
@@ -10,21 +11,19 @@ from typing import Any
 ADDER_PE_EQUIVALENTS = 0.25
 
 
-def area_pe(hw: dict[str, Any]) -> dict[str, float]:
+def area_pe(hw: HwConfig) -> dict[str, float]:
     """{'array': PEs, 'checksum': checksum hardware, 'total': sum}, all in PE equivalents.
 
-    `hw` is a resolved hardware config as plain values (HwConfig.model_dump(mode="json")).
     in_array adds no hardware (the array computes its own checksums); checksum_pe adds a PE row
     and column plus a row and column adder at the drain (rows + cols adders); side_unit adds
     `adds_per_cycle` adder lanes.
     """
-    rows, cols = hw["array"]["rows"], hw["array"]["cols"]
-    unit = hw.get("checksum_unit", {})
-    placement = unit.get("placement", "side_unit")
-    if placement == "checksum_pe":
+    rows, cols = hw.array.rows, hw.array.cols
+    unit = hw.checksum_unit
+    if unit.placement is Placement.CHECKSUM_PE:
         checksum = float(rows + cols + 1) + ADDER_PE_EQUIVALENTS * (rows + cols)
-    elif placement == "side_unit":
-        checksum = ADDER_PE_EQUIVALENTS * unit.get("adds_per_cycle", 32)
+    elif unit.placement is Placement.SIDE_UNIT:
+        checksum = ADDER_PE_EQUIVALENTS * unit.adds_per_cycle
     else:
         checksum = 0.0
     array = float(rows * cols)

@@ -1,4 +1,4 @@
-"""The bundled digits ViT and the accelerator's functional path (simulator.model)."""
+"""The bundled digits ViT and the accelerator's functional path (simulator.functional)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from simulator.config.enums import Dataflow, Datatype
+from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import load_hw
 from simulator.faults.effects import kernel_operands, resolve_gemm_faults
 from simulator.faults.sampling import sample_gemm_faults
-from simulator.faults.spec import FaultSpec
+from simulator.functional.accelerator import FunctionalAccelerator, quantise_static, wrap_int32
+from simulator.functional.bundle import bundled_path, load_bundle
+from simulator.functional.inference import evaluate, float_accuracy
+from simulator.functional.vit import forward, predictions
 from simulator.kernels.codes import P_GEMM_COL, P_GEMM_ROW
-from simulator.model.accelerator import FunctionalAccelerator, quantise_static, wrap_int32
-from simulator.model.bundle import bundled_path, load_bundle
-from simulator.model.inference import evaluate, float_accuracy
-from simulator.model.vit import forward, predictions
 from simulator.workload.gemm import Gemm
 
 MAX_BUNDLE_BYTES = 2 * 1024 * 1024
@@ -134,9 +134,9 @@ def test_classical_abft_removes_every_error_of_a_small_gemm():
 
 
 def test_captured_operands_cover_every_gemm_instance(bundle, hw):
-    from simulator.abft.verifier import OperandCache
+    from simulator.functional.inference import capture_operands
     from simulator.mapping.schedule import schedule_gemm
-    from simulator.model.inference import capture_operands
+    from simulator.verify.verifier import OperandCache
 
     workload, operands = capture_operands(bundle.params, bundle.split("test").head(2), hw)
     assert set(operands) == {(i, inst) for i, g in enumerate(workload.gemms) for inst in range(g.count)}

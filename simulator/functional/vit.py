@@ -15,7 +15,7 @@ Every GEMM is a call `matmul(index, a, b, a_scale, b_scale)` with real-valued fl
 (count, M, K) / (count, K, N); it returns the real-valued float32 product. `a_scale` / `b_scale`
 are the model's static int8 scales of the operands (a real value x is stored as
 clip(rint(x / scale), -127, 127)), calibrated once on the training split; `float_matmul` ignores
-them (the float reference), `simulator.model.accelerator.FunctionalAccelerator` quantises with them.
+them (the float reference), `simulator.functional.accelerator.FunctionalAccelerator` quantises with them.
 Everything outside the GEMMs runs in float32.
 """
 
@@ -101,7 +101,7 @@ def parameter_shapes(cfg: VitConfig) -> dict[str, tuple[int, ...]]:
 
 
 @dataclass(frozen=True)
-class VitParams:
+class VitWeights:
     """A ViT's weights (float32) and the static int8 scales of every GEMM's operands (by GEMM index)."""
 
     config: VitConfig
@@ -158,7 +158,7 @@ def patchify(images: np.ndarray, cfg: VitConfig) -> np.ndarray:
     return np.ascontiguousarray(x.reshape(b * g * g, c * p * p))
 
 
-def forward(params: VitParams, images: np.ndarray, matmul: Matmul = float_matmul) -> np.ndarray:
+def forward(params: VitWeights, images: np.ndarray, matmul: Matmul = float_matmul) -> np.ndarray:
     """Logits (B, classes) of a batch of images (pixel values already normalised).
 
     Faulty floating-point GEMMs can produce inf / NaN; they propagate silently (no numpy warnings)
@@ -167,7 +167,7 @@ def forward(params: VitParams, images: np.ndarray, matmul: Matmul = float_matmul
         return _forward(params, images, matmul)
 
 
-def _forward(params: VitParams, images: np.ndarray, matmul: Matmul) -> np.ndarray:
+def _forward(params: VitWeights, images: np.ndarray, matmul: Matmul) -> np.ndarray:
     cfg, w = params.config, params.weights
     sa, sb = params.a_scales, params.b_scales
     b, s, d, heads, hd = len(images), cfg.tokens, cfg.hidden, cfg.heads, cfg.head_dim

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from simulator.abft.config import AbftConfig
-from simulator.campaign.executors import Executor
-from simulator.campaign.stats import t_interval, wilson_interval
+from simulator.config.abft_options import AbftConfig
+from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
-from simulator.faults.spec import FaultSpec
-from simulator.model.bundle import ModelBundle, Split
-from simulator.model.inference import EvalTask, Evaluation, evaluate, evaluate_all
+from simulator.executors import Executor
+from simulator.functional.bundle import ModelBundle, Split
+from simulator.functional.inference import EvalTask, Evaluation, evaluate, evaluate_all
+from simulator.metrics.stats import t_interval, wilson_interval
 
 SCHEMA = "abftsim.accuracy/1"
 CONFIDENCE = 0.95

@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator.abft.config import AbftConfig
-from simulator.campaign.executors import Executor, InlineExecutor
+from simulator.config.abft_options import AbftConfig
+from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
+from simulator.executors import Executor, InlineExecutor
 from simulator.faults.operands import GemmOperands
-from simulator.faults.spec import FaultSpec
-from simulator.model.accelerator import FunctionalAccelerator
-from simulator.model.bundle import Split
-from simulator.model.vit import VitParams, float_matmul, forward, predictions
+from simulator.functional.accelerator import FunctionalAccelerator
+from simulator.functional.bundle import Split
+from simulator.functional.vit import VitWeights, float_matmul, forward, predictions
 from simulator.workload.workload import Workload
 
 
@@ -41,7 +41,7 @@ class Evaluation:
 
 
 def evaluate(
-    params: VitParams,
+    params: VitWeights,
     split: Split,
     hw: HwConfig,
     policy: str = "none",
@@ -63,7 +63,7 @@ def evaluate(
 class EvalTask:
     """The arguments of one `evaluate` call (picklable: it may run in a worker process)."""
 
-    params: VitParams
+    params: VitWeights
     split: Split
     hw: HwConfig
     policy: str = "none"
@@ -91,14 +91,14 @@ def evaluate_all(
     return results  # type: ignore[return-value]
 
 
-def float_accuracy(params: VitParams, split: Split) -> float:
+def float_accuracy(params: VitWeights, split: Split) -> float:
     """Top-1 accuracy of the float32 model (no quantisation, no faults)."""
     pred = predictions(forward(params, split.inputs(), float_matmul))
     return float(np.mean(pred == split.labels))
 
 
 def capture_operands(
-    params: VitParams, split: Split, hw: HwConfig
+    params: VitWeights, split: Split, hw: HwConfig
 ) -> tuple[Workload, dict[tuple[int, int], GemmOperands]]:
     """The workload of one clean pass over the split and every GEMM instance's real operands, as
     `OperandCache(hw, schedules, seed, supplied=...)` takes them (timing runs on real activations)."""

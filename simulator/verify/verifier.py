@@ -18,22 +18,22 @@ import numpy as np
 
 from simulator.abft.check_cost import check_extents
 from simulator.abft.checksum import BlockDeviation, block_deviations, output_scale, tolerance_for
-from simulator.abft.config import AbftConfig
-from simulator.abft.protocol import Action, Decision, Region, Scope, TileCheck
+from simulator.abft.protocol import Action, Decision, TileCheck
+from simulator.config.abft_options import AbftConfig
+from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.effects import EffectBatch, kernel_operands, resolve_gemm_faults
 from simulator.faults.operands import GemmOperands, synthetic_operands
 from simulator.faults.sampling import (
     FaultBatch,
-    FoldTable,
-    fold_table,
     permanent_batch,
     sample_fold_faults,
     sample_gemm_faults,
     sample_permanent_faults,
 )
-from simulator.faults.spec import FaultSpec
 from simulator.kernels.codes import FLIP, P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
+from simulator.mapping.fold_table import FoldTable, fold_table
+from simulator.mapping.region import Region, Scope
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold, fold_operands
 

@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 import yaml
 
-from simulator.abft.config import AbftConfig, Thresholds
-from simulator.campaign.executors import Executor
+from simulator.config.abft_options import AbftConfig, Thresholds
+from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
-from simulator.faults.spec import FaultSpec
-from simulator.model import inference
-from simulator.model.accuracy import hw_summary, model_summary, trial_spec
-from simulator.model.bundle import ModelBundle, Split
+from simulator.executors import Executor
+from simulator.functional import inference
+from simulator.functional.accuracy import hw_summary, model_summary, trial_spec
+from simulator.functional.bundle import ModelBundle, Split
 
 SCHEMA = "abftsim.calibration/1"
 DEFAULT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0)

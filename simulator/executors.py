@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
-from simulator.config.loader import ConfigError
+from simulator.errors import ConfigError
 
 Task = TypeVar("Task")
 Result = Any

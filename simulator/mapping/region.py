@@ -1,4 +1,4 @@
-"""Price a recompute region by the array's geometry: cycles, MACs and SRAM traffic of one pass.
+"""Recompute regions of a fold and their price by the array's geometry: cycles, MACs, traffic of one pass.
 
 A region indexes the fold's output block (tiling.fold_output_block): OS ru x cu, WS M x cu,
 IS cu x N. Each output element maps to spatial PEs and temporal steps of the dataflow:
@@ -22,15 +22,39 @@ with its operands reloaded from DRAM; the reload is priced as the pass's own roo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from fractions import Fraction
 
-from simulator.abft.protocol import Region, Scope
 from simulator.config.enums import Dataflow
 from simulator.config.schema import HwConfig
-from simulator.engine.channel import channel_bandwidth
 from simulator.mapping.dataflow import ceil_div, fill_drain_cycles, issue_interval_cycles
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.metrics.actions import ActionCounts
+
+MAX_DENOMINATOR = 10**6
+
+
+class Scope(StrEnum):
+    TILE = "tile"
+    ROWS = "rows"
+    COLS = "cols"
+    ELEMENTS = "elements"
+    GEMM = "gemm"  # every fold of this GEMM instance
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """What to recompute; rows / cols index the fold's output block (ELEMENTS: pairs)."""
+
+    scope: Scope
+    rows: tuple[int, ...] = ()
+    cols: tuple[int, ...] = ()
+
+
+def channel_bandwidth(bytes_per_cycle: float) -> Fraction:
+    """The channel's exact bandwidth in bytes per cycle (a fraction with denominator <= 10**6)."""
+    return Fraction(bytes_per_cycle).limit_denominator(MAX_DENOMINATOR)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,13 @@
+"""The configuration enums as the fault kernels' integer codes (kernels/ knows only the integers)."""
+
+from __future__ import annotations
+
+from simulator.config.enums import Dataflow, Datatype, Site
+from simulator.kernels.codes import A_REG, ACC, B_REG, BF16, FP16, FP32, INT8, IS, MULT, OS, WS
+
+DATAFLOW_CODE = {Dataflow.OS: OS, Dataflow.WS: WS, Dataflow.IS: IS}
+DATATYPE_CODE = {Datatype.INT8: INT8, Datatype.FP16: FP16, Datatype.BF16: BF16, Datatype.FP32: FP32}
+SITE_CODE = {Site.ACC: ACC, Site.MULT: MULT, Site.A_REG: A_REG, Site.B_REG: B_REG}
+SITE_OF_CODE = {code: site for site, code in SITE_CODE.items()}
+# the order in which sampling draws sites: append new sites last, or seeds change meaning
+CANONICAL_SITES = (Site.ACC, Site.MULT, Site.A_REG, Site.B_REG)
