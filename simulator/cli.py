@@ -31,6 +31,7 @@ from simulator.config.workload_yaml import import_comments, workload_yaml
 from simulator.engine.chrome_trace import chrome_trace
 from simulator.errors import ConfigError
 from simulator.metrics.report import Report
+from simulator.workload.kinds import GEMM_KINDS
 
 DEFAULT_BER = 1e-9  # the middle of the seed paper's BER sweep (1e-11 to 1e-7)
 
@@ -105,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     print("hardware:  " + " ".join(bundled_names(HW_DIR_NAME)))
     print("workloads: " + " ".join(bundled_names(WORKLOAD_DIR_NAME)) + " (or any .onnx model)")
+    print("kinds:     " + " ".join(GEMM_KINDS) + " (GEMM kinds, for faults.kinds and abft.thresholds)")
     print("policies:  " + " ".join(policy_names()))
     print("sweeps:    " + " ".join(bundled_names(SWEEP_DIR_NAME)))
     return EXIT_OK

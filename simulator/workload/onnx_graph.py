@@ -49,7 +49,7 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-@dataclass
+@dataclass(frozen=True)
 class Graph:
     """The main graph of a shape-inferred model, indexed for the importer's walks."""
 

@@ -45,7 +45,7 @@ class GraphBuilder:
         self.initializers.append(tensor)
         return name
 
-    def constant(self, values: list[int] | list[float], dtype: Any = np.int64) -> str:
+    def constant(self, values: int | list[int] | list[float], dtype: Any = np.int64) -> str:
         """A small constant with real data (shapes, indices, scalars), named like torch's."""
         self._anonymous += 1
         name = f"onnx::Constant_{self._anonymous}"
