@@ -187,7 +187,7 @@ def test_a_symbolic_dimension_needs_a_size(tmp_path):
     nodes = [helper.make_node("MatMul", ["x", "w"], ["y"], name="fc")]
     model = _graph(nodes, [_value("x", ["batch", "seq", 6])], [_value("y", None)], [_weights("w", (6, 3))])
     text = _error(tmp_path, model)
-    assert "input 'x': dimension 1 (seq) has no fixed size" in text and "--dim seq=N" in text
+    assert "input 'x': dimension 1 (seq) has no fixed size" in text and "set it with dims seq=N" in text
     wl = load_workload(save(tmp_path, model), batch=2, dims={"seq": 5})
     assert wl.gemms == (Gemm("fc", "head", 10, 6, 3),)
     assert "dims: the model has no symbolic dimension 'sq'" in _error(tmp_path, model, dims={"sq": 5, "seq": 5})

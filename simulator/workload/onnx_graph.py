@@ -144,8 +144,7 @@ def bind_dimensions(model: Any, batch: int | None, dims: Mapping[str, int]) -> N
                 continue
             symbol = d.dim_param or "?"
             raise OnnxImportError(
-                f"input {value.name!r}: dimension {position} ({symbol}) has no fixed size; give it one "
-                f"(dims {{{symbol}: N}}, on the command line --dim {symbol}=N)"
+                f"input {value.name!r}: dimension {position} ({symbol}) has no fixed size; set it with dims {symbol}=N"
             )
     unused = sorted(set(dims) - _symbols(graph))
     if unused:
