@@ -218,6 +218,11 @@ def test_an_unsupported_operator_is_refused_by_name(tmp_path):
     nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="/decoder/up/ConvTranspose")]
     model = _graph(nodes, [_value("x", [1, 4, 5, 5])], [_value("y", None)], [_weights("w", (4, 2, 2, 2))])
     assert "node '/decoder/up/ConvTranspose' (ConvTranspose): unsupported operator" in _error(tmp_path, model)
+    # a runtime-specific matrix operator is refused, not dropped with its MACs
+    nodes = [helper.make_node("QGemm", ["x", "w"], ["y"], name="/fc/QGemm", domain="com.microsoft")]
+    graph = helper.make_graph(nodes, "g", [_value("x", [2, 4])], [_value("y", None)], [_weights("w", (4, 3))])
+    ms = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    assert "node '/fc/QGemm' (QGemm) of com.microsoft: unsupported operator" in _error(tmp_path, ms)
 
 
 def test_unreadable_and_empty_models_give_one_line(tmp_path):

@@ -32,6 +32,17 @@ UNSUPPORTED_OPS = frozenset(
      "FusedMatMul", "FusedConv", "FusedGemm", "QAttention", "MatMulNBits", "GroupQueryAttention"}
 )  # fmt: skip
 CONTROL_FLOW_OPS = frozenset({"If", "Loop", "Scan"})
+STANDARD_DOMAINS = ("", "ai.onnx")
+# in a runtime-specific domain (com.microsoft: QGemm, MatMulIntegerToFloat, ...) an operator whose
+# name says it multiplies matrices is refused too, never silently dropped with its MACs
+_MATRIX_WORDS = ("MatMul", "Gemm", "Conv", "Attention")
+
+
+def multiplies_matrices_unmapped(node: Any) -> bool:
+    """Whether a node multiplies matrices but has no GEMM mapping here."""
+    if node.op_type in UNSUPPORTED_OPS:
+        return True
+    return node.domain not in STANDARD_DOMAINS and any(word in node.op_type for word in _MATRIX_WORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +68,18 @@ def gemm_ops(graph: Graph) -> list[GemmOp]:
     """Every matrix-multiplying node of the graph in graph order, with its GEMM shape."""
     ops = []
     for index, node in enumerate(graph.nodes):
-        if node.op_type in UNSUPPORTED_OPS:
-            raise OnnxImportError(f"{node_label(node, index)}: unsupported operator (it multiplies matrices, "
+        if multiplies_matrices_unmapped(node):
+            where = (
+                node_label(node, index)
+                if node.domain in STANDARD_DOMAINS
+                else f"{node_label(node, index)} of {node.domain}"
+            )
+            raise OnnxImportError(f"{where}: unsupported operator (it multiplies matrices, "
                                   "but abftsim has no GEMM mapping for it)")  # fmt: skip
         if node.op_type in CONTROL_FLOW_OPS and _has_gemm(node):
             raise OnnxImportError(f"{node_label(node, index)}: GEMMs inside control flow are not supported "
                                   "(the trip count is not known before run time)")  # fmt: skip
-        if node.domain not in ("", "ai.onnx") or node.op_type not in GEMM_OPS:
+        if node.domain not in STANDARD_DOMAINS or node.op_type not in GEMM_OPS:
             continue
         op = _conv(graph, index) if node.op_type in CONV_OPS else _matmul(graph, index)
         if op is not None:
@@ -74,7 +90,7 @@ def gemm_ops(graph: Graph) -> list[GemmOp]:
 def _has_gemm(node: Any) -> bool:
     for attr in node.attribute:
         for sub in (*([attr.g] if attr.HasField("g") else []), *attr.graphs):
-            if any(n.op_type in GEMM_OPS or n.op_type in UNSUPPORTED_OPS or _has_gemm(n) for n in sub.node):
+            if any(n.op_type in GEMM_OPS or multiplies_matrices_unmapped(n) or _has_gemm(n) for n in sub.node):
                 return True
     return False
 
