@@ -13,7 +13,12 @@ import onnx
 
 from simulator.workload import onnx_models
 
-MODELS = {"vit_base_16": onnx_models.vit, "resnet50": onnx_models.resnet50, "small_cnn": onnx_models.small_cnn}
+MODELS = {
+    "vit_base_16": onnx_models.vit,
+    "swin_tiny": onnx_models.swin,
+    "resnet50": onnx_models.resnet50,
+    "small_cnn": onnx_models.small_cnn,
+}
 
 
 def main() -> None:

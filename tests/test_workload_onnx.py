@@ -14,7 +14,8 @@ from simulator.config.loader import load_workload
 from simulator.errors import ConfigError
 from simulator.workload.gemm import Gemm
 from simulator.workload.onnx_import import import_onnx
-from simulator.workload.onnx_models import resnet50, small_cnn, vit
+from simulator.workload.onnx_models import resnet50, small_cnn, swin, vit
+from simulator.workload.swin import swin_gemms
 from simulator.workload.vit import vit_gemms
 
 
@@ -43,6 +44,23 @@ def test_imported_deit_tiny_distilled_equals_the_preset():
     imported = import_onnx(vit(hidden=192, heads=3, distillation_token=True), "deit")
     assert shapes(imported) == shapes(load_workload("deit_tiny_distilled"))
     assert [g.name for g in imported.gemms][-2:] == ["head", "head_dist"]
+
+
+def test_imported_swin_tiny_equals_the_preset_gemm_for_gemm():
+    """Window partition, cyclic shift and patch merging as an export lays them out: the attention
+    MatMuls come out per window and head (count = windows x heads), merging as patch_merge."""
+    imported = import_onnx(swin(), "swin")
+    assert shapes(imported) == shapes(load_workload("swin_tiny"))
+    by = {g.name: g for g in imported.gemms}
+    assert by["layers.0.blocks.1.attn.qk"] == Gemm("layers.0.blocks.1.attn.qk", "qk", 49, 32, 49, 64 * 3)
+    assert by["layers.0.downsample.reduction"] == Gemm("layers.0.downsample.reduction", "patch_merge", 784, 384, 192)
+
+
+def test_imported_swin_with_a_batch_axis():
+    model = swin(image_size=56, embed_dim=32, depths=(2, 2), heads=(1, 2), batch="N")
+    expected = swin_gemms(image_size=56, patch_size=4, channels=3, embed_dim=32, depths=(2, 2), heads=(1, 2),
+                          window_size=7, mlp_ratio=4.0, classes=1000, batch=3)  # fmt: skip
+    assert shapes(import_onnx(model, "s", batch=3)) == [(g.kind, g.m, g.k, g.n, g.count) for g in expected]
 
 
 def test_a_symbolic_batch_axis_takes_the_batch():
@@ -105,6 +123,11 @@ def test_reference_graphs_are_valid_runnable_networks():
     onnx.checker.check_model(model, full_check=True)
     image = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
     (logits,) = ReferenceEvaluator(model).run(None, {"input": image})
+    assert logits.shape == (1, 10) and np.all(np.isfinite(logits))
+    tiny_swin = swin(image_size=56, embed_dim=16, depths=(2, 2), heads=(1, 2), classes=10, weights_seed=0)
+    onnx.checker.check_model(tiny_swin, full_check=True)
+    image = np.random.default_rng(2).standard_normal((1, 3, 56, 56)).astype(np.float32)
+    (logits,) = ReferenceEvaluator(tiny_swin).run(None, {"input": image})
     assert logits.shape == (1, 10) and np.all(np.isfinite(logits))
     cnn = small_cnn(batch=2, weights_seed=0)
     onnx.checker.check_model(cnn, full_check=True)

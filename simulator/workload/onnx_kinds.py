@@ -9,8 +9,8 @@ they do not depend on how an exporter names things:
   Softmax: `av`; any other: `matmul`;
 - a weight GEMM feeding a `qk`/`av` operand: `qkv`; fed by an `av`: `proj`; whose result reaches
   no further GEMM: `head`; feeding a weight GEMM through an activation function (GELU, ReLU, ...):
-  `fc1`; fed by an `fc1` that way: `fc2`; else a kind named by its scope's last part (`.fc1`),
-  else `linear`.
+  `fc1`; fed by an `fc1` that way: `fc2`; else a kind named by its scope's last part (`.fc1`;
+  `.reduction`, Swin's patch merging, is `patch_merge`), else `linear`.
 
 Names: the node's scope as exporters write it (`/blocks/blocks.0/attn/qkv/MatMul` ->
 `blocks.0.attn.qkv`), else its weight's parameter name (`layer1.0.conv1.weight` ->
@@ -34,6 +34,8 @@ ACTIVATION_FUNCTIONS = frozenset(
      "Celu", "Softplus", "Mish", "Clip", "ThresholdedRelu"}
 )  # fmt: skip
 SOFTMAX = frozenset({"Softmax", "LogSoftmax"})
+# a scope's last part that names a kind under another name (Swin's patch merging: `downsample.reduction`)
+NAME_ALIASES = {"reduction": "patch_merge"}
 
 
 def _reached_downstream(graph: Graph, tensor: str) -> list[tuple[int, frozenset[str]]]:
@@ -116,7 +118,8 @@ def infer_kinds(graph: Graph, ops: Sequence[GemmOp], scope_names: Sequence[str])
         if any("activation" in flags and kinds.get(i) == "fc1" for i, flags in up_a[op.index]):
             kinds[op.index] = "fc2"
         else:
-            hint = scope.rsplit(".", 1)[-1]
+            last = scope.rsplit(".", 1)[-1]
+            hint = NAME_ALIASES.get(last, last)
             known = BUILTIN_KINDS.get(hint)
             kinds[op.index] = hint if known is not None and known.b_is_weight and hint != "other" else "linear"
     return [kinds[op.index] for op in ops]

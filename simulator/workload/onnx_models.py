@@ -2,7 +2,8 @@
 (node scopes, initializer names, the Reshape/Transpose around attention, folded BatchNorm).
 
 They exist to test and demonstrate the importer without downloading models: `vit` (timm's
-VisionTransformer, optionally DeiT's distillation token), `resnet50` (torchvision's v1.5 layout)
+VisionTransformer, optionally DeiT's distillation token), `swin` (window attention with the
+cyclic shift and patch merging), `resnet50` (torchvision's v1.5 layout)
 and `small_cnn` (plain, grouped and depthwise convolutions). Weights are shape-only placeholders
 (external data that is never written) unless `weights_seed` asks for random values, which makes
 the graph runnable (e.g. by onnx.reference) at the cost of its size.
@@ -73,6 +74,12 @@ class GraphBuilder:
         scale, bias = self.weight(f"{param}.weight", (dim,)), self.weight(f"{param}.bias", (dim,))
         return self.node(scope, "LayerNormalization", [x, scale, bias], axis=-1, epsilon=1e-6)
 
+    def gelu(self, scope: str, x: str) -> str:
+        """nn.GELU as exported: x * 0.5 * (1 + erf(x / sqrt(2)))."""
+        erf = self.node(scope, "Erf", [self.node(scope, "Div", [x, self.constant([math.sqrt(2.0)], np.float32)])])
+        erf = self.node(scope, "Add", [erf, self.constant([1.0], np.float32)])
+        return self.node(scope, "Mul", [self.node(scope, "Mul", [x, erf]), self.constant([0.5], np.float32)])
+
     def model(self, name: str, inputs: list[Any], outputs: list[Any]) -> Any:
         helper = self.onnx.helper
         graph = helper.make_graph(self.nodes, name, inputs, outputs, self.initializers)
@@ -131,11 +138,7 @@ def vit(
         x = b.node(s, "Add", [x, b.linear(f"{s}/attn/proj", ctx, hidden, hidden, f"{p}.attn.proj")])
         h = b.layer_norm(f"{s}/norm2", x, hidden, f"{p}.norm2")
         h = b.linear(f"{s}/mlp/fc1", h, hidden, mlp, f"{p}.mlp.fc1")
-        erf = b.node(
-            f"{s}/mlp/act", "Erf", [b.node(f"{s}/mlp/act", "Div", [h, b.constant([math.sqrt(2.0)], np.float32)])]
-        )
-        erf = b.node(f"{s}/mlp/act", "Add", [erf, b.constant([1.0], np.float32)])
-        h = b.node(f"{s}/mlp/act", "Mul", [b.node(f"{s}/mlp/act", "Mul", [h, erf]), b.constant([0.5], np.float32)])
+        h = b.gelu(f"{s}/mlp/act", h)
         x = b.node(s, "Add", [x, b.linear(f"{s}/mlp/fc2", h, mlp, hidden, f"{p}.mlp.fc2")])
     x = b.layer_norm("/norm", x, hidden, "norm")
     outputs = []
@@ -199,3 +202,94 @@ def small_cnn(*, batch: int | str = 1, weights_seed: int | None = None) -> Any:
     x = b.node("/fc", "Gemm", [x, b.weight("fc.weight", (5, 10)), b.weight("fc.bias", (5,))], transB=1)
     onnx = b.onnx
     return b.model("small_cnn", [_image_input(onnx, 8, 10, batch)], [_logits(onnx, x, batch, 5)])
+
+
+def swin(
+    *, image_size: int = 224, embed_dim: int = 96, depths: tuple[int, ...] = (2, 2, 6, 2),
+    heads: tuple[int, ...] = (3, 6, 12, 24), window_size: int = 7, classes: int = 1000, batch: int | str = 1,
+    weights_seed: int | None = None,
+) -> Any:  # fmt: skip
+    """A Swin Transformer (the reference implementation's export, patch size 4, MLP ratio 4):
+    window partition and reverse as Reshape/Transpose, the cyclic shift of every second block as
+    Slice/Concat, relative position bias and shift mask as Adds before the Softmax, patch merging
+    as strided Slices, a Concat and a bias-free MatMul."""
+    b = GraphBuilder(weights_seed)
+    onnx = b.onnx
+    grid, dim = image_size // 4, embed_dim
+    w_in = b.weight("patch_embed.proj.weight", (dim, 3, 4, 4))
+    x = b.node("/patch_embed/proj", "Conv", ["input", w_in, b.weight("patch_embed.proj.bias", (dim,))],
+               kernel_shape=[4, 4], strides=[4, 4])  # fmt: skip
+    x = b.node("/patch_embed", "Transpose", [b.node("/patch_embed", "Reshape", [x, b.constant([0, dim, -1])])],
+               perm=[0, 2, 1])  # fmt: skip
+    x = b.layer_norm("/patch_embed/norm", x, dim, "patch_embed.norm")
+    for s, (depth, n_heads) in enumerate(zip(depths, heads, strict=True)):
+        window = min(window_size, grid)
+        tokens, n_windows, head_dim = window * window, (grid // window) ** 2, dim // n_heads
+        shift = window // 2 if grid > window else 0
+        for j in range(depth):
+            scope, p = f"/layers/layers.{s}/blocks/blocks.{j}", f"layers.{s}.blocks.{j}"
+            h = b.layer_norm(f"{scope}/norm1", x, dim, f"{p}.norm1")
+            h = b.node(scope, "Reshape", [h, b.constant([0, grid, grid, dim])])
+            shifted = j % 2 == 1 and shift > 0
+            if shifted:
+                h = _roll(b, scope, h, -shift, grid)
+            h = b.node(scope, "Reshape", [h, b.constant([0, grid // window, window, grid // window, window, dim])])
+            h = b.node(scope, "Transpose", [h], perm=[0, 1, 3, 2, 4, 5])
+            h = b.node(scope, "Reshape", [h, b.constant([-1, tokens, dim])])
+            qkv = b.linear(f"{scope}/attn/qkv", h, dim, 3 * dim, f"{p}.attn.qkv")
+            qkv = b.node(f"{scope}/attn", "Reshape", [qkv, b.constant([0, tokens, 3, n_heads, head_dim])])
+            qkv = b.node(f"{scope}/attn", "Transpose", [qkv], perm=[2, 0, 3, 1, 4])
+            q, k, v = (b.node(f"{scope}/attn", "Gather", [qkv, b.constant(i)], axis=0) for i in range(3))
+            q = b.node(f"{scope}/attn", "Mul", [q, b.constant([head_dim**-0.5], np.float32)])
+            attn = b.node(f"{scope}/attn", "MatMul", [q, b.node(f"{scope}/attn", "Transpose", [k], perm=[0, 1, 3, 2])])
+            attn = b.node(
+                f"{scope}/attn", "Add", [attn, b.weight(f"{p}.attn.relative_position_bias", (n_heads, tokens, tokens))]
+            )
+            if shifted:
+                attn = b.node(f"{scope}/attn", "Reshape", [attn, b.constant([-1, n_windows, n_heads, tokens, tokens])])
+                attn = b.node(
+                    f"{scope}/attn", "Add", [attn, b.weight(f"{p}.attn_mask", (n_windows, 1, tokens, tokens))]
+                )
+                attn = b.node(f"{scope}/attn", "Reshape", [attn, b.constant([-1, n_heads, tokens, tokens])])
+            attn = b.node(f"{scope}/attn/softmax", "Softmax", [attn], axis=-1)
+            ctx = b.node(f"{scope}/attn", "MatMul", [attn, v])
+            ctx = b.node(f"{scope}/attn", "Transpose", [ctx], perm=[0, 2, 1, 3])
+            ctx = b.node(f"{scope}/attn", "Reshape", [ctx, b.constant([0, tokens, dim])])
+            h = b.linear(f"{scope}/attn/proj", ctx, dim, dim, f"{p}.attn.proj")
+            h = b.node(scope, "Reshape", [h, b.constant([-1, grid // window, grid // window, window, window, dim])])
+            h = b.node(scope, "Transpose", [h], perm=[0, 1, 3, 2, 4, 5])
+            h = b.node(scope, "Reshape", [h, b.constant([-1, grid, grid, dim])])
+            if shifted:
+                h = _roll(b, scope, h, shift, grid)
+            x = b.node(scope, "Add", [x, b.node(scope, "Reshape", [h, b.constant([-1, grid * grid, dim])])])
+            h = b.layer_norm(f"{scope}/norm2", x, dim, f"{p}.norm2")
+            h = b.linear(f"{scope}/mlp/fc1", h, dim, 4 * dim, f"{p}.mlp.fc1")
+            h = b.gelu(f"{scope}/mlp/act", h)
+            x = b.node(scope, "Add", [x, b.linear(f"{scope}/mlp/fc2", h, 4 * dim, dim, f"{p}.mlp.fc2")])
+        if s < len(depths) - 1:
+            scope = f"/layers/layers.{s}/downsample"
+            h = b.node(scope, "Reshape", [x, b.constant([0, grid, grid, dim])])
+            steps = [b.constant([grid, grid]), b.constant([1, 2]), b.constant([2, 2])]  # ends, axes, steps
+            parts = [
+                b.node(scope, "Slice", [h, b.constant([r, c]), *steps]) for r, c in ((0, 0), (1, 0), (0, 1), (1, 1))
+            ]
+            h = b.node(scope, "Reshape", [b.node(scope, "Concat", parts, axis=-1), b.constant([0, -1, 4 * dim])])
+            h = b.layer_norm(f"{scope}/norm", h, 4 * dim, f"layers.{s}.downsample.norm")
+            w = b.weight(f"onnx::MatMul_layers.{s}.downsample.reduction", (4 * dim, 2 * dim))
+            x = b.node(f"{scope}/reduction", "MatMul", [h, w])
+            grid, dim = grid // 2, 2 * dim
+    x = b.node("/avgpool", "ReduceMean", [b.layer_norm("/norm", x, dim, "norm")], axes=[1], keepdims=0)
+    x = b.node(
+        "/head", "Gemm", [x, b.weight("head.weight", (classes, dim)), b.weight("head.bias", (classes,))], transB=1
+    )
+    return b.model("swin", [_image_input(onnx, 3, image_size, batch)], [_logits(onnx, x, batch, classes)])
+
+
+def _roll(b: GraphBuilder, scope: str, x: str, shift: int, grid: int) -> str:
+    """torch.roll over the two grid axes of [B, H, W, C], as exported: Slice and Concat per axis."""
+    cut = shift % grid
+    for axis in (1, 2):
+        tail = b.node(scope, "Slice", [x, b.constant([grid - cut]), b.constant([grid]), b.constant([axis])])
+        head = b.node(scope, "Slice", [x, b.constant([0]), b.constant([grid - cut]), b.constant([axis])])
+        x = b.node(scope, "Concat", [tail, head], axis=axis)
+    return x
