@@ -9,6 +9,7 @@ import numpy as np
 
 from simulator.config.enums import Dataflow
 from simulator.mapping.dataflow import ceil_div, fold_shape
+from simulator.mapping.loop_order import LoopOrder, blocks_at, fixed_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,25 +44,26 @@ def fold_count(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int)
     return fr * fc
 
 
-def fold_blocks(dataflow: Dataflow, fold_rows: int, fold_cols: int, index):
+def fold_blocks(dataflow: Dataflow, fold_rows: int, fold_cols: int, index, order: LoopOrder | None = None):
     """(row-block, col-block) of fold `index` in execution order; `index` may be an int or an
-    integer array.
+    integer array. `order` is the schedule's loop order (mapping.loop_order); by default the
+    fixed order:
 
     OS: row-blocks of M outer, col-blocks of N inner (an A row-block is reused across N).
     WS: col-blocks of N outer, K-blocks inner (a C column-block accumulates over K).
     IS: col-blocks of M outer, K-blocks inner (a C row-block accumulates over K).
     """
-    if dataflow is Dataflow.OS:
-        return divmod(index, fold_cols)
-    col_block, row_block = divmod(index, fold_rows)
-    return row_block, col_block
+    order = order if order is not None else fixed_order(dataflow, fold_rows, fold_cols)
+    return blocks_at(order, fold_rows, fold_cols, index)
 
 
-def fold_at(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int, index: int) -> Fold:
+def fold_at(
+    dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int, index: int, order: LoopOrder | None = None
+) -> Fold:
     """Fold `index` of a GEMM on the array, in execution order (fold_blocks)."""
     shape = fold_shape(dataflow, m, k, n)
     fr, fc = fold_grid(dataflow, m, k, n, rows, cols)
-    br, bc = fold_blocks(dataflow, fr, fc, index)
+    br, bc = fold_blocks(dataflow, fr, fc, index, order)
     row0, col0 = br * rows, bc * cols
     return Fold(
         index=index,
@@ -73,10 +75,12 @@ def fold_at(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int, in
     )
 
 
-def iter_folds(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int) -> Iterator[Fold]:
+def iter_folds(
+    dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int, order: LoopOrder | None = None
+) -> Iterator[Fold]:
     """Every fold of a GEMM in execution order."""
     for index in range(fold_count(dataflow, m, k, n, rows, cols)):
-        yield fold_at(dataflow, m, k, n, rows, cols, index)
+        yield fold_at(dataflow, m, k, n, rows, cols, index, order)
 
 
 def fold_operands(dataflow: Dataflow, fold: Fold, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
