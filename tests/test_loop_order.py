@@ -16,6 +16,7 @@ from simulator.mapping.loop_order import COLS, ROWS, LoopOrder, blocks_at, fixed
 from simulator.mapping.schedule import FoldTransfers, fold_joins, fold_transfers, schedule_gemm
 from simulator.workload.gemm import Gemm
 
+
 def tiny_hw(dataflow: str, a_bytes: int, b_bytes: int, c_bytes: int, policy: str = "min_dram", *extra: str):
     """A 4x4 int8 array whose A/B/C scratchpads hold `x_bytes` per buffer (two buffers each)."""
     return load_hw(
@@ -35,8 +36,10 @@ def tiny_hw(dataflow: str, a_bytes: int, b_bytes: int, c_bytes: int, policy: str
         ],
     )
 
+
 def fold_blocks_of(s) -> list[tuple[int, int]]:
     return [(f.row0 // s.rows, f.col0 // s.cols) for f in (fold_at(s, i) for i in range(s.folds_per_instance))]
+
 
 def test_column_major_when_a_fits_whole_and_b_does_not():
     # OS 4x4, M = 8, K = 4, N = 8 int8: A 32 B, B 32 B, C 64 B; compulsory 128 B.
@@ -61,6 +64,7 @@ def test_column_major_when_a_fits_whole_and_b_does_not():
         (False, False)
     ] * 2
 
+
 def test_widest_resident_super_block_of_columns():
     # OS 4x4, M = 8, K = 4, N = 16: A 32 B, B 64 B, C 128 B; compulsory 224 B.
     # A buffer 16 B (one row block), B buffer 32 B (two column blocks).
@@ -81,6 +85,7 @@ def test_widest_resident_super_block_of_columns():
     assert runs[0].actions == runs[1].actions and runs[0].total_cycles == runs[1].total_cycles
     assert runs[0].actions.dram_read_bytes + runs[0].actions.dram_write_bytes == 256
 
+
 def test_ws_groups_output_columns_while_their_partial_sums_fit():
     # WS 4x4, M = 4, K = 8, N = 8: fold grid 2 K-blocks x 2 N-blocks. A 32 B, B 64 B, C out 32 B.
     # A buffer 16 B (one 4x4 K block of A), C buffer 128 B int32 (two 4x4 psum blocks = 128 B).
@@ -94,10 +99,12 @@ def test_ws_groups_output_columns_while_their_partial_sums_fit():
     assert (best.order, best.dram_bytes, best.compulsory_dram_bytes) == (LoopOrder(COLS, 2), 128, 128)
     assert fold_blocks_of(best) == [(0, 0), (0, 1), (1, 0), (1, 1)]
 
+
 def test_fixed_order_is_the_historical_one():
     assert fixed_order(Dataflow.OS, 3, 5) == LoopOrder(COLS, 5)
     assert [blocks_at(LoopOrder(COLS, 5), 3, 5, i) for i in (0, 4, 5, 14)] == [(0, 0), (0, 4), (1, 0), (2, 4)]
     assert [blocks_at(LoopOrder(COLS, 1), 3, 5, i) for i in (0, 2, 3, 14)] == [(0, 0), (2, 0), (0, 1), (2, 4)]
+
 
 def _coverage(dataflow: Dataflow, s) -> np.ndarray:
     """How many folds compute each MAC (i, k, j) of the GEMM."""
@@ -113,6 +120,7 @@ def _coverage(dataflow: Dataflow, s) -> np.ndarray:
         else:
             seen[cols, rows, :] += 1
     return seen
+
 
 @settings(max_examples=150, deadline=None)
 @given(
@@ -134,6 +142,7 @@ def test_min_dram_is_between_compulsory_and_fixed_and_covers_every_mac_once(data
     summed = FoldTransfers(*(sum(getattr(t, f) for t in per_fold) * 2 for f in FoldTransfers.__slots__))
     assert summed == best.totals()
 
+
 @pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
 def test_engine_moves_the_min_dram_schedules_bytes_coalesced_or_not(dataflow):
     gemms = [Gemm("a", "qkv", 13, 20, 30), Gemm("b", "qk", 7, 9, 7, count=3), Gemm("c", "fc2", 30, 41, 17)]
@@ -148,6 +157,7 @@ def test_engine_moves_the_min_dram_schedules_bytes_coalesced_or_not(dataflow):
             t.dram_load_bytes,
             t.dram_store_bytes,
         )
+
 
 def test_vit_b16_on_edge_moves_fewer_bytes_than_the_fixed_order():
     # fixed: 814,261,000 B against a compulsory 134,083,336 B (6.07x, issue 10); min_dram must

@@ -4,13 +4,15 @@ A segment is a run of consecutive folds of one GEMM instance that cost the engin
 same transfers, cycles and checking work (they differ only in their block offsets). Folds are
 cut into candidate runs wherever their position in the grid or the loop nest
 (mapping.loop_order: first or last block of a row or column, first fold of a super-block or of
-a middle step, first super-block) changes; every fold the verifier flags is a segment of its own. The policy is asked for a segment's
-checking work at its first and last fold; if the two differ the segment is split into single
-folds, so a policy may make its check work depend on anything of the fold.
+a middle step, first super-block) changes; every fold the verifier flags is a segment of its
+own. The policy is asked for a segment's checking work at its first and last fold; if the two
+differ the segment is split into single folds, so a policy may make its check work depend on
+anything of the fold.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -160,13 +162,11 @@ def _instance_runs(s: GemmSchedule, policy: Policy, table: _CostTable) -> list[t
     cuts = np.flatnonzero(np.diff(classes)) + 1
     bounds = [0, *cuts.tolist(), len(classes)]
     runs: list[tuple[int, int, FoldCost]] = []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         first, last = fold_at(s, lo), fold_at(s, hi - 1)
         cost = table.cost(s, first, policy.check_work(s, first))
         if hi - lo > 1 and table.cost(s, last, policy.check_work(s, last)) is not cost:
-            singles = [
-                (i, 1, table.cost(s, fold_at(s, i), policy.check_work(s, fold_at(s, i)))) for i in range(lo, hi)
-            ]
+            singles = [(i, 1, table.cost(s, fold_at(s, i), policy.check_work(s, fold_at(s, i)))) for i in range(lo, hi)]
         else:
             singles = [(lo, hi - lo, cost)]
         for start, length, c in singles:
