@@ -46,7 +46,8 @@ def main() -> None:
         report = api.run(args.hw, args.workload, ["none"], overrides=[f"mapping.policy={p}"])
         pol = report.policies[0]
         energy = sum(pol.energy_breakdown_pj.values())
-        shares = [100 * sum(pol.energy_breakdown_pj.get(k, 0.0) for k in keys) / energy for keys in _COMPONENTS.values()]
+        parts = pol.energy_breakdown_pj
+        shares = [100 * sum(parts.get(k, 0.0) for k in keys) / energy for keys in _COMPONENTS.values()]
         print(
             f"| {p} | {total / 1e6:.1f} | {compulsory / 1e6:.1f} | {total / compulsory:.2f} | {pol.cycles:,} "
             f"| {energy / 1e6:.1f} | " + " | ".join(f"{s:.1f} %" for s in shares) + " |"
