@@ -58,14 +58,14 @@ def blocks_at(order: LoopOrder, fold_rows: int, fold_cols: int, index):
     """(row-block, col-block) of fold `index` (an int or an integer array) in `order`."""
     groups, middles = (fold_rows, fold_cols) if order.group_axis == ROWS else (fold_cols, fold_rows)
     size = order.group_blocks
-    sb, q = np.divmod(index, middles * size)
-    width = np.minimum(size, groups - sb * size)  # blocks in this super-block
-    mid, gi = np.divmod(q, width)
+    if isinstance(index, (int, np.integer)):  # scalar path: plain ints (numpy scalars are slow)
+        sb, q = divmod(int(index), middles * size)
+        mid, gi = divmod(q, min(size, groups - sb * size))
+    else:
+        sb, q = np.divmod(index, middles * size)
+        mid, gi = np.divmod(q, np.minimum(size, groups - sb * size))  # blocks in this super-block
     group = sb * size + gi
-    row_block, col_block = (group, mid) if order.group_axis == ROWS else (mid, group)
-    if isinstance(index, (int, np.integer)):
-        return int(row_block), int(col_block)
-    return row_block, col_block
+    return (group, mid) if order.group_axis == ROWS else (mid, group)
 
 
 @dataclass(frozen=True, slots=True)
