@@ -142,11 +142,11 @@ def time_run(
             boundaries = None
             continue
         key = (id(segments[i].cost), segments[i].length, seq.state_key(run_lo, run_hi))
-        hit = boundaries.get(key)
-        if hit is None:
+        mark = boundaries.get(key)
+        if mark is None:
             boundaries[key] = (i, seq.issued, seq.p, seq.memory_stall, seq.checksum_stall)
             continue
-        i_then, issued_then, p_then, memory_then, checksum_then = hit
+        i_then, issued_then, p_then, memory_then, checksum_then = mark
         periods = _periods_ahead(segments, i, i - i_then, seq.issued - issued_then, stop, margin)
         if periods > 0:
             span = i - i_then
