@@ -172,3 +172,22 @@ def test_vit_b16_on_edge_moves_fewer_bytes_than_the_fixed_order():
         totals[policy] = sum(s.dram_bytes for s in scheduled), sum(s.compulsory_dram_bytes for s in scheduled)
     assert totals["fixed"] == (814_261_000, 134_083_336)
     assert totals["min_dram"][0] * 2 < totals["fixed"][0]
+
+
+def test_repeats_of_mixed_segment_periods_are_skipped_exactly():
+    # OS 4x4, M = 16, K = 8, N = 200: A 128 B, B 1600 B; A buffer 32 B (one 4x8 row block), B buffer
+    # 96 B (three 8x4 column blocks). min_dram groups 3 column blocks: each super-block runs 4 row
+    # blocks x [one fold loading its A row block, two reusing it], so no segment of identical folds
+    # is longer than 2 and only the periodic sequence of segments (one super-block, 12 folds)
+    # repeats; the coalesced run must skip periods of it and still equal the fold-by-fold run
+    gemm = Gemm("g", "fc1", 16, 8, 200)
+    hw = tiny_hw("os", 32, 96, 4096, "min_dram", "memory.dram.bandwidth_bytes_per_cycle=3")
+    s = schedule_gemm(gemm, hw)
+    assert s.order == LoopOrder(COLS, 3)
+    coalesced, plain = (simulate(hw, [s], PolicyBase(), coalesce=c) for c in (True, False))
+    assert coalesced.skipped_folds > s.folds // 2 and plain.skipped_folds == 0
+    assert (coalesced.total_cycles, coalesced.layers, coalesced.actions) == (
+        plain.total_cycles,
+        plain.layers,
+        plain.actions,
+    )
