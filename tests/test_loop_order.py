@@ -191,3 +191,15 @@ def test_repeats_of_mixed_segment_periods_are_skipped_exactly():
         plain.layers,
         plain.actions,
     )
+
+
+def test_json_layers_report_dram_and_compulsory_bytes():
+    # one 8 x 4 x 8 int8 GEMM on the column-major case above: compulsory = A 32 + B 32 + C 64 = 128 B,
+    # and min_dram moves exactly that (fault-free, policy none)
+    from simulator.api import run
+    from simulator.workload.workload import Workload
+
+    hw = tiny_hw("os", 32, 16, 4096)
+    layer = run(hw, Workload("w", (Gemm("g", "fc1", 8, 4, 8),)), ["none"]).to_dict()["policies"][0]["layers"][0]
+    assert (layer["dram_bytes"], layer["compulsory_dram_bytes"]) == (128, 128)
+    assert layer["dram_bytes"] == layer["actions"]["dram_read_bytes"] + layer["actions"]["dram_write_bytes"]
