@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.config.enums import Dataflow
+from simulator.mapping.dataflow import geometry_of
 
 ROWS = "rows"
 COLS = "cols"
@@ -48,10 +49,12 @@ class LoopOrder:
 
 
 def fixed_order(dataflow: Dataflow, fold_rows: int, fold_cols: int) -> LoopOrder:
-    """The historical order: OS row-major (M outer, N inner); WS/IS N or M outer, K inner."""
-    if dataflow is Dataflow.OS:
-        return LoopOrder(COLS, fold_cols)
-    return LoopOrder(COLS, 1)
+    """The dataflow's fixed loop nest (mapping.dataflow) as a LoopOrder: OS row-major (M outer,
+    N inner, so every column block is in the one super-block of each row); WS/IS N or M outer, K
+    inner (one column block per super-block)."""
+    geometry = geometry_of(dataflow)
+    rows_outer = geometry.outer_dim == geometry.dims[0]
+    return LoopOrder(COLS, fold_cols) if rows_outer else LoopOrder(COLS, 1)
 
 
 def blocks_at(order: LoopOrder, fold_rows: int, fold_cols: int, index):

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from simulator.config.enums import Dataflow, MappingPolicy
 from simulator.config.schema import HwConfig
-from simulator.mapping.dataflow import fold_cycles, issue_interval_cycles
+from simulator.mapping.dataflow import DataflowGeometry, Fold, fold_cycles, geometry_of, issue_interval_cycles
 from simulator.mapping.loop_order import COLS, ROWS, LoopOrder, fixed_order, position, super_blocks
-from simulator.mapping.tiling import Fold, fold_grid
+from simulator.mapping.tiling import fold_grid
 from simulator.workload.gemm import Gemm
 
 
@@ -61,6 +61,11 @@ class GemmSchedule:
     middle_whole_resident: bool  # the whole middle-axis operand stays in SRAM after the first super-block
     operand_bytes: int
     acc_bytes: int
+
+    @property
+    def geometry(self) -> DataflowGeometry:
+        """The dataflow's geometry object: fold shape, order, blocks, timing."""
+        return geometry_of(self.dataflow)
 
     @property
     def folds_per_instance(self) -> int:
