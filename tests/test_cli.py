@@ -26,8 +26,8 @@ def test_default_run_leads_with_the_comparison_and_groups_layers_by_kind(capsys)
     assert cli.main(["run"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("vit_base_16 (74 GEMMs, 17.564 GMAC) on edge_32x32")
-    assert lines[1].startswith("baseline (none, fault-free)") and lines[4].startswith("policy ")
-    assert [line.split()[0] for line in lines[6:12]] == ["none", "detect_only", "abft", "abft_correct",
+    assert lines[1].startswith("baseline (none, fault-free)") and lines[5].startswith("policy ")
+    assert [line.split()[0] for line in lines[7:13]] == ["none", "detect_only", "abft", "abft_correct",
                                                          "approx_abft", "dmr"]  # fmt: skip
     # per kind for the five protected policies, not for `none`; the 12 blocks' fc2 layers in one row
     titles = [line for line in lines if line.startswith("per GEMM kind under policy")]
@@ -42,13 +42,13 @@ def test_kind_rows_sum_the_layer_rows(capsys):
     args = ["--workload", "vit_tiny_16", "--policy", "abft", "--ber", "1e-9"]
     data = run_json(capsys, *args)
     assert cli.main(["run", *args]) == 0
-    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[9:]}
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[10:]}
     layers = data["policies"][0]["layers"]
     for kind in ("qkv", "fc2", "head"):
         mine = [x for x in layers if x["kind"] == kind]
         assert int(rows[kind][1]) == len(mine)
         assert int(rows[kind][8].replace(",", "")) == sum(x["total_cycles"] for x in mine)
-        assert int(rows[kind][10].replace(",", "")) == sum(x["faults_injected"] for x in mine)
+        assert int(rows[kind][12].replace(",", "")) == sum(x["faults_injected"] for x in mine)
 
 
 def test_layers_option_prints_every_layer_of_every_policy(capsys):

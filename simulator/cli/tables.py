@@ -46,6 +46,7 @@ def format_table(report: Report, layers: bool = False) -> str:
         f"{base.energy_pj / 1e6:.1f} uJ",
         f"faults: {faults.get('kind', 'transient')}, ber {faults.get('ber', 0):g}, sites "
         f"{','.join(faults.get('sites', ()))}, seed {run.get('seed', 0)}",
+        _dram_line(report),
         "",
         *_comparison(report),
     ]
@@ -72,10 +73,21 @@ COMPARISON_HEADER = (
 )  # fmt: skip
 _CYCLE_COLUMNS = (
     ("folds", ">8"), ("compute", ">12"), ("mem stall", ">11"), ("chk stall", ">10"), ("recompute", ">11"),
-    ("total", ">12"), ("energy uJ", ">11"), ("faults", ">8"), ("escaped", ">8"),
+    ("total", ">12"), ("energy uJ", ">11"), ("DRAM MB", ">9"), ("/compul", ">8"), ("faults", ">8"), ("escaped", ">8"),
 )  # fmt: skip
 LAYER_HEADER = (("layer", "<16"), ("M", ">6"), ("K", ">6"), ("N", ">6"), ("count", ">6"), *_CYCLE_COLUMNS)
 KIND_HEADER = (("kind", "<12"), ("GEMMs", ">6"), ("GMAC", ">9"), *_CYCLE_COLUMNS)
+
+
+def _dram_line(report: Report) -> str:
+    """DRAM bytes of the first policy against the compulsory bytes (A and B read once, C written once)."""
+    first = report.policies[0]
+    dram_bytes = sum(layer.dram_bytes for layer in first.layers)
+    compulsory_bytes = sum(layer.compulsory_dram_bytes for layer in first.layers)
+    return (
+        f"DRAM traffic under {first.policy}: {dram_bytes / 1e6:,.1f} MB, compulsory {compulsory_bytes / 1e6:,.1f} MB "
+        f"({dram_bytes / max(compulsory_bytes, 1):.2f}x; mapping {report.hw.get('mapping', {}).get('policy', '?')})"
+    )
 
 
 def _comparison(report: Report) -> list[str]:
@@ -105,10 +117,12 @@ def _cycle_cells(layers: Sequence[LayerReport]) -> tuple[Any, ...]:
         return sum(int(x.outcomes.get(key, 0)) for x in layers)
 
     energy_uj = sum(x.energy_pj for x in layers) / 1e6
+    dram_bytes, compulsory_bytes = total("dram_bytes"), total("compulsory_dram_bytes")
     return (
         f"{total('folds'):,}", f"{total('compute_cycles'):,}", f"{total('memory_stall_cycles'):,}",
         f"{total('checksum_stall_cycles'):,}", f"{total('recompute_cycles'):,}", f"{total('total_cycles'):,}",
-        f"{energy_uj:.2f}", f"{outcome('faults_injected'):,}", f"{outcome('escaped'):,}",
+        f"{energy_uj:.2f}", f"{dram_bytes / 1e6:.2f}", f"{dram_bytes / max(compulsory_bytes, 1):.2f}",
+        f"{outcome('faults_injected'):,}", f"{outcome('escaped'):,}",
     )  # fmt: skip
 
 
