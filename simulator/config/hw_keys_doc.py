@@ -38,6 +38,7 @@ DESCRIPTIONS = {
     "checksum_unit.placement": "where the ABFT checksum hardware sits",
     "checksum_unit.adds_per_cycle": "side unit lanes: checksum additions per cycle",
     "checksum_unit.extra_cycles_per_fold": "checksum-PE drain adder latency added to every fold",
+    "mapping.policy": "fold order: the one moving the fewest DRAM bytes per GEMM, or the dataflow's fixed order",
     "recompute.max_retries": "recomputations of a faulty tile before it is given up (escaped)",
     "energy.mac_pj": "one multiply-accumulate",
     "energy.checksum_add_pj": "one checksum addition",
