@@ -50,8 +50,19 @@ def _option_values(action: argparse.Action, files: list[str]) -> st.SearchStrate
     return st.sampled_from([*files, "array.rows=0", "clock_ghz=1e-3", "x=", "a,b", "0:10", "acc,flux"])
 
 
+def _leaf_parsers(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> dict[str, argparse.ArgumentParser]:
+    """Every runnable command line prefix ("run", "workload show") and its parser."""
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    if sub is None:
+        return {" ".join(prefix): parser}
+    leaves: dict[str, argparse.ArgumentParser] = {}
+    for name, child in sub.choices.items():
+        leaves.update(_leaf_parsers(child, (*prefix, name)))
+    return leaves
+
+
 def _argv(command: str, base: list[str], files: list[str]) -> st.SearchStrategy[list[str]]:
-    parser = next(a for a in cli.build_parser()._actions if a.dest == "command").choices[command]
+    parser = _leaf_parsers(cli.build_parser())[command]
     options = [a for a in parser._actions if a.option_strings and not set(a.option_strings) & SKIP]
     pairs = []
     for action in options:
@@ -61,12 +72,14 @@ def _argv(command: str, base: list[str], files: list[str]) -> st.SearchStrategy[
         else:
             pairs.append(_option_values(action, files).map(lambda v, f=flag: [f, v]))
     chosen = st.lists(st.one_of(*pairs), max_size=3) if pairs else st.just([])
-    return chosen.map(lambda extra: [command, *base, *(x for pair in extra for x in pair)])
+    return chosen.map(lambda extra: [*command.split(), *base, *(x for pair in extra for x in pair)])
 
 
 COMMANDS = {
     "run": ["--workload", TINY, "--policy", "none", "--quiet"],
     "list": [],
+    "workload import": ["{garbage.bin}", "--out", "-"],
+    "workload show": [TINY],
     "sweep": ["{s.yaml}", "--workers", "1", "--quiet"],
     "export": ["{tampered.db}", "--csv", "-"],
     "plot": ["{tampered.db}", "--kind", "pareto", "--quiet"],
@@ -78,7 +91,7 @@ COMMANDS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_no_traceback_from_random_options(command, tmp_path_factory, monkeypatch, capsys):
-    folder = tmp_path_factory.mktemp(f"fuzz_{command}")
+    folder = tmp_path_factory.mktemp(f"fuzz_{command.replace(' ', '_')}")
     monkeypatch.chdir(folder)
     files = _files(folder)
     named = {Path(f).name: f for f in files}
@@ -100,5 +113,5 @@ def test_no_traceback_from_random_options(command, tmp_path_factory, monkeypatch
 
 
 def test_every_subcommand_is_fuzzed():
-    commands = next(a for a in cli.build_parser()._actions if a.dest == "command").choices
+    commands = _leaf_parsers(cli.build_parser())
     assert set(commands) == set(COMMANDS), "give a new subcommand a cheap base command line in COMMANDS"
