@@ -34,7 +34,7 @@ from simpy.events import Event, EventPriority
 from simulator.abft.protocol import Action, CheckWork, Decision, NoFaults, Policy, TileCheck, TileVerifier
 from simulator.config.schema import HwConfig
 from simulator.engine.array import ArrayPass, Sequencer
-from simulator.engine.checksum_unit import array_check_cycles, check_counts, side_unit_cycles
+from simulator.engine.checksum_unit import array_check_cycles, check_counts, duplicate_counts, side_unit_cycles
 from simulator.engine.coalesce import FoldStream, time_run
 from simulator.engine.plan import LayerPlan, Segment, build_plan, fold_at
 from simulator.engine.records import LayerCycles
@@ -266,13 +266,16 @@ class EngineModel:
         else:
             work = self.policy.check_work(schedule, job.fold)
         on_array = array_check_cycles(unit, work)
+        tag = (job.seg.layer, job.seg.instance, job.fold.index, job.attempt)
         return ArrayPass(
             priced.fold_cycles + on_array,
             priced.window_cycles + on_array,
             side_unit_cycles(unit, work),
-            priced.counts + check_counts(work),
+            priced.counts + duplicate_counts(work, priced.counts) + check_counts(work),
             now,
-            (job.seg.layer, job.seg.instance, job.fold.index, job.attempt),
+            tag,
+            self.seq.request_refetch(now, priced.load_bytes, tag),
+            priced.streams_load,
         )
 
     def _layer_result(self, plan: LayerPlan, end: int) -> LayerResult:
@@ -290,12 +293,14 @@ class EngineModel:
 
 def _instance_check_work(plan: LayerPlan, instance: int) -> CheckWork:
     """Checking work of every fold of one instance (a GEMM-scope recompute rechecks them all)."""
-    totals = dict.fromkeys((f.name for f in fields(CheckWork)), 0)
+    totals = dict.fromkeys((f.name for f in fields(CheckWork) if f.name != "duplicate_passes"), 0)
+    copies = 0  # copies of the whole rerun, not a sum over its folds
     for seg in plan.segments:
         if seg.instance == instance:
+            copies = max(copies, seg.cost.check_work.duplicate_passes)
             for name in totals:
                 totals[name] += getattr(seg.cost.check_work, name) * seg.length
-    return CheckWork(**totals)
+    return CheckWork(**totals, duplicate_passes=copies)
 
 
 def simulate(

@@ -14,9 +14,19 @@ cycles = fill_drain(R, C) + steps (dataflow.fold_cycles with T = steps), issue w
 dataflow.issue_interval_cycles with T = steps. So any OS region costs a full fold pass (all K),
 flagged OS rows of one tile share that pass; WS rows cost fill_drain + len(rows) (columns need
 all M); IS mirrors WS. MACs = active PEs x temporal steps actually run (OS elements: one PE per
-element). GEMM scope reruns every fold of the instance: (folds - 1) * issue_interval + fold_cycles,
-with its operands reloaded from DRAM; the reload is priced as the pass's own roofline
-(it cannot finish before reload bytes / bandwidth + latency) rather than on the shared channel.
+element). GEMM scope reruns every fold of the instance: (folds - 1) * issue_interval + fold_cycles.
+
+Memory traffic (issue 10): every pass reads its operand blocks from SRAM, and fetches from DRAM
+the blocks that are no longer resident. An operand is reused from SRAM when the schedule reads
+more bytes of it from SRAM than it loads from DRAM (GemmSchedule.totals: OS A kept across the N
+folds of a row block, B or WS A kept whole); its blocks are still resident when the recompute
+runs. An operand the schedule loads as often as it reads (a non-resident streamed operand, the
+stationary tile of WS / IS) is evicted as the schedule moves on: the pass refetches the part of
+it the region reads (`dram_read_bytes`, written into SRAM: `sram_*_write_bytes`). A GEMM-scope
+pass reloads what the instance's first execution loaded. The engine requests the refetch on the
+shared DRAM channel when the recompute is decided; a region pass issues once its data is in
+SRAM, a GEMM pass streams its reload and cannot drain before it has arrived (`streams_load`).
+Partial sums a WS / IS fold spilled to DRAM are not modelled as refetched by a region pass.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from fractions import Fraction
 
 from simulator.config.enums import Dataflow
 from simulator.config.schema import HwConfig
-from simulator.mapping.dataflow import ceil_div, fill_drain_cycles, issue_interval_cycles
+from simulator.mapping.dataflow import fill_drain_cycles, issue_interval_cycles
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.metrics.actions import ActionCounts
@@ -64,7 +74,13 @@ class RecomputePass:
     temporal_steps: int
     fold_cycles: int  # issue to drain
     window_cycles: int  # issue to the next pass's earliest issue
-    counts: ActionCounts  # macs == recomputed_macs, SRAM (and for GEMM scope DRAM) traffic
+    counts: ActionCounts  # macs == recomputed_macs, SRAM and DRAM traffic
+    streams_load: bool = False  # the DRAM refetch overlaps the pass (GEMM scope), else precedes it
+
+    @property
+    def load_bytes(self) -> int:
+        """Bytes the pass fetches from DRAM (over the shared channel)."""
+        return self.counts.dram_read_bytes
 
 
 def output_block_shape(s: GemmSchedule, fold: Fold) -> tuple[int, int]:
@@ -79,7 +95,7 @@ def output_block_shape(s: GemmSchedule, fold: Fold) -> tuple[int, int]:
 def price_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> RecomputePass:
     """Cycles, MACs and traffic of recomputing `region` of one fold (see module docstring)."""
     if region.scope is Scope.GEMM:
-        return _price_gemm(hw, s)
+        return _price_gemm(s)
     df, overlap = s.dataflow, hw.array.fold_overlap
     ru, cu, t = fold.rows_used, fold.cols_used, fold.temporal
     rows, cols = _checked_indices(s, fold, region)
@@ -102,6 +118,8 @@ def price_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> R
         stationary, streamed = ru * active * ob, ru * steps * ob
         a_read, b_read = (streamed, stationary) if df is Dataflow.WS else (stationary, streamed)
         c_read = outputs * ab  # partial sums are read, accumulated and written back
+    a_refetch, b_refetch = refetched_operands(s)
+    a_load, b_load = a_read if a_refetch else 0, b_read if b_refetch else 0
     counts = ActionCounts(
         macs=macs,
         recomputed_macs=macs,
@@ -109,10 +127,23 @@ def price_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> R
         sram_b_read_bytes=b_read,
         sram_c_read_bytes=c_read,
         sram_c_write_bytes=outputs * ab,
+        sram_a_write_bytes=a_load,
+        sram_b_write_bytes=b_load,
+        dram_read_bytes=a_load + b_load,
     )
     cycles = fill_drain_cycles(df, s.rows, s.cols) + steps
     window = issue_interval_cycles(df, s.rows, s.cols, steps, overlap)
     return RecomputePass(steps, cycles, window, counts)
+
+
+def refetched_operands(s: GemmSchedule) -> tuple[bool, bool]:
+    """(A, B): whether the operand's blocks are evicted once read, so a recompute refetches them.
+
+    Read from the schedule's own traffic: an operand loaded from DRAM as many bytes as the array
+    reads it from SRAM is never reused from SRAM (see module docstring).
+    """
+    t = s.totals()
+    return t.a_dram_load_bytes >= t.a_sram_read_bytes, t.b_dram_load_bytes >= t.b_sram_read_bytes
 
 
 def _checked_indices(s: GemmSchedule, fold: Fold, region: Region) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -133,18 +164,13 @@ def _checked_indices(s: GemmSchedule, fold: Fold, region: Region) -> tuple[tuple
     return rows, cols
 
 
-def _price_gemm(hw: HwConfig, s: GemmSchedule) -> RecomputePass:
+def _price_gemm(s: GemmSchedule) -> RecomputePass:
     n = s.folds_per_instance
     totals = s.totals()
     per = s.gemm.count
     cycles = (n - 1) * s.issue_interval_cycles + s.fold_cycles
     window = n * s.issue_interval_cycles
     dram_bytes = totals.dram_load_bytes // per
-    if not hw.memory.ideal and dram_bytes:
-        bandwidth = channel_bandwidth(hw.dram_bytes_per_cycle)
-        reload = ceil_div(dram_bytes * bandwidth.denominator, bandwidth.numerator) + hw.memory.dram.latency_cycles
-        stretch = max(0, reload - cycles)
-        cycles, window = cycles + stretch, window + stretch
     macs = s.gemm.macs_per_instance
     counts = ActionCounts(
         macs=macs,
@@ -157,7 +183,7 @@ def _price_gemm(hw: HwConfig, s: GemmSchedule) -> RecomputePass:
         sram_c_write_bytes=totals.c_sram_write_bytes // per,
         dram_read_bytes=dram_bytes,
     )
-    return RecomputePass(_temporal(s), cycles, window, counts)
+    return RecomputePass(_temporal(s), cycles, window, counts, streams_load=True)
 
 
 def _temporal(s: GemmSchedule) -> int:
