@@ -10,7 +10,7 @@ from simulator.config.loader import load_hw
 from simulator.engine import simulate
 from simulator.engine.plan import fold_at
 from simulator.engine.testing import forced
-from simulator.mapping.region import Region, Scope, price_region
+from simulator.mapping.region import Region, Scope, price_region, resolve_region
 from simulator.mapping.schedule import schedule_gemm
 from simulator.mapping.tiling import iter_folds
 from simulator.workload.gemm import Gemm
@@ -181,3 +181,28 @@ def test_fold_at_matches_iter_folds():
         hw = hw4(df, "array.rows=3", "array.cols=5")
         s = schedule_gemm(Gemm("g", "fc1", 11, 7, 13), hw)
         assert [fold_at(s, i) for i in range(s.folds_per_instance)] == list(iter_folds(s.dataflow, 11, 7, 13, 3, 5))
+
+
+# The cheaper line of a single wrong element (ApproxABFT, Scope.LINES), by hand on a 4x4 array:
+# OS 6 x 8 @ 8 x 4: fold 0 is 4 x 4 (row 4 x 8 = 32 MACs = col 32 MACs, both F = 14): rows win
+# the tie; fold 1 is the 2-row edge fold: a column is 2 x 8 = 16 MACs < a row's 4 x 8 = 32.
+# WS 10 x 4 @ 4 x 4 (M = 10 streamed): a row is one streamed step (10 + 1 cycles), a column all
+# M (20 cycles): the row. IS 4 x 4 @ 4 x 10: the mirror, the column (one streamed B column).
+@pytest.mark.parametrize(
+    ("dataflow", "mkn", "fold", "scope"),
+    [("os", (6, 8, 4), 0, Scope.ROWS), ("os", (6, 8, 4), 1, Scope.COLS),
+     ("ws", (10, 4, 4), 0, Scope.ROWS), ("is", (4, 4, 10), 0, Scope.COLS)],
+)  # fmt: skip
+def test_lines_resolve_to_the_cheaper_line(dataflow, mkn, fold, scope):
+    hw = hw4(dataflow)
+    s = schedule_gemm(Gemm("g", "fc1", *mkn), hw)
+    f = fold_at(s, fold)
+    resolved = resolve_region(hw, s, f, Region(Scope.LINES, rows=(1,), cols=(1,)))
+    assert resolved.scope is scope and (resolved.rows if scope is Scope.ROWS else resolved.cols) == (1,)
+    lines = price_region(hw, s, f, Region(Scope.LINES, rows=(1,), cols=(1,)))
+    assert lines == price_region(hw, s, f, resolved)
+    # the engine recomputes the resolved line and counts it under its own scope
+    policy, verifier = forced({(0, 0, fold): [Decision(Action.RECOMPUTE, Region(Scope.LINES, (1,), (1,))), ACCEPT]})
+    r = simulate(hw, [s], policy, verifier)
+    assert r.recompute.passes_by_scope == {scope.value: 1}
+    assert verifier.calls[-1][-1] == resolved

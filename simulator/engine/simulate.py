@@ -39,7 +39,7 @@ from simulator.engine.coalesce import FoldStream, time_run
 from simulator.engine.plan import LayerPlan, Segment, build_plan, fold_at
 from simulator.engine.records import LayerCycles
 from simulator.engine.result import EngineResult, FoldOutcome, LayerResult, RecomputeStats
-from simulator.mapping.region import Region, Scope, price_region
+from simulator.mapping.region import Region, Scope, price_region, resolve_region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.metrics.actions import ActionCounts
@@ -241,10 +241,11 @@ class EngineModel:
         self.seq.decided(now)
         if decision.action is Action.RECOMPUTE and job.attempt < self.hw.recompute.max_retries:
             assert decision.region is not None
-            job.attempt, job.region = job.attempt + 1, decision.region
+            region = resolve_region(self.hw, job.plan.schedule, job.fold, decision.region)
+            job.attempt, job.region = job.attempt + 1, region
             self.queue.append((job, self._recompute_pass(job, now)))
             self.tally.passes += 1
-            self.scopes[decision.region.scope.value] = self.scopes.get(decision.region.scope.value, 0) + 1
+            self.scopes[region.scope.value] = self.scopes.get(region.scope.value, 0) + 1
             return
         given_up = decision.action is Action.RECOMPUTE
         self.tally.given_up += given_up

@@ -51,6 +51,7 @@ class Scope(StrEnum):
     COLS = "cols"
     ELEMENTS = "elements"
     GEMM = "gemm"  # every fold of this GEMM instance
+    LINES = "lines"  # the given rows or the given cols, whichever is cheaper (resolve_region)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,8 @@ def price_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> R
     """Cycles, MACs and traffic of recomputing `region` of one fold (see module docstring)."""
     if region.scope is Scope.GEMM:
         return _price_gemm(s)
+    if region.scope is Scope.LINES:
+        return price_region(hw, s, fold, resolve_region(hw, s, fold, region))
     df, overlap = s.dataflow, hw.array.fold_overlap
     ru, cu, t = fold.rows_used, fold.cols_used, fold.temporal
     rows, cols = _checked_indices(s, fold, region)
@@ -144,6 +147,24 @@ def refetched_operands(s: GemmSchedule) -> tuple[bool, bool]:
     """
     t = s.totals()
     return t.a_dram_load_bytes >= t.a_sram_read_bytes, t.b_dram_load_bytes >= t.b_sram_read_bytes
+
+
+def resolve_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> Region:
+    """A LINES region as the cheaper of its ROWS and its COLS pass; any other region as it is.
+
+    Cheaper: fewer array cycles (issue to drain), then fewer MACs, then rows. OS rows and
+    columns both need a full-K pass, so the line with fewer PEs wins (a column of an edge fold
+    with fewer rows used); WS rows (OS IS columns) are single streamed steps and win.
+    """
+    if region.scope is not Scope.LINES:
+        return region
+    options = (Region(Scope.ROWS, rows=region.rows), Region(Scope.COLS, cols=region.cols))
+
+    def cost(r: Region) -> tuple[int, int]:
+        p = price_region(hw, s, fold, r)
+        return p.fold_cycles, p.counts.macs
+
+    return min(options, key=cost)
 
 
 def _checked_indices(s: GemmSchedule, fold: Fold, region: Region) -> tuple[tuple[int, ...], tuple[int, ...]]:
