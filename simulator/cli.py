@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import gzip
 import io
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -26,11 +27,12 @@ from simulator.config.loader import (
     load_abft,
     load_fault_spec,
 )
-from simulator.engine.chrome_trace import chrome_trace
+from simulator.engine.chrome_trace import chrome_trace_chunks
 from simulator.errors import ConfigError
 from simulator.metrics.report import Report
 
 DEFAULT_BER = 1e-9  # the middle of the seed paper's BER sweep (1e-11 to 1e-7)
+GZIP_LEVEL = 3  # --trace *.gz: fast compression (trace JSON is repetitive: level 3 is close to 9)
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -75,7 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=None, help="root seed of every random draw (default 0)")
     run.add_argument("--faults", metavar="PATH", help="fault spec YAML (ber, sites, kind, bits, gemms, kinds, seed)")
     run.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds per GEMM kind, blocking)")
-    run.add_argument("--trace", metavar="PATH", help="write the engine timeline (Chrome trace JSON, first policy)")
+    run.add_argument(
+        "--trace",
+        metavar="PATH",
+        help="write the engine timeline (Chrome trace JSON, first policy; gzip if PATH ends in .gz)",
+    )
+    run.add_argument("--trace-cycles", metavar="START:END",
+                     help="trace only spans overlapping this cycle window, every fold in it on its own")  # fmt: skip
     run.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
     run.add_argument("--csv", metavar="PATH", help="write one row per policy and layer to PATH")
     run.add_argument("--quiet", action="store_true", help="no table on stdout")
@@ -112,14 +120,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         cli_faults["ber"] = DEFAULT_BER
     spec = load_fault_spec(args.faults, cli_faults)
     abft = load_abft(args.abft)
+    window = _parse_cycles(args.trace_cycles, "--trace-cycles")
+    if window is not None and not args.trace:
+        raise ConfigError("--trace-cycles: needs --trace PATH")
     with progress_bar(len(policies), "policies", args.quiet) as bar:
         report = api.run(args.hw, args.workload, policies, spec, abft=abft, overrides=args.overrides,
-                         trace=policies[0] if args.trace else None,
+                         trace=policies[0] if args.trace else None, trace_window=window,
                          progress=lambda name: bar.update(1))  # fmt: skip
     data = report.to_dict()
     if args.trace:
         first = report.policies[0]
-        write_atomic(Path(args.trace), json.dumps(chrome_trace(first.trace or (), report.baseline.clock_hz)) + "\n")
+        chunks = chrome_trace_chunks(first.trace or (), report.baseline.clock_hz, window=window)
+        write_atomic_chunks(Path(args.trace), chunks, compress=args.trace.endswith(".gz"))
     if args.json == "-":
         sys.stdout.write(to_json(data))
     elif args.json:
@@ -179,6 +191,26 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
+
+
+def write_atomic_chunks(path: Path, chunks: Iterable[str], compress: bool = False) -> None:
+    """Stream text pieces (UTF-8, gzip-compressed if `compress`) into `path` atomically (write_atomic)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(fd, 0o666 & ~_umask())
+        try:
+            with os.fdopen(fd, "wb") as raw:
+                out = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) if compress else raw
+                with io.TextIOWrapper(out, encoding="utf-8") as text:
+                    for chunk in chunks:
+                        text.write(chunk)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
@@ -336,16 +368,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _parse_cycles(text: str | None) -> tuple[float, float] | None:
+def _parse_cycles(text: str | None, option: str = "--cycles") -> tuple[float, float] | None:
     if text is None:
         return None
     start, sep, end = text.partition(":")
     try:
         window = (float(start) if start else 0.0, float(end) if end else float("inf"))
     except ValueError:
-        raise ConfigError(f"--cycles {text}: expected START:END in cycles") from None
-    if not sep or window[1] <= window[0]:
-        raise ConfigError(f"--cycles {text}: expected START:END with START < END")
+        raise ConfigError(f"{option} {text}: expected START:END in cycles") from None
+    if not sep or window[1] <= window[0] or window[0] < 0:
+        raise ConfigError(f"{option} {text}: expected START:END with 0 <= START < END")
     return window
 
 
@@ -358,8 +390,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         raise ConfigError(f"--dpi: must be >= 10, got {args.dpi}")
     if args.kind == "timeline":
         try:
-            trace = json.loads(source.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
+            opener = gzip.open if source.name.endswith(".gz") else open
+            with opener(source, "rt", encoding="utf-8") as fh:
+                trace = json.load(fh)
+        except (OSError, EOFError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{source}: cannot read: {exc}") from None
         except ValueError as exc:
             raise ConfigError(f"{source}: not a Chrome trace JSON file: {exc}") from None

@@ -93,8 +93,8 @@ class ApproxAbft(_ChecksumPolicy):
     """`approx_abft` (Xue et al., arXiv 2302.10469): a block whose total deviation MSD = sum |RSD|
     is at most T1 is accepted; otherwise only rows / columns with |RSD| / |CSD| above T2 are
     recomputed. One row and one column above T2 (a single wrong element) recomputes the cheaper
-    of the two on the array's geometry (Scope.LINES); several rows and columns: the tile. Thresholds are per GEMM kind, in accumulator
-    units or relative to the clean output scale."""
+    of the two on the array's geometry (Scope.LINES); several rows and columns: the tile.
+    Thresholds are per GEMM kind, in accumulator units or relative to the clean output scale."""
 
     name = "approx_abft"
     tolerates = True

@@ -140,7 +140,8 @@ def format_summary(summaries: Sequence[PolicySummary], confidence: float = DEFAU
         f"{'point':>5}  {'policy':<12}{'trials':>6}  {'latency ovh %':<18}  {'energy ovh %':<18}"
         f"{'faults/run':>11}  {'P(escape | fault) [' + level + ' CI]':<25}"
     )
-    lines = [f"means ± {level} t-interval half-widths; escape rate with its interval over trials", header, "-" * len(header)]
+    legend = f"means ± {level} t-interval half-widths; escape rate with its interval over trials"
+    lines = [legend, header, "-" * len(header)]
     last = None
     for s in summaries:
         if s.point != last:

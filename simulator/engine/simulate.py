@@ -106,9 +106,11 @@ class EngineModel:
         verifier: TileVerifier,
         coalesce: bool,
         trace: bool,
+        trace_window: tuple[float, float] | None = None,
     ):
         self.hw, self.plans, self.policy, self.verifier = hw, plans, policy, verifier
         self.coalesce, self.trace = coalesce, trace
+        self.trace_window = trace_window if trace else None
         self.env = CountingEnvironment()
         self.seq = Sequencer(hw, trace)
         self.stream = FoldStream(plans)
@@ -162,7 +164,7 @@ class EngineModel:
                     stop = i
                     while stop < len(segments) and not segments[stop].flagged:
                         stop += 1
-                    time_run(self.seq, self.stream, segments, i, k, stop, skip=not self.trace)
+                    time_run(self.seq, self.stream, segments, i, k, stop, skip=True, window=self.trace_window)
                     yield from self._until(self.seq.last_start)
                     i, k = stop, 0
                     continue
@@ -312,14 +314,17 @@ def simulate(
     *,
     trace: bool = False,
     coalesce: bool = True,
+    trace_window: tuple[float, float] | None = None,
 ) -> EngineResult:
     """Run the GEMM schedules in order on `hw` under `policy`; faults come from `verifier`.
 
-    `trace=True` keeps every trace record (records.TraceRecord) in the result. `coalesce=False`
-    gives every fold its own SimPy event (slower, identical results).
+    `trace=True` keeps the trace records (records.TraceRecord) in the result: one span per pass
+    or transfer, and one coalesced span per run of identical folds timed as repeats; inside
+    `trace_window` (cycles, inclusive) every fold gets its own spans. `coalesce=False` gives
+    every fold its own SimPy event and spans (slower, identical results).
     """
     if not schedules:
         raise ValueError("nothing to simulate: no GEMM schedules")
     verifier = verifier if verifier is not None else NoFaults()
     plans = build_plan(hw, schedules, policy, verifier)
-    return EngineModel(hw, plans, policy, verifier, coalesce, trace).run()
+    return EngineModel(hw, plans, policy, verifier, coalesce, trace, trace_window).run()
