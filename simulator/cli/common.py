@@ -53,12 +53,6 @@ def add_hw_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def check_confidence(value: float) -> float:
-    if not 0.0 < value < 1.0:
-        raise ConfigError(f"must be in (0, 1), got {value}", argument="confidence")
-    return value
-
-
 def parse_cycles(text: str | None, argument: str = "cycles") -> tuple[float, float] | None:
     """A START:END cycle window (either end may be left out), None without one."""
     if text is None:

@@ -1,7 +1,8 @@
 """Recompute regions of a fold and their price by the array's geometry: cycles, MACs, traffic of one pass.
 
-A region indexes the fold's output block (tiling.fold_output_block): OS ru x cu, WS M x cu,
-IS cu x N. Each output element maps to spatial PEs and temporal steps of the dataflow:
+A region indexes the fold's output block (DataflowGeometry.output_block): OS ru x cu, WS M x cu,
+IS cu x N. Each output element maps to spatial PEs and temporal steps of the dataflow
+(DataflowGeometry.recompute_work):
 
 | dataflow | output row is        | output col is        | reduction per output   |
 |----------|----------------------|----------------------|------------------------|
@@ -35,9 +36,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
 
-from simulator.config.enums import Dataflow
 from simulator.config.schema import HwConfig
-from simulator.mapping.dataflow import fill_drain_cycles, issue_interval_cycles
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.metrics.actions import ActionCounts
@@ -86,11 +85,7 @@ class RecomputePass:
 
 def output_block_shape(s: GemmSchedule, fold: Fold) -> tuple[int, int]:
     """(rows, cols) of the fold's output block, the index space of a Region."""
-    if s.dataflow is Dataflow.OS:
-        return fold.rows_used, fold.cols_used
-    if s.dataflow is Dataflow.WS:
-        return s.gemm.m, fold.cols_used
-    return fold.cols_used, s.gemm.n
+    return s.geometry.output_block_shape(fold, s.gemm.m, s.gemm.n)
 
 
 def price_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> RecomputePass:
@@ -99,44 +94,33 @@ def price_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> R
         return _price_gemm(s)
     if region.scope is Scope.LINES:
         return price_region(hw, s, fold, resolve_region(hw, s, fold, region))
-    df, overlap = s.dataflow, hw.array.fold_overlap
-    ru, cu, t = fold.rows_used, fold.cols_used, fold.temporal
+    geometry = s.geometry
     rows, cols = _checked_indices(s, fold, region)
     ob, ab = s.operand_bytes, s.acc_bytes
     scope = region.scope
-    if df is Dataflow.OS:  # spatial (rows, cols); every element needs all K steps
-        pr = ru if scope in (Scope.TILE, Scope.COLS) else len(set(rows))
-        pc = cu if scope in (Scope.TILE, Scope.ROWS) else len(set(cols))
-        outputs = len(set(zip(rows, cols, strict=True))) if scope is Scope.ELEMENTS else pr * pc
-        steps = t
-        macs = outputs * steps
-        a_read, b_read, c_read = pr * s.gemm.k * ob, s.gemm.k * pc * ob, 0
-    else:  # reduction over the ru PE rows; one output index is temporal, the other an array col
-        temporal_idx, spatial_idx = (rows, cols) if df is Dataflow.WS else (cols, rows)
-        temporal_scope, spatial_scope = (Scope.ROWS, Scope.COLS) if df is Dataflow.WS else (Scope.COLS, Scope.ROWS)
-        steps = len(set(temporal_idx)) if scope in (temporal_scope, Scope.ELEMENTS) else t
-        active = len(set(spatial_idx)) if scope in (spatial_scope, Scope.ELEMENTS) else cu
-        outputs = steps * active
-        macs = ru * active * steps
-        stationary, streamed = ru * active * ob, ru * steps * ob
-        a_read, b_read = (streamed, stationary) if df is Dataflow.WS else (stationary, streamed)
-        c_read = outputs * ab  # partial sums are read, accumulated and written back
+    work = geometry.recompute_work(
+        fold,
+        out_rows=len(set(rows)) if scope in (Scope.ROWS, Scope.ELEMENTS) else None,
+        out_cols=len(set(cols)) if scope in (Scope.COLS, Scope.ELEMENTS) else None,
+        elements=len(set(zip(rows, cols, strict=True))) if scope is Scope.ELEMENTS else None,
+    )
+    a_read, b_read = work.a_read_words * ob, work.b_read_words * ob
     a_refetch, b_refetch = refetched_operands(s)
     a_load, b_load = a_read if a_refetch else 0, b_read if b_refetch else 0
     counts = ActionCounts(
-        macs=macs,
-        recomputed_macs=macs,
+        macs=work.macs,
+        recomputed_macs=work.macs,
         sram_a_read_bytes=a_read,
         sram_b_read_bytes=b_read,
-        sram_c_read_bytes=c_read,
-        sram_c_write_bytes=outputs * ab,
+        sram_c_read_bytes=work.c_read_outputs * ab,  # partial sums are read, accumulated and written back
+        sram_c_write_bytes=work.outputs * ab,
         sram_a_write_bytes=a_load,
         sram_b_write_bytes=b_load,
         dram_read_bytes=a_load + b_load,
     )
-    cycles = fill_drain_cycles(df, s.rows, s.cols) + steps
-    window = issue_interval_cycles(df, s.rows, s.cols, steps, overlap)
-    return RecomputePass(steps, cycles, window, counts)
+    cycles = geometry.fill_drain_cycles(s.rows, s.cols) + work.steps
+    window = geometry.issue_interval_cycles(s.rows, s.cols, work.steps, hw.array.fold_overlap)
+    return RecomputePass(work.steps, cycles, window, counts)
 
 
 def refetched_operands(s: GemmSchedule) -> tuple[bool, bool]:
@@ -204,8 +188,6 @@ def _price_gemm(s: GemmSchedule) -> RecomputePass:
         sram_c_write_bytes=totals.c_sram_write_bytes // per,
         dram_read_bytes=dram_bytes,
     )
-    return RecomputePass(_temporal(s), cycles, window, counts, streams_load=True)
-
-
-def _temporal(s: GemmSchedule) -> int:
-    return {Dataflow.OS: s.gemm.k, Dataflow.WS: s.gemm.m, Dataflow.IS: s.gemm.n}[s.dataflow]
+    return RecomputePass(
+        s.geometry.fold_shape(s.gemm.m, s.gemm.k, s.gemm.n).temporal, cycles, window, counts, streams_load=True
+    )
