@@ -24,6 +24,8 @@ FLAG_OF_ARGUMENT = {
     "confidence": "--confidence",
     "cycles": "--cycles",
     "trace_cycles": "--trace-cycles",
+    "batch": "--batch",
+    "dims": "--dim",
 }
 
 

@@ -99,14 +99,20 @@ def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> None:
         prefetch(seq, stream)
 
 
-def _coalesced(period: list[TraceRecord], fold_shift: int, delta: int, periods: int) -> list[TraceRecord]:
-    """One span per (kind, instance) standing for `periods` shifted copies of a period's records."""
+def _coalesced(
+    period: list[TraceRecord], fold_shift: int, delta: int, periods: int, per_instance: bool = True
+) -> list[TraceRecord]:
+    """One span per (kind, layer[, instance]) standing for `periods` shifted copies of a period's records.
+
+    Without `per_instance` (a period of segments that may cross instances) the spans carry no
+    instance or fold (-1).
+    """
     groups: dict[tuple, list[TraceRecord]] = {}
     for r in period:
-        groups.setdefault((r.kind, r.layer, r.instance), []).append(r)
+        groups.setdefault((r.kind, r.layer, r.instance if per_instance else -1), []).append(r)
     out = []
     for (kind, layer, instance), rs in groups.items():
-        folds = [r.fold for r in rs if r.fold >= 0]
+        folds = [r.fold for r in rs if r.fold >= 0] if per_instance else []
         out.append(
             TraceRecord(
                 kind,
@@ -144,11 +150,19 @@ def time_run(
 ) -> None:
     """Time segments[first:stop] (from fold `offset` of the first), skipping repeats if `skip`.
 
+    Repeats are found inside one segment of identical folds (a steady run) and, at segment
+    boundaries, across a periodic sequence of segments (a loop order whose inner loop mixes
+    folds that load with folds that do not, mapping.loop_order): if the state at a boundary
+    equals the state P segments (q folds) earlier and the segments keep repeating with period P
+    far enough ahead (q folds plus the DMA's lookahead margin), whole periods are skipped.
     `window` (cycles): a trace window the skipped repeats must not enter.
     """
     margin = (seq.dma.depth if seq.dma is not None else 0) + 2
     records = seq.records
-    for i in range(first, stop):
+    run_lo, run_hi = segments[first].ordinal, segments[stop - 1].ordinal + segments[stop - 1].length
+    boundaries: dict[tuple, tuple[int, int, int, int, int, int]] | None = {} if skip else None
+    i = first
+    while i < stop:
         seg = segments[i]
         k = offset if i == first else 0
         n, lo, hi = seg.length, seg.ordinal, seg.ordinal + seg.length
@@ -178,3 +192,46 @@ def time_run(
                 seq.shift(allowed * delta, allowed * period, lo, hi)
                 k += allowed * period
             seen = {} if allowed < periods else None  # held back by the window: try again after it
+        i += 1
+        if boundaries is None or i >= stop:
+            continue
+        if len(boundaries) > MAX_KEYS:
+            boundaries = None
+            continue
+        key = (id(segments[i].cost), segments[i].length, seq.state_key(run_lo, run_hi))
+        mark = boundaries.get(key)
+        if mark is None:
+            boundaries[key] = (
+                i, seq.issued, seq.p, seq.memory_stall, seq.checksum_stall, len(records) if records is not None else 0
+            )  # fmt: skip
+            continue
+        i_then, issued_then, p_then, memory_then, checksum_then, record_then = mark
+        folds, delta = seq.issued - issued_then, seq.p - p_then
+        periods = _periods_ahead(segments, i, i - i_then, folds, stop, margin)
+        allowed = _periods_outside(window, seq.p, delta, periods)
+        if allowed > 0:
+            span = i - i_then
+            if records is not None:  # a period may cross instances: spans per (kind, layer) only
+                records.extend(_coalesced(records[record_then:], folds, delta, allowed, per_instance=False))
+            seq.memory_stall += allowed * (seq.memory_stall - memory_then)
+            seq.checksum_stall += allowed * (seq.checksum_stall - checksum_then)
+            seq.shift(allowed * delta, allowed * folds, run_lo, run_hi)
+            i += allowed * span
+        boundaries = {}
+
+
+def _periods_ahead(segments: Sequence[Segment], i: int, span: int, folds: int, stop: int, margin: int) -> int:
+    """Whole periods of `span` segments (`folds` folds) that may be skipped from boundary i.
+
+    The segments from i on must repeat those `span` earlier (same cost, same length) for every
+    skipped period plus one more period and `margin` folds, the farthest the DMA looks ahead.
+    """
+    end, ahead = i, 0
+    while (
+        end < stop
+        and segments[end].cost is segments[end - span].cost
+        and (segments[end].length == segments[end - span].length)
+    ):
+        ahead += segments[end].length
+        end += 1
+    return max(0, (ahead - folds - margin) // folds)
