@@ -224,6 +224,7 @@ def format_table(report: Report) -> str:
     summary = (
         f"{'policy':<12}{'cycles':>13}{'lat ovh %':>10}{'energy uJ':>11}{'en ovh %':>9}{'recomp MACs':>15}"
         f"{'faults':>8}{'masked':>7}{'detect':>7}{'corr':>6}{'recomp':>7}{'toler':>6}{'escaped':>8}"
+        f"{'bad out':>8}{'max rel':>9}"
     )
     lines += [summary, "-" * len(summary)]
     for pol in report.policies:
@@ -232,7 +233,8 @@ def format_table(report: Report) -> str:
             f"{pol.policy:<12}{pol.cycles:>13,}{d['latency_overhead_pct']:>10.3f}{pol.energy_pj / 1e6:>11.1f}"
             f"{d['energy_overhead_pct']:>9.3f}{d['recomputed_macs']:>15,}{d['faults_injected']:>8}"
             f"{d.get('masked', 0):>7}{d['detected']:>7}{d['corrected']:>6}{d.get('recomputed', 0):>7}"
-            f"{d.get('tolerated', 0):>6}{d['escaped']:>8}"
+            f"{d.get('tolerated', 0):>6}{d['escaped']:>8}{d.get('corrupted_outputs', 0):>8}"
+            f"{d.get('max_rel_error', 0.0):>9.3g}"
         )
     return "\n".join(lines) + "\n"
 
