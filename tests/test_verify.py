@@ -12,13 +12,13 @@ from test_fault_sampling import P_MIN, chi_square_p
 from simulator.abft.policies import PolicyContext
 from simulator.abft.protocol import ACCEPT, Action, Decision, TileCheck
 from simulator.abft.registry import make_policy
+from simulator.abft.retry import retry_rounds
 from simulator.config.enums import Datatype
 from simulator.config.fault_spec import FaultSpec
 from simulator.kernels.element_dots import element_dots, element_dots_reference
 from simulator.mapping.region import Region, Scope
 from simulator.mapping.schedule import schedule_gemm
 from simulator.verify.fates import CORRECTED, ESCAPED, FATES, MASKED, RECOMPUTED, TOLERATED
-from simulator.verify.retry import retry_rounds
 from simulator.verify.verifier import make_verifier
 from simulator.verify.writeback import WriteBack
 from simulator.workload.gemm import Gemm

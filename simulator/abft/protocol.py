@@ -2,7 +2,7 @@
 
 The engine never branches on a policy's name: it asks the policy what checking work a fold
 costs (`check_work`) and the verifier what happened to every fold it flags (`attempts`: each
-attempt's check and the policy's verdict, decided by verify.retry's loop). A policy is one class
+attempt's check and the policy's verdict, decided by abft.retry's loop). A policy is one class
 implementing `Policy`, registered by name in the registry; what it asks of the verifier is
 declared in its `contract`, and what it gets back is a `FoldVerification`.
 """
@@ -111,7 +111,7 @@ class Policy(Protocol):
     """An ABFT policy plug-in."""
 
     name: str
-    contract: CheckContract
+    contract: CheckContract  # what the policy asks of the verifier
 
     def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
         """The checking work this policy adds to one attempt of one fold.
@@ -135,7 +135,7 @@ class TileVerifier(Protocol):
         ...
 
     def attempts(self, gemm_index: int, instance: int, fold: Fold) -> FoldAttempts:
-        """Every attempt of a flagged fold and the policy's verdicts (verify.retry's loop)."""
+        """Every attempt of a flagged fold and the policy's verdicts (abft.retry's loop)."""
         ...
 
 

@@ -9,7 +9,7 @@ Processes and resources (DESIGN.md sections 2, 3):
   channel while layer L+1 runs (the last layer waits for its own).
 * A verdict process per reported fold attempt wakes when the attempt's check completes and
   replays the verdict of that attempt (the verifier's retry loop decided every attempt of the
-  fold, verify.retry: verdicts depend on faults and policy, never on time); a recompute goes to the recompute queue,
+  fold, abft.retry: verdicts depend on faults and policy, never on time); a recompute goes to the recompute queue,
   which the array serves before any normal fold: a recompute decided at cycle t is issued before
   a fold that could issue at t (the array arbitrates at the end of each cycle, after verdicts).
 * The DRAM channel and the side unit serve in a fixed order (channel.py, checksum_unit.py), so
@@ -65,7 +65,7 @@ class LateTimeout(Event):
     with a lower priority than NORMAL, so the array acts after the cycle's verdicts.
     """
 
-    def __init__(self, env: simpy.Environment, delay: int):
+    def __init__(self, env: simpy.Environment, delay: float):  # SimPy's time type; cycles here
         self.env = env
         self.callbacks = []
         self._value = None

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from simulator.abft.protocol import ACCEPT, NO_CHECK, NO_CONTRACT, CheckWork, Decision, FoldAttempts, TileCheck
+from simulator.abft.retry import retry_rounds
 from simulator.mapping.region import Region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
-from simulator.verify.retry import retry_rounds
 
 FoldKey = tuple[int, int, int]  # (layer, instance, fold index)
 

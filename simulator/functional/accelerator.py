@@ -9,7 +9,7 @@ For each GEMM of a forward pass (`vit.forward` calls it as its matmul):
    rounded to float32 (an approximation of the array's fp32 accumulation order);
 3. with faults, a verifier (verify.make_verifier) over the run's hardware samples this GEMM's PE
    faults (keyed as in a timing run, faults.sampling, so they hit the same PEs), resolves their
-   exact effects on these operands, and runs the engine's retry loop (verify.retry: recompute
+   exact effects on these operands, and runs the engine's retry loop (abft.retry: recompute
    while the policy asks and attempts <= max_retries);
    the residual errors the verifier reports are added to the result (int32 wrap-around for int);
 4. the result is dequantised (x a_scale x b_scale) to float32.

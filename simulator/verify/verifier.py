@@ -2,7 +2,7 @@
 
 `FaultVerifier` (built by `make_verifier`) implements the engine's TileVerifier. Per GEMM instance
 it draws the first pass's faults (the same draw for every policy of a run), resolves their exact
-output errors into the fault ledger (verify.ledger) and runs verify.retry's loop over every
+output errors into the fault ledger (verify.ledger) and runs abft.retry's loop over every
 flagged fold of the instance in rounds: round a draws the recomputation faults of attempt a once
 for the instance (faults.sampling), keeps those in the (PE, cycle) slots each retrying pass uses,
 resolves them in one kernel call, and checks every fold as the policy's contract asks
@@ -19,6 +19,7 @@ import numpy as np
 from simulator.abft.check_cost import check_extents
 from simulator.abft.checksum import block_deviations, tolerance_for
 from simulator.abft.protocol import Action, Decision, FoldAttempts, FoldVerification, Policy, TileCheck
+from simulator.abft.retry import retry_rounds
 from simulator.config.abft_options import AbftConfig
 from simulator.config.enums import Dataflow
 from simulator.config.fault_spec import FaultSpec
@@ -39,7 +40,6 @@ from simulator.verify.fates import FATES, Fates, classify
 from simulator.verify.ledger import FaultLedger, FoldErrors, LedgerTable
 from simulator.verify.operand_cache import OperandCache
 from simulator.verify.outcomes import Outcomes
-from simulator.verify.retry import retry_rounds
 
 _DUPLICATE_STREAM = 5  # SeedSequence stream of DMR's second copy (faults.sampling uses 1-4)
 Drawn = tuple[FaultBatch, EffectBatch | None]
@@ -151,9 +151,11 @@ class FaultVerifier:
         per_fate = np.bincount(fates.fate[mine], minlength=len(FATES))
         outputs = fates.out_corrupted & (True if gemm_index is None else fates.out_gemm == gemm_index)
         worst = fates.out_rel[outputs]
+        masked, corrected, recomputed, tolerated, escaped = (int(x) for x in per_fate)
         return Outcomes(
-            int(mine.sum()), int(table.detected[mine].sum()), *(int(x) for x in per_fate[:1]),
-            int(fates.masked_at_output[mine].sum()), *(int(x) for x in per_fate[1:]),
+            faults_injected=int(mine.sum()), detected=int(table.detected[mine].sum()), masked=masked,
+            masked_at_output=int(fates.masked_at_output[mine].sum()), corrected=corrected, recomputed=recomputed,
+            tolerated=tolerated, escaped=escaped,
             gave_up_folds=self.ledger.given_up() if gemm_index is None else 0,
             recomputations=self.recomputations if gemm_index is None else 0,
             corrupted_outputs=int(outputs.sum()), max_rel_error=float(worst.max()) if worst.size else 0.0,
@@ -229,8 +231,8 @@ class FaultVerifier:
             for f, region in regions.items():
                 states[f].erase(self._in_region(region, states[f].rows, states[f].cols))
             drawn = self._pass_faults(self.spec, gemm_index, instance, attempt, regions, permanent=True)
-            if drawn is not None:
-                sub, effects = drawn
+            sub, effects = drawn if drawn is not None else (None, None)
+            if sub is not None and effects is not None:
                 for f, lo, hi in _fold_runs(sub.fold_index):
                     e_lo, e_hi = int(effects.offsets[lo]), int(effects.offsets[hi])
                     pos = effects.positions[e_lo:e_hi]
@@ -341,6 +343,7 @@ class FaultVerifier:
         if drawn is None or drawn[1] is None:
             return {}
         batch, effects = drawn
+        assert effects is not None
         maps = {}
         for f, lo, hi in _fold_runs(batch.fold_index):
             if f not in regions:
