@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -56,7 +57,7 @@ def fp_tolerances(a_block: np.ndarray, b_block: np.ndarray, factor: float) -> tu
     return rows, cols
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class BlockDeviation:
     """Deviations of one check block (rows row0.. and cols col0.. of a fold's output block)."""
 
@@ -77,18 +78,18 @@ class BlockDeviation:
         """Sum of |RSD|: the total deviation ApproxABFT compares with T1."""
         return float(np.abs(self.rsd).sum())
 
-    @property
+    @cached_property
     def flagged_rows(self) -> np.ndarray:
         """Fold-block row indices whose |RSD| exceeds the tolerance (NaN/inf deviations count)."""
         bad = ~(np.abs(self.rsd) <= self.row_tolerance)
         return self.row0 + np.flatnonzero(bad)
 
-    @property
+    @cached_property
     def flagged_cols(self) -> np.ndarray:
         bad = ~(np.abs(self.csd) <= self.col_tolerance)
         return self.col0 + np.flatnonzero(bad)
 
-    @property
+    @cached_property
     def detected(self) -> bool:
         return bool(self.flagged_rows.size or self.flagged_cols.size)
 

@@ -43,6 +43,11 @@ class FoldErrors:
         self.alive = np.zeros(0, bool)
         self.final: Action | None = None
         self.gave_up = False
+        self.retired: list[FoldErrors] = []  # earlier passes' faults, every error rewritten
+
+    def parts(self) -> list[FoldErrors]:
+        """Every fault of the fold: the retired passes', then the current ones."""
+        return [*self.retired, self]
 
     @property
     def fault_count(self) -> int:
@@ -86,7 +91,20 @@ class FoldErrors:
         self.alive = np.ones(e_hi - e_lo, bool) if alive is None else alive.copy()
 
     def erase(self, written: np.ndarray) -> None:
-        """A recompute pass rewrote the elements in `written` (a mask over the elements)."""
+        """A recompute pass rewrote the elements in `written` (a mask over the elements). When it
+        rewrote them all, the current faults retire: they can no longer change (no live error to
+        detect or correct), so later passes start on empty arrays instead of growing these."""
+        if written.all():
+            old = FoldErrors(self.kind, self.scale, self.shape, self.delta.dtype.kind == "i")
+            old.faults, old.detected, old.corrected = self.faults, self.detected, self.corrected
+            old.owner, old.rows, old.cols, old.grows, old.gcols = self.owner, self.rows, self.cols, self.grows, self.gcols
+            old.delta, old.alive = self.delta, np.zeros(self.alive.shape, bool)
+            self.retired.append(old)
+            self.faults = {c: _EMPTY for c in FAULT_COLUMNS}
+            self.detected, self.corrected = np.zeros(0, bool), np.zeros(0, bool)
+            self.owner = self.rows = self.cols = self.grows = self.gcols = _EMPTY
+            self.delta, self.alive = self.delta[:0], np.zeros(0, bool)
+            return
         self.alive &= ~written
 
     def live(self) -> np.ndarray:
@@ -104,12 +122,15 @@ class FoldErrors:
     def mark_detected(self, check: FoldVerification) -> None:
         """Faults with an error still in the output, at a flagged row or column of a detecting
         block (or every such fault when the DMR copies differ), count as detected."""
+        detecting = [b for b in check.blocks if b.detected]
+        if not (detecting or check.copies_differ):
+            return
         live = self.live()
         if check.copies_differ:
             self.detected |= np.bincount(self.owner[live], minlength=self.fault_count) > 0
             return
         row_flag, col_flag = np.zeros(self.shape[0], bool), np.zeros(self.shape[1], bool)
-        for b in check.blocks:
+        for b in detecting:
             row_flag[b.flagged_rows] = True
             col_flag[b.flagged_cols] = True
         hit = row_flag[self.rows] | col_flag[self.cols]
@@ -183,8 +204,10 @@ class FaultLedger:
 
     def table(self, gemm_index: int | None = None) -> LedgerTable:
         """Flatten the ledger (or one GEMM's part of it), in (gemm, instance, fold) order."""
-        keys = sorted(k for k in self.folds if gemm_index is None or k[0] == gemm_index)
-        states = [self.folds[k] for k in keys]
+        owners = sorted(k for k in self.folds if gemm_index is None or k[0] == gemm_index)
+        keys = [k for k in owners for _ in self.folds[k].parts()]
+        states = [part for k in owners for part in self.folds[k].parts()]
+        finals = [self.folds[k] for k in keys]  # fold-level facts live on the fold's current part
         counts = np.array([s.fault_count for s in states], np.int64)
         sizes = np.array([s.owner.shape[0] for s in states], np.int64)
         base = np.repeat(np.cumsum(counts) - counts, sizes)
@@ -200,8 +223,8 @@ class FaultLedger:
             faults={c: (np.concatenate([s.faults[c] for s in states]) if states else _EMPTY) for c in FAULT_COLUMNS},
             detected=cat("detected", np.zeros(0, bool)),
             corrected=cat("corrected", np.zeros(0, bool)),
-            accepted=np.repeat(np.array([s.final is Action.ACCEPT for s in states], bool), counts),
-            gave_up=np.repeat(np.array([s.gave_up for s in states], bool), counts),
+            accepted=np.repeat(np.array([s.final is Action.ACCEPT for s in finals], bool), counts),
+            gave_up=np.repeat(np.array([s.gave_up for s in finals], bool), counts),
             owner=cat("owner", _EMPTY) + base,
             grows=cat("grows", _EMPTY),
             gcols=cat("gcols", _EMPTY),
