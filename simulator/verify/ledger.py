@@ -97,7 +97,8 @@ class FoldErrors:
         if written.all():
             old = FoldErrors(self.kind, self.scale, self.shape, self.delta.dtype.kind == "i")
             old.faults, old.detected, old.corrected = self.faults, self.detected, self.corrected
-            old.owner, old.rows, old.cols, old.grows, old.gcols = self.owner, self.rows, self.cols, self.grows, self.gcols
+            old.owner, old.rows, old.cols = self.owner, self.rows, self.cols
+            old.grows, old.gcols = self.grows, self.gcols
             old.delta, old.alive = self.delta, np.zeros(self.alive.shape, bool)
             self.retired.append(old)
             self.faults = {c: _EMPTY for c in FAULT_COLUMNS}
