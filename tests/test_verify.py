@@ -198,3 +198,30 @@ def test_fates_match_a_per_fault_reference(policy, dataflow):
     parts = out.masked + out.corrected + out.recomputed + out.tolerated + out.escaped
     assert parts == out.faults_injected == len(table)
     assert out.corrupted_outputs == sum(corrupted.values())
+
+
+def test_explicit_faults_come_back_as_records_with_their_fates():
+    """An explicit OS accumulator flip of bit 30 at PE (1, 2) of fold 0 under `none`: one fault,
+    one corrupted output (GEMM row 1, col 2), escaped; under `abft` it is recomputed."""
+    from simulator.faults.model import PeFault
+    from simulator.faults.sampling import FaultBatch
+    from simulator.kernels.codes import ACC, FLIP
+
+    hw, gemm = small_hw("os", rows=4, cols=4), Gemm("g", "fc1", 4, 16, 4)
+    spec = FaultSpec(ber=1e-12, seed=0)  # 4 x 4 x 16 MACs x 64 bits x 1e-12: no sampled fault here
+    fault = PeFault(row=1, col=2, cycle=1 + 2 + 5, site="acc", bit=30)  # tau = 5 on the OS skew
+    for name, fate in (("none", ESCAPED), ("abft", RECOMPUTED)):
+        policy = make_policy(name, PolicyContext(hw.checksum_unit.placement))
+        verifier = make_verifier(policy, hw, [schedule_gemm(gemm, hw)], spec)
+        verifier.add_faults(FaultBatch.from_faults([fault], 0))
+        assert verifier.flagged_folds(0) == frozenset({(0, 0)})
+        history = verifier.attempts(0, 0, verifier.operands.folds(0).fold(0))
+        assert len(history.decisions) == (1 if name == "none" else 2)
+        rec = verifier.records()
+        assert len(rec) == 1  # the recompute pass (1e-12) draws no flip
+        assert (rec.row[0], rec.col[0], rec.cycle[0], rec.site[0], rec.bit[0], rec.mode[0]) == (1, 2, 8, ACC, 30, FLIP)
+        assert rec.fate[0] == fate and rec.attempt[0] == 0
+        assert rec.outputs_corrupted[0] == (1 if name == "none" else 0)
+        assert rec.max_abs_error[0] == (2.0**30 if name == "none" else 0.0)
+        with pytest.raises(ValueError, match="before the run"):
+            verifier.add_faults(FaultBatch.from_faults([fault], 0))
