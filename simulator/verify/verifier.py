@@ -21,7 +21,6 @@ from simulator.abft.checksum import block_deviations, tolerance_for
 from simulator.abft.protocol import Action, Decision, FoldAttempts, FoldVerification, Policy, TileCheck
 from simulator.abft.retry import retry_rounds
 from simulator.config.abft_options import AbftConfig
-from simulator.config.enums import Dataflow
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.effects import EffectBatch, resolve_gemm_faults
@@ -33,6 +32,7 @@ from simulator.faults.sampling import (
     sample_permanent_faults,
 )
 from simulator.kernels.codes import FLIP
+from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.region import Region, Scope
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
@@ -327,13 +327,13 @@ class FaultVerifier:
         n = hi - lo
         if region.scope in (Scope.TILE, Scope.GEMM) or n == 0:
             return np.ones(n, bool)
-        flow, rows = self.hw.array.dataflow, self.hw.array.rows
+        geometry, rows = geometry_of(self.hw.array.dataflow), self.hw.array.rows
         r, c, cycle = batch.row[lo:hi], batch.col[lo:hi], batch.cycle[lo:hi]
-        tau = cycle - r - c - (0 if flow is Dataflow.OS else rows)
-        out_row = {Dataflow.OS: r, Dataflow.WS: tau, Dataflow.IS: c}[flow]
-        out_col = {Dataflow.OS: c, Dataflow.WS: c, Dataflow.IS: tau}[flow]
+        tau = np.asarray(cycle - r - c - (rows if geometry.preload_rows else 0))  # geometry.mac_tau, vectorised
+        slot = (r, c, tau)  # (PE row, PE col, step), named by GEMM dimension in geometry.dims
+        out_row, out_col = slot[geometry.dims.index("m")], slot[geometry.dims.index("n")]
         stuck = batch.mode[lo:hi] != FLIP
-        row_temporal, col_temporal = flow is Dataflow.WS, flow is Dataflow.IS
+        row_temporal, col_temporal = geometry.dims[2] == "m", geometry.dims[2] == "n"
         if region.scope is Scope.ROWS:
             return np.isin(out_row, region.rows) | (stuck & row_temporal)
         if region.scope is Scope.COLS:
