@@ -32,7 +32,7 @@ from simulator.config.enums import Datatype
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.operands import GemmOperands, to_datatype
-from simulator.mapping.region import price_region
+from simulator.mapping.region import price_region, resolve_region
 from simulator.mapping.schedule import schedule_gemm
 from simulator.verify.operand_cache import OperandCache
 from simulator.verify.outcomes import Outcomes
@@ -165,7 +165,8 @@ class FunctionalAccelerator:
             fold = folds.fold(f)
             for decision in verifier.attempts(index, instance, fold).decisions[:-1]:
                 assert decision.region is not None
-                macs = price_region(hw, s, fold, decision.region).counts.recomputed_macs
+                region = resolve_region(hw, s, fold, decision.region)
+                macs = price_region(hw, s, fold, region).counts.recomputed_macs
                 self.stats.recomputed_macs += macs
                 self.stats.recomputed_macs_by_kind[g.kind] = self.stats.recomputed_macs_by_kind.get(g.kind, 0) + macs
                 self.stats.recompute_passes += 1

@@ -33,7 +33,7 @@ from simulator.faults.sampling import (
 )
 from simulator.kernels.codes import FLIP
 from simulator.mapping.dataflow import geometry_of
-from simulator.mapping.region import Region, Scope
+from simulator.mapping.region import Region, Scope, resolve_region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.verify.fates import FATES, Fates, classify
@@ -247,7 +247,11 @@ class FaultVerifier:
         self, gemm_index: int, instance: int, batch: list[tuple[Fold, int, Region | None]]
     ) -> list[TileCheck]:
         attempt = batch[0][1]
-        regions = {fold.index: region or Region(Scope.TILE) for fold, _, region in batch}
+        s = self.schedules[gemm_index]  # a rerun covers the region as the engine prices it (resolve_region)
+        regions = {
+            fold.index: resolve_region(self.hw, s, fold, region) if region else Region(Scope.TILE)
+            for fold, _, region in batch
+        }
         states = {f: self._state(gemm_index, instance, f) for f in regions}
         if attempt > 0:
             self.recomputations += len(batch)
