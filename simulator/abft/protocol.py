@@ -9,6 +9,7 @@ declared in its `contract`, and what it gets back is a `FoldVerification`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -130,6 +131,9 @@ class Policy(Protocol):
         ...
 
 
+Rerun = Callable[[Fold, Region], Region]
+
+
 class TileVerifier(Protocol):
     """Where fault outcomes come from (the fault model); the engine only asks, never computes."""
 
@@ -137,8 +141,9 @@ class TileVerifier(Protocol):
         """(instance, fold_index) pairs whose first attempt the policy must look at."""
         ...
 
-    def attempts(self, gemm_index: int, instance: int, fold: Fold) -> FoldAttempts:
-        """Every attempt of a flagged fold and the policy's verdicts (abft.retry's loop)."""
+    def attempts(self, gemm_index: int, instance: int, fold: Fold, rerun: Rerun | None = None) -> FoldAttempts:
+        """Every attempt of a flagged fold and the policy's verdicts (abft.retry's loop);
+        `rerun(fold, region)` is the region a pass reruns as the engine prices it."""
         ...
 
 
@@ -148,5 +153,5 @@ class NoFaults:
     def flagged_folds(self, gemm_index: int) -> frozenset[tuple[int, int]]:
         return frozenset()
 
-    def attempts(self, gemm_index: int, instance: int, fold: Fold) -> FoldAttempts:
+    def attempts(self, gemm_index: int, instance: int, fold: Fold, rerun: Rerun | None = None) -> FoldAttempts:
         raise ValueError(f"no fault flags fold {fold.index} of GEMM {gemm_index} instance {instance}")

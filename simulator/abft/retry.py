@@ -24,10 +24,12 @@ def retry_rounds(
     check_round: Callable[[list[Attempt]], list[TileCheck]],
     decide: Callable[[TileCheck], Decision],
     max_retries: int,
+    rerun: Callable[[Item, Region], Region] | None = None,
 ) -> list[FoldAttempts]:
     """Every attempt of every item: attempt 0 of all, then attempt a + 1 of those whose attempt a
     verdict is RECOMPUTE while a < max_retries. `check_round` gets one round's attempts and returns
-    their checks in the same order; `decide` is called on each check as soon as it is made."""
+    their checks in the same order; `decide` is called on each check as soon as it is made;
+    `rerun(item, region)` is the region the pass actually reruns (default: the verdict's)."""
     checks: list[list[TileCheck]] = [[] for _ in items]
     decisions: list[list[Decision]] = [[] for _ in items]
     pending: list[tuple[int, Region | None]] = [(i, None) for i in range(len(items))]
@@ -40,6 +42,7 @@ def retry_rounds(
             checks[i].append(check)
             decisions[i].append(decision)
             if decision.action is Action.RECOMPUTE and attempt < max_retries:
-                following.append((i, decision.region))
+                assert decision.region is not None
+                following.append((i, rerun(items[i], decision.region) if rerun else decision.region))
         pending, attempt = following, attempt + 1
     return [FoldAttempts(tuple(c), tuple(d)) for c, d in zip(checks, decisions, strict=True)]

@@ -248,7 +248,10 @@ class EngineModel:
         assert reached == due, "verdicts of one cycle are reached in the order they were expected"
         now = int(self.env.now)
         if job.history is None:  # verdicts never depend on time: the verifier's retry loop gave them all
-            job.history = self.verifier.attempts(job.seg.layer, job.seg.instance, job.fold)
+            schedule = job.plan.schedule
+            job.history = self.verifier.attempts(
+                job.seg.layer, job.seg.instance, job.fold, lambda fold, r: resolve_region(self.hw, schedule, fold, r)
+            )
         check, decision = job.history.checks[job.attempt], job.history.decisions[job.attempt]
         job.checks.append(check)
         job.decisions.append(decision)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from simulator.abft.protocol import ACCEPT, NO_CHECK, NO_CONTRACT, CheckWork, Decision, FoldAttempts, TileCheck
+from simulator.abft.protocol import ACCEPT, NO_CHECK, NO_CONTRACT, CheckWork, Decision, FoldAttempts, Rerun, TileCheck
 from simulator.abft.retry import retry_rounds
 from simulator.mapping.region import Region
 from simulator.mapping.schedule import GemmSchedule
@@ -25,13 +25,13 @@ class ScriptedVerifier:
     def flagged_folds(self, gemm_index: int) -> frozenset[tuple[int, int]]:
         return frozenset((i, f) for layer, i, f in self.flagged if layer == gemm_index)
 
-    def attempts(self, gemm_index: int, instance: int, fold: Fold) -> FoldAttempts:
+    def attempts(self, gemm_index: int, instance: int, fold: Fold, rerun: Rerun | None = None) -> FoldAttempts:
         def check_round(batch: list[tuple[Fold, int, Region | None]]) -> list[TileCheck]:
             for f, attempt, region in batch:
                 self.calls.append((gemm_index, instance, f.index, attempt, region))
             return [TileCheck(gemm_index, instance, f.index, attempt) for f, attempt, _ in batch]
 
-        return retry_rounds([fold], check_round, self.policy.decide, self.max_retries)[0]
+        return retry_rounds([fold], check_round, self.policy.decide, self.max_retries, rerun)[0]
 
 
 class ScriptedPolicy:

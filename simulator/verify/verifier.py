@@ -18,7 +18,7 @@ import numpy as np
 
 from simulator.abft.check_cost import check_extents
 from simulator.abft.checksum import block_deviations, tolerance_for
-from simulator.abft.protocol import Action, Decision, FoldAttempts, FoldVerification, Policy, TileCheck
+from simulator.abft.protocol import Action, Decision, FoldAttempts, FoldVerification, Policy, Rerun, TileCheck
 from simulator.abft.retry import retry_rounds
 from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
@@ -106,7 +106,9 @@ class FaultVerifier:
             self._flagged[gemm_index] = self._sample_gemm(gemm_index)
         return self._flagged[gemm_index]
 
-    def attempts(self, gemm_index: int, instance: int, fold: Fold) -> FoldAttempts:
+    def attempts(self, gemm_index: int, instance: int, fold: Fold, rerun: Rerun | None = None) -> FoldAttempts:
+        """(`rerun` is ignored: this verifier resolves regions with mapping.region.resolve_region,
+        the function the engine prices passes with.)"""
         key = (gemm_index, instance)
         if key not in self._attempts:
             self._attempts[key] = self._run_instance(gemm_index, instance)
