@@ -21,7 +21,9 @@ from simulator.faults.sampling import check_faults_fit
 from simulator.mapping.schedule import GemmSchedule, schedule_gemm
 from simulator.metrics.energy import energy_breakdown_pj
 from simulator.metrics.report import LayerReport, PolicyReport, Report
-from simulator.verify.verifier import DecisionRecorder, FaultVerifier, OperandCache
+from simulator.verify.operand_cache import OperandCache
+from simulator.verify.outcomes import Outcomes
+from simulator.verify.verifier import FaultVerifier, make_verifier
 from simulator.workload.workload import Workload
 
 HwLike = HwConfig | str | Path
@@ -129,15 +131,8 @@ def _simulate_policy(
     trace_window: tuple[float, float] | None = None,
 ) -> PolicyReport:
     verifier: FaultVerifier | NoFaults
-    if spec.injects:
-        verifier = FaultVerifier(
-            hw, schedules, spec, abft, checks=policy.checks, duplicates=policy.duplicates,
-            tolerates=policy.tolerates, operands=operands,
-        )  # fmt: skip
-        driven: Any = DecisionRecorder(policy, verifier)
-    else:
-        verifier, driven = NoFaults(), policy
-    result = simulate(hw, schedules, driven, verifier, trace=trace, trace_window=trace_window)
+    verifier = make_verifier(policy, hw, schedules, spec, abft, operands) if spec.injects else NoFaults()
+    result = simulate(hw, schedules, policy, verifier, trace=trace, trace_window=trace_window)
     layers = []
     for s, layer in zip(schedules, result.layers, strict=True):
         g = s.gemm
@@ -162,8 +157,9 @@ def _simulate_policy(
                 compulsory_dram_bytes=s.compulsory_dram_bytes,
             )
         )
-    outcomes = verifier.outcomes() if isinstance(verifier, FaultVerifier) else {}
-    outcomes = {**_zero_outcomes(), **outcomes, "recomputations": result.recompute.passes}
+    found = verifier.outcomes() if isinstance(verifier, FaultVerifier) else Outcomes()
+    outcomes = {**found.to_dict(), "recomputations": result.recompute.passes}
+    del outcomes["gave_up_folds"]  # the engine's count is in `extra`
     extra: dict[str, Any] = {"corrections": result.recompute.corrections, "gave_up_folds": result.recompute.given_up}
     return PolicyReport(
         policy=policy.name,
@@ -176,8 +172,3 @@ def _simulate_policy(
         extra=extra,
         trace=result.records if trace else None,
     )
-
-
-def _zero_outcomes() -> dict[str, int]:
-    keys = ("faults_injected", "detected", "masked", "corrected", "recomputed", "tolerated", "escaped")
-    return dict.fromkeys(keys, 0)

@@ -26,6 +26,7 @@ from simulator.executors import Executor
 from simulator.functional.bundle import ModelBundle, Split
 from simulator.functional.inference import EvalTask, Evaluation, evaluate, evaluate_all
 from simulator.metrics.stats import check_trials, t_interval, wilson_interval
+from simulator.verify.outcomes import Outcomes
 
 SCHEMA = "abftsim.accuracy/1"
 CONFIDENCE = 0.95
@@ -67,11 +68,9 @@ class AccuracyPoint:
 
     def to_dict(self) -> dict[str, Any]:
         lo, hi, method = self.interval_pct
-        outcomes: dict[str, int] = {}
+        outcomes = sum((e.outcomes for e in self.evaluations), Outcomes())
         by_kind: dict[str, int] = {}
         for e in self.evaluations:
-            for k, v in e.outcomes.items():
-                outcomes[k] = outcomes.get(k, 0) + v
             for k, v in e.recomputed_macs_by_kind.items():
                 by_kind[k] = by_kind.get(k, 0) + v
         n = len(self.evaluations)
@@ -82,7 +81,7 @@ class AccuracyPoint:
             "recomputed_macs": float(np.mean([e.recomputed_macs for e in self.evaluations])),
             "recompute_passes": float(np.mean([e.recompute_passes for e in self.evaluations])),
             "recomputed_macs_by_kind": {k: v / n for k, v in sorted(by_kind.items())},
-            "trial_accuracy_pct": self.trial_accuracy_pct, "outcomes_total": outcomes,
+            "trial_accuracy_pct": self.trial_accuracy_pct, "outcomes_total": outcomes.to_dict(),
         }  # fmt: skip
 
 
