@@ -43,6 +43,7 @@ the configuration enum to it. Only the numba kernels and the emulator branch on 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import ClassVar, TypeVar
 
 import numpy as np
@@ -212,20 +213,28 @@ class DataflowGeometry:
     def axes_of(self, tensor: str) -> tuple[str, ...]:
         """The grid axes along which `tensor`'s ("a", "b" or "c") block changes: those whose GEMM
         dimension it holds. Its block is read again for every block along the other axes."""
-        return tuple(axis for axis in AXES if self.grid_dim(axis) in TENSOR_DIMS[tensor])
+        return self._tensors()[0][tensor]
 
     def tensor_on_axis(self, axis: str) -> str:
         """The tensor that follows grid `axis` alone: what a super-block grouping that axis keeps
         (OS: A on rows, B on cols; WS/IS: the partial sums C on cols), or what the middle axis
         streams (WS: A on rows, IS: B on rows)."""
-        (tensor,) = (t for t in TENSOR_DIMS if self.axes_of(t) == (axis,))
-        return tensor
+        return self._tensors()[1][axis]
 
     @property
     def stationary_tensor(self) -> str:
         """The tensor that stays in the PEs, each block used by one fold (OS: C, WS: B, IS: A)."""
-        (tensor,) = (t for t in TENSOR_DIMS if self.axes_of(t) == AXES)
+        (tensor,) = (t for t, axes in self._tensors()[0].items() if axes == AXES)
         return tensor
+
+    @classmethod
+    @cache
+    def _tensors(cls) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+        """(tensor -> its grid axes, grid axis -> the tensor on it alone), derived once from `dims`
+        (the schedule asks them for every fold)."""
+        axes = {t: tuple(axis for axis in AXES if cls.dims[AXES.index(axis)] in d) for t, d in TENSOR_DIMS.items()}
+        alone = {axis: t for t, held in axes.items() for axis in held if held == (axis,)}
+        return axes, alone
 
     @property
     def groupable_axes(self) -> tuple[str, ...]:

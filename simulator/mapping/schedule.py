@@ -117,11 +117,11 @@ class GemmSchedule:
         return self.fold_rows if axis == ROWS else self.fold_cols
 
     def _resident(self, operand: str) -> bool:
+        if operand == self.geometry.stationary_tensor:
+            return True  # WS weights / IS activations: each tile is loaded exactly once
         if operand == self.grouped_tensor:
             return self.group_resident
-        if operand == self.middle_tensor:
-            return self.middle_whole_resident or (self.middle_block_resident and self.super_blocks == 1)
-        return True  # the stationary operand (WS weights, IS activations): each tile is loaded once
+        return self.middle_whole_resident or (self.middle_block_resident and self.super_blocks == 1)
 
     @property
     def psum_resident(self) -> bool:
