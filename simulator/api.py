@@ -77,6 +77,9 @@ def run(
     except ValueError as exc:
         raise ConfigError(f"--policy: {exc}") from None
     _check_faults_fit(spec, hw_cfg)
+    unknown = abft.unknown_keys(g.name for g in wl.gemms)
+    if unknown:
+        raise ConfigError(f"abft: unknown GEMM kind or name {unknown[0]!r} in workload {wl.name}")
     schedules = [schedule_gemm(g, hw_cfg) for g in wl.gemms]
     operand_cache = OperandCache(hw_cfg, schedules, spec.seed, supplied=operands)
     done: dict[tuple[str, FaultSpec, bool], PolicyReport] = {}

@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--kind", choices=("transient", "permanent"), help="fault kind (default transient)")
     run.add_argument("--seed", type=int, default=None, help="root seed of every random draw (default 0)")
     run.add_argument("--faults", metavar="PATH", help="fault spec YAML (ber, sites, kind, bits, gemms, kinds, seed)")
-    run.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds per GEMM kind, blocking)")
+    run.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds, blocking per GEMM kind or name)")
     run.add_argument("--trace", metavar="PATH", help="write the engine timeline (Chrome trace JSON, first policy)")
     run.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
     run.add_argument("--csv", metavar="PATH", help="write one row per policy and layer to PATH")
@@ -395,7 +395,7 @@ def _add_model_commands(sub: Any) -> None:
         p.add_argument("--model", metavar="PATH", help="model bundle .npz (default: the bundled digits ViT)")
         p.add_argument("--sites", metavar="LIST", help="fault sites, comma-separated: acc,mult,a_reg,b_reg")
         p.add_argument("--faults", metavar="PATH", help="fault spec YAML (sites, kind, bits, kinds; ber and seed vary)")
-        p.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds per GEMM kind, blocking)")
+        p.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds, blocking per GEMM kind or name)")
         p.add_argument(
             "--trials", type=int, default=3, help="Monte-Carlo trials per point (default 3; fault seed SEED + trial)"
         )

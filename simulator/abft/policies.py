@@ -45,6 +45,10 @@ class PolicyBase:
     def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
         return NO_CHECK
 
+    def check_key(self, schedule: GemmSchedule) -> tuple:
+        """What, beyond the GEMM's shape and kind, `check_work` depends on (the engine's cache key)."""
+        return ()
+
     def decide(self, check: TileCheck) -> Decision:
         return ACCEPT
 
@@ -53,7 +57,11 @@ class _ChecksumPolicy(PolicyBase):
     checks = True
 
     def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
-        return abft_check_work(schedule, fold, self.context.placement)
+        return abft_check_work(schedule, fold, self.context.placement, self.check_key(schedule))
+
+    def check_key(self, schedule: GemmSchedule) -> tuple[int, int]:
+        """The GEMM's check-block size (per name or kind in the ABFT options)."""
+        return self.context.abft.block_for(schedule.gemm.kind, schedule.gemm.name)
 
 
 class DetectOnly(_ChecksumPolicy):
@@ -92,15 +100,15 @@ class CorrectingAbft(_ChecksumPolicy):
 class ApproxAbft(_ChecksumPolicy):
     """`approx_abft` (Xue et al., arXiv 2302.10469): a block whose total deviation MSD = sum |RSD|
     is at most T1 is accepted; otherwise only rows / columns with |RSD| / |CSD| above T2 are
-    recomputed (rows and columns both: the tile). Thresholds are per GEMM kind, in accumulator
-    units or relative to the clean output scale."""
+    recomputed (rows and columns both: the tile). Thresholds are per GEMM name or kind, in
+    accumulator units or relative to the clean output scale."""
 
     name = "approx_abft"
     tolerates = True
 
     def decide(self, check: TileCheck) -> Decision:
         details = check.details
-        th = self.context.abft.thresholds_for(details.kind)
+        th = self.context.abft.thresholds_for(details.kind, details.name)
         unit = details.scale if self.context.abft.threshold_mode == "relative" else 1.0
         t1, t2 = th.t1 * unit, th.t2 * unit
         rows: set[int] = set()

@@ -88,6 +88,9 @@ class FunctionalAccelerator:
         self.gemms = tuple(gemms)
         self.schedules = [schedule_gemm(g, hw) for g in self.gemms]
         self.abft = abft or AbftConfig()
+        unknown = self.abft.unknown_keys(g.name for g in self.gemms)
+        if unknown:
+            raise ValueError(f"abft: unknown GEMM kind or name {unknown[0]!r} in this model")
         self.policy = make_policy(policy, PolicyContext(hw.checksum_unit.placement, self.abft))
         self.faults = faults if faults is not None and faults.injects else None
         self.stats = AcceleratorStats()

@@ -72,6 +72,7 @@ class FoldState:
     kind: str
     scale: float
     shape: tuple[int, int]
+    name: str = ""
     tracks: list[FaultTrack] = field(default_factory=list)
     last_check: FoldVerification | None = None
     final: Action | None = None
@@ -86,6 +87,7 @@ class FoldVerification:
     scale: float  # clean output scale (ApproxABFT's relative unit), accumulator units
     blocks: tuple[BlockDeviation, ...]
     copies_differ: bool = False  # DMR: the duplicate execution disagreed
+    name: str = ""  # the GEMM's name (per-GEMM thresholds)
 
     @property
     def detected(self) -> bool:
@@ -134,7 +136,7 @@ class FaultVerifier:
         if self.duplicates:
             copies_differ = self._copies_differ(gemm_index, instance, fold, attempt, state)
         blocks = self._deviations(gemm_index, instance, fold, state) if self.checks else ()
-        check = FoldVerification(state.kind, state.scale, tuple(blocks), copies_differ)
+        check = FoldVerification(state.kind, state.scale, tuple(blocks), copies_differ, state.name)
         self._mark_detected(state, check)
         state.last_check = check
         return TileCheck(gemm_index, instance, fold.index, attempt, check)
@@ -252,7 +254,7 @@ class FaultVerifier:
             s = self.schedules[gemm_index]
             e = check_extents(s, fold)
             scale = self.operands.scale(gemm_index, instance) if self.checks else 0.0
-            state = FoldState(s.gemm.kind, scale, (e.out_rows, e.out_cols))
+            state = FoldState(s.gemm.kind, scale, (e.out_rows, e.out_cols), s.gemm.name)
             self._states[key] = state
             self._by_instance.setdefault((gemm_index, instance), []).append(state)
         return state
@@ -309,8 +311,7 @@ class FaultVerifier:
         if not self.hw.array.datatype.is_integer:
             a_blk, b_blk = self.operands.fold_blocks(gemm_index, instance, fold)
             tol = tolerance_for(self.hw.array.datatype, a_blk, b_blk, self.abft.fp_tolerance_factor)
-        block = (self.abft.block_rows, self.abft.block_cols)
-        return block_deviations(rows, cols, delta, state.shape, block, tol)
+        return block_deviations(rows, cols, delta, state.shape, self.abft.block_for(state.kind, state.name), tol)
 
     @staticmethod
     def _mark_detected(state: FoldState, check: FoldVerification) -> None:
@@ -353,6 +354,9 @@ class DecisionRecorder:
 
     def check_work(self, schedule, fold):
         return self.policy.check_work(schedule, fold)
+
+    def check_key(self, schedule):
+        return self.policy.check_key(schedule)
 
     def decide(self, check: TileCheck) -> Decision:
         decision = self.policy.decide(check)
