@@ -455,7 +455,66 @@ def _add_model_commands(sub: Any) -> None:
         help="then compare none, abft and calibrated approx_abft on the test split (0: skip; default 5)",
     )
     cal.add_argument("--out", required=True, metavar="PATH", help="thresholds YAML to write (an --abft file)")
+    _add_bayes_args(cal)
     cal.set_defaults(handler=_cmd_calibrate)
+
+
+def _add_bayes_args(cal: argparse.ArgumentParser) -> None:
+    """`calibrate --search bayes`: Optuna TPE over per-layer thresholds and check-block sizes."""
+    cal.add_argument("--search", choices=("grid", "bayes"), default="grid",
+                     help="grid: greedy over --grid per GEMM kind (default); bayes: TPE per layer (pip install "
+                          "-e '.[bayes]')")  # fmt: skip
+    cal.add_argument("--budget", type=int, default=40, metavar="N", help="bayes: candidates to evaluate (default 40)")
+    cal.add_argument("--storage", metavar="PATH", help="bayes: SQLite file; a killed search resumes from it")
+    cal.add_argument("--per", choices=("name", "kind"), default="name",
+                     help="bayes: one threshold (and block) per GEMM name (default) or per GEMM kind")  # fmt: skip
+    cal.add_argument("--blocks", metavar="LIST", help="bayes: square check-block sizes to choose from per layer, "
+                     "0 = the fold (default: 0, rows/2, rows/4 of the array)")  # fmt: skip
+    cal.add_argument("--t1-range", metavar="LO,HI", default="0.125,1024",
+                     help="bayes: relative T1 range, log-uniform (default 0.125,1024)")  # fmt: skip
+    cal.add_argument("--batch", type=int, metavar="N", help="bayes: candidates per batch (default: --workers)")
+
+
+def _int_list(flag: str, text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"{flag}: expected comma-separated integers, got {text!r}") from None
+
+
+def _bayes_calibration(args: argparse.Namespace, bundle: Any, hw: Any, spec: Any, base: Any, bers: list[float],
+                       executor: Any) -> tuple[Any, dict[str, Any], str]:  # fmt: skip
+    """The Bayesian search of `calibrate`: its options, JSON record and summary text."""
+    try:
+        from simulator.functional.bayes import BayesSettings, SearchSpace, bayes_search
+        from simulator.functional.calibrate import ScoringProblem
+    except ImportError:  # pragma: no cover - optuna missing
+        raise ConfigError("--search bayes: needs optuna (pip install -e '.[bayes]')") from None
+    try:
+        lo, hi = (float(x) for x in args.t1_range.split(","))
+    except ValueError:
+        raise ConfigError(f"--t1-range: expected LO,HI, got {args.t1_range!r}") from None
+    rows = hw.array.rows
+    blocks = _int_list("--blocks", args.blocks) if args.blocks else sorted({0, rows // 2, rows // 4} - {1}) or [0]
+    if args.budget < 1 or (args.batch is not None and args.batch < 1) or any(b < 0 for b in blocks) or not blocks:
+        raise ConfigError("--budget and --batch must be >= 1 and --blocks sizes >= 0")
+    gemms = bundle.params.config.gemms(1)
+    layers = tuple(dict.fromkeys(g.name if args.per == "name" else g.kind for g in gemms))
+    try:
+        space = SearchSpace(layers, (lo, hi), tuple(sorted(set(blocks))), args.t2_ratio)
+    except ValueError as exc:
+        raise ConfigError(f"--t1-range / --blocks: {exc}") from None
+    problem = ScoringProblem(bundle, bundle.split("calibration").head(args.limit), hw, tuple(bers), args.trials,
+                             args.seed, spec)  # fmt: skip
+    clean = problem.clean_accuracy_pct()
+    storage = f"sqlite:///{Path(args.storage).resolve()}" if args.storage else None
+    settings = BayesSettings(clean, args.delta, args.budget, args.seed, args.batch or args.workers, storage,
+                             problem.identity())  # fmt: skip
+    with progress_bar(args.budget, "candidates", args.quiet) as bar:
+        result = bayes_search(space, problem.scorer(executor), base, settings, lambda _: bar.update(1))
+    data = {**result.to_dict(), "split": problem.data.name, "images": len(problem.data), "bers": list(bers),
+            "trials": args.trials, "seed": args.seed}  # fmt: skip
+    return result, data, result.format_summary()
 
 
 def _model_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
@@ -524,7 +583,7 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from simulator.functional.accuracy import accuracy_study
-    from simulator.functional.calibrate import DEFAULT_GRID, calibrate_thresholds
+    from simulator.functional.calibrate import DEFAULT_GRID, calibrate_thresholds, options_yaml
 
     bundle, hw, spec, base = _model_inputs(args)
     bers = args.bers or [DEFAULT_CALIBRATION_BER]
@@ -539,22 +598,30 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     if args.delta < 0 or args.t2_ratio < 0 or args.validate_trials < 0:
         raise ConfigError("--delta, --t2-ratio and --validate-trials must be >= 0")
     with _model_executor(args) as executor:
-        with progress_bar(None, "candidates", args.quiet) as bar:  # type: ignore[arg-type]
-            cal = calibrate_thresholds(bundle, hw, bers, delta_points=args.delta, trials=args.trials, seed=args.seed,
-                                       base=base, faults=spec, split=bundle.split("calibration").head(args.limit),
-                                       grid=grid, t2_ratio=args.t2_ratio, progress=lambda _: bar.update(1),
-                                       executor=executor)  # fmt: skip
-        data = cal.to_dict()
-        text = cal.format_summary()
+        if args.search == "bayes":
+            cal, data, text = _bayes_calibration(args, bundle, hw, spec, base, list(bers), executor)
+            header = (
+                f"# ApproxABFT options from `abftsim calibrate --search bayes` (study {cal.study_name}): accuracy "
+                f"drop <= {args.delta:g} points on the calibration split; feasible: {str(cal.feasible).lower()}\n"
+            )
+            options = options_yaml(cal.abft, header)
+        else:
+            with progress_bar(None, "candidates", args.quiet) as bar:  # type: ignore[arg-type]
+                cal = calibrate_thresholds(bundle, hw, bers, delta_points=args.delta, trials=args.trials,
+                                           seed=args.seed, base=base, faults=spec,
+                                           split=bundle.split("calibration").head(args.limit), grid=grid,
+                                           t2_ratio=args.t2_ratio, progress=lambda _: bar.update(1),
+                                           executor=executor)  # fmt: skip
+            data, text, options = cal.to_dict(), cal.format_summary(), cal.thresholds_yaml()
         if args.validate_trials:
             policies = ["none", "abft", "approx_abft"]
             with progress_bar(len(policies) * len(bers) * args.validate_trials, "runs", args.quiet) as bar:
-                study = accuracy_study(bundle, hw, policies, cal.bers, trials=args.validate_trials, seed=args.seed,
+                study = accuracy_study(bundle, hw, policies, bers, trials=args.validate_trials, seed=args.seed,
                                        abft=cal.abft, faults=spec, split=bundle.split("test").head(args.limit),
                                        progress=lambda: bar.update(1), executor=executor)  # fmt: skip
             data["validation"] = study.to_dict()
             text += "\ntest split with the calibrated thresholds:\n" + study.format_table()
-    write_atomic(Path(args.out), cal.thresholds_yaml())
+    write_atomic(Path(args.out), options)
     if args.json == "-":
         sys.stdout.write(to_json(data))
     elif args.json:

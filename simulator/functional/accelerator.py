@@ -14,8 +14,10 @@ For each GEMM of a forward pass (`vit.forward` calls it as its matmul):
    the residual errors the verifier reports are added to the result (int32 wrap-around for int);
 4. the result is dequantised (x a_scale x b_scale) to float32.
 
-Recovery work is priced like the engine prices it (engine.recompute.price_region): the
-recomputed MACs and passes are accumulated in `stats`.
+Recovery work is priced like the engine prices it (mapping.region.price_region): the
+recomputed MACs and passes are accumulated in `stats`; so are the policy's checksum MACs
+(abft.check_cost: every fold's first pass and every recompute pass), which depend on the
+check-block size chosen for each GEMM.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator.abft.policies import PolicyContext
-from simulator.abft.protocol import Action
+from simulator.abft.protocol import Action, CheckWork
 from simulator.abft.registry import make_policy
 from simulator.config.abft_options import AbftConfig
 from simulator.config.enums import Datatype
@@ -35,6 +37,7 @@ from simulator.config.schema import HwConfig
 from simulator.faults.operands import GemmOperands, to_datatype
 from simulator.mapping.region import price_region
 from simulator.mapping.schedule import schedule_gemm
+from simulator.mapping.tiling import iter_folds
 from simulator.verify.verifier import DecisionRecorder, FaultVerifier, OperandCache
 from simulator.workload.gemm import Gemm
 
@@ -61,6 +64,7 @@ class AcceleratorStats:
     recomputed_macs: int = 0
     recompute_passes: int = 0
     recomputed_macs_by_kind: dict[str, int] = field(default_factory=dict)
+    check_macs: int = 0  # MACs the policy spends checking: checksums, or DMR's duplicate pass
     outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOME_KEYS, 0))
 
     @property
@@ -94,6 +98,7 @@ class FunctionalAccelerator:
         self.policy = make_policy(policy, PolicyContext(hw.checksum_unit.placement, self.abft))
         self.faults = faults if faults is not None and faults.injects else None
         self.stats = AcceleratorStats()
+        self._check_macs: dict[int, int] = {}
 
     @property
     def datatype(self) -> Datatype:
@@ -120,11 +125,22 @@ class FunctionalAccelerator:
         c = np.matmul(qa.astype(np.float64), qb.astype(np.float64))
         c = c.astype(np.int64) if self.datatype.is_integer else c.astype(np.float32).astype(np.float64)
         self.stats.macs += g.macs
+        self.stats.check_macs += self.instance_check_macs(index) * g.count
         if self.captured is not None:
             self.captured.update(self._operands(index, qa, qb, scales))
         if self.faults is not None:
             self._inject(index, qa, qb, c, scales)
         return wrap_int32(c) if self.datatype.is_integer else c
+
+    def instance_check_macs(self, index: int) -> int:
+        """Checksum MACs of one instance of GEMM `index` (every fold's first pass) under the policy."""
+        if index not in self._check_macs:
+            s = self.schedules[index]
+            g = s.gemm
+            self._check_macs[index] = sum(
+                _macs(self.policy.check_work(s, f)) for f in iter_folds(s.dataflow, g.m, g.k, g.n, s.rows, s.cols)
+            )
+        return self._check_macs[index]
 
     # -- internals ----------------------------------------------------------------------------
     @staticmethod
@@ -173,6 +189,7 @@ class FunctionalAccelerator:
                 self.stats.recomputed_macs += macs
                 self.stats.recomputed_macs_by_kind[g.kind] = self.stats.recomputed_macs_by_kind.get(g.kind, 0) + macs
                 self.stats.recompute_passes += 1
+                self.stats.check_macs += _macs(pol.check_work(s, fold))
                 attempt, region = attempt + 1, decision.region
         for instance in sorted({inst for inst, _ in flagged}):
             rows, cols, delta = verifier.residual_errors(index, instance)
@@ -181,3 +198,8 @@ class FunctionalAccelerator:
         for key, value in verifier.outcomes().items():
             if key in self.stats.outcomes:
                 self.stats.outcomes[key] += value
+
+
+def _macs(work: CheckWork) -> int:
+    """The MACs of a fold's check: on a checksum unit or as extra operand rows/columns on the array."""
+    return work.checksum_macs + work.extra_array_macs
