@@ -417,6 +417,8 @@ def _add_model_commands(sub: Any) -> None:
         metavar="X",
         help=f"bit error rate (repeatable; default {' '.join(f'{b:g}' for b in DEFAULT_ACCURACY_BERS)})",
     )
+    acc.add_argument("--ber-grid", metavar="LO,HI,N",
+                     help="N bit error rates spaced geometrically from LO to HI (added to --ber)")  # fmt: skip
     acc.add_argument("--split", choices=("test", "calibration"), default="test", help="held-out split (default test)")
     acc.add_argument(
         "--max-drop",
@@ -452,7 +454,8 @@ def _add_model_commands(sub: Any) -> None:
         type=int,
         default=5,
         metavar="N",
-        help="then compare none, abft and calibrated approx_abft on the test split (0: skip; default 5)",
+        help="then compare none, abft and calibrated approx_abft on the test split, with fault seeds after the "
+        "calibration's (SEED + --trials on; 0: skip; default 5)",
     )
     cal.add_argument("--out", required=True, metavar="PATH", help="thresholds YAML to write (an --abft file)")
     _add_bayes_args(cal)
@@ -548,6 +551,20 @@ def _model_executor(args: argparse.Namespace):
         executor.close()
 
 
+def _ber_grid(text: str | None) -> list[float]:
+    """`--ber-grid LO,HI,N`: N rates spaced geometrically from LO to HI (a finer grid for the tolerable BER)."""
+    if not text:
+        return []
+    try:
+        lo, hi, n = text.split(",")
+        lo_f, hi_f, count = float(lo), float(hi), int(n)
+    except ValueError:
+        raise ConfigError(f"--ber-grid: expected LO,HI,N, got {text!r}") from None
+    if not (0 < lo_f < hi_f <= 1) or count < 2:
+        raise ConfigError(f"--ber-grid: need 0 < LO < HI <= 1 and N >= 2, got {text!r}")
+    return [float(f"{lo_f * (hi_f / lo_f) ** (i / (count - 1)):.4g}") for i in range(count)]
+
+
 def _cmd_accuracy(args: argparse.Namespace) -> int:
     from simulator.functional.accuracy import accuracy_study
 
@@ -556,7 +573,7 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     unknown = [p for p in policies if p not in policy_names()]
     if unknown:
         raise ConfigError(f"--policy: unknown policy {unknown[0]!r} (known: {', '.join(policy_names())})")
-    bers = args.bers or list(DEFAULT_ACCURACY_BERS)
+    bers = sorted(set(args.bers or []) | set(_ber_grid(args.ber_grid))) or list(DEFAULT_ACCURACY_BERS)
     split = bundle.split(args.split).head(args.limit)
     with _model_executor(args) as executor, progress_bar(len(policies) * len(bers) * args.trials, "runs",
                                                           args.quiet) as bar:  # fmt: skip
@@ -616,7 +633,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         if args.validate_trials:
             policies = ["none", "abft", "approx_abft"]
             with progress_bar(len(policies) * len(bers) * args.validate_trials, "runs", args.quiet) as bar:
-                study = accuracy_study(bundle, hw, policies, bers, trials=args.validate_trials, seed=args.seed,
+                # other faults than the calibration saw: seeds from SEED + --trials on
+                study = accuracy_study(bundle, hw, policies, bers, trials=args.validate_trials,
+                                       seed=args.seed + args.trials,
                                        abft=cal.abft, faults=spec, split=bundle.split("test").head(args.limit),
                                        progress=lambda: bar.update(1), executor=executor)  # fmt: skip
             data["validation"] = study.to_dict()

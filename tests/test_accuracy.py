@@ -156,3 +156,12 @@ def test_worker_processes_give_identical_results(bundle):
     finally:
         executor.close()
     assert json.dumps(pooled) == json.dumps(inline)
+
+
+def test_cli_ber_grid_is_geometric_and_validated(capsys):
+    from simulator.cli import _ber_grid
+
+    # 1e-7 .. 1e-5 in 3 steps: ratio (1e-5 / 1e-7)^(1/2) = 10
+    assert _ber_grid("1e-7,1e-5,3") == [1e-7, 1e-6, 1e-5]
+    assert cli.main(["accuracy", "--ber-grid", "1e-5,1e-7,3", "--quiet"]) == 2
+    assert "--ber-grid: need 0 < LO < HI <= 1 and N >= 2" in capsys.readouterr().err
