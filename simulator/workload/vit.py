@@ -16,6 +16,7 @@ def vit_gemms(
     mlp_ratio: float,
     classes: int,
     batch: int = 1,
+    distilled: bool = False,
 ) -> tuple[Gemm, ...]:
     """GEMMs of a ViT forward pass (Dosovitskiy et al., ICLR 2021), in execution order.
 
@@ -24,6 +25,8 @@ def vit_gemms(
     with count = heads * batch); proj [S*b, D] x [D, D]; fc1 [S*b, D] x [D, r*D];
     fc2 [S*b, r*D] x [r*D, D]. Patch embedding is a stride-p convolution, i.e. the GEMM
     [P*b, c*p*p] x [c*p*p, D] with P = (image/patch)^2; the head classifies the class token.
+    `distilled` (DeiT, Touvron et al., ICML 2021): a distillation token joins the class token
+    (S = P + 2) and the head GEMM has two instances (class head, distillation head).
     """
     if image_size % patch_size:
         raise ValueError(f"image_size {image_size} is not a multiple of patch_size {patch_size}")
@@ -33,7 +36,7 @@ def vit_gemms(
     if mlp_hidden != hidden * mlp_ratio:
         raise ValueError(f"hidden * mlp_ratio = {hidden * mlp_ratio} is not an integer")
     patches = (image_size // patch_size) ** 2
-    tokens = patches + 1
+    tokens = patches + 1 + int(distilled)
     head_dim = hidden // heads
     rows = tokens * batch
     gemms = [Gemm("patch_embed", "patch_embed", patches * batch, channels * patch_size**2, hidden)]
@@ -47,5 +50,5 @@ def vit_gemms(
             Gemm(f"{p}.fc1", "fc1", rows, hidden, mlp_hidden),
             Gemm(f"{p}.fc2", "fc2", rows, mlp_hidden, hidden),
         ]
-    gemms.append(Gemm("head", "head", batch, hidden, classes))
+    gemms.append(Gemm("head", "head", batch, hidden, classes, count=1 + int(distilled)))
     return tuple(gemms)
