@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="bundled hardware configs, workloads, policies and sweeps")
     lst.set_defaults(handler=_cmd_list)
     _add_model_commands(sub)
+    _add_import_command(sub)
     _add_campaign_parsers(sub)
     return parser
 
@@ -420,6 +421,8 @@ def _add_model_commands(sub: Any) -> None:
     acc.add_argument("--ber-grid", metavar="LO,HI,N",
                      help="N bit error rates spaced geometrically from LO to HI (added to --ber)")  # fmt: skip
     acc.add_argument("--split", choices=("test", "calibration"), default="test", help="held-out split (default test)")
+    acc.add_argument("--data", metavar="PATH",
+                     help=".npz of `images` (float32 model inputs) and `labels` to evaluate, not a split")  # fmt: skip
     acc.add_argument(
         "--max-drop",
         type=float,
@@ -551,6 +554,62 @@ def _model_executor(args: argparse.Namespace):
         executor.close()
 
 
+def _add_import_command(sub: Any) -> None:
+    """`import-model`: a timm / Hugging Face ViT or DeiT checkpoint -> a model bundle."""
+    imp = sub.add_parser("import-model", help="convert a timm or Hugging Face ViT/DeiT checkpoint to a model bundle")
+    imp.add_argument("checkpoint", help="state dict: .safetensors, a torch.save .pth/.bin, or .npz")
+    imp.add_argument(
+        "--config",
+        required=True,
+        metavar="PATH",
+        help="the checkpoint's config JSON (timm num_heads / Hugging Face num_attention_heads, ...)",
+    )
+    imp.add_argument(
+        "--calibration",
+        required=True,
+        metavar="PATH",
+        help=".npz of `images` (float32 N x C x H x W model inputs) and `labels`: int8 scales",
+    )
+    imp.add_argument("--out", required=True, metavar="PATH", help="model bundle .npz to write")
+    imp.add_argument("--name", help="model name (default: the checkpoint's file stem)")
+    imp.add_argument("--hw", default=DEFAULT_HW, help="hardware whose datatype the int8 accuracy is measured on")
+    imp.add_argument("--quiet", action="store_true", help="print nothing")  # fmt: skip
+    imp.set_defaults(handler=_cmd_import_model)
+
+
+def _cmd_import_model(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from simulator.functional.bundle import load_images
+    from simulator.functional.checkpoint import read_tensors
+    from simulator.functional.importer import import_bundle
+
+    try:
+        config = json.loads(Path(args.config).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{args.config}: cannot read the config JSON: {exc}") from None
+    try:
+        tensors = read_tensors(args.checkpoint)
+        calibration = load_images(args.calibration, "calibration")
+        params, arrays, recorded = import_bundle(tensors, config, calibration, api.resolve_hw(args.hw),
+                                                 args.name or Path(args.checkpoint).stem)  # fmt: skip
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"{args.checkpoint}: {exc}") from None
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    write_atomic(Path(args.out), buffer.getvalue())
+    if not args.quiet:
+        cfg = params.config
+        sys.stdout.write(
+            f"{cfg.image_size}x{cfg.image_size} images, patch {cfg.patch_size}, hidden {cfg.hidden}, "
+            f"depth {cfg.depth}, {cfg.heads} heads, {cfg.classes} classes{', distilled' if cfg.distilled else ''}, "
+            f"GELU {cfg.gelu}, LayerNorm eps {cfg.ln_eps:g}\ncalibration split ({len(calibration)} images): float "
+            f"{100 * recorded['calibration_float_accuracy']:.2f} %, int8 "
+            f"{100 * recorded['calibration_int8_accuracy']:.2f} %\nwrote {args.out}\n"
+        )
+    return EXIT_OK
+
+
 def _ber_grid(text: str | None) -> list[float]:
     """`--ber-grid LO,HI,N`: N rates spaced geometrically from LO to HI (a finer grid for the tolerable BER)."""
     if not text:
@@ -565,6 +624,22 @@ def _ber_grid(text: str | None) -> list[float]:
     return [float(f"{lo_f * (hi_f / lo_f) ** (i / (count - 1)):.4g}") for i in range(count)]
 
 
+def _eval_split(args: argparse.Namespace, bundle: Any) -> Any:
+    """`--data PATH` if given, else the bundle's `--split`; shapes are checked against the model."""
+    from simulator.functional.bundle import load_images
+
+    try:
+        split = load_images(args.data) if args.data else bundle.split(args.split)
+    except ValueError as exc:
+        raise ConfigError(f"--data: {exc}" if args.data else f"--split: {exc}") from None
+    cfg = bundle.params.config
+    want = (cfg.channels, cfg.image_size, cfg.image_size)
+    got = split.images.shape[1:] if split.images.ndim == 4 else (1, *split.images.shape[1:])
+    if tuple(got) != want:
+        raise ConfigError(f"--data: images are {tuple(got)}, the model takes {want}")
+    return split
+
+
 def _cmd_accuracy(args: argparse.Namespace) -> int:
     from simulator.functional.accuracy import accuracy_study
 
@@ -574,7 +649,7 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     if unknown:
         raise ConfigError(f"--policy: unknown policy {unknown[0]!r} (known: {', '.join(policy_names())})")
     bers = sorted(set(args.bers or []) | set(_ber_grid(args.ber_grid))) or list(DEFAULT_ACCURACY_BERS)
-    split = bundle.split(args.split).head(args.limit)
+    split = _eval_split(args, bundle).head(args.limit)
     with _model_executor(args) as executor, progress_bar(len(policies) * len(bers) * args.trials, "runs",
                                                           args.quiet) as bar:  # fmt: skip
         study = accuracy_study(bundle, hw, policies, bers, trials=args.trials, seed=args.seed, abft=abft, faults=spec,

@@ -255,7 +255,7 @@ def hw_summary(hw: HwConfig) -> dict[str, Any]:
 
 def model_summary(bundle: ModelBundle) -> dict[str, Any]:
     cfg = bundle.params.config
-    return {"name": "digits_vit", "source": bundle.source, "config": {k: getattr(cfg, k) for k in cfg.__slots__},
+    return {"name": bundle.name, "source": bundle.source, "config": {k: getattr(cfg, k) for k in cfg.__slots__},
             "recorded": bundle.recorded}  # fmt: skip
 
 

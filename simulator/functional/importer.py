@@ -26,7 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from simulator.functional.bundle import Split
+from simulator.config.schema import HwConfig
+from simulator.functional.bundle import Split, bundle_arrays
+from simulator.functional.inference import evaluate, float_accuracy
 from simulator.functional.vit import ScaleRecorder, VitConfig, VitWeights, forward
 
 _UNSUPPORTED = ("ls1.", "ls2.", "q_norm", "k_norm", "reg_token", "fc_norm.weight", "attn_pool", "lambda1")
@@ -153,3 +155,17 @@ def _hugging_face(t: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> tup
             w[f"{q}.{mine}.weight"] = _vec(weight) if mine.startswith("ln") else _linear(weight)
             w[f"{q}.{mine}.bias"] = _vec(t[f"{p}.{theirs}.bias"])
     return w, cfg
+
+
+def import_bundle(
+    tensors: Mapping[str, np.ndarray], config: Mapping[str, Any], calibration: Split, hw: HwConfig, name: str
+) -> tuple[VitWeights, dict[str, np.ndarray], dict[str, float]]:
+    """Convert, calibrate and measure: the weights, the bundle's arrays (its calibration split is
+    `calibration`) and what was recorded (float and int8 top-1 accuracy on the calibration split)."""
+    split = Split("calibration", calibration.images, calibration.labels, calibration.index)
+    params = convert(tensors, config, split)
+    int8 = evaluate(params, split, hw)
+    recorded = {"calibration_size": float(len(split)), "calibration_float_accuracy": float_accuracy(params, split),
+                "calibration_int8_accuracy": int8.accuracy,
+                "calibration_int8_correct": float(int8.correct)}  # fmt: skip
+    return params, bundle_arrays(params, {"calibration": split}, recorded, name), recorded
