@@ -159,7 +159,7 @@ def test_worker_processes_give_identical_results(bundle):
 
 
 def test_cli_ber_grid_is_geometric_and_validated(capsys):
-    from simulator.cli import _ber_grid
+    from simulator.cli.calibration import ber_grid as _ber_grid
 
     # 1e-7 .. 1e-5 in 3 steps: ratio (1e-5 / 1e-7)^(1/2) = 10
     assert _ber_grid("1e-7,1e-5,3") == [1e-7, 1e-6, 1e-5]

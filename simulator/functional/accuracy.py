@@ -75,8 +75,8 @@ class AccuracyPoint:
     @property
     def correct_matrix(self) -> np.ndarray | None:
         """(trials, images) per-image correctness, if the evaluations kept it."""
-        rows = [e.per_image_correct for e in self.evaluations]
-        return None if any(r is None for r in rows) else np.vstack(rows)
+        rows = [e.per_image_correct for e in self.evaluations if e.per_image_correct is not None]
+        return np.vstack(rows) if rows and len(rows) == len(self.evaluations) else None
 
     @property
     def paired(self) -> PairedDrop | None:

@@ -236,13 +236,13 @@ def _search(
         study.sampler = sampler(done)
         asked = [study.ask(dists) for _ in range(size)]
         scores = evaluate([space.config(base, t.params) for t in asked])
-        for t, score in zip(asked, scores, strict=True):
-            t.set_user_attr("drop_points", score.drop_points(cfg.clean_pct))
-            t.set_constraint("drop_over_delta", score.drop_points(cfg.clean_pct) - cfg.delta_points)  # <= 0: feasible
-            t.set_user_attr("score", _score_json(score))
-            study.tell(t, score.work_pct)
+        for trial, score in zip(asked, scores, strict=True):
+            trial.set_user_attr("drop_points", score.drop_points(cfg.clean_pct))
+            trial.set_constraint("drop_over_delta", score.drop_points(cfg.clean_pct) - cfg.delta_points)  # <= 0: ok
+            trial.set_user_attr("score", _score_json(score))
+            study.tell(trial, score.work_pct)
             if progress is not None:
-                progress(Trial(t.number, dict(t.params), score, cfg.feasible(score)))
+                progress(Trial(trial.number, dict(trial.params), score, cfg.feasible(score)))
     finished = study.get_trials(deepcopy=False, states=(states.COMPLETE,))
     scored = [(t, _score_from_json(t.user_attrs["score"])) for t in finished]
     trials = tuple(Trial(t.number, dict(t.params), s, cfg.feasible(s)) for t, s in scored)

@@ -42,7 +42,7 @@ def isotonic_nondecreasing(y: Sequence[float], weights: Sequence[float] | None =
     return np.concatenate([np.full(int(n), m) for m, _, n in blocks]) if blocks else vals
 
 
-def crossing_ber(bers: Sequence[float], fitted_drop: Sequence[float], limit: float) -> tuple[float, str]:
+def crossing_ber(bers: Sequence[float], fitted_drop: Sequence[float] | np.ndarray, limit: float) -> tuple[float, str]:
     """Where a non-decreasing drop crosses `limit` (log-linear between grid BERs), and how."""
     b = np.log10(np.asarray(bers, np.float64))
     d = np.asarray(fitted_drop, np.float64)

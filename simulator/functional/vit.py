@@ -229,8 +229,8 @@ def _forward(params: VitWeights, images: np.ndarray, matmul: Matmul) -> np.ndarr
         x = x + (mm(h, w[f"{p}.fc2.weight"]) + w[f"{p}.fc2.bias"]).reshape(b, s, d)
     if cfg.distilled:  # both heads as one GEMM of two instances; the logits are their mean
         x = layer_norm(x[:, :2], w["norm.weight"], w["norm.bias"], eps).transpose(1, 0, 2)
-        heads = np.stack([w["head.weight"], w["head_dist.weight"]])
-        out = mm(np.ascontiguousarray(x), heads) + np.stack([w["head.bias"], w["head_dist.bias"]])[:, None]
+        head_weights = np.stack([w["head.weight"], w["head_dist.weight"]])
+        out = mm(np.ascontiguousarray(x), head_weights) + np.stack([w["head.bias"], w["head_dist.bias"]])[:, None]
         return (0.5 * (out[0] + out[1])).astype(np.float32)
     x = layer_norm(x[:, 0], w["norm.weight"], w["norm.bias"], eps)
     return (mm(x, w["head.weight"]) + w["head.bias"]).astype(np.float32)
