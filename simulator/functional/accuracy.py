@@ -101,6 +101,7 @@ class AccuracyPoint:
             "ci_low_pct": lo, "ci_high_pct": hi, "ci_method": method, "drop_points": self.drop_points,
             "recovery_overhead_pct": self.recovery_overhead_pct,
             "check_overhead_pct": 100.0 * float(np.mean([e.check_overhead for e in self.evaluations])),
+            "trial_recovery_overhead_pct": [100.0 * e.recovery_overhead for e in self.evaluations],
             "recomputed_macs": float(np.mean([e.recomputed_macs for e in self.evaluations])),
             "recompute_passes": float(np.mean([e.recompute_passes for e in self.evaluations])),
             "recomputed_macs_by_kind": {k: v / n for k, v in sorted(by_kind.items())},
