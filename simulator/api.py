@@ -16,7 +16,7 @@ from simulator.config.schema import HwConfig
 from simulator.engine.simulate import simulate
 from simulator.errors import ConfigError
 from simulator.faults.operands import GemmOperands
-from simulator.faults.sampling import sample_permanent_faults
+from simulator.faults.sampling import check_faults_fit
 from simulator.mapping.schedule import GemmSchedule, schedule_gemm
 from simulator.metrics.energy import energy_breakdown_pj
 from simulator.metrics.report import LayerReport, PolicyReport, Report
@@ -107,13 +107,9 @@ def run(
 
 
 def _check_faults_fit(spec: FaultSpec, hw: HwConfig) -> None:
-    """Reject a spec that cannot apply to this array (no exposed bit in the selected sites, more
-    stuck-at bits than the array has) with the sampler's own checks, as a clean ConfigError."""
-    arr = hw.array
+    """faults.sampling.check_faults_fit, as a clean ConfigError."""
     try:
-        for site in spec.sites:
-            spec.site_bits(site, arr.datatype)
-        sample_permanent_faults(spec, arr.datatype, arr.rows, arr.cols)
+        check_faults_fit(spec, hw.array.datatype, hw.array.rows, hw.array.cols)
     except ValueError as exc:
         raise ConfigError(f"faults: {exc}") from None
 
@@ -158,6 +154,7 @@ def _simulate_policy(
                 actions=layer.actions,
                 energy_breakdown_pj=energy_breakdown_pj(layer.actions, hw),
                 outcomes=per_layer,
+                compulsory_dram_bytes=s.compulsory_dram_bytes,
             )
         )
     outcomes = verifier.outcomes() if isinstance(verifier, FaultVerifier) else {}

@@ -23,6 +23,8 @@ FLAG_OF_ARGUMENT = {
     "point": "--point",
     "confidence": "--confidence",
     "cycles": "--cycles",
+    "batch": "--batch",
+    "dims": "--dim",
 }
 
 
@@ -50,12 +52,6 @@ def add_hw_options(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a hardware key by its dotted path, e.g. --set array.rows=64 (repeatable)",
     )
-
-
-def check_confidence(value: float) -> float:
-    if not 0.0 < value < 1.0:
-        raise ConfigError(f"must be in (0, 1), got {value}", argument="confidence")
-    return value
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, StrictInt
 
-from simulator.workload.gemm import GEMM_KINDS
+from simulator.workload.kinds import BUILTIN_KINDS
 
 NonNegative = Annotated[float, Strict(), AllowInfNan(False), Field(ge=0)]
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
@@ -60,16 +60,22 @@ class AbftConfig(BaseModel):
     fp_tolerance_factor: NonNegative = 2.0  # c in the round-off bound c * (K + n) * u * (|A||B| e)
 
     def thresholds_for(self, kind: str, name: str = "") -> Thresholds:
-        """The thresholds of GEMM `name` of kind `kind`: its name's entry, else its kind's, else the default."""
+        """The thresholds of GEMM `name` of kind `kind`: its name's entry, else the entry under its kind's
+        threshold key, else the default."""
         th = self.thresholds.get(name) if name else None
-        return th or self.thresholds.get(kind, DEFAULT_THRESHOLDS)
+        return th or self.thresholds.get(_key(kind), DEFAULT_THRESHOLDS)
 
     def block_for(self, kind: str, name: str = "") -> tuple[int, int]:
         """(rows, cols) of a check block of GEMM `name` of kind `kind` (0: the fold's extent)."""
-        b = (self.blocking.get(name) if name else None) or self.blocking.get(kind)
+        b = (self.blocking.get(name) if name else None) or self.blocking.get(_key(kind))
         return (b.rows, b.cols) if b is not None else (self.block_rows, self.block_cols)
 
     def unknown_keys(self, names: Iterable[str]) -> list[str]:
-        """Keys of `thresholds` / `blocking` that are neither a GEMM kind nor one of `names`."""
-        known = set(GEMM_KINDS) | set(names)
+        """Keys of `thresholds` / `blocking` that are neither a kind's threshold key nor one of `names`."""
+        known = set(BUILTIN_KINDS.threshold_keys) | set(names)
         return sorted((set(self.thresholds) | set(self.blocking)) - known)
+
+
+def _key(kind: str) -> str:
+    """The key a kind's thresholds are given under (a registered kind's threshold key, else the kind)."""
+    return BUILTIN_KINDS[kind].threshold_key if kind in BUILTIN_KINDS else kind

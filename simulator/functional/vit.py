@@ -82,7 +82,7 @@ class VitConfig:
         return vit_gemms(
             image_size=self.image_size, patch_size=self.patch_size, channels=self.channels, hidden=self.hidden,
             depth=self.depth, heads=self.heads, mlp_ratio=self.mlp_ratio, classes=self.classes, batch=batch,
-            distilled=self.distilled,
+            distillation_token=self.distilled,
         )  # fmt: skip
 
     def workload(self, batch: int, name: str = "digits_vit") -> Workload:
@@ -227,11 +227,11 @@ def _forward(params: VitWeights, images: np.ndarray, matmul: Matmul) -> np.ndarr
         h = layer_norm(x, w[f"{p}.ln2.weight"], w[f"{p}.ln2.bias"], eps).reshape(b * s, d)
         h = act(mm(h, w[f"{p}.fc1.weight"]) + w[f"{p}.fc1.bias"])
         x = x + (mm(h, w[f"{p}.fc2.weight"]) + w[f"{p}.fc2.bias"]).reshape(b, s, d)
-    if cfg.distilled:  # both heads as one GEMM of two instances; the logits are their mean
-        x = layer_norm(x[:, :2], w["norm.weight"], w["norm.bias"], eps).transpose(1, 0, 2)
-        head_weights = np.stack([w["head.weight"], w["head_dist.weight"]])
-        out = mm(np.ascontiguousarray(x), head_weights) + np.stack([w["head.bias"], w["head_dist.bias"]])[:, None]
-        return (0.5 * (out[0] + out[1])).astype(np.float32)
+    if cfg.distilled:  # the class head, then the distillation head (GEMM head_dist); the logits are their mean
+        x = layer_norm(x[:, :2], w["norm.weight"], w["norm.bias"], eps)
+        cls_logits = mm(np.ascontiguousarray(x[:, 0]), w["head.weight"]) + w["head.bias"]
+        dist_logits = mm(np.ascontiguousarray(x[:, 1]), w["head_dist.weight"]) + w["head_dist.bias"]
+        return (0.5 * (cls_logits + dist_logits)).astype(np.float32)
     x = layer_norm(x[:, 0], w["norm.weight"], w["norm.bias"], eps)
     return (mm(x, w["head.weight"]) + w["head.bias"]).astype(np.float32)
 
