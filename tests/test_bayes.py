@@ -29,7 +29,7 @@ def synthetic(calls: list[int] | None = None, fail_on_call: int | None = None):
         for c in configs:
             drop = recovery = check = 0.0
             for layer, limit in LIMITS.items():
-                t1, block = c.thresholds[layer].t1, c.blocking[layer].rows
+                t1, block = c.layer_thresholds[layer].t1, c.blocking[layer].rows
                 recovery += 100.0 / (1.0 + t1)
                 check += 5.0 if block else 0.0
                 drop += 2.0 if t1 > limit * (2 if block else 1) else 0.0
@@ -46,8 +46,8 @@ def test_space_writes_per_layer_thresholds_and_blocks():
     base = AbftConfig(thresholds={"fc1": Thresholds(t1=3, t2=3)})
     cfg = SPACE.config(base, {"l0/t1": 4.0, "l0/block": 2, "l1/t1": 0.5, "l1/block": 0})
     assert cfg.threshold_mode == "relative"
-    assert cfg.thresholds == {"fc1": Thresholds(t1=3, t2=3), "l0": Thresholds(t1=4, t2=2),
-                              "l1": Thresholds(t1=0.5, t2=0.25)}  # fmt: skip
+    assert cfg.thresholds == {"fc1": Thresholds(t1=3, t2=3)}  # kinds stay; GEMM names go per layer
+    assert cfg.layer_thresholds == {"l0": Thresholds(t1=4, t2=2), "l1": Thresholds(t1=0.5, t2=0.25)}
     assert cfg.blocking == {"l0": Blocking(rows=2, cols=2), "l1": Blocking(rows=0, cols=0)}
     assert set(SPACE.distributions()) == {"l0/t1", "l0/block", "l1/t1", "l1/block"}
     assert set(SearchSpace(("l0",)).distributions()) == {"l0/t1"}  # one block size: not a variable
@@ -66,7 +66,7 @@ def test_search_respects_the_constraint_and_is_seeded():
     assert result.feasible and result.best.score.drop_points(100.0) <= 1.0
     assert any(not t.feasible for t in result.trials)
     assert result.best.score.work_pct == min(t.score.work_pct for t in result.trials if t.feasible)
-    l0 = result.abft.thresholds["l0"].t1
+    l0 = result.abft.layer_thresholds["l0"].t1
     assert l0 <= LIMITS["l0"] * (2 if result.abft.blocking["l0"].rows else 1)
 
 
@@ -108,8 +108,8 @@ def test_cli_bayes_calibration_resumes_from_its_storage(tmp_path, capsys):
     first = json.loads(report.read_text())
     assert first["schema"] == "abftsim.bayes_calibration/1" and len(first["search"]) == 2
     opts = load_abft(out)
-    assert set(opts.thresholds) == {"patch_embed", "head"} | {f"block{i}.{k}" for i in range(2)
-                                                              for k in ("qkv", "qk", "av", "proj", "fc1", "fc2")}  # fmt: skip
+    names = {f"block{i}.{k}" for i in range(2) for k in ("qkv", "qk", "av", "proj", "fc1", "fc2")}
+    assert set(opts.thresholds) == {"patch_embed", "head"} and set(opts.layer_thresholds) == names
     assert {b.rows for b in opts.blocking.values()} <= {0, 4}
     assert cli.main(argv) == 0  # the stored search is complete: nothing is evaluated again
     assert json.loads(report.read_text())["search"] == first["search"]

@@ -21,7 +21,8 @@ from simulator.verify.verifier import FoldVerification
 from simulator.workload.gemm import Gemm
 
 OPTS = AbftConfig(
-    thresholds={"fc2": Thresholds(t1=2, t2=1), "block1.fc2": Thresholds(t1=8, t2=4)},
+    thresholds={"fc2": Thresholds(t1=2, t2=1)},
+    layer_thresholds={"block1.fc2": Thresholds(t1=8, t2=4)},
     block_rows=4,
     blocking={"qkv": Blocking(rows=2, cols=2), "block0.qkv": Blocking(rows=8, cols=0)},
 )
@@ -42,7 +43,9 @@ def test_keys_are_checked_against_the_workload():
     assert OPTS.unknown_keys(["block0.qkv"]) == ["block1.fc2"]
     with pytest.raises(ValidationError):
         AbftConfig(blocking={"fc1": {"rows": -1, "cols": 0}})
-    bad = AbftConfig(thresholds={"blk.fc9": Thresholds(t1=1, t2=1)})
+    with pytest.raises(ValidationError, match=r"unknown GEMM kind 'blk\.fc9'"):
+        AbftConfig(thresholds={"blk.fc9": Thresholds(t1=1, t2=1)})  # per name: layer_thresholds
+    bad = AbftConfig(layer_thresholds={"blk.fc9": Thresholds(t1=1, t2=1)})
     with pytest.raises(ConfigError, match=r"abft: unknown GEMM kind or name 'blk\.fc9' in workload tiny_gemms"):
         api.run("edge_32x32", "tests/data/tiny_gemms.yaml", ["approx_abft"], abft=bad)
 

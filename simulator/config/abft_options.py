@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, StrictInt
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, StrictInt, model_validator
 
 from simulator.workload.kinds import BUILTIN_KINDS
 
@@ -41,9 +41,10 @@ DEFAULT_THRESHOLDS = Thresholds(t1=1.0, t2=0.5)
 class AbftConfig(BaseModel):
     """How ABFT checks and recovers (applies to every checking policy).
 
-    `thresholds` and `blocking` are keyed by GEMM name (`block3.fc2`) or GEMM kind (`fc2`); a
-    GEMM takes its name's entry, else its kind's, else the default. Names are checked against a
-    workload with `unknown_keys` (the options alone do not know the GEMMs).
+    `thresholds` are keyed by GEMM kind (checked here), `layer_thresholds` by GEMM name
+    (`block3.fc2`), `blocking` by either; a GEMM takes its name's entry, else its kind's, else the
+    default. Names are checked against a workload with `unknown_keys` (the options alone do not
+    know the GEMMs).
     """
 
     model_config = _FROZEN
@@ -53,16 +54,26 @@ class AbftConfig(BaseModel):
     #   accumulator units; absolute: thresholds are accumulator units.
     threshold_mode: Literal["relative", "absolute"] = "relative"
     thresholds: dict[str, Thresholds] = Field(default_factory=dict)
+    layer_thresholds: dict[str, Thresholds] = Field(default_factory=dict)  # per GEMM name; overrides its kind
     block_rows: StrictInt = Field(0, ge=0)  # 0: one check block spans the fold's output rows
     block_cols: StrictInt = Field(0, ge=0)  # 0: ... and its output columns
     blocking: dict[str, Blocking] = Field(default_factory=dict)  # per name or kind; overrides block_rows/cols
     recompute_scope: Literal["tile", "gemm"] = "tile"  # classical `abft`: what a detection reruns
     fp_tolerance_factor: NonNegative = 2.0  # c in the round-off bound c * (K + n) * u * (|A||B| e)
 
+    @model_validator(mode="after")
+    def _known_kinds(self) -> AbftConfig:
+        keys = BUILTIN_KINDS.threshold_keys
+        unknown = sorted(set(self.thresholds) - set(keys))
+        if unknown:
+            raise ValueError(f"thresholds: unknown GEMM kind {unknown[0]!r} (known: {', '.join(keys)}; "
+                             "per GEMM name: layer_thresholds)")  # fmt: skip
+        return self
+
     def thresholds_for(self, kind: str, name: str = "") -> Thresholds:
         """The thresholds of GEMM `name` of kind `kind`: its name's entry, else the entry under its kind's
         threshold key, else the default."""
-        th = self.thresholds.get(name) if name else None
+        th = self.layer_thresholds.get(name) if name else None
         return th or self.thresholds.get(_key(kind), DEFAULT_THRESHOLDS)
 
     def block_for(self, kind: str, name: str = "") -> tuple[int, int]:
@@ -71,9 +82,12 @@ class AbftConfig(BaseModel):
         return (b.rows, b.cols) if b is not None else (self.block_rows, self.block_cols)
 
     def unknown_keys(self, names: Iterable[str]) -> list[str]:
-        """Keys of `thresholds` / `blocking` that are neither a kind's threshold key nor one of `names`."""
-        known = set(BUILTIN_KINDS.threshold_keys) | set(names)
-        return sorted((set(self.thresholds) | set(self.blocking)) - known)
+        """Keys of `layer_thresholds` that are not one of `names`, and of `blocking` that are neither
+        a kind's threshold key nor one of `names`."""
+        wanted = set(names)
+        unknown = set(self.layer_thresholds) - wanted
+        unknown |= set(self.blocking) - wanted - set(BUILTIN_KINDS.threshold_keys)
+        return sorted(unknown)
 
 
 def _key(kind: str) -> str:

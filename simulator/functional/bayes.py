@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from simulator.config.abft_options import AbftConfig, Blocking, Thresholds
+from simulator.workload.kinds import BUILTIN_KINDS
 
 SCHEMA = "abftsim.bayes_calibration/1"
 DEFAULT_T1_RANGE = (0.125, 1024.0)
@@ -86,14 +87,18 @@ class SearchSpace:
 
     def config(self, base: AbftConfig, params: dict[str, Any]) -> AbftConfig:
         """The ABFT options of one candidate (relative thresholds; blocks per layer)."""
-        thresholds = dict(base.thresholds)
+        thresholds = dict(base.thresholds)  # keyed by kind
+        by_name = dict(base.layer_thresholds)  # keyed by GEMM name
         blocking = dict(base.blocking)
         for layer in self.layers:
             t1 = float(params[f"{layer}/t1"])
-            thresholds[layer] = Thresholds(t1=t1, t2=t1 * self.t2_ratio)
+            target = thresholds if layer in BUILTIN_KINDS.threshold_keys else by_name
+            target[layer] = Thresholds(t1=t1, t2=t1 * self.t2_ratio)
             size = int(params.get(f"{layer}/block", self.blocks[0]))
             blocking[layer] = Blocking(rows=size, cols=size)
-        return base.model_copy(update={"threshold_mode": "relative", "thresholds": thresholds, "blocking": blocking})
+        update = {"threshold_mode": "relative", "thresholds": thresholds, "layer_thresholds": by_name,
+                  "blocking": blocking}  # fmt: skip
+        return base.model_copy(update=update)
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,7 @@ class BayesResult:
             f"delta {self.delta_points:g} points",
             f"{'layer':<16}{'T1':>10}{'T2':>10}{'block':>8}",
         ]
-        for layer, th in self.abft.thresholds.items():
+        for layer, th in {**self.abft.thresholds, **self.abft.layer_thresholds}.items():
             b = self.abft.blocking.get(layer)
             lines.append(f"{layer:<16}{th.t1:>10.4g}{th.t2:>10.4g}{(b.rows if b else 0) or 'fold':>8}")
         for ber, acc in s.accuracy_pct.items():
