@@ -9,6 +9,7 @@ from typing import Any
 from simulator.abft.policies import PolicyContext
 from simulator.abft.protocol import NoFaults, Policy
 from simulator.abft.registry import make_policy, policy_names
+from simulator.admission import check_fault_selection, check_memory, estimate_memory, recomputing_policies
 from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import DEFAULT_HW, DEFAULT_WORKLOAD, load_hw, load_workload
@@ -20,7 +21,9 @@ from simulator.faults.sampling import check_faults_fit
 from simulator.mapping.schedule import GemmSchedule, schedule_gemm
 from simulator.metrics.energy import energy_breakdown_pj
 from simulator.metrics.report import LayerReport, PolicyReport, Report
-from simulator.verify.verifier import DecisionRecorder, FaultVerifier, OperandCache
+from simulator.verify.operand_cache import OperandCache
+from simulator.verify.outcomes import Outcomes
+from simulator.verify.verifier import FaultVerifier, make_verifier
 from simulator.workload.workload import Workload
 
 HwLike = HwConfig | str | Path
@@ -82,6 +85,8 @@ def run(
     unknown = abft.unknown_keys(g.name for g in wl.gemms)
     if unknown:
         raise ConfigError(f"abft: unknown GEMM kind or name {unknown[0]!r} in workload {wl.name}")
+    check_fault_selection(spec, wl)
+    check_memory(estimate_memory(spec, hw_cfg, wl, recomputing_policies(chosen)))
     schedules = [schedule_gemm(g, hw_cfg) for g in wl.gemms]
     operand_cache = OperandCache(hw_cfg, schedules, spec.seed, supplied=operands)
     done: dict[tuple[str, FaultSpec, bool], PolicyReport] = {}
@@ -129,15 +134,8 @@ def _simulate_policy(
     trace_window: tuple[float, float] | None = None,
 ) -> PolicyReport:
     verifier: FaultVerifier | NoFaults
-    if spec.injects:
-        verifier = FaultVerifier(
-            hw, schedules, spec, abft, checks=policy.checks, duplicates=policy.duplicates,
-            tolerates=policy.tolerates, operands=operands,
-        )  # fmt: skip
-        driven: Any = DecisionRecorder(policy, verifier)
-    else:
-        verifier, driven = NoFaults(), policy
-    result = simulate(hw, schedules, driven, verifier, trace=trace, trace_window=trace_window)
+    verifier = make_verifier(policy, hw, schedules, spec, abft, operands) if spec.injects else NoFaults()
+    result = simulate(hw, schedules, policy, verifier, trace=trace, trace_window=trace_window)
     layers = []
     for s, layer in zip(schedules, result.layers, strict=True):
         g = s.gemm
@@ -162,8 +160,9 @@ def _simulate_policy(
                 compulsory_dram_bytes=s.compulsory_dram_bytes,
             )
         )
-    outcomes = verifier.outcomes() if isinstance(verifier, FaultVerifier) else {}
-    outcomes = {**_zero_outcomes(), **outcomes, "recomputations": result.recompute.passes}
+    found = verifier.outcomes() if isinstance(verifier, FaultVerifier) else Outcomes()
+    outcomes = {**found.to_dict(), "recomputations": result.recompute.passes}
+    del outcomes["gave_up_folds"]  # the engine's count is in `extra`
     extra: dict[str, Any] = {"corrections": result.recompute.corrections, "gave_up_folds": result.recompute.given_up}
     return PolicyReport(
         policy=policy.name,
@@ -176,8 +175,3 @@ def _simulate_policy(
         extra=extra,
         trace=result.records if trace else None,
     )
-
-
-def _zero_outcomes() -> dict[str, int]:
-    keys = ("faults_injected", "detected", "masked", "corrected", "recomputed", "tolerated", "escaped")
-    return dict.fromkeys(keys, 0)

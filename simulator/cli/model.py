@@ -11,7 +11,7 @@ from typing import Any
 from simulator import api
 from simulator.abft.registry import check_policy_names, policy_names
 from simulator.cli.calibration import add_bayes_args, bayes_calibration, ber_grid
-from simulator.cli.common import EXIT_OK, add_hw_options, progress_bar
+from simulator.cli.common import EXIT_OK, add_hw_options, announce_kernel_compile, progress_bar
 from simulator.cli.import_model import add_import_command
 from simulator.cli.outputs import STDOUT, check_output_dir, check_outputs, write_output
 from simulator.cli.tables import to_json
@@ -121,6 +121,7 @@ def _model_inputs(args: argparse.Namespace, outputs: dict[str, str | None]) -> t
         raise ConfigError(f"--model: {exc}") from None
     hw = api.resolve_hw(args.hw, args.overrides)
     spec = load_fault_spec(args.faults, {"sites": args.sites, "seed": args.seed})
+    announce_kernel_compile(args.quiet)
     return bundle, hw, spec, load_abft(args.abft)
 
 

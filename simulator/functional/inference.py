@@ -15,6 +15,7 @@ from simulator.faults.operands import GemmOperands
 from simulator.functional.accelerator import FunctionalAccelerator
 from simulator.functional.bundle import Split
 from simulator.functional.vit import VitWeights, float_matmul, forward, predictions
+from simulator.verify.outcomes import Outcomes
 from simulator.workload.workload import Workload
 
 
@@ -28,7 +29,7 @@ class Evaluation:
     recomputed_macs: int
     recompute_passes: int
     recomputed_macs_by_kind: dict[str, int] = field(default_factory=dict)
-    outcomes: dict[str, int] = field(default_factory=dict)
+    outcomes: Outcomes = field(default_factory=Outcomes)
     check_macs: int = 0  # MACs the policy spent checking (first and recompute passes)
     per_image_correct: np.ndarray | None = field(default=None, compare=False)  # bool per image, split order
 
@@ -63,7 +64,7 @@ def evaluate(
     return Evaluation(
         correct=int(np.sum(hits)), total=len(split), macs=st.macs, recomputed_macs=st.recomputed_macs,
         recompute_passes=st.recompute_passes, recomputed_macs_by_kind=dict(st.recomputed_macs_by_kind),
-        outcomes=dict(st.outcomes), check_macs=st.check_macs, per_image_correct=hits,
+        outcomes=st.outcomes, check_macs=st.check_macs, per_image_correct=hits,
     )  # fmt: skip
 
 
