@@ -62,7 +62,10 @@ def bayes_calibration(args: argparse.Namespace, bundle: Any, hw: Any, spec: Any,
     settings = BayesSettings(clean, args.delta, args.budget, args.seed, args.batch or args.workers, storage,
                              problem.identity())  # fmt: skip
     with progress_bar(args.budget, "candidates", args.quiet) as bar:
-        result = bayes_search(space, problem.scorer(executor), base, settings, lambda _: bar.update(1))
+        try:
+            result = bayes_search(space, problem.scorer(executor), base, settings, lambda _: bar.update(1))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
     data = {**result.to_dict(), "split": problem.data.name, "images": len(problem.data), "bers": list(bers),
             "trials": args.trials, "seed": args.seed}  # fmt: skip
     return result, data, result.format_summary()

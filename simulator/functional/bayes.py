@@ -219,7 +219,10 @@ def _search(
 
     states = optuna.trial.TrialState
     name = study_name({**dict(cfg.problem), "space": space.__dict__, "delta": cfg.delta_points, "seed": cfg.seed})
-    study = optuna.create_study(study_name=name, storage=cfg.storage, load_if_exists=True, direction="minimize")
+    try:
+        study = optuna.create_study(study_name=name, storage=cfg.storage, load_if_exists=True, direction="minimize")
+    except Exception as exc:  # optuna / SQLAlchemy raise many types for a file that is not a study store
+        raise ValueError(f"storage {cfg.storage}: not a usable Optuna study store ({type(exc).__name__})") from None
     dists = space.distributions()
     n_startup = cfg.startup if cfg.startup is not None else max(2, min(10, cfg.budget // 4))
 
