@@ -99,14 +99,32 @@ def run_avf_campaign(
     exposure = workload_exposure(schedules, spec, arr.datatype)
     folds = {int(g): operands.folds(int(g)) for g in exposure.gemm_indices}
     faults = sample_single_faults(exposure, folds, arr.dataflow, arr.rows, injections, seed)
-    errors = _resolve_all(hw, faults, operands, folds)
-    scales = np.array([operands.scale(g, i) for g, i in zip(faults.gemm_index.tolist(), faults.instance.tolist(),
-                                                              strict=True)])  # fmt: skip
+    fate, generic = classify_faults(hw, schedules, abft, policies, faults, operands, vectorised)
     kinds = np.array([schedules[g].gemm.kind for g in faults.gemm_index.tolist()], dtype=object)
-    fate = np.full((len(policies), injections), UNSETTLED, np.int8)
+    return AvfCampaign(tuple(p.name for p in policies), faults, kinds, fate, exposure, generic)
+
+
+def classify_faults(
+    hw: HwConfig,
+    schedules: Sequence[GemmSchedule],
+    abft: AbftConfig,
+    policies: Sequence[Policy],
+    faults: SingleFaults,
+    operands: OperandCache,
+    vectorised: bool = True,
+) -> tuple[np.ndarray, int]:
+    """(policies x faults) fate codes of faults each alone in its fold, and how many (policy, fault) pairs
+    went through the one-at-a-time reference path."""
+    arr = hw.array
+    n = len(faults)
+    errors = _resolve_all(hw, faults, operands)
+    pairs = zip(faults.gemm_index.tolist(), faults.instance.tolist(), strict=True)
+    scales = np.array([operands.scale(g, i) for g, i in pairs], np.float64)
+    kinds = np.array([schedules[g].gemm.kind for g in faults.gemm_index.tolist()], dtype=object)
+    fate = np.full((len(policies), n), UNSETTLED, np.int8)
     if vectorised and arr.datatype.is_integer and (abft.block_rows, abft.block_cols) == (0, 0):
-        owner = np.repeat(np.arange(injections), np.diff(errors.offsets))
-        checks = fault_checks(injections, owner, errors.rows, errors.cols, errors.delta, kinds, scales)
+        owner = np.repeat(np.arange(n), np.diff(errors.offsets))
+        checks = fault_checks(n, owner, errors.rows, errors.cols, errors.delta, kinds, scales)
         for p, policy in enumerate(policies):
             fast = FAST_FATES.get(type(policy))
             if fast is not None:
@@ -123,17 +141,17 @@ def run_avf_campaign(
         names = fates([policies[p] for p in todo], contexts[(g, inst, f)], errors.rows[lo:hi], errors.cols[lo:hi],
                       errors.delta[lo:hi], hw.recompute.max_retries)  # fmt: skip
         fate[todo, trial] = [FATE_CODE[name] for name in names]
-    return AvfCampaign(tuple(p.name for p in policies), faults, kinds, fate, exposure, generic)
+    return fate, generic
 
 
-def _resolve_all(hw: HwConfig, faults: SingleFaults, operands: OperandCache, folds: dict) -> _Errors:
+def _resolve_all(hw: HwConfig, faults: SingleFaults, operands: OperandCache) -> _Errors:
     """Exact errors of every fault (one kernel call per hit GEMM instance), ordered by trial."""
     arr = hw.array
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for gemm_index, instance, trials in faults.groups():
         batch = faults.batch(gemm_index, instance, trials)
         effects = resolve_gemm_faults(arr.dataflow, arr.rows, arr.cols, operands.kernel(gemm_index, instance),
-                                      batch, folds[gemm_index])  # fmt: skip
+                                      batch, operands.folds(gemm_index))  # fmt: skip
         owner = np.repeat(trials, effects.sizes)
         parts.append((owner, effects.positions[:, P_FOLD_ROW], effects.positions[:, P_FOLD_COL], effects.delta))
     owner, rows, cols, delta = (np.concatenate(column) for column in zip(*parts, strict=True))
