@@ -565,10 +565,6 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
-
-
 def _add_reliability_parser(sub: Any) -> None:
     from simulator.reliability.environments import ENVIRONMENTS
 
@@ -757,3 +753,7 @@ def format_reliability(d: dict[str, Any]) -> str:
 
 def _iv(iv: dict[str, float]) -> str:
     return f"{iv['estimate']:.3g} [{iv['lo']:.3g}, {iv['hi']:.3g}]"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
