@@ -673,7 +673,11 @@ def _reliability_study(args: argparse.Namespace):
         if not 0.0 < args.check_ber <= 0.1:
             raise ConfigError(f"--check-ber: must be in (0, 0.1], got {args.check_ber}")
         bers = (args.check_ber, 10.0 * args.check_ber)
-        runs = [api.run(hw, wl, names, spec.model_copy(update={"ber": b}), abft=abft) for b in bers]
+        # independent draws at the two rates (seed, seed + 1): the same seed would correlate them
+        runs = [
+            api.run(hw, wl, names, spec.model_copy(update={"ber": b, "seed": args.seed + i}), abft=abft)
+            for i, b in enumerate(bers)
+        ]
         for name in names:
             fractions = tuple(assumption.run_fractions(r.policy(name).outcomes, confidence) for r in runs)
             single = assumption.campaign_fractions(campaign.counts(name), confidence)

@@ -312,3 +312,16 @@ def test_cli_reliability_leveugle_default_and_bad_input(capsys):
     assert main(["reliability", "--ff-fit-per-mbit", "-3"]) == 2
     assert "--ff-fit-per-mbit" in capsys.readouterr().err
     assert main(["reliability", "--injections", "0"]) == 2
+
+
+def test_fit_figure_renders(tmp_path):
+    from simulator.viz.figures import render
+    from simulator.viz.reliability import fit_vs_overhead
+
+    out = tmp_path / "rel.json"
+    argv = ["reliability", "--workload", "vit_block_gemms", "--set", "array.rows=8", "--set", "array.cols=8"]
+    assert main([*argv, "--injections", "300", "--json", str(out), "--quiet"]) == 0
+    d = json.loads(out.read_text())
+    fig = fit_vs_overhead([d, d])
+    assert len(fig.axes) == 2
+    assert render(fig, "png").startswith(b"\x89PNG")
