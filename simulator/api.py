@@ -32,7 +32,7 @@ def resolve_hw(hw: HwLike, overrides: Iterable[str] = ()) -> HwConfig:
     overrides = list(overrides)
     if isinstance(hw, HwConfig):
         if overrides:
-            raise ConfigError("--set overrides apply to a hardware file or name, not to a config object")
+            raise ConfigError("apply to a hardware file or name, not to a config object", argument="overrides")
         return hw
     return load_hw(hw, overrides)
 
@@ -75,7 +75,7 @@ def run(
     try:
         chosen = [make_policy(name, context) for name in names]
     except ValueError as exc:
-        raise ConfigError(f"--policy: {exc}") from None
+        raise ConfigError(str(exc), argument="policies") from None
     _check_faults_fit(spec, hw_cfg)
     schedules = [schedule_gemm(g, hw_cfg) for g in wl.gemms]
     operand_cache = OperandCache(hw_cfg, schedules, spec.seed, supplied=operands)
@@ -137,7 +137,7 @@ def _simulate_policy(
     layers = []
     for s, layer in zip(schedules, result.layers, strict=True):
         g = s.gemm
-        outcomes = verifier.layer_outcomes(layer.index) if isinstance(verifier, FaultVerifier) else {}
+        per_layer = verifier.layer_outcomes(layer.index) if isinstance(verifier, FaultVerifier) else {}
         layers.append(
             LayerReport(
                 name=g.name,
@@ -154,7 +154,7 @@ def _simulate_policy(
                 total_cycles=layer.total_cycles,
                 actions=layer.actions,
                 energy_breakdown_pj=energy_breakdown_pj(layer.actions, hw),
-                outcomes=outcomes,
+                outcomes=per_layer,
             )
         )
     outcomes = verifier.outcomes() if isinstance(verifier, FaultVerifier) else {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
 from simulator.errors import ConfigError
@@ -48,7 +48,7 @@ class LocalExecutor:
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
-            raise ConfigError(f"--workers: must be >= 1, got {workers}")
+            raise ConfigError(f"must be >= 1, got {workers}", argument="workers")
         self.workers = workers
         self.description = f"local process pool ({workers} workers)"
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
@@ -85,11 +85,13 @@ class DaskExecutor:
         try:
             from distributed import Client
         except ImportError:
-            raise ConfigError(f"--scheduler {address}: Dask is not installed (pip install 'abftsim[dask]')") from None
+            raise ConfigError(
+                f"{address}: Dask is not installed (pip install 'abftsim[dask]')", argument="scheduler"
+            ) from None
         try:
             self._client = Client(address, timeout=connect_timeout_s, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
-            raise ConfigError(f"--scheduler {address}: cannot connect: {exc}") from None
+            raise ConfigError(f"{address}: cannot connect: {exc}", argument="scheduler") from None
         workers = len(self._client.scheduler_info().get("workers", {}))
         self.window = max(2, 2 * sum(
             w.get("nthreads", 1) for w in self._client.scheduler_info().get("workers", {}).values()
@@ -100,7 +102,7 @@ class DaskExecutor:
         from distributed import as_completed
 
         todo = iter(tasks)
-        pending: dict[str, Any] = {}
+        pending: dict[Hashable, Any] = {}  # future key -> task
 
         def submit(count: int) -> list[Any]:
             futures = []
@@ -137,5 +139,5 @@ def make_executor(workers: int | None = None, scheduler: str | None = None) -> E
         return DaskExecutor(scheduler)
     count = workers if workers is not None else (os.cpu_count() or 1)
     if count < 1:
-        raise ConfigError(f"--workers: must be >= 1, got {count}")
+        raise ConfigError(f"must be >= 1, got {count}", argument="workers")
     return InlineExecutor() if count == 1 else LocalExecutor(count)

@@ -105,5 +105,5 @@ def test_unreachable_scheduler_is_a_clean_error():
     from simulator.errors import ConfigError
     from simulator.executors import DaskExecutor
 
-    with pytest.raises(ConfigError, match=r"^--scheduler tcp://127.0.0.1:9: cannot connect"):
+    with pytest.raises(ConfigError, match=r"^scheduler: tcp://127.0.0.1:9: cannot connect"):
         DaskExecutor("tcp://127.0.0.1:9", connect_timeout_s=1.0)

@@ -133,7 +133,7 @@ def test_process_pool_gives_the_same_store(tmp_path, plan):
 
 def test_make_executor_choices():
     assert isinstance(make_executor(1), InlineExecutor)
-    with pytest.raises(ConfigError, match="--workers: must be >= 1"):
+    with pytest.raises(ConfigError, match=r"^workers: must be >= 1"):
         make_executor(0)
 
 

@@ -137,7 +137,7 @@ def test_unreadable_yaml_rejected(tmp_path, text, message):
 def test_bad_set_overrides(capsys):
     assert cli.main(["run", "--set", "array.rows=-4", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "hw_configs/edge_32x32.yaml (with --set array.rows=-4): array.rows: must be > 0, got -4" in err
+    assert "hw_configs/edge_32x32.yaml (with array.rows=-4): array.rows: must be > 0, got -4" in err
     assert cli.main(["run", "--set", "norows", "--quiet"]) == 2
     assert "expected KEY.PATH=VALUE" in capsys.readouterr().err
     assert cli.main(["run", "--set", "array.rows.x=1", "--quiet"]) == 2

@@ -20,7 +20,7 @@ def test_wheel_install_finds_bundled_configs(tmp_path):
     (wheel,) = wheels.glob("abftsim-*.whl")
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True, cwd=tmp_path)
     probe = (
-        "import simulator, pathlib; "
+        "import simulator, pathlib, simulator.cli; "
         "from simulator.config.loader import load_hw, load_workload, bundled_names; "
         "assert 'site' in pathlib.Path(simulator.__file__).parts, simulator.__file__; "
         "from simulator.functional.bundle import load_bundle; "

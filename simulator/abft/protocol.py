@@ -69,6 +69,10 @@ class Policy(Protocol):
     """An ABFT policy plug-in."""
 
     name: str
+    # what the policy asks of the verifier (simulator.abft.policies.PolicyBase documents each)
+    checks: bool
+    duplicates: bool
+    tolerates: bool
 
     def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
         """The checking work this policy adds to one attempt of one fold.

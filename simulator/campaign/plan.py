@@ -217,7 +217,7 @@ def plan_sweep(spec: SweepSpec, source: str | Path, trials: int | None = None) -
     """Resolve every point of `spec` (read from `source`); `trials` overrides the file's count."""
     if trials is not None:
         if trials < 1:
-            raise ConfigError(f"--trials: must be >= 1, got {trials}")
+            raise ConfigError(f"must be >= 1, got {trials}", argument="trials")
         spec = spec.model_copy(update={"trials": trials})
     resolver = _Resolver(spec, Path(source))
     seed_indices: dict[str, int] = {}

@@ -178,7 +178,7 @@ class ResultStore:
             raise StoreError(
                 f"{path}: holds results of another sweep ({meta.get('sweep_name')!r}, hash "
                 f"{meta.get('sweep_hash', '?')[:12]}; this is {plan.name!r}, hash {plan.sweep_hash[:12]}); "
-                "use another --db or remove the file (left untouched)"
+                "use another result store or remove the file (left untouched)"
             )
         try:
             conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)

@@ -139,11 +139,11 @@ def parse_override(item: str) -> tuple[str, Any]:
     key, sep, raw = item.partition("=")
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE")
+        raise ConfigError(f"{item!r}: expected KEY.PATH=VALUE", argument="overrides")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
-        raise ConfigError(f"--set {item}: cannot read the value {raw!r}") from None
+        raise ConfigError(f"{item}: cannot read the value {raw!r}", argument="overrides") from None
     return key, value
 
 
@@ -158,7 +158,7 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
                 where = ".".join(parts[: i + 1])
-                raise ConfigError(f"--set {item}: {where} is not a mapping")
+                raise ConfigError(f"{item}: {where} is not a mapping", argument="overrides")
             node = child
         node[parts[-1]] = value
     return result
@@ -173,11 +173,11 @@ def _deep_copy(data: Any) -> Any:
 
 
 def load_hw(name_or_path: str | Path = DEFAULT_HW, overrides: Iterable[str] = ()) -> HwConfig:
-    """Hardware config by bundled name or path, with optional dotted `--set` overrides."""
+    """Hardware config by bundled name or path, with optional dotted KEY=VALUE overrides."""
     path = resolve(name_or_path, HW_DIR_NAME)
     overrides = list(overrides)
     data = apply_overrides(read_yaml(path), overrides)
-    source = display_name(path) + (f" (with --set {' '.join(overrides)})" if overrides else "")
+    source = display_name(path) + (f" (with {' '.join(overrides)})" if overrides else "")
     return validate(HwConfig, data, source)
 
 

@@ -201,7 +201,7 @@ class Sequencer:
     def state_key(self, lo: int, hi: int) -> tuple:
         """Everything that shapes future passes, relative to the issue pointer and fold count."""
         now, ordinal = self.p, self.issued
-        key = (
+        key: tuple[object, ...] = (
             self.last_end - now,
             self.last_start - now,
             max(self.side_free - now, 0),

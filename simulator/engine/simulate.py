@@ -55,7 +55,7 @@ class LateTimeout(Event):
     with a lower priority than NORMAL, so the array acts after the cycle's verdicts.
     """
 
-    def __init__(self, env: simpy.Environment, delay: int):
+    def __init__(self, env: simpy.Environment, delay: float):  # SimPy's time type; cycles here
         self.env = env
         self.callbacks = []
         self._value = None

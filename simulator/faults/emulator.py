@@ -38,7 +38,7 @@ from simulator.config.enums import Dataflow, Datatype, FaultKind, Site
 from simulator.faults.model import PeFault
 from simulator.mapping.tiling import block_extents
 
-_OPERAND_DTYPE = {
+_OPERAND_DTYPE: dict[Datatype, np.dtype] = {
     Datatype.INT8: np.dtype(np.int8),
     Datatype.FP16: np.dtype(np.float16),
     Datatype.BF16: np.dtype(np.float32),

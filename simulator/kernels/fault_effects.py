@@ -48,7 +48,7 @@ from simulator.kernels.codes import (
     T_RU,
     WS,
 )
-from simulator.kernels.words import modify_f32, modify_int, modify_operand_float, wrap_bits
+from simulator.kernels.words import Word, modify_f32, modify_int, modify_operand_float, wrap_bits
 
 _EMPTY = (0, 0, 0, 0, 0, -1)
 
@@ -115,7 +115,7 @@ def _gemm_position(dataflow: int, row0: int, col0: int, orow: int, ocol: int) ->
 @njit(cache=True)
 def chain_delta_int(
     a: np.ndarray, bt: np.ndarray, ai: int, k0: int, bj: int, s_lo: int, s_hi: int, site: int, bit: int, mode: int
-) -> int:
+) -> Word:
     """int32-wrapped (faulty - clean) of one int8 chain whose steps s_lo..s_hi are changed.
 
     `bt` is B transposed (N x K), so the chain reads two contiguous rows.

@@ -12,9 +12,13 @@ from numba import njit
 
 from simulator.kernels.codes import BF16, FLIP, FP16, STUCK0
 
+# A register word inside a kernel: numba computes on int64 scalars (np.int64 when run as plain
+# Python), callers pass Python ints; the annotation says both (numba itself ignores annotations).
+Word = int | np.int64
+
 
 @njit(cache=True)
-def apply_bit(word: int, bit: int, mode: int) -> int:
+def apply_bit(word: Word, bit: int, mode: int) -> Word:
     """Invert (FLIP) or force to 0 / 1 (STUCK0 / STUCK1) bit `bit` of a non-negative word."""
     mask = np.int64(1) << bit
     if mode == FLIP:
@@ -25,7 +29,7 @@ def apply_bit(word: int, bit: int, mode: int) -> int:
 
 
 @njit(cache=True)
-def wrap_bits(value: int, width: int) -> int:
+def wrap_bits(value: Word, width: int) -> Word:
     """Two's-complement value of the low `width` bits of `value` (int32 wrap for width 32)."""
     half = np.int64(1) << (width - 1)
     full = np.int64(1) << width
@@ -33,24 +37,24 @@ def wrap_bits(value: int, width: int) -> int:
 
 
 @njit(cache=True)
-def modify_int(value: int, width: int, bit: int, mode: int) -> int:
+def modify_int(value: Word, width: int, bit: int, mode: int) -> Word:
     """A signed `width`-bit register value with one bit flipped or stuck."""
     full = np.int64(1) << width
     return wrap_bits(apply_bit(value & (full - 1), bit, mode), width)
 
 
 @njit(cache=True)
-def f32_bits(x: np.float32) -> int:
+def f32_bits(x: np.float32) -> Word:
     return np.int64(np.float32(x).view(np.uint32))
 
 
 @njit(cache=True)
-def f32_from_bits(word: int) -> np.float32:
+def f32_from_bits(word: Word) -> np.float32:
     return np.uint32(word & 0xFFFFFFFF).view(np.float32)
 
 
 @njit(cache=True)
-def f16_bits(x: np.float32) -> int:
+def f16_bits(x: np.float32) -> Word:
     """IEEE binary16 pattern of an fp32 value that is exactly representable in fp16 (or inf/NaN)."""
     w = f32_bits(x)
     sign = (w >> 16) & 0x8000
@@ -67,7 +71,7 @@ def f16_bits(x: np.float32) -> int:
 
 
 @njit(cache=True)
-def f16_value(word: int) -> np.float32:
+def f16_value(word: Word) -> np.float32:
     """The fp32 value of an IEEE binary16 pattern (exact)."""
     sign = (word & 0x8000) << 16
     exp16 = (word >> 10) & 0x1F
@@ -121,7 +125,8 @@ def f32_bits_reference(x: float) -> int:
 
 
 def f32_from_bits_reference(word: int) -> np.float32:
-    return np.array(word & 0xFFFFFFFF, np.uint32).view(np.float32)[()]
+    # a one-element array indexed by position: the float32 scalar with exactly these bits
+    return np.array([word & 0xFFFFFFFF], np.uint32).view(np.float32)[0]
 
 
 def f16_bits_reference(x: float) -> int:
@@ -134,7 +139,7 @@ def f16_value_reference(word: int) -> np.float32:
 
 def modify_f32_reference(x: float, bit: int, mode: int) -> np.float32:
     word = int(np.array(x, np.float32).view(np.uint32))
-    return np.array(apply_bit_reference(word, bit, mode), np.uint32).view(np.float32)[()]
+    return np.array([apply_bit_reference(word, bit, mode)], np.uint32).view(np.float32)[0]
 
 
 def modify_operand_float_reference(x: float, datatype: int, bit: int, mode: int) -> np.float32:

@@ -28,7 +28,7 @@ class LayerReport:
     total_cycles: int  # wall-clock cycles of the layer
     actions: ActionCounts
     energy_breakdown_pj: dict[str, float]
-    outcomes: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, float] = field(default_factory=dict)  # counts, and residual errors (floats)
 
     @property
     def stall_cycles(self) -> int:

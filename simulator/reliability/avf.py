@@ -19,6 +19,7 @@ from simulator.abft.check_cost import check_extents
 from simulator.abft.checksum import tolerance_for
 from simulator.abft.protocol import Policy
 from simulator.config.abft_options import AbftConfig
+from simulator.config.enums import Site
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.codes import SITE_CODE
@@ -50,7 +51,7 @@ class AvfCampaign:
         """Faults in a site and/or a GEMM kind (None: any)."""
         keep = np.ones(len(self), bool)
         if site is not None:
-            keep &= self.faults.site == SITE_CODE[site]
+            keep &= self.faults.site == SITE_CODE[Site(site)]
         if kind is not None:
             keep &= self.kinds == kind
         return keep

@@ -218,6 +218,7 @@ class FaultVerifier:
                 self._duplicate_batches[(gemm_index, instance)] = (dup, dup_effects)
                 flagged.update((instance, int(f)) for f in np.unique(dup.fold_index))
             for i, fid in enumerate(batch.fault_ids()):
+                assert effects is not None  # _first_pass resolves the effects of every non-empty batch
                 f = int(batch.fold_index[i])
                 state = self._state(gemm_index, instance, folds.fold(f))
                 state.tracks.append(_track(fid, effects, i, permanent=bool(batch.mode[i] != FLIP)))

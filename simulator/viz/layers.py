@@ -24,7 +24,9 @@ def layer_breakdown(summaries: Sequence[PolicySummary], point: int | None, sourc
     chosen = points[-1] if point is None else point
     items = [s for s in summaries if s.point == chosen]
     if not items:
-        raise ConfigError(f"--point: {chosen} has no finished trial in {source} (points with results: {points})")
+        raise ConfigError(
+            f"{chosen} has no finished trial in {source} (points with results: {points})", argument="point"
+        )
     rank = {kind: i for i, kind in enumerate(GEMM_KINDS)}
     kinds = sorted(items[0].kinds, key=lambda k: (rank.get(k, len(rank)), k))
     n = len(items)

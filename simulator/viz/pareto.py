@@ -62,7 +62,7 @@ def _chosen_policy(summaries: Sequence[PolicySummary], policy: str | None, sourc
     names = list(dict.fromkeys(s.policy for s in summaries))
     if policy is not None:
         if policy not in names:
-            raise ConfigError(f"--policy: {policy!r} is not in {source} (has: {', '.join(names)})")
+            raise ConfigError(f"{policy!r} is not in {source} (has: {', '.join(names)})", argument="policy")
         return policy
     protecting = [n for n in names if n != "none"]
     if not protecting:

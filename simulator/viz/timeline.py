@@ -62,7 +62,7 @@ def timeline(trace: Any, cycles: tuple[float, float] | None, source: str = "") -
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{source}: malformed trace event: {exc}") from None
     if not spans:
-        raise ConfigError(f"{source}: no trace events" + (" in the --cycles window" if cycles else ""))
+        raise ConfigError(f"{source}: no trace events" + (" in the cycles window" if cycles else ""))
     array_rank = next((order.get(t, t) for t, n in names.items() if n == "array"), 3.0)
 
     def rank(tid: int) -> tuple[float, int]:

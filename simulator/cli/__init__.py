@@ -1,0 +1,100 @@
+"""Command line `abftsim`: the only package that prints, writes files or sets exit codes.
+
+Each subcommand group is one module of this package that defines `register(sub)` (adds its
+parsers to the argparse sub-parser collection and sets `handler` on each) and `ORDER` (its place
+in `--help`). Modules are found by name, so adding a subcommand is adding one file here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import os
+import pkgutil
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from types import ModuleType
+
+from simulator.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Parser, error_line
+from simulator.errors import ConfigError
+
+_NOT_COMMANDS = frozenset({"common", "outputs", "tables", "__main__"})
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, handled like Ctrl-C; exit status 128 + signal number."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def command_modules() -> list[ModuleType]:
+    """Every subcommand module of this package, in `ORDER`."""
+    modules = [
+        importlib.import_module(f"{__name__}.{info.name}")
+        for info in pkgutil.iter_modules(__path__)
+        if info.name not in _NOT_COMMANDS
+    ]
+    return sorted((m for m in modules if hasattr(m, "register")), key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="abftsim", description="Systolic-array ABFT simulator for ViT GEMM workloads.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for module in command_modules():
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with _signals_as_interrupts():
+            return args.handler(args)
+    except ConfigError as exc:
+        _say(f"abftsim: error: {error_line(exc)}")
+        return EXIT_BAD_INPUT
+    except Terminated as exc:
+        _say(f"abftsim: stopped by signal {signal.Signals(exc.signum).name}")
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        _say("abftsim: interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # stdout closed by the reader (`abftsim run | head`): not an error of ours
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return EXIT_OK_PIPE
+    except MemoryError:
+        _say("abftsim: error: out of memory; reduce the workload, the BER or the trial count")
+        return EXIT_BAD_INPUT
+
+
+EXIT_OK_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader went away
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _signals_as_interrupts() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise Terminated (a KeyboardInterrupt) in the main thread while a command runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {s: signal.signal(s, interrupt) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -1,0 +1,152 @@
+"""`abftsim sweep`, `export` and `plot`: Monte-Carlo campaigns into a result store, and their figures."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from simulator.cli.common import EXIT_INTERRUPTED, EXIT_OK, check_confidence, progress_bar
+from simulator.cli.outputs import check_output_dir, check_outputs, write_output
+from simulator.errors import ConfigError
+
+ORDER = 20  # place in `abftsim --help`
+MIN_DPI, MAX_DPI = 10, 1200  # 1200 dpi: print quality; a 6x4 in figure is then 7200x4800 pixels
+PLOT_KINDS = ("overhead_vs_ber", "layer_breakdown", "pareto", "timeline")
+
+
+def register(sub: Any) -> None:
+    sw = sub.add_parser("sweep", help="run (or resume) a sweep of Monte-Carlo trials into an SQLite store")
+    sw.add_argument("sweep", metavar="SWEEP", help="sweep YAML path or bundled sweep name (paper_ber, dse_array)")
+    sw.add_argument("--db", metavar="PATH", help="result store (default: NAME.db in the working directory)")
+    sw.add_argument("--workers", type=int, default=None, help=f"local worker processes (default {os.cpu_count()})")
+    sw.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on a Dask cluster (needs abftsim[dask])")
+    sw.add_argument("--trials", type=int, default=None, help="trials per faulty point (overrides the file)")
+    sw.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
+    sw.add_argument("--summary-csv", metavar="PATH", help="write per-point means and intervals to PATH")
+    sw.add_argument("--dry-run", action="store_true", help="list the points and trial counts; run nothing")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar, no summary table")
+    sw.set_defaults(handler=_cmd_sweep)
+
+    ex = sub.add_parser("export", help="export a sweep's result store to CSV")
+    ex.add_argument("db", metavar="DB", help="result store written by `abftsim sweep`")
+    ex.add_argument("--csv", metavar="PATH", required=True, help="output CSV ('-' for stdout)")
+    ex.add_argument("--summary", action="store_true", help="one row per point and policy with intervals")
+    ex.add_argument("--confidence", type=float, default=0.95, help="confidence level (with --summary)")
+    ex.set_defaults(handler=_cmd_export)
+
+    pl = sub.add_parser("plot", help="figures (PNG and SVG) from a result store or a run's Chrome trace")
+    pl.add_argument("source", metavar="DB|TRACE", help="result store, or a trace JSON (--kind timeline)")
+    pl.add_argument("--kind", choices=PLOT_KINDS, required=True, help="which figure")
+    pl.add_argument("--out", metavar="DIR", default="plots", help="output folder (default plots)")
+    pl.add_argument("--name", metavar="STEM", help="file name stem (default: SOURCE stem + kind)")
+    pl.add_argument("--policy", metavar="NAME", help="pareto: the protecting policy (default: first not `none`)")
+    pl.add_argument("--point", type=int, default=None, help="layer_breakdown: point index (default: the last)")
+    pl.add_argument("--cycles", metavar="START:END", help="timeline: window in cycles (default: the whole run)")
+    pl.add_argument("--confidence", type=float, default=0.95, help="confidence level of the bands")
+    pl.add_argument("--dpi", type=int, default=100, help="PNG resolution (default 100)")
+    pl.add_argument("--quiet", action="store_true", help="do not list the files written")
+    pl.set_defaults(handler=_cmd_plot)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from simulator.campaign.export import export_csv
+    from simulator.campaign.plan import plan_sweep
+    from simulator.campaign.spec import load_sweep
+    from simulator.campaign.store import ResultStore
+    from simulator.campaign.summary import format_summary, summarize
+    from simulator.campaign.sweep import run_sweep
+    from simulator.executors import make_executor
+
+    confidence = check_confidence(args.confidence)
+    spec, path = load_sweep(args.sweep)
+    plan = plan_sweep(spec, path, args.trials)
+    if args.dry_run:
+        for p in plan.points:
+            print(f"{p.index:>5}  trials {p.trials:>4}  seed index {p.seed_index:>4}  {p.label}")
+        print(f"{len(plan.points)} points, {plan.total_trials} trials")
+        return EXIT_OK
+    db = Path(args.db) if args.db else Path(f"{plan.name}.db")
+    check_outputs({"--db": db}, (path,))
+    check_outputs({"--summary-csv": args.summary_csv}, (path, db))
+    executor = make_executor(args.workers, args.scheduler)
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(executor.close)
+        store = cleanup.enter_context(ResultStore.for_sweep(db, plan))
+        remaining = plan.total_trials - len(store.done())
+        if not args.quiet:
+            print(f"sweep {plan.name}: {len(plan.points)} points, {plan.total_trials} trials, {remaining} to run "
+                  f"on {executor.description} -> {db}", file=sys.stderr)  # fmt: skip
+        try:
+            with progress_bar(remaining, "trials", args.quiet) as bar:
+                run_sweep(plan, store, executor, progress=lambda _: bar.update(1))
+        except KeyboardInterrupt:
+            print(f"abftsim: interrupted; finished trials are in {db}; run the same command to resume", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        if args.summary_csv:
+            write_output(args.summary_csv, export_csv(store, summary=True, confidence=confidence))
+        if not args.quiet:
+            sys.stdout.write(format_summary(summarize(store.points(), store.trials(), confidence), confidence))
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from simulator.campaign.export import export_csv
+    from simulator.campaign.store import ResultStore
+
+    confidence = check_confidence(args.confidence)
+    check_outputs({"--csv": args.csv}, (args.db,))
+    with ResultStore.read(args.db) as store:
+        text = export_csv(store, summary=args.summary, confidence=confidence)
+    write_output(args.csv, text)
+    return EXIT_OK
+
+
+def _parse_cycles(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    start, sep, end = text.partition(":")
+    try:
+        window = (float(start) if start else 0.0, float(end) if end else float("inf"))
+    except ValueError:
+        raise ConfigError(f"{text}: expected START:END in cycles", argument="cycles") from None
+    if not sep or window[1] <= window[0]:
+        raise ConfigError(f"{text}: expected START:END with START < END", argument="cycles")
+    return window
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from simulator.viz.figures import make_figure, render
+
+    source = Path(args.source)
+    confidence = check_confidence(args.confidence)
+    if not MIN_DPI <= args.dpi <= MAX_DPI:
+        raise ConfigError(f"--dpi: must be in [{MIN_DPI}, {MAX_DPI}], got {args.dpi}")
+    check_output_dir("--out", args.out)
+    if args.kind == "timeline":
+        try:
+            trace = json.loads(source.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{source}: cannot read: {exc}") from None
+        except ValueError as exc:
+            raise ConfigError(f"{source}: not a Chrome trace JSON file: {exc}") from None
+        figure = make_figure("timeline", trace=trace, source=str(source), cycles=_parse_cycles(args.cycles))
+    else:
+        from simulator.campaign.store import ResultStore
+        from simulator.campaign.summary import summarize
+
+        with ResultStore.read(source) as store:
+            summaries = summarize(store.points(), store.trials(), confidence)
+        figure = make_figure(args.kind, summaries=summaries, source=str(source), policy=args.policy,
+                             point=args.point, confidence=confidence)  # fmt: skip
+    stem = args.name or f"{source.stem}_{args.kind}"
+    for fmt in ("png", "svg"):
+        path = Path(args.out) / f"{stem}.{fmt}"
+        write_output(path, render(figure, fmt, args.dpi))
+        if not args.quiet:
+            print(path)
+    return EXIT_OK

@@ -1,0 +1,93 @@
+"""`abftsim run` and `abftsim list`: one workload on one hardware config under ABFT policies."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from simulator import api
+from simulator.abft.registry import policy_names
+from simulator.cli.common import EXIT_OK, add_hw_options, progress_bar
+from simulator.cli.outputs import STDOUT, check_outputs, write_output
+from simulator.cli.tables import format_table, to_csv, to_json
+from simulator.config.loader import (
+    DEFAULT_WORKLOAD,
+    HW_DIR_NAME,
+    SWEEP_DIR_NAME,
+    WORKLOAD_DIR_NAME,
+    bundled_names,
+    load_abft,
+    load_fault_spec,
+)
+from simulator.engine.chrome_trace import chrome_trace
+
+ORDER = 10  # place in `abftsim --help`
+DEFAULT_BER = 1e-9  # the middle of the seed paper's BER sweep (1e-11 to 1e-7)
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser("run", help="simulate a workload on a hardware config under ABFT policies")
+    add_hw_options(run)
+    run.add_argument(
+        "--workload", default=DEFAULT_WORKLOAD, help=f"bundled name or YAML path (default {DEFAULT_WORKLOAD})"
+    )
+    run.add_argument(
+        "--policy",
+        dest="policies",
+        action="append",
+        metavar="NAME",
+        help=f"ABFT policy (repeatable; default: all of {', '.join(policy_names())})",
+    )
+    run.add_argument(
+        "--ber", type=float, default=None,
+        help=f"bit error rate per bit of a site's word per MAC (default {DEFAULT_BER:g}; 0 = no faults)",
+    )  # fmt: skip
+    run.add_argument("--sites", metavar="LIST", help="fault sites, comma-separated: acc,mult,a_reg,b_reg (default all)")
+    run.add_argument("--kind", choices=("transient", "permanent"), help="fault kind (default transient)")
+    run.add_argument("--seed", type=int, default=None, help="root seed of every random draw (default 0)")
+    run.add_argument("--faults", metavar="PATH", help="fault spec YAML (ber, sites, kind, bits, gemms, kinds, seed)")
+    run.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds per GEMM kind, blocking)")
+    run.add_argument("--trace", metavar="PATH", help="write the engine timeline (Chrome trace JSON, first policy)")
+    run.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
+    run.add_argument("--csv", metavar="PATH", help="write one row per policy and layer to PATH ('-' for stdout)")
+    run.add_argument("--quiet", action="store_true", help="no table on stdout")
+    run.set_defaults(handler=cmd_run)
+
+    lst = sub.add_parser("list", help="bundled hardware configs, workloads, policies and sweeps")
+    lst.set_defaults(handler=cmd_list)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    print("hardware:  " + " ".join(bundled_names(HW_DIR_NAME)))
+    print("workloads: " + " ".join(bundled_names(WORKLOAD_DIR_NAME)))
+    print("policies:  " + " ".join(policy_names()))
+    print("sweeps:    " + " ".join(bundled_names(SWEEP_DIR_NAME)))
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    outputs = {"--trace": args.trace, "--json": args.json, "--csv": args.csv}
+    check_outputs(outputs, (args.hw, args.workload, args.faults, args.abft))
+    policies = args.policies or policy_names()
+    cli_faults = {"ber": args.ber, "sites": args.sites, "kind": args.kind, "seed": args.seed}
+    if args.faults is None and args.ber is None:
+        cli_faults["ber"] = DEFAULT_BER
+    spec = load_fault_spec(args.faults, cli_faults)
+    abft = load_abft(args.abft)
+    with progress_bar(len(policies), "policies", args.quiet) as bar:
+        report = api.run(args.hw, args.workload, policies, spec, abft=abft, overrides=args.overrides,
+                         trace=policies[0] if args.trace else None,
+                         progress=lambda name: bar.update(1))  # fmt: skip
+    data = report.to_dict()
+    if args.trace:
+        first = report.policies[0]
+        write_output(args.trace, json.dumps(chrome_trace(first.trace or (), report.baseline.clock_hz)) + "\n")
+    if args.json:
+        write_output(args.json, to_json(data))
+    if args.csv:
+        write_output(args.csv, to_csv(data))
+    if not args.quiet and STDOUT not in outputs.values():
+        sys.stdout.write(format_table(report))
+    return EXIT_OK

@@ -1,0 +1,52 @@
+"""The CLI package: subcommands found by module, library errors free of flag spellings."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from simulator import cli
+from simulator.cli.common import error_line
+from simulator.errors import ConfigError
+
+SIMULATOR = Path(cli.__file__).resolve().parent.parent
+
+
+def test_every_subcommand_module_registers_its_commands():
+    names = [m.__name__.rsplit(".", 1)[1] for m in cli.command_modules()]
+    assert names == ["run", "campaign", "model"]  # ORDER 10, 20, 30
+    sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
+    assert list(sub.choices) == ["run", "list", "sweep", "export", "plot", "accuracy", "calibrate"]
+    assert all(p.get_default("handler") is not None for p in sub.choices.values())
+
+
+def test_library_messages_name_arguments_not_flags():
+    """No string in simulator/ outside the CLI starts with a flag spelling such as "--set" (a line style "--" is fine)."""
+    offenders = []
+    for path in SIMULATOR.rglob("*.py"):
+        if "cli" in path.relative_to(SIMULATOR).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and node.value[:3].lstrip("-").isalpha()
+                and node.value.startswith("--")
+            ):
+                offenders.append(f"{path.relative_to(SIMULATOR)}:{node.lineno}: {node.value[:40]!r}")
+    assert offenders == []
+
+
+def test_cli_spells_arguments_as_flags():
+    exc = ConfigError("must be >= 1, got 0", argument="workers")
+    assert str(exc) == "workers: must be >= 1, got 0"  # the library's wording
+    assert error_line(exc) == "--workers: must be >= 1, got 0"  # the CLI's
+    assert error_line(ConfigError("x.yaml: array.rows: must be > 0")) == "x.yaml: array.rows: must be > 0"
+
+
+def test_python_dash_m_runs_the_cli():
+    for module in ("simulator", "simulator.cli"):
+        out = subprocess.run([sys.executable, "-m", module, "list"], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and out.stdout.startswith("hardware:"), out.stderr
