@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +69,7 @@ def _fate(
     first: list[BlockDeviation],
     max_retries: int,
 ) -> str:
-    checks, duplicates = getattr(policy, "checks", False), getattr(policy, "duplicates", False)
+    checks, duplicates, tolerates = _asks(policy)
     alive = np.ones(delta.size, bool)
     detected = corrected = gave_up = False
     action = Action.ACCEPT
@@ -97,11 +98,21 @@ def _fate(
         attempt += 1
     if not alive.any():
         return "corrected" if corrected else "recomputed"
-    if gave_up or (detected and action is Action.ACCEPT and not getattr(policy, "tolerates", False)):
+    if gave_up or (detected and action is Action.ACCEPT and not tolerates):
         return "due"
     if detected and action is Action.ACCEPT:
         return "tolerated"
     return "sdc"
+
+
+def _asks(policy: Policy) -> tuple[bool, bool, bool]:
+    """(checksums, duplicate copy, tolerates) a policy asks of the verifier: its `contract` where it declares
+    one, else its `checks` / `duplicates` / `tolerates` flags (an attribute error, never a silent default)."""
+    contract = getattr(policy, "contract", None)
+    if contract is not None:
+        return contract.checksums, contract.duplicate, contract.tolerates
+    flags: Any = policy
+    return flags.checks, flags.duplicates, flags.tolerates
 
 
 def _correct(
