@@ -15,6 +15,7 @@ from simulator.config.loader import DEFAULT_HW, DEFAULT_WORKLOAD, load_hw, load_
 from simulator.config.schema import HwConfig
 from simulator.engine.simulate import simulate
 from simulator.errors import ConfigError
+from simulator.faults.explicit import check_explicit_faults
 from simulator.faults.operands import GemmOperands
 from simulator.faults.sampling import sample_permanent_faults
 from simulator.mapping.schedule import GemmSchedule, schedule_gemm
@@ -76,7 +77,7 @@ def run(
         chosen = [make_policy(name, context) for name in names]
     except ValueError as exc:
         raise ConfigError(str(exc), argument="policies") from None
-    _check_faults_fit(spec, hw_cfg)
+    _check_faults_fit(spec, hw_cfg, wl)
     schedules = [schedule_gemm(g, hw_cfg) for g in wl.gemms]
     operand_cache = OperandCache(hw_cfg, schedules, spec.seed, supplied=operands)
     done: dict[tuple[str, FaultSpec, bool], PolicyReport] = {}
@@ -103,14 +104,16 @@ def run(
     )
 
 
-def _check_faults_fit(spec: FaultSpec, hw: HwConfig) -> None:
-    """Reject a spec that cannot apply to this array (no exposed bit in the selected sites, more
-    stuck-at bits than the array has) with the sampler's own checks, as a clean ConfigError."""
+def _check_faults_fit(spec: FaultSpec, hw: HwConfig, wl: Workload) -> None:
+    """Reject a spec that cannot apply to this array and workload (no exposed bit in the selected sites,
+    more stuck-at bits than the array has, an explicit fault that cannot happen) with the sampler's own
+    checks, as a clean ConfigError."""
     arr = hw.array
     try:
         for site in spec.sites:
             spec.site_bits(site, arr.datatype)
         sample_permanent_faults(spec, arr.datatype, arr.rows, arr.cols)
+        check_explicit_faults(spec, wl.gemms, arr.dataflow, arr.datatype, arr.rows, arr.cols)
     except ValueError as exc:
         raise ConfigError(f"faults: {exc}") from None
 

@@ -12,6 +12,7 @@ from simulator.abft.registry import policy_names
 from simulator.cli.common import EXIT_OK, add_hw_options, progress_bar
 from simulator.cli.outputs import STDOUT, check_outputs, write_output
 from simulator.cli.tables import format_table, to_csv, to_json
+from simulator.config.fault_spec import explicit_fields
 from simulator.config.loader import (
     DEFAULT_WORKLOAD,
     HW_DIR_NAME,
@@ -22,6 +23,7 @@ from simulator.config.loader import (
     load_fault_spec,
 )
 from simulator.engine.chrome_trace import chrome_trace
+from simulator.errors import ConfigError
 
 ORDER = 10  # place in `abftsim --help`
 DEFAULT_BER = 1e-9  # the middle of the seed paper's BER sweep (1e-11 to 1e-7)
@@ -48,6 +50,12 @@ def register(sub: Any) -> None:
     run.add_argument("--kind", choices=("transient", "permanent"), help="fault kind (default transient)")
     run.add_argument("--seed", type=int, default=None, help="root seed of every random draw (default 0)")
     run.add_argument("--faults", metavar="PATH", help="fault spec YAML (ber, sites, kind, bits, gemms, kinds, seed)")
+    run.add_argument(
+        "--fault", dest="explicit", action="append", metavar="K=V,...",
+        help="inject this fault (repeatable; replaces the file's `explicit` list; --ber defaults to 0): "
+        "gemm=NAME,instance=I,fold=F,row=R,col=C,cycle=T,site=S,bit=B[,kind=transient], or "
+        "row=R,col=C,site=S,bit=B,kind=stuck0|stuck1 for a stuck-at bit",
+    )  # fmt: skip
     run.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds per GEMM kind, blocking)")
     run.add_argument("--trace", metavar="PATH", help="write the engine timeline (Chrome trace JSON, first policy)")
     run.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
@@ -71,9 +79,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     outputs = {"--trace": args.trace, "--json": args.json, "--csv": args.csv}
     check_outputs(outputs, (args.hw, args.workload, args.faults, args.abft))
     policies = args.policies or policy_names()
-    cli_faults = {"ber": args.ber, "sites": args.sites, "kind": args.kind, "seed": args.seed}
+    cli_faults: dict[str, Any] = {"ber": args.ber, "sites": args.sites, "kind": args.kind, "seed": args.seed}
+    if args.explicit:
+        try:
+            cli_faults["explicit"] = [explicit_fields(text) for text in args.explicit]
+        except ValueError as exc:
+            raise ConfigError(f"--fault: {exc}") from None
     if args.faults is None and args.ber is None:
-        cli_faults["ber"] = DEFAULT_BER
+        cli_faults["ber"] = 0.0 if args.explicit else DEFAULT_BER
     spec = load_fault_spec(args.faults, cli_faults)
     abft = load_abft(args.abft)
     with progress_bar(len(policies), "policies", args.quiet) as bar:
