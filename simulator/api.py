@@ -54,6 +54,7 @@ def run(
     trace: str | None = None,
     progress: Callable[[str], None] | None = None,
     operands: dict[tuple[int, int], GemmOperands] | None = None,
+    fault_log: bool = False,
 ) -> Report:
     """Simulate `workload` on `hw` under each policy with the same injected faults.
 
@@ -63,7 +64,8 @@ def run(
     coalescing, so only that policy pays for it. `progress` is called with a
     policy's name each time one finishes (the CLI draws a progress bar with it). `operands`
     maps (gemm index, instance) to real operands (e.g. simulator.functional captured activations);
-    the other GEMM instances get seeded synthetic operands.
+    the other GEMM instances get seeded synthetic operands. `fault_log` keeps every policy's per-fault
+    records (`PolicyReport.fault_log`, verify.verifier.FaultVerifier.fault_records; not in JSON).
     """
     hw_cfg = resolve_hw(hw, overrides)
     wl = resolve_workload(workload)
@@ -86,7 +88,8 @@ def run(
         """A fault-free run of a policy is the same whatever the spec says, so it runs once."""
         key = (policy.name, faults if faults.injects else NO_FAULTS, with_trace)
         if key not in done:
-            done[key] = _simulate_policy(policy, schedules, hw_cfg, faults, abft, operand_cache, with_trace)
+            done[key] = _simulate_policy(policy, schedules, hw_cfg, faults, abft, operand_cache, with_trace,
+                                         fault_log)  # fmt: skip
         return done[key]
 
     baseline = simulated(make_policy("none", context), NO_FAULTS, False)
@@ -126,6 +129,7 @@ def _simulate_policy(
     abft: AbftConfig,
     operands: OperandCache,
     trace: bool,
+    fault_log: bool = False,
 ) -> PolicyReport:
     verifier: FaultVerifier | NoFaults
     if spec.injects:
@@ -173,6 +177,9 @@ def _simulate_policy(
         outcomes=outcomes,
         extra=extra,
         trace=result.records if trace else None,
+        fault_log=(tuple(verifier.fault_records()) if isinstance(verifier, FaultVerifier) else ())
+        if fault_log
+        else None,
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import sys
 from typing import Any
@@ -24,6 +26,7 @@ from simulator.config.loader import (
 )
 from simulator.engine.chrome_trace import chrome_trace
 from simulator.errors import ConfigError
+from simulator.metrics.report import Report
 
 ORDER = 10  # place in `abftsim --help`
 DEFAULT_BER = 1e-9  # the middle of the seed paper's BER sweep (1e-11 to 1e-7)
@@ -60,6 +63,10 @@ def register(sub: Any) -> None:
     run.add_argument("--trace", metavar="PATH", help="write the engine timeline (Chrome trace JSON, first policy)")
     run.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
     run.add_argument("--csv", metavar="PATH", help="write one row per policy and layer to PATH ('-' for stdout)")
+    run.add_argument(
+        "--fault-log", metavar="PATH",
+        help="write one CSV row per injected fault and policy: where, the pass, fate, outputs corrupted, error left",
+    )  # fmt: skip
     run.add_argument("--quiet", action="store_true", help="no table on stdout")
     run.set_defaults(handler=cmd_run)
 
@@ -76,7 +83,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    outputs = {"--trace": args.trace, "--json": args.json, "--csv": args.csv}
+    outputs = {"--trace": args.trace, "--json": args.json, "--csv": args.csv, "--fault-log": args.fault_log}
     check_outputs(outputs, (args.hw, args.workload, args.faults, args.abft))
     policies = args.policies or policy_names()
     cli_faults: dict[str, Any] = {"ber": args.ber, "sites": args.sites, "kind": args.kind, "seed": args.seed}
@@ -91,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     abft = load_abft(args.abft)
     with progress_bar(len(policies), "policies", args.quiet) as bar:
         report = api.run(args.hw, args.workload, policies, spec, abft=abft, overrides=args.overrides,
-                         trace=policies[0] if args.trace else None,
+                         trace=policies[0] if args.trace else None, fault_log=bool(args.fault_log),
                          progress=lambda name: bar.update(1))  # fmt: skip
     data = report.to_dict()
     if args.trace:
@@ -101,6 +108,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_output(args.json, to_json(data))
     if args.csv:
         write_output(args.csv, to_csv(data))
+    if args.fault_log:
+        write_output(args.fault_log, fault_log_csv(report))
     if not args.quiet and STDOUT not in outputs.values():
         sys.stdout.write(format_table(report))
     return EXIT_OK
+
+
+FAULT_LOG_KEYS = (
+    "fault_id", "gemm", "gemm_index", "instance", "fold", "attempt", "row", "col", "cycle", "site", "bit", "kind",
+    "detected", "fate", "outputs_corrupted", "max_abs_error", "max_rel_error",
+)  # fmt: skip
+
+
+def fault_log_csv(report: Report) -> str:
+    """One row per (policy, injected fault), policies in the report's order."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("policy", *FAULT_LOG_KEYS))
+    for p in report.policies:
+        for record in p.fault_log or ():
+            writer.writerow((p.policy, *(record[k] for k in FAULT_LOG_KEYS)))
+    return out.getvalue()

@@ -23,6 +23,7 @@ from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.effects import EffectBatch, kernel_operands, resolve_gemm_faults
+from simulator.faults.model import PeFault
 from simulator.faults.operands import GemmOperands, synthetic_operands
 from simulator.faults.sampling import (
     FaultBatch,
@@ -55,6 +56,8 @@ class FaultTrack:
     permanent: bool = False  # a stuck-at bit: it hits both copies of DMR alike
     detected: bool = False
     corrected: bool = False
+    fault: PeFault | None = None  # where it struck (for the fault log)
+    attempt: int = 0  # the pass it hit (0 = first execution)
 
     @property
     def masked(self) -> bool:
@@ -186,6 +189,29 @@ class FaultVerifier:
         dtype = np.int64 if self.hw.array.datatype.is_integer else np.float64
         return rows, cols, np.array([errors[k] for k in keys], dtype)
 
+    def fault_records(self) -> list[dict[str, Any]]:
+        """One record per injected fault (a stuck-at bit: per fold pass it hit), in (GEMM, instance, fold)
+        order: where it struck, the pass, its fate, the outputs it corrupted and the largest absolute error
+        it left (accumulator units) and relative to the clean output scale (the RMS of C)."""
+        records = []
+        for (g, inst, f), state in sorted(self._states.items()):
+            for track in state.tracks:
+                pe = track.fault
+                assert pe is not None
+                left = np.abs(track.delta[track.alive & (track.delta != 0)].astype(np.float64))
+                worst = float(left.max()) if left.size else 0.0
+                scale = self.operands.scale(g, inst)
+                kind = "transient" if pe.stuck_value is None else f"stuck{pe.stuck_value}"
+                records.append({
+                    "fault_id": track.fault_id, "gemm": self.schedules[g].gemm.name, "gemm_index": g,
+                    "instance": inst, "fold": f, "attempt": track.attempt, "row": pe.row, "col": pe.col,
+                    "cycle": pe.cycle, "site": str(pe.site), "bit": pe.bit, "kind": kind,
+                    "detected": track.detected, "fate": self._fate(state, track),
+                    "outputs_corrupted": int(np.count_nonzero(track.delta)),
+                    "max_abs_error": worst, "max_rel_error": worst / scale if scale > 0 else float(worst > 0),
+                })  # fmt: skip
+        return records
+
     def _count(self, states: Sequence[FoldState]) -> dict[str, int]:
         """Injected and detected faults and each fault's fate, over some fold states."""
         counts = dict.fromkeys(("faults_injected", "detected", *OUTCOMES), 0)
@@ -221,7 +247,9 @@ class FaultVerifier:
                 assert effects is not None  # _first_pass resolves the effects of every non-empty batch
                 f = int(batch.fold_index[i])
                 state = self._state(gemm_index, instance, folds.fold(f))
-                state.tracks.append(_track(fid, effects, i, permanent=bool(batch.mode[i] != FLIP)))
+                track = _track(fid, effects, i, permanent=bool(batch.mode[i] != FLIP))
+                track.fault = batch.fault(i)
+                state.tracks.append(track)
                 flagged.add((instance, f))
         return frozenset(flagged)
 
@@ -277,6 +305,7 @@ class FaultVerifier:
         for i, fid in enumerate(batch.fault_ids()):
             permanent = bool(batch.mode[i] != FLIP)
             track = _track(f"{fid}@a{attempt}" if permanent else fid, effects, i, permanent=permanent)
+            track.fault, track.attempt = batch.fault(i), attempt
             track.alive &= _in_region(region, track.fold_rows, track.fold_cols)
             state.tracks.append(track)
 
