@@ -44,7 +44,7 @@ def test_fault_free_policies_cost_only_their_checks():
 
 
 def test_config_object_with_overrides_is_refused():
-    with pytest.raises(ConfigError, match="overrides apply to a hardware file"):
+    with pytest.raises(ConfigError, match="overrides: apply to a hardware file or name"):
         simulator.run(load_hw("edge_32x32"), "vit_block_gemms", ["none"], overrides=["array.rows=8"])
 
 
