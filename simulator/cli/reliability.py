@@ -81,7 +81,10 @@ def _reliability_study(args: argparse.Namespace) -> ReliabilityReport:
             raise ConfigError(f"--ff-fit-per-mbit / --sram-fit-per-mbit: {exc}") from None
     hw = api.resolve_hw(args.hw, args.overrides)
     wl = api.resolve_workload(args.workload)
-    spec = load_fault_spec(args.faults, {"sites": args.sites, "seed": args.seed}).model_copy(update={"ber": 0.0})
+    spec = load_fault_spec(args.faults, {"sites": args.sites, "seed": args.seed})
+    if spec.explicit or spec.kind.value != "transient":
+        raise ConfigError("faults: the single-fault campaign draws transient upsets; drop `explicit` and `kind`")
+    spec = spec.model_copy(update={"ber": 0.0})
     abft = load_abft(args.abft)
     names = args.policies or policy_names()
     context = PolicyContext(hw.checksum_unit.placement, abft)
