@@ -16,9 +16,9 @@ SIMULATOR = Path(cli.__file__).resolve().parent.parent
 
 def test_every_subcommand_module_registers_its_commands():
     names = [m.__name__.rsplit(".", 1)[1] for m in cli.command_modules()]
-    assert names == ["run", "campaign", "model"]  # ORDER 10, 20, 30
+    assert names == ["run", "campaign", "model", "reliability"]  # ORDER 10, 20, 30, 40
     sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
-    assert list(sub.choices) == ["run", "list", "sweep", "export", "plot", "accuracy", "calibrate"]
+    assert list(sub.choices) == ["run", "list", "sweep", "export", "plot", "accuracy", "calibrate", "reliability"]
     assert all(p.get_default("handler") is not None for p in sub.choices.values())
 
 
