@@ -4,8 +4,8 @@ Measured: (1) set-up, once per campaign: seeded synthetic operands of every GEMM
 kernels (compile cached after the first run); (2) the campaign itself with operands cached: sampling, exact
 effects in one kernel call per hit GEMM instance, every policy's fate vectorised (reliability.fast_fates);
 (3) the baseline measured in the same run: the same faults settled one at a time through every policy's
-decide() (reliability.single_fault, the reference path), on fewer faults. A tensor-level injector that
-recomputes a faulty GEMM needs about a second per injection on ViT-B/16 layers (bench_fault_effects.py).
+decide() (reliability.single_fault, the reference path), on fewer faults. For scale, bench_fault_effects.py
+measures a per-fault GEMM recompute (a tensor-level injector's step) at ~10^4 times the kernels' cost.
 
 Usage (from the repo root):
     python benchmarks/bench_avf.py [--injections 100000] [--reference 5000] [--repeats 3]
