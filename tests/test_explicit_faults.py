@@ -147,3 +147,11 @@ def test_cli_fault_flag(capsys):
     assert "--fault" in capsys.readouterr().err
     assert main(["run", "--workload", "vit_block_gemms", "--fault", "gemm=fc2,row=1"]) == 2
     assert "faults.explicit" in capsys.readouterr().err
+
+
+def test_accuracy_and_reliability_refuse_explicit_faults(tmp_path, capsys):
+    spec = tmp_path / "explicit.yaml"
+    spec.write_text("explicit:\n  - {row: 0, col: 0, site: acc, bit: 3, kind: stuck1}\n")
+    assert main(["accuracy", "--faults", str(spec), "--limit", "2", "--trials", "1"]) == 2
+    assert main(["reliability", "--faults", str(spec), "--injections", "10"]) == 2
+    assert capsys.readouterr().err.count("explicit") == 2
