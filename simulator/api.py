@@ -17,7 +17,7 @@ from simulator.engine.simulate import simulate
 from simulator.errors import ConfigError
 from simulator.faults.explicit import check_explicit_faults
 from simulator.faults.operands import GemmOperands
-from simulator.faults.sampling import sample_permanent_faults
+from simulator.faults.sampling import check_faults_fit
 from simulator.mapping.schedule import GemmSchedule, schedule_gemm
 from simulator.metrics.energy import energy_breakdown_pj
 from simulator.metrics.report import LayerReport, PolicyReport, Report
@@ -108,14 +108,11 @@ def run(
 
 
 def _check_faults_fit(spec: FaultSpec, hw: HwConfig, wl: Workload) -> None:
-    """Reject a spec that cannot apply to this array and workload (no exposed bit in the selected sites,
-    more stuck-at bits than the array has, an explicit fault that cannot happen) with the sampler's own
-    checks, as a clean ConfigError."""
+    """faults.sampling.check_faults_fit and faults.explicit.check_explicit_faults (the explicit faults
+    against the workload), as a clean ConfigError."""
     arr = hw.array
     try:
-        for site in spec.sites:
-            spec.site_bits(site, arr.datatype)
-        sample_permanent_faults(spec, arr.datatype, arr.rows, arr.cols)
+        check_faults_fit(spec, arr.datatype, arr.rows, arr.cols)
         check_explicit_faults(spec, wl.gemms, arr.dataflow, arr.datatype, arr.rows, arr.cols)
     except ValueError as exc:
         raise ConfigError(f"faults: {exc}") from None

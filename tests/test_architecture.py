@@ -11,7 +11,7 @@ The package is a stack of layers; every import points down. From the ground up:
  4. `faults/` (sampling, effects, the emulator) and `abft/` (checksums, policies) stand on the
     geometry and do not know each other.
  5. `verify/` (the join of faults and ABFT: what the checks see) and `engine/` (the timing model,
-    which asks a verifier but never a fault) do not know each other.
+    which asks a verifier but never a fault: it does not import faults/) do not know each other.
  6. `functional/` is functional ViT inference through the faulty accelerator; `reliability/` (upset rates,
     single-fault AVF, FIT per policy) stands beside it.
  7. `api.py` orchestrates one run.
@@ -121,6 +121,19 @@ def test_imports_point_down() -> None:
             if dest != source and LAYER_OF[dest] >= LAYER_OF[source]:
                 broken.append(f"{module}:{line} imports {target} ({source} -> {dest})")
     assert broken == [], "imports that break the layer order:\n" + "\n".join(broken)
+
+
+def test_the_engine_never_sees_a_fault() -> None:
+    # the engine asks a TileVerifier (abft.protocol) what a fold attempt's checks see; faults/ is
+    # below it in the layers, but the join of faults and checks is verify/'s job alone
+    edges = [
+        f"{module}:{line} imports {target}"
+        for module, targets in _graph().items()
+        if _node(module) == "engine"
+        for target, line in sorted(targets)
+        if _node(target) == "faults"
+    ]
+    assert edges == []
 
 
 def test_no_import_cycle() -> None:
@@ -238,3 +251,31 @@ def test_the_walker_sees_every_import(tmp_path: Path, source: str, expected: lis
 def test_the_silence_check_sees_exits_and_prints() -> None:
     tree = ast.parse("import sys\ndef f():\n    print(1)\n    sys.exit(2)\n    logging.basicConfig()\n")
     assert [name for name, _ in _calls(tree)] == ["print", "sys.exit", "logging.basicConfig"]
+
+
+# Modules that may name a dataflow (Dataflow.OS / WS / IS): its definition and default, the
+# geometry objects, the emulator (a per-dataflow register machine). The numba kernels branch on
+# integer codes instead. mapping/schedule.py still branches in its residency rule and per-fold
+# traffic, which are being rewritten for a DRAM-minimising loop order; that rewrite should ask
+# the geometry too and drop out of this list.
+NAMES_DATAFLOWS = {
+    "simulator.config.enums",
+    "simulator.config.schema",
+    "simulator.mapping.dataflow",
+    "simulator.faults.emulator",
+    "simulator.mapping.schedule",
+}
+
+
+def test_only_the_geometry_branches_on_the_dataflow():
+    named = set()
+    for module, path in _sources().items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "Dataflow"
+                and node.attr in ("OS", "WS", "IS")
+            ):
+                named.add(module)
+    assert named <= NAMES_DATAFLOWS, f"ask mapping.dataflow.geometry_of instead: {sorted(named - NAMES_DATAFLOWS)}"

@@ -19,6 +19,7 @@ def test_wheel_install_finds_bundled_configs(tmp_path):
     subprocess.run([*pip, "wheel", "--no-deps", "-w", str(wheels), str(REPO)], check=True, cwd=tmp_path)
     (wheel,) = wheels.glob("abftsim-*.whl")
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True, cwd=tmp_path)
+    assert (site / "simulator" / "py.typed").is_file()  # PEP 561: users' type checkers read our annotations
     probe = (
         "import simulator, pathlib, simulator.cli; "
         "from simulator.config.loader import load_hw, load_workload, bundled_names; "

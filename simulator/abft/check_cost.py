@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulator.abft.protocol import CheckWork
-from simulator.config.enums import Dataflow, Placement
+from simulator.config.enums import Placement
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
+
+_AUGMENTED = ("m", "n")  # GEMM dimensions a checksum row / column extends: (M+1, K, N+1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,11 +23,8 @@ class CheckExtents:
 
 def check_extents(s: GemmSchedule, fold: Fold) -> CheckExtents:
     """OS: ru x cu outputs over all K; WS: M x cu partial sums over ru; IS: cu x N over ru."""
-    if s.dataflow is Dataflow.OS:
-        return CheckExtents(fold.rows_used, fold.cols_used, s.gemm.k)
-    if s.dataflow is Dataflow.WS:
-        return CheckExtents(s.gemm.m, fold.cols_used, fold.rows_used)
-    return CheckExtents(fold.cols_used, s.gemm.n, fold.rows_used)
+    out_rows, out_cols = s.geometry.output_block_shape(fold, s.gemm.m, s.gemm.n)
+    return CheckExtents(out_rows, out_cols, s.geometry.reduction_extent(fold))
 
 
 def pass_cycles(s: GemmSchedule) -> int:
@@ -51,14 +50,19 @@ def abft_check_work(s: GemmSchedule, fold: Fold, placement: Placement) -> CheckW
     predict_macs = k * c + r * k
     if placement is not Placement.IN_ARRAY:
         return CheckWork(checksum_macs=predict_macs, checksum_adds=encode_adds + verify_adds, compares=r + c)
+    # the checksums augment the output dimensions M and N by one; where they lie on the array
+    # (OS: M on rows, N on cols; WS: N on cols; IS: M on cols) a full last block spills into one
+    # more pass, and a temporal M (WS) or N (IS) takes one more streamed step
+    rows_dim, cols_dim, time_dim = s.geometry.dims
+    shape = s.geometry.fold_shape(s.gemm.m, s.gemm.k, s.gemm.n)
     extra_cycles = 0
-    last_row_block = fold.row0 + fold.rows_used == _spatial_rows(s)
-    last_col_block = fold.col0 + fold.cols_used == _spatial_cols(s)
-    row_spill = last_row_block and fold.rows_used == s.rows and s.dataflow is Dataflow.OS
-    col_spill = last_col_block and fold.cols_used == s.cols
+    last_row_block = fold.row0 + fold.rows_used == shape.spatial_rows
+    last_col_block = fold.col0 + fold.cols_used == shape.spatial_cols
+    row_spill = last_row_block and fold.rows_used == s.rows and rows_dim in _AUGMENTED
+    col_spill = last_col_block and fold.cols_used == s.cols and cols_dim in _AUGMENTED
     passes = int(row_spill) + int(col_spill) + int(row_spill and col_spill)
     extra_cycles += passes * pass_cycles(s)
-    if s.dataflow is not Dataflow.OS:
+    if time_dim in _AUGMENTED:
         extra_cycles += 1  # one more streamed row (WS) / column (IS) carries the checksum
     return CheckWork(
         checksum_adds=encode_adds + verify_adds,
@@ -76,11 +80,3 @@ def dmr_check_work(s: GemmSchedule, fold: Fold) -> CheckWork:
         extra_array_macs=fold.active_macs,
         extra_array_cycles=pass_cycles(s),
     )
-
-
-def _spatial_rows(s: GemmSchedule) -> int:
-    return {Dataflow.OS: s.gemm.m, Dataflow.WS: s.gemm.k, Dataflow.IS: s.gemm.k}[s.dataflow]
-
-
-def _spatial_cols(s: GemmSchedule) -> int:
-    return {Dataflow.OS: s.gemm.n, Dataflow.WS: s.gemm.n, Dataflow.IS: s.gemm.m}[s.dataflow]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from simulator.abft.policies import (
     ApproxAbft,
     ClassicalAbft,
@@ -22,10 +24,16 @@ def policy_names() -> list[str]:
     return list(POLICIES)
 
 
+def check_policy_names(names: Iterable[str]) -> list[str]:
+    """The names, in order, when every one is registered; ValueError naming the first unknown one."""
+    chosen = list(names)
+    for name in chosen:
+        if name not in POLICIES:
+            raise ValueError(f"unknown policy {name!r} (known: {', '.join(POLICIES)})")
+    return chosen
+
+
 def make_policy(name: str, context: PolicyContext | None = None) -> Policy:
     """Instantiate a registered policy; unknown names raise ValueError listing the known ones."""
-    try:
-        cls = POLICIES[name]
-    except KeyError:
-        raise ValueError(f"unknown policy {name!r} (known: {', '.join(POLICIES)})") from None
-    return cls(context)
+    (checked,) = check_policy_names([name])
+    return POLICIES[checked](context)

@@ -14,13 +14,15 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from simulator.abft.registry import policy_names
+from simulator.abft.registry import check_policy_names, policy_names
 from simulator.campaign.spec import SweepSpec
 from simulator.config.abft_options import DEFAULT_THRESHOLDS, AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import HW_DIR_NAME, load_workload, read_yaml, resolve, validate
 from simulator.config.schema import HwConfig
 from simulator.errors import ConfigError
+from simulator.faults.sampling import check_faults_fit
+from simulator.metrics.stats import check_trials
 
 # Bump when the seed derivation or the resolved config layout changes: stores made by another
 # scheme are then refused instead of being silently mixed.
@@ -177,8 +179,7 @@ class _Resolver:
         faults = self._validate(FaultSpec, faults_raw, "faults", where)
         abft = self._validate(AbftConfig, abft_raw, "abft", where)
         try:
-            for site in faults.sites:
-                faults.site_bits(site, hw.array.datatype)
+            check_faults_fit(faults, hw.array.datatype, hw.array.rows, hw.array.cols)
         except ValueError as exc:
             raise self._fail(where, f"faults: {exc}") from None
         policies = self._policies(params, where)
@@ -199,10 +200,10 @@ class _Resolver:
             chosen = list(value) if isinstance(value, list) else [value]
         else:
             chosen = list(self.spec.base.policies or policy_names())
-        known = policy_names()
-        for name in chosen:
-            if name not in known:
-                raise self._fail(where, f"policy: unknown policy {name!r} (known: {', '.join(known)})")
+        try:
+            check_policy_names(chosen)
+        except ValueError as exc:
+            raise self._fail(where, f"policy: {exc}") from None
         if len(set(chosen)) != len(chosen):
             raise self._fail(where, "policies: lists a policy twice")
         return chosen
@@ -216,9 +217,7 @@ def injects_faults(faults: Mapping[str, Any]) -> bool:
 def plan_sweep(spec: SweepSpec, source: str | Path, trials: int | None = None) -> SweepPlan:
     """Resolve every point of `spec` (read from `source`); `trials` overrides the file's count."""
     if trials is not None:
-        if trials < 1:
-            raise ConfigError(f"must be >= 1, got {trials}", argument="trials")
-        spec = spec.model_copy(update={"trials": trials})
+        spec = spec.model_copy(update={"trials": check_trials(trials)})
     resolver = _Resolver(spec, Path(source))
     seed_indices: dict[str, int] = {}
     points = []

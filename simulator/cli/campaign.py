@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from simulator.cli.common import EXIT_INTERRUPTED, EXIT_OK, check_confidence, progress_bar
+from simulator.cli.common import EXIT_INTERRUPTED, EXIT_OK, progress_bar
 from simulator.cli.outputs import check_output_dir, check_outputs, write_output
 from simulator.errors import ConfigError
+from simulator.metrics.stats import check_confidence
 
 ORDER = 20  # place in `abftsim --help`
 MIN_DPI, MAX_DPI = 10, 1200  # 1200 dpi: print quality; a 6x4 in figure is then 7200x4800 pixels

@@ -52,12 +52,6 @@ def add_hw_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def check_confidence(value: float) -> float:
-    if not 0.0 < value < 1.0:
-        raise ConfigError(f"must be in (0, 1), got {value}", argument="confidence")
-    return value
-
-
 @contextlib.contextmanager
 def progress_bar(total: int | None, unit: str, quiet: bool):
     """A tqdm bar on stderr, or a silent stand-in when quiet or stderr is not a terminal."""

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from simulator import api
-from simulator.abft.registry import policy_names
+from simulator.abft.registry import check_policy_names, policy_names
 from simulator.cli.common import EXIT_OK, add_hw_options, progress_bar
 from simulator.cli.outputs import STDOUT, check_output_dir, check_outputs, write_output
 from simulator.cli.tables import to_json
 from simulator.config.loader import load_abft, load_fault_spec
 from simulator.errors import ConfigError
+from simulator.metrics.stats import check_trials
 
 ORDER = 30  # place in `abftsim --help`
 DEFAULT_ACCURACY_BERS = (1e-7, 5e-7, 1e-6, 2e-6)  # the digits ViT's range: from harmless to > 10 points lost
@@ -99,8 +100,7 @@ def _model_inputs(args: argparse.Namespace, outputs: dict[str, str | None]) -> t
 
     check_outputs(outputs, (args.hw, args.model, args.faults, args.abft))
 
-    if args.trials < 1:
-        raise ConfigError(f"--trials: must be >= 1, got {args.trials}")
+    check_trials(args.trials)
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit: must be >= 1, got {args.limit}")
     bad = [b for b in args.bers or () if not 0.0 <= b <= 1.0]
@@ -134,10 +134,10 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     if args.plot:
         check_output_dir("--plot", args.plot)
     bundle, hw, spec, abft = _model_inputs(args, {"--json": args.json})
-    policies = args.policies or policy_names()
-    unknown = [p for p in policies if p not in policy_names()]
-    if unknown:
-        raise ConfigError(f"--policy: unknown policy {unknown[0]!r} (known: {', '.join(policy_names())})")
+    try:
+        policies = check_policy_names(args.policies or policy_names())
+    except ValueError as exc:
+        raise ConfigError(str(exc), argument="policies") from None
     bers = args.bers or list(DEFAULT_ACCURACY_BERS)
     split = bundle.split(args.split).head(args.limit)
     with _model_executor(args) as executor, progress_bar(len(policies) * len(bers) * args.trials, "runs",

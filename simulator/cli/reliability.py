@@ -9,14 +9,14 @@ from typing import Any
 from simulator import api
 from simulator.abft.policies import PolicyContext
 from simulator.abft.registry import make_policy, policy_names
-from simulator.cli.common import EXIT_OK, add_hw_options, check_confidence
+from simulator.cli.common import EXIT_OK, add_hw_options
 from simulator.cli.outputs import STDOUT, check_outputs, write_output
 from simulator.cli.tables import to_json
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import DEFAULT_WORKLOAD, load_abft, load_fault_spec
 from simulator.errors import ConfigError
 from simulator.mapping.schedule import schedule_gemm
-from simulator.metrics.stats import trials_needed
+from simulator.metrics.stats import check_confidence, trials_needed
 from simulator.reliability import assumption, environments, fit
 from simulator.reliability.avf import run_avf_campaign
 from simulator.reliability.environments import ENVIRONMENTS

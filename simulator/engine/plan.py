@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 from simulator.abft.protocol import CheckWork, Policy, TileVerifier
-from simulator.config.enums import Dataflow
 from simulator.config.schema import HwConfig
 from simulator.engine.checksum_unit import array_check_cycles, check_counts, side_unit_cycles
 from simulator.mapping import tiling
@@ -107,6 +106,7 @@ class _CostTable:
     def cost(self, s: GemmSchedule, fold: Fold, work: CheckWork) -> FoldCost:
         hw, unit = self.hw, self.hw.checksum_unit
         t = fold_transfers(s, fold)
+        reused = s.geometry.reused_operand  # the operand a resident tensor load may join
         stretch = port_stall_cycles(hw, t, fold.temporal)
         on_array = array_check_cycles(unit, work)
         counts = check_counts(work) + ActionCounts(
@@ -129,8 +129,8 @@ class _CostTable:
             load_bytes=t.dram_load_bytes,
             loads_a=t.a_dram_load_bytes > 0,
             loads_b=t.b_dram_load_bytes > 0,
-            a_joins=t.a_dram_load_bytes > 0 and s.dataflow is Dataflow.WS and s.a_resident and _joins(s, fold),
-            b_joins=t.b_dram_load_bytes > 0 and s.dataflow is not Dataflow.WS and s.b_resident and _joins(s, fold),
+            a_joins=t.a_dram_load_bytes > 0 and reused == "a" and s.a_resident and _joins(s, fold),
+            b_joins=t.b_dram_load_bytes > 0 and reused == "b" and s.b_resident and _joins(s, fold),
             psum_reload=t.psum_dram_load_bytes > 0,
             store_bytes=t.dram_store_bytes,
             spills_psum=t.psum_dram_store_bytes > 0,
@@ -144,20 +144,17 @@ class _CostTable:
 def _joins(s: GemmSchedule, fold: Fold) -> bool:
     """Whether a load of a whole-tensor-resident operand adds a block to an earlier load's buffer.
 
-    A whole operand tensor stays in one buffer when the schedule says it fits (OS: B; WS: A;
-    IS: B). It is loaded block by block during the first outer block of iter_folds; every block
-    after the first goes into the buffer the first one took.
+    A whole operand tensor stays in one buffer when the schedule says it fits (the geometry's
+    reused operand: OS B, WS A, IS B). It is loaded block by block during the first outer block
+    of iter_folds; every block after the first goes into the buffer the first one took.
     """
-    if s.dataflow is Dataflow.OS:
-        return fold.row0 == 0 and fold.col0 > 0
-    return fold.col0 == 0 and fold.row0 > 0
+    outer, inner = s.geometry.block_position(fold)
+    return outer == 0 and inner > 0
 
 
 def _outer_inner(s: GemmSchedule) -> tuple[int, int]:
     """(outer blocks, inner blocks) of iter_folds' loop nest."""
-    if s.dataflow is Dataflow.OS:
-        return s.fold_rows, s.fold_cols
-    return s.fold_cols, s.fold_rows
+    return s.geometry.loop_nest(s.fold_rows, s.fold_cols)
 
 
 def _instance_runs(s: GemmSchedule, policy: Policy, table: _CostTable) -> list[tuple[int, int, FoldCost]]:

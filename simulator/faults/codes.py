@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from simulator.config.enums import Dataflow, Datatype, Site
-from simulator.kernels.codes import A_REG, ACC, B_REG, BF16, FP16, FP32, INT8, IS, MULT, OS, WS
+from simulator.config.enums import Datatype, Site
+from simulator.kernels.codes import A_REG, ACC, B_REG, BF16, FP16, FP32, INT8, MULT
+from simulator.mapping.dataflow import GEOMETRIES
 
-DATAFLOW_CODE = {Dataflow.OS: OS, Dataflow.WS: WS, Dataflow.IS: IS}
+DATAFLOW_CODE = {dataflow: geometry.kernel_code for dataflow, geometry in GEOMETRIES.items()}
 DATATYPE_CODE = {Datatype.INT8: INT8, Datatype.FP16: FP16, Datatype.BF16: BF16, Datatype.FP32: FP32}
 SITE_CODE = {Site.ACC: ACC, Site.MULT: MULT, Site.A_REG: A_REG, Site.B_REG: B_REG}
 SITE_OF_CODE = {code: site for site, code in SITE_CODE.items()}

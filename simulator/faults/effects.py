@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.config.enums import Dataflow, Datatype, FaultKind
-from simulator.faults.codes import DATAFLOW_CODE, DATATYPE_CODE
+from simulator.faults.codes import DATATYPE_CODE
 from simulator.faults.model import FaultEffect, PeFault
 from simulator.faults.sampling import FaultBatch
 from simulator.kernels.codes import P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
 from simulator.kernels.fault_effects import effect_sizes, resolve_faults
 from simulator.kernels.fault_effects_reference import resolve_faults_reference
-from simulator.mapping.dataflow import mac_tau
+from simulator.mapping.dataflow import geometry_of, mac_tau
 from simulator.mapping.fold_table import FoldTable, fold_table
 from simulator.mapping.tiling import block_extents
 
@@ -121,7 +121,7 @@ def resolve_gemm_faults(
 def _resolve(
     dataflow: Dataflow, rows: int, operands: KernelOperands, folds: FoldTable, table: np.ndarray, reference: bool
 ) -> EffectBatch:
-    flow = DATAFLOW_CODE[dataflow]
+    flow = geometry_of(dataflow).kernel_code
     if table.shape[0] and (table[:, 0].min() < 0 or table[:, 0].max() >= len(folds)):
         raise ValueError("fault fold index out of range")
     sizes = effect_sizes(flow, rows, folds.temporal, folds.table, table)

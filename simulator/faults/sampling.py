@@ -27,9 +27,10 @@ import numpy as np
 
 from simulator.config.enums import Dataflow, Datatype, FaultKind
 from simulator.config.fault_spec import FaultSpec
-from simulator.faults.codes import CANONICAL_SITES, DATAFLOW_CODE, SITE_CODE, SITE_OF_CODE
+from simulator.faults.codes import CANONICAL_SITES, SITE_CODE, SITE_OF_CODE
 from simulator.faults.model import PeFault
-from simulator.kernels.codes import FAULT_COLUMNS, FLIP, OS, STUCK0, STUCK1, T_CU, T_RU
+from simulator.kernels.codes import FAULT_COLUMNS, FLIP, STUCK0, STUCK1, T_CU, T_RU
+from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable, fold_table
 from simulator.workload.gemm import Gemm
 
@@ -192,7 +193,7 @@ def _draw_transients(
     col = rng.integers(0, cu[fold_pos])
     tau = rng.integers(0, folds.temporal, size=total)
     bit = windows[site_pos, 0] + rng.integers(0, windows[site_pos, 1])
-    cycle = row + col + tau + (0 if DATAFLOW_CODE[dataflow] == OS else rows)
+    cycle = geometry_of(dataflow).mac_cycle(rows, row, col, tau)
     site_codes = np.array([SITE_CODE[s] for s in sites], np.int64)[site_pos]
     return FaultBatch(
         gemm_index,
@@ -288,6 +289,14 @@ def sample_fold_faults(
     rng = _generator(spec.seed, _STREAM_RETRY, gemm_index, instance, fold_index, attempt)
     fold_ids = np.array([fold_index], np.int64)
     return _draw_transients(rng, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, attempt)
+
+
+def check_faults_fit(spec: FaultSpec, datatype: Datatype, rows: int, cols: int) -> None:
+    """ValueError when a spec cannot apply to this array: a selected site with no exposed bit for
+    the datatype, or more stuck-at bits than the array has (the sampler's own checks)."""
+    for site in spec.sites:
+        spec.site_bits(site, datatype)
+    sample_permanent_faults(spec, datatype, rows, cols)
 
 
 def sample_permanent_faults(spec: FaultSpec, datatype: Datatype, rows: int, cols: int) -> tuple[FaultEvent, ...]:

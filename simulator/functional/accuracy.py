@@ -24,7 +24,7 @@ from simulator.config.schema import HwConfig
 from simulator.executors import Executor
 from simulator.functional.bundle import ModelBundle, Split
 from simulator.functional.inference import EvalTask, Evaluation, evaluate, evaluate_all
-from simulator.metrics.stats import t_interval, wilson_interval
+from simulator.metrics.stats import check_trials, t_interval, wilson_interval
 
 SCHEMA = "abftsim.accuracy/1"
 CONFIDENCE = 0.95
@@ -203,8 +203,7 @@ def accuracy_study(
 
     Evaluations run on `executor` (campaign.executors; default inline); `progress` is called once
     per finished evaluation."""
-    if trials < 1:
-        raise ValueError(f"trials must be >= 1, got {trials}")
+    check_trials(trials)
     if not policies or not bers:
         raise ValueError("need at least one policy and one BER")
     abft = abft or AbftConfig()

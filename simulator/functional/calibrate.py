@@ -32,6 +32,7 @@ from simulator.executors import Executor
 from simulator.functional import inference
 from simulator.functional.accuracy import hw_summary, model_summary, trial_spec
 from simulator.functional.bundle import ModelBundle, Split
+from simulator.metrics.stats import check_trials
 
 SCHEMA = "abftsim.calibration/1"
 DEFAULT_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0)
@@ -200,8 +201,9 @@ def calibrate_thresholds(
     grid = tuple(sorted(float(g) for g in grid))
     if not grid or grid[0] < 0:
         raise ValueError("the threshold grid needs at least one value >= 0")
-    if t2_ratio < 0 or delta_points < 0 or trials < 1:
-        raise ValueError("t2_ratio and delta must be >= 0 and trials >= 1")
+    check_trials(trials)
+    if t2_ratio < 0 or delta_points < 0:
+        raise ValueError("t2_ratio and delta must be >= 0")
     data = split if isinstance(split, Split) else bundle.split(split)
     base = base or AbftConfig()
     clean_pct = 100.0 * inference.evaluate(bundle.params, data, hw).accuracy

@@ -1,4 +1,4 @@
-"""Dataflow geometry: which GEMM dimensions are spatial and temporal, and when a PE does a MAC.
+"""Dataflow geometry: one object per dataflow that answers every geometric question about its folds.
 
 GEMM C[M,N] = A[M,K] @ B[K,N] on an array of R rows x C cols (PE(r, c), r down, c right).
 
@@ -23,13 +23,26 @@ Timing inside one fold (fold-local cycle t, 0-based), with input skew as in SCAL
 
 Fold lengths use the full array size R, C even for a partly used edge fold, as SCALE-Sim
 does (the skew of an array does not shrink because a fold is small).
+
+Fold order (the loop nest of a GEMM's folds): OS walks row-blocks of M outer and col-blocks of N
+inner (an A row-block is reused across N); WS walks col-blocks of N outer and K-blocks inner (a C
+column-block accumulates over K); IS walks col-blocks of M outer and K-blocks inner.
+
+Every fact above is written once, in the `DataflowGeometry` of its dataflow; `geometry_of` maps
+the configuration enum to it. Only the numba kernels and the emulator branch on the dataflow.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, TypeVar
+
+import numpy as np
 
 from simulator.config.enums import Dataflow
+from simulator.kernels import codes
+
+BlockIndex = TypeVar("BlockIndex", int, np.ndarray)  # one fold index, or an integer array of them
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -45,51 +58,268 @@ class FoldShape:
     temporal: int  # T, streamed in time
 
 
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """One fold: a rows_used x cols_used block of the spatial GEMM extents, streamed over T.
+
+    `row0` / `col0` are offsets into the GEMM dimensions that the dataflow maps on the array's
+    rows / cols (OS: M / N, WS: K / N, IS: K / M).
+    """
+
+    index: int
+    row0: int
+    col0: int
+    rows_used: int
+    cols_used: int
+    temporal: int
+
+    @property
+    def active_macs(self) -> int:
+        return self.rows_used * self.cols_used * self.temporal
+
+
+@dataclass(frozen=True, slots=True)
+class PassWork:
+    """Geometry of one recompute pass over part of a fold's output block (priced by mapping.region)."""
+
+    steps: int  # temporal steps streamed
+    outputs: int  # output elements written
+    macs: int
+    a_read_words: int  # operand words read from SRAM A
+    b_read_words: int
+    c_read_outputs: int  # partial sums read back to accumulate into (0 when the sum stays in the PE)
+
+
+class DataflowGeometry:
+    """The geometric facts of one dataflow (see the module docstring); subclasses fill the table.
+
+    `dims` names the GEMM dimension on (array rows, array cols, time); `outer_dim` is the
+    spatial dimension whose blocks form the outer loop of the fold order.
+    """
+
+    kind: ClassVar[Dataflow]
+    kernel_code: ClassVar[int]  # the integer the numba kernels branch on (kernels.codes)
+    dims: ClassVar[tuple[str, str, str]]
+    outer_dim: ClassVar[str]
+    preload_rows: ClassVar[bool]  # a stationary operand is preloaded through the R rows first
+
+    # -- shape ---------------------------------------------------------------------------------
+    def fold_shape(self, m: int, k: int, n: int) -> FoldShape:
+        """The (rows, cols, temporal) GEMM extents (DESIGN.md section 3)."""
+        extent = {"m": m, "k": k, "n": n}
+        return FoldShape(*(extent[d] for d in self.dims))
+
+    def fold_grid(self, m: int, k: int, n: int, rows: int, cols: int) -> tuple[int, int]:
+        """Number of folds along the array's rows and cols."""
+        shape = self.fold_shape(m, k, n)
+        return ceil_div(shape.spatial_rows, rows), ceil_div(shape.spatial_cols, cols)
+
+    # -- timing --------------------------------------------------------------------------------
+    def fill_drain_cycles(self, rows: int, cols: int) -> int:
+        """Cycles of one fold that are not streaming: weight preload (WS/IS), skew fill and drain."""
+        return self._preload_cycles(rows) + rows + cols - 2
+
+    def fold_cycles(self, rows: int, cols: int, temporal: int) -> int:
+        """Latency of one fold: OS R + C + T - 2, WS and IS 2R + C + T - 2 (SCALE-Sim's count)."""
+        return self.fill_drain_cycles(rows, cols) + temporal
+
+    def issue_interval_cycles(self, rows: int, cols: int, temporal: int, fold_overlap: bool) -> int:
+        """Cycles from the start of one fold to the start of the next one.
+
+        Without overlap every fold pays its own fill and drain. With overlap the next fold's
+        operands stream in right behind the current ones (OS: T cycles later); in WS/IS the next
+        fold's weights preload through the R rows while the current fold streams, so the next
+        fold can start max(T, R) cycles later.
+        """
+        if not fold_overlap:
+            return self.fold_cycles(rows, cols, temporal)
+        return max(temporal, self._preload_cycles(rows))
+
+    def mac_cycle(self, rows: int, r: BlockIndex, c: BlockIndex, tau: BlockIndex) -> BlockIndex:
+        """Fold-local cycle at which PE(r, c) performs the MAC of temporal index tau."""
+        return self._preload_cycles(rows) + r + c + tau
+
+    def mac_tau(self, rows: int, r: int, c: int, cycle: int) -> int:
+        """Temporal index of the MAC PE(r, c) performs at a fold-local cycle (may be out of range)."""
+        return cycle - self._preload_cycles(rows) - r - c
+
+    def _preload_cycles(self, rows: int) -> int:
+        return rows if self.preload_rows else 0
+
+    # -- fold order ----------------------------------------------------------------------------
+    def loop_nest(self, fold_rows: int, fold_cols: int) -> tuple[int, int]:
+        """(outer blocks, inner blocks) of the fold order."""
+        return (fold_rows, fold_cols) if self._outer_is_rows else (fold_cols, fold_rows)
+
+    def fold_blocks(self, fold_rows: int, fold_cols: int, index: BlockIndex) -> tuple[BlockIndex, BlockIndex]:
+        """(row-block, col-block) of fold `index` in execution order; `index` may be an int or an
+        integer array."""
+        _, inner = self.loop_nest(fold_rows, fold_cols)
+        outer_block, inner_block = divmod(index, inner)
+        return (outer_block, inner_block) if self._outer_is_rows else (inner_block, outer_block)
+
+    def block_position(self, fold: Fold) -> tuple[int, int]:
+        """(outer, inner) GEMM offsets of a fold in the loop nest: (0, x) is the first outer block."""
+        return (fold.row0, fold.col0) if self._outer_is_rows else (fold.col0, fold.row0)
+
+    def fold_at(self, m: int, k: int, n: int, rows: int, cols: int, index: int) -> Fold:
+        """Fold `index` of a GEMM on the array, in execution order (fold_blocks)."""
+        shape = self.fold_shape(m, k, n)
+        fr, fc = self.fold_grid(m, k, n, rows, cols)
+        br, bc = self.fold_blocks(fr, fc, index)
+        row0, col0 = br * rows, bc * cols
+        return Fold(
+            index=index,
+            row0=row0,
+            col0=col0,
+            rows_used=min(rows, shape.spatial_rows - row0),
+            cols_used=min(cols, shape.spatial_cols - col0),
+            temporal=shape.temporal,
+        )
+
+    @property
+    def _outer_is_rows(self) -> bool:
+        return self.outer_dim == self.dims[0]
+
+    @property
+    def reused_operand(self) -> str:
+        """The operand ("a" or "b") that every outer block streams again: the one without the
+        outer dimension (OS: B, WS: A, IS: B), so the one worth keeping whole on chip."""
+        return "a" if self.outer_dim not in ("m", "k") else "b"
+
+    # -- operand and output blocks ---------------------------------------------------------------
+    def operand_blocks(self, fold: Fold, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The operand blocks one fold consumes (views into A[M,K] and B[K,N])."""
+        cut = self._cuts(fold)
+        return a[cut["m"], cut["k"]], b[cut["k"], cut["n"]]
+
+    def output_block(self, fold: Fold, m: int, n: int) -> tuple[slice, slice]:
+        """The slice of C[M,N] a fold writes (WS/IS folds write partial sums over their K range)."""
+        cut = self._cuts(fold)
+        return _bounded(cut["m"], m), _bounded(cut["n"], n)
+
+    def output_block_shape(self, fold: Fold, m: int, n: int) -> tuple[int, int]:
+        """(rows, cols) of the fold's output block, the index space of a recompute Region."""
+        rows, cols = self.output_block(fold, m, n)
+        return rows.stop - rows.start, cols.stop - cols.start
+
+    def reduction_extent(self, fold: Fold) -> int:
+        """How many K terms one output of the fold sums: all of T (OS) or the used PE rows."""
+        return fold.temporal if self.dims[2] == "k" else fold.rows_used
+
+    def block_extents(self, a_block: np.ndarray, b_block: np.ndarray) -> tuple[int, int, int]:
+        """(rows_used, cols_used, T) of a fold from its operand blocks (the operand_blocks layout);
+        ValueError when the blocks are not 2-D or do not fit together."""
+        if a_block.ndim != 2 or b_block.ndim != 2:
+            raise ValueError("operand blocks must be 2-D")
+        (am, ak), (bk, bn) = a_block.shape, b_block.shape
+        if ak != bk:
+            raise ValueError(f"operand blocks {a_block.shape} and {b_block.shape} do not fit a {self.kind} fold")
+        extent = {"m": am, "k": ak, "n": bn}
+        ru, cu, temporal = (extent[d] for d in self.dims)
+        return ru, cu, temporal
+
+    def _cuts(self, fold: Fold) -> dict[str, slice]:
+        """The slice of each GEMM dimension a fold covers (the temporal one: all of it)."""
+        rows_dim, cols_dim, time_dim = self.dims
+        return {
+            rows_dim: slice(fold.row0, fold.row0 + fold.rows_used),
+            cols_dim: slice(fold.col0, fold.col0 + fold.cols_used),
+            time_dim: slice(None),
+        }
+
+    # -- recomputation -------------------------------------------------------------------------
+    def recompute_work(self, fold: Fold, out_rows: int | None, out_cols: int | None, elements: int | None) -> PassWork:
+        """One pass over `out_rows` x `out_cols` distinct output rows/cols of the fold's output block
+        (None: all of them), or over `elements` distinct (row, col) pairs.
+
+        A pass streams only the temporal steps it needs. When both output axes are spatial (OS)
+        every output needs all T steps on its own PE; otherwise the output axis that is temporal
+        sets the steps and the spatial one the active array columns, each summing over the used
+        PE rows, with partial sums read back from SRAM C.
+        """
+        ru, cu, t = fold.rows_used, fold.cols_used, fold.temporal
+        time_dim = self.dims[2]  # the output block's rows are M, its cols N
+        if time_dim == "k":
+            pr = ru if out_rows is None else out_rows
+            pc = cu if out_cols is None else out_cols
+            outputs = elements if elements is not None else pr * pc
+            a_words, b_words = pr * t, t * pc
+            return PassWork(t, outputs, outputs * t, a_words, b_words, 0)
+        temporal_sel, spatial_sel = (out_rows, out_cols) if time_dim == "m" else (out_cols, out_rows)
+        steps = t if temporal_sel is None else temporal_sel
+        active = cu if spatial_sel is None else spatial_sel
+        outputs = steps * active
+        stationary, streamed = ru * active, ru * steps
+        # the operand holding the temporal dimension streams; the other one is stationary
+        a_words, b_words = (streamed, stationary) if time_dim == "m" else (stationary, streamed)
+        return PassWork(steps, outputs, ru * active * steps, a_words, b_words, outputs)
+
+
+def _bounded(cut: slice, extent: int) -> slice:
+    return slice(0, extent) if cut.start is None else cut
+
+
+class OutputStationary(DataflowGeometry):
+    """OS: C stays in the PEs; spatial M x N, temporal K."""
+
+    kind = Dataflow.OS
+    kernel_code = codes.OS
+    dims = ("m", "n", "k")
+    outer_dim = "m"
+    preload_rows = False
+
+
+class WeightStationary(DataflowGeometry):
+    """WS: B is preloaded into the PEs; spatial K x N, temporal M."""
+
+    kind = Dataflow.WS
+    kernel_code = codes.WS
+    dims = ("k", "n", "m")
+    outer_dim = "n"
+    preload_rows = True
+
+
+class InputStationary(DataflowGeometry):
+    """IS: A is preloaded into the PEs; spatial K x M, temporal N (the mirror of WS)."""
+
+    kind = Dataflow.IS
+    kernel_code = codes.IS
+    dims = ("k", "m", "n")
+    outer_dim = "m"
+    preload_rows = True
+
+
+GEOMETRIES: dict[Dataflow, DataflowGeometry] = {
+    g.kind: g for g in (OutputStationary(), WeightStationary(), InputStationary())
+}
+
+
+def geometry_of(dataflow: Dataflow) -> DataflowGeometry:
+    """The geometry object of a configured dataflow."""
+    return GEOMETRIES[dataflow]
+
+
+# The free functions below are the original entry points; each asks the geometry object.
 def fold_shape(dataflow: Dataflow, m: int, k: int, n: int) -> FoldShape:
-    """The (rows, cols, temporal) GEMM extents of a dataflow (DESIGN.md section 3)."""
-    if dataflow is Dataflow.OS:
-        return FoldShape(m, n, k)
-    if dataflow is Dataflow.WS:
-        return FoldShape(k, n, m)
-    return FoldShape(k, m, n)
+    return geometry_of(dataflow).fold_shape(m, k, n)
 
 
 def fill_drain_cycles(dataflow: Dataflow, rows: int, cols: int) -> int:
-    """Cycles of one fold that are not streaming: weight preload (WS/IS), skew fill and drain."""
-    if dataflow is Dataflow.OS:
-        return rows + cols - 2
-    return 2 * rows + cols - 2
+    return geometry_of(dataflow).fill_drain_cycles(rows, cols)
 
 
 def fold_cycles(dataflow: Dataflow, rows: int, cols: int, temporal: int) -> int:
-    """Latency of one fold: OS R + C + T - 2, WS and IS 2R + C + T - 2 (SCALE-Sim's count)."""
-    return fill_drain_cycles(dataflow, rows, cols) + temporal
+    return geometry_of(dataflow).fold_cycles(rows, cols, temporal)
 
 
 def issue_interval_cycles(dataflow: Dataflow, rows: int, cols: int, temporal: int, fold_overlap: bool) -> int:
-    """Cycles from the start of one fold to the start of the next one.
-
-    Without overlap every fold pays its own fill and drain. With overlap the next fold's
-    operands stream in right behind the current ones (OS: T cycles later); in WS/IS the next
-    fold's weights preload through the R rows while the current fold streams, so the next
-    fold can start max(T, R) cycles later.
-    """
-    if not fold_overlap:
-        return fold_cycles(dataflow, rows, cols, temporal)
-    if dataflow is Dataflow.OS:
-        return temporal
-    return max(temporal, rows)
+    return geometry_of(dataflow).issue_interval_cycles(rows, cols, temporal, fold_overlap)
 
 
 def mac_cycle(dataflow: Dataflow, rows: int, r: int, c: int, tau: int) -> int:
-    """Fold-local cycle at which PE(r, c) performs the MAC of temporal index tau."""
-    if dataflow is Dataflow.OS:
-        return r + c + tau
-    return rows + r + c + tau
+    return geometry_of(dataflow).mac_cycle(rows, r, c, tau)
 
 
 def mac_tau(dataflow: Dataflow, rows: int, r: int, c: int, cycle: int) -> int:
-    """Temporal index of the MAC PE(r, c) performs at a fold-local cycle (may be out of range)."""
-    if dataflow is Dataflow.OS:
-        return cycle - r - c
-    return cycle - rows - r - c
+    return geometry_of(dataflow).mac_tau(rows, r, c, cycle)

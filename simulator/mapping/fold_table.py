@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.config.enums import Dataflow
-from simulator.mapping.dataflow import fold_shape
-from simulator.mapping.tiling import Fold, fold_blocks, fold_grid
+from simulator.mapping.dataflow import Fold, geometry_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +27,10 @@ class FoldTable:
 
 def fold_table(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int) -> FoldTable:
     """Vectorised equivalent of mapping.tiling.iter_folds (the same fold_blocks order)."""
-    shape = fold_shape(dataflow, m, k, n)
-    fr, fc = fold_grid(dataflow, m, k, n, rows, cols)
-    br, bc = fold_blocks(dataflow, fr, fc, np.arange(fr * fc))
+    geometry = geometry_of(dataflow)
+    shape = geometry.fold_shape(m, k, n)
+    fr, fc = geometry.fold_grid(m, k, n, rows, cols)
+    br, bc = geometry.fold_blocks(fr, fc, np.arange(fr * fc))
     row0, col0 = br * rows, bc * cols
     ru = np.minimum(rows, shape.spatial_rows - row0)
     cu = np.minimum(cols, shape.spatial_cols - col0)

@@ -1,7 +1,8 @@
 """Recompute regions of a fold and their price by the array's geometry: cycles, MACs, traffic of one pass.
 
-A region indexes the fold's output block (tiling.fold_output_block): OS ru x cu, WS M x cu,
-IS cu x N. Each output element maps to spatial PEs and temporal steps of the dataflow:
+A region indexes the fold's output block (DataflowGeometry.output_block): OS ru x cu, WS M x cu,
+IS cu x N. Each output element maps to spatial PEs and temporal steps of the dataflow
+(DataflowGeometry.recompute_work):
 
 | dataflow | output row is        | output col is        | reduction per output   |
 |----------|----------------------|----------------------|------------------------|
@@ -25,9 +26,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
 
-from simulator.config.enums import Dataflow
 from simulator.config.schema import HwConfig
-from simulator.mapping.dataflow import ceil_div, fill_drain_cycles, issue_interval_cycles
+from simulator.mapping.dataflow import ceil_div
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.metrics.actions import ActionCounts
@@ -69,50 +69,34 @@ class RecomputePass:
 
 def output_block_shape(s: GemmSchedule, fold: Fold) -> tuple[int, int]:
     """(rows, cols) of the fold's output block, the index space of a Region."""
-    if s.dataflow is Dataflow.OS:
-        return fold.rows_used, fold.cols_used
-    if s.dataflow is Dataflow.WS:
-        return s.gemm.m, fold.cols_used
-    return fold.cols_used, s.gemm.n
+    return s.geometry.output_block_shape(fold, s.gemm.m, s.gemm.n)
 
 
 def price_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> RecomputePass:
     """Cycles, MACs and traffic of recomputing `region` of one fold (see module docstring)."""
     if region.scope is Scope.GEMM:
         return _price_gemm(hw, s)
-    df, overlap = s.dataflow, hw.array.fold_overlap
-    ru, cu, t = fold.rows_used, fold.cols_used, fold.temporal
+    geometry = s.geometry
     rows, cols = _checked_indices(s, fold, region)
     ob, ab = s.operand_bytes, s.acc_bytes
     scope = region.scope
-    if df is Dataflow.OS:  # spatial (rows, cols); every element needs all K steps
-        pr = ru if scope in (Scope.TILE, Scope.COLS) else len(set(rows))
-        pc = cu if scope in (Scope.TILE, Scope.ROWS) else len(set(cols))
-        outputs = len(set(zip(rows, cols, strict=True))) if scope is Scope.ELEMENTS else pr * pc
-        steps = t
-        macs = outputs * steps
-        a_read, b_read, c_read = pr * s.gemm.k * ob, s.gemm.k * pc * ob, 0
-    else:  # reduction over the ru PE rows; one output index is temporal, the other an array col
-        temporal_idx, spatial_idx = (rows, cols) if df is Dataflow.WS else (cols, rows)
-        temporal_scope, spatial_scope = (Scope.ROWS, Scope.COLS) if df is Dataflow.WS else (Scope.COLS, Scope.ROWS)
-        steps = len(set(temporal_idx)) if scope in (temporal_scope, Scope.ELEMENTS) else t
-        active = len(set(spatial_idx)) if scope in (spatial_scope, Scope.ELEMENTS) else cu
-        outputs = steps * active
-        macs = ru * active * steps
-        stationary, streamed = ru * active * ob, ru * steps * ob
-        a_read, b_read = (streamed, stationary) if df is Dataflow.WS else (stationary, streamed)
-        c_read = outputs * ab  # partial sums are read, accumulated and written back
-    counts = ActionCounts(
-        macs=macs,
-        recomputed_macs=macs,
-        sram_a_read_bytes=a_read,
-        sram_b_read_bytes=b_read,
-        sram_c_read_bytes=c_read,
-        sram_c_write_bytes=outputs * ab,
+    work = geometry.recompute_work(
+        fold,
+        out_rows=len(set(rows)) if scope in (Scope.ROWS, Scope.ELEMENTS) else None,
+        out_cols=len(set(cols)) if scope in (Scope.COLS, Scope.ELEMENTS) else None,
+        elements=len(set(zip(rows, cols, strict=True))) if scope is Scope.ELEMENTS else None,
     )
-    cycles = fill_drain_cycles(df, s.rows, s.cols) + steps
-    window = issue_interval_cycles(df, s.rows, s.cols, steps, overlap)
-    return RecomputePass(steps, cycles, window, counts)
+    counts = ActionCounts(
+        macs=work.macs,
+        recomputed_macs=work.macs,
+        sram_a_read_bytes=work.a_read_words * ob,
+        sram_b_read_bytes=work.b_read_words * ob,
+        sram_c_read_bytes=work.c_read_outputs * ab,  # partial sums are read, accumulated and written back
+        sram_c_write_bytes=work.outputs * ab,
+    )
+    cycles = geometry.fill_drain_cycles(s.rows, s.cols) + work.steps
+    window = geometry.issue_interval_cycles(s.rows, s.cols, work.steps, hw.array.fold_overlap)
+    return RecomputePass(work.steps, cycles, window, counts)
 
 
 def _checked_indices(s: GemmSchedule, fold: Fold, region: Region) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -157,8 +141,4 @@ def _price_gemm(hw: HwConfig, s: GemmSchedule) -> RecomputePass:
         sram_c_write_bytes=totals.c_sram_write_bytes // per,
         dram_read_bytes=dram_bytes,
     )
-    return RecomputePass(_temporal(s), cycles, window, counts)
-
-
-def _temporal(s: GemmSchedule) -> int:
-    return {Dataflow.OS: s.gemm.k, Dataflow.WS: s.gemm.m, Dataflow.IS: s.gemm.n}[s.dataflow]
+    return RecomputePass(s.geometry.fold_shape(s.gemm.m, s.gemm.k, s.gemm.n).temporal, cycles, window, counts)

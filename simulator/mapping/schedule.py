@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 from simulator.config.enums import Dataflow
 from simulator.config.schema import HwConfig
-from simulator.mapping.dataflow import fold_cycles, issue_interval_cycles
-from simulator.mapping.tiling import Fold, fold_grid
+from simulator.mapping.dataflow import DataflowGeometry, Fold, geometry_of
 from simulator.workload.gemm import Gemm
 
 
@@ -56,6 +55,11 @@ class GemmSchedule:
     psum_resident: bool  # WS/IS partial sums stay in SRAM C across K folds
     operand_bytes: int
     acc_bytes: int
+
+    @property
+    def geometry(self) -> DataflowGeometry:
+        """The dataflow's geometry object: fold shape, order, blocks, timing."""
+        return geometry_of(self.dataflow)
 
     @property
     def folds_per_instance(self) -> int:
@@ -112,8 +116,9 @@ def schedule_gemm(gemm: Gemm, hw: HwConfig) -> GemmSchedule:
     arr, sram = hw.array, hw.memory.sram
     df, rows, cols = arr.dataflow, arr.rows, arr.cols
     ob, ab = arr.datatype.operand_bytes, arr.datatype.acc_bytes
-    fr, fc = fold_grid(df, gemm.m, gemm.k, gemm.n, rows, cols)
-    temporal = {Dataflow.OS: gemm.k, Dataflow.WS: gemm.m, Dataflow.IS: gemm.n}[df]
+    geometry = geometry_of(df)
+    fr, fc = geometry.fold_grid(gemm.m, gemm.k, gemm.n, rows, cols)
+    temporal = geometry.fold_shape(gemm.m, gemm.k, gemm.n).temporal
     a_bytes, b_bytes = gemm.m * gemm.k * ob, gemm.k * gemm.n * ob
     if df is Dataflow.OS:
         # an A row-block (rows x K) is reused across the N folds; B is reused across row-blocks
@@ -135,8 +140,8 @@ def schedule_gemm(gemm: Gemm, hw: HwConfig) -> GemmSchedule:
         cols=cols,
         fold_rows=fr,
         fold_cols=fc,
-        fold_cycles=fold_cycles(df, rows, cols, temporal),
-        issue_interval_cycles=issue_interval_cycles(df, rows, cols, temporal, arr.fold_overlap),
+        fold_cycles=geometry.fold_cycles(rows, cols, temporal),
+        issue_interval_cycles=geometry.issue_interval_cycles(rows, cols, temporal, arr.fold_overlap),
         a_resident=a_resident,
         b_resident=b_resident,
         psum_resident=psum_resident,

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
+from simulator.errors import ConfigError
+
 DEFAULT_CONFIDENCE = 0.95
 _BETA_EPS = 1e-15
 _BETA_MAX_TERMS = 500
@@ -26,9 +28,18 @@ class Interval:
         return (self.hi - self.lo) / 2.0
 
 
-def _check_confidence(confidence: float) -> None:
+def check_confidence(confidence: float) -> float:
+    """A two-sided confidence level, which must lie in (0, 1) (ConfigError on argument "confidence")."""
     if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+        raise ConfigError(f"must be in (0, 1), got {confidence}", argument="confidence")
+    return confidence
+
+
+def check_trials(trials: int) -> int:
+    """A Monte-Carlo trial count, which must be >= 1 (ConfigError on argument "trials")."""
+    if trials < 1:
+        raise ConfigError(f"must be >= 1, got {trials}", argument="trials")
+    return trials
 
 
 def normal_quantile(p: float) -> float:
@@ -104,7 +115,7 @@ def t_interval(values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE) 
 
     With one value the interval is undefined (lo = hi = nan); with none everything is nan.
     """
-    _check_confidence(confidence)
+    check_confidence(confidence)
     n = len(values)
     if n == 0:
         return Interval(math.nan, math.nan, math.nan, 0)
@@ -121,7 +132,7 @@ def wilson_interval(successes: int, n: int, confidence: float = DEFAULT_CONFIDEN
 
     centre = (p + z^2/2n) / (1 + z^2/n), half = z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/4n^2).
     """
-    _check_confidence(confidence)
+    check_confidence(confidence)
     if n < 0 or not 0 <= successes <= n:
         raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
     if n == 0:
@@ -148,7 +159,7 @@ def trials_needed(
     infinite, n = t^2 p (1 - p) / e^2), e the margin, t the normal cut-off of the confidence and p
     the expected proportion (0.5, the worst case, when unknown).
     """
-    _check_confidence(confidence)
+    check_confidence(confidence)
     if not 0.0 < margin < 1.0:
         raise ValueError(f"margin must be in (0, 1), got {margin}")
     if not 0.0 < proportion < 1.0:

@@ -22,6 +22,7 @@ from simulator.config.fault_spec import FaultSpec
 from simulator.faults.codes import CANONICAL_SITES, SITE_CODE
 from simulator.faults.sampling import FaultBatch
 from simulator.kernels.codes import FLIP, T_CU, T_RU
+from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable
 from simulator.mapping.schedule import GemmSchedule
 
@@ -133,6 +134,6 @@ def sample_single_faults(
         fold[hit], tau[hit] = f, local % table.temporal
         pe = local // table.temporal
         row[hit], col[hit] = pe // cu[f], pe % cu[f]
-    cycle = row + col + tau + (0 if dataflow is Dataflow.OS else rows)  # mapping.dataflow's MAC timing
+    cycle = geometry_of(dataflow).mac_cycle(rows, row, col, tau)  # the dataflow's MAC timing, vectorised
     site_codes = np.array([SITE_CODE[s] for s in exposure.sites], np.int64)[s_pos]
     return SingleFaults(exposure.gemm_indices[g_pos], instance, fold, row, col, cycle, site_codes, bit)
