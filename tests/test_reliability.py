@@ -325,3 +325,19 @@ def test_fit_figure_renders(tmp_path):
     fig = fit_vs_overhead([d, d])
     assert len(fig.axes) == 2
     assert render(fig, "png").startswith(b"\x89PNG")
+
+
+def test_no_retry_allowed_turns_detections_into_due():
+    """With recompute.max_retries = 0 a recomputation request gives up at once: detected upsets become
+    DUE for every recomputing policy, in the vectorised path as in the reference."""
+    hw = api.resolve_hw("edge_32x32", ["array.rows=8", "array.cols=8", "recompute.max_retries=0"])
+    schedules = [schedule_gemm(g, hw) for g in SMALL.gemms]
+    ops = OperandCache(hw, schedules, 0)
+    pols = _policies(hw, AbftConfig())
+    fast = run_avf_campaign(hw, schedules, FaultSpec(), AbftConfig(), pols, 1500, seed=4, operands=ops)
+    ref = run_avf_campaign(hw, schedules, FaultSpec(), AbftConfig(), pols, 1500, seed=4, operands=ops, vectorised=False)
+    assert np.array_equal(fast.fate, ref.fate)
+    abft, dmr = fast.counts("abft"), fast.counts("dmr")
+    assert abft["recomputed"] == 0 and abft["due"] == 1500 - abft["masked"]
+    assert dmr["due"] == abft["due"]
+    assert fast.counts("abft_correct")["corrected"] > 0  # a correction needs no retry
