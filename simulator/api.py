@@ -159,6 +159,7 @@ def _simulate_policy(
                 actions=layer.actions,
                 energy_breakdown_pj=energy_breakdown_pj(layer.actions, hw),
                 outcomes=per_layer,
+                compulsory_dram_bytes=s.compulsory_dram_bytes,
             )
         )
     outcomes = verifier.outcomes() if isinstance(verifier, FaultVerifier) else {}

@@ -173,7 +173,7 @@ def test_unknown_names_and_missing_files(capsys, tmp_path):
             "name: w\nvit: {image_size: 224, patch_size: 16, hidden: 768, depth: 1, heads: 7}\n",
             "not a multiple of heads",
         ),
-        ("name: w\ngemms:\n  - {name: a, M: 1, K: 1, N: 2, kind: conv}\n", "kind must be one of"),
+        ("name: w\ngemms:\n  - {name: a, M: 1, K: 1, N: 2, kind: convolution}\n", "kind must be one of"),
     ],
 )
 def test_bad_workloads(tmp_path, text, message):

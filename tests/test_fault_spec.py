@@ -51,7 +51,7 @@ def test_frozen_and_hashable() -> None:
         ({"bits": [0, 32]}, "bits"),
         ({"bits": [-1, 3]}, "bits"),
         ({"bits": [1, 2, 3]}, "bits"),
-        ({"kinds": ["conv"]}, "kinds"),
+        ({"kinds": ["convolution"]}, "kinds"),
         ({"kinds": []}, "kinds"),
         ({"gemms": []}, "gemms"),
         ({"seed": -1}, "seed"),

@@ -18,6 +18,7 @@ from simulator.faults.operands import (
     synthetic_operands,
 )
 from simulator.workload.gemm import GEMM_KINDS, Gemm
+from simulator.workload.kinds import BUILTIN_KINDS
 
 STORAGE = {Datatype.INT8: np.int8, Datatype.FP16: np.float16, Datatype.BF16: np.float32, Datatype.FP32: np.float32}
 
@@ -36,7 +37,7 @@ def test_dtypes_shapes_and_determinism(kind: str, datatype: Datatype) -> None:
     if datatype is Datatype.INT8:
         assert ops.a_scale > 0 and ops.b_scale > 0
         assert np.abs(ops.a.astype(int)).max() == 127  # activations: per-tensor peak scaling
-        if kind in ("qk", "av"):
+        if not BUILTIN_KINDS[kind].b_is_weight:  # activations: per-tensor peak scaling too
             assert np.abs(ops.b.astype(int)).max() == 127
         else:  # weights drawn as codes with 127 at INT8_WEIGHT_SIGMAS sigma
             assert ops.b_scale == pytest.approx(WEIGHT_STD * INT8_WEIGHT_SIGMAS / 127)

@@ -142,7 +142,11 @@ class _Resolver:
     def _locate(self, value: str) -> str:
         """A relative path that is not found from the working directory is looked up beside the sweep."""
         candidate = self.source.parent / value
-        if not Path(value).exists() and ("/" in value or value.endswith((".yaml", ".yml"))) and candidate.exists():
+        if (
+            not Path(value).exists()
+            and ("/" in value or value.endswith((".yaml", ".yml", ".onnx")))
+            and candidate.exists()
+        ):
             return str(candidate)
         return value
 

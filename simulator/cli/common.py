@@ -23,6 +23,8 @@ FLAG_OF_ARGUMENT = {
     "point": "--point",
     "confidence": "--confidence",
     "cycles": "--cycles",
+    "batch": "--batch",
+    "dims": "--dim",
 }
 
 

@@ -23,10 +23,12 @@ from simulator.config.loader import (
     bundled_names,
     load_abft,
     load_fault_spec,
+    load_workload,
 )
 from simulator.engine.chrome_trace import chrome_trace
 from simulator.errors import ConfigError
 from simulator.metrics.report import Report
+from simulator.workload.kinds import GEMM_KINDS
 
 ORDER = 10  # place in `abftsim --help`
 DEFAULT_BER = 1e-9  # the middle of the seed paper's BER sweep (1e-11 to 1e-7)
@@ -36,8 +38,10 @@ def register(sub: Any) -> None:
     run = sub.add_parser("run", help="simulate a workload on a hardware config under ABFT policies")
     add_hw_options(run)
     run.add_argument(
-        "--workload", default=DEFAULT_WORKLOAD, help=f"bundled name or YAML path (default {DEFAULT_WORKLOAD})"
-    )
+        "--workload", default=DEFAULT_WORKLOAD,
+        help=f"bundled name, YAML path or ONNX model (.onnx) (default {DEFAULT_WORKLOAD})",
+    )  # fmt: skip
+    run.add_argument("--batch", type=int, metavar="N", help="batch size of a preset or of an ONNX model's batch axis")
     run.add_argument(
         "--policy",
         dest="policies",
@@ -76,7 +80,8 @@ def register(sub: Any) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     print("hardware:  " + " ".join(bundled_names(HW_DIR_NAME)))
-    print("workloads: " + " ".join(bundled_names(WORKLOAD_DIR_NAME)))
+    print("workloads: " + " ".join(bundled_names(WORKLOAD_DIR_NAME)) + " (or any .onnx model)")
+    print("kinds:     " + " ".join(GEMM_KINDS) + " (GEMM kinds, for faults.kinds and abft.thresholds)")
     print("policies:  " + " ".join(policy_names()))
     print("sweeps:    " + " ".join(bundled_names(SWEEP_DIR_NAME)))
     return EXIT_OK
@@ -96,8 +101,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         cli_faults["ber"] = 0.0 if args.explicit else DEFAULT_BER
     spec = load_fault_spec(args.faults, cli_faults)
     abft = load_abft(args.abft)
+    workload = load_workload(args.workload, batch=args.batch)
     with progress_bar(len(policies), "policies", args.quiet) as bar:
-        report = api.run(args.hw, args.workload, policies, spec, abft=abft, overrides=args.overrides,
+        report = api.run(args.hw, workload, policies, spec, abft=abft, overrides=args.overrides,
                          trace=policies[0] if args.trace else None, fault_log=bool(args.fault_log),
                          progress=lambda name: bar.update(1))  # fmt: skip
     data = report.to_dict()

@@ -42,7 +42,7 @@ def format_table(report: Report) -> str:
     first = report.policies[0]
     header = (
         f"{'layer':<16}{'M':>6}{'K':>6}{'N':>6}{'count':>6}{'folds':>8}{'compute':>12}{'mem stall':>11}"
-        f"{'chk stall':>10}{'recompute':>11}{'total':>12}{'energy uJ':>11}"
+        f"{'chk stall':>10}{'recompute':>11}{'total':>12}{'energy uJ':>11}{'DRAM MB':>9}{'/compul':>8}"
     )
     lines += [f"layers under policy {first.policy}:", header, "-" * len(header)]
     for layer in first.layers:
@@ -50,7 +50,14 @@ def format_table(report: Report) -> str:
             f"{layer.name:<16}{layer.m:>6}{layer.k:>6}{layer.n:>6}{layer.count:>6}{layer.folds:>8}"
             f"{layer.compute_cycles:>12,}{layer.memory_stall_cycles:>11,}{layer.checksum_stall_cycles:>10,}"
             f"{layer.recompute_cycles:>11,}{layer.total_cycles:>12,}{layer.energy_pj / 1e6:>11.2f}"
+            f"{layer.dram_bytes / 1e6:>9.2f}{layer.dram_bytes / max(layer.compulsory_dram_bytes, 1):>8.2f}"
         )
+    dram_bytes = sum(layer.dram_bytes for layer in first.layers)
+    compulsory_bytes = sum(layer.compulsory_dram_bytes for layer in first.layers)
+    lines.append(
+        f"DRAM traffic: {dram_bytes / 1e6:,.1f} MB, compulsory {compulsory_bytes / 1e6:,.1f} MB "
+        f"({dram_bytes / max(compulsory_bytes, 1):.2f}x; mapping {hw.get('mapping', {}).get('policy', '?')})"
+    )
     base = report.baseline
     run = report.run
     faults = run.get("faults", {})

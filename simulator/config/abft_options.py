@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, StrictInt, model_validator
 
-from simulator.workload.gemm import GEMM_KINDS
+from simulator.workload.kinds import BUILTIN_KINDS
 
 NonNegative = Annotated[float, Strict(), AllowInfNan(False), Field(ge=0)]
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
@@ -46,10 +46,12 @@ class AbftConfig(BaseModel):
 
     @model_validator(mode="after")
     def _known_kinds(self) -> AbftConfig:
-        unknown = sorted(set(self.thresholds) - set(GEMM_KINDS))
+        keys = BUILTIN_KINDS.threshold_keys
+        unknown = sorted(set(self.thresholds) - set(keys))
         if unknown:
-            raise ValueError(f"thresholds: unknown GEMM kind {unknown[0]!r} (known: {', '.join(GEMM_KINDS)})")
+            raise ValueError(f"thresholds: unknown GEMM kind {unknown[0]!r} (known: {', '.join(keys)})")
         return self
 
     def thresholds_for(self, kind: str) -> Thresholds:
-        return self.thresholds.get(kind, DEFAULT_THRESHOLDS)
+        """The thresholds of a GEMM kind, looked up under the kind's threshold key."""
+        return self.thresholds.get(BUILTIN_KINDS[kind].threshold_key, DEFAULT_THRESHOLDS)

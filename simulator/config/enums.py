@@ -15,6 +15,13 @@ class Dataflow(StrEnum):
     IS = "is"  # input stationary:  spatial K x M, temporal N
 
 
+class MappingPolicy(StrEnum):
+    """How the mapping step picks each GEMM's fold order (mapping.loop_order)."""
+
+    MIN_DRAM = "min_dram"  # the order moving the fewest DRAM bytes for the buffer sizes
+    FIXED = "fixed"  # OS row-major, WS/IS output block outer (SCALE-Sim's order)
+
+
 class Datatype(StrEnum):
     """Operand datatype; the accumulator type follows from it."""
 

@@ -16,7 +16,8 @@ from pydantic import (
 )
 
 from simulator.config.enums import Datatype, FaultKind, Site
-from simulator.workload.gemm import GEMM_KINDS, Gemm
+from simulator.workload.gemm import Gemm
+from simulator.workload.kinds import GEMM_KINDS
 
 MAX_WORD_BITS = 32  # the widest register word (acc of every datatype, fp32 operands / products)
 

@@ -14,6 +14,7 @@ from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.config.workload_schema import WorkloadFile
 from simulator.errors import ConfigError
+from simulator.workload.onnx_import import load_onnx_workload
 from simulator.workload.workload import Workload
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -22,6 +23,7 @@ WORKLOAD_DIR_NAME = "workloads"
 SWEEP_DIR_NAME = "sweeps"
 DEFAULT_HW = "edge_32x32"
 DEFAULT_WORKLOAD = "vit_base_16"
+ONNX_SUFFIX = ".onnx"
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -41,7 +43,7 @@ def bundled_names(kind: str) -> list[str]:
 def resolve(name_or_path: str | Path, kind: str) -> Path:
     """A YAML path from a path or from the name of a bundled file (`edge_32x32`)."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.suffix in (".yaml", ".yml", ONNX_SUFFIX) or path.exists():
         if not path.is_file():
             raise ConfigError(f"{path}: no such file")
         return path
@@ -181,14 +183,39 @@ def load_hw(name_or_path: str | Path = DEFAULT_HW, overrides: Iterable[str] = ()
     return validate(HwConfig, data, source)
 
 
-def load_workload(name_or_path: str | Path = DEFAULT_WORKLOAD) -> Workload:
-    """Workload by bundled name or path."""
+def load_workload(
+    name_or_path: str | Path = DEFAULT_WORKLOAD, batch: int | None = None, dims: Mapping[str, int] | None = None
+) -> Workload:
+    """Workload by bundled name, YAML path or ONNX model path (`.onnx`, imported by shape inference).
+
+    `batch` replaces a preset's batch or binds an ONNX model's symbolic batch dimension; `dims`
+    binds an ONNX model's other symbolic input dimensions by name.
+    """
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch <= 0):
+        raise ConfigError(f"must be a positive integer, got {batch!r}", argument="batch")
     path = resolve(name_or_path, WORKLOAD_DIR_NAME)
-    spec = validate(WorkloadFile, read_yaml(path), display_name(path))
+    source = display_name(path)
+    if path.suffix == ONNX_SUFFIX:
+        try:
+            return load_onnx_workload(path, batch=batch, dims=dims)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+    if dims:
+        raise ConfigError(f"{source}: dims: only an ONNX model has symbolic dimensions")
+    data = read_yaml(path)
+    if batch is not None:
+        section = next((key for key in ("vit", "swin") if isinstance(data.get(key), dict)), None)
+        if section is None:
+            raise ConfigError(
+                f"{source}: batch: applies to a `vit` or `swin` preset or an ONNX model, not to a GEMM list"
+            )
+        data = {**data, section: {**data[section], "batch": batch}}
+        source += f" (with batch {batch})"
+    spec = validate(WorkloadFile, data, source)
     try:
         return spec.to_workload()
     except ValueError as exc:
-        raise ConfigError(f"{display_name(path)}: {exc}") from None
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def load_fault_spec(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> FaultSpec:

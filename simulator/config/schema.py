@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, StrictBool, StrictInt, model_validator
 
-from simulator.config.enums import Dataflow, Datatype, Placement
+from simulator.config.enums import Dataflow, Datatype, MappingPolicy, Placement
 
 Number = Annotated[float, Strict(), AllowInfNan(False)]  # an int or a float, never a bool or a string
 _FROZEN = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -83,6 +83,12 @@ class ChecksumUnitConfig(_Model):
     extra_cycles_per_fold: StrictInt = Field(default=2, ge=0)  # checksum_pe drain adder latency
 
 
+class MappingConfig(_Model):
+    """The mapping step: how each GEMM's folds are ordered over the SRAM buffers."""
+
+    policy: MappingPolicy = MappingPolicy.MIN_DRAM
+
+
 class RecomputeConfig(_Model):
     max_retries: StrictInt = Field(default=3, ge=0)
 
@@ -105,6 +111,7 @@ class HwConfig(_Model):
     array: ArrayConfig
     memory: MemoryConfig
     checksum_unit: ChecksumUnitConfig = ChecksumUnitConfig()
+    mapping: MappingConfig = MappingConfig()
     recompute: RecomputeConfig = RecomputeConfig()
     energy: EnergyConfig
 

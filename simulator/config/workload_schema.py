@@ -1,4 +1,4 @@
-"""Validated models of a workload file: a ViT preset from hyper-parameters, or a GEMM list."""
+"""Validated models of a workload file: a ViT or Swin preset from hyper-parameters, or a GEMM list."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ from typing import Annotated
 
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, StrictInt, model_validator
 
-from simulator.workload.gemm import GEMM_KINDS, Gemm
+from simulator.workload.gemm import Gemm
+from simulator.workload.kinds import GEMM_KINDS
+from simulator.workload.swin import swin_gemms
 from simulator.workload.vit import vit_gemms
 from simulator.workload.workload import Workload
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 Count = Annotated[StrictInt, Field(gt=0)]
+Ratio = Annotated[float, Strict(), AllowInfNan(False), Field(gt=0)]
 
 
 class VitSection(BaseModel):
@@ -23,9 +26,10 @@ class VitSection(BaseModel):
     hidden: Count
     depth: Count
     heads: Count
-    mlp_ratio: Annotated[float, Strict(), AllowInfNan(False), Field(gt=0)] = 4.0
+    mlp_ratio: Ratio = 4.0
     classes: Count = 1000
     batch: Count = 1
+    distillation_token: bool = False  # DeiT's second token and classifier
 
     @model_validator(mode="after")
     def _consistent(self) -> VitSection:
@@ -35,6 +39,28 @@ class VitSection(BaseModel):
             raise ValueError(f"hidden {self.hidden} is not a multiple of heads {self.heads}")
         if self.hidden * self.mlp_ratio != round(self.hidden * self.mlp_ratio):
             raise ValueError(f"hidden * mlp_ratio = {self.hidden * self.mlp_ratio} is not an integer")
+        return self
+
+
+class SwinSection(BaseModel):
+    """Swin Transformer hyper-parameters (Liu et al., ICCV 2021): one depth and head count per stage."""
+
+    model_config = _FROZEN
+
+    image_size: Count
+    patch_size: Count = 4
+    channels: Count = 3
+    embed_dim: Count
+    depths: Annotated[tuple[Count, ...], Field(min_length=1)]
+    heads: Annotated[tuple[Count, ...], Field(min_length=1)]
+    window_size: Count = 7
+    mlp_ratio: Ratio = 4.0
+    classes: Count = 1000
+    batch: Count = 1
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SwinSection:
+        swin_gemms(**self.model_dump())  # its ValueError names the inconsistency
         return self
 
 
@@ -66,18 +92,19 @@ def infer_kind(name: str) -> str:
 
 
 class WorkloadFile(BaseModel):
-    """A workload document: `name` plus exactly one of `vit` and `gemms`."""
+    """A workload document: `name` plus exactly one of `vit`, `swin` and `gemms`."""
 
     model_config = _FROZEN
 
     name: Annotated[str, Field(min_length=1)]
     vit: VitSection | None = None
+    swin: SwinSection | None = None
     gemms: Annotated[tuple[GemmEntry, ...], Field(min_length=1)] | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> WorkloadFile:
-        if (self.vit is None) == (self.gemms is None):
-            raise ValueError("give exactly one of `vit` (hyper-parameters) and `gemms` (a list)")
+        if sum(x is not None for x in (self.vit, self.swin, self.gemms)) != 1:
+            raise ValueError("give exactly one of `vit`, `swin` (hyper-parameters) and `gemms` (a list)")
         if self.gemms is not None:
             names = [g.name for g in self.gemms]
             dup = sorted({n for n in names if names.count(n) > 1})
@@ -85,8 +112,15 @@ class WorkloadFile(BaseModel):
                 raise ValueError(f"duplicate GEMM names: {', '.join(dup)}")
         return self
 
+    @property
+    def preset(self) -> VitSection | SwinSection | None:
+        """The hyper-parameters this workload is generated from, if it is a preset."""
+        return self.vit if self.vit is not None else self.swin
+
     def to_workload(self) -> Workload:
         if self.vit is not None:
             return Workload(self.name, vit_gemms(**self.vit.model_dump()))
+        if self.swin is not None:
+            return Workload(self.name, swin_gemms(**self.swin.model_dump()))
         assert self.gemms is not None
         return Workload(self.name, tuple(g.to_gemm() for g in self.gemms))

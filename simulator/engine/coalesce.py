@@ -96,9 +96,19 @@ def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> None:
 def time_run(
     seq: Sequencer, stream: FoldStream, segments: Sequence[Segment], first: int, offset: int, stop: int, skip: bool
 ) -> None:
-    """Time segments[first:stop] (from fold `offset` of the first), skipping repeats if `skip`."""
+    """Time segments[first:stop] (from fold `offset` of the first), skipping repeats if `skip`.
+
+    Repeats are found inside one segment of identical folds (a steady run) and, at segment
+    boundaries, across a periodic sequence of segments (a loop order whose inner loop mixes
+    folds that load with folds that do not, mapping.loop_order): if the state at a boundary
+    equals the state P segments (q folds) earlier and the segments keep repeating with period P
+    far enough ahead (q folds plus the DMA's lookahead margin), whole periods are skipped.
+    """
     margin = (seq.dma.depth if seq.dma is not None else 0) + 2
-    for i in range(first, stop):
+    run_lo, run_hi = segments[first].ordinal, segments[stop - 1].ordinal + segments[stop - 1].length
+    boundaries: dict[tuple, tuple[int, int, int, int, int]] | None = {} if skip else None
+    i = first
+    while i < stop:
         seg = segments[i]
         k = offset if i == first else 0
         n, lo, hi = seg.length, seg.ordinal, seg.ordinal + seg.length
@@ -125,3 +135,40 @@ def time_run(
                 seq.shift(periods * (seq.p - p_then), periods * period, lo, hi)
                 k += periods * period
             seen = None
+        i += 1
+        if boundaries is None or i >= stop:
+            continue
+        if len(boundaries) > MAX_KEYS:
+            boundaries = None
+            continue
+        key = (id(segments[i].cost), segments[i].length, seq.state_key(run_lo, run_hi))
+        mark = boundaries.get(key)
+        if mark is None:
+            boundaries[key] = (i, seq.issued, seq.p, seq.memory_stall, seq.checksum_stall)
+            continue
+        i_then, issued_then, p_then, memory_then, checksum_then = mark
+        periods = _periods_ahead(segments, i, i - i_then, seq.issued - issued_then, stop, margin)
+        if periods > 0:
+            span = i - i_then
+            seq.memory_stall += periods * (seq.memory_stall - memory_then)
+            seq.checksum_stall += periods * (seq.checksum_stall - checksum_then)
+            seq.shift(periods * (seq.p - p_then), periods * (seq.issued - issued_then), run_lo, run_hi)
+            i += periods * span
+        boundaries = {}
+
+
+def _periods_ahead(segments: Sequence[Segment], i: int, span: int, folds: int, stop: int, margin: int) -> int:
+    """Whole periods of `span` segments (`folds` folds) that may be skipped from boundary i.
+
+    The segments from i on must repeat those `span` earlier (same cost, same length) for every
+    skipped period plus one more period and `margin` folds, the farthest the DMA looks ahead.
+    """
+    end, ahead = i, 0
+    while (
+        end < stop
+        and segments[end].cost is segments[end - span].cost
+        and (segments[end].length == segments[end - span].length)
+    ):
+        ahead += segments[end].length
+        end += 1
+    return max(0, (ahead - folds - margin) // folds)

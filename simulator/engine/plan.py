@@ -1,25 +1,30 @@
 """The engine's work list: every GEMM's folds, in order, as segments of identical folds.
 
 A segment is a run of consecutive folds of one GEMM instance that cost the engine the same:
-same transfers, cycles and checking work (they differ only in their block offsets). Folds in
-the middle of one outer block (tiling.iter_folds: OS the N blocks of one M block, WS/IS the
-K blocks of one output column block) are such a run; first and last blocks, edge blocks and
-every fold the verifier flags are segments of their own. The policy is asked for a segment's
-checking work at its first and last fold; if the two differ the segment is split into single
-folds, so a policy may make its check work depend on anything of the fold.
+same transfers, cycles and checking work (they differ only in their block offsets). Folds are
+cut into candidate runs wherever their position in the grid or the loop nest
+(mapping.loop_order: first or last block of a row or column, first fold of a super-block or of
+a middle step, first super-block) changes; every fold the verifier flags is a segment of its
+own. The policy is asked for a segment's checking work at its first and last fold; if the two
+differ the segment is split into single folds, so a policy may make its check work depend on
+anything of the fold.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+
+import numpy as np
 
 from simulator.abft.protocol import CheckWork, Policy, TileVerifier
 from simulator.config.schema import HwConfig
 from simulator.engine.checksum_unit import array_check_cycles, check_counts, side_unit_cycles
 from simulator.mapping import tiling
 from simulator.mapping.dataflow import ceil_div
-from simulator.mapping.schedule import FoldTransfers, GemmSchedule, fold_transfers
+from simulator.mapping.loop_order import ROWS
+from simulator.mapping.schedule import FoldTransfers, GemmSchedule, fold_joins, fold_transfers
 from simulator.mapping.tiling import Fold
 from simulator.metrics.actions import ActionCounts
 
@@ -74,7 +79,7 @@ class LayerPlan:
 
 def fold_at(s: GemmSchedule, index: int) -> Fold:
     """Fold `index` of one instance of a scheduled GEMM (tiling.fold_at)."""
-    return tiling.fold_at(s.dataflow, s.gemm.m, s.gemm.k, s.gemm.n, s.rows, s.cols, index)
+    return tiling.fold_at(s.dataflow, s.gemm.m, s.gemm.k, s.gemm.n, s.rows, s.cols, index, s.order)
 
 
 def port_stall_cycles(hw: HwConfig, t: FoldTransfers, temporal: int) -> int:
@@ -106,7 +111,7 @@ class _CostTable:
     def cost(self, s: GemmSchedule, fold: Fold, work: CheckWork) -> FoldCost:
         hw, unit = self.hw, self.hw.checksum_unit
         t = fold_transfers(s, fold)
-        reused = s.geometry.reused_operand  # the operand a resident tensor load may join
+        joins = fold_joins(s, fold)
         stretch = port_stall_cycles(hw, t, fold.temporal)
         on_array = array_check_cycles(unit, work)
         counts = check_counts(work) + ActionCounts(
@@ -129,8 +134,8 @@ class _CostTable:
             load_bytes=t.dram_load_bytes,
             loads_a=t.a_dram_load_bytes > 0,
             loads_b=t.b_dram_load_bytes > 0,
-            a_joins=t.a_dram_load_bytes > 0 and reused == "a" and s.a_resident and _joins(s, fold),
-            b_joins=t.b_dram_load_bytes > 0 and reused == "b" and s.b_resident and _joins(s, fold),
+            a_joins=t.a_dram_load_bytes > 0 and joins[0],
+            b_joins=t.b_dram_load_bytes > 0 and joins[1],
             psum_reload=t.psum_dram_load_bytes > 0,
             store_bytes=t.dram_store_bytes,
             spills_psum=t.psum_dram_store_bytes > 0,
@@ -141,44 +146,34 @@ class _CostTable:
         return self._costs.setdefault(key, cost)
 
 
-def _joins(s: GemmSchedule, fold: Fold) -> bool:
-    """Whether a load of a whole-tensor-resident operand adds a block to an earlier load's buffer.
-
-    A whole operand tensor stays in one buffer when the schedule says it fits (the geometry's
-    reused operand: OS B, WS A, IS B). It is loaded block by block during the first outer block
-    of iter_folds; every block after the first goes into the buffer the first one took.
-    """
-    outer, inner = s.geometry.block_position(fold)
-    return outer == 0 and inner > 0
-
-
-def _outer_inner(s: GemmSchedule) -> tuple[int, int]:
-    """(outer blocks, inner blocks) of iter_folds' loop nest."""
-    return s.geometry.loop_nest(s.fold_rows, s.fold_cols)
+def _position_classes(s: GemmSchedule) -> np.ndarray:
+    """Per fold of one instance, in order, a code that changes wherever the fold's cost may."""
+    fr, fc = s.fold_rows, s.fold_cols
+    br, bc = tiling.fold_blocks(s.dataflow, fr, fc, np.arange(fr * fc), s.order)
+    group, middle = (br, bc) if s.order.group_axis == ROWS else (bc, br)
+    size = s.order.group_blocks
+    marks = (br == 0, br == fr - 1, bc == 0, bc == fc - 1, group % size == 0, middle == 0, group < size)
+    return sum(m.astype(np.int64) << i for i, m in enumerate(marks))
 
 
 def _instance_runs(s: GemmSchedule, policy: Policy, table: _CostTable) -> list[tuple[int, int, FoldCost]]:
     """(first fold, length, cost) runs of one instance, maximal and in fold order."""
-    outer, inner = _outer_inner(s)
+    classes = _position_classes(s)
+    cuts = np.flatnonzero(np.diff(classes)) + 1
+    bounds = [0, *cuts.tolist(), len(classes)]
     runs: list[tuple[int, int, FoldCost]] = []
-    for o in range(outer):
-        base = o * inner
-        pieces = [(0, 1), (1, inner - 1), (inner - 1, inner)] if inner > 2 else [(i, i + 1) for i in range(inner)]
-        for lo, hi in pieces:
-            first, last = fold_at(s, base + lo), fold_at(s, base + hi - 1)
-            cost = table.cost(s, first, policy.check_work(s, first))
-            if hi - lo > 1 and table.cost(s, last, policy.check_work(s, last)) is not cost:
-                singles = [
-                    (base + i, 1, table.cost(s, fold_at(s, base + i), policy.check_work(s, fold_at(s, base + i))))
-                    for i in range(lo, hi)
-                ]
+    for lo, hi in itertools.pairwise(bounds):
+        first, last = fold_at(s, lo), fold_at(s, hi - 1)
+        cost = table.cost(s, first, policy.check_work(s, first))
+        if hi - lo > 1 and table.cost(s, last, policy.check_work(s, last)) is not cost:
+            singles = [(i, 1, table.cost(s, fold_at(s, i), policy.check_work(s, fold_at(s, i)))) for i in range(lo, hi)]
+        else:
+            singles = [(lo, hi - lo, cost)]
+        for start, length, c in singles:
+            if runs and runs[-1][2] is c and runs[-1][0] + runs[-1][1] == start:
+                runs[-1] = (runs[-1][0], runs[-1][1] + length, c)
             else:
-                singles = [(base + lo, hi - lo, cost)]
-            for start, length, c in singles:
-                if runs and runs[-1][2] is c and runs[-1][0] + runs[-1][1] == start:
-                    runs[-1] = (runs[-1][0], runs[-1][1] + length, c)
-                else:
-                    runs.append((start, length, c))
+                runs.append((start, length, c))
     return runs
 
 
@@ -195,9 +190,10 @@ def _shape_key(s: GemmSchedule) -> tuple:
         s.cols,
         s.fold_cycles,
         s.issue_interval_cycles,
-        s.a_resident,
-        s.b_resident,
-        s.psum_resident,
+        s.order,
+        s.group_resident,
+        s.middle_block_resident,
+        s.middle_whole_resident,
         s.operand_bytes,
         s.acc_bytes,
     )

@@ -1,16 +1,19 @@
 """GEMM operands for fault trials: seeded synthetic ones with ViT-like scales, or user arrays.
 
-Synthetic A (activations) per GEMM kind, B weights ~ N(0, 0.02) unless stated:
+Each GEMM kind names its operands' statistics (simulator/workload/kinds.py); the generators:
 
-| kind        | A (M x K)                                          | B (K x N)            |
-|-------------|----------------------------------------------------|----------------------|
-| patch_embed | normalised pixels ~ N(0, 1)                        | weights              |
-| qkv, fc1,   | LayerNorm output: rows standardised, a few outlier | weights              |
-| head, other | channels (x 6) as ViTs show                        |                      |
-| proj        | attention output ~ N(0, 0.5^2)                     | weights              |
-| fc2         | GELU(N(0, 1)): non-negative-skewed, min ~ -0.17    | weights              |
-| qk          | queries ~ N(0, 1)                                  | keys^T ~ N(0, 1)     |
-| av          | softmax(N(0, 2^2) logits): rows in [0, 1], sum 1   | values ~ N(0, 1)     |
+| statistics       | values                                                     | kinds (built in)           |
+|------------------|------------------------------------------------------------|----------------------------|
+| pixels           | normalised pixels ~ N(0, 1)                                | A of patch_embed           |
+| layernorm        | LayerNorm output: rows standardised, a few outlier         | A of qkv, fc1, head,       |
+|                  | channels (x 6) as ViTs show                                | other, patch_merge, linear |
+| attention_output | attention output ~ N(0, 0.5^2)                             | A of proj                  |
+| gelu             | GELU(N(0, 1)): non-negative-skewed, min ~ -0.17            | A of fc2                   |
+| relu             | ReLU(N(0, 1)): a CNN's post-activation im2col patches      | A of conv                  |
+| gaussian         | N(0, 1): queries, keys, values                             | A of qk, matmul; B of qk,  |
+|                  |                                                            | av, matmul                 |
+| softmax          | softmax(N(0, 2^2) logits): rows in [0, 1], sum 1           | A of av                    |
+| weights          | N(0, 0.02^2)                                               | B of every weight kind     |
 
 int8 operands are quantised per tensor, symmetric: scale = max|x| / 127, q = clip(rint(x / scale),
 -127, 127); the scales are recorded (real value = q x scale). fp16 operands are float16 arrays,
@@ -28,6 +31,7 @@ import numpy as np
 
 from simulator.config.enums import Datatype
 from simulator.workload.gemm import Gemm
+from simulator.workload.kinds import BUILTIN_KINDS, Statistics
 
 _STREAM_OPERANDS = 4
 WEIGHT_STD = 0.02
@@ -99,22 +103,29 @@ def _softmax_rows(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _softmax_logits(rng: np.random.Generator, m: int, k: int) -> np.ndarray:
+    return _softmax_rows(np.float32(2.0) * _normal(rng, (m, k)))
+
+
+# A generator per operand distribution (Statistics.WEIGHTS is B-only: see real_operands)
+ACTIVATION_GENERATORS = {
+    Statistics.PIXELS: lambda rng, m, k: _normal(rng, (m, k)),
+    Statistics.LAYERNORM: _layernorm_rows,
+    Statistics.ATTENTION_OUTPUT: lambda rng, m, k: np.float32(0.5) * _normal(rng, (m, k)),
+    Statistics.GELU: lambda rng, m, k: _gelu(_normal(rng, (m, k))),
+    Statistics.RELU: lambda rng, m, k: np.maximum(_normal(rng, (m, k)), np.float32(0.0)),
+    Statistics.GAUSSIAN: lambda rng, m, k: _normal(rng, (m, k)),
+    Statistics.SOFTMAX: _softmax_logits,
+}
+
+
 def real_operands(gemm: Gemm, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Real-valued (float32) A and B with the scales of the GEMM's kind (see the module table)."""
-    m, k, n = gemm.m, gemm.k, gemm.n
-    if gemm.kind == "qk":
-        return _normal(rng, (m, k)), _normal(rng, (k, n))
-    if gemm.kind == "av":
-        return _softmax_rows(np.float32(2.0) * _normal(rng, (m, k))), _normal(rng, (k, n))
-    if gemm.kind == "patch_embed":
-        a = _normal(rng, (m, k))
-    elif gemm.kind == "proj":
-        a = np.float32(0.5) * _normal(rng, (m, k))
-    elif gemm.kind == "fc2":
-        a = _gelu(_normal(rng, (m, k)))
-    else:  # qkv, fc1, head, other: LayerNorm output
-        a = _layernorm_rows(rng, m, k)
-    return a, np.float32(WEIGHT_STD) * _normal(rng, (k, n))
+    """Real-valued (float32) A and B with the statistics of the GEMM's kind (see the module table):
+    A first, then B (weights N(0, WEIGHT_STD^2), activations N(0, 1)) from the same stream."""
+    kind = BUILTIN_KINDS[gemm.kind]
+    a = ACTIVATION_GENERATORS[kind.a_statistics](rng, gemm.m, gemm.k)
+    b = _normal(rng, (gemm.k, gemm.n))
+    return a, (np.float32(WEIGHT_STD) * b if kind.b_is_weight else b)
 
 
 @functools.cache
@@ -142,13 +153,14 @@ def _int8_weights(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.
 def synthetic_operands(gemm: Gemm, datatype: Datatype, seed: int, gemm_index: int, instance: int) -> GemmOperands:
     """Seeded synthetic operands of one GEMM instance in the datatype (keyed by seed, gemm, instance).
 
-    int8 weights (B of every kind but qk and av, whose B are activations) are drawn directly as
-    codes (_int8_weights); everything else is drawn in float32 and quantised per tensor.
+    int8 weights (B of every kind whose B is a weight; qk and av multiply two activations) are
+    drawn directly as codes (_int8_weights); everything else is drawn in float32 and quantised
+    per tensor.
     """
     if seed < 0 or gemm_index < 0 or not 0 <= instance < gemm.count:
         raise ValueError(f"bad operand key (seed {seed}, gemm {gemm_index}, instance {instance} of {gemm.count})")
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _STREAM_OPERANDS, gemm_index, instance])))
-    if datatype is Datatype.INT8 and gemm.kind not in ("qk", "av"):
+    if datatype is Datatype.INT8 and BUILTIN_KINDS[gemm.kind].b_is_weight:
         a, _ = real_operands(Gemm(gemm.name, gemm.kind, gemm.m, gemm.k, 1), rng)
         qa, sa = to_datatype(a, datatype)
         qb, sb = _int8_weights(rng, (gemm.k, gemm.n))

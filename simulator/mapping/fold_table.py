@@ -8,6 +8,8 @@ import numpy as np
 
 from simulator.config.enums import Dataflow
 from simulator.mapping.dataflow import Fold, geometry_of
+from simulator.mapping.loop_order import LoopOrder
+from simulator.mapping.tiling import fold_blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +27,14 @@ class FoldTable:
         return Fold(index=index, row0=row0, col0=col0, rows_used=ru, cols_used=cu, temporal=self.temporal)
 
 
-def fold_table(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int) -> FoldTable:
+def fold_table(
+    dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int, order: LoopOrder | None = None
+) -> FoldTable:
     """Vectorised equivalent of mapping.tiling.iter_folds (the same fold_blocks order)."""
     geometry = geometry_of(dataflow)
     shape = geometry.fold_shape(m, k, n)
     fr, fc = geometry.fold_grid(m, k, n, rows, cols)
-    br, bc = geometry.fold_blocks(fr, fc, np.arange(fr * fc))
+    br, bc = fold_blocks(dataflow, fr, fc, np.arange(fr * fc), order)
     row0, col0 = br * rows, bc * cols
     ru = np.minimum(rows, shape.spatial_rows - row0)
     cu = np.minimum(cols, shape.spatial_cols - col0)

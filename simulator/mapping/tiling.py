@@ -12,6 +12,7 @@ import numpy as np
 
 from simulator.config.enums import Dataflow
 from simulator.mapping.dataflow import BlockIndex, Fold, geometry_of
+from simulator.mapping.loop_order import LoopOrder, blocks_at
 
 __all__ = [
     "Fold",
@@ -37,21 +38,43 @@ def fold_count(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int)
     return fr * fc
 
 
-def fold_blocks(dataflow: Dataflow, fold_rows: int, fold_cols: int, index: BlockIndex) -> tuple[BlockIndex, BlockIndex]:
-    """(row-block, col-block) of fold `index` in execution order (the loop nest of mapping.dataflow)."""
-    return geometry_of(dataflow).fold_blocks(fold_rows, fold_cols, index)
+def fold_blocks(
+    dataflow: Dataflow, fold_rows: int, fold_cols: int, index: BlockIndex, order: LoopOrder | None = None
+) -> tuple[BlockIndex, BlockIndex]:
+    """(row-block, col-block) of fold `index` in execution order: the schedule's loop order
+    (mapping.loop_order) or, without one, the dataflow's fixed loop nest (mapping.dataflow)."""
+    if order is None:
+        return geometry_of(dataflow).fold_blocks(fold_rows, fold_cols, index)
+    return blocks_at(order, fold_rows, fold_cols, index)
 
 
-def fold_at(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int, index: int) -> Fold:
+def fold_at(
+    dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int, index: int, order: LoopOrder | None = None
+) -> Fold:
     """Fold `index` of a GEMM on the array, in execution order (fold_blocks)."""
-    return geometry_of(dataflow).fold_at(m, k, n, rows, cols, index)
-
-
-def iter_folds(dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int) -> Iterator[Fold]:
-    """Every fold of a GEMM in execution order."""
     geometry = geometry_of(dataflow)
+    if order is None:
+        return geometry.fold_at(m, k, n, rows, cols, index)
+    shape = geometry.fold_shape(m, k, n)
+    fr, fc = geometry.fold_grid(m, k, n, rows, cols)
+    br, bc = blocks_at(order, fr, fc, index)
+    row0, col0 = br * rows, bc * cols
+    return Fold(
+        index=index,
+        row0=row0,
+        col0=col0,
+        rows_used=min(rows, shape.spatial_rows - row0),
+        cols_used=min(cols, shape.spatial_cols - col0),
+        temporal=shape.temporal,
+    )
+
+
+def iter_folds(
+    dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int, order: LoopOrder | None = None
+) -> Iterator[Fold]:
+    """Every fold of a GEMM in execution order."""
     for index in range(fold_count(dataflow, m, k, n, rows, cols)):
-        yield geometry.fold_at(m, k, n, rows, cols, index)
+        yield fold_at(dataflow, m, k, n, rows, cols, index, order)
 
 
 def fold_operands(dataflow: Dataflow, fold: Fold, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -29,6 +29,12 @@ class LayerReport:
     actions: ActionCounts
     energy_breakdown_pj: dict[str, float]
     outcomes: dict[str, float] = field(default_factory=dict)  # counts, and residual errors (floats)
+    compulsory_dram_bytes: int = 0  # A and B read once, C written once (mapping.schedule)
+
+    @property
+    def dram_bytes(self) -> int:
+        """DRAM bytes read and written, recomputation included."""
+        return self.actions.dram_read_bytes + self.actions.dram_write_bytes
 
     @property
     def stall_cycles(self) -> int:
@@ -57,6 +63,8 @@ class LayerReport:
             "energy_pj": self.energy_pj,
             "energy_breakdown_pj": dict(self.energy_breakdown_pj),
             "actions": self.actions.to_dict(),
+            "dram_bytes": self.dram_bytes,
+            "compulsory_dram_bytes": self.compulsory_dram_bytes,
             **self.outcomes,
         }
 

@@ -433,8 +433,9 @@ class OperandCache:
 
     def folds(self, gemm_index: int) -> FoldTable:
         if gemm_index not in self._folds:
-            g, arr = self.schedules[gemm_index].gemm, self.hw.array
-            self._folds[gemm_index] = fold_table(arr.dataflow, g.m, g.k, g.n, arr.rows, arr.cols)
+            s, arr = self.schedules[gemm_index], self.hw.array
+            g = s.gemm
+            self._folds[gemm_index] = fold_table(arr.dataflow, g.m, g.k, g.n, arr.rows, arr.cols, s.order)
         return self._folds[gemm_index]
 
     def scale(self, gemm_index: int, instance: int) -> float:

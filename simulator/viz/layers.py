@@ -11,7 +11,7 @@ from matplotlib.patches import Patch
 from simulator.campaign.summary import PolicySummary
 from simulator.errors import ConfigError
 from simulator.viz.style import COMPONENT_COLOURS, COMPONENT_LABELS, policy_colour
-from simulator.workload.gemm import GEMM_KINDS
+from simulator.workload.kinds import GEMM_KINDS
 
 COMPONENTS = tuple(COMPONENT_COLOURS)
 

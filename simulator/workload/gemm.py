@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GEMM_KINDS = ("patch_embed", "qkv", "qk", "av", "proj", "fc1", "fc2", "head", "other")
+from simulator.workload.kinds import BUILTIN_KINDS, GEMM_KINDS
+
+__all__ = ["GEMM_KINDS", "Gemm"]
 
 
 @dataclass(frozen=True, slots=True)
 class Gemm:
-    """One GEMM of a workload; A holds activations, B weights; `count` independent instances."""
+    """One GEMM of a workload: A holds activations, B weights or activations as its kind says
+    (simulator/workload/kinds.py); `count` independent instances."""
 
     name: str
     kind: str
@@ -22,6 +25,8 @@ class Gemm:
         for label, value in (("M", self.m), ("K", self.k), ("N", self.n), ("count", self.count)):
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"gemm {self.name!r}: {label} must be a positive integer, got {value!r}")
+        if self.kind not in BUILTIN_KINDS:
+            raise ValueError(f"gemm {self.name!r}: unknown kind {self.kind!r} (known: {', '.join(GEMM_KINDS)})")
 
     @property
     def macs(self) -> int:

@@ -16,10 +16,12 @@ def vit_gemms(
     mlp_ratio: float,
     classes: int,
     batch: int = 1,
+    distillation_token: bool = False,
 ) -> tuple[Gemm, ...]:
     """GEMMs of a ViT forward pass (Dosovitskiy et al., ICLR 2021), in execution order.
 
-    Tokens S = (image/patch)^2 + 1 (class token). Per block: qkv [S*b, D] x [D, 3D];
+    Tokens S = (image/patch)^2 + 1 (class token), + 1 with a distillation token (DeiT,
+    Touvron et al., ICML 2021, whose second classifier `head_dist` reads that token). Per block: qkv [S*b, D] x [D, 3D];
     per head and image qk [S, d] x [d, S] and av [S, S] x [S, d] with d = D / heads (one Gemm
     with count = heads * batch); proj [S*b, D] x [D, D]; fc1 [S*b, D] x [D, r*D];
     fc2 [S*b, r*D] x [r*D, D]. Patch embedding is a stride-p convolution, i.e. the GEMM
@@ -33,7 +35,7 @@ def vit_gemms(
     if mlp_hidden != hidden * mlp_ratio:
         raise ValueError(f"hidden * mlp_ratio = {hidden * mlp_ratio} is not an integer")
     patches = (image_size // patch_size) ** 2
-    tokens = patches + 1
+    tokens = patches + 1 + int(distillation_token)
     head_dim = hidden // heads
     rows = tokens * batch
     gemms = [Gemm("patch_embed", "patch_embed", patches * batch, channels * patch_size**2, hidden)]
@@ -48,4 +50,6 @@ def vit_gemms(
             Gemm(f"{p}.fc2", "fc2", rows, mlp_hidden, hidden),
         ]
     gemms.append(Gemm("head", "head", batch, hidden, classes))
+    if distillation_token:
+        gemms.append(Gemm("head_dist", "head", batch, hidden, classes))
     return tuple(gemms)

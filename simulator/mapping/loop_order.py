@@ -1,0 +1,92 @@
+"""Loop order of a GEMM's folds: which blocks are grouped and kept in SRAM, and the fold sequence.
+
+The folds of one GEMM instance form a grid of `fold_rows x fold_cols` blocks (tiling.fold_grid).
+Every order here is one loop nest over that grid:
+
+    for each super-block sb of `group_blocks` consecutive blocks along the grouped axis:
+        for each block along the other (middle) axis:
+            for each block of sb:
+                run the fold
+
+The data indexed by the grouped axis (the grouped operand, or for WS/IS the partial sums) is
+loaded once per super-block and stays in SRAM while the middle axis sweeps; the data indexed by
+the middle axis is loaded once per middle step and reused by the super-block's folds. Per
+dataflow (mapping.dataflow: rows / cols of the grid):
+
+| dataflow | rows blocks index | cols blocks index | allowed grouped axis |
+|----------|-------------------|-------------------|----------------------|
+| OS       | A (M rows x K)    | B (K x N cols)    | rows or cols         |
+| WS       | A (M x K rows)    | psums C[:, cols]  | cols (psums stay in SRAM C) |
+| IS       | B (K rows x N)    | psums C[cols, :]  | cols (psums stay in SRAM C) |
+
+The fixed order of earlier versions is `fixed_order`: OS groups every column block (row-major,
+an A row-block reused across N), WS/IS group one column block (N or M outer, K inner).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.config.enums import Dataflow
+from simulator.mapping.dataflow import geometry_of
+
+ROWS = "rows"
+COLS = "cols"
+
+
+@dataclass(frozen=True, slots=True)
+class LoopOrder:
+    """A fold order: blocks along `group_axis` are taken `group_blocks` at a time (the super-block)."""
+
+    group_axis: str  # ROWS or COLS
+    group_blocks: int  # blocks per super-block (the last super-block may be smaller)
+
+    def __post_init__(self) -> None:
+        if self.group_axis not in (ROWS, COLS) or self.group_blocks < 1:
+            raise ValueError(f"bad loop order {self.group_axis!r} x {self.group_blocks}")
+
+
+def fixed_order(dataflow: Dataflow, fold_rows: int, fold_cols: int) -> LoopOrder:
+    """The dataflow's fixed loop nest (mapping.dataflow) as a LoopOrder: OS row-major (M outer,
+    N inner, so every column block is in the one super-block of each row); WS/IS N or M outer, K
+    inner (one column block per super-block)."""
+    geometry = geometry_of(dataflow)
+    rows_outer = geometry.outer_dim == geometry.dims[0]
+    return LoopOrder(COLS, fold_cols) if rows_outer else LoopOrder(COLS, 1)
+
+
+def blocks_at(order: LoopOrder, fold_rows: int, fold_cols: int, index):
+    """(row-block, col-block) of fold `index` (an int or an integer array) in `order`."""
+    groups, middles = (fold_rows, fold_cols) if order.group_axis == ROWS else (fold_cols, fold_rows)
+    size = order.group_blocks
+    if isinstance(index, (int, np.integer)):  # scalar path: plain ints (numpy scalars are slow)
+        sb, q = divmod(int(index), middles * size)
+        mid, gi = divmod(q, min(size, groups - sb * size))
+    else:
+        sb, q = np.divmod(index, middles * size)
+        mid, gi = np.divmod(q, np.minimum(size, groups - sb * size))  # blocks in this super-block
+    group = sb * size + gi
+    return (group, mid) if order.group_axis == ROWS else (mid, group)
+
+
+@dataclass(frozen=True, slots=True)
+class LoopPosition:
+    """Where one fold sits in the loop nest."""
+
+    super_block: int  # sb
+    middle: int  # block index along the middle axis
+    in_group: int  # position inside the super-block (0 = first)
+
+
+def position(order: LoopOrder, row_block: int, col_block: int) -> LoopPosition:
+    """The loop-nest position of the fold at (row_block, col_block)."""
+    group, middle = (row_block, col_block) if order.group_axis == ROWS else (col_block, row_block)
+    sb, gi = divmod(group, order.group_blocks)
+    return LoopPosition(sb, middle, gi)
+
+
+def super_blocks(order: LoopOrder, fold_rows: int, fold_cols: int) -> int:
+    groups = fold_rows if order.group_axis == ROWS else fold_cols
+    return -(-groups // order.group_blocks)
