@@ -52,6 +52,7 @@ def run(
     abft: AbftConfig | None = None,
     overrides: Iterable[str] = (),
     trace: str | None = None,
+    trace_window: tuple[float, float] | None = None,
     progress: Callable[[str], None] | None = None,
     operands: dict[tuple[int, int], GemmOperands] | None = None,
     fault_log: bool = False,
@@ -60,8 +61,9 @@ def run(
 
     Overheads are relative to the fault-free, unprotected baseline on the same hardware.
     `seed` (if given) replaces the fault spec's seed. `trace` names the policy whose report keeps
-    its engine trace records (`PolicyReport.trace`, not serialised to JSON); tracing turns off
-    coalescing, so only that policy pays for it. `progress` is called with a
+    its engine trace records (`PolicyReport.trace`, not serialised to JSON): one span per pass or
+    transfer, one per run of identical folds coalesced, and inside `trace_window` (cycles) one
+    per fold. `progress` is called with a
     policy's name each time one finishes (the CLI draws a progress bar with it). `operands`
     maps (gemm index, instance) to real operands (e.g. simulator.functional captured activations);
     the other GEMM instances get seeded synthetic operands. `fault_log` keeps every policy's per-fault
@@ -88,8 +90,10 @@ def run(
         """A fault-free run of a policy is the same whatever the spec says, so it runs once."""
         key = (policy.name, faults if faults.injects else NO_FAULTS, with_trace)
         if key not in done:
-            done[key] = _simulate_policy(policy, schedules, hw_cfg, faults, abft, operand_cache, with_trace,
-                                         fault_log)  # fmt: skip
+            window = trace_window if with_trace else None
+            done[key] = _simulate_policy(
+                policy, schedules, hw_cfg, faults, abft, operand_cache, with_trace, window, fault_log
+            )
         return done[key]
 
     baseline = simulated(make_policy("none", context), NO_FAULTS, False)
@@ -126,6 +130,7 @@ def _simulate_policy(
     abft: AbftConfig,
     operands: OperandCache,
     trace: bool,
+    trace_window: tuple[float, float] | None = None,
     fault_log: bool = False,
 ) -> PolicyReport:
     verifier: FaultVerifier | NoFaults
@@ -137,7 +142,7 @@ def _simulate_policy(
         driven: Any = DecisionRecorder(policy, verifier)
     else:
         verifier, driven = NoFaults(), policy
-    result = simulate(hw, schedules, driven, verifier, trace=trace)
+    result = simulate(hw, schedules, driven, verifier, trace=trace, trace_window=trace_window)
     layers = []
     for s, layer in zip(schedules, result.layers, strict=True):
         g = s.gemm

@@ -8,6 +8,7 @@ from simulator.abft.registry import make_policy
 from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import load_hw
+from simulator.mapping.region import resolve_region
 from simulator.mapping.schedule import schedule_gemm
 from simulator.verify.verifier import DecisionRecorder, FaultVerifier
 from simulator.workload.gemm import Gemm
@@ -41,5 +42,5 @@ def drive(hw, gemms: list[Gemm], policy_name: str, spec: FaultSpec, abft: AbftCo
                 decisions.append((gi, instance, f, attempt, decision))
                 if decision.action is not Action.RECOMPUTE or attempt >= hw.recompute.max_retries:
                     break
-                attempt, region = attempt + 1, decision.region
+                attempt, region = attempt + 1, resolve_region(hw, schedules[gi], fold, decision.region)
     return verifier, decisions

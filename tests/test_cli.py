@@ -172,3 +172,34 @@ def test_result_files_get_the_usual_mode(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_trace_gz_streams_coalesced_spans_and_a_cycle_window(tmp_path):
+    # one ViT block on an 8x8 array: long runs of identical folds are one span each, the file is
+    # gzip-compressed JSON that loads back with every resource's track; a window keeps only its spans
+    import gzip
+
+    base = ["run", "--quiet", "--workload", "vit_block_gemms", "--set", "array.rows=8", "--set", "array.cols=8",
+            "--policy", "none", "--ber", "0"]  # fmt: skip
+    path, report = tmp_path / "t.json.gz", tmp_path / "r.json"
+    assert cli.main([*base, "--trace", str(path), "--json", str(report)]) == 0
+    folds = sum(layer["folds"] for layer in json.loads(report.read_text())["policies"][0]["layers"])
+    with gzip.open(path, "rt") as fh:
+        events = json.load(fh)["traceEvents"]
+    names = {e["args"]["name"] for e in events if e.get("ph") == "M" and e.get("name") == "thread_name"}
+    assert {"layers", "dma", "array lane 0", "array_stalls", "write_back"} <= names
+    spans = [e for e in events if e["ph"] == "X"]
+    runs = [e for e in spans if e["args"].get("count", 1) > 1 and e["cat"] == "fold"]
+    assert runs and sum(e["args"].get("count", 1) for e in spans if e["cat"] == "fold") == folds
+    assert sum(1 for e in spans if e["cat"] == "fold") < folds / 4
+    windowed = tmp_path / "w.json.gz"
+    lo, hi = int(runs[0]["args"]["start_cycle"]) + 1000, int(runs[0]["args"]["start_cycle"]) + 3000
+    assert cli.main([*base, "--trace", str(windowed), "--trace-cycles", f"{lo}:{hi}"]) == 0
+    with gzip.open(windowed, "rt") as fh:
+        inside = [e for e in json.load(fh)["traceEvents"] if e["ph"] == "X"]
+    assert inside and all(e["args"]["end_cycle"] >= lo and e["args"]["start_cycle"] <= hi for e in inside)
+    one_by_one = [e for e in inside if e["cat"] == "fold" and e["args"]["start_cycle"] >= lo]
+    assert one_by_one and all("count" not in e["args"] for e in one_by_one)
+    assert cli.main(["plot", str(windowed), "--kind", "timeline", "--out", str(tmp_path / "fig")]) == 0
+    assert (tmp_path / "fig" / "w.json_timeline.png").exists()
+    assert cli.main([*base, "--trace-cycles", "5:1"]) == 2

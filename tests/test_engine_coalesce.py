@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from simulator.abft.policies import PolicyBase
 from simulator.abft.protocol import NO_CHECK, Action, CheckWork, Decision
 from simulator.config.loader import load_hw, load_workload
-from simulator.engine import simulate
+from simulator.engine import RecordKind, layer_cycles, simulate
 from simulator.engine.testing import forced
 from simulator.mapping.region import Region, Scope
 from simulator.mapping.schedule import schedule_gemm
@@ -128,14 +128,43 @@ def test_repeats_are_skipped_and_still_exact_on_vit_blocks():
     assert coalesced.events_processed < len(gemms) * 3
 
 
-def test_trace_mode_times_every_fold_and_agrees():
+def test_tracing_keeps_coalescing_one_span_per_run_of_identical_folds():
     hw = hw_from("memory.dram.bandwidth_bytes_per_cycle=2.6", "memory.dram.latency_cycles=23")
     schedules = [schedule_gemm(g, hw) for g in GEMMS]
     traced = simulate(hw, schedules, PolicyBase(), trace=True)
     skipped = simulate(hw, schedules, PolicyBase())
-    assert traced.skipped_folds == 0 < skipped.skipped_folds
-    assert comparable(traced) == comparable(skipped)
-    assert sum(1 for r in traced.records if r.kind.value == "fold") == traced.folds
+    every = simulate(hw, schedules, PolicyBase(), trace=True, coalesce=False)  # one span per fold
+    assert traced.skipped_folds == skipped.skipped_folds > 0 == every.skipped_folds
+    assert comparable(traced) == comparable(skipped) == comparable(every)
+    assert len(traced.records) < len(every.records)
+    # the coalesced spans stand for exactly the spans they replace: counts and busy cycles per
+    # kind, and a fold run spans from its first fold's issue to its last fold's drain
+    for kind in RecordKind:
+        mine = [r for r in traced.records if r.kind is kind]
+        theirs = [r for r in every.records if r.kind is kind]
+        assert sum(r.count for r in mine) == len(theirs), kind
+        assert sum(r.duration_cycles for r in mine) == pytest.approx(sum(r.duration_cycles for r in theirs)), kind
+    folds = {(r.layer, r.instance, r.fold): r for r in every.records if r.kind is RecordKind.FOLD}
+    runs = [r for r in traced.records if r.kind is RecordKind.FOLD and r.count > 1 and r.fold >= 0]
+    assert runs
+    for r in runs:
+        first, last = folds[(r.layer, r.instance, r.fold)], folds[(r.layer, r.instance, r.fold + r.count - 1)]
+        assert (r.start_cycle, r.end_cycle) == (first.start_cycle, last.end_cycle)
+    base = [s.compute_cycles for s in schedules]
+    assert layer_cycles(traced.records, base) == [layer.cycles for layer in traced.layers]
+
+
+def test_trace_window_traces_its_folds_one_by_one():
+    hw = hw_from("memory.dram.bandwidth_bytes_per_cycle=2.6", "memory.dram.latency_cycles=23")
+    schedules = [schedule_gemm(g, hw) for g in GEMMS]
+    every = simulate(hw, schedules, PolicyBase(), trace=True, coalesce=False)
+    runs = [r for r in simulate(hw, schedules, PolicyBase(), trace=True).records if r.count > 1]
+    lo, hi = runs[0].start_cycle + 100, runs[0].start_cycle + 300  # inside the first coalesced run
+    windowed = simulate(hw, schedules, PolicyBase(), trace=True, trace_window=(lo, hi))
+    assert comparable(windowed) == comparable(every)
+    inside = [r for r in every.records if r.kind is RecordKind.FOLD and r.end_cycle >= lo and r.start_cycle <= hi]
+    mine = [r for r in windowed.records if r.kind is RecordKind.FOLD and r.end_cycle >= lo and r.start_cycle <= hi]
+    assert inside and sorted(mine, key=lambda r: r.start_cycle) == sorted(inside, key=lambda r: r.start_cycle)
 
 
 gemm_st = st.builds(

@@ -10,7 +10,7 @@ from simulator.config.loader import load_hw
 from simulator.engine import simulate
 from simulator.engine.plan import fold_at
 from simulator.engine.testing import forced
-from simulator.mapping.region import Region, Scope, price_region
+from simulator.mapping.region import Region, Scope, price_region, resolve_region
 from simulator.mapping.schedule import schedule_gemm
 from simulator.mapping.tiling import iter_folds
 from simulator.workload.gemm import Gemm
@@ -94,22 +94,38 @@ def test_gemm_scope_reruns_every_fold_of_the_instance():
     assert r.recompute.passes_by_scope == {"gemm": 1}
 
 
-def test_gemm_scope_reload_is_priced_as_the_pass_roofline():
-    # non-ideal memory: the instance's operands (A 8x8 + B 8x8 int8 = 128 B) must come back from
-    # DRAM at 4 B/cycle + 10 latency = 42 cycles < the 56-cycle pass: the pass stays 56 cycles;
-    # at 1 B/cycle it would take 128 + 10 = 138 cycles
-    for bandwidth, cycles in ((4, 56), (1, 138)):
-        hw = hw4(
-            "os",
-            "memory.ideal=false",
-            "memory.dram.bandwidth_gb_per_s=null",
-            f"memory.dram.bandwidth_bytes_per_cycle={bandwidth}",
-            "memory.dram.latency_cycles=10",
-        )
-        s = schedule_gemm(Gemm("g", "fc1", 8, 8, 8), hw)
-        priced = price_region(hw, s, fold_at(s, 0), Region(Scope.GEMM))
-        assert priced.fold_cycles == cycles
-        assert priced.counts.dram_read_bytes == 128
+def slow_dram(bandwidth: int = 1):
+    return hw4(
+        "os",
+        "memory.ideal=false",
+        "memory.dram.bandwidth_gb_per_s=null",
+        f"memory.dram.bandwidth_bytes_per_cycle={bandwidth}",
+        "memory.dram.latency_cycles=10",
+    )
+
+
+def test_gemm_scope_pass_reloads_what_the_instance_loaded():
+    # 8x8 @ 8x8 on OS 4x4: the instance's first execution loads A 64 B + B 64 B = 128 B; the
+    # GEMM pass is the 4 folds' compute (4 x 14 = 56) and streams its reload over the channel
+    hw = slow_dram()
+    s = schedule_gemm(Gemm("g", "fc1", 8, 8, 8), hw)
+    priced = price_region(hw, s, fold_at(s, 0), Region(Scope.GEMM))
+    assert (priced.fold_cycles, priced.load_bytes, priced.streams_load) == (56, 128, True)
+
+
+@pytest.mark.parametrize(("scope", "total"), [(Scope.GEMM, 178), (Scope.TILE, 192)])
+def test_recompute_refetch_crosses_the_shared_channel(scope, total):
+    # one 4x4 fold of 4x8 @ 8x4 (F = 14), 1 B/cycle, latency 10; a single fold reuses nothing
+    # from SRAM, so every recompute refetches A (32 B) and B (32 B):
+    # first load 0..64, ready 74; fold 74..88; recompute decided at 88, refetch 88..152, ready 162.
+    # GEMM scope streams: it starts at 88 and cannot drain before 162; store 16 B 162..178.
+    # Tile scope waits for its data: 162..176; store 176..192.
+    hw = slow_dram()
+    s = schedule_gemm(Gemm("g", "fc1", 4, 8, 4), hw)
+    policy, verifier = forced({(0, 0, 0): [recompute(scope), ACCEPT]})
+    r = simulate(hw, [s], policy, verifier)
+    assert r.total_cycles == total
+    assert r.actions.dram_read_bytes == 64 + 64 and r.actions.dram_write_bytes == 16
 
 
 @pytest.mark.parametrize("retries", [0, 1, 3])
@@ -165,3 +181,28 @@ def test_fold_at_matches_iter_folds():
         hw = hw4(df, "array.rows=3", "array.cols=5")
         s = schedule_gemm(Gemm("g", "fc1", 11, 7, 13), hw)
         assert [fold_at(s, i) for i in range(s.folds_per_instance)] == list(iter_folds(s.dataflow, 11, 7, 13, 3, 5))
+
+
+# The cheaper line of a single wrong element (ApproxABFT, Scope.LINES), by hand on a 4x4 array:
+# OS 6 x 8 @ 8 x 4: fold 0 is 4 x 4 (row 4 x 8 = 32 MACs = col 32 MACs, both F = 14): rows win
+# the tie; fold 1 is the 2-row edge fold: a column is 2 x 8 = 16 MACs < a row's 4 x 8 = 32.
+# WS 10 x 4 @ 4 x 4 (M = 10 streamed): a row is one streamed step (10 + 1 cycles), a column all
+# M (20 cycles): the row. IS 4 x 4 @ 4 x 10: the mirror, the column (one streamed B column).
+@pytest.mark.parametrize(
+    ("dataflow", "mkn", "fold", "scope"),
+    [("os", (6, 8, 4), 0, Scope.ROWS), ("os", (6, 8, 4), 1, Scope.COLS),
+     ("ws", (10, 4, 4), 0, Scope.ROWS), ("is", (4, 4, 10), 0, Scope.COLS)],
+)  # fmt: skip
+def test_lines_resolve_to_the_cheaper_line(dataflow, mkn, fold, scope):
+    hw = hw4(dataflow)
+    s = schedule_gemm(Gemm("g", "fc1", *mkn), hw)
+    f = fold_at(s, fold)
+    resolved = resolve_region(hw, s, f, Region(Scope.LINES, rows=(1,), cols=(1,)))
+    assert resolved.scope is scope and (resolved.rows if scope is Scope.ROWS else resolved.cols) == (1,)
+    lines = price_region(hw, s, f, Region(Scope.LINES, rows=(1,), cols=(1,)))
+    assert lines == price_region(hw, s, f, resolved)
+    # the engine recomputes the resolved line and counts it under its own scope
+    policy, verifier = forced({(0, 0, fold): [Decision(Action.RECOMPUTE, Region(Scope.LINES, (1,), (1,))), ACCEPT]})
+    r = simulate(hw, [s], policy, verifier)
+    assert r.recompute.passes_by_scope == {scope.value: 1}
+    assert verifier.calls[-1][-1] == resolved

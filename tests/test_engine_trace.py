@@ -197,3 +197,19 @@ def test_chrome_trace_is_valid_json_with_one_track_per_resource(tmp_path):
     for tid, intervals in by_tid.items():
         intervals.sort()
         assert all(a[1] <= b[0] + 1e-9 for a, b in itertools.pairwise(intervals)), names[tid]
+
+
+def test_streamed_trace_equals_the_whole_trace_and_gzips(tmp_path):
+    # the fast streamed writer gives exactly the JSON of chrome_trace (the reference), windowed too
+    from simulator.engine.chrome_trace import chrome_trace_chunks
+
+    hw = small_hw("array.fold_overlap=true")
+    schedules = [schedule_gemm(g, hw) for g in (Gemm("a", "qkv", 9, 13, 40), Gemm("b", "qk", 6, 5, 7, count=2))]
+    r = simulate(hw, schedules, PolicyBase(), trace=True)
+    names = {0: 'a "quoted" layer'}
+    for window in (None, (50.0, 120.0)):
+        whole = chrome_trace(r.records, 1e9, names, window)
+        assert json.loads("".join(chrome_trace_chunks(r.records, 1e9, names, window, batch=7))) == whole
+    inside = chrome_trace(r.records, 1e9, window=(50.0, 120.0))["traceEvents"]
+    spans = [e for e in inside if e["ph"] == "X"]
+    assert spans and all(e["args"]["end_cycle"] >= 50 and e["args"]["start_cycle"] <= 120 for e in spans)

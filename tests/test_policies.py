@@ -14,7 +14,7 @@ from simulator.abft.protocol import Action, TileCheck
 from simulator.abft.registry import POLICIES, make_policy
 from simulator.config.abft_options import AbftConfig, Thresholds
 from simulator.config.fault_spec import FaultSpec
-from simulator.mapping.region import Scope
+from simulator.mapping.region import Region, Scope
 from simulator.verify.verifier import FoldVerification
 from simulator.workload.gemm import Gemm
 
@@ -51,6 +51,9 @@ def test_decisions_by_hand():
         PolicyContext(abft=AbftConfig(threshold_mode="absolute", thresholds={"fc1": Thresholds(t1=10, t2=6)}))
     )
     assert approx.decide(_check(single)).action is Action.ACCEPT
+    # one element 9 over T2 in both its row and its column: the cheaper line, not the tile
+    lone = approx.decide(_check(_dev([1], [2], [12])))
+    assert lone.region == Region(Scope.LINES, rows=(1,), cols=(2,))
     assert approx.decide(_check(segment)).region.scope is Scope.TILE
     spread = _dev([0, 0, 0], [0, 1, 2], [4, 4, 4])  # RSD_0 = 12 > 6, CSD = 4 each <= 6
     decision = approx.decide(_check(spread))

@@ -73,10 +73,15 @@ def abft_check_work(s: GemmSchedule, fold: Fold, placement: Placement) -> CheckW
 
 
 def dmr_check_work(s: GemmSchedule, fold: Fold) -> CheckWork:
-    """Dual modular redundancy: the fold runs twice on the array and the outputs are compared."""
+    """Dual modular redundancy: the fold runs twice on the array and the outputs are compared.
+
+    The second copy is a full pass: its MACs, its issue window, and (charged by the engine from
+    `duplicate_passes`) its own SRAM reads of both operands and its own output traffic.
+    """
     e = check_extents(s, fold)
     return CheckWork(
         compares=e.out_rows * e.out_cols,
         extra_array_macs=fold.active_macs,
         extra_array_cycles=pass_cycles(s),
+        duplicate_passes=1,
     )

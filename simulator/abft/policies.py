@@ -92,8 +92,9 @@ class CorrectingAbft(_ChecksumPolicy):
 class ApproxAbft(_ChecksumPolicy):
     """`approx_abft` (Xue et al., arXiv 2302.10469): a block whose total deviation MSD = sum |RSD|
     is at most T1 is accepted; otherwise only rows / columns with |RSD| / |CSD| above T2 are
-    recomputed (rows and columns both: the tile). Thresholds are per GEMM kind, in accumulator
-    units or relative to the clean output scale."""
+    recomputed. One row and one column above T2 (a single wrong element) recomputes the cheaper
+    of the two on the array's geometry (Scope.LINES); several rows and columns: the tile.
+    Thresholds are per GEMM kind, in accumulator units or relative to the clean output scale."""
 
     name = "approx_abft"
     tolerates = True
@@ -110,6 +111,8 @@ class ApproxAbft(_ChecksumPolicy):
                 continue
             rows.update((b.row0 + np.flatnonzero(~(np.abs(b.rsd) <= np.maximum(t2, b.row_tolerance)))).tolist())
             cols.update((b.col0 + np.flatnonzero(~(np.abs(b.csd) <= np.maximum(t2, b.col_tolerance)))).tolist())
+        if len(rows) == 1 and len(cols) == 1:  # one wrong element: its row or its column fixes it
+            return Decision(Action.RECOMPUTE, Region(Scope.LINES, rows=tuple(rows), cols=tuple(cols)))
         if rows and cols:
             return TILE
         if rows:

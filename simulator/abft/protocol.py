@@ -22,7 +22,9 @@ class CheckWork:
 
     `checksum_macs` / `checksum_adds` / `compares` run on the checksum hardware (side unit or
     checksum PEs); `extra_array_macs` and `extra_array_cycles` run on the array itself (in-array
-    checksum rows/columns, or a duplicate execution for DMR).
+    checksum rows/columns, or a duplicate execution for DMR). `duplicate_passes` more copies of
+    the pass run back to back while its operands are still in SRAM: the engine charges each copy
+    the pass's SRAM traffic (operand reads, output writes and reads) and port stretch, no DRAM.
     """
 
     checksum_macs: int = 0
@@ -30,6 +32,7 @@ class CheckWork:
     compares: int = 0
     extra_array_macs: int = 0
     extra_array_cycles: int = 0
+    duplicate_passes: int = 0
 
 
 NO_CHECK = CheckWork()

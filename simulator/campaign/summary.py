@@ -1,4 +1,9 @@
-"""Per-point statistics of a store: means with t-intervals for overheads, Wilson for escape rates."""
+"""Per-point statistics of a store: means with t-intervals for overheads, rates with intervals over trials.
+
+The escape rate per fault is pooled over trials, but its interval treats the trial as the unit
+(metrics.stats.clustered_rate_interval): escapes cluster within a trial, so Wilson over pooled
+faults would be too narrow. The per-run rate counts independent trials: Wilson.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,14 @@ from typing import Any
 
 from simulator.campaign.plan import injects_faults
 from simulator.campaign.store import PointRow, TrialRow
-from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval, t_interval, trials_needed, wilson_interval
+from simulator.metrics.stats import (
+    DEFAULT_CONFIDENCE,
+    Interval,
+    clustered_rate_interval,
+    t_interval,
+    trials_needed,
+    wilson_interval,
+)
 
 MEAN_KEYS = ("latency_overhead_pct", "energy_overhead_pct", "faults_injected", "escaped", "recomputed_macs")
 KIND_KEYS = ("compute_cycles", "memory_stall_cycles", "checksum_stall_cycles", "recompute_cycles", "total_cycles")
@@ -27,7 +39,7 @@ class PolicySummary:
     trials: int
     exact: bool  # no faults: one trial is the exact value (zero-width intervals)
     means: dict[str, Interval]  # MEAN_KEYS -> t-interval of the per-trial values
-    escape_per_fault: Interval  # escaped faults / injected faults (Wilson)
+    escape_per_fault: Interval  # escaped faults / injected faults (pooled; interval over trials)
     escape_per_run: Interval  # trials with >= 1 escaped fault / trials (Wilson)
     baseline_latency_s: float
     baseline_energy_pj: float
@@ -81,8 +93,8 @@ def summarize(
                 key: (_exact if exact else lambda v: t_interval(v, confidence))([float(p[key]) for p in per_trial])
                 for key in MEAN_KEYS
             }
-            faults = sum(int(p["faults_injected"]) for p in per_trial)
-            escaped = min(faults, sum(int(p["escaped"]) for p in per_trial))
+            faults = [int(p["faults_injected"]) for p in per_trial]
+            escaped = [min(f, int(p["escaped"])) for f, p in zip(faults, per_trial, strict=True)]
             runs_escaped = sum(1 for p in per_trial if p["escaped"] > 0)
             kinds: dict[str, dict[str, float]] = {}
             for kind in per_trial[0]["kinds"]:
@@ -96,7 +108,7 @@ def summarize(
                     trials=len(rows),
                     exact=exact,
                     means=means,
-                    escape_per_fault=wilson_interval(escaped, faults, confidence),
+                    escape_per_fault=clustered_rate_interval(escaped, faults, confidence),
                     escape_per_run=_exact([0.0]) if exact else wilson_interval(runs_escaped, len(rows), confidence),
                     baseline_latency_s=_mean(r.results["baseline"]["latency_s"] for r in rows),
                     baseline_energy_pj=_mean(r.results["baseline"]["energy_pj"] for r in rows),
@@ -128,7 +140,8 @@ def format_summary(summaries: Sequence[PolicySummary], confidence: float = DEFAU
         f"{'point':>5}  {'policy':<12}{'trials':>6}  {'latency ovh %':<18}  {'energy ovh %':<18}"
         f"{'faults/run':>11}  {'P(escape | fault) [' + level + ' CI]':<25}"
     )
-    lines = [f"means ± {level} t-interval half-widths; escape rate with its Wilson interval", header, "-" * len(header)]
+    legend = f"means ± {level} t-interval half-widths; escape rate with its interval over trials"
+    lines = [legend, header, "-" * len(header)]
     last = None
     for s in summaries:
         if s.point != last:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from simulator.cli.common import EXIT_INTERRUPTED, EXIT_OK, progress_bar
+from simulator.cli.common import EXIT_INTERRUPTED, EXIT_OK, parse_cycles, progress_bar
 from simulator.cli.outputs import check_output_dir, check_outputs, write_output
 from simulator.errors import ConfigError
 from simulator.metrics.stats import check_confidence
@@ -107,19 +108,6 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _parse_cycles(text: str | None) -> tuple[float, float] | None:
-    if text is None:
-        return None
-    start, sep, end = text.partition(":")
-    try:
-        window = (float(start) if start else 0.0, float(end) if end else float("inf"))
-    except ValueError:
-        raise ConfigError(f"{text}: expected START:END in cycles", argument="cycles") from None
-    if not sep or window[1] <= window[0]:
-        raise ConfigError(f"{text}: expected START:END with START < END", argument="cycles")
-    return window
-
-
 def _cmd_plot(args: argparse.Namespace) -> int:
     from simulator.viz.figures import make_figure, render
 
@@ -130,12 +118,14 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     check_output_dir("--out", args.out)
     if args.kind == "timeline":
         try:
-            trace = json.loads(source.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
+            opener = gzip.open if source.name.endswith(".gz") else open  # --trace PATH.gz writes gzip
+            with opener(source, "rt", encoding="utf-8") as fh:
+                trace = json.load(fh)
+        except (OSError, EOFError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{source}: cannot read: {exc}") from None
         except ValueError as exc:
             raise ConfigError(f"{source}: not a Chrome trace JSON file: {exc}") from None
-        figure = make_figure("timeline", trace=trace, source=str(source), cycles=_parse_cycles(args.cycles))
+        figure = make_figure("timeline", trace=trace, source=str(source), cycles=parse_cycles(args.cycles))
     else:
         from simulator.campaign.store import ResultStore
         from simulator.campaign.summary import summarize

@@ -23,6 +23,7 @@ FLAG_OF_ARGUMENT = {
     "point": "--point",
     "confidence": "--confidence",
     "cycles": "--cycles",
+    "trace_cycles": "--trace-cycles",
     "batch": "--batch",
     "dims": "--dim",
 }
@@ -52,6 +53,20 @@ def add_hw_options(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a hardware key by its dotted path, e.g. --set array.rows=64 (repeatable)",
     )
+
+
+def parse_cycles(text: str | None, argument: str = "cycles") -> tuple[float, float] | None:
+    """A START:END cycle window (either end may be left out), None without one."""
+    if text is None:
+        return None
+    start, sep, end = text.partition(":")
+    try:
+        window = (float(start) if start else 0.0, float(end) if end else float("inf"))
+    except ValueError:
+        raise ConfigError(f"{text}: expected START:END in cycles", argument=argument) from None
+    if not sep or window[1] <= window[0] or window[0] < 0:
+        raise ConfigError(f"{text}: expected START:END with 0 <= START < END", argument=argument)
+    return window
 
 
 @contextlib.contextmanager

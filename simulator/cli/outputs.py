@@ -9,16 +9,19 @@ that is one of the command's inputs (same file after resolving links) is refused
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 from simulator.errors import ConfigError
 
 STDOUT = "-"
+GZIP_LEVEL = 3  # streamed .gz outputs: fast; trace JSON is repetitive, so level 3 is close to 9
 
 
 def check_outputs(outputs: Mapping[str, str | os.PathLike | None], inputs: Iterable[str | os.PathLike | None]) -> None:
@@ -41,9 +44,28 @@ def check_output_dir(flag: str, directory: str | os.PathLike) -> None:
 def write_output(target: str | os.PathLike, data: str | bytes) -> None:
     """Write text (UTF-8) or bytes to `target` by the rules in the module docstring."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    _write(target, lambda fh: fh.write(payload))
+
+
+def write_text_stream(target: str | os.PathLike, chunks: Iterable[str], compress: bool = False) -> None:
+    """Stream text pieces (UTF-8, gzip-compressed if `compress`) to `target` by the same rules."""
+
+    def write(fh: BinaryIO) -> None:
+        if not compress:
+            for chunk in chunks:
+                fh.write(chunk.encode("utf-8"))
+            return
+        with gzip.GzipFile(fileobj=fh, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as sink:  # fh stays open
+            for chunk in chunks:
+                sink.write(chunk.encode("utf-8"))
+
+    _write(target, write)
+
+
+def _write(target: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
     if str(target) == STDOUT:
         sys.stdout.flush()
-        sys.stdout.buffer.write(payload)
+        write(sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return
     path = Path(os.path.realpath(target))  # a symlink's target is written, the link kept
@@ -58,21 +80,21 @@ def write_output(target: str | os.PathLike, data: str | bytes) -> None:
             raise ConfigError(f"{target}: is a folder, not a file")
         try:
             with open(path, "wb") as fh:  # device, FIFO, socket: write through, never replace
-                fh.write(payload)
+                write(fh)
         except OSError as exc:
             raise ConfigError(f"{target}: cannot write: {exc.strerror or exc}") from None
         return
-    _write_atomic(path, payload, str(target))
+    _write_atomic(path, write, str(target))
 
 
-def _write_atomic(path: Path, payload: bytes, shown: str) -> None:
+def _write_atomic(path: Path, write: Callable[[BinaryIO], object], shown: str) -> None:
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), 0o666 & ~_umask())  # mkstemp would leave it 0600
-            fh.write(payload)
+            write(fh)
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import sys
 from typing import Any
 
 from simulator import api
 from simulator.abft.registry import policy_names
-from simulator.cli.common import EXIT_OK, add_hw_options, progress_bar
-from simulator.cli.outputs import STDOUT, check_outputs, write_output
+from simulator.cli.common import EXIT_OK, add_hw_options, parse_cycles, progress_bar
+from simulator.cli.outputs import STDOUT, check_outputs, write_output, write_text_stream
 from simulator.cli.tables import format_table, to_csv, to_json
 from simulator.config.fault_spec import explicit_fields
 from simulator.config.loader import (
@@ -25,7 +24,7 @@ from simulator.config.loader import (
     load_fault_spec,
     load_workload,
 )
-from simulator.engine.chrome_trace import chrome_trace
+from simulator.engine.chrome_trace import chrome_trace_chunks
 from simulator.errors import ConfigError
 from simulator.metrics.report import Report
 from simulator.workload.kinds import GEMM_KINDS
@@ -64,7 +63,13 @@ def register(sub: Any) -> None:
         "row=R,col=C,site=S,bit=B,kind=stuck0|stuck1 for a stuck-at bit",
     )  # fmt: skip
     run.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds per GEMM kind, blocking)")
-    run.add_argument("--trace", metavar="PATH", help="write the engine timeline (Chrome trace JSON, first policy)")
+    run.add_argument(
+        "--trace",
+        metavar="PATH",
+        help="write the engine timeline (Chrome trace JSON, first policy; gzip if PATH ends in .gz)",
+    )
+    run.add_argument("--trace-cycles", metavar="START:END",
+                     help="trace only spans overlapping this cycle window, every fold in it on its own")  # fmt: skip
     run.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
     run.add_argument("--csv", metavar="PATH", help="write one row per policy and layer to PATH ('-' for stdout)")
     run.add_argument(
@@ -102,14 +107,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = load_fault_spec(args.faults, cli_faults)
     abft = load_abft(args.abft)
     workload = load_workload(args.workload, batch=args.batch)
+    window = parse_cycles(args.trace_cycles, "trace_cycles")
+    if window is not None and not args.trace:
+        raise ConfigError("needs --trace PATH", argument="trace_cycles")
     with progress_bar(len(policies), "policies", args.quiet) as bar:
         report = api.run(args.hw, workload, policies, spec, abft=abft, overrides=args.overrides,
-                         trace=policies[0] if args.trace else None, fault_log=bool(args.fault_log),
+                         trace=policies[0] if args.trace else None, trace_window=window,
+                         fault_log=bool(args.fault_log),
                          progress=lambda name: bar.update(1))  # fmt: skip
     data = report.to_dict()
     if args.trace:
         first = report.policies[0]
-        write_output(args.trace, json.dumps(chrome_trace(first.trace or (), report.baseline.clock_hz)) + "\n")
+        chunks = chrome_trace_chunks(first.trace or (), report.baseline.clock_hz, window=window)
+        write_text_stream(args.trace, chunks, compress=str(args.trace).endswith(".gz"))
     if args.json:
         write_output(args.json, to_json(data))
     if args.csv:

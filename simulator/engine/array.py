@@ -10,6 +10,10 @@ drain) and issue window w (issue to the next pass's earliest issue):
   (checksum_unit): s + F >= release of the pass `buffers` places earlier;
 * the layer's first fold issues at the layer's start (layers are serial, see simulate.py).
 
+A recompute pass that refetches operands from DRAM (mapping.region) requests the refetch on the
+channel when it is decided (behind the loads the DMA has already requested); a region pass
+issues once the data is in SRAM, a GEMM-scope pass streams it and cannot drain before it arrived.
+
 Accounting: a fold's gap s - p is a memory stall when its operands arrived last, else a checksum
 stall; its SRAM-port stretch is a memory stall; its on-array checksum cycles count as compute.
 Recompute passes are not attributed: a layer's recompute cycles are what remains of its total.
@@ -40,6 +44,8 @@ class ArrayPass:
     counts: ActionCounts
     request_cycle: int
     tag: tuple[int, int, int, int]  # (layer, instance, fold, attempt)
+    ready_cycle: int = NO_LOAD  # its DRAM refetch is in SRAM (NO_LOAD: it fetches nothing)
+    streams_load: bool = False  # the refetch overlaps the pass instead of preceding it
 
 
 class Sequencer:
@@ -151,8 +157,16 @@ class Sequencer:
             self.channel.post_store(at, ordinal, cost.store_bytes, cost.spills_psum, tag)
 
     # -- recompute passes ----------------------------------------------------------------------
+    def request_refetch(self, at: int, nbytes: int, tag: tuple[int, int, int, int]) -> int:
+        """Request a recompute's DRAM refetch decided at `at`; the cycle its data is in SRAM."""
+        if self.dma is None or not nbytes:
+            return NO_LOAD
+        return self.dma.refetch(at, nbytes, tag[:3] if self.records is not None else None)
+
     def pass_start(self, job: ArrayPass) -> int:
         t = max(self.p, job.request_cycle)
+        if not job.streams_load and job.ready_cycle > t:
+            t = job.ready_cycle
         if len(self.releases) == self.releases.maxlen:
             t = max(t, self.releases[0] - job.fold_cycles)
         return t
@@ -160,7 +174,9 @@ class Sequencer:
     def issue_pass(self, job: ArrayPass, start: int) -> int:
         """Issue a recompute pass at `start`; the cycle its check completes."""
         end = start + job.fold_cycles
-        self.p = start + job.window_cycles
+        stretch = max(0, job.ready_cycle - end) if job.streams_load else 0  # waits for its reload
+        end += stretch
+        self.p = start + job.window_cycles + stretch
         checked = end
         if job.side_unit_cycles:
             checked = self.side_free = max(end, self.side_free) + job.side_unit_cycles

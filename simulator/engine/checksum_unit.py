@@ -11,7 +11,8 @@
   it has checked it; with `buffers` output buffers a pass cannot drain before the side unit has
   finished the pass `buffers` places earlier (double buffering: the array runs ahead by one).
 
-On every placement `extra_array_cycles` (e.g. DMR's duplicate pass) lengthen the pass on the array.
+On every placement `extra_array_cycles` (e.g. DMR's duplicate pass) lengthen the pass on the array,
+and each of `duplicate_passes` copies pays the pass's SRAM traffic between array and SRAM again.
 """
 
 from __future__ import annotations
@@ -51,3 +52,19 @@ def check_counts(work: CheckWork) -> ActionCounts:
         checksum_adds=work.checksum_adds,
         compares=work.compares,
     )
+
+
+def duplicate_counts(work: CheckWork, counts: ActionCounts) -> ActionCounts:
+    """SRAM traffic of the `duplicate_passes` extra copies of a pass moving `counts` to / from the array.
+
+    Each copy reads its operands and reads / writes its outputs in SRAM like the pass; its
+    operands are still resident (the copies run back to back), so no DRAM or DMA fill traffic.
+    """
+    if not work.duplicate_passes:
+        return ActionCounts()
+    return ActionCounts(
+        sram_a_read_bytes=counts.sram_a_read_bytes,
+        sram_b_read_bytes=counts.sram_b_read_bytes,
+        sram_c_read_bytes=counts.sram_c_read_bytes,
+        sram_c_write_bytes=counts.sram_c_write_bytes,
+    ).scaled(work.duplicate_passes)

@@ -15,6 +15,11 @@ n * Delta to every time, n * q to every fold position and n times the last perio
 cycles to the stall totals. Skipping stops `margin` folds before the segment's end, where the
 next segment's loads start to be requested; the rest is timed fold by fold. Results are
 identical to the uncoalesced engine (a test compares them).
+
+When tracing, a jump adds one coalesced span per (kind, resource) of the last period's records
+(records.TraceRecord.count > 1): from the first skipped span's start to the last one's end, with
+their number and summed cycles, so a trace's size follows the segments, not the folds. With a
+trace window, no jump crosses into it: folds inside the window are traced one by one.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from collections.abc import Sequence
 
 from simulator.engine.array import Sequencer
 from simulator.engine.plan import LayerPlan, Segment
+from simulator.engine.records import TraceRecord
 
 MAX_KEYS = 512  # repeat detection gives up after this many folds of one segment
 _NEVER = float("inf")
@@ -93,8 +99,54 @@ def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> None:
         prefetch(seq, stream)
 
 
+def _coalesced(
+    period: list[TraceRecord], fold_shift: int, delta: int, periods: int, per_instance: bool = True
+) -> list[TraceRecord]:
+    """One span per (kind, layer[, instance]) standing for `periods` shifted copies of a period's records.
+
+    Without `per_instance` (a period of segments that may cross instances) the spans carry no
+    instance or fold (-1).
+    """
+    groups: dict[tuple, list[TraceRecord]] = {}
+    for r in period:
+        groups.setdefault((r.kind, r.layer, r.instance if per_instance else -1), []).append(r)
+    out = []
+    for (kind, layer, instance), rs in groups.items():
+        folds = [r.fold for r in rs if r.fold >= 0] if per_instance else []
+        out.append(
+            TraceRecord(
+                kind,
+                layer,
+                instance,
+                min(folds) + fold_shift if folds else -1,
+                0 if folds else -1,
+                min(r.start_cycle for r in rs) + delta,
+                max(r.end_cycle for r in rs) + periods * delta,
+                periods * sum(r.count for r in rs),
+                periods * sum(r.duration_cycles for r in rs),
+            )
+        )
+    return out
+
+
+def _periods_outside(window: tuple[float, float] | None, now: int, delta: int, periods: int) -> int:
+    """How many of `periods` repeats (each `delta` cycles, from `now`) end before the trace window."""
+    if window is None or delta <= 0 or now > window[1]:
+        return periods
+    if now >= window[0]:
+        return 0
+    return min(periods, int((window[0] - now) // delta))
+
+
 def time_run(
-    seq: Sequencer, stream: FoldStream, segments: Sequence[Segment], first: int, offset: int, stop: int, skip: bool
+    seq: Sequencer,
+    stream: FoldStream,
+    segments: Sequence[Segment],
+    first: int,
+    offset: int,
+    stop: int,
+    skip: bool,
+    window: tuple[float, float] | None = None,
 ) -> None:
     """Time segments[first:stop] (from fold `offset` of the first), skipping repeats if `skip`.
 
@@ -103,16 +155,18 @@ def time_run(
     folds that load with folds that do not, mapping.loop_order): if the state at a boundary
     equals the state P segments (q folds) earlier and the segments keep repeating with period P
     far enough ahead (q folds plus the DMA's lookahead margin), whole periods are skipped.
+    `window` (cycles): a trace window the skipped repeats must not enter.
     """
     margin = (seq.dma.depth if seq.dma is not None else 0) + 2
+    records = seq.records
     run_lo, run_hi = segments[first].ordinal, segments[stop - 1].ordinal + segments[stop - 1].length
-    boundaries: dict[tuple, tuple[int, int, int, int, int]] | None = {} if skip else None
+    boundaries: dict[tuple, tuple[int, int, int, int, int, int]] | None = {} if skip else None
     i = first
     while i < stop:
         seg = segments[i]
         k = offset if i == first else 0
         n, lo, hi = seg.length, seg.ordinal, seg.ordinal + seg.length
-        seen: dict[tuple, tuple[int, int, int, int]] | None = {} if skip and n - k > 2 * margin + 2 else None
+        seen: dict[tuple, tuple[int, int, int, int, int]] | None = {} if skip and n - k > 2 * margin + 2 else None
         while k < n:
             time_fold(seq, stream, seg, k)
             k += 1
@@ -124,17 +178,20 @@ def time_run(
             key = seq.state_key(lo, hi)
             hit = seen.get(key)
             if hit is None:
-                seen[key] = (k, seq.p, seq.memory_stall, seq.checksum_stall)
+                seen[key] = (k, seq.p, seq.memory_stall, seq.checksum_stall, len(records) if records is not None else 0)
                 continue
-            k_then, p_then, memory_then, checksum_then = hit
-            period = k - k_then
+            k_then, p_then, memory_then, checksum_then, record_then = hit
+            period, delta = k - k_then, seq.p - p_then
             periods = (n - k - margin) // period
-            if periods > 0:
-                seq.memory_stall += periods * (seq.memory_stall - memory_then)
-                seq.checksum_stall += periods * (seq.checksum_stall - checksum_then)
-                seq.shift(periods * (seq.p - p_then), periods * period, lo, hi)
-                k += periods * period
-            seen = None
+            allowed = _periods_outside(window, seq.p, delta, periods)
+            if allowed > 0:
+                if records is not None:
+                    records.extend(_coalesced(records[record_then:], period, delta, allowed))
+                seq.memory_stall += allowed * (seq.memory_stall - memory_then)
+                seq.checksum_stall += allowed * (seq.checksum_stall - checksum_then)
+                seq.shift(allowed * delta, allowed * period, lo, hi)
+                k += allowed * period
+            seen = {} if allowed < periods else None  # held back by the window: try again after it
         i += 1
         if boundaries is None or i >= stop:
             continue
@@ -144,16 +201,22 @@ def time_run(
         key = (id(segments[i].cost), segments[i].length, seq.state_key(run_lo, run_hi))
         mark = boundaries.get(key)
         if mark is None:
-            boundaries[key] = (i, seq.issued, seq.p, seq.memory_stall, seq.checksum_stall)
+            boundaries[key] = (
+                i, seq.issued, seq.p, seq.memory_stall, seq.checksum_stall, len(records) if records is not None else 0
+            )  # fmt: skip
             continue
-        i_then, issued_then, p_then, memory_then, checksum_then = mark
-        periods = _periods_ahead(segments, i, i - i_then, seq.issued - issued_then, stop, margin)
-        if periods > 0:
+        i_then, issued_then, p_then, memory_then, checksum_then, record_then = mark
+        folds, delta = seq.issued - issued_then, seq.p - p_then
+        periods = _periods_ahead(segments, i, i - i_then, folds, stop, margin)
+        allowed = _periods_outside(window, seq.p, delta, periods)
+        if allowed > 0:
             span = i - i_then
-            seq.memory_stall += periods * (seq.memory_stall - memory_then)
-            seq.checksum_stall += periods * (seq.checksum_stall - checksum_then)
-            seq.shift(periods * (seq.p - p_then), periods * (seq.issued - issued_then), run_lo, run_hi)
-            i += periods * span
+            if records is not None:  # a period may cross instances: spans per (kind, layer) only
+                records.extend(_coalesced(records[record_then:], folds, delta, allowed, per_instance=False))
+            seq.memory_stall += allowed * (seq.memory_stall - memory_then)
+            seq.checksum_stall += allowed * (seq.checksum_stall - checksum_then)
+            seq.shift(allowed * delta, allowed * folds, run_lo, run_hi)
+            i += allowed * span
         boundaries = {}
 
 

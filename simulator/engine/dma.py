@@ -133,6 +133,15 @@ class Dma:
         self.next_ordinal = ordinal + 1
         return ready
 
+    def refetch(self, at: int, nbytes: int, tag: Tag | None) -> int:
+        """A recompute's refetch requested at `at`, queued behind every load already requested.
+
+        It streams into the recomputed fold's own buffer space (no buffer is taken from later
+        folds); the cycle its data is in SRAM.
+        """
+        self.last_key = max(self.last_key, at)
+        return self.channel.load(self.last_key, nbytes, tag)
+
     def issued_fold(self, ordinal: int, start: int, window_end: int) -> None:
         """Fold `ordinal` was issued at `start`; its buffers are read until `window_end`."""
         self.starts.append(start)

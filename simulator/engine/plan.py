@@ -20,7 +20,7 @@ import numpy as np
 
 from simulator.abft.protocol import CheckWork, Policy, TileVerifier
 from simulator.config.schema import HwConfig
-from simulator.engine.checksum_unit import array_check_cycles, check_counts, side_unit_cycles
+from simulator.engine.checksum_unit import array_check_cycles, check_counts, duplicate_counts, side_unit_cycles
 from simulator.mapping import tiling
 from simulator.mapping.dataflow import ceil_div
 from simulator.mapping.loop_order import ROWS
@@ -35,7 +35,7 @@ class FoldCost:
 
     fold_cycles: int  # issue to drain, incl. SRAM-port stretch and on-array checksum cycles
     window_cycles: int  # issue to the next fold's earliest issue
-    port_stall_cycles: int  # stretch because an SRAM port cannot feed the array at full rate
+    port_stall_cycles: int  # stretch because an SRAM port cannot feed the array at full rate (every copy)
     array_check_cycles: int  # checksum cycles on the array (checksum_pe, in_array, DMR)
     side_unit_cycles: int  # side-unit cycles to check the fold (after it drains)
     load_bytes: int  # DRAM -> SRAM before the fold may start (A, B and reloaded partial sums)
@@ -112,9 +112,9 @@ class _CostTable:
         hw, unit = self.hw, self.hw.checksum_unit
         t = fold_transfers(s, fold)
         joins = fold_joins(s, fold)
-        stretch = port_stall_cycles(hw, t, fold.temporal)
+        stretch = port_stall_cycles(hw, t, fold.temporal) * (1 + work.duplicate_passes)
         on_array = array_check_cycles(unit, work)
-        counts = check_counts(work) + ActionCounts(
+        own = ActionCounts(
             macs=fold.active_macs,
             sram_a_read_bytes=t.a_sram_read_bytes,
             sram_a_write_bytes=t.a_dram_load_bytes,
@@ -125,6 +125,13 @@ class _CostTable:
             dram_read_bytes=t.dram_load_bytes,
             dram_write_bytes=t.dram_store_bytes,
         )
+        array_side = ActionCounts(  # what a duplicate copy moves: not the DMA's psum spills and reloads
+            sram_a_read_bytes=t.a_sram_read_bytes,
+            sram_b_read_bytes=t.b_sram_read_bytes,
+            sram_c_read_bytes=t.c_sram_read_bytes - t.psum_dram_store_bytes,
+            sram_c_write_bytes=t.c_sram_write_bytes - t.psum_dram_load_bytes,
+        )
+        counts = own + duplicate_counts(work, array_side) + check_counts(work)
         cost = FoldCost(
             fold_cycles=s.fold_cycles + stretch + on_array,
             window_cycles=s.issue_interval_cycles + stretch + on_array,

@@ -48,6 +48,9 @@ class TraceRecord:
     """One span on one resource. Times are cycles; DRAM transfers may end mid-cycle.
 
     `instance`, `fold` and `attempt` are -1 where they do not apply (layer and stall spans).
+    A coalesced span (`count` > 1) stands for `count` spans of its kind that the engine timed
+    as repeats of an identical period (coalesce.py): it covers them all, from `fold` on, and
+    they add up to `busy_cycles`.
     """
 
     kind: RecordKind
@@ -57,6 +60,8 @@ class TraceRecord:
     attempt: int
     start_cycle: float
     end_cycle: float
+    count: int = 1
+    busy_cycles: float = -1.0  # the spans' summed durations; -1: this span's own duration
 
     @property
     def track(self) -> Track:
@@ -64,7 +69,8 @@ class TraceRecord:
 
     @property
     def duration_cycles(self) -> float:
-        return self.end_cycle - self.start_cycle
+        """Cycles the resource was busy (or stalled) in this span."""
+        return self.busy_cycles if self.busy_cycles >= 0 else self.end_cycle - self.start_cycle
 
 
 @dataclass(frozen=True, slots=True)

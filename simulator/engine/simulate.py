@@ -34,12 +34,12 @@ from simpy.events import Event, EventPriority
 from simulator.abft.protocol import Action, CheckWork, Decision, NoFaults, Policy, TileCheck, TileVerifier
 from simulator.config.schema import HwConfig
 from simulator.engine.array import ArrayPass, Sequencer
-from simulator.engine.checksum_unit import array_check_cycles, check_counts, side_unit_cycles
+from simulator.engine.checksum_unit import array_check_cycles, check_counts, duplicate_counts, side_unit_cycles
 from simulator.engine.coalesce import FoldStream, time_run
 from simulator.engine.plan import LayerPlan, Segment, build_plan, fold_at
 from simulator.engine.records import LayerCycles
 from simulator.engine.result import EngineResult, FoldOutcome, LayerResult, RecomputeStats
-from simulator.mapping.region import Region, Scope, price_region
+from simulator.mapping.region import Region, Scope, price_region, resolve_region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.metrics.actions import ActionCounts
@@ -106,9 +106,11 @@ class EngineModel:
         verifier: TileVerifier,
         coalesce: bool,
         trace: bool,
+        trace_window: tuple[float, float] | None = None,
     ):
         self.hw, self.plans, self.policy, self.verifier = hw, plans, policy, verifier
         self.coalesce, self.trace = coalesce, trace
+        self.trace_window = trace_window if trace else None
         self.env = CountingEnvironment()
         self.seq = Sequencer(hw, trace)
         self.stream = FoldStream(plans)
@@ -162,7 +164,7 @@ class EngineModel:
                     stop = i
                     while stop < len(segments) and not segments[stop].flagged:
                         stop += 1
-                    time_run(self.seq, self.stream, segments, i, k, stop, skip=not self.trace)
+                    time_run(self.seq, self.stream, segments, i, k, stop, skip=True, window=self.trace_window)
                     yield from self._until(self.seq.last_start)
                     i, k = stop, 0
                     continue
@@ -241,10 +243,11 @@ class EngineModel:
         self.seq.decided(now)
         if decision.action is Action.RECOMPUTE and job.attempt < self.hw.recompute.max_retries:
             assert decision.region is not None
-            job.attempt, job.region = job.attempt + 1, decision.region
+            region = resolve_region(self.hw, job.plan.schedule, job.fold, decision.region)
+            job.attempt, job.region = job.attempt + 1, region
             self.queue.append((job, self._recompute_pass(job, now)))
             self.tally.passes += 1
-            self.scopes[decision.region.scope.value] = self.scopes.get(decision.region.scope.value, 0) + 1
+            self.scopes[region.scope.value] = self.scopes.get(region.scope.value, 0) + 1
             return
         given_up = decision.action is Action.RECOMPUTE
         self.tally.given_up += given_up
@@ -266,13 +269,16 @@ class EngineModel:
         else:
             work = self.policy.check_work(schedule, job.fold)
         on_array = array_check_cycles(unit, work)
+        tag = (job.seg.layer, job.seg.instance, job.fold.index, job.attempt)
         return ArrayPass(
             priced.fold_cycles + on_array,
             priced.window_cycles + on_array,
             side_unit_cycles(unit, work),
-            priced.counts + check_counts(work),
+            priced.counts + duplicate_counts(work, priced.counts) + check_counts(work),
             now,
-            (job.seg.layer, job.seg.instance, job.fold.index, job.attempt),
+            tag,
+            self.seq.request_refetch(now, priced.load_bytes, tag),
+            priced.streams_load,
         )
 
     def _layer_result(self, plan: LayerPlan, end: int) -> LayerResult:
@@ -290,12 +296,14 @@ class EngineModel:
 
 def _instance_check_work(plan: LayerPlan, instance: int) -> CheckWork:
     """Checking work of every fold of one instance (a GEMM-scope recompute rechecks them all)."""
-    totals = dict.fromkeys((f.name for f in fields(CheckWork)), 0)
+    totals = dict.fromkeys((f.name for f in fields(CheckWork) if f.name != "duplicate_passes"), 0)
+    copies = 0  # copies of the whole rerun, not a sum over its folds
     for seg in plan.segments:
         if seg.instance == instance:
+            copies = max(copies, seg.cost.check_work.duplicate_passes)
             for name in totals:
                 totals[name] += getattr(seg.cost.check_work, name) * seg.length
-    return CheckWork(**totals)
+    return CheckWork(**totals, duplicate_passes=copies)
 
 
 def simulate(
@@ -306,14 +314,17 @@ def simulate(
     *,
     trace: bool = False,
     coalesce: bool = True,
+    trace_window: tuple[float, float] | None = None,
 ) -> EngineResult:
     """Run the GEMM schedules in order on `hw` under `policy`; faults come from `verifier`.
 
-    `trace=True` keeps every trace record (records.TraceRecord) in the result. `coalesce=False`
-    gives every fold its own SimPy event (slower, identical results).
+    `trace=True` keeps the trace records (records.TraceRecord) in the result: one span per pass
+    or transfer, and one coalesced span per run of identical folds timed as repeats; inside
+    `trace_window` (cycles, inclusive) every fold gets its own spans. `coalesce=False` gives
+    every fold its own SimPy event and spans (slower, identical results).
     """
     if not schedules:
         raise ValueError("nothing to simulate: no GEMM schedules")
     verifier = verifier if verifier is not None else NoFaults()
     plans = build_plan(hw, schedules, policy, verifier)
-    return EngineModel(hw, plans, policy, verifier, coalesce, trace).run()
+    return EngineModel(hw, plans, policy, verifier, coalesce, trace, trace_window).run()

@@ -33,7 +33,7 @@ from simulator.config.enums import Datatype
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.operands import GemmOperands, to_datatype
-from simulator.mapping.region import price_region
+from simulator.mapping.region import price_region, resolve_region
 from simulator.mapping.schedule import schedule_gemm
 from simulator.verify.verifier import DecisionRecorder, FaultVerifier, OperandCache
 from simulator.workload.gemm import Gemm
@@ -166,11 +166,12 @@ class FunctionalAccelerator:
                 if decision.action is not Action.RECOMPUTE or attempt >= hw.recompute.max_retries:
                     break
                 assert decision.region is not None
-                macs = price_region(hw, s, fold, decision.region).counts.recomputed_macs
+                region = resolve_region(hw, s, fold, decision.region)
+                macs = price_region(hw, s, fold, region).counts.recomputed_macs
                 self.stats.recomputed_macs += macs
                 self.stats.recomputed_macs_by_kind[g.kind] = self.stats.recomputed_macs_by_kind.get(g.kind, 0) + macs
                 self.stats.recompute_passes += 1
-                attempt, region = attempt + 1, decision.region
+                attempt = attempt + 1
         for instance in sorted({inst for inst, _ in flagged}):
             rows, cols, delta = verifier.residual_errors(index, instance)
             if delta.size:

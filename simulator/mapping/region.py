@@ -15,9 +15,19 @@ cycles = fill_drain(R, C) + steps (dataflow.fold_cycles with T = steps), issue w
 dataflow.issue_interval_cycles with T = steps. So any OS region costs a full fold pass (all K),
 flagged OS rows of one tile share that pass; WS rows cost fill_drain + len(rows) (columns need
 all M); IS mirrors WS. MACs = active PEs x temporal steps actually run (OS elements: one PE per
-element). GEMM scope reruns every fold of the instance: (folds - 1) * issue_interval + fold_cycles,
-with its operands reloaded from DRAM; the reload is priced as the pass's own roofline
-(it cannot finish before reload bytes / bandwidth + latency) rather than on the shared channel.
+element). GEMM scope reruns every fold of the instance: (folds - 1) * issue_interval + fold_cycles.
+
+Memory traffic (issue 10): every pass reads its operand blocks from SRAM, and fetches from DRAM
+the blocks that are no longer resident. An operand is reused from SRAM when the schedule reads
+more bytes of it from SRAM than it loads from DRAM (GemmSchedule.totals: OS A kept across the N
+folds of a row block, B or WS A kept whole); its blocks are still resident when the recompute
+runs. An operand the schedule loads as often as it reads (a non-resident streamed operand, the
+stationary tile of WS / IS) is evicted as the schedule moves on: the pass refetches the part of
+it the region reads (`dram_read_bytes`, written into SRAM: `sram_*_write_bytes`). A GEMM-scope
+pass reloads what the instance's first execution loaded. The engine requests the refetch on the
+shared DRAM channel when the recompute is decided; a region pass issues once its data is in
+SRAM, a GEMM pass streams its reload and cannot drain before it has arrived (`streams_load`).
+Partial sums a WS / IS fold spilled to DRAM are not modelled as refetched by a region pass.
 """
 
 from __future__ import annotations
@@ -27,7 +37,6 @@ from enum import StrEnum
 from fractions import Fraction
 
 from simulator.config.schema import HwConfig
-from simulator.mapping.dataflow import ceil_div
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.metrics.actions import ActionCounts
@@ -41,6 +50,7 @@ class Scope(StrEnum):
     COLS = "cols"
     ELEMENTS = "elements"
     GEMM = "gemm"  # every fold of this GEMM instance
+    LINES = "lines"  # the given rows or the given cols, whichever is cheaper (resolve_region)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +74,13 @@ class RecomputePass:
     temporal_steps: int
     fold_cycles: int  # issue to drain
     window_cycles: int  # issue to the next pass's earliest issue
-    counts: ActionCounts  # macs == recomputed_macs, SRAM (and for GEMM scope DRAM) traffic
+    counts: ActionCounts  # macs == recomputed_macs, SRAM and DRAM traffic
+    streams_load: bool = False  # the DRAM refetch overlaps the pass (GEMM scope), else precedes it
+
+    @property
+    def load_bytes(self) -> int:
+        """Bytes the pass fetches from DRAM (over the shared channel)."""
+        return self.counts.dram_read_bytes
 
 
 def output_block_shape(s: GemmSchedule, fold: Fold) -> tuple[int, int]:
@@ -75,7 +91,9 @@ def output_block_shape(s: GemmSchedule, fold: Fold) -> tuple[int, int]:
 def price_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> RecomputePass:
     """Cycles, MACs and traffic of recomputing `region` of one fold (see module docstring)."""
     if region.scope is Scope.GEMM:
-        return _price_gemm(hw, s)
+        return _price_gemm(s)
+    if region.scope is Scope.LINES:
+        return price_region(hw, s, fold, resolve_region(hw, s, fold, region))
     geometry = s.geometry
     rows, cols = _checked_indices(s, fold, region)
     ob, ab = s.operand_bytes, s.acc_bytes
@@ -86,17 +104,51 @@ def price_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> R
         out_cols=len(set(cols)) if scope in (Scope.COLS, Scope.ELEMENTS) else None,
         elements=len(set(zip(rows, cols, strict=True))) if scope is Scope.ELEMENTS else None,
     )
+    a_read, b_read = work.a_read_words * ob, work.b_read_words * ob
+    a_refetch, b_refetch = refetched_operands(s)
+    a_load, b_load = a_read if a_refetch else 0, b_read if b_refetch else 0
     counts = ActionCounts(
         macs=work.macs,
         recomputed_macs=work.macs,
-        sram_a_read_bytes=work.a_read_words * ob,
-        sram_b_read_bytes=work.b_read_words * ob,
+        sram_a_read_bytes=a_read,
+        sram_b_read_bytes=b_read,
         sram_c_read_bytes=work.c_read_outputs * ab,  # partial sums are read, accumulated and written back
         sram_c_write_bytes=work.outputs * ab,
+        sram_a_write_bytes=a_load,
+        sram_b_write_bytes=b_load,
+        dram_read_bytes=a_load + b_load,
     )
     cycles = geometry.fill_drain_cycles(s.rows, s.cols) + work.steps
     window = geometry.issue_interval_cycles(s.rows, s.cols, work.steps, hw.array.fold_overlap)
     return RecomputePass(work.steps, cycles, window, counts)
+
+
+def refetched_operands(s: GemmSchedule) -> tuple[bool, bool]:
+    """(A, B): whether the operand's blocks are evicted once read, so a recompute refetches them.
+
+    Read from the schedule's own traffic: an operand loaded from DRAM as many bytes as the array
+    reads it from SRAM is never reused from SRAM (see module docstring).
+    """
+    t = s.totals()
+    return t.a_dram_load_bytes >= t.a_sram_read_bytes, t.b_dram_load_bytes >= t.b_sram_read_bytes
+
+
+def resolve_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> Region:
+    """A LINES region as the cheaper of its ROWS and its COLS pass; any other region as it is.
+
+    Cheaper: fewer array cycles (issue to drain), then fewer MACs, then rows. OS rows and
+    columns both need a full-K pass, so the line with fewer PEs wins (a column of an edge fold
+    with fewer rows used); WS rows (OS IS columns) are single streamed steps and win.
+    """
+    if region.scope is not Scope.LINES:
+        return region
+    options = (Region(Scope.ROWS, rows=region.rows), Region(Scope.COLS, cols=region.cols))
+
+    def cost(r: Region) -> tuple[int, int]:
+        p = price_region(hw, s, fold, r)
+        return p.fold_cycles, p.counts.macs
+
+    return min(options, key=cost)
 
 
 def _checked_indices(s: GemmSchedule, fold: Fold, region: Region) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -117,18 +169,13 @@ def _checked_indices(s: GemmSchedule, fold: Fold, region: Region) -> tuple[tuple
     return rows, cols
 
 
-def _price_gemm(hw: HwConfig, s: GemmSchedule) -> RecomputePass:
+def _price_gemm(s: GemmSchedule) -> RecomputePass:
     n = s.folds_per_instance
     totals = s.totals()
     per = s.gemm.count
     cycles = (n - 1) * s.issue_interval_cycles + s.fold_cycles
     window = n * s.issue_interval_cycles
     dram_bytes = totals.dram_load_bytes // per
-    if not hw.memory.ideal and dram_bytes:
-        bandwidth = channel_bandwidth(hw.dram_bytes_per_cycle)
-        reload = ceil_div(dram_bytes * bandwidth.denominator, bandwidth.numerator) + hw.memory.dram.latency_cycles
-        stretch = max(0, reload - cycles)
-        cycles, window = cycles + stretch, window + stretch
     macs = s.gemm.macs_per_instance
     counts = ActionCounts(
         macs=macs,
@@ -141,4 +188,6 @@ def _price_gemm(hw: HwConfig, s: GemmSchedule) -> RecomputePass:
         sram_c_write_bytes=totals.c_sram_write_bytes // per,
         dram_read_bytes=dram_bytes,
     )
-    return RecomputePass(s.geometry.fold_shape(s.gemm.m, s.gemm.k, s.gemm.n).temporal, cycles, window, counts)
+    return RecomputePass(
+        s.geometry.fold_shape(s.gemm.m, s.gemm.k, s.gemm.n).temporal, cycles, window, counts, streams_load=True
+    )

@@ -147,6 +147,52 @@ def wilson_interval(successes: int, n: int, confidence: float = DEFAULT_CONFIDEN
     return Interval(p, lo, hi, n)
 
 
+def _wilson_bounds(p: float, n: float, z: float) -> tuple[float, float]:
+    """Wilson score bounds of a proportion p observed over n (possibly effective, non-integer) draws."""
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z / denom * math.sqrt(p * (1.0 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def clustered_rate_interval(
+    events: Sequence[int], totals: Sequence[int], confidence: float = DEFAULT_CONFIDENCE
+) -> Interval:
+    """Pooled rate sum(events) / sum(totals) over independent trials whose events cluster.
+
+    Faults of one trial are not independent (a given-up tile carries several escapes), so the
+    trial is the unit: the ratio estimator R = sum y / sum x has the linearised variance
+    v = sum (y_i - R x_i)^2 / (n (n - 1) xbar^2) over the n trials (Cochran, Sampling
+    Techniques, 1977, section 6.4). Its design effect d = max(1, v / (R (1 - R) / sum x)) turns
+    the pooled count into Kish's effective sample size n_eff = sum x / d, shrunk by (z / t_{n-1})^2
+    for the n - 1 degrees of freedom, and the interval is Wilson's at (R, n_eff) (Korn & Graubard,
+    Survey Methodology 24(2), 1998). One trial cannot show clustering: plain Wilson (d = 1).
+    `Interval.n` is the pooled total (sum x), as for `wilson_interval`.
+    """
+    check_confidence(confidence)
+    if len(events) != len(totals):
+        raise ValueError("events and totals need one value per trial")
+    if any(not 0 <= y <= x for y, x in zip(events, totals, strict=True)):
+        raise ValueError("need 0 <= events <= total in every trial")
+    n, total = len(totals), sum(totals)
+    if total == 0:
+        return Interval(math.nan, 0.0, 1.0, 0)
+    rate = sum(events) / total
+    z = normal_quantile((1.0 + confidence) / 2.0)
+    n_eff = float(total)
+    if n >= 2:
+        mean_total = total / n
+        var_ratio = math.fsum((y - rate * x) ** 2 for y, x in zip(events, totals, strict=True)) / (
+            n * (n - 1) * mean_total * mean_total
+        )
+        var_binomial = rate * (1.0 - rate) / total
+        design_effect = max(1.0, var_ratio / var_binomial) if var_binomial > 0 else 1.0
+        t = t_quantile((1.0 + confidence) / 2.0, n - 1)
+        n_eff = total / design_effect * (z / t) ** 2
+    lo, hi = _wilson_bounds(rate, n_eff, z)
+    return Interval(rate, 0.0 if rate == 0.0 else lo, 1.0 if rate == 1.0 else hi, total)
+
+
 def trials_needed(
     margin: float,
     confidence: float = DEFAULT_CONFIDENCE,

@@ -61,7 +61,7 @@ def overhead_vs_ber(summaries: Sequence[PolicySummary], confidence: float, sourc
         ax.set_xlabel("bit error rate (per bit per MAC)")
         ax.set_ylabel(title)
         ax.grid(True, which="major", alpha=0.3)
-        band = "Wilson" if key == "escape_per_fault" else "t-interval"
+        band = "trial-clustered" if key == "escape_per_fault" else "t-interval"
         ax.set_title(f"{title.split(' (')[0]} ({level} {band} bands)", fontsize=10)
     axes[0].legend(fontsize=8, loc="upper left")
     fig.suptitle(f"ABFT cost and coverage vs BER: {source}" if source else "ABFT cost and coverage vs BER", fontsize=11)

@@ -63,11 +63,9 @@ def timeline(trace: Any, cycles: tuple[float, float] | None, source: str = "") -
         raise ConfigError(f"{source}: malformed trace event: {exc}") from None
     if not spans:
         raise ConfigError(f"{source}: no trace events" + (" in the cycles window" if cycles else ""))
-    array_rank = next((order.get(t, t) for t, n in names.items() if n == "array"), 3.0)
 
-    def rank(tid: int) -> tuple[float, int]:
-        lane = names.get(tid, "")
-        return (array_rank + 0.001 * (tid % 1000) if lane.startswith("array lane") else order.get(tid, tid), tid)
+    def rank(tid: int) -> tuple[float, int]:  # lanes carry their resource's sort index (chrome_trace)
+        return (order.get(tid, tid), tid)
 
     tids = sorted(spans, key=rank)
     fig = Figure(figsize=(13.0, 0.45 * len(tids) + 1.6))
