@@ -25,6 +25,7 @@ from simulator.config.schema import HwConfig
 from simulator.faults.codes import SITE_CODE
 from simulator.faults.effects import resolve_gemm_faults
 from simulator.kernels.codes import P_FOLD_COL, P_FOLD_ROW
+from simulator.mapping.region import resolve_region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval, wilson_interval
 from simulator.reliability.exposure import Exposure, SingleFaults, sample_single_faults, workload_exposure
@@ -172,4 +173,4 @@ def _context(
         a_blk, b_blk = operands.fold_blocks(g, inst, fold)
         tol = tolerance_for(hw.array.datatype, a_blk, b_blk, abft.fp_tolerance_factor)
     return FoldContext(g, inst, f, s.gemm.kind, scale, (e.out_rows, e.out_cols), (abft.block_rows, abft.block_cols),
-                       tol)  # fmt: skip
+                       tol, lambda region: resolve_region(hw, s, fold, region))  # fmt: skip

@@ -115,7 +115,10 @@ def _approx_abft(policy, f: FaultChecks, max_retries: int) -> np.ndarray:
     # rows above T2 hold every error iff their members add up to all of the fault's errors
     rows_only = np.where(row_errors == f.errors, _recovered(max_retries), UNSETTLED)
     cols_only = np.where(col_errors == f.errors, _recovered(max_retries), UNSETTLED)
-    out = np.where((rows > 0) & (cols > 0), _recovered(max_retries),
+    # one row and one column above T2: the cheaper line is recomputed (mapping.region.resolve_region),
+    # which clears a single wrong element either way; anything more is left to the reference
+    lines = np.where(f.errors == 1, _recovered(max_retries), UNSETTLED)
+    out = np.where((rows > 0) & (cols > 0), np.where((rows == 1) & (cols == 1), lines, _recovered(max_retries)),
                    np.where(rows > 0, rows_only, np.where(cols > 0, cols_only, _TOLERATED)))  # fmt: skip
     out = np.where(f.msd_abs <= t1, _TOLERATED, out)
     out = np.where(f.detected, out, _SDC)

@@ -14,7 +14,7 @@ does not tolerate, or retries exhausted) and sdc (silent data corruption: undete
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,7 @@ class FoldContext:
     shape: tuple[int, int]  # the fold's output block
     block_shape: tuple[int, int]  # check blocks (0 = the whole extent)
     tolerances: tuple[np.ndarray, np.ndarray] | None  # fp round-off bounds per row / column (None: exact)
+    resolve: Callable[[Region], Region] = lambda region: region  # what the engine reruns for a decision's region
 
 
 def fates(
@@ -94,7 +95,7 @@ def _fate(
             gave_up = True
             break
         assert decision.region is not None
-        alive &= ~in_region(decision.region, rows, cols)
+        alive &= ~in_region(ctx.resolve(decision.region), rows, cols)
         attempt += 1
     if not alive.any():
         return "corrected" if corrected else "recomputed"
