@@ -28,7 +28,7 @@ from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.mapping.schedule import schedule_gemm
 from simulator.reliability.avf import run_avf_campaign
-from simulator.verify.verifier import OperandCache
+from simulator.verify.operand_cache import OperandCache
 
 
 def main() -> None:

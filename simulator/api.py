@@ -9,19 +9,25 @@ from typing import Any
 from simulator.abft.policies import PolicyContext
 from simulator.abft.protocol import NoFaults, Policy
 from simulator.abft.registry import make_policy, policy_names
+from simulator.admission import check_fault_selection, check_memory, estimate_memory, recomputing_policies
 from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import DEFAULT_HW, DEFAULT_WORKLOAD, load_hw, load_workload
 from simulator.config.schema import HwConfig
 from simulator.engine.simulate import simulate
 from simulator.errors import ConfigError
+from simulator.faults.codes import SITE_OF_CODE
 from simulator.faults.explicit import check_explicit_faults
 from simulator.faults.operands import GemmOperands
-from simulator.faults.sampling import check_faults_fit
+from simulator.faults.sampling import check_faults_fit, permanent_id, transient_id
+from simulator.kernels.codes import FLIP, STUCK0, STUCK1
 from simulator.mapping.schedule import GemmSchedule, schedule_gemm
 from simulator.metrics.energy import energy_breakdown_pj
 from simulator.metrics.report import LayerReport, PolicyReport, Report
-from simulator.verify.verifier import DecisionRecorder, FaultVerifier, OperandCache
+from simulator.verify.fates import FATES
+from simulator.verify.operand_cache import OperandCache
+from simulator.verify.outcomes import Outcomes
+from simulator.verify.verifier import FaultVerifier, make_verifier
 from simulator.workload.workload import Workload
 
 HwLike = HwConfig | str | Path
@@ -82,6 +88,8 @@ def run(
     except ValueError as exc:
         raise ConfigError(str(exc), argument="policies") from None
     _check_faults_fit(spec, hw_cfg, wl)
+    check_fault_selection(spec, wl)
+    check_memory(estimate_memory(spec, hw_cfg, wl, recomputing_policies(chosen)))
     schedules = [schedule_gemm(g, hw_cfg) for g in wl.gemms]
     operand_cache = OperandCache(hw_cfg, schedules, spec.seed, supplied=operands)
     done: dict[tuple[str, FaultSpec, bool], PolicyReport] = {}
@@ -134,15 +142,8 @@ def _simulate_policy(
     fault_log: bool = False,
 ) -> PolicyReport:
     verifier: FaultVerifier | NoFaults
-    if spec.injects:
-        verifier = FaultVerifier(
-            hw, schedules, spec, abft, checks=policy.checks, duplicates=policy.duplicates,
-            tolerates=policy.tolerates, operands=operands,
-        )  # fmt: skip
-        driven: Any = DecisionRecorder(policy, verifier)
-    else:
-        verifier, driven = NoFaults(), policy
-    result = simulate(hw, schedules, driven, verifier, trace=trace, trace_window=trace_window)
+    verifier = make_verifier(policy, hw, schedules, spec, abft, operands) if spec.injects else NoFaults()
+    result = simulate(hw, schedules, policy, verifier, trace=trace, trace_window=trace_window)
     layers = []
     for s, layer in zip(schedules, result.layers, strict=True):
         g = s.gemm
@@ -167,8 +168,9 @@ def _simulate_policy(
                 compulsory_dram_bytes=s.compulsory_dram_bytes,
             )
         )
-    outcomes = verifier.outcomes() if isinstance(verifier, FaultVerifier) else {}
-    outcomes = {**_zero_outcomes(), **outcomes, "recomputations": result.recompute.passes}
+    found = verifier.outcomes() if isinstance(verifier, FaultVerifier) else Outcomes()
+    outcomes = {**found.to_dict(), "recomputations": result.recompute.passes}
+    del outcomes["gave_up_folds"]  # the engine's count is in `extra`
     extra: dict[str, Any] = {"corrections": result.recompute.corrections, "gave_up_folds": result.recompute.given_up}
     return PolicyReport(
         policy=policy.name,
@@ -180,12 +182,25 @@ def _simulate_policy(
         outcomes=outcomes,
         extra=extra,
         trace=result.records if trace else None,
-        fault_log=(tuple(verifier.fault_records()) if isinstance(verifier, FaultVerifier) else ())
-        if fault_log
-        else None,
+        fault_log=_fault_log(verifier, schedules) if fault_log and isinstance(verifier, FaultVerifier) else None,
     )
 
 
-def _zero_outcomes() -> dict[str, int]:
-    keys = ("faults_injected", "detected", "masked", "corrected", "recomputed", "tolerated", "escaped")
-    return dict.fromkeys(keys, 0)
+def _fault_log(verifier: FaultVerifier, schedules: Sequence[GemmSchedule]) -> tuple[dict[str, Any], ...]:
+    """The verifier's per-fault records (verify.records.FaultRecords) as one dict per fault."""
+    r = verifier.records()
+    kinds = {FLIP: "transient", STUCK0: "stuck0", STUCK1: "stuck1"}
+    out = []
+    for i in range(len(r)):
+        g, inst, f, a, o = (int(x[i]) for x in (r.gemm, r.instance, r.fold, r.attempt, r.ordinal))
+        mode = int(r.mode[i])
+        out.append({
+            "fault_id": transient_id(g, inst, f, a, o) if mode == FLIP else permanent_id(o),
+            "gemm": schedules[g].gemm.name, "gemm_index": g, "instance": inst, "fold": f, "attempt": a,
+            "row": int(r.row[i]), "col": int(r.col[i]), "cycle": int(r.cycle[i]),
+            "site": str(SITE_OF_CODE[int(r.site[i])]), "bit": int(r.bit[i]), "kind": kinds[mode],
+            "detected": bool(r.detected[i]), "fate": FATES[int(r.fate[i])],
+            "outputs_corrupted": int(r.outputs_corrupted[i]), "max_abs_error": float(r.max_abs_error[i]),
+            "max_rel_error": float(r.max_rel_error[i]),
+        })  # fmt: skip
+    return tuple(out)

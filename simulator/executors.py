@@ -10,7 +10,10 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
-from collections.abc import Callable, Hashable, Iterable, Iterator
+import signal
+import threading
+import time
+from collections.abc import Callable, Generator, Hashable, Iterable
 from typing import Any, Protocol, TypeVar
 
 from simulator.errors import ConfigError
@@ -25,7 +28,11 @@ class Executor(Protocol):
 
     description: str
 
-    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Iterator[tuple[Task, Result]]: ...
+    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Generator[tuple[Task, Result], None, None]: ...
+
+    def finished(self) -> list[tuple[Task, Result]]:
+        """Tasks that finished but were not yielded because the caller stopped (e.g. Ctrl-C)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -35,9 +42,12 @@ class InlineExecutor:
 
     description = "inline (1 worker)"
 
-    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Iterator[tuple[Task, Result]]:
+    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Generator[tuple[Task, Result], None, None]:
         for task in tasks:
             yield task, fn(task)
+
+    def finished(self) -> list[tuple[Task, Result]]:
+        return []
 
     def close(self) -> None:
         pass
@@ -52,9 +62,13 @@ class LocalExecutor:
         self.workers = workers
         self.description = f"local process pool ({workers} workers)"
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        self._pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+        self._pool = cf.ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context(method), initializer=_worker_init, initargs=(os.getpid(),)
+        )
+        self._leftover: list[tuple[Any, Result]] = []
+        self._abandon = False
 
-    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Iterator[tuple[Task, Result]]:
+    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Generator[tuple[Task, Result], None, None]:
         pending: dict[cf.Future, Any] = {}
         todo = iter(tasks)
         window = 2 * self.workers
@@ -71,11 +85,51 @@ class LocalExecutor:
                     task = pending.pop(future)
                     yield task, future.result()
         finally:
-            for future in pending:
-                future.cancel()
+            for future, task in pending.items():
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    self._leftover.append((task, future.result()))
+                else:
+                    future.cancel()
+                    self._abandon = True
+
+    def finished(self) -> list[tuple[Task, Result]]:
+        leftover, self._leftover = self._leftover, []
+        return leftover
 
     def close(self) -> None:
+        """Shut the pool down; after an interruption, running tasks are abandoned (workers killed)."""
+        if self._abandon:
+            for process in list(getattr(self._pool, "_processes", {}).values()):
+                process.kill()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+PARENT_POLL_S = 0.5  # how often a worker checks that the process that started it is alive
+
+
+def _worker_init(parent_pid: int) -> None:
+    """In each pool worker: leave Ctrl-C to the parent (it decides what to keep), and exit as soon
+    as the parent is gone, whatever killed it (SIGKILL included)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    start_ppid = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != start_ppid or not _alive(parent_pid):
+                signal.raise_signal(signal.SIGKILL)  # like Linux's PR_SET_PDEATHSIG, on any POSIX system
+
+    threading.Thread(target=watch, name="abftsim-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class DaskExecutor:
@@ -98,7 +152,7 @@ class DaskExecutor:
         ))  # fmt: skip
         self.description = f"Dask scheduler {address} ({workers} workers)"
 
-    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Iterator[tuple[Task, Result]]:
+    def map_unordered(self, fn: Runner, tasks: Iterable[Task]) -> Generator[tuple[Task, Result], None, None]:
         from distributed import as_completed
 
         todo = iter(tasks)
@@ -128,6 +182,9 @@ class DaskExecutor:
                 yield task, result
         finally:
             queue.clear()
+
+    def finished(self) -> list[tuple[Task, Result]]:
+        return []
 
     def close(self) -> None:
         self._client.close()

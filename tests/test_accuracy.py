@@ -31,7 +31,7 @@ def test_ber_zero_gives_every_policy_the_clean_accuracy(bundle):
     for policy in policy_names():
         point = study.point(policy, 0.0)
         assert point.accuracy_pct == study.clean_accuracy_pct and point.recovery_overhead_pct == 0.0
-        assert point.evaluations[0].outcomes["faults_injected"] == 0
+        assert point.evaluations[0].outcomes.faults_injected == 0
     assert study.tolerable_ber("none") is None  # no BER > 0 was swept
 
 

@@ -5,8 +5,9 @@ The package is a stack of layers; every import points down. From the ground up:
  0. `workload/` (the Gemm value type and ViT shapes) and `errors.py` (ConfigError) need nothing.
  1. `config/` (frozen schemas and the only YAML reader) and `executors.py` (inline, process and
     Dask executors) stand on the ground.
- 2. `kernels/` (numba kernels over integer codes and their numpy twins) and `metrics/` (action
-    counts, energy, reports, statistics, area) know configuration but no geometry.
+ 2. `kernels/` (numba kernels over integer codes and their numpy twins), `metrics/` (action
+    counts, energy, reports, statistics, area) and `admission.py` (up-front checks that a run
+    fits: fault selection, memory estimate) know configuration but no geometry.
  3. `mapping/` is the geometry of a dataflow: folds, schedules, regions and their prices.
  4. `faults/` (sampling, effects, the emulator) and `abft/` (checksums, policies) stand on the
     geometry and do not know each other.
@@ -39,7 +40,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "simulator"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("workload", "errors"),
     ("config", "executors"),
-    ("kernels", "metrics"),
+    ("kernels", "metrics", "admission"),
     ("mapping",),
     ("faults", "abft"),
     ("verify", "engine"),

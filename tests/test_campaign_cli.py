@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 from simulator import cli
@@ -58,6 +59,21 @@ def test_sweep_export_and_resume(tmp_path, capsys, monkeypatch):
     assert len(raw) == 3 * 2 and raw[0]["faults.ber"] == "0" and raw[-1]["policy"] == "abft"
     assert cli.main(["export", "tiny_cli.db", "--csv", "out/raw.csv"]) == 0
     assert (tmp_path / "out" / "raw.csv").read_text().startswith("point,trial,seed,config_hash,faults.ber,policy,")
+
+    # JSON holds the same rows as CSV (CSV's text against JSON's values)
+    assert cli.main(["export", "tiny_cli.db", "--json", "-"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["schema"], doc["sweep"], doc["kind"]) == ("abftsim.sweep_export/1", "tiny_cli", "trials")
+    assert [(str(r["point"]), str(r["trial"]), r["policy"]) for r in doc["rows"]] == [
+        (r["point"], r["trial"], r["policy"]) for r in raw
+    ]
+    assert cli.main(["sweep", str(sweep), "--workers", "1", "--summary-json", "s.json", "--quiet"]) == 0
+    summary_doc = json.loads((tmp_path / "s.json").read_text())
+    assert [(str(r["point"]), r["policy"], str(r["trials"])) for r in summary_doc["rows"]] == [
+        (r["point"], r["policy"], r["trials"]) for r in summary
+    ]
+    assert cli.main(["export", "tiny_cli.db"]) == 2
+    assert "give --csv PATH and/or --json PATH" in capsys.readouterr().err
 
 
 def test_bad_arguments_are_clean(tmp_path, capsys):

@@ -91,6 +91,17 @@ def test_trials_needed_leveugle():
         trials_needed(0.0)
 
 
+def test_t_interval_of_a_count_respects_its_support():
+    # [0, 0, 0, 10]: mean 2.5, s^2 = (3 * 2.5^2 + 7.5^2) / 3 = 25, s = 5, s / sqrt(4) = 2.5;
+    # t_{0.975, 3} = 3.1824 -> half 7.956: [-5.456, 10.456], truncated at 0 -> [0, 10.456]
+    plain = t_interval([0.0, 0.0, 0.0, 10.0])
+    count = t_interval([0.0, 0.0, 0.0, 10.0], support_min=0.0)
+    assert plain.lo == pytest.approx(2.5 - 3.182446 * 2.5, rel=1e-5)
+    assert (count.estimate, count.lo, count.hi) == (2.5, 0.0, plain.hi)
+    assert t_interval([3.0, 5.0], support_min=0.0).lo == 0.0  # 4 -/+ 12.706: truncated
+    assert t_interval([30.0, 31.0, 29.0], support_min=0.0) == t_interval([30.0, 31.0, 29.0])  # far from 0: unchanged
+
+
 def test_clustered_rate_hand_worked():
     # two trials of 100 faults, 5 escapes each: R = 10 / 200 = 0.05; the per-trial residuals
     # y - R x are 0, so the design effect is 1 and n_eff = 200 (z / t_{0.975, 1})^2

@@ -22,11 +22,39 @@ def run_json(capsys, *args: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def test_default_run_prints_a_table(capsys):
+def test_default_run_leads_with_the_comparison_and_groups_layers_by_kind(capsys):
     assert cli.main(["run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("vit_base_16 (74 GEMMs, 17.564 GMAC) on edge_32x32")
+    assert lines[1].startswith("baseline (none, fault-free)") and lines[5].startswith("policy ")
+    assert [line.split()[0] for line in lines[7:13]] == ["none", "detect_only", "abft", "abft_correct",
+                                                         "approx_abft", "dmr"]  # fmt: skip
+    # per kind for the five protected policies, not for `none`; the 12 blocks' fc2 layers in one row
+    titles = [line for line in lines if line.startswith("per GEMM kind under policy")]
+    assert [t.split()[5] for t in titles] == ["detect_only", "abft", "abft_correct", "approx_abft", "dmr"]
+    assert not any("block11.fc2" in line for line in lines)
+    fc2 = [line.split() for line in lines if line.startswith("fc2 ")]
+    assert len(fc2) == 5 and all(row[1] == "12" for row in fc2)
+
+
+def test_kind_rows_sum_the_layer_rows(capsys):
+    """The grouped table against the JSON's per-layer numbers (an independent sum)."""
+    args = ["--workload", "vit_tiny_16", "--policy", "abft", "--ber", "1e-9"]
+    data = run_json(capsys, *args)
+    assert cli.main(["run", *args]) == 0
+    rows = {line.split()[0]: line.split() for line in capsys.readouterr().out.splitlines()[10:]}
+    layers = data["policies"][0]["layers"]
+    for kind in ("qkv", "fc2", "head"):
+        mine = [x for x in layers if x["kind"] == kind]
+        assert int(rows[kind][1]) == len(mine)
+        assert int(rows[kind][8].replace(",", "")) == sum(x["total_cycles"] for x in mine)
+        assert int(rows[kind][12].replace(",", "")) == sum(x["faults_injected"] for x in mine)
+
+
+def test_layers_option_prints_every_layer_of_every_policy(capsys):
+    assert cli.main(["run", "--workload", "vit_tiny_16", "--policy", "none", "--policy", "abft", "--layers"]) == 0
     out = capsys.readouterr().out
-    assert "vit_base_16 (74 GEMMs, 17.564 GMAC) on edge_32x32" in out
-    assert "block11.fc2" in out and "baseline (none, fault-free)" in out
+    assert out.count("block11.fc2 ") == 2 and "per GEMM kind" not in out
 
 
 def test_json_contract(capsys):
@@ -154,7 +182,10 @@ def test_every_policy_reported_with_outcomes(capsys):
     data = run_json(capsys, "--workload", "vit_block_gemms", "--ber", "1e-9")
     by = {p["policy"]: p for p in data["policies"]}
     assert list(by) == ["none", "detect_only", "abft", "abft_correct", "approx_abft", "dmr"]
-    assert by["none"]["escaped"] == by["none"]["faults_injected"] > 0  # unprotected: everything escapes
+    none = by["none"]  # unprotected: every fault that changes a stored output escapes, the rest is masked
+    assert none["escaped"] > 0 and none["escaped"] + none["masked"] == none["faults_injected"]
+    assert 0 < none["masked_at_output"] <= none["masked"] and none["corrupted_outputs"] > 0
+    assert none["max_rel_error"] > 0
     assert by["detect_only"]["detected"] == by["detect_only"]["faults_injected"]
     for name in ("abft", "abft_correct", "approx_abft", "dmr"):
         p = by[name]

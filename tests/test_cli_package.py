@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from simulator import cli
 from simulator.cli.common import error_line
@@ -69,3 +72,56 @@ def test_python_dash_m_runs_the_cli():
     for module in ("simulator", "simulator.cli"):
         out = subprocess.run([sys.executable, "-m", module, "list"], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0 and out.stdout.startswith("hardware:"), out.stderr
+
+
+def test_an_empty_kernel_cache_is_detected(tmp_path):
+    probe = "from simulator.kernels.cache_state import kernels_need_compiling as k; print(k())"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "empty")}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.strip() == "True", out.stderr
+
+
+@pytest.mark.parametrize("needed", [True, False])
+def test_first_compile_is_announced_on_stderr(capsys, monkeypatch, needed):
+    from simulator.kernels import cache_state
+
+    monkeypatch.setattr(cache_state, "kernels_need_compiling", lambda: needed)
+    tiny = str(Path(__file__).resolve().parent / "data" / "tiny_gemms.yaml")
+    assert cli.main(["run", "--workload", tiny, "--policy", "none", "--ber", "1e-6"]) == 0
+    captured = capsys.readouterr()
+    notice = "abftsim: compiling kernels, first run only (about 15 s)\n"
+    assert captured.err == (notice if needed else "") and "compiling" not in captured.out
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "line"),
+    [
+        (KeyboardInterrupt(), 130, "abftsim: interrupted\n"),
+        (cli.Terminated(15), 143, "abftsim: stopped by signal SIGTERM\n"),
+        (MemoryError(), 2, "abftsim: error: out of memory; reduce the workload, the BER or the trial count\n"),
+    ],
+)
+def test_interrupts_are_one_line_on_every_command(capsys, monkeypatch, raised, code, line):
+    from simulator import api
+
+    def stop(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(api, "run", stop)
+    monkeypatch.setattr(api, "resolve_hw", stop)  # accuracy and calibrate start here
+    for argv in (["run", "--quiet"], ["accuracy", "--quiet"], ["calibrate", "--out", "x.yaml", "--quiet"]):
+        assert cli.main(argv) == code
+        assert capsys.readouterr().err == line
+
+
+def test_sigterm_during_a_command_is_terminated(capsys, monkeypatch):
+    """The handler main() installs turns SIGTERM into cli.Terminated and restores the old one after."""
+    import signal
+
+    from simulator import api
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(api, "run", lambda *a, **k: signal.raise_signal(signal.SIGTERM))
+    assert cli.main(["run", "--quiet"]) == 143
+    assert capsys.readouterr().err == "abftsim: stopped by signal SIGTERM\n"
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -265,3 +265,14 @@ def test_random_mutations_of_a_valid_file(tmp_path, where, value):
 @given(text=st.text(max_size=60))
 def test_random_text_gives_config_or_clean_error(tmp_path, text):
     assert_config_or_clean_error(tmp_path / "text.yaml", text)
+
+
+def test_bundled_designs_size_their_checksum_hardware_for_their_array():
+    """Detection alone must not dominate a bundled design: detect_only at BER 0 costs < 2 % latency
+    on a ViT block (tpu_like_128x128 with 128 side-unit lanes cost +349 %)."""
+    from simulator import api
+
+    for name in bundled_names("hw_configs"):
+        report = api.run(name, "vit_block_gemms", ["detect_only"])
+        overhead_pct = report.policies[0].to_dict(report.baseline)["latency_overhead_pct"]
+        assert 0 <= overhead_pct < 2.0, (name, overhead_pct)

@@ -44,7 +44,7 @@ def run_both(hw, gemms, script=None, work=NO_CHECK):
     schedules = [schedule_gemm(g, hw) for g in gemms]
     results = []
     for coalesce in (True, False):
-        policy, verifier = forced(script or {}, work)
+        policy, verifier = forced(script or {}, work, hw.recompute.max_retries)
         results.append(simulate(hw, schedules, policy, verifier, coalesce=coalesce))
     return results
 

@@ -133,7 +133,7 @@ def test_max_retries_is_honoured_then_the_fold_is_given_up(retries):
     # a policy that always asks for a recompute: `retries` passes run, then the engine gives up
     hw = hw4("os", f"recompute.max_retries={retries}")
     s = schedule_gemm(Gemm("g", "fc1", 4, 8, 4), hw)
-    policy, verifier = forced({(0, 0, 0): [recompute(Scope.TILE)]})
+    policy, verifier = forced({(0, 0, 0): [recompute(Scope.TILE)]}, max_retries=retries)
     r = simulate(hw, [s], policy, verifier)
     assert [call[3] for call in verifier.calls] == list(range(retries + 1))
     (outcome,) = r.outcomes

@@ -80,7 +80,9 @@ def test_explicit_transient_error_equals_the_emulator(dataflow, site):
     hw = _hw(dataflow)
     flow = Dataflow(dataflow)
     folds = fold_table(flow, GEMM.m, GEMM.k, GEMM.n, 4, 4)
-    f_index, r, c, tau, bit = 1, 1, 1, 2, 6  # PE (1, 1), temporal step 2, bit 6 of the word
+    # PE (1, 1), temporal step 2, a high bit of the word (so that the int8 write-back changes too)
+    f_index, r, c, tau = 1, 1, 1, 2
+    bit = {"acc": 30, "mult": 14, "a_reg": 6, "b_reg": 6}[site]
     cycle = mac_cycle(flow, 4, r, c, tau)
     given = ExplicitFault(gemm="fc1", fold=f_index, row=r, col=c, cycle=cycle, site=Site(site), bit=bit)
     spec = FaultSpec(ber=0.0, seed=5, explicit=[given])

@@ -33,7 +33,12 @@ def test_log_agrees_with_the_report():
         # a stuck-at bit keeps its id (p0) in every fold pass it hits
         assert len({(r["fault_id"], r["gemm_index"], r["instance"], r["fold"], r["attempt"]) for r in log}) == len(log)
         for r in log:
-            assert (r["max_abs_error"] == 0) == (r["fate"] in ("masked", "corrected", "recomputed"))
+            # nothing left after a correction or recomputation; something left whenever it escaped
+            # (a `masked` fault may leave an accumulator error that rounds away at write-back)
+            if r["fate"] in ("corrected", "recomputed"):
+                assert r["max_abs_error"] == 0
+            if r["fate"] in ("escaped", "tolerated"):
+                assert r["max_abs_error"] > 0
         retries = [r for r in log if r["attempt"] > 0]
         assert (len(retries) > 0) == (p.outcomes["recomputations"] > 0)
     assert any(r["kind"] == "stuck1" and (r["row"], r["col"], r["site"]) == (0, 0, "mult")

@@ -117,7 +117,7 @@ def test_faulty_gemm_is_clean_gemm_plus_the_exact_fault_effects(dataflow, count)
         assert np.array_equal(faulty[inst], wrap_int32(expected))
         injected += len(batch)
     assert injected > 0 and not np.array_equal(faulty, clean)
-    assert acc.stats.outcomes["faults_injected"] == injected and acc.stats.outcomes["escaped"] > 0
+    assert acc.stats.outcomes.faults_injected == injected and acc.stats.outcomes.escaped > 0
 
 
 def test_classical_abft_removes_every_error_of_a_small_gemm():
@@ -128,8 +128,8 @@ def test_classical_abft_removes_every_error_of_a_small_gemm():
     b = rng.integers(-127, 128, (1, gemm.k, gemm.n)).astype(np.int8)
     acc = FunctionalAccelerator(hw, [gemm], "abft", FaultSpec(ber=1e-4, seed=2))
     out = acc.accumulate(0, a, b)
-    assert acc.stats.outcomes["faults_injected"] > 0 and acc.stats.recomputed_macs > 0
-    assert acc.stats.outcomes["gave_up_folds"] == 0 and acc.stats.outcomes["escaped"] == 0
+    assert acc.stats.outcomes.faults_injected > 0 and acc.stats.recomputed_macs > 0
+    assert acc.stats.outcomes.gave_up_folds == 0 and acc.stats.outcomes.escaped == 0
     assert np.array_equal(out, np.matmul(a.astype(np.int64), b.astype(np.int64)))
 
 

@@ -10,12 +10,11 @@ from hypothesis import strategies as st
 
 from simulator.abft.checksum import block_deviations
 from simulator.abft.policies import ApproxAbft, ClassicalAbft, CorrectingAbft, PolicyContext
-from simulator.abft.protocol import Action, TileCheck
+from simulator.abft.protocol import Action, FoldVerification, TileCheck
 from simulator.abft.registry import POLICIES, make_policy
 from simulator.config.abft_options import AbftConfig, Thresholds
 from simulator.config.fault_spec import FaultSpec
 from simulator.mapping.region import Region, Scope
-from simulator.verify.verifier import FoldVerification
 from simulator.workload.gemm import Gemm
 
 shapes = st.tuples(st.integers(1, 14), st.integers(1, 20), st.integers(1, 14))
@@ -67,7 +66,7 @@ def test_decisions_by_hand():
 def test_clean_runs_flag_nothing():
     for policy in POLICIES:
         verifier, decisions = drive(small_hw(), [Gemm("fc1", "fc1", 9, 20, 11)], policy, FaultSpec(ber=0.0))
-        assert decisions == [] and verifier.outcomes()["faults_injected"] == 0
+        assert decisions == [] and verifier.outcomes().faults_injected == 0
 
 
 @settings(max_examples=60, deadline=None)
@@ -81,10 +80,10 @@ def test_abft_detects_every_unmasked_fault(df, shape, seed, sites):
     m, k, n = shape
     spec = FaultSpec(ber=2e-4, sites=sites, seed=seed)
     verifier, _ = drive(small_hw(df), [Gemm("g", "fc1", m, k, n)], "abft", spec)
-    for state in verifier._states.values():
-        lone = [t for t in state.tracks if not t.masked]
-        if len(lone) == 1:  # several faults in one fold could cancel in a row and a column
-            assert lone[0].detected
+    for state in verifier.ledger.folds.values():
+        touched = state.touched_faults()
+        if touched.sum() == 1:  # several faults in one fold could cancel in a row and a column
+            assert state.detected[touched][0]
 
 
 @settings(max_examples=60, deadline=None)
@@ -95,12 +94,12 @@ def test_abft_correct_restores_single_element_errors_exactly(shape, seed):
     spec = FaultSpec(ber=2e-5, sites="acc,mult", seed=seed)
     verifier, _ = drive(small_hw("os", retries=10), [Gemm("g", "fc1", m, k, n)], "abft_correct", spec)
     out = verifier.outcomes()
-    assert out["escaped"] == out["tolerated"] == 0
-    assert out["masked"] + out["corrected"] + out["recomputed"] == out["faults_injected"]
+    assert out.escaped == out.tolerated == 0
+    assert out.masked + out.corrected + out.recomputed == out.faults_injected
     assert verifier.layer_outcomes(0)["residual_max_abs"] == 0
-    for state in verifier._states.values():
-        if len(state.tracks) == 1 and not state.tracks[0].masked:  # one error in the fold: fixed in place
-            assert state.tracks[0].corrected
+    for state in verifier.ledger.folds.values():
+        if state.fault_count == 1 and state.touched_faults()[0]:  # one error in the fold: fixed in place
+            assert state.corrected[0]
 
 
 @settings(max_examples=60, deadline=None)
@@ -110,14 +109,11 @@ def test_approx_abft_never_leaves_a_deviation_above_its_thresholds(df, shape, se
     abft = AbftConfig(thresholds={"fc1": Thresholds(t1=t1, t2=t2)})
     spec = FaultSpec(ber=3e-4, seed=seed)
     verifier, _ = drive(small_hw(df, retries=20), [Gemm("g", "fc1", m, k, n)], "approx_abft", abft=abft, spec=spec)
-    for state in verifier._states.values():
+    for state in verifier.ledger.folds.values():
         if state.gave_up:
             continue
-        live = [(t.fold_rows[t.alive], t.fold_cols[t.alive], t.delta[t.alive]) for t in state.tracks]
-        live = [x for x in live if x[2].size]
-        if not live:
-            continue
-        rows, cols, delta = (np.concatenate(p) for p in zip(*live, strict=True))
+        live = state.alive
+        rows, cols, delta = state.rows[live], state.cols[live], state.delta[live]
         for block in block_deviations(rows, cols, delta, state.shape):
             big_t1, big_t2 = t1 * state.scale, t2 * state.scale
             assert block.msd_abs <= big_t1 or (
@@ -131,18 +127,18 @@ def test_approx_abft_recovers_less_than_classical():
     classical, _ = drive(small_hw(), gemms, "abft", spec)
     approx, _ = drive(small_hw(), gemms, "approx_abft", spec)
     c, a = classical.outcomes(), approx.outcomes()
-    assert a["recomputations"] < c["recomputations"] and a["tolerated"] > 0
-    assert c["escaped"] == 0  # classical recovers everything it can see
+    assert a.recomputations < c.recomputations and a.tolerated > 0
+    assert c.escaped == 0  # classical recovers everything it can see
 
 
 def test_dmr_catches_transients_but_not_permanent_faults():
     g = [Gemm("fc1", "fc1", 8, 16, 8)]
     verifier, _ = drive(small_hw(), g, "dmr", FaultSpec(ber=2e-5, seed=3))
     out = verifier.outcomes()
-    assert out["faults_injected"] > 0 and out["escaped"] == 0 and out["recomputations"] > 0
+    assert out.faults_injected > 0 and out.escaped == 0 and out.recomputations > 0
     # a stuck-at bit corrupts both copies alike: they agree, the error escapes
     verifier, _ = drive(small_hw(), g, "dmr", FaultSpec(kind="permanent", sites="acc", bits=(20, 20), seed=3))
-    assert verifier.outcomes()["recomputations"] == 0 and verifier.outcomes()["escaped"] > 0
+    assert verifier.outcomes().recomputations == 0 and verifier.outcomes().escaped > 0
 
 
 def test_permanent_fault_defeats_recomputation():
@@ -150,5 +146,5 @@ def test_permanent_fault_defeats_recomputation():
     spec = FaultSpec(kind="permanent", sites="acc", bits=(20, 20), seed=5)
     verifier, decisions = drive(small_hw(retries=2), [Gemm("fc1", "fc1", 4, 8, 4)], "abft", spec)
     out = verifier.outcomes()
-    assert out["gave_up_folds"] >= 1 and out["escaped"] >= 1
+    assert out.gave_up_folds >= 1 and out.escaped >= 1
     assert max(d[3] for d in decisions) == 2  # attempts 0, 1, 2

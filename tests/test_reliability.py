@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ from simulator.reliability.avf import classify_faults, run_avf_campaign
 from simulator.reliability.exposure import SingleFaults, sample_single_faults, workload_exposure
 from simulator.reliability.fit import PolicyCost, policy_fits, rate_summary
 from simulator.reliability.single_fault import FATE_CODE, FATES
-from simulator.verify.verifier import OperandCache
+from simulator.verify.operand_cache import OperandCache
 from simulator.workload.gemm import Gemm
 from simulator.workload.workload import Workload
 
@@ -203,13 +204,13 @@ MANY_FOLDS = {
 
 @pytest.mark.parametrize("dataflow", ["os", "ws"])
 def test_fates_match_the_verifier_of_a_faulty_run(dataflow):
-    """At a BER where no fold gets two faults and no retry gets one, a run's outcome counts are the
-    single-fault fates of the faults it drew (escaped = sdc + due)."""
+    """At a BER where no fold's first pass gets two faults, the run's fate of every fault alone in its
+    fold is its single-fault fate (escaped = sdc + due; see the write-back note below)."""
     hw = _hw(dataflow)
     spec = FaultSpec(ber=1.2e-6, seed=49)
     abft = AbftConfig(thresholds={"fc1": {"t1": 0.02, "t2": 0.01}, "fc2": {"t1": 0.02, "t2": 0.01}})
     workload = MANY_FOLDS[dataflow]
-    report = api.run(hw, workload, policy_names(), spec, abft=abft)
+    report = api.run(hw, workload, policy_names(), spec, abft=abft, fault_log=True)
     schedules = [schedule_gemm(g, hw) for g in workload.gemms]
     ops = OperandCache(hw, schedules, spec.seed)
     parts = []
@@ -221,16 +222,28 @@ def test_fates_match_the_verifier_of_a_faulty_run(dataflow):
             )
     faults = SingleFaults(*(np.concatenate(c).astype(np.int64) for c in zip(*parts, strict=True)))
     n = len(faults)
-    keys = set(zip(faults.gemm_index.tolist(), faults.instance.tolist(), faults.fold_index.tolist(), strict=True))
-    assert n >= 20 and len(keys) == n  # the premise: one fault per fold
+    keys = list(zip(faults.gemm_index.tolist(), faults.instance.tolist(), faults.fold_index.tolist(), strict=True))
+    assert n >= 20 and len(set(keys)) == n  # the premise: one fault per fold
     fate, _ = classify_faults(hw, schedules, abft, _policies(hw, abft), faults, ops)
+    # the run judges SDC on written-back outputs (verify/writeback.py): an accumulator error that rounds
+    # away there is `masked`; the single-fault fates are accumulator-level, so such a fault must be one
+    # the single-fault path leaves in the output (sdc, due or tolerated); every other fate must match
+    same = {"masked": ("masked",), "corrected": ("corrected",), "recomputed": ("recomputed",),
+            "tolerated": ("tolerated",), "escaped": ("sdc", "due")}  # fmt: skip
+    rounded_away = 0
     for p, name in enumerate(policy_names()):
-        out = report.policy(name).outcomes
-        assert out["faults_injected"] == n  # no retry drew a fault
-        tally = {f: int(np.sum(fate[p] == FATE_CODE[f])) for f in FATES}
-        got = {k: tally[k] for k in ("masked", "corrected", "recomputed", "tolerated")}
-        got["escaped"] = tally["sdc"] + tally["due"]
-        assert got == {k: out[k] for k in got}, name
+        log = report.policy(name).fault_log or ()
+        # a fold whose retry drew a fault of its own is no single-fault story: leave it out
+        per_fold = Counter((r["gemm_index"], r["instance"], r["fold"]) for r in log)
+        alone = [r for r in log if per_fold[(r["gemm_index"], r["instance"], r["fold"])] == 1 and r["attempt"] == 0]
+        assert len(alone) >= 20
+        for r in alone:
+            mine = FATES[fate[p, keys.index((r["gemm_index"], r["instance"], r["fold"]))]]
+            if r["fate"] == "masked" and mine in ("sdc", "due", "tolerated"):
+                rounded_away += 1
+                continue
+            assert mine in same[r["fate"]], (name, r, mine)
+    assert rounded_away > 0
     assert sum(fate[policy_names().index("approx_abft")] == FATE_CODE["tolerated"]) > 0
 
 

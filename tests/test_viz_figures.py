@@ -141,3 +141,17 @@ def test_pareto_mask_and_labels():
 def test_plot_of_missing_store_is_clean(tmp_path, capsys, kind):
     assert cli.main(["plot", str(tmp_path / "none.db"), "--kind", kind, "--out", str(tmp_path)]) == 2
     assert "no such result store" in capsys.readouterr().err
+
+
+def test_series_of_other_sweep_axes_get_distinct_colours(tmp_path):
+    from simulator.campaign.summary import summarize
+    from simulator.viz.overhead import overhead_vs_ber
+
+    two_arrays = BER_SWEEP.replace("name: ber", "name: ber_rows") + "  hw.array.rows: [16, 32]\n"
+    with ResultStore.read(make_store(tmp_path, two_arrays, "ber_rows")) as store:
+        figure = overhead_vs_ber(summarize(store.points(), store.trials()), 0.95)
+    lines = figure.axes[0].get_lines()
+    assert len(lines) == 3 * 2  # three policies x two array sizes
+    assert len({line.get_color() for line in lines}) == 6
+    by_label = {line.get_label(): line for line in lines}
+    assert by_label["abft (rows=16)"].get_linestyle() != by_label["abft (rows=32)"].get_linestyle()

@@ -1,7 +1,8 @@
 """The ABFT policies: none, detect_only, abft, abft_correct, approx_abft, dmr (DESIGN.md section 5).
 
-Each policy states its checking cost (`check_work`) and, given what the verifier found in a
-fold attempt (`TileCheck.details`, a faults.verifier.FoldVerification), what to do (`decide`).
+Each policy declares what it asks of the verifier (`contract`), states its checking cost
+(`check_work`) and, given what the verifier found in a fold attempt (`TileCheck.details`, a
+protocol.FoldVerification), what to do (`decide`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator.abft.check_cost import abft_check_work, dmr_check_work
-from simulator.abft.protocol import ACCEPT, NO_CHECK, Action, CheckWork, Decision, TileCheck
+from simulator.abft.protocol import (
+    ACCEPT,
+    NO_CHECK,
+    NO_CONTRACT,
+    Action,
+    CheckContract,
+    CheckWork,
+    Decision,
+    TileCheck,
+)
 from simulator.config.abft_options import AbftConfig
 from simulator.config.enums import Placement
 from simulator.mapping.region import Region, Scope
@@ -35,9 +45,7 @@ class PolicyBase:
     """The base of every policy, and itself `none`: no checks; every error escapes."""
 
     name = "none"
-    checks = False  # the verifier computes checksum deviations only for checking policies
-    duplicates = False  # a second, independently faulty execution is compared (DMR)
-    tolerates = False  # accepts detected deviations below its thresholds on purpose
+    contract = NO_CONTRACT
 
     def __init__(self, context: PolicyContext | None = None) -> None:
         self.context = context or PolicyContext()
@@ -50,7 +58,7 @@ class PolicyBase:
 
 
 class _ChecksumPolicy(PolicyBase):
-    checks = True
+    contract = CheckContract(checksums=True)
 
     def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
         return abft_check_work(schedule, fold, self.context.placement)
@@ -97,7 +105,7 @@ class ApproxAbft(_ChecksumPolicy):
     Thresholds are per GEMM kind, in accumulator units or relative to the clean output scale."""
 
     name = "approx_abft"
-    tolerates = True
+    contract = CheckContract(checksums=True, tolerates=True)
 
     def decide(self, check: TileCheck) -> Decision:
         details = check.details
@@ -126,7 +134,7 @@ class DualModular(PolicyBase):
     """`dmr`: every fold runs twice; outputs that differ are recomputed (both copies again)."""
 
     name = "dmr"
-    duplicates = True
+    contract = CheckContract(duplicate=True)
 
     def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
         return dmr_check_work(schedule, fold)

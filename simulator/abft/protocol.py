@@ -1,16 +1,20 @@
 """The contract between the engine and ABFT policies: checking work, tile checks, decisions.
 
 The engine never branches on a policy's name: it asks the policy what checking work a fold
-costs (`check_work`) and, for every fold attempt that the verifier reports on, what to do
-(`decide`). A policy is one class implementing `Policy`, registered by name in the registry.
+costs (`check_work`) and the verifier what happened to every fold it flags (`attempts`: each
+attempt's check and the policy's verdict, decided by abft.retry's loop). A policy is one class
+implementing `Policy`, registered by name in the registry; what it asks of the verifier is
+declared in its `contract`, and what it gets back is a `FoldVerification`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
+from simulator.abft.checksum import BlockDeviation
 from simulator.mapping.region import Region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
@@ -58,24 +62,60 @@ ACCEPT = Decision(Action.ACCEPT)
 
 
 @dataclass(frozen=True, slots=True)
+class CheckContract:
+    """What a policy asks of the verifier for every fold attempt it decides on."""
+
+    checksums: bool = False  # row / column checksum deviations of every check block
+    duplicate: bool = False  # a second, independently faulty execution compared with the first (DMR)
+    tolerates: bool = False  # detected deviations it accepts are `tolerated` by design, not escaped
+
+
+NO_CONTRACT = CheckContract()
+
+
+@dataclass(frozen=True, slots=True)
+class FoldVerification:
+    """What one attempt's checks saw, as the contract asked: the deviations of every check block
+    that holds an error (`checksums`), whether the duplicate copy disagreed (`duplicate`)."""
+
+    kind: str  # the GEMM kind (per-kind thresholds)
+    scale: float  # clean output scale (ApproxABFT's relative unit), accumulator units
+    blocks: tuple[BlockDeviation, ...] = ()
+    copies_differ: bool = False
+
+    @property
+    def detected(self) -> bool:
+        return any(b.detected for b in self.blocks)
+
+
+NOTHING_SEEN = FoldVerification("", 0.0)
+
+
+@dataclass(frozen=True, slots=True)
 class TileCheck:
-    """What the verifier found for one attempt of one fold; `details` is the verifier's own."""
+    """What the verifier found for one attempt of one fold."""
 
     gemm_index: int
     instance: int
     fold_index: int
     attempt: int
-    details: Any = field(default=None, compare=False)
+    details: FoldVerification = field(default=NOTHING_SEEN, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FoldAttempts:
+    """Every attempt of one flagged fold: its check and the policy's verdict, in order. The last
+    verdict is final (a RECOMPUTE there means the retries ran out)."""
+
+    checks: tuple[TileCheck, ...]
+    decisions: tuple[Decision, ...]
 
 
 class Policy(Protocol):
     """An ABFT policy plug-in."""
 
     name: str
-    # what the policy asks of the verifier (simulator.abft.policies.PolicyBase documents each)
-    checks: bool
-    duplicates: bool
-    tolerates: bool
+    contract: CheckContract  # what the policy asks of the verifier
 
     def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
         """The checking work this policy adds to one attempt of one fold.
@@ -91,6 +131,9 @@ class Policy(Protocol):
         ...
 
 
+Rerun = Callable[[Fold, Region], Region]
+
+
 class TileVerifier(Protocol):
     """Where fault outcomes come from (the fault model); the engine only asks, never computes."""
 
@@ -98,8 +141,9 @@ class TileVerifier(Protocol):
         """(instance, fold_index) pairs whose first attempt the policy must look at."""
         ...
 
-    def verify(self, gemm_index: int, instance: int, fold: Fold, attempt: int, region: Region | None) -> TileCheck:
-        """The check of one attempt (attempt 0 = first execution; region = what was rerun)."""
+    def attempts(self, gemm_index: int, instance: int, fold: Fold, rerun: Rerun | None = None) -> FoldAttempts:
+        """Every attempt of a flagged fold and the policy's verdicts (abft.retry's loop);
+        `rerun(fold, region)` is the region a pass reruns as the engine prices it."""
         ...
 
 
@@ -109,5 +153,5 @@ class NoFaults:
     def flagged_folds(self, gemm_index: int) -> frozenset[tuple[int, int]]:
         return frozenset()
 
-    def verify(self, gemm_index: int, instance: int, fold: Fold, attempt: int, region: Region | None) -> TileCheck:
-        return TileCheck(gemm_index, instance, fold.index, attempt)
+    def attempts(self, gemm_index: int, instance: int, fold: Fold, rerun: Rerun | None = None) -> FoldAttempts:
+        raise ValueError(f"no fault flags fold {fold.index} of GEMM {gemm_index} instance {instance}")

@@ -1,9 +1,11 @@
-"""Store -> CSV text: one row per (point, trial, policy), or one per (point, policy) with intervals."""
+"""Store -> CSV or JSON text: one row per (point, trial, policy), or one per (point, policy) with intervals."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -46,3 +48,27 @@ def export_csv(store: ResultStore, summary: bool = False, confidence: float = DE
     if summary:
         return _csv([s.row() for s in summarize(points, store.trials(), confidence)], ("point",))
     return _csv(trial_rows(points, store.trials()), ("point", "trial", "seed", "config_hash"))
+
+
+EXPORT_SCHEMA = "abftsim.sweep_export/1"
+
+
+def export_json(store: ResultStore, summary: bool = False, confidence: float = DEFAULT_CONFIDENCE) -> str:
+    """The same rows as export_csv in one JSON document (undefined intervals, NaN in CSV, are null)."""
+    points = store.points()
+    if summary:
+        rows = [s.row() for s in summarize(points, store.trials(), confidence)]
+    else:
+        rows = trial_rows(points, store.trials())
+    document = {
+        "schema": EXPORT_SCHEMA,
+        "sweep": store.meta.get("sweep_name"),
+        "kind": "summary" if summary else "trials",
+        "confidence": confidence if summary else None,
+        "rows": [{k: _plain(v) for k, v in row.items()} for row in rows],
+    }
+    return json.dumps(document, indent=1, allow_nan=False) + "\n"
+
+
+def _plain(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value

@@ -18,7 +18,7 @@ from simulator.abft.registry import check_policy_names, policy_names
 from simulator.campaign.spec import SweepSpec
 from simulator.config.abft_options import DEFAULT_THRESHOLDS, AbftConfig
 from simulator.config.fault_spec import FaultSpec
-from simulator.config.loader import HW_DIR_NAME, load_workload, read_yaml, resolve, validate
+from simulator.config.loader import HW_DIR_NAME, load_workload, read_hw_yaml, resolve, validate
 from simulator.config.schema import HwConfig
 from simulator.errors import ConfigError
 from simulator.faults.sampling import check_faults_fit
@@ -162,7 +162,7 @@ class _Resolver:
         hw_name = self._locate(str(params.get("hw", base.hw)))
         wl_name = self._locate(str(params.get("workload", base.workload)))
         if hw_name not in self.hw_files:
-            self.hw_files[hw_name] = read_yaml(resolve(hw_name, HW_DIR_NAME))
+            self.hw_files[hw_name] = read_hw_yaml(resolve(hw_name, HW_DIR_NAME))
         if wl_name not in self.workloads:
             self.workloads[wl_name] = load_workload(wl_name).to_dict()
         hw_raw = _copy(self.hw_files[hw_name])

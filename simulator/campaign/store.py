@@ -24,6 +24,11 @@ import contextlib
 import json
 import os
 import sqlite3
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,11 +166,32 @@ def _create(path: Path, plan: SweepPlan) -> None:
         raise StoreError(f"{path}: cannot create the result store: {exc}") from None
 
 
+def _lock(path: Path) -> int:
+    """An exclusive lock on the store file for one writing sweep, refused at once if another holds
+    it (two copies of a sweep would both compute everything). flock locks are separate from
+    SQLite's POSIX locks; the descriptor stays open until the store's connection has closed."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot open: {exc.strerror or exc}") from None
+    if fcntl is None:  # not POSIX: no lock, as before
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise StoreError(
+            f"{path}: another abftsim sweep is writing this result store; wait for it to finish or stop it"
+        ) from None
+    return fd
+
+
 class ResultStore:
     """An open store. Use `for_sweep` to write a sweep's trials, `read` to read any store."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, meta: dict[str, str], writable: bool) -> None:
         self.path, self._conn, self.meta, self.writable = path, conn, meta, writable
+        self._lock_fd: int | None = None  # held while a sweep writes (see _lock)
 
     @classmethod
     def for_sweep(cls, path: str | Path, plan: SweepPlan) -> ResultStore:
@@ -173,6 +199,15 @@ class ResultStore:
         path = Path(path)
         if not path.exists():
             _create(path, plan)
+        lock = _lock(path)
+        try:
+            return cls._open_for_sweep(path, plan, lock)
+        except BaseException:
+            os.close(lock)
+            raise
+
+    @classmethod
+    def _open_for_sweep(cls, path: Path, plan: SweepPlan, lock: int) -> ResultStore:
         meta = inspect_store(path)
         if meta.get("sweep_hash") != plan.sweep_hash:
             raise StoreError(
@@ -184,6 +219,7 @@ class ResultStore:
             conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
             conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses no commit
             store = cls(path, conn, meta, writable=True)
+            store._lock_fd = lock
             store._retarget_trials(plan)
         except sqlite3.Error as exc:
             raise StoreError(f"{path}: cannot open for writing: {exc}") from None
@@ -217,6 +253,23 @@ class ResultStore:
 
     def close(self) -> None:
         self._conn.close()
+        if self._lock_fd is not None:  # after SQLite closed its own descriptors
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    @contextlib.contextmanager
+    def interpreting(self) -> Iterator[None]:
+        """Around code that interprets stored rows (summaries, exports, figures): a row whose
+        values do not have the shape `abftsim sweep` writes (a tampered or foreign file) becomes
+        one StoreError naming the file instead of an exception deep inside the reader."""
+        try:
+            yield
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise StoreError(
+                f"{self.path}: a stored row is malformed (tampered?): {type(exc).__name__}: {exc}"
+            ) from None
 
     @property
     def spec(self) -> dict[str, Any]:

@@ -25,6 +25,8 @@ from simulator.metrics.stats import (
 )
 
 MEAN_KEYS = ("latency_overhead_pct", "energy_overhead_pct", "faults_injected", "escaped", "recomputed_macs")
+# counts cannot be negative: their intervals are truncated at 0 (metrics.stats.t_interval)
+SUPPORT_MIN = {"faults_injected": 0.0, "escaped": 0.0, "recomputed_macs": 0.0}
 KIND_KEYS = ("compute_cycles", "memory_stall_cycles", "checksum_stall_cycles", "recompute_cycles", "total_cycles")
 
 
@@ -73,6 +75,10 @@ def _mean(values: Iterable[float]) -> float:
     return math.fsum(vals) / len(vals) if vals else math.nan
 
 
+def _interval(values: list[float], key: str, exact: bool, confidence: float) -> Interval:
+    return _exact(values) if exact else t_interval(values, confidence, support_min=SUPPORT_MIN.get(key))
+
+
 def summarize(
     points: Sequence[PointRow], trials: Iterable[TrialRow], confidence: float = DEFAULT_CONFIDENCE
 ) -> list[PolicySummary]:
@@ -89,10 +95,7 @@ def summarize(
         policies = [p["policy"] for p in rows[0].results["policies"]]
         for i, name in enumerate(policies):
             per_trial = [r.results["policies"][i] for r in rows]
-            means = {
-                key: (_exact if exact else lambda v: t_interval(v, confidence))([float(p[key]) for p in per_trial])
-                for key in MEAN_KEYS
-            }
+            means = {key: _interval([float(p[key]) for p in per_trial], key, exact, confidence) for key in MEAN_KEYS}
             faults = [int(p["faults_injected"]) for p in per_trial]
             escaped = [min(f, int(p["escaped"])) for f, p in zip(faults, per_trial, strict=True)]
             runs_escaped = sum(1 for p in per_trial if p["escaped"] > 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,11 +55,17 @@ def run_sweep(
     if on_start is not None:
         on_start(len(tasks))
     ran = 0
-    for task, results in executor.map_unordered(runner, tasks):
-        store.add(task.point, task.trial, task.seed, task.config_hash, results)
-        ran += 1
-        if progress is not None:
-            progress(SweepProgress(ran, len(tasks) - ran, task.point, task.trial))
+    try:
+        with contextlib.closing(executor.map_unordered(runner, tasks)) as results_stream:
+            for task, results in results_stream:
+                store.add(task.point, task.trial, task.seed, task.config_hash, results)
+                ran += 1
+                if progress is not None:
+                    progress(SweepProgress(ran, len(tasks) - ran, task.point, task.trial))
+    except BaseException:  # Ctrl-C, SIGTERM, a failed trial: keep what finished meanwhile
+        for task, results in executor.finished():
+            store.add(task.point, task.trial, task.seed, task.config_hash, results)
+        raise
     return SweepOutcome(len(plan.points), plan.total_trials, len(done), ran)
 
 

@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if sys.stdout is None:  # started with stdout closed (`abftsim run >&-`): what it would show is discarded
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     args = build_parser().parse_args(argv)
     try:
         with _signals_as_interrupts():
@@ -71,6 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         _say("abftsim: error: out of memory; reduce the workload, the BER or the trial count")
         return EXIT_BAD_INPUT
+    except Exception as exc:  # a bug, not bad input: still one line (ABFTSIM_DEBUG=1 shows the traceback)
+        if os.environ.get("ABFTSIM_DEBUG"):
+            raise
+        _say(f"abftsim: internal error: {type(exc).__name__}: {exc} (please report it; ABFTSIM_DEBUG=1 shows where)")
+        return EXIT_INTERNAL
+
+
+EXIT_INTERNAL = 70  # EX_SOFTWARE of sysexits.h
 
 
 EXIT_OK_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader went away
@@ -89,6 +99,9 @@ def _signals_as_interrupts() -> Iterator[None]:
         return
 
     def interrupt(signum: int, frame: object) -> None:
+        # the next one acts at once: a command stuck in a long native call (a numba kernel) that
+        # cannot reach Python to unwind still stops on a second SIGTERM
+        signal.signal(signum, signal.SIG_DFL)
         raise Terminated(signum)
 
     wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])

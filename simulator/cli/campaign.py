@@ -7,12 +7,13 @@ import contextlib
 import gzip
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from simulator.cli.common import EXIT_INTERRUPTED, EXIT_OK, parse_cycles, progress_bar
-from simulator.cli.outputs import check_output_dir, check_outputs, write_output
+from simulator.cli.common import EXIT_INTERRUPTED, EXIT_OK, announce_kernel_compile, parse_cycles, progress_bar
+from simulator.cli.outputs import STDOUT, check_output_dir, check_outputs, write_output
 from simulator.errors import ConfigError
 from simulator.metrics.stats import check_confidence
 
@@ -30,13 +31,15 @@ def register(sub: Any) -> None:
     sw.add_argument("--trials", type=int, default=None, help="trials per faulty point (overrides the file)")
     sw.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
     sw.add_argument("--summary-csv", metavar="PATH", help="write per-point means and intervals to PATH")
+    sw.add_argument("--summary-json", metavar="PATH", help="the same summary as JSON ('-' for stdout)")
     sw.add_argument("--dry-run", action="store_true", help="list the points and trial counts; run nothing")
     sw.add_argument("--quiet", action="store_true", help="no progress bar, no summary table")
     sw.set_defaults(handler=_cmd_sweep)
 
-    ex = sub.add_parser("export", help="export a sweep's result store to CSV")
+    ex = sub.add_parser("export", help="export a sweep's result store to CSV or JSON")
     ex.add_argument("db", metavar="DB", help="result store written by `abftsim sweep`")
-    ex.add_argument("--csv", metavar="PATH", required=True, help="output CSV ('-' for stdout)")
+    ex.add_argument("--csv", metavar="PATH", help="output CSV ('-' for stdout)")
+    ex.add_argument("--json", metavar="PATH", help="output JSON ('-' for stdout)")
     ex.add_argument("--summary", action="store_true", help="one row per point and policy with intervals")
     ex.add_argument("--confidence", type=float, default=0.95, help="confidence level (with --summary)")
     ex.set_defaults(handler=_cmd_export)
@@ -56,7 +59,7 @@ def register(sub: Any) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from simulator.campaign.export import export_csv
+    from simulator.campaign.export import export_csv, export_json
     from simulator.campaign.plan import plan_sweep
     from simulator.campaign.spec import load_sweep
     from simulator.campaign.store import ResultStore
@@ -74,37 +77,51 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         return EXIT_OK
     db = Path(args.db) if args.db else Path(f"{plan.name}.db")
     check_outputs({"--db": db}, (path,))
-    check_outputs({"--summary-csv": args.summary_csv}, (path, db))
-    executor = make_executor(args.workers, args.scheduler)
+    check_outputs({"--summary-csv": args.summary_csv, "--summary-json": args.summary_json}, (path, db))
+    executor = make_executor(args.workers, args.scheduler)  # a bad --scheduler fails before the store exists
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(executor.close)
-        store = cleanup.enter_context(ResultStore.for_sweep(db, plan))
+        store = cleanup.enter_context(ResultStore.for_sweep(db, plan))  # locked: one sweep per store
         remaining = plan.total_trials - len(store.done())
+        if remaining:
+            announce_kernel_compile(args.quiet)
         if not args.quiet:
             print(f"sweep {plan.name}: {len(plan.points)} points, {plan.total_trials} trials, {remaining} to run "
                   f"on {executor.description} -> {db}", file=sys.stderr)  # fmt: skip
         try:
             with progress_bar(remaining, "trials", args.quiet) as bar:
                 run_sweep(plan, store, executor, progress=lambda _: bar.update(1))
-        except KeyboardInterrupt:
-            print(f"abftsim: interrupted; finished trials are in {db}; run the same command to resume", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        if args.summary_csv:
-            write_output(args.summary_csv, export_csv(store, summary=True, confidence=confidence))
-        if not args.quiet:
-            sys.stdout.write(format_summary(summarize(store.points(), store.trials(), confidence), confidence))
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (cli.Terminated)
+            signum = getattr(exc, "signum", None)
+            what = "interrupted" if signum is None else f"stopped by signal {signal.Signals(signum).name}"
+            print(f"abftsim: {what}; finished trials are in {db}; run the same command to resume", file=sys.stderr)
+            return EXIT_INTERRUPTED if signum is None else 128 + signum
+        with store.interpreting():
+            if args.summary_csv:
+                write_output(args.summary_csv, export_csv(store, summary=True, confidence=confidence))
+            if args.summary_json:
+                write_output(args.summary_json, export_json(store, summary=True, confidence=confidence))
+            if not args.quiet and STDOUT not in (args.summary_csv, args.summary_json):
+                sys.stdout.write(format_summary(summarize(store.points(), store.trials(), confidence), confidence))
     return EXIT_OK
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from simulator.campaign.export import export_csv
+    from simulator.campaign.export import export_csv, export_json
     from simulator.campaign.store import ResultStore
 
     confidence = check_confidence(args.confidence)
-    check_outputs({"--csv": args.csv}, (args.db,))
-    with ResultStore.read(args.db) as store:
-        text = export_csv(store, summary=args.summary, confidence=confidence)
-    write_output(args.csv, text)
+    if not (args.csv or args.json):
+        raise ConfigError("export: give --csv PATH and/or --json PATH ('-' for stdout)")
+    check_outputs({"--csv": args.csv, "--json": args.json}, (args.db,))
+    with ResultStore.read(args.db) as store, store.interpreting():
+        texts = [
+            (target, make(store, summary=args.summary, confidence=confidence))
+            for target, make in ((args.csv, export_csv), (args.json, export_json))
+            if target
+        ]
+    for target, text in texts:
+        write_output(target, text)
     return EXIT_OK
 
 
@@ -130,10 +147,10 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         from simulator.campaign.store import ResultStore
         from simulator.campaign.summary import summarize
 
-        with ResultStore.read(source) as store:
+        with ResultStore.read(source) as store, store.interpreting():
             summaries = summarize(store.points(), store.trials(), confidence)
-        figure = make_figure(args.kind, summaries=summaries, source=str(source), policy=args.policy,
-                             point=args.point, confidence=confidence)  # fmt: skip
+            figure = make_figure(args.kind, summaries=summaries, source=str(source), policy=args.policy,
+                                 point=args.point, confidence=confidence)  # fmt: skip
     stem = args.name or f"{source.stem}_{args.kind}"
     for fmt in ("png", "svg"):
         path = Path(args.out) / f"{stem}.{fmt}"

@@ -84,3 +84,13 @@ def progress_bar(total: int | None, unit: str, quiet: bool):
 class _NoBar:
     def update(self, n: int = 1) -> None:
         pass
+
+
+def announce_kernel_compile(quiet: bool) -> None:
+    """Say on stderr why the first run is slow (numba compiles its kernels once, then caches them)."""
+    if quiet:
+        return
+    from simulator.kernels.cache_state import kernels_need_compiling
+
+    if kernels_need_compiling():
+        print("abftsim: compiling kernels, first run only (about 15 s)", file=sys.stderr)

@@ -10,7 +10,7 @@ from typing import Any
 
 from simulator import api
 from simulator.abft.registry import check_policy_names, policy_names
-from simulator.cli.common import EXIT_OK, add_hw_options, progress_bar
+from simulator.cli.common import EXIT_OK, add_hw_options, announce_kernel_compile, progress_bar
 from simulator.cli.outputs import STDOUT, check_output_dir, check_outputs, write_output
 from simulator.cli.tables import to_json
 from simulator.config.loader import load_abft, load_fault_spec
@@ -114,6 +114,7 @@ def _model_inputs(args: argparse.Namespace, outputs: dict[str, str | None]) -> t
     spec = load_fault_spec(args.faults, {"sites": args.sites, "seed": args.seed})
     if spec.explicit:
         raise ConfigError("faults: explicit faults apply to `abftsim run`; drop `explicit`")
+    announce_kernel_compile(args.quiet)
     return bundle, hw, spec, load_abft(args.abft)
 
 

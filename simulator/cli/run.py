@@ -10,7 +10,7 @@ from typing import Any
 
 from simulator import api
 from simulator.abft.registry import policy_names
-from simulator.cli.common import EXIT_OK, add_hw_options, parse_cycles, progress_bar
+from simulator.cli.common import EXIT_OK, add_hw_options, announce_kernel_compile, parse_cycles, progress_bar
 from simulator.cli.outputs import STDOUT, check_outputs, write_output, write_text_stream
 from simulator.cli.tables import format_table, to_csv, to_json
 from simulator.config.fault_spec import explicit_fields
@@ -76,6 +76,7 @@ def register(sub: Any) -> None:
         "--fault-log", metavar="PATH",
         help="write one CSV row per injected fault and policy: where, the pass, fate, outputs corrupted, error left",
     )  # fmt: skip
+    run.add_argument("--layers", action="store_true", help="every layer of every policy instead of per-kind totals")
     run.add_argument("--quiet", action="store_true", help="no table on stdout")
     run.set_defaults(handler=cmd_run)
 
@@ -110,6 +111,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     window = parse_cycles(args.trace_cycles, "trace_cycles")
     if window is not None and not args.trace:
         raise ConfigError("needs --trace PATH", argument="trace_cycles")
+    if spec.injects:
+        announce_kernel_compile(args.quiet)
     with progress_bar(len(policies), "policies", args.quiet) as bar:
         report = api.run(args.hw, workload, policies, spec, abft=abft, overrides=args.overrides,
                          trace=policies[0] if args.trace else None, trace_window=window,
@@ -127,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.fault_log:
         write_output(args.fault_log, fault_log_csv(report))
     if not args.quiet and STDOUT not in outputs.values():
-        sys.stdout.write(format_table(report))
+        sys.stdout.write(format_table(report, layers=args.layers))
     return EXIT_OK
 
 

@@ -13,6 +13,7 @@ from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.config.workload_schema import WorkloadFile
+from simulator.config.yaml_reader import YamlInputError, parse_yaml
 from simulator.errors import ConfigError
 from simulator.workload.onnx_import import load_onnx_workload
 from simulator.workload.workload import Workload
@@ -26,6 +27,8 @@ DEFAULT_WORKLOAD = "vit_base_16"
 ONNX_SUFFIX = ".onnx"
 
 Model = TypeVar("Model", bound=BaseModel)
+MAX_REPORTED_ERRORS = 5  # invalid values reported in one message (missing keys are all reported)
+MAX_BASE_DEPTH = 8  # `base:` chain length of a hardware file
 
 
 def bundled_dir(kind: str) -> Path:
@@ -67,13 +70,15 @@ def display_name(path: Path) -> str:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Parse a YAML mapping with the safe loader."""
+    """Parse a YAML mapping by the config rules (config.yaml_reader)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{display_name(path)}: cannot read: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
+    except YamlInputError as exc:
+        raise ConfigError(f"{display_name(path)}: {exc}") from None
     except (ValueError, TypeError, RecursionError) as exc:  # e.g. a timestamp like 2026-13-01
         raise ConfigError(f"{display_name(path)}: invalid YAML: {exc}") from None
     except yaml.YAMLError as exc:
@@ -88,7 +93,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 def describe_error(error: Mapping[str, Any]) -> str:
     """'key.path: message' for one pydantic error, in the project's wording."""
-    loc = ".".join(str(part) for part in error.get("loc", ())) or "(top level)"
+    loc = key_path(error.get("loc", ())) or "(top level)"
     kind, ctx, value = error.get("type", ""), error.get("ctx") or {}, error.get("input")
     got = f", got {value!r}"
     messages = {
@@ -116,7 +121,18 @@ def describe_error(error: Mapping[str, Any]) -> str:
         "value_error": lambda: str(ctx.get("error", error.get("msg", ""))),
     }
     text = messages.get(kind, lambda: str(error.get("msg", "invalid value")))()
+    if kind == "value_error" and not error.get("loc"):
+        return text  # a whole-model check names its own keys
     return f"{loc}: {text}"
+
+
+def key_path(loc: Iterable[Any]) -> str:
+    """A dotted key path that stays on one line: odd keys (empty, with newlines) are quoted."""
+    return ".".join(p if isinstance(p, str) and p.isprintable() and p.strip() else repr(p) for p in map(_key, loc))
+
+
+def _key(part: Any) -> Any:
+    return part if isinstance(part, str) else str(part)
 
 
 def _num(value: Any) -> str:
@@ -130,10 +146,16 @@ def validate(model: type[Model], data: dict[str, Any], source: str, prefix: tupl
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        first = {**errors[0], "loc": (*prefix, *errors[0].get("loc", ()))}
-        more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(f"{source}: {describe_error(first)}{more}") from None
+        errors = [{**e, "loc": (*prefix, *e.get("loc", ()))} for e in exc.errors(include_url=False)]
+        missing = [key_path((*prefix, *e.get("loc", ()))) for e in exc.errors() if e.get("type") == "missing"]
+        others = [describe_error(e) for e in errors if e.get("type") != "missing"]
+        parts = others[:MAX_REPORTED_ERRORS]
+        if len(missing) == 1:
+            parts.append(f"{missing[0]}: required key is missing")
+        elif missing:  # every missing key at once: a new file is fixed in one round
+            parts.append(f"required keys missing: {', '.join(missing)}")
+        more = f" (+{len(others) - MAX_REPORTED_ERRORS} more)" if len(others) > MAX_REPORTED_ERRORS else ""
+        raise ConfigError(f"{source}: {'; '.join(parts)}{more}") from None
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -143,8 +165,8 @@ def parse_override(item: str) -> tuple[str, Any]:
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"{item!r}: expected KEY.PATH=VALUE", argument="overrides")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = parse_yaml(raw) if raw.strip() else ""
+    except (yaml.YAMLError, ValueError, RecursionError):
         raise ConfigError(f"{item}: cannot read the value {raw!r}", argument="overrides") from None
     return key, value
 
@@ -178,9 +200,43 @@ def load_hw(name_or_path: str | Path = DEFAULT_HW, overrides: Iterable[str] = ()
     """Hardware config by bundled name or path, with optional dotted KEY=VALUE overrides."""
     path = resolve(name_or_path, HW_DIR_NAME)
     overrides = list(overrides)
-    data = apply_overrides(read_yaml(path), overrides)
+    data = apply_overrides(read_hw_yaml(path), overrides)
     source = display_name(path) + (f" (with {' '.join(overrides)})" if overrides else "")
     return validate(HwConfig, data, source)
+
+
+def read_hw_yaml(path: Path) -> dict[str, Any]:
+    """A hardware file's mapping with its `base:` chain applied: `base: edge_32x32` (a bundled
+    name, or a path relative to the file) supplies every key the file does not set; mappings
+    merge key by key, other values are replaced. `name` defaults to the file's stem."""
+    chain: list[Path] = []
+    data = read_yaml(path)
+    layers = [data]
+    current = path
+    while "base" in layers[-1]:
+        base = layers[-1].pop("base")
+        chain.append(current.resolve())
+        if not isinstance(base, str) or not base:
+            raise ConfigError(f"{display_name(current)}: base: must be a bundled hardware name or a YAML path")
+        beside = current.parent / base
+        current = resolve(beside if beside.suffix in (".yaml", ".yml") and beside.is_file() else base, HW_DIR_NAME)
+        if current.resolve() in chain or len(chain) > MAX_BASE_DEPTH:
+            raise ConfigError(f"{display_name(path)}: base: the chain of bases loops or exceeds {MAX_BASE_DEPTH}")
+        layers.append(read_yaml(current))
+    if len(layers) == 1:
+        return data
+    data.setdefault("name", path.stem)
+    merged: dict[str, Any] = {}
+    for layer in reversed(layers):
+        merged = _merge(merged, layer)
+    return merged
+
+
+def _merge(below: dict[str, Any], above: dict[str, Any]) -> dict[str, Any]:
+    out = dict(below)
+    for key, value in above.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
 
 
 def load_workload(

@@ -9,6 +9,9 @@ from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, StrictBo
 from simulator.config.enums import Dataflow, Datatype, MappingPolicy, Placement
 
 Number = Annotated[float, Strict(), AllowInfNan(False)]  # an int or a float, never a bool or a string
+# slowest DRAM channel: transfers are timed with bandwidths as fractions of denominator <= 10**6
+# (mapping.region.channel_bandwidth), so 1e-3 bytes/cycle keeps the rounding below 0.1 %
+MIN_DRAM_BYTES_PER_CYCLE = 1e-3
 _FROZEN = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
@@ -114,6 +117,18 @@ class HwConfig(_Model):
     mapping: MappingConfig = MappingConfig()
     recompute: RecomputeConfig = RecomputeConfig()
     energy: EnergyConfig
+
+    @model_validator(mode="after")
+    def _resolvable_bandwidth(self) -> HwConfig:
+        if self.dram_bytes_per_cycle < MIN_DRAM_BYTES_PER_CYCLE:
+            key = (
+                "bandwidth_gb_per_s" if self.memory.dram.bandwidth_gb_per_s is not None else "bandwidth_bytes_per_cycle"
+            )
+            raise ValueError(
+                f"memory.dram.{key}: {self.dram_bytes_per_cycle:.3g} bytes per cycle at clock_ghz {self.clock_ghz:g} "
+                f"is below the {MIN_DRAM_BYTES_PER_CYCLE:g} bytes per cycle the model resolves"
+            )
+        return self
 
     @property
     def clock_hz(self) -> float:

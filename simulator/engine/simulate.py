@@ -7,8 +7,9 @@ Processes and resources (DESIGN.md sections 2, 3):
   layer L is final (checked, recomputed if need be). Its loads are not held back: they are
   prefetched into free buffers while layer L finishes, and layer L's write-backs drain on the
   channel while layer L+1 runs (the last layer waits for its own).
-* A verdict process per reported fold attempt wakes when the attempt's check completes, asks the
-  verifier what it found and the policy what to do; a recompute goes to the recompute queue,
+* A verdict process per reported fold attempt wakes when the attempt's check completes and
+  replays the verdict of that attempt (the verifier's retry loop decided every attempt of the
+  fold, abft.retry: verdicts depend on faults and policy, never on time); a recompute goes to the recompute queue,
   which the array serves before any normal fold: a recompute decided at cycle t is issued before
   a fold that could issue at t (the array arbitrates at the end of each cycle, after verdicts).
 * The DRAM channel and the side unit serve in a fixed order (channel.py, checksum_unit.py), so
@@ -31,7 +32,16 @@ from typing import Any
 import simpy
 from simpy.events import Event, EventPriority
 
-from simulator.abft.protocol import Action, CheckWork, Decision, NoFaults, Policy, TileCheck, TileVerifier
+from simulator.abft.protocol import (
+    Action,
+    CheckWork,
+    Decision,
+    FoldAttempts,
+    NoFaults,
+    Policy,
+    TileCheck,
+    TileVerifier,
+)
 from simulator.config.schema import HwConfig
 from simulator.engine.array import ArrayPass, Sequencer
 from simulator.engine.checksum_unit import array_check_cycles, check_counts, duplicate_counts, side_unit_cycles
@@ -84,6 +94,7 @@ class _Job:
     fold: Fold
     attempt: int = 0
     region: Region | None = None
+    history: FoldAttempts | None = None
     checks: list[TileCheck] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
 
@@ -236,8 +247,12 @@ class EngineModel:
         reached = heapq.heappop(self.due)
         assert reached == due, "verdicts of one cycle are reached in the order they were expected"
         now = int(self.env.now)
-        check = self.verifier.verify(job.seg.layer, job.seg.instance, job.fold, job.attempt, job.region)
-        decision = self.policy.decide(check)
+        if job.history is None:  # verdicts never depend on time: the verifier's retry loop gave them all
+            schedule = job.plan.schedule
+            job.history = self.verifier.attempts(
+                job.seg.layer, job.seg.instance, job.fold, lambda fold, r: resolve_region(self.hw, schedule, fold, r)
+            )
+        check, decision = job.history.checks[job.attempt], job.history.decisions[job.attempt]
         job.checks.append(check)
         job.decisions.append(decision)
         self.seq.decided(now)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from simulator.abft.protocol import ACCEPT, NO_CHECK, CheckWork, Decision, TileCheck
+from simulator.abft.protocol import ACCEPT, NO_CHECK, NO_CONTRACT, CheckWork, Decision, FoldAttempts, Rerun, TileCheck
+from simulator.abft.retry import retry_rounds
 from simulator.mapping.region import Region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
@@ -13,18 +14,24 @@ FoldKey = tuple[int, int, int]  # (layer, instance, fold index)
 
 
 class ScriptedVerifier:
-    """Reports on the given folds; its checks carry no details. Remembers every call, in order."""
+    """Reports on the given folds; its checks carry no details; `policy` decides (the shared retry
+    loop). Remembers every check it made, in order."""
 
-    def __init__(self, flagged: Iterable[FoldKey]):
+    def __init__(self, flagged: Iterable[FoldKey], policy: ScriptedPolicy, max_retries: int):
         self.flagged = frozenset(flagged)
+        self.policy, self.max_retries = policy, max_retries
         self.calls: list[tuple[int, int, int, int, Region | None]] = []
 
     def flagged_folds(self, gemm_index: int) -> frozenset[tuple[int, int]]:
         return frozenset((i, f) for layer, i, f in self.flagged if layer == gemm_index)
 
-    def verify(self, gemm_index: int, instance: int, fold: Fold, attempt: int, region: Region | None) -> TileCheck:
-        self.calls.append((gemm_index, instance, fold.index, attempt, region))
-        return TileCheck(gemm_index, instance, fold.index, attempt)
+    def attempts(self, gemm_index: int, instance: int, fold: Fold, rerun: Rerun | None = None) -> FoldAttempts:
+        def check_round(batch: list[tuple[Fold, int, Region | None]]) -> list[TileCheck]:
+            for f, attempt, region in batch:
+                self.calls.append((gemm_index, instance, f.index, attempt, region))
+            return [TileCheck(gemm_index, instance, f.index, attempt) for f, attempt, _ in batch]
+
+        return retry_rounds([fold], check_round, self.policy.decide, self.max_retries, rerun)[0]
 
 
 class ScriptedPolicy:
@@ -34,6 +41,7 @@ class ScriptedPolicy:
     """
 
     name = "scripted"
+    contract = NO_CONTRACT
 
     def __init__(self, script: Mapping[FoldKey, Sequence[Decision]] | None = None, work: CheckWork = NO_CHECK):
         self.script = dict(script or {})
@@ -50,7 +58,9 @@ class ScriptedPolicy:
 
 
 def forced(
-    script: Mapping[FoldKey, Sequence[Decision]], work: CheckWork = NO_CHECK
+    script: Mapping[FoldKey, Sequence[Decision]], work: CheckWork = NO_CHECK, max_retries: int = 3
 ) -> tuple[ScriptedPolicy, ScriptedVerifier]:
-    """A policy and a verifier that apply `script` to exactly the folds it names."""
-    return ScriptedPolicy(script, work), ScriptedVerifier(script)
+    """A policy and a verifier that apply `script` to exactly the folds it names (`max_retries`:
+    the hardware's recompute.max_retries)."""
+    policy = ScriptedPolicy(script, work)
+    return policy, ScriptedVerifier(script, policy, max_retries)

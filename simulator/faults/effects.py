@@ -46,8 +46,11 @@ class KernelOperands:
     b_t: np.ndarray
 
 
-def kernel_operands(datatype: Datatype, a: np.ndarray, b: np.ndarray) -> KernelOperands:
-    """Check the operand dtypes (int8 / float16 / float32 bf16-valued / float32) and widen them."""
+def kernel_operands(datatype: Datatype, a: np.ndarray, b: np.ndarray, lean: bool = False) -> KernelOperands:
+    """Check the operand dtypes (int8 / float16 / float32 bf16-valued / float32) and widen them.
+
+    `lean`: for int8, build only what the numba kernel reads (A and B transposed; `b` and `a_t`
+    are then uninitialised placeholders of the right shape, never read: not for the numpy twin)."""
     expected = _OPERAND_DTYPE[datatype]
     for name, x in (("A", a), ("B", b)):
         if x.ndim != 2 or x.dtype != expected:
@@ -58,6 +61,11 @@ def kernel_operands(datatype: Datatype, a: np.ndarray, b: np.ndarray) -> KernelO
         for name, x in (("A", a), ("B", b)):
             if np.any(np.ascontiguousarray(x).view(np.uint32) & np.uint32(0xFFFF)):
                 raise ValueError(f"operand {name} holds values that are not bf16-representable")
+    if lean and datatype is Datatype.INT8:
+        m, k = a.shape
+        n = b.shape[1]
+        a32, bt32 = np.ascontiguousarray(a, dtype=np.float32), np.ascontiguousarray(b.T, dtype=np.float32)
+        return KernelOperands(datatype, a32, np.empty((k, n), np.float32), np.empty((k, m), np.float32), bt32)
     a32, b32 = np.ascontiguousarray(a, dtype=np.float32), np.ascontiguousarray(b, dtype=np.float32)
     return KernelOperands(datatype, a32, b32, np.ascontiguousarray(a32.T), np.ascontiguousarray(b32.T))
 

@@ -6,9 +6,13 @@ Keying (every Generator is PCG64 seeded by a SeedSequence whose entropy is a lis
   One Generator draws, in this order: the Poisson counts of all folds as one (folds x sites) array
   (fold-major, sites in canonical order acc, mult, a_reg, b_reg restricted to spec.sites), then for
   all faults at once (ordered fold, site, draw) the PE row, PE column, temporal index and bit.
-* attempt a >= 1 (a recomputation pass) of fold f: SeedSequence([seed, 2, gemm_index, instance, f, a]),
-  the same draws for that single fold. A recomputation pass is sampled over the whole fold's active
-  slots; callers that recompute only part of a fold keep the faults that reach the recomputed outputs.
+* attempt a >= 1 (recomputation passes) of a GEMM instance: SeedSequence([seed, 2, gemm_index,
+  instance, a]), the same draws as attempt 0 over every fold of the instance, drawn once per
+  (instance, attempt) whichever folds retry (one batch for all of them; the policy never changes
+  the draw). A pass over fold f keeps the faults of fold f in the (PE, cycle) slots the pass uses
+  (verify.verifier: all of them for a tile, only the recomputed rows' / columns' slots for a
+  partial pass): thinning a Poisson process by slot keeps it Poisson, so a pass's count is
+  Poisson(its active MACs x exposed bits x ber).
 * permanent faults of the run: SeedSequence([seed, 3]); they apply to every fold of every selected GEMM.
 
 So the faults of (gemm, instance, fold, attempt) are a function of those keys, the spec, the GEMM
@@ -284,10 +288,31 @@ def sample_fold_faults(
     if attempt == 0:
         whole = sample_gemm_faults(spec, gemm, gemm_index, instance, dataflow, datatype, rows, cols, folds)
         return whole.select(whole.fold_index == fold_index)
+    whole = sample_attempt_faults(spec, gemm, gemm_index, instance, attempt, dataflow, datatype, rows, cols, folds)
+    return whole.select(whole.fold_index == fold_index)
+
+
+def sample_attempt_faults(
+    spec: FaultSpec,
+    gemm: Gemm,
+    gemm_index: int,
+    instance: int,
+    attempt: int,
+    dataflow: Dataflow,
+    datatype: Datatype,
+    rows: int,
+    cols: int,
+    folds: FoldTable | None = None,
+) -> FaultBatch:
+    """Transient faults of recomputation attempt `attempt` >= 1 over every fold of one GEMM
+    instance (fold order); a pass keeps those of its fold and slots."""
+    if attempt < 1:
+        raise ValueError(f"a recomputation attempt is >= 1, got {attempt}")
     if spec.kind is not FaultKind.TRANSIENT or spec.ber == 0.0 or not spec.selects(gemm):
         return FaultBatch.empty(gemm_index, instance)
-    rng = _generator(spec.seed, _STREAM_RETRY, gemm_index, instance, fold_index, attempt)
-    fold_ids = np.array([fold_index], np.int64)
+    folds = folds if folds is not None else fold_table(dataflow, gemm.m, gemm.k, gemm.n, rows, cols)
+    rng = _generator(spec.seed, _STREAM_RETRY, gemm_index, instance, attempt)
+    fold_ids = np.arange(len(folds), dtype=np.int64)
     return _draw_transients(rng, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, attempt)
 
 

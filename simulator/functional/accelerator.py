@@ -7,14 +7,14 @@ For each GEMM of a forward pass (`vit.forward` calls it as its matmul):
 2. the clean result is computed exactly: the int32 accumulation of int8 products by float64 BLAS
    (every such sum is an integer below 2^53, DESIGN.md section 4); fp datatypes by float64 BLAS
    rounded to float32 (an approximation of the array's fp32 accumulation order);
-3. with faults, a `FaultVerifier` over the run's hardware samples this GEMM's PE faults (keyed by
-   (seed, gemm index, instance, fold, attempt) exactly as in a timing run, so they hit the same
-   PEs), resolves their exact effects on these operands, and the policy decides fold attempt by
-   fold attempt (the engine's loop: recompute while the policy asks and attempts <= max_retries);
+3. with faults, a verifier (verify.make_verifier) over the run's hardware samples this GEMM's PE
+   faults (keyed as in a timing run, faults.sampling, so they hit the same PEs), resolves their
+   exact effects on these operands, and runs the engine's retry loop (abft.retry: recompute
+   while the policy asks and attempts <= max_retries);
    the residual errors the verifier reports are added to the result (int32 wrap-around for int);
 4. the result is dequantised (x a_scale x b_scale) to float32.
 
-Recovery work is priced like the engine prices it (engine.recompute.price_region): the
+Recovery work is priced like the engine prices it (mapping.region.price_region): the
 recomputed MACs and passes are accumulated in `stats`.
 """
 
@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator.abft.policies import PolicyContext
-from simulator.abft.protocol import Action
 from simulator.abft.registry import make_policy
 from simulator.config.abft_options import AbftConfig
 from simulator.config.enums import Datatype
@@ -35,12 +34,12 @@ from simulator.config.schema import HwConfig
 from simulator.faults.operands import GemmOperands, to_datatype
 from simulator.mapping.region import price_region, resolve_region
 from simulator.mapping.schedule import schedule_gemm
-from simulator.verify.verifier import DecisionRecorder, FaultVerifier, OperandCache
+from simulator.verify.operand_cache import OperandCache
+from simulator.verify.outcomes import Outcomes
+from simulator.verify.verifier import make_verifier
 from simulator.workload.gemm import Gemm
 
 INT8_MAX = 127
-OUTCOME_KEYS = ("faults_injected", "detected", "masked", "corrected", "recomputed", "tolerated", "escaped",
-                "gave_up_folds")  # fmt: skip
 
 
 def quantise_static(x: np.ndarray, scale: float) -> np.ndarray:
@@ -61,7 +60,7 @@ class AcceleratorStats:
     recomputed_macs: int = 0
     recompute_passes: int = 0
     recomputed_macs_by_kind: dict[str, int] = field(default_factory=dict)
-    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOME_KEYS, 0))
+    outcomes: Outcomes = field(default_factory=Outcomes)
 
     @property
     def recovery_overhead(self) -> float:
@@ -152,30 +151,27 @@ class FunctionalAccelerator:
         g, s, hw, pol = self.gemms[index], self.schedules[index], self.hw, self.policy
         assert self.faults is not None
         supplied = self._operands(index, qa, qb, scales)
-        verifier = FaultVerifier(
-            hw, self.schedules, self.faults, self.abft, checks=pol.checks, duplicates=pol.duplicates,
-            tolerates=pol.tolerates, operands=OperandCache(hw, self.schedules, self.faults.seed, supplied),
-        )  # fmt: skip
-        recorder = DecisionRecorder(pol, verifier)
+        verifier = make_verifier(
+            pol,
+            hw,
+            self.schedules,
+            self.faults,
+            self.abft,
+            OperandCache(hw, self.schedules, self.faults.seed, supplied),
+        )
         folds = verifier.operands.folds(index)
         flagged = sorted(verifier.flagged_folds(index))
-        for instance, f in flagged:
-            fold, attempt, region = folds.fold(f), 0, None
-            while True:
-                decision = recorder.decide(verifier.verify(index, instance, fold, attempt, region))
-                if decision.action is not Action.RECOMPUTE or attempt >= hw.recompute.max_retries:
-                    break
+        for instance, f in flagged:  # the retry loop ran in the verifier; price the passes it asked for
+            fold = folds.fold(f)
+            for decision in verifier.attempts(index, instance, fold).decisions[:-1]:
                 assert decision.region is not None
                 region = resolve_region(hw, s, fold, decision.region)
                 macs = price_region(hw, s, fold, region).counts.recomputed_macs
                 self.stats.recomputed_macs += macs
                 self.stats.recomputed_macs_by_kind[g.kind] = self.stats.recomputed_macs_by_kind.get(g.kind, 0) + macs
                 self.stats.recompute_passes += 1
-                attempt = attempt + 1
         for instance in sorted({inst for inst, _ in flagged}):
             rows, cols, delta = verifier.residual_errors(index, instance)
             if delta.size:
                 c[instance, rows, cols] += delta
-        for key, value in verifier.outcomes().items():
-            if key in self.stats.outcomes:
-                self.stats.outcomes[key] += value
+        self.stats.outcomes += verifier.outcomes()

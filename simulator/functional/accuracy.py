@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from simulator.admission import check_memory, estimate_memory
 from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
@@ -25,6 +26,7 @@ from simulator.executors import Executor
 from simulator.functional.bundle import ModelBundle, Split
 from simulator.functional.inference import EvalTask, Evaluation, evaluate, evaluate_all
 from simulator.metrics.stats import check_trials, t_interval, wilson_interval
+from simulator.verify.outcomes import Outcomes
 
 SCHEMA = "abftsim.accuracy/1"
 CONFIDENCE = 0.95
@@ -66,11 +68,9 @@ class AccuracyPoint:
 
     def to_dict(self) -> dict[str, Any]:
         lo, hi, method = self.interval_pct
-        outcomes: dict[str, int] = {}
+        outcomes = sum((e.outcomes for e in self.evaluations), Outcomes())
         by_kind: dict[str, int] = {}
         for e in self.evaluations:
-            for k, v in e.outcomes.items():
-                outcomes[k] = outcomes.get(k, 0) + v
             for k, v in e.recomputed_macs_by_kind.items():
                 by_kind[k] = by_kind.get(k, 0) + v
         n = len(self.evaluations)
@@ -81,7 +81,7 @@ class AccuracyPoint:
             "recomputed_macs": float(np.mean([e.recomputed_macs for e in self.evaluations])),
             "recompute_passes": float(np.mean([e.recompute_passes for e in self.evaluations])),
             "recomputed_macs_by_kind": {k: v / n for k, v in sorted(by_kind.items())},
-            "trial_accuracy_pct": self.trial_accuracy_pct, "outcomes_total": outcomes,
+            "trial_accuracy_pct": self.trial_accuracy_pct, "outcomes_total": outcomes.to_dict(),
         }  # fmt: skip
 
 
@@ -184,6 +184,13 @@ def trial_spec(template: FaultSpec, ber: float, seed: int, trial: int) -> FaultS
     return template.model_copy(update={"ber": ber, "seed": seed + trial})
 
 
+def admit(bundle: ModelBundle, hw: HwConfig, template: FaultSpec, bers: Sequence[float], images: int) -> None:
+    """Refuse up front (ConfigError naming faults.ber) a study whose highest BER cannot fit in memory."""
+    workload = bundle.params.config.workload(images)
+    worst = template.model_copy(update={"ber": max(float(b) for b in bers)})
+    check_memory(estimate_memory(worst, hw, workload, recomputing=True))
+
+
 def accuracy_study(
     bundle: ModelBundle,
     hw: HwConfig,
@@ -209,6 +216,7 @@ def accuracy_study(
     abft = abft or AbftConfig()
     template = faults or FaultSpec()
     data = split if isinstance(split, Split) else bundle.split(split)
+    admit(bundle, hw, template, bers, len(data))
     clean = evaluate(bundle.params, data, hw)
     keys = [(policy, float(ber), t) for policy in policies for ber in bers for t in range(trials)]
     tasks = [EvalTask(bundle.params, data, hw, p, trial_spec(template, b, seed, t), abft) for p, b, t in keys]

@@ -30,7 +30,7 @@ from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.executors import Executor
 from simulator.functional import inference
-from simulator.functional.accuracy import hw_summary, model_summary, trial_spec
+from simulator.functional.accuracy import admit, hw_summary, model_summary, trial_spec
 from simulator.functional.bundle import ModelBundle, Split
 from simulator.metrics.stats import check_trials
 
@@ -205,6 +205,7 @@ def calibrate_thresholds(
     if t2_ratio < 0 or delta_points < 0:
         raise ValueError("t2_ratio and delta must be >= 0")
     data = split if isinstance(split, Split) else bundle.split(split)
+    admit(bundle, hw, faults or FaultSpec(), bers, len(data))
     base = base or AbftConfig()
     clean_pct = 100.0 * inference.evaluate(bundle.params, data, hw).accuracy
     kinds = sorted({g.kind for g in bundle.params.config.gemms(1)})

@@ -15,6 +15,7 @@ from simulator.faults.operands import GemmOperands
 from simulator.functional.accelerator import FunctionalAccelerator
 from simulator.functional.bundle import Split
 from simulator.functional.vit import VitWeights, float_matmul, forward, predictions
+from simulator.verify.outcomes import Outcomes
 from simulator.workload.workload import Workload
 
 
@@ -28,7 +29,7 @@ class Evaluation:
     recomputed_macs: int
     recompute_passes: int
     recomputed_macs_by_kind: dict[str, int] = field(default_factory=dict)
-    outcomes: dict[str, int] = field(default_factory=dict)
+    outcomes: Outcomes = field(default_factory=Outcomes)
 
     @property
     def accuracy(self) -> float:
@@ -55,7 +56,7 @@ def evaluate(
     return Evaluation(
         correct=int(np.sum(pred == split.labels)), total=len(split), macs=st.macs, recomputed_macs=st.recomputed_macs,
         recompute_passes=st.recompute_passes, recomputed_macs_by_kind=dict(st.recomputed_macs_by_kind),
-        outcomes=dict(st.outcomes),
+        outcomes=st.outcomes,
     )  # fmt: skip
 
 

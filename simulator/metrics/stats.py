@@ -110,10 +110,15 @@ def t_quantile(p: float, df: float) -> float:
     return 0.5 * (lo + hi)
 
 
-def t_interval(values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE) -> Interval:
+def t_interval(
+    values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE, support_min: float | None = None
+) -> Interval:
     """Mean with the Student-t interval mean +- t_{(1+c)/2, n-1} s / sqrt(n).
 
     With one value the interval is undefined (lo = hi = nan); with none everything is nan.
+    `support_min` (e.g. 0 for counts) truncates the interval to the values the mean can take:
+    a true mean >= support_min inside [lo, hi] is also inside [max(lo, support_min), hi], so the
+    coverage is unchanged and no interval of a count goes below zero.
     """
     check_confidence(confidence)
     n = len(values)
@@ -124,7 +129,8 @@ def t_interval(values: Sequence[float], confidence: float = DEFAULT_CONFIDENCE) 
         return Interval(mean, math.nan, math.nan, 1)
     var = math.fsum((v - mean) ** 2 for v in values) / (n - 1)
     half = t_quantile((1.0 + confidence) / 2.0, n - 1) * math.sqrt(var / n)
-    return Interval(mean, mean - half, mean + half, n)
+    lo = mean - half if support_min is None else max(support_min, mean - half)
+    return Interval(mean, lo, mean + half, n)
 
 
 def wilson_interval(successes: int, n: int, confidence: float = DEFAULT_CONFIDENCE) -> Interval:

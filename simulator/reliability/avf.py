@@ -31,7 +31,7 @@ from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval, wilson_interva
 from simulator.reliability.exposure import Exposure, SingleFaults, sample_single_faults, workload_exposure
 from simulator.reliability.fast_fates import FAST_FATES, UNSETTLED, fault_checks
 from simulator.reliability.single_fault import FATE_CODE, FATES, FoldContext, fates
-from simulator.verify.verifier import OperandCache
+from simulator.verify.operand_cache import OperandCache
 
 
 @dataclass(frozen=True)

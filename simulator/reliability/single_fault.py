@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 
 from simulator.abft.checksum import BlockDeviation, block_deviations
-from simulator.abft.protocol import Action, Policy, TileCheck
+from simulator.abft.protocol import Action, FoldVerification, Policy, TileCheck
 from simulator.mapping.region import Region, Scope
-from simulator.verify.verifier import FoldVerification
 
 FATES = ("masked", "corrected", "recomputed", "tolerated", "due", "sdc")
 FATE_CODE = {name: code for code, name in enumerate(FATES)}

@@ -1,98 +1,62 @@
-"""Fault outcomes of fold attempts as the checksum hardware sees them, and each fault's fate.
+"""The PE fault model as the checksum hardware sees it: faults per fold attempt, checks, verdicts, fates.
 
-`FaultVerifier` implements the engine's TileVerifier: it samples every GEMM instance's faults
-(the same draw for every policy), resolves their exact output errors, and for each fold attempt
-the engine reports on computes the checksum deviations the policy decides on. It follows the
-decisions (correct in place, recompute a region: the region's errors are replaced by the faults
-of the new pass) and finally classifies every fault: masked, detected, corrected, recomputed,
-tolerated or escaped, and measures the residual error of every GEMM.
+`FaultVerifier` (built by `make_verifier`) implements the engine's TileVerifier. Per GEMM instance
+it draws the first pass's faults (the same draw for every policy of a run), resolves their exact
+output errors into the fault ledger (verify.ledger) and runs abft.retry's loop over every
+flagged fold of the instance in rounds: round a draws the recomputation faults of attempt a once
+for the instance (faults.sampling), keeps those in the (PE, cycle) slots each retrying pass uses,
+resolves them in one kernel call, and checks every fold as the policy's contract asks
+(checksum deviations, a DMR copy compare). At the end every fault's fate is classified once
+(verify.fates) against the stored outputs (verify.writeback).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
 from simulator.abft.check_cost import check_extents
-from simulator.abft.checksum import BlockDeviation, block_deviations, output_scale, tolerance_for
-from simulator.abft.protocol import Action, Decision, TileCheck
+from simulator.abft.checksum import block_deviations, tolerance_for
+from simulator.abft.protocol import Action, Decision, FoldAttempts, FoldVerification, Policy, Rerun, TileCheck
+from simulator.abft.retry import retry_rounds
 from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
-from simulator.faults.effects import EffectBatch, kernel_operands, resolve_gemm_faults
-from simulator.faults.model import PeFault
-from simulator.faults.operands import GemmOperands, synthetic_operands
+from simulator.faults.effects import EffectBatch, resolve_gemm_faults
 from simulator.faults.sampling import (
     FaultBatch,
     permanent_batch,
-    sample_fold_faults,
+    sample_attempt_faults,
     sample_gemm_faults,
     sample_permanent_faults,
 )
-from simulator.kernels.codes import FLIP, P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
-from simulator.mapping.fold_table import FoldTable, fold_table
-from simulator.mapping.region import Region, Scope
+from simulator.kernels.codes import FLIP
+from simulator.mapping.dataflow import geometry_of
+from simulator.mapping.region import Region, Scope, resolve_region
 from simulator.mapping.schedule import GemmSchedule
-from simulator.mapping.tiling import Fold, fold_operands
+from simulator.mapping.tiling import Fold
+from simulator.verify.fates import FATES, Fates, classify
+from simulator.verify.ledger import FaultLedger, FoldErrors, LedgerTable
+from simulator.verify.operand_cache import OperandCache
+from simulator.verify.outcomes import Outcomes
+from simulator.verify.records import FaultRecords, fault_records
 
-OUTCOMES = ("masked", "corrected", "recomputed", "tolerated", "escaped")
 _DUPLICATE_STREAM = 5  # SeedSequence stream of DMR's second copy (faults.sampling uses 1-4)
+Drawn = tuple[FaultBatch, EffectBatch | None]
 
 
-@dataclass
-class FaultTrack:
-    """One fault (a permanent one: its occurrence in one fold) and what is left of its error."""
-
-    fault_id: str
-    fold_rows: np.ndarray  # fold output-block coordinates of the corrupted elements
-    fold_cols: np.ndarray
-    gemm_rows: np.ndarray
-    gemm_cols: np.ndarray
-    delta: np.ndarray  # faulty - clean, accumulator units
-    alive: np.ndarray  # still present in the output
-    permanent: bool = False  # a stuck-at bit: it hits both copies of DMR alike
-    detected: bool = False
-    corrected: bool = False
-    fault: PeFault | None = None  # where it struck (for the fault log)
-    attempt: int = 0  # the pass it hit (0 = first execution)
-
-    @property
-    def masked(self) -> bool:
-        return not bool(np.any(self.delta != 0))
-
-    @property
-    def residual(self) -> bool:
-        return bool(np.any(self.delta[self.alive] != 0))
-
-
-@dataclass
-class FoldState:
-    """The errors in one fold's output block and how its last attempt ended."""
-
-    kind: str
-    scale: float
-    shape: tuple[int, int]
-    tracks: list[FaultTrack] = field(default_factory=list)
-    last_check: FoldVerification | None = None
-    final: Action | None = None
-    gave_up: bool = False
-
-
-@dataclass(frozen=True)
-class FoldVerification:
-    """What one attempt's checks saw (TileCheck.details)."""
-
-    kind: str
-    scale: float  # clean output scale (ApproxABFT's relative unit), accumulator units
-    blocks: tuple[BlockDeviation, ...]
-    copies_differ: bool = False  # DMR: the duplicate execution disagreed
-
-    @property
-    def detected(self) -> bool:
-        return any(b.detected for b in self.blocks)
+def make_verifier(
+    policy: Policy,
+    hw: HwConfig,
+    schedules: Sequence[GemmSchedule],
+    spec: FaultSpec,
+    abft: AbftConfig | None = None,
+    operands: OperandCache | None = None,
+) -> FaultVerifier:
+    """The verifier of one policy's run: the faults of `spec` on `hw`, checked as the policy's
+    contract asks and decided by the policy (`operands`: the run's shared cache)."""
+    return FaultVerifier(policy, hw, schedules, spec, abft or AbftConfig(), operands)
 
 
 class FaultVerifier:
@@ -100,27 +64,41 @@ class FaultVerifier:
 
     def __init__(
         self,
+        policy: Policy,
         hw: HwConfig,
         schedules: Sequence[GemmSchedule],
         spec: FaultSpec,
         abft: AbftConfig,
-        *,
-        checks: bool,
-        duplicates: bool = False,
-        tolerates: bool = False,
         operands: OperandCache | None = None,
     ) -> None:
+        self.policy, self.contract = policy, policy.contract
         self.hw, self.schedules, self.spec, self.abft = hw, schedules, spec, abft
-        self.checks, self.duplicates, self.tolerates = checks, duplicates, tolerates
         self.operands = operands or OperandCache(hw, schedules, spec.seed)
         arr = hw.array
         self._permanent = sample_permanent_faults(spec, arr.datatype, arr.rows, arr.cols)
-        self._duplicate_spec = spec.model_copy(update={"seed": _derived_seed(spec.seed)}) if duplicates else None
-        self._states: dict[tuple[int, int, int], FoldState] = {}
-        self._by_instance: dict[tuple[int, int], list[FoldState]] = {}
+        self._duplicate_spec = (
+            spec.model_copy(update={"seed": _derived_seed(spec.seed)}) if self.contract.duplicate else None
+        )
+        self.ledger = FaultLedger(arr.datatype.is_integer)
         self._flagged: dict[int, frozenset[tuple[int, int]]] = {}
-        self._duplicate_batches: dict[tuple[int, int], tuple[FaultBatch, EffectBatch | None]] = {}
+        self._attempts: dict[tuple[int, int], dict[int, FoldAttempts]] = {}
+        self._explicit: dict[int, list[FaultBatch]] = {}
+        self._fates: tuple[LedgerTable, Fates] | None = None
         self.recomputations = 0
+
+    # -- explicit faults in, per-fault records out --------------------------------------------
+    def add_faults(self, batch: FaultBatch) -> None:
+        """Inject explicit first-pass faults (e.g. FaultBatch.from_faults) into one GEMM instance,
+        on top of the sampled ones; call before the engine (or `flagged_folds`) reaches the GEMM."""
+        if batch.gemm_index in self._flagged:
+            raise ValueError(f"GEMM {batch.gemm_index} has been sampled already: add faults before the run")
+        if len(batch) and np.any(batch.attempt != 0):
+            raise ValueError("explicit faults belong to a first pass (attempt 0)")
+        self._explicit.setdefault(batch.gemm_index, []).append(batch)
+
+    def records(self) -> FaultRecords:
+        """Every fault of the run with its fate (struct of arrays, ledger table order)."""
+        return fault_records(*self._classified())
 
     # -- TileVerifier -------------------------------------------------------------------------
     def flagged_folds(self, gemm_index: int) -> frozenset[tuple[int, int]]:
@@ -128,143 +106,114 @@ class FaultVerifier:
             self._flagged[gemm_index] = self._sample_gemm(gemm_index)
         return self._flagged[gemm_index]
 
-    def verify(self, gemm_index: int, instance: int, fold: Fold, attempt: int, region: Region | None) -> TileCheck:
-        state = self._state(gemm_index, instance, fold)
-        if attempt > 0:
-            self.recomputations += 1
-            self._rerun(gemm_index, instance, fold, attempt, region or Region(Scope.TILE), state)
-        copies_differ = False
-        if self.duplicates:
-            copies_differ = self._copies_differ(gemm_index, instance, fold, attempt, state)
-        blocks = self._deviations(gemm_index, instance, fold, state) if self.checks else ()
-        check = FoldVerification(state.kind, state.scale, tuple(blocks), copies_differ)
-        self._mark_detected(state, check)
-        state.last_check = check
-        return TileCheck(gemm_index, instance, fold.index, attempt, check)
-
-    # -- decisions (fed by DecisionRecorder) ------------------------------------------------------
-    def record(self, check: TileCheck, decision: Decision) -> None:
-        state = self._states.get((check.gemm_index, check.instance, check.fold_index))
-        if state is None:
-            return
-        state.final = decision.action
-        if decision.action is Action.CORRECT:
-            self._correct(state, check.details)
-        if decision.action is Action.RECOMPUTE and check.attempt >= self.hw.recompute.max_retries:
-            state.gave_up = True
+    def attempts(self, gemm_index: int, instance: int, fold: Fold, rerun: Rerun | None = None) -> FoldAttempts:
+        """(`rerun` is ignored: this verifier resolves regions with mapping.region.resolve_region,
+        the function the engine prices passes with.)"""
+        key = (gemm_index, instance)
+        if key not in self._attempts:
+            self._attempts[key] = self._run_instance(gemm_index, instance)
+        return self._attempts[key][fold.index]
 
     # -- results ------------------------------------------------------------------------------
-    def outcomes(self) -> dict[str, int]:
-        states = list(self._states.values())
-        counts = self._count(states)
-        counts["gave_up_folds"] = sum(state.gave_up for state in states)
-        counts["recomputations"] = self.recomputations
-        return counts
+    def fates(self) -> Fates:
+        """Every fault's fate (in `table()` order), classified once."""
+        return self._classified()[1]
+
+    def table(self) -> LedgerTable:
+        """The ledger flattened: every fault (coordinates, site, bit, mode, attempt, detected) and
+        every element it corrupted."""
+        return self._classified()[0]
+
+    def _classified(self) -> tuple[LedgerTable, Fates]:
+        if self._fates is None:
+            table = self.ledger.table()
+            fates = classify(table, self.contract.tolerates, self.operands.writeback, self.operands.clean_accumulators)
+            self._fates = (table, fates)
+        return self._fates
+
+    def outcomes(self) -> Outcomes:
+        return self._outcomes(None)
 
     def layer_outcomes(self, gemm_index: int) -> dict[str, float]:
         """Outcome counts and residual error of one GEMM: max |E| and ||E||_F relative to the
         clean output's expected Frobenius norm (OperandCache.clean_frobenius)."""
-        by_instance = [states for (g, _), states in self._by_instance.items() if g == gemm_index]
-        counts = self._count([state for states in by_instance for state in states])
-        max_abs, err_sq = 0.0, 0.0
-        for states in by_instance:
-            errors = _error_map((track for state in states for track in state.tracks), gemm_coords=True)
-            values = np.abs(np.array(list(errors.values()), np.float64))
-            if values.size:
-                max_abs = max(max_abs, float(values.max()))
-                err_sq += float(np.sum(values * values))
-        rel = 0.0
-        if err_sq > 0 or not np.isfinite(err_sq):
-            rel = float(np.sqrt(err_sq) / self.operands.clean_frobenius(gemm_index))
+        fates = self.fates()
+        mine = fates.out_gemm == gemm_index
+        errors = np.abs(fates.out_error[mine])
+        max_abs = float(errors.max()) if errors.size else 0.0
+        err_sq = float(np.sum(errors * errors))
+        rel = float(np.sqrt(err_sq) / self.operands.clean_frobenius(gemm_index)) if err_sq > 0 else 0.0
+        counts = self._outcomes(gemm_index).to_dict()
+        del counts["recomputations"], counts["gave_up_folds"]
         return {**counts, "residual_max_abs": max_abs, "residual_rel_fro": rel}
 
     def residual_errors(self, gemm_index: int, instance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rows, cols, delta) of the errors left in one GEMM instance's output C[M,N], summed
-        per element (WS/IS folds' partial-sum errors add up in C)."""
-        states = self._by_instance.get((gemm_index, instance), ())
-        errors = _error_map((track for state in states for track in state.tracks), gemm_coords=True)
-        keys = sorted(errors)
-        rows = np.array([k[0] for k in keys], np.int64)
-        cols = np.array([k[1] for k in keys], np.int64)
+        """(rows, cols, delta) of the errors left in one GEMM instance's output C[M,N], summed per
+        element (WS/IS folds' partial-sum errors add up in C), nonzero sums only, row-major."""
+        states = [s for (g, i, _), s in sorted(self.ledger.folds.items()) if (g, i) == (gemm_index, instance)]
+        n = self.schedules[gemm_index].gemm.n
+        parts = [(s.grows[s.live()] * n + s.gcols[s.live()], s.delta[s.live()]) for s in states]
         dtype = np.int64 if self.hw.array.datatype.is_integer else np.float64
-        return rows, cols, np.array([errors[k] for k in keys], dtype)
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, dtype)
+        codes, values = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+        keys, inverse = np.unique(codes, return_inverse=True)
+        sums = np.zeros(keys.shape, dtype)
+        np.add.at(sums, inverse, values.astype(dtype))
+        keep = sums != 0
+        return keys[keep] // n, keys[keep] % n, sums[keep]
 
-    def fault_records(self) -> list[dict[str, Any]]:
-        """One record per injected fault (a stuck-at bit: per fold pass it hit), in (GEMM, instance, fold)
-        order: where it struck, the pass, its fate, the outputs it corrupted and the largest absolute error
-        it left (accumulator units) and relative to the clean output scale (the RMS of C)."""
-        records = []
-        for (g, inst, f), state in sorted(self._states.items()):
-            for track in state.tracks:
-                pe = track.fault
-                assert pe is not None
-                left = np.abs(track.delta[track.alive & (track.delta != 0)].astype(np.float64))
-                worst = float(left.max()) if left.size else 0.0
-                scale = self.operands.scale(g, inst)
-                kind = "transient" if pe.stuck_value is None else f"stuck{pe.stuck_value}"
-                records.append({
-                    "fault_id": track.fault_id, "gemm": self.schedules[g].gemm.name, "gemm_index": g,
-                    "instance": inst, "fold": f, "attempt": track.attempt, "row": pe.row, "col": pe.col,
-                    "cycle": pe.cycle, "site": str(pe.site), "bit": pe.bit, "kind": kind,
-                    "detected": track.detected, "fate": self._fate(state, track),
-                    "outputs_corrupted": int(np.count_nonzero(track.delta)),
-                    "max_abs_error": worst, "max_rel_error": worst / scale if scale > 0 else float(worst > 0),
-                })  # fmt: skip
-        return records
+    def _outcomes(self, gemm_index: int | None) -> Outcomes:
+        table, fates = self._classified()
+        mine = np.ones(len(table), bool) if gemm_index is None else table.gemm == gemm_index
+        per_fate = np.bincount(fates.fate[mine], minlength=len(FATES))
+        outputs = fates.out_corrupted & (True if gemm_index is None else fates.out_gemm == gemm_index)
+        worst = fates.out_rel[outputs]
+        masked, corrected, recomputed, tolerated, escaped = (int(x) for x in per_fate)
+        return Outcomes(
+            faults_injected=int(mine.sum()), detected=int(table.detected[mine].sum()), masked=masked,
+            masked_at_output=int(fates.masked_at_output[mine].sum()), corrected=corrected, recomputed=recomputed,
+            tolerated=tolerated, escaped=escaped,
+            gave_up_folds=self.ledger.given_up() if gemm_index is None else 0,
+            recomputations=self.recomputations if gemm_index is None else 0,
+            corrupted_outputs=int(outputs.sum()), max_rel_error=float(worst.max()) if worst.size else 0.0,
+        )  # fmt: skip
 
-    def _count(self, states: Sequence[FoldState]) -> dict[str, int]:
-        """Injected and detected faults and each fault's fate, over some fold states."""
-        counts = dict.fromkeys(("faults_injected", "detected", *OUTCOMES), 0)
-        for state in states:
-            for track in state.tracks:
-                counts["faults_injected"] += 1
-                counts["detected"] += int(track.detected)
-                counts[self._fate(state, track)] += 1
-        return counts
-
-    def _fate(self, state: FoldState, track: FaultTrack) -> str:
-        if track.masked:
-            return "masked"
-        if not track.residual:
-            return "corrected" if track.corrected else "recomputed"
-        tolerated = self.tolerates and track.detected and state.final is Action.ACCEPT and not state.gave_up
-        return "tolerated" if tolerated else "escaped"
-
-    # -- internals ----------------------------------------------------------------------------
+    # -- first pass ---------------------------------------------------------------------------
     def _sample_gemm(self, gemm_index: int) -> frozenset[tuple[int, int]]:
         s = self.schedules[gemm_index]
-        flagged: set[tuple[int, int]] = set()
         if not self.spec.selects(s.gemm):
             return frozenset()
-        folds = self.operands.folds(gemm_index)
+        flagged: set[tuple[int, int]] = set()
         for instance in range(s.gemm.count):
             batch, effects = self._first_pass(self.spec, gemm_index, instance, permanent=True)
+            if effects is not None:
+                for f, lo, hi in _fold_runs(batch.fold_index):
+                    self._state(gemm_index, instance, f).add(batch, lo, hi, effects)
+                    flagged.add((instance, f))
+            for given in self._explicit.get(gemm_index, ()):
+                if given.instance == instance and len(given):
+                    given = given.select(np.argsort(given.fold_index, kind="stable"))
+                    resolved = self._resolve(gemm_index, instance, given)
+                    for f, lo, hi in _fold_runs(given.fold_index):
+                        self._state(gemm_index, instance, f).add(given, lo, hi, resolved)
+                        flagged.add((instance, f))
             if self._duplicate_spec is not None:
-                dup, dup_effects = self._first_pass(self._duplicate_spec, gemm_index, instance, permanent=False)
-                self._duplicate_batches[(gemm_index, instance)] = (dup, dup_effects)
+                dup, _ = self._first_pass(self._duplicate_spec, gemm_index, instance, permanent=False)
                 flagged.update((instance, int(f)) for f in np.unique(dup.fold_index))
-            for i, fid in enumerate(batch.fault_ids()):
-                assert effects is not None  # _first_pass resolves the effects of every non-empty batch
-                f = int(batch.fold_index[i])
-                state = self._state(gemm_index, instance, folds.fold(f))
-                track = _track(fid, effects, i, permanent=bool(batch.mode[i] != FLIP))
-                track.fault = batch.fault(i)
-                state.tracks.append(track)
-                flagged.add((instance, f))
         return frozenset(flagged)
 
-    def _first_pass(
-        self, spec: FaultSpec, gemm_index: int, instance: int, permanent: bool
-    ) -> tuple[FaultBatch, EffectBatch | None]:
-        """Attempt-0 faults of a GEMM instance and their effects; shared by the run's policies."""
+    def _first_pass(self, spec: FaultSpec, gemm_index: int, instance: int, permanent: bool) -> Drawn:
+        """Attempt-0 faults of a GEMM instance (fold order) and their effects; shared by the run's policies."""
 
-        def draw() -> tuple[FaultBatch, EffectBatch | None]:
+        def draw() -> Drawn:
             s, arr = self.schedules[gemm_index], self.hw.array
             folds = self.operands.folds(gemm_index)
             batch = sample_gemm_faults(spec, s.gemm, gemm_index, instance, arr.dataflow, arr.datatype,
                                        arr.rows, arr.cols, folds)  # fmt: skip
             if permanent and self._permanent:
                 batch = batch.concat(permanent_batch(self._permanent, np.arange(len(folds)), gemm_index, instance))
+                batch = batch.select(np.argsort(batch.fold_index, kind="stable"))
             return batch, (self._resolve(gemm_index, instance, batch) if len(batch) else None)
 
         return self.operands.memo(("first_pass", spec, permanent, gemm_index, instance), draw)
@@ -274,224 +223,189 @@ class FaultVerifier:
         ops = self.operands.kernel(gemm_index, instance)
         return resolve_gemm_faults(arr.dataflow, arr.rows, arr.cols, ops, batch, self.operands.folds(gemm_index))
 
-    def _state(self, gemm_index: int, instance: int, fold: Fold) -> FoldState:
-        key = (gemm_index, instance, fold.index)
-        state = self._states.get(key)
+    def _state(self, gemm_index: int, instance: int, fold_index: int) -> FoldErrors:
+        key = (gemm_index, instance, fold_index)
+        state = self.ledger.folds.get(key)
         if state is None:
             s = self.schedules[gemm_index]
-            e = check_extents(s, fold)
-            scale = self.operands.scale(gemm_index, instance) if self.checks else 0.0
-            state = FoldState(s.gemm.kind, scale, (e.out_rows, e.out_cols))
-            self._states[key] = state
-            self._by_instance.setdefault((gemm_index, instance), []).append(state)
+            e = check_extents(s, self.operands.folds(gemm_index).fold(fold_index))
+            scale = self.operands.scale(gemm_index, instance) if self.contract.checksums else 0.0
+            state = self.ledger.fold(key, s.gemm.kind, scale, (e.out_rows, e.out_cols))
         return state
 
-    def _rerun(
-        self, gemm_index: int, instance: int, fold: Fold, attempt: int, region: Region, state: FoldState
-    ) -> None:
-        """A recompute pass replaces the region's errors with those of the new pass."""
-        for track in state.tracks:
-            track.alive &= ~_in_region(region, track.fold_rows, track.fold_cols)
+    # -- the retry loop over one instance ------------------------------------------------------
+    def _run_instance(self, gemm_index: int, instance: int) -> dict[int, FoldAttempts]:
+        table = self.operands.folds(gemm_index)
+        folds = [table.fold(f) for i, f in sorted(self.flagged_folds(gemm_index)) if i == instance]
+
+        def check_round(batch: list[tuple[Fold, int, Region | None]]) -> list[TileCheck]:
+            return self._check_round(gemm_index, instance, batch)
+
+        histories = retry_rounds(folds, check_round, self._decide, self.hw.recompute.max_retries)
+        self._fates = None
+        return {fold.index: h for fold, h in zip(folds, histories, strict=True)}
+
+    def _check_round(
+        self, gemm_index: int, instance: int, batch: list[tuple[Fold, int, Region | None]]
+    ) -> list[TileCheck]:
+        attempt = batch[0][1]
+        s = self.schedules[gemm_index]  # a rerun covers the region as the engine prices it (resolve_region)
+        regions = {
+            fold.index: resolve_region(self.hw, s, fold, region) if region else Region(Scope.TILE)
+            for fold, _, region in batch
+        }
+        states = {f: self._state(gemm_index, instance, f) for f in regions}
+        if attempt > 0:
+            self.recomputations += len(batch)
+            for f, region in regions.items():
+                states[f].erase(self._in_region(region, states[f].rows, states[f].cols))
+            drawn = self._pass_faults(self.spec, gemm_index, instance, attempt, regions, permanent=True)
+            sub, effects = drawn if drawn is not None else (None, None)
+            if sub is not None and effects is not None:
+                for f, lo, hi in _fold_runs(sub.fold_index):
+                    e_lo, e_hi = int(effects.offsets[lo]), int(effects.offsets[hi])
+                    pos = effects.positions[e_lo:e_hi]
+                    written = self._in_region(regions[f], pos[:, 0], pos[:, 1])
+                    states[f].add(sub, lo, hi, effects, written)
+        second = self._duplicate_maps(gemm_index, instance, attempt, regions) if self._duplicate_spec else {}
+        checks = []
+        for fold, _, _ in batch:
+            state = states[fold.index]
+            differ = False
+            if self._duplicate_spec is not None:
+                first = state.error_map(transient_only=True)
+                other = second.get(fold.index, (np.zeros(0, np.int64), np.zeros(0)))
+                differ = not (np.array_equal(first[0], other[0]) and np.array_equal(first[1], other[1]))
+            blocks = self._deviations(gemm_index, instance, fold, state) if self.contract.checksums else ()
+            found = FoldVerification(state.kind, state.scale, tuple(blocks), differ)
+            state.mark_detected(found)
+            checks.append(TileCheck(gemm_index, instance, fold.index, attempt, found))
+        return checks
+
+    def _decide(self, check: TileCheck) -> Decision:
+        decision = self.policy.decide(check)
+        state = self.ledger.folds[(check.gemm_index, check.instance, check.fold_index)]
+        state.final = decision.action
+        if decision.action is Action.CORRECT:
+            state.correct(check.details)
+        state.gave_up = decision.action is Action.RECOMPUTE and check.attempt >= self.hw.recompute.max_retries
+        return decision
+
+    def _pass_faults(
+        self, spec: FaultSpec, gemm_index: int, instance: int, attempt: int, regions: dict[int, Region], permanent: bool
+    ) -> Drawn | None:
+        """`pass_batch` with the faults' effects (one kernel call), None without faults."""
+        sub = self.pass_batch(spec, gemm_index, instance, attempt, regions, permanent)
+        return (sub, self._resolve(gemm_index, instance, sub)) if len(sub) else None
+
+    def pass_batch(
+        self, spec: FaultSpec, gemm_index: int, instance: int, attempt: int, regions: dict[int, Region], permanent: bool
+    ) -> FaultBatch:
+        """Faults of recomputation passes `attempt` >= 1 over the folds in `regions` (fold index ->
+        region rerun), fold order: the instance's attempt draw (faults.sampling, shared by the
+        run's policies) thinned to the (PE, cycle) slots each pass uses (`_uses`), plus the
+        stuck-at faults of the PEs it uses (`permanent`)."""
         s, arr = self.schedules[gemm_index], self.hw.array
-        batch = sample_fold_faults(self.spec, s.gemm, gemm_index, instance, fold.index, attempt, arr.dataflow,
-                                   arr.datatype, arr.rows, arr.cols, self.operands.folds(gemm_index))  # fmt: skip
-        if self._permanent:  # the same PEs fail again
-            batch = batch.concat(
-                permanent_batch(self._permanent, np.array([fold.index]), gemm_index, instance, attempt)
+        folds = self.operands.folds(gemm_index)
+
+        def draw() -> FaultBatch:
+            return sample_attempt_faults(spec, s.gemm, gemm_index, instance, attempt, arr.dataflow, arr.datatype,
+                                         arr.rows, arr.cols, folds)  # fmt: skip
+
+        whole = self.operands.memo(("attempt", spec, gemm_index, instance, attempt), draw)
+        ids = np.array(sorted(regions), np.int64)
+        lo, hi = np.searchsorted(whole.fold_index, ids), np.searchsorted(whole.fold_index, ids, side="right")
+        keep = [np.arange(a, b)[self._uses(regions[int(f)], whole, a, b)] for f, a, b in zip(ids, lo, hi, strict=True)]
+        sub = whole.select(np.concatenate(keep) if keep else np.zeros(0, np.int64))
+        if permanent and self._permanent:
+            stuck = permanent_batch(self._permanent, ids, gemm_index, instance, attempt)
+            mask = np.concatenate(
+                [self._uses(regions[int(f)], stuck, a, b) for f, (a, b) in _fold_spans(stuck.fold_index, ids)]
             )
-        if len(batch) == 0:
-            return
-        effects = self._resolve(gemm_index, instance, batch)
-        for i, fid in enumerate(batch.fault_ids()):
-            permanent = bool(batch.mode[i] != FLIP)
-            track = _track(f"{fid}@a{attempt}" if permanent else fid, effects, i, permanent=permanent)
-            track.fault, track.attempt = batch.fault(i), attempt
-            track.alive &= _in_region(region, track.fold_rows, track.fold_cols)
-            state.tracks.append(track)
+            sub = sub.concat(stuck.select(mask))
+            sub = sub.select(np.argsort(sub.fold_index, kind="stable"))
+        return sub
 
-    def _copies_differ(self, gemm_index: int, instance: int, fold: Fold, attempt: int, state: FoldState) -> bool:
-        """DMR: the second copy runs with its own transient faults (permanent ones hit both alike)."""
-        s, arr = self.schedules[gemm_index], self.hw.array
+    def _uses(self, region: Region, batch: FaultBatch, lo: int, hi: int) -> np.ndarray:
+        """Which faults lo..hi-1 (one fold) sit in (PE, cycle) slots a pass over `region` uses:
+        a slot computes output (row, col) = OS (PE row, PE col), WS (step, PE col), IS (PE col,
+        step) (mapping.region); stuck-at faults (no cycle) by their PE's output coordinate."""
+        n = hi - lo
+        if region.scope in (Scope.TILE, Scope.GEMM) or n == 0:
+            return np.ones(n, bool)
+        geometry, rows = geometry_of(self.hw.array.dataflow), self.hw.array.rows
+        r, c, cycle = batch.row[lo:hi], batch.col[lo:hi], batch.cycle[lo:hi]
+        tau = np.asarray(cycle - r - c - (rows if geometry.preload_rows else 0))  # geometry.mac_tau, vectorised
+        slot = (r, c, tau)  # (PE row, PE col, step), named by GEMM dimension in geometry.dims
+        out_row, out_col = slot[geometry.dims.index("m")], slot[geometry.dims.index("n")]
+        stuck = batch.mode[lo:hi] != FLIP
+        row_temporal, col_temporal = geometry.dims[2] == "m", geometry.dims[2] == "n"
+        if region.scope is Scope.ROWS:
+            return np.isin(out_row, region.rows) | (stuck & row_temporal)
+        if region.scope is Scope.COLS:
+            return np.isin(out_col, region.cols) | (stuck & col_temporal)
+        in_pairs = self._in_region(region, out_row, out_col)
+        return in_pairs | stuck
+
+    @staticmethod
+    def _in_region(region: Region, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        if region.scope in (Scope.TILE, Scope.GEMM):
+            return np.ones(rows.shape, bool)
+        if region.scope is Scope.ROWS:
+            return np.isin(rows, region.rows)
+        if region.scope is Scope.COLS:
+            return np.isin(cols, region.cols)
+        width = int(max(cols.max(initial=0), max(region.cols, default=0))) + 1
+        pairs = np.asarray(region.rows, np.int64) * width + np.asarray(region.cols, np.int64)
+        return np.isin(rows * width + cols, pairs)
+
+    def _duplicate_maps(
+        self, gemm_index: int, instance: int, attempt: int, regions: dict[int, Region]
+    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """DMR: the second copy's error maps per fold (its own transient faults; stuck-at bits hit
+        both copies alike and are left out of both maps)."""
         assert self._duplicate_spec is not None
-        second: dict[tuple[int, int], float] = {}
         if attempt == 0:
-            whole, effects = self._duplicate_batches.get((gemm_index, instance), (None, None))
-            if whole is not None and effects is not None:
-                idx = np.flatnonzero(whole.fold_index == fold.index)
-                second = _error_map(_track("dup", effects, int(i)) for i in idx)
+            drawn: Drawn | None = self._first_pass(self._duplicate_spec, gemm_index, instance, permanent=False)
         else:
-            dup = sample_fold_faults(self._duplicate_spec, s.gemm, gemm_index, instance, fold.index, attempt,
-                                     arr.dataflow, arr.datatype, arr.rows, arr.cols,
-                                     self.operands.folds(gemm_index))  # fmt: skip
-            if len(dup):
-                effects = self._resolve(gemm_index, instance, dup)
-                second = _error_map(_track(fid, effects, i) for i, fid in enumerate(dup.fault_ids()))
-        first = _error_map(t for t in state.tracks if not t.permanent)
-        return first != second
+            drawn = self._pass_faults(self._duplicate_spec, gemm_index, instance, attempt, regions, permanent=False)
+        if drawn is None or drawn[1] is None:
+            return {}
+        batch, effects = drawn
+        assert effects is not None
+        maps = {}
+        for f, lo, hi in _fold_runs(batch.fold_index):
+            if f not in regions:
+                continue
+            probe = FoldErrors("", 0.0, self._state(gemm_index, instance, f).shape, self.ledger.integer)
+            probe.add(batch, lo, hi, effects)
+            maps[f] = probe.error_map()
+        return maps
 
-    def _deviations(self, gemm_index: int, instance: int, fold: Fold, state: FoldState) -> list[BlockDeviation]:
-        live = [(t.fold_rows[t.alive], t.fold_cols[t.alive], t.delta[t.alive]) for t in state.tracks]
-        live = [x for x in live if x[2].size]
-        if not live:
+    def _deviations(self, gemm_index: int, instance: int, fold: Fold, state: FoldErrors):
+        live = state.live()
+        if not live.any():
             return []
-        rows, cols, delta = (np.concatenate(parts) for parts in zip(*live, strict=True))
         tol = None
         if not self.hw.array.datatype.is_integer:
             a_blk, b_blk = self.operands.fold_blocks(gemm_index, instance, fold)
             tol = tolerance_for(self.hw.array.datatype, a_blk, b_blk, self.abft.fp_tolerance_factor)
         block = (self.abft.block_rows, self.abft.block_cols)
-        return block_deviations(rows, cols, delta, state.shape, block, tol)
-
-    @staticmethod
-    def _mark_detected(state: FoldState, check: FoldVerification) -> None:
-        flagged = [(set(b.flagged_rows.tolist()), set(b.flagged_cols.tolist())) for b in check.blocks if b.detected]
-        for track in state.tracks:
-            if track.detected or not track.residual:
-                continue
-            if check.copies_differ:
-                track.detected = True
-                continue
-            live = track.alive & (track.delta != 0)
-            pairs = zip(track.fold_rows[live].tolist(), track.fold_cols[live].tolist(), strict=True)
-            track.detected = any(i in rows or j in cols for i, j in pairs for rows, cols in flagged)
-
-    @staticmethod
-    def _correct(state: FoldState, check: FoldVerification) -> None:
-        """C[i,j] -= RSD_i for each block with one flagged row i and one flagged column j; the
-        element's errors are gone exactly when they were the block's only ones in row i."""
-        for b in check.blocks:
-            if not b.detected:
-                continue
-            (i,), (j,) = b.flagged_rows.tolist(), b.flagged_cols.tolist()
-            rsd_i = b.rsd[i - b.row0]
-            at_ij = [(t, (t.fold_rows == i) & (t.fold_cols == j) & t.alive) for t in state.tracks]
-            total = sum(t.delta[mask].sum() for t, mask in at_ij)
-            if total != rsd_i:
-                continue  # other errors in row i: the correction does not restore the element
-            for t, mask in at_ij:
-                if mask.any():
-                    t.alive &= ~mask
-                    t.corrected = True
+        return block_deviations(state.rows[live], state.cols[live], state.delta[live], state.shape, block, tol)
 
 
-class DecisionRecorder:
-    """Wraps a policy so that the verifier learns every decision (the engine stays unaware)."""
-
-    def __init__(self, policy, verifier: FaultVerifier) -> None:
-        self.policy, self.verifier = policy, verifier
-        self.name = policy.name
-
-    def check_work(self, schedule, fold):
-        return self.policy.check_work(schedule, fold)
-
-    def decide(self, check: TileCheck) -> Decision:
-        decision = self.policy.decide(check)
-        self.verifier.record(check, decision)
-        return decision
+def _fold_runs(fold_index: np.ndarray) -> list[tuple[int, int, int]]:
+    """(fold, lo, hi) of each run of equal fold indices in a fold-sorted column."""
+    if fold_index.size == 0:
+        return []
+    starts = np.r_[0, np.flatnonzero(np.diff(fold_index)) + 1]
+    stops = np.r_[starts[1:], fold_index.size]
+    return [(int(fold_index[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
 
 
-class OperandCache:
-    """Operands, fold tables and clean-output norms of a run, computed once and shared by policies."""
-
-    def __init__(
-        self,
-        hw: HwConfig,
-        schedules: Sequence[GemmSchedule],
-        seed: int,
-        supplied: dict[tuple[int, int], GemmOperands] | None = None,
-    ) -> None:
-        """`supplied` maps (gemm_index, instance) to real operands (e.g. captured from a model);
-        every other GEMM instance gets seeded synthetic operands."""
-        self.hw, self.schedules, self.seed = hw, schedules, seed
-        self._operands: dict[tuple[int, int], GemmOperands] = dict(supplied or {})
-        self._kernel: dict[tuple[int, int], object] = {}
-        self._folds: dict[int, FoldTable] = {}
-        self._scale: dict[tuple[int, int], float] = {}
-        self._fro: dict[int, float] = {}
-        self._memo: dict[tuple, Any] = {}
-
-    def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        """`compute()` once per key for the whole run (e.g. attempt-0 fault draws and effects,
-        which are the same for every policy)."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
-
-    def operands(self, gemm_index: int, instance: int) -> GemmOperands:
-        key = (gemm_index, instance)
-        if key not in self._operands:
-            gemm = self.schedules[gemm_index].gemm
-            self._operands[key] = synthetic_operands(gemm, self.hw.array.datatype, self.seed, gemm_index, instance)
-        return self._operands[key]
-
-    def kernel(self, gemm_index: int, instance: int):
-        key = (gemm_index, instance)
-        if key not in self._kernel:
-            ops = self.operands(gemm_index, instance)
-            self._kernel[key] = kernel_operands(ops.datatype, ops.a, ops.b)
-        return self._kernel[key]
-
-    def folds(self, gemm_index: int) -> FoldTable:
-        if gemm_index not in self._folds:
-            s, arr = self.schedules[gemm_index], self.hw.array
-            g = s.gemm
-            self._folds[gemm_index] = fold_table(arr.dataflow, g.m, g.k, g.n, arr.rows, arr.cols, s.order)
-        return self._folds[gemm_index]
-
-    def scale(self, gemm_index: int, instance: int) -> float:
-        key = (gemm_index, instance)
-        if key not in self._scale:
-            ops = self.operands(gemm_index, instance)
-            self._scale[key] = output_scale(ops.a, ops.b)
-        return self._scale[key]
-
-    def fold_blocks(self, gemm_index: int, instance: int, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
-        ops = self.operands(gemm_index, instance)
-        return fold_operands(self.hw.array.dataflow, fold, ops.a, ops.b)
-
-    def clean_frobenius(self, gemm_index: int) -> float:
-        """The clean output's expected Frobenius norm over all instances of a GEMM,
-        sqrt(sum over instances of M N scale^2) with scale = checksum.output_scale (the RMS of C
-        for independent operands; within a few % of the exact norm, see tests), which costs
-        O(MK + KN) instead of a GEMM per instance."""
-        if gemm_index not in self._fro:
-            g = self.schedules[gemm_index].gemm
-            total = sum(g.m * g.n * self.scale(gemm_index, inst) ** 2 for inst in range(g.count))
-            self._fro[gemm_index] = float(np.sqrt(total)) or 1.0
-        return self._fro[gemm_index]
-
-
-def _track(fault_id: str, effects: EffectBatch, i: int, permanent: bool = False) -> FaultTrack:
-    lo, hi = int(effects.offsets[i]), int(effects.offsets[i + 1])
-    pos = effects.positions[lo:hi]
-    delta = effects.delta[lo:hi]
-    return FaultTrack(
-        fault_id, pos[:, P_FOLD_ROW].copy(), pos[:, P_FOLD_COL].copy(), pos[:, P_GEMM_ROW].copy(),
-        pos[:, P_GEMM_COL].copy(), delta.copy(), np.ones(hi - lo, bool), permanent,
-    )  # fmt: skip
-
-
-def _in_region(region: Region, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    if region.scope in (Scope.TILE, Scope.GEMM):
-        return np.ones(rows.shape, bool)
-    if region.scope is Scope.ROWS:
-        return np.isin(rows, region.rows)
-    if region.scope is Scope.COLS:
-        return np.isin(cols, region.cols)
-    pairs = set(zip(region.rows, region.cols, strict=True))
-    return np.array([(i, j) in pairs for i, j in zip(rows.tolist(), cols.tolist(), strict=True)], bool)
-
-
-def _error_map(tracks: Iterable[FaultTrack], gemm_coords: bool = False) -> dict[tuple[int, int], float]:
-    """The live errors of some tracks summed per element (fold-block or GEMM coordinates); only
-    elements whose error does not cancel to 0."""
-    errors: dict[tuple[int, int], float] = {}
-    for t in tracks:
-        live = t.alive & (t.delta != 0)
-        rows, cols = (t.gemm_rows, t.gemm_cols) if gemm_coords else (t.fold_rows, t.fold_cols)
-        for i, j, d in zip(rows[live].tolist(), cols[live].tolist(), t.delta[live].tolist(), strict=True):
-            errors[(i, j)] = errors.get((i, j), 0) + d
-    return {k: v for k, v in errors.items() if v != 0}
+def _fold_spans(fold_index: np.ndarray, ids: np.ndarray) -> list[tuple[int, tuple[int, int]]]:
+    lo, hi = np.searchsorted(fold_index, ids), np.searchsorted(fold_index, ids, side="right")
+    return [(int(f), (int(a), int(b))) for f, a, b in zip(ids, lo, hi, strict=True)]
 
 
 def _derived_seed(seed: int) -> int:

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from simulator.campaign.summary import PolicySummary
 from simulator.errors import ConfigError
-from simulator.viz.style import policy_colour
+from simulator.viz.style import series_colour, series_linestyle
 
 BER_KEY = "faults.ber"
 
@@ -36,10 +36,14 @@ def overhead_vs_ber(summaries: Sequence[PolicySummary], confidence: float, sourc
         ("escape_per_fault", "P(escape | fault)"),
     )
     smallest = {key: math.inf for key, _ in panels}
-    for i, ((policy, rest), items) in enumerate(series.items()):  # the sweep's policy order
+    variants = list(dict.fromkeys(rest for _, rest in series))  # values of the other sweep axes
+    policies = list(dict.fromkeys(policy for policy, _ in series))
+    for (policy, rest), items in series.items():  # the sweep's policy order
         items.sort(key=lambda s: float(s.params[BER_KEY]))
         x = [float(s.params[BER_KEY]) for s in items]
-        colour = policy_colour(policy, i)
+        variant = variants.index(rest)
+        colour = series_colour(policy, variant, len(variants), policies.index(policy))
+        style = series_linestyle(variant)
         label = policy + (f" ({rest})" if rest else "")
         for ax, (key, _) in zip(axes, panels, strict=True):
             ivs = [s.escape_per_fault if key == "escape_per_fault" else s.means[key] for s in items]
@@ -48,7 +52,7 @@ def overhead_vs_ber(summaries: Sequence[PolicySummary], confidence: float, sourc
             hi = [yy if math.isnan(iv.hi) else iv.hi for iv, yy in zip(ivs, y, strict=True)]
             positive = [v for v in (*y, *lo, *hi) if v > 0 and not math.isnan(v)]
             smallest[key] = min([smallest[key], *positive])
-            ax.plot(x, y, marker="o", ms=3.5, lw=1.4, color=colour, label=label)
+            ax.plot(x, y, marker="o", ms=3.5, lw=1.4, color=colour, ls=style, label=label)
             ax.fill_between(x, lo, hi, color=colour, alpha=0.18 if key != "escape_per_fault" else 0.1, lw=0)
     level = f"{confidence * 100:g} %"
     for ax, (key, title) in zip(axes, panels, strict=True):

@@ -36,7 +36,12 @@ def timeline(trace: Any, cycles: tuple[float, float] | None, source: str = "") -
     events = trace.get("traceEvents") if isinstance(trace, dict) else trace
     if not isinstance(events, list):
         raise ConfigError(f"{source}: not a Chrome trace (no traceEvents list)")
-    clock_hz = float((trace.get("otherData") or {}).get("clock_hz", 1e9)) if isinstance(trace, dict) else 1e9
+    try:
+        clock_hz = float((trace.get("otherData") or {}).get("clock_hz", 1e9)) if isinstance(trace, dict) else 1e9
+    except (AttributeError, TypeError, ValueError):
+        clock_hz = float("nan")
+    if not 0 < clock_hz < float("inf"):
+        raise ConfigError(f"{source}: otherData.clock_hz must be a positive number")
     us_per_cycle = 1e6 / clock_hz
     names: dict[int, str] = {}
     order: dict[int, float] = {}
@@ -59,7 +64,7 @@ def timeline(trace: Any, cycles: tuple[float, float] | None, source: str = "") -
                 if e.get("cat") == "layer":
                     layer_tid = int(e["tid"])
                     layer_labels.append((*bar, str(e.get("name", ""))))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"{source}: malformed trace event: {exc}") from None
     if not spans:
         raise ConfigError(f"{source}: no trace events" + (" in the cycles window" if cycles else ""))

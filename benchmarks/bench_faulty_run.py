@@ -1,0 +1,64 @@
+"""Faulty `abftsim run` against a baseline tree in the same session: CPU time, wall time, handled faults/s.
+
+Usage: python benchmarks/bench_faulty_run.py --baseline /path/to/other/checkout [--repeat N] [-- run args]
+(default run args: --ber 1e-7 --policy abft, ViT-B/16 on edge_32x32). Both trees run with this
+interpreter; the baseline through PYTHONPATH (its numba cache goes to a temporary directory, so the
+baseline tree is only read). Prints per tree the median user+system CPU seconds and wall seconds
+of the child process and the faults it reports per CPU second, then the speed-up; CPU time is the
+steadier figure on a shared machine. "Handled faults" = `faults_injected` of the run's policies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+def run_once(tree: Path, args: list[str], cache_dir: str) -> tuple[float, float, int]:
+    """(cpu seconds, wall seconds, faults handled) of one `run --json -` in `tree`."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "NUMBA_CACHE_DIR": cache_dir, "PYTHONDONTWRITEBYTECODE": "1"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator.cli", "run", "--quiet", "--json", "-", *args],
+        env=env, cwd=tempfile.gettempdir(), check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    faults = sum(int(p.get("faults_injected", 0)) for p in json.loads(done.stdout)["policies"])
+    return cpu, wall, faults
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", type=Path, required=True, help="another checkout (e.g. main)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("extra", nargs="*", help="abftsim run arguments (default: --ber 1e-7 --policy abft)")
+    ns = parser.parse_args()
+    args = ns.extra or ["--ber", "1e-7", "--policy", "abft"]
+    results = {}
+    for name, tree in (("baseline", ns.baseline.resolve()), ("this tree", HERE)):
+        with tempfile.TemporaryDirectory() as cache:
+            run_once(tree, args, cache)  # compile and cache the numba kernels
+            runs = [run_once(tree, args, cache) for _ in range(ns.repeat)]
+        cpu, wall = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+        faults = runs[0][2]
+        results[name] = cpu
+        rate = faults / cpu
+        print(f"{name:>10}: {tree}  cpu {cpu:.2f} s  wall {wall:.2f} s  faults {faults:,}  {rate:,.0f} faults/cpu-s")
+    print(f"speed-up (cpu): {results['baseline'] / results['this tree']:.2f}x  args: {' '.join(args)}")
+
+
+if __name__ == "__main__":
+    main()

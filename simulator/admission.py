@@ -1,0 +1,113 @@
+"""Up-front admission of a run: the fault selection names what the workload has, and the run's
+memory estimate (faults and operands) fits in this machine's memory, before anything is built.
+
+The estimate is deliberately coarse: it refuses runs that cannot finish (BER 0.5 on a ViT block
+expects 4.6e10 faults), not runs near the limit. Constants are measured, with the command below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from simulator.config.enums import FaultKind
+from simulator.config.fault_spec import FaultSpec
+from simulator.config.schema import HwConfig
+from simulator.errors import ConfigError
+from simulator.workload.workload import Workload
+
+# Peak resident memory per injected fault, from `abftsim run --workload vit_block_gemms --policy none
+# --ber B` under /usr/bin/time -f %M: B = 0: 112 MB, 1e-6: 475 MB (93,048 faults), 1e-5: 1.89 GB
+# (930,134 faults), i.e. 1.7-4.0 KB per fault; the larger figure is used.
+BYTES_PER_FAULT = 4096
+# Operands kept per faulted GEMM instance: A (M x K) and B (K x N) in the datatype, their 64-bit
+# kernel copies and the 64-bit clean output (M x N), rounded up to 16 bytes per element.
+BYTES_PER_OPERAND_ELEMENT = 16
+BASE_BYTES = 256 * 2**20  # interpreter, numpy, numba and the compiled kernels (measured ~112 MB RSS)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryEstimate:
+    faults: float  # expected injected faults, recomputation passes included
+    bytes: float  # estimated peak memory of the run
+
+    def describe(self) -> str:
+        return f"~{self.faults:.3g} faults, ~{_gib(self.bytes)}"
+
+
+def check_fault_selection(spec: FaultSpec, workload: Workload) -> None:
+    """A spec restricted to GEMM names or kinds the workload lacks would inject nothing silently."""
+    names = [g.name for g in workload.gemms]
+    kinds = sorted({g.kind for g in workload.gemms})
+    for name in spec.gemms or ():
+        if name not in names:
+            shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+            raise ConfigError(f"faults.gemms: workload {workload.name!r} has no GEMM named {name!r} (has: {shown})")
+    for kind in spec.kinds or ():
+        if kind not in kinds:
+            raise ConfigError(
+                f"faults.kinds: workload {workload.name!r} has no GEMM of kind {kind!r} (has: {', '.join(kinds)})"
+            )
+    if spec.injects and not any(spec.selects(g) for g in workload.gemms):
+        raise ConfigError("faults.gemms and faults.kinds: no GEMM of the workload matches both")
+
+
+def estimate_memory(spec: FaultSpec, hw: HwConfig, workload: Workload, recomputing: bool) -> MemoryEstimate:
+    """Expected faults and peak bytes; `recomputing` when some policy may re-run faulty work
+    (each of up to max_retries passes is exposed to faults again)."""
+    if not spec.injects:
+        return MemoryEstimate(0.0, float(BASE_BYTES))
+    selected = [g for g in workload.gemms if spec.selects(g)]
+    datatype = hw.array.datatype
+    exposed_bits = sum(spec.site_bits(site, datatype)[1] for site in spec.sites)
+    passes = 1 + (hw.recompute.max_retries if recomputing else 0)
+    if spec.kind is FaultKind.PERMANENT:
+        faults = float(spec.permanent_count * passes)
+    else:
+        faults = spec.ber * exposed_bits * sum(float(g.macs) for g in selected) * passes
+    elements = sum(float(g.count) * (g.m * g.k + g.k * g.n + g.m * g.n) for g in selected)
+    total = BASE_BYTES + faults * BYTES_PER_FAULT + elements * BYTES_PER_OPERAND_ELEMENT
+    return MemoryEstimate(faults, total)
+
+
+def check_memory(estimate: MemoryEstimate, available_bytes: float | None = None) -> None:
+    """Refuse a run whose estimate exceeds the memory this process may use (one line, naming faults.ber)."""
+    limit = memory_available_bytes() if available_bytes is None else available_bytes
+    if limit is not None and estimate.bytes > limit:
+        raise ConfigError(
+            f"faults.ber: this run needs {estimate.describe()} of memory, more than the {_gib(limit)} available; "
+            "lower the BER, restrict faults.gemms/kinds or use a smaller workload"
+        )
+
+
+def memory_available_bytes() -> float | None:
+    """The least of: the address-space and data limits (what remains of them) and physical memory."""
+    limits: list[float] = []
+    for which in (resource.RLIMIT_AS, resource.RLIMIT_DATA):
+        soft, _ = resource.getrlimit(which)
+        if soft != resource.RLIM_INFINITY:
+            limits.append(soft - _vm_bytes())
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        limits.append(float(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")))
+    return min(limits) if limits else None
+
+
+def recomputing_policies(policies: Sequence[object]) -> bool:
+    """Whether any policy checks (and so may recompute) or duplicates work."""
+    return any(getattr(p, "checks", False) or getattr(p, "duplicates", False) for p in policies)
+
+
+def _vm_bytes() -> float:
+    """Virtual memory this process already uses (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return float(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _gib(value: float) -> str:
+    return f"{value / 2**30:.3g} GiB"

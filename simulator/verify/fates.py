@@ -1,0 +1,93 @@
+"""Each fault's fate, classified once for a whole ledger, vectorised, with the damage to stored outputs.
+
+A fault is `masked` when none of its errors is nonzero, or when every output still holding its
+error stores the same value as without faults (also counted `masked_at_output`, verify.writeback);
+otherwise, with no error left in the output, `corrected` (fixed in place from the checksums) or
+`recomputed`; with an error left that changes a stored output, `tolerated` when a tolerating
+policy saw it and accepted the fold without giving up, else `escaped` (silent data corruption).
+Errors of several faults on one output add up (WS / IS partial sums too) before write-back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.verify.ledger import LedgerTable
+from simulator.verify.writeback import WriteBack
+
+FATES = ("masked", "corrected", "recomputed", "tolerated", "escaped")
+MASKED, CORRECTED, RECOMPUTED, TOLERATED, ESCAPED = range(len(FATES))
+
+# (gemm, instance) -> its write-back, and the clean accumulators at GEMM rows / cols
+WriteBackOf = Callable[[int, int], WriteBack]
+CleanOf = Callable[[int, int, np.ndarray, np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True, slots=True)
+class Fates:
+    """Per fault (ledger table order) its fate and damage; per damaged output its error."""
+
+    fate: np.ndarray  # int8 codes into FATES
+    masked_at_output: np.ndarray  # bool
+    outputs_corrupted: np.ndarray  # int64: corrupted stored outputs holding this fault's error
+    max_abs_error: np.ndarray  # float64: largest |error| it left in an accumulator (0 if none)
+    max_rel_error: np.ndarray  # float64: worst relative error of a stored output it corrupted
+    out_gemm: np.ndarray  # per output with a nonzero summed error: GEMM index
+    out_error: np.ndarray  # float64 summed accumulator error
+    out_corrupted: np.ndarray  # bool
+    out_rel: np.ndarray  # float64
+
+
+def classify(table: LedgerTable, tolerates: bool, writeback: WriteBackOf, clean: CleanOf) -> Fates:
+    n = len(table)
+    owner, delta = table.owner, table.delta
+    nonzero = delta != 0
+    live = table.alive & nonzero
+    touched = np.bincount(owner[nonzero], minlength=n) > 0
+    residual = np.bincount(owner[live], minlength=n) > 0
+    max_abs = np.zeros(n, np.float64)
+    if live.any():
+        np.maximum.at(max_abs, owner[live], np.abs(delta[live].astype(np.float64)))
+
+    # outputs: sum the live errors per (gemm, instance, row, col), then judge them at write-back
+    lo = owner[live]
+    g, inst, r, c = table.gemm[lo], table.instance[lo], table.grows[live], table.gcols[live]
+    dims = [int(x.max()) + 1 if x.size else 1 for x in (inst, r, c)]
+    code = ((g * dims[0] + inst) * dims[1] + r) * dims[2] + c
+    keys, group = np.unique(code, return_inverse=True)
+    sums = np.zeros(keys.shape, delta.dtype)
+    np.add.at(sums, group, delta[live])
+    out_gemm = keys // (dims[0] * dims[1] * dims[2])
+    out_inst = (keys // (dims[1] * dims[2])) % dims[0]
+    out_row, out_col = (keys // dims[2]) % dims[1], keys % dims[2]
+    corrupted = np.zeros(keys.shape, bool)
+    rel = np.zeros(keys.shape, np.float64)
+    pairs = out_gemm * dims[0] + out_inst
+    bounds = np.flatnonzero(np.diff(pairs)) + 1
+    for start, stop in zip(np.r_[0, bounds], np.r_[bounds, keys.size], strict=True):
+        if stop <= start:
+            continue
+        gi, ii = int(out_gemm[start]), int(out_inst[start])
+        acc = clean(gi, ii, out_row[start:stop], out_col[start:stop])
+        corrupted[start:stop], rel[start:stop] = writeback(gi, ii).judge(acc, sums[start:stop])
+    corrupted &= sums != 0
+
+    hit = corrupted[group]
+    outputs = np.bincount(lo[hit], minlength=n)
+    worst = np.zeros(n, np.float64)
+    if hit.any():
+        np.maximum.at(worst, lo[hit], rel[group][hit])
+    visible = outputs > 0
+
+    fate = np.full(n, ESCAPED, np.int8)
+    tolerated = residual & table.detected & table.accepted & ~table.gave_up if tolerates else np.zeros(n, bool)
+    fate[tolerated] = TOLERATED
+    fate[~residual] = np.where(table.corrected[~residual], CORRECTED, RECOMPUTED)
+    at_output = touched & residual & ~visible
+    fate[~touched | at_output] = MASKED
+    keep = sums != 0
+    return Fates(fate, at_output, outputs, max_abs, worst, out_gemm[keep], sums[keep].astype(np.float64),
+                 corrupted[keep], rel[keep])  # fmt: skip

@@ -1,0 +1,237 @@
+"""The fault ledger: every fault of a run and what is left of its error, as parallel arrays.
+
+Struct of arrays, not one object per fault. A `FoldErrors` holds the faults that struck one fold
+(every attempt, both DMR copies' first) and the output elements they corrupted:
+
+* per fault (length F): `attempt`, `ordinal`, PE `row` / `col`, fold-local `cycle` (-1 for a
+  stuck-at), `site` / `bit` / `mode` codes (kernels.codes), `detected`, `corrected`;
+* per corrupted element (length E): `owner` (the fault's index in the fold), fold-block `rows` /
+  `cols`, GEMM `grows` / `gcols`, `delta` (faulty - clean accumulator, int64 for int8, float64
+  otherwise) and `alive` (the error is still in the output: not rerun, not corrected).
+
+`FaultLedger` maps (gemm, instance, fold) to its FoldErrors and flattens them all into one
+`LedgerTable` for the end-of-run classification (verify.fates); faults come in only through
+`FoldErrors.add` (sampled or explicit faults with their resolved effects).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.abft.protocol import Action, FoldVerification
+from simulator.faults.effects import EffectBatch
+from simulator.faults.sampling import FaultBatch
+from simulator.kernels.codes import FLIP, P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
+
+FAULT_COLUMNS = ("attempt", "ordinal", "row", "col", "cycle", "site", "bit", "mode")
+ELEMENT_COLUMNS = ("owner", "rows", "cols", "grows", "gcols", "delta", "alive")
+_EMPTY = np.zeros(0, np.int64)
+
+
+class FoldErrors:
+    """The faults of one fold and their errors in its output block (see module docstring)."""
+
+    def __init__(self, kind: str, scale: float, shape: tuple[int, int], integer: bool) -> None:
+        self.kind, self.scale, self.shape = kind, scale, shape
+        self.faults: dict[str, np.ndarray] = {c: _EMPTY for c in FAULT_COLUMNS}
+        self.detected = np.zeros(0, bool)
+        self.corrected = np.zeros(0, bool)
+        self.owner = self.rows = self.cols = self.grows = self.gcols = _EMPTY
+        self.delta: np.ndarray = np.zeros(0, np.int64 if integer else np.float64)
+        self.alive = np.zeros(0, bool)
+        self.final: Action | None = None
+        self.gave_up = False
+        self.retired: list[FoldErrors] = []  # earlier passes' faults, every error rewritten
+
+    def parts(self) -> list[FoldErrors]:
+        """Every fault of the fold: the retired passes', then the current ones."""
+        return [*self.retired, self]
+
+    @property
+    def fault_count(self) -> int:
+        return int(self.detected.shape[0])
+
+    def add(self, batch: FaultBatch, lo: int, hi: int, effects: EffectBatch, alive: np.ndarray | None = None) -> None:
+        """Faults lo..hi-1 of `batch` (all in this fold) with their effects (rows of `effects` for
+        the same faults); `alive`: which of their elements the pass wrote back (default all)."""
+        if hi <= lo:
+            return
+        base = self.fault_count
+        if base == 0:  # the common case: the first pass's faults, as views of the shared draw
+            self._first(batch, lo, hi, effects, alive)
+            return
+        for c in FAULT_COLUMNS:
+            self.faults[c] = np.concatenate([self.faults[c], getattr(batch, c)[lo:hi]])
+        self.detected = np.concatenate([self.detected, np.zeros(hi - lo, bool)])
+        self.corrected = np.concatenate([self.corrected, np.zeros(hi - lo, bool)])
+        e_lo, e_hi = int(effects.offsets[lo]), int(effects.offsets[hi])
+        pos = effects.positions[e_lo:e_hi]
+        owner = base + np.repeat(np.arange(hi - lo), np.diff(effects.offsets[lo : hi + 1]))
+        keep = np.ones(e_hi - e_lo, bool) if alive is None else alive
+        self.owner = np.concatenate([self.owner, owner])
+        self.rows = np.concatenate([self.rows, pos[:, P_FOLD_ROW]])
+        self.cols = np.concatenate([self.cols, pos[:, P_FOLD_COL]])
+        self.grows = np.concatenate([self.grows, pos[:, P_GEMM_ROW]])
+        self.gcols = np.concatenate([self.gcols, pos[:, P_GEMM_COL]])
+        self.delta = np.concatenate([self.delta, effects.delta[e_lo:e_hi]])
+        self.alive = np.concatenate([self.alive, keep])
+
+    def _first(self, batch: FaultBatch, lo: int, hi: int, effects: EffectBatch, alive: np.ndarray | None) -> None:
+        for c in FAULT_COLUMNS:
+            self.faults[c] = getattr(batch, c)[lo:hi]
+        self.detected, self.corrected = np.zeros(hi - lo, bool), np.zeros(hi - lo, bool)
+        e_lo, e_hi = int(effects.offsets[lo]), int(effects.offsets[hi])
+        pos = effects.positions[e_lo:e_hi]
+        self.owner = np.repeat(np.arange(hi - lo), np.diff(effects.offsets[lo : hi + 1]))
+        self.rows, self.cols = pos[:, P_FOLD_ROW], pos[:, P_FOLD_COL]
+        self.grows, self.gcols = pos[:, P_GEMM_ROW], pos[:, P_GEMM_COL]
+        self.delta = effects.delta[e_lo:e_hi]
+        self.alive = np.ones(e_hi - e_lo, bool) if alive is None else alive.copy()
+
+    def erase(self, written: np.ndarray) -> None:
+        """A recompute pass rewrote the elements in `written` (a mask over the elements). When it
+        rewrote them all, the current faults retire: they can no longer change (no live error to
+        detect or correct), so later passes start on empty arrays instead of growing these."""
+        if written.all():
+            old = FoldErrors(self.kind, self.scale, self.shape, self.delta.dtype.kind == "i")
+            old.faults, old.detected, old.corrected = self.faults, self.detected, self.corrected
+            old.owner, old.rows, old.cols = self.owner, self.rows, self.cols
+            old.grows, old.gcols = self.grows, self.gcols
+            old.delta, old.alive = self.delta, np.zeros(self.alive.shape, bool)
+            self.retired.append(old)
+            self.faults = {c: _EMPTY for c in FAULT_COLUMNS}
+            self.detected, self.corrected = np.zeros(0, bool), np.zeros(0, bool)
+            self.owner = self.rows = self.cols = self.grows = self.gcols = _EMPTY
+            self.delta, self.alive = self.delta[:0], np.zeros(0, bool)
+            return
+        self.alive &= ~written
+
+    def live(self) -> np.ndarray:
+        """Mask of the elements whose error is still in the output and not zero."""
+        return self.alive & (self.delta != 0)
+
+    def touched_faults(self) -> np.ndarray:
+        """Per fault: it changed some accumulator (not masked inside the array)."""
+        return np.bincount(self.owner[self.delta != 0], minlength=self.fault_count) > 0
+
+    def residual_faults(self) -> np.ndarray:
+        """Per fault: some error of it is still in the output."""
+        return np.bincount(self.owner[self.live()], minlength=self.fault_count) > 0
+
+    def mark_detected(self, check: FoldVerification) -> None:
+        """Faults with an error still in the output, at a flagged row or column of a detecting
+        block (or every such fault when the DMR copies differ), count as detected."""
+        detecting = [b for b in check.blocks if b.detected]
+        if not (detecting or check.copies_differ):
+            return
+        live = self.live()
+        if check.copies_differ:
+            self.detected |= np.bincount(self.owner[live], minlength=self.fault_count) > 0
+            return
+        row_flag, col_flag = np.zeros(self.shape[0], bool), np.zeros(self.shape[1], bool)
+        for b in detecting:
+            row_flag[b.flagged_rows] = True
+            col_flag[b.flagged_cols] = True
+        hit = row_flag[self.rows] | col_flag[self.cols]
+        self.detected |= np.bincount(self.owner[live & hit], minlength=self.fault_count) > 0
+
+    def correct(self, check: FoldVerification) -> None:
+        """C[i,j] -= RSD_i for each block with one flagged row i and one flagged column j; the
+        element's errors are gone exactly when they were the block's only ones in row i."""
+        for b in check.blocks:
+            if not b.detected:
+                continue
+            (i,), (j,) = b.flagged_rows.tolist(), b.flagged_cols.tolist()
+            at_ij = (self.rows == i) & (self.cols == j) & self.alive
+            if self.delta[at_ij].sum() != b.rsd[i - b.row0]:
+                continue  # other errors in row i: the correction does not restore the element
+            self.alive &= ~at_ij
+            self.corrected[self.owner[at_ij]] = True
+
+    def error_map(self, transient_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(element codes row * cols + col, summed error) of the live errors, sorted, zero sums
+        dropped; `transient_only` leaves out stuck-at faults (they hit both DMR copies alike)."""
+        live = self.live()
+        if transient_only:
+            live &= self.faults["mode"][self.owner] == FLIP
+        return _summed(self.rows[live] * self.shape[1] + self.cols[live], self.delta[live])
+
+
+def _summed(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keys, inverse = np.unique(codes, return_inverse=True)
+    sums = np.zeros(keys.shape, values.dtype)
+    np.add.at(sums, inverse, values)
+    nonzero = sums != 0
+    return keys[nonzero], sums[nonzero]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerTable:
+    """Every fault of a ledger and every element it corrupted, flattened (fault f owns the
+    elements with `owner == f`). Fold-level facts are broadcast to the faults."""
+
+    gemm: np.ndarray
+    instance: np.ndarray
+    fold: np.ndarray
+    faults: dict[str, np.ndarray]  # FAULT_COLUMNS
+    detected: np.ndarray
+    corrected: np.ndarray
+    accepted: np.ndarray  # the fold's final verdict was ACCEPT
+    gave_up: np.ndarray  # the fold's retries ran out
+    owner: np.ndarray
+    grows: np.ndarray
+    gcols: np.ndarray
+    delta: np.ndarray
+    alive: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.gemm.shape[0])
+
+
+class FaultLedger:
+    """Every fold's FoldErrors of a run, by (gemm index, instance, fold index)."""
+
+    def __init__(self, integer: bool) -> None:
+        self.integer = integer
+        self.folds: dict[tuple[int, int, int], FoldErrors] = {}
+
+    def fold(self, key: tuple[int, int, int], kind: str, scale: float, shape: tuple[int, int]) -> FoldErrors:
+        state = self.folds.get(key)
+        if state is None:
+            state = self.folds[key] = FoldErrors(kind, scale, shape, self.integer)
+        return state
+
+    def table(self, gemm_index: int | None = None) -> LedgerTable:
+        """Flatten the ledger (or one GEMM's part of it), in (gemm, instance, fold) order."""
+        owners = sorted(k for k in self.folds if gemm_index is None or k[0] == gemm_index)
+        keys = [k for k in owners for _ in self.folds[k].parts()]
+        states = [part for k in owners for part in self.folds[k].parts()]
+        finals = [self.folds[k] for k in keys]  # fold-level facts live on the fold's current part
+        counts = np.array([s.fault_count for s in states], np.int64)
+        sizes = np.array([s.owner.shape[0] for s in states], np.int64)
+        base = np.repeat(np.cumsum(counts) - counts, sizes)
+        key_arr = np.array(keys, np.int64).reshape(-1, 3)
+
+        def cat(name: str, empty: np.ndarray) -> np.ndarray:
+            return np.concatenate([getattr(s, name) for s in states]) if states else empty
+
+        return LedgerTable(
+            gemm=np.repeat(key_arr[:, 0], counts),
+            instance=np.repeat(key_arr[:, 1], counts),
+            fold=np.repeat(key_arr[:, 2], counts),
+            faults={c: (np.concatenate([s.faults[c] for s in states]) if states else _EMPTY) for c in FAULT_COLUMNS},
+            detected=cat("detected", np.zeros(0, bool)),
+            corrected=cat("corrected", np.zeros(0, bool)),
+            accepted=np.repeat(np.array([s.final is Action.ACCEPT for s in finals], bool), counts),
+            gave_up=np.repeat(np.array([s.gave_up for s in finals], bool), counts),
+            owner=cat("owner", _EMPTY) + base,
+            grows=cat("grows", _EMPTY),
+            gcols=cat("gcols", _EMPTY),
+            delta=cat("delta", np.zeros(0, np.int64 if self.integer else np.float64)),
+            alive=cat("alive", np.zeros(0, bool)),
+        )
+
+    def given_up(self) -> int:
+        return sum(s.gave_up for s in self.folds.values())

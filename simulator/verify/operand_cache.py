@@ -1,0 +1,101 @@
+"""Operands, fold tables, output scales and clean accumulators of a run, computed once and shared by its policies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from simulator.abft.checksum import output_scale
+from simulator.config.schema import HwConfig
+from simulator.faults.effects import KernelOperands, kernel_operands
+from simulator.faults.operands import GemmOperands, synthetic_operands
+from simulator.kernels.element_dots import element_dots
+from simulator.mapping.fold_table import FoldTable, fold_table
+from simulator.mapping.schedule import GemmSchedule
+from simulator.mapping.tiling import Fold, fold_operands
+from simulator.verify.writeback import WriteBack
+
+
+class OperandCache:
+    """Everything a run derives from the operands, once per (GEMM, instance); `memo` keeps
+    policy-independent results (attempt-0 fault draws and effects) for every policy of the run."""
+
+    def __init__(
+        self,
+        hw: HwConfig,
+        schedules: Sequence[GemmSchedule],
+        seed: int,
+        supplied: dict[tuple[int, int], GemmOperands] | None = None,
+    ) -> None:
+        """`supplied` maps (gemm_index, instance) to real operands (e.g. captured from a model);
+        every other GEMM instance gets seeded synthetic operands."""
+        self.hw, self.schedules, self.seed = hw, schedules, seed
+        self._operands: dict[tuple[int, int], GemmOperands] = dict(supplied or {})
+        self._kernel: dict[tuple[int, int], KernelOperands] = {}
+        self._folds: dict[int, FoldTable] = {}
+        self._scale: dict[tuple[int, int], float] = {}
+        self._fro: dict[int, float] = {}
+        self._memo: dict[tuple, Any] = {}
+
+    def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """`compute()` once per key for the whole run."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def operands(self, gemm_index: int, instance: int) -> GemmOperands:
+        key = (gemm_index, instance)
+        if key not in self._operands:
+            gemm = self.schedules[gemm_index].gemm
+            self._operands[key] = synthetic_operands(gemm, self.hw.array.datatype, self.seed, gemm_index, instance)
+        return self._operands[key]
+
+    def kernel(self, gemm_index: int, instance: int) -> KernelOperands:
+        """The copies the fault kernels read (int8: only A and B transposed)."""
+        key = (gemm_index, instance)
+        if key not in self._kernel:
+            ops = self.operands(gemm_index, instance)
+            self._kernel[key] = kernel_operands(ops.datatype, ops.a, ops.b, lean=True)
+        return self._kernel[key]
+
+    def folds(self, gemm_index: int) -> FoldTable:
+        if gemm_index not in self._folds:
+            s, arr = self.schedules[gemm_index], self.hw.array
+            g = s.gemm
+            self._folds[gemm_index] = fold_table(arr.dataflow, g.m, g.k, g.n, arr.rows, arr.cols, s.order)
+        return self._folds[gemm_index]
+
+    def scale(self, gemm_index: int, instance: int) -> float:
+        """checksum.output_scale of the instance's operands (the RMS of its clean output)."""
+        key = (gemm_index, instance)
+        if key not in self._scale:
+            ops = self.operands(gemm_index, instance)
+            self._scale[key] = output_scale(ops.a, ops.b)
+        return self._scale[key]
+
+    def writeback(self, gemm_index: int, instance: int) -> WriteBack:
+        return WriteBack(self.hw.array.datatype, self.scale(gemm_index, instance))
+
+    def clean_accumulators(self, gemm_index: int, instance: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Fault-free accumulator values at GEMM outputs (rows[e], cols[e]) (kernels.element_dots;
+        float32-rounded for fp datatypes)."""
+        ops = self.kernel(gemm_index, instance)
+        acc = element_dots(ops.a, ops.b_t, np.ascontiguousarray(rows, np.int64), np.ascontiguousarray(cols, np.int64))
+        return acc if ops.datatype.is_integer else acc.astype(np.float32).astype(np.float64)
+
+    def fold_blocks(self, gemm_index: int, instance: int, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
+        ops = self.operands(gemm_index, instance)
+        return fold_operands(self.hw.array.dataflow, fold, ops.a, ops.b)
+
+    def clean_frobenius(self, gemm_index: int) -> float:
+        """The clean output's expected Frobenius norm over all instances of a GEMM,
+        sqrt(sum over instances of M N scale^2) with scale = checksum.output_scale (the RMS of C
+        for independent operands; within a few % of the exact norm, see tests), which costs
+        O(MK + KN) instead of a GEMM per instance."""
+        if gemm_index not in self._fro:
+            g = self.schedules[gemm_index].gemm
+            total = sum(g.m * g.n * self.scale(gemm_index, inst) ** 2 for inst in range(g.count))
+            self._fro[gemm_index] = float(np.sqrt(total)) or 1.0
+        return self._fro[gemm_index]

@@ -1,0 +1,42 @@
+"""`Outcomes`: the one record of what happened to a run's faults (counts per fate, stored-output damage)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Outcomes:
+    """Fault counts and stored-output damage of a run, a GEMM or a forward pass.
+
+    Every injected fault has exactly one fate: masked + corrected + recomputed + tolerated +
+    escaped = faults_injected. `masked_at_output` counts the masked faults whose error reached an
+    accumulator but rounded away at write-back (verify.writeback); `detected` those a check flagged.
+    `corrupted_outputs`: stored outputs that differ from the fault-free ones; `max_rel_error` the
+    worst relative error among them (writeback.WriteBack.judge).
+    """
+
+    faults_injected: int = 0
+    detected: int = 0
+    masked: int = 0
+    masked_at_output: int = 0
+    corrected: int = 0
+    recomputed: int = 0
+    tolerated: int = 0
+    escaped: int = 0
+    gave_up_folds: int = 0
+    recomputations: int = 0
+    corrupted_outputs: int = 0
+    max_rel_error: float = 0.0
+
+    def __add__(self, other: Outcomes) -> Outcomes:
+        values = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
+        values["max_rel_error"] = max(self.max_rel_error, other.max_rel_error)
+        return Outcomes(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+OUTCOME_KEYS = tuple(f.name for f in fields(Outcomes))

@@ -1,0 +1,227 @@
+"""The verify package: the retry loop, partial-pass fault sampling, the write-back stage, fates."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from abft_driver import drive, small_hw
+from test_fault_sampling import P_MIN, chi_square_p
+
+from simulator.abft.policies import PolicyContext
+from simulator.abft.protocol import ACCEPT, Action, Decision, TileCheck
+from simulator.abft.registry import make_policy
+from simulator.abft.retry import retry_rounds
+from simulator.config.enums import Datatype
+from simulator.config.fault_spec import FaultSpec
+from simulator.kernels.element_dots import element_dots, element_dots_reference
+from simulator.mapping.region import Region, Scope
+from simulator.mapping.schedule import schedule_gemm
+from simulator.verify.fates import CORRECTED, ESCAPED, FATES, MASKED, RECOMPUTED, TOLERATED
+from simulator.verify.verifier import make_verifier
+from simulator.verify.writeback import WriteBack
+from simulator.workload.gemm import Gemm
+
+TILE = Decision(Action.RECOMPUTE, Region(Scope.TILE))
+
+
+def test_retry_rounds_by_hand():
+    """a: recompute, recompute, accept; b: accept; c: always recompute, given up after 2 retries.
+    Rounds: attempt 0 of a, b, c; attempt 1 of a, c; attempt 2 of a, c (c's last verdict stands)."""
+    script = {"a": [TILE, TILE, ACCEPT], "b": [ACCEPT], "c": [TILE, TILE, TILE, TILE]}
+    rounds = []
+
+    def check_round(batch):
+        rounds.append([(item, attempt, region) for item, attempt, region in batch])
+        return [TileCheck(ord(item), 0, 0, attempt) for item, attempt, _ in batch]
+
+    def decide(check):
+        return script[chr(check.gemm_index)][check.attempt]
+
+    a, b, c = retry_rounds(["a", "b", "c"], check_round, decide, max_retries=2)
+    region = TILE.region
+    assert rounds == [
+        [("a", 0, None), ("b", 0, None), ("c", 0, None)],
+        [("a", 1, region), ("c", 1, region)],
+        [("a", 2, region), ("c", 2, region)],
+    ]
+    assert a.decisions == (TILE, TILE, ACCEPT) and b.decisions == (ACCEPT,) and c.decisions == (TILE, TILE, TILE)
+    assert [ch.attempt for ch in c.checks] == [0, 1, 2]
+
+
+def _verifier(hw, gemm, spec):
+    schedules = [schedule_gemm(gemm, hw)]
+    policy = make_policy("abft", PolicyContext(hw.checksum_unit.placement))
+    return make_verifier(policy, hw, schedules, spec)
+
+
+@pytest.mark.parametrize(
+    ("dataflow", "region", "active_macs"),
+    [
+        # OS 8x8 fold, K = 40: rows 1 and 3 of the tile use 2 PE rows x 8 PE cols x 40 steps
+        ("os", Region(Scope.ROWS, rows=(1, 3)), 2 * 8 * 40),
+        # OS columns 0, 5, 6: 8 PE rows x 3 PE cols x 40 steps
+        ("os", Region(Scope.COLS, cols=(0, 5, 6)), 8 * 3 * 40),
+        # WS (K = 40 > 8: fold 0 uses 8 x 8 PEs), rows = streamed M steps 2 and 7: 8 x 8 x 2
+        ("ws", Region(Scope.ROWS, rows=(2, 7)), 8 * 8 * 2),
+        # IS, cols = streamed N steps 0, 1, 2: 8 x 8 x 3
+        ("is", Region(Scope.COLS, cols=(0, 1, 2)), 8 * 8 * 3),
+    ],
+)
+def test_partial_pass_faults_are_poisson_over_the_slots_it_uses(dataflow, region, active_macs):
+    """Issue 10 section 2: a partial pass draws Poisson(active MACs x exposed bits x ber) flips,
+    all in slots it uses. int8: 64 exposed bits per MAC (acc 32 + mult 16 + a 8 + b 8)."""
+    hw = small_hw(dataflow, rows=8, cols=8)
+    gemm = Gemm("g", "fc1", 8, 40, 8, count=600)
+    spec = FaultSpec(ber=2e-4, seed=3)
+    verifier = _verifier(hw, gemm, spec)
+    mean = active_macs * 64 * spec.ber  # e.g. OS rows: 640 x 64 x 2e-4 = 8.19 flips per pass
+    counts = []
+    for instance in range(gemm.count):
+        batch = verifier.pass_batch(spec, 0, instance, 1, {0: region}, permanent=False)
+        assert np.all(batch.fold_index == 0) and np.all(batch.attempt == 1)
+        tau = batch.cycle - batch.row - batch.col - (0 if dataflow == "os" else 8)
+        out_row = {"os": batch.row, "ws": tau, "is": batch.col}[dataflow]
+        out_col = {"os": batch.col, "ws": batch.col, "is": tau}[dataflow]
+        assert np.all(np.isin(out_row, region.rows) if region.scope is Scope.ROWS else np.isin(out_col, region.cols))
+        counts.append(len(batch))
+    top = int(mean * 3) + 10
+    observed = np.bincount(np.minimum(counts, top), minlength=top + 1)
+    pmf = np.array([math.exp(-mean) * mean**x / math.factorial(x) for x in range(top)])
+    expected = np.append(pmf, 1 - pmf.sum())
+    assert chi_square_p(observed, expected) > P_MIN
+    assert abs(np.mean(counts) - mean) < 4 * math.sqrt(mean / gemm.count)
+
+
+def test_a_tile_pass_keeps_the_whole_attempt_draw_of_its_fold():
+    hw = small_hw("os", rows=8, cols=8)
+    gemm = Gemm("g", "fc1", 20, 30, 20)
+    spec = FaultSpec(ber=1e-3, seed=9)
+    verifier = _verifier(hw, gemm, spec)
+    batch = verifier.pass_batch(spec, 0, 0, 2, {1: Region(Scope.TILE), 4: Region(Scope.TILE)}, permanent=False)
+    assert set(batch.fold_index.tolist()) == {1, 4} and np.all(np.diff(batch.fold_index) >= 0)
+    again = verifier.pass_batch(spec, 0, 0, 2, {4: Region(Scope.TILE)}, permanent=False)
+    assert np.array_equal(again.bit, batch.bit[batch.fold_index == 4])  # other folds never change a fold's draw
+
+
+def test_int8_write_back_by_hand():
+    # rms = 127 / 6 -> step = 6 x rms / 127 = 1 accumulator unit per code: round half to even, saturate at 127
+    wb = WriteBack(Datatype.INT8, 127 / 6)
+    assert wb.step == pytest.approx(1.0)
+    assert wb.store(np.array([2.5, 3.5, -2.5, 200.0, -200.0])).tolist() == [2, 4, -2, 127, -127]
+    # step 4: clean 10 -> rint(2.5) = 2, +1 -> 2.75 -> 3: corrupted; clean 9 -> 2.25 -> 2, +1 -> 2.5 -> 2: masked
+    wb4 = WriteBack(Datatype.INT8, 4 * 127 / 6)
+    corrupted, rel = wb4.judge(np.array([10.0, 9.0]), np.array([1, 1], np.int64))
+    assert corrupted.tolist() == [True, False]
+    # relative to max(|clean stored| = 2, rms in codes = 127 / 6): 1 / 21.17
+    assert rel.tolist() == pytest.approx([6 / 127, 0.0])
+    # the accumulator wraps like int32: 2^31 - 1 + 1 -> -2^31, stored -127
+    corrupted, _ = wb.judge(np.array([2.0**31 - 1]), np.array([1], np.int64))
+    assert corrupted.tolist() == [True]
+
+
+def test_fp_write_back_rounds_to_the_output_format():
+    wb = WriteBack(Datatype.FP16, 1.0)
+    # fp16 has 10 fraction bits: 1 + 2^-12 rounds back to 1, 1 + 2^-9 is representable
+    corrupted, rel = wb.judge(np.array([1.0, 1.0]), np.array([2.0**-12, 2.0**-9]))
+    assert corrupted.tolist() == [False, True] and rel[1] == pytest.approx(2.0**-9)
+    bf = WriteBack(Datatype.BF16, 1.0)  # bf16: 7 fraction bits
+    assert bf.judge(np.array([1.0, 1.0]), np.array([2.0**-9, 2.0**-6]))[0].tolist() == [False, True]
+    fp32 = WriteBack(Datatype.FP32, 1.0)  # stored as accumulated: any fp32 change shows
+    assert fp32.judge(np.array([1.0]), np.array([2.0**-23]))[0].tolist() == [True]
+    assert WriteBack(Datatype.FP16, 1.0).judge(np.array([1.0]), np.array([np.inf]))[1].tolist() == [np.inf]
+
+
+def test_element_dots_match_their_twin():
+    rng = np.random.default_rng(0)
+    a = rng.integers(-127, 128, (7, 50)).astype(np.float32)
+    bt = rng.integers(-127, 128, (9, 50)).astype(np.float32)
+    rows, cols = rng.integers(0, 7, 40), rng.integers(0, 9, 40)
+    exact = (a.astype(np.int64) @ bt.T.astype(np.int64))[rows, cols]
+    assert np.array_equal(element_dots(a, bt, rows, cols), exact)
+    assert np.array_equal(element_dots_reference(a, bt, rows, cols), exact)
+
+
+def test_low_accumulator_bits_are_masked_at_output_and_high_ones_escape():
+    """Unprotected int8: a flip of accumulator bit 0 changes an output by 1, a small fraction of
+    a stored code (1 / step), so it reaches a stored output only when the clean value sits next to
+    a rounding boundary; bit 30 saturates the output."""
+    hw, g = small_hw(), [Gemm("fc1", "fc1", 9, 64, 11)]
+    low, _ = drive(hw, g, "none", FaultSpec(ber=5e-3, sites="acc", bits=(0, 0), seed=1))
+    out = low.outcomes()
+    step = low.operands.writeback(0, 0).step
+    assert step > 20 and out.faults_injected > 20
+    assert out.masked == out.masked_at_output and out.escaped == out.faults_injected - out.masked
+    assert out.escaped <= 3 + 3 * out.faults_injected / step  # P(crossing a boundary) ~ 1 / step
+    high, _ = drive(hw, g, "none", FaultSpec(ber=5e-3, sites="acc", bits=(30, 30), seed=1))
+    out = high.outcomes()
+    assert out.escaped == out.faults_injected > 0 and out.masked_at_output == 0
+    assert out.corrupted_outputs > 0 and out.max_rel_error > 1
+
+
+@pytest.mark.parametrize(("policy", "dataflow"), [("abft", "ws"), ("approx_abft", "os"), ("abft_correct", "is")])
+def test_fates_match_a_per_fault_reference(policy, dataflow):
+    """verify.fates (vectorised) against a fault-by-fault loop over the ledger written from the rules."""
+    hw = small_hw(dataflow, retries=1)
+    verifier, _ = drive(hw, [Gemm("fc1", "fc1", 13, 18, 10, count=2)], policy, FaultSpec(ber=3e-4, seed=4))
+    table, fates = verifier.table(), verifier.fates()
+    assert len(table) > 20
+    # summed live error per output, then the stored-output judgement one output at a time
+    errors: dict[tuple[int, int, int], float] = {}
+    for f in range(len(table)):
+        for e in np.flatnonzero((table.owner == f) & table.alive & (table.delta != 0)):
+            key = (int(table.instance[f]), int(table.grows[e]), int(table.gcols[e]))
+            errors[key] = errors.get(key, 0) + int(table.delta[e])
+    corrupted = {}
+    for (inst, i, j), err in errors.items():
+        ops = verifier.operands.operands(0, inst)
+        clean = float(np.dot(ops.a[i].astype(np.int64), ops.b[:, j].astype(np.int64)))
+        corrupted[(inst, i, j)] = bool(
+            verifier.operands.writeback(0, inst).judge(np.array([clean]), np.array([err]))[0][0]
+        )
+    tolerates = make_policy(policy).contract.tolerates
+    for f in range(len(table)):
+        mine = np.flatnonzero(table.owner == f)
+        live = [e for e in mine if table.alive[e] and table.delta[e] != 0]
+        visible = any(corrupted[(int(table.instance[f]), int(table.grows[e]), int(table.gcols[e]))] for e in live)
+        if not np.any(table.delta[mine] != 0) or (live and not visible):
+            want = MASKED
+        elif not live:
+            want = CORRECTED if table.corrected[f] else RECOMPUTED
+        elif tolerates and table.detected[f] and table.accepted[f] and not table.gave_up[f]:
+            want = TOLERATED
+        else:
+            want = ESCAPED
+        assert FATES[fates.fate[f]] == FATES[want], f
+    out = verifier.outcomes()
+    parts = out.masked + out.corrected + out.recomputed + out.tolerated + out.escaped
+    assert parts == out.faults_injected == len(table)
+    assert out.corrupted_outputs == sum(corrupted.values())
+
+
+def test_explicit_faults_come_back_as_records_with_their_fates():
+    """An explicit OS accumulator flip of bit 30 at PE (1, 2) of fold 0 under `none`: one fault,
+    one corrupted output (GEMM row 1, col 2), escaped; under `abft` it is recomputed."""
+    from simulator.faults.model import PeFault
+    from simulator.faults.sampling import FaultBatch
+    from simulator.kernels.codes import ACC, FLIP
+
+    hw, gemm = small_hw("os", rows=4, cols=4), Gemm("g", "fc1", 4, 16, 4)
+    spec = FaultSpec(ber=1e-12, seed=0)  # 4 x 4 x 16 MACs x 64 bits x 1e-12: no sampled fault here
+    fault = PeFault(row=1, col=2, cycle=1 + 2 + 5, site="acc", bit=30)  # tau = 5 on the OS skew
+    for name, fate in (("none", ESCAPED), ("abft", RECOMPUTED)):
+        policy = make_policy(name, PolicyContext(hw.checksum_unit.placement))
+        verifier = make_verifier(policy, hw, [schedule_gemm(gemm, hw)], spec)
+        verifier.add_faults(FaultBatch.from_faults([fault], 0))
+        assert verifier.flagged_folds(0) == frozenset({(0, 0)})
+        history = verifier.attempts(0, 0, verifier.operands.folds(0).fold(0))
+        assert len(history.decisions) == (1 if name == "none" else 2)
+        rec = verifier.records()
+        assert len(rec) == 1  # the recompute pass (1e-12) draws no flip
+        assert (rec.row[0], rec.col[0], rec.cycle[0], rec.site[0], rec.bit[0], rec.mode[0]) == (1, 2, 8, ACC, 30, FLIP)
+        assert rec.fate[0] == fate and rec.attempt[0] == 0
+        assert rec.outputs_corrupted[0] == (1 if name == "none" else 0)
+        assert rec.max_abs_error[0] == (2.0**30 if name == "none" else 0.0)
+        with pytest.raises(ValueError, match="before the run"):
+            verifier.add_faults(FaultBatch.from_faults([fault], 0))
