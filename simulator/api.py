@@ -73,7 +73,7 @@ def run(
     policy's name each time one finishes (the CLI draws a progress bar with it). `operands`
     maps (gemm index, instance) to real operands (e.g. simulator.functional captured activations);
     the other GEMM instances get seeded synthetic operands. `fault_log` keeps every policy's per-fault
-    records (`PolicyReport.fault_log`, verify.verifier.FaultVerifier.fault_records; not in JSON).
+    records (`PolicyReport.fault_log`, from verify.records.FaultRecords; not in JSON).
     """
     hw_cfg = resolve_hw(hw, overrides)
     wl = resolve_workload(workload)
