@@ -85,6 +85,7 @@ COMMANDS = {
     "plot": ["{tampered.db}", "--kind", "pareto", "--quiet"],
     "accuracy": ["--limit", "2", "--trials", "1", "--ber", "0", "--policy", "none", "--quiet"],
     "calibrate": ["--limit", "2", "--trials", "1", "--validate-trials", "0", "--grid", "1", "--quiet"],
+    "reliability": ["--workload", TINY, "--injections", "20", "--policy", "none", "--quiet"],
 }
 
 

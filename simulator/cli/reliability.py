@@ -24,6 +24,7 @@ from simulator.reliability.exposure import workload_exposure
 from simulator.reliability.report import ReliabilityReport
 
 ORDER = 40  # place in `abftsim --help`
+MAX_INJECTIONS = 10_000_000  # ~1 GB of per-fault arrays on ViT-B/16
 
 
 def register(sub: Any) -> None:
@@ -104,8 +105,8 @@ def _reliability_study(args: argparse.Namespace) -> ReliabilityReport:
             raise ConfigError(f"--margin: must be in (0, 1), got {args.margin}")
         margin = args.margin
         injections = trials_needed(margin, confidence, population=exposure.bit_macs)
-    if injections < 1:
-        raise ConfigError(f"--injections: must be >= 1, got {injections}")
+    if not 1 <= injections <= MAX_INJECTIONS:
+        raise ConfigError(f"--injections: must be in [1, {MAX_INJECTIONS:,}], got {injections}")
     campaign = run_avf_campaign(hw, schedules, spec, abft, policies, injections, args.seed)
     clean = api.run(hw, wl, names, FaultSpec(ber=0.0), abft=abft)
     base = clean.baseline
