@@ -218,7 +218,7 @@ class EngineModel:
                     yield from self._until_verdict()
                     continue
                 tag = (seg.layer, seg.instance, seg.first_fold + k) if self.trace else None
-                ready = seq.dma.request(ordinal, cost, key, tag)
+                ready = seq.dma.request(ordinal, cost, key, seg.layer, tag)
             start = seq.fold_start(cost, ready)
             if self._next_verdict() <= start:  # a verdict due first may queue a recompute
                 yield from self._until_verdict()
@@ -300,8 +300,10 @@ class EngineModel:
         seq, s = self.seq, plan.schedule
         compute = s.compute_cycles + plan.array_check_cycles
         total = end - seq.layer_start
-        recompute = total - compute - seq.memory_stall - seq.checksum_stall
-        cycles = LayerCycles(seq.layer_start, end, compute, seq.memory_stall, seq.checksum_stall, recompute)
+        recompute = total - compute - seq.memory_stall - seq.checksum_stall - seq.writeback_stall
+        cycles = LayerCycles(
+            seq.layer_start, end, compute, seq.memory_stall, seq.checksum_stall, recompute, seq.writeback_stall
+        )
         actions = plan.counts + seq.extra_counts + ActionCounts(cycles=total)
         t = self.tally
         return LayerResult(
