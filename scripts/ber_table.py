@@ -26,9 +26,9 @@ def main() -> None:
     args = parser.parse_args()
     print(
         "| BER | policy | latency ovh % | energy ovh % | recomputed MACs | faults | detected | corrected"
-        " | recomputed | tolerated | escaped |"
+        " | recomputed | tolerated | masked | escaped | bad outputs |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     reductions = []
     for ber in args.ber:
         t0 = time.perf_counter()
@@ -39,7 +39,8 @@ def main() -> None:
             print(
                 f"| {ber:g} | {p['policy']} | {p['latency_overhead_pct']:.3f} | {p['energy_overhead_pct']:.3f} "
                 f"| {p['recomputed_macs']:,} | {p['faults_injected']:,} | {p['detected']:,} | {p['corrected']:,} "
-                f"| {p['recomputed']:,} | {p['tolerated']:,} | {p['escaped']:,} |"
+                f"| {p['recomputed']:,} | {p['tolerated']:,} | {p['masked']:,} | {p['escaped']:,} "
+                f"| {p.get('corrupted_outputs', 0):,} |"
             )
         abft, approx = by["abft"]["recomputed_macs"], by["approx_abft"]["recomputed_macs"]
         reductions.append((ber, abft, approx, 100 * (1 - approx / abft) if abft else 0.0))

@@ -82,6 +82,9 @@ def run(
     except ValueError as exc:
         raise ConfigError(str(exc), argument="policies") from None
     _check_faults_fit(spec, hw_cfg)
+    unknown = abft.unknown_keys(g.name for g in wl.gemms)
+    if unknown:
+        raise ConfigError(f"abft: unknown GEMM kind or name {unknown[0]!r} in workload {wl.name}")
     check_fault_selection(spec, wl)
     check_memory(estimate_memory(spec, hw_cfg, wl, recomputing_policies(chosen)))
     schedules = [schedule_gemm(g, hw_cfg) for g in wl.gemms]

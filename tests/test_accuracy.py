@@ -82,6 +82,28 @@ def test_faulty_study_is_deterministic_and_shares_fault_draws(bundle):
     assert abft["ci_method"] == "t" and len(abft["trial_accuracy_pct"]) == 2
 
 
+def test_paired_drop_and_tolerable_fit_come_from_per_image_results(bundle):
+    hw = load_hw("edge_32x32", SMALL_ARRAY)
+    split = bundle.split("test").head(30)
+    study = accuracy_study(bundle, hw, ["none", "abft"], [1e-6, 4e-6], trials=2, seed=1, split=split)
+    clean = study.clean.per_image_correct
+    assert clean.shape == (30,) and int(clean.sum()) == study.clean.correct
+    for point in study.points:
+        matrix = point.correct_matrix
+        assert matrix.shape == (2, 30)
+        assert [int(r.sum()) for r in matrix] == [e.correct for e in point.evaluations]
+        # the mean paired difference is the drop of the means, and the interval holds it
+        assert point.paired.drop_points == pytest.approx(point.drop_points)
+        assert point.paired.lo <= point.drop_points <= point.paired.hi
+    data = study.to_dict()
+    none_hi = data["points"][1]["paired_drop"]
+    assert none_hi["method"] == "two-way" and data["points"][1]["claim_points"] == 1.0
+    assert set(data["tolerable_ber_fit"]) == {"none", "abft"} and data["tolerable_ber_ratio"] is None
+    for fit in data["tolerable_ber_fit"].values():
+        assert len(fit["fitted_drop_points"]) == 2 and fit["fitted_drop_points"][0] <= fit["fitted_drop_points"][1]
+    assert "paired 95% CI" in study.format_table()
+
+
 ACCURACY_ARGS = [
     "accuracy", "--policy", "none", "--policy", "approx_abft", "--ber", "0", "--ber", "1e-6",
     "--trials", "1", "--limit", "24", "--set", "array.rows=8", "--set", "array.cols=8", "--quiet",
@@ -134,3 +156,12 @@ def test_worker_processes_give_identical_results(bundle):
     finally:
         executor.close()
     assert json.dumps(pooled) == json.dumps(inline)
+
+
+def test_cli_ber_grid_is_geometric_and_validated(capsys):
+    from simulator.cli.calibration import ber_grid as _ber_grid
+
+    # 1e-7 .. 1e-5 in 3 steps: ratio (1e-5 / 1e-7)^(1/2) = 10
+    assert _ber_grid("1e-7,1e-5,3") == [1e-7, 1e-6, 1e-5]
+    assert cli.main(["accuracy", "--ber-grid", "1e-5,1e-7,3", "--quiet"]) == 2
+    assert "--ber-grid: need 0 < LO < HI <= 1 and N >= 2" in capsys.readouterr().err

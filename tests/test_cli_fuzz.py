@@ -84,7 +84,17 @@ COMMANDS = {
     "export": ["{tampered.db}", "--csv", "-"],
     "plot": ["{tampered.db}", "--kind", "pareto", "--quiet"],
     "accuracy": ["--limit", "2", "--trials", "1", "--ber", "0", "--policy", "none", "--quiet"],
-    "calibrate": ["--limit", "2", "--trials", "1", "--validate-trials", "0", "--grid", "1", "--quiet"],
+    "calibrate": ["--limit", "2", "--trials", "1", "--validate-trials", "0", "--grid", "1", "--budget", "1", "--quiet"],
+    "import-model": [
+        "{garbage.bin}",
+        "--config",
+        "{garbage.bin}",
+        "--calibration",
+        "{garbage.bin}",
+        "--out",
+        "o.npz",
+        "--quiet",
+    ],
 }
 
 

@@ -145,3 +145,29 @@ def test_captured_operands_cover_every_gemm_instance(bundle, hw):
         assert ops.a.shape == (g.m, g.k) and ops.b.shape == (g.k, g.n) and ops.a.dtype == np.int8
     cache = OperandCache(hw, [schedule_gemm(g, hw) for g in workload.gemms], 0, operands)
     assert cache.operands(2, 3) is operands[(2, 3)] and cache.scale(1, 0) > 0
+
+
+def test_checking_macs_follow_the_fold_grid_and_the_block_size(bundle):
+    # OS on an R x C array, checks beside the array (checksum_pe): a fold of r x c outputs over K
+    # costs k c + r k prediction MACs, so one instance costs K (ceil(M/R) N + ceil(N/C) M)
+    # (every column appears once per row block, every row once per column block).
+    from simulator.config.abft_options import AbftConfig, Blocking
+
+    hw8 = load_hw("edge_32x32", ["array.rows=8", "array.cols=8"])
+    data = bundle.split("test").head(3)
+    gemms = bundle.params.config.gemms(len(data))
+
+    def closed_form(g, blocks=1):
+        return g.count * g.k * blocks * (-(-g.m // 8) * g.n + -(-g.n // 8) * g.m)
+
+    plain = evaluate(bundle.params, data, hw8, "detect_only")
+    assert plain.check_macs == sum(closed_form(g) for g in gemms)
+    assert evaluate(bundle.params, data, hw8, "none").check_macs == 0
+    # 4x4 blocks of block0.fc1 (hidden 32 -> N = 64, M = 3 x 17 = 51): full folds hold 2 x 2 blocks,
+    # the last row block (51 = 6 x 8 + 3 rows) one block row: sum over folds of nb_r k c + nb_c r k
+    fc1 = next(g for g in gemms if g.name == "block0.fc1")
+    abft = AbftConfig(blocking={"block0.fc1": Blocking(rows=4, cols=4)})
+    blocked = evaluate(bundle.params, data, hw8, "detect_only", abft=abft)
+    row_blocks = [(8, 2)] * 6 + [(3, 1)]  # (rows r, nb_r) per fold row; every fold has c = 8, nb_c = 2
+    fc1_blocked = sum(8 * (nb_r * fc1.k * 8 + 2 * r * fc1.k) for r, nb_r in row_blocks)  # 8 fold columns
+    assert blocked.check_macs - plain.check_macs == fc1_blocked - closed_form(fc1)

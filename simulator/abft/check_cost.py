@@ -32,24 +32,31 @@ def pass_cycles(s: GemmSchedule) -> int:
     return s.issue_interval_cycles
 
 
-def abft_check_work(s: GemmSchedule, fold: Fold, placement: Placement) -> CheckWork:
-    """Huang-Abraham checking of one fold.
+def abft_check_work(s: GemmSchedule, fold: Fold, placement: Placement, block: tuple[int, int] = (0, 0)) -> CheckWork:
+    """Huang-Abraham checking of one fold, in check blocks of `block` = (rows, cols) outputs (0: the
+    fold's extent), i.e. nb_r x nb_c blocks over the fold's r x c outputs and its K-extent k.
 
-    Encoding: e^T A_blk ((r-1) k adds) and B_blk e (k (c-1) adds); prediction: (e^T A) B and
-    A (B e) (k c + r k MACs); actual sums C e and e^T C (r (c-1) + c (r-1) adds); r + c compares.
+    Encoding: e^T A per block row (r - nb_r) k adds and B e per block column k (c - nb_c) adds;
+    prediction: (e^T A_i) B and A (B e_j) per block, nb_r k c + nb_c r k MACs; actual sums C e
+    and e^T C per block, r (c - nb_c) + c (r - nb_r) adds; r nb_c + c nb_r compares (one per
+    row and column of every block). One block (nb_r = nb_c = 1) is the classical fold check.
     `checksum_pe` / `side_unit` run all of it beside the array. `in_array` (software ABFT) makes
     the prediction extra operand rows/columns of the array, as for the GEMM (M+1, K, N+1): its
     MACs run on the array, and a fold whose block is full at the last block of an augmented
     spatial dimension needs one more pass for the checksum row/column (OS: M and N; WS: N, with
     the checksum row of A one more temporal step; IS: M, with B's checksum column one more step).
+    Finer blocks add their checksum MACs but no further passes (the extra rows / columns of a
+    blocked in_array check are priced as MACs only: a first-order model).
     """
     e = check_extents(s, fold)
     r, c, k = e.out_rows, e.out_cols, e.k_inner
-    encode_adds = (r - 1) * k + k * (c - 1)
-    verify_adds = r * (c - 1) + c * (r - 1)
-    predict_macs = k * c + r * k
+    nb_r, nb_c = _blocks(r, block[0]), _blocks(c, block[1])
+    encode_adds = (r - nb_r) * k + k * (c - nb_c)
+    verify_adds = r * (c - nb_c) + c * (r - nb_r)
+    predict_macs = nb_r * k * c + nb_c * r * k
+    compares = r * nb_c + c * nb_r
     if placement is not Placement.IN_ARRAY:
-        return CheckWork(checksum_macs=predict_macs, checksum_adds=encode_adds + verify_adds, compares=r + c)
+        return CheckWork(checksum_macs=predict_macs, checksum_adds=encode_adds + verify_adds, compares=compares)
     # the checksums augment the output dimensions M and N by one; where they lie on the array
     # (OS: M on rows, N on cols; WS: N on cols; IS: M on cols) a full last block spills into one
     # more pass, and a temporal M (WS) or N (IS) takes one more streamed step
@@ -66,10 +73,15 @@ def abft_check_work(s: GemmSchedule, fold: Fold, placement: Placement) -> CheckW
         extra_cycles += 1  # one more streamed row (WS) / column (IS) carries the checksum
     return CheckWork(
         checksum_adds=encode_adds + verify_adds,
-        compares=r + c,
-        extra_array_macs=predict_macs + k,  # + the corner (e^T A)(B e)
+        compares=compares,
+        extra_array_macs=predict_macs + nb_r * nb_c * k,  # + each block's corner (e^T A_i)(B e_j)
         extra_array_cycles=extra_cycles,
     )
+
+
+def _blocks(extent: int, block: int) -> int:
+    """How many check blocks of size `block` (0: the whole extent) tile `extent` outputs."""
+    return 1 if block <= 0 or block >= extent else -(-extent // block)
 
 
 def dmr_check_work(s: GemmSchedule, fold: Fold) -> CheckWork:

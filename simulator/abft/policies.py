@@ -53,6 +53,10 @@ class PolicyBase:
     def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
         return NO_CHECK
 
+    def check_key(self, schedule: GemmSchedule) -> tuple:
+        """What, beyond the GEMM's shape and kind, `check_work` depends on (the engine's cache key)."""
+        return ()
+
     def decide(self, check: TileCheck) -> Decision:
         return ACCEPT
 
@@ -61,7 +65,11 @@ class _ChecksumPolicy(PolicyBase):
     contract = CheckContract(checksums=True)
 
     def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
-        return abft_check_work(schedule, fold, self.context.placement)
+        return abft_check_work(schedule, fold, self.context.placement, self.check_key(schedule))
+
+    def check_key(self, schedule: GemmSchedule) -> tuple[int, int]:
+        """The GEMM's check-block size (per name or kind in the ABFT options)."""
+        return self.context.abft.block_for(schedule.gemm.kind, schedule.gemm.name)
 
 
 class DetectOnly(_ChecksumPolicy):
@@ -102,14 +110,14 @@ class ApproxAbft(_ChecksumPolicy):
     is at most T1 is accepted; otherwise only rows / columns with |RSD| / |CSD| above T2 are
     recomputed. One row and one column above T2 (a single wrong element) recomputes the cheaper
     of the two on the array's geometry (Scope.LINES); several rows and columns: the tile.
-    Thresholds are per GEMM kind, in accumulator units or relative to the clean output scale."""
+    Thresholds are per GEMM name or kind, in accumulator units or relative to the clean output scale."""
 
     name = "approx_abft"
     contract = CheckContract(checksums=True, tolerates=True)
 
     def decide(self, check: TileCheck) -> Decision:
         details = check.details
-        th = self.context.abft.thresholds_for(details.kind)
+        th = self.context.abft.thresholds_for(details.kind, details.name)
         unit = details.scale if self.context.abft.threshold_mode == "relative" else 1.0
         t1, t2 = th.t1 * unit, th.t2 * unit
         rows: set[int] = set()

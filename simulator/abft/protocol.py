@@ -82,6 +82,7 @@ class FoldVerification:
     scale: float  # clean output scale (ApproxABFT's relative unit), accumulator units
     blocks: tuple[BlockDeviation, ...] = ()
     copies_differ: bool = False
+    name: str = ""  # the GEMM's name (per-GEMM thresholds)
 
     @property
     def detected(self) -> bool:
@@ -120,10 +121,14 @@ class Policy(Protocol):
     def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
         """The checking work this policy adds to one attempt of one fold.
 
-        It may depend on the fold's shape and position and on the GEMM's shape and kind, never
-        on the GEMM's name: the engine asks once per run of identical folds (first and last
-        fold) and reuses the answer across layers of the same shape and kind.
+        It may depend on the fold's shape and position, on the GEMM's shape and kind, and on
+        what `check_key` returns for the GEMM: the engine asks once per run of identical folds
+        (first and last fold) and reuses the answer across layers of the same shape, kind and key.
         """
+        ...
+
+    def check_key(self, schedule: GemmSchedule) -> tuple:
+        """Whatever else `check_work` depends on for this GEMM (e.g. its check-block size), hashable."""
         ...
 
     def decide(self, check: TileCheck) -> Decision:

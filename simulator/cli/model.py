@@ -1,4 +1,4 @@
-"""`abftsim accuracy` and `calibrate`: functional ViT inference through the faulty accelerator."""
+"""`abftsim accuracy`, `calibrate` and `import-model`: functional ViT inference through the faulty accelerator."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Any
 
 from simulator import api
 from simulator.abft.registry import check_policy_names, policy_names
+from simulator.cli.calibration import add_bayes_args, bayes_calibration, ber_grid
 from simulator.cli.common import EXIT_OK, add_hw_options, announce_kernel_compile, progress_bar
+from simulator.cli.import_model import add_import_command
 from simulator.cli.outputs import STDOUT, check_output_dir, check_outputs, write_output
 from simulator.cli.tables import to_json
 from simulator.config.loader import load_abft, load_fault_spec
@@ -30,7 +32,7 @@ def register(sub: Any) -> None:
         p.add_argument("--model", metavar="PATH", help="model bundle .npz (default: the bundled digits ViT)")
         p.add_argument("--sites", metavar="LIST", help="fault sites, comma-separated: acc,mult,a_reg,b_reg")
         p.add_argument("--faults", metavar="PATH", help="fault spec YAML (sites, kind, bits, kinds; ber and seed vary)")
-        p.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds per GEMM kind, blocking)")
+        p.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds, blocking per GEMM kind or name)")
         p.add_argument(
             "--trials", type=int, default=3, help="Monte-Carlo trials per point (default 3; fault seed SEED + trial)"
         )
@@ -52,7 +54,11 @@ def register(sub: Any) -> None:
         metavar="X",
         help=f"bit error rate (repeatable; default {' '.join(f'{b:g}' for b in DEFAULT_ACCURACY_BERS)})",
     )
+    acc.add_argument("--ber-grid", metavar="LO,HI,N",
+                     help="N bit error rates spaced geometrically from LO to HI (added to --ber)")  # fmt: skip
     acc.add_argument("--split", choices=("test", "calibration"), default="test", help="held-out split (default test)")
+    acc.add_argument("--data", metavar="PATH",
+                     help=".npz of `images` (float32 model inputs) and `labels` to evaluate, not a split")  # fmt: skip
     acc.add_argument(
         "--max-drop",
         type=float,
@@ -87,10 +93,13 @@ def register(sub: Any) -> None:
         type=int,
         default=5,
         metavar="N",
-        help="then compare none, abft and calibrated approx_abft on the test split (0: skip; default 5)",
+        help="then compare none, abft and calibrated approx_abft on the test split, with fault seeds after the "
+        "calibration's (SEED + --trials on; 0: skip; default 5)",
     )
     cal.add_argument("--out", required=True, metavar="PATH", help="thresholds YAML to write (an --abft file)")
+    add_bayes_args(cal)
     cal.set_defaults(handler=_cmd_calibrate)
+    add_import_command(sub)
 
 
 def _model_inputs(args: argparse.Namespace, outputs: dict[str, str | None]) -> tuple[Any, Any, Any, Any]:
@@ -98,7 +107,7 @@ def _model_inputs(args: argparse.Namespace, outputs: dict[str, str | None]) -> t
     after checking the `outputs` (flag -> path) can be written and are none of the inputs."""
     from simulator.functional.bundle import load_bundle
 
-    check_outputs(outputs, (args.hw, args.model, args.faults, args.abft))
+    check_outputs(outputs, (args.hw, args.model, args.faults, args.abft, getattr(args, "data", None)))
 
     check_trials(args.trials)
     if args.limit is not None and args.limit < 1:
@@ -137,8 +146,8 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
         policies = check_policy_names(args.policies or policy_names())
     except ValueError as exc:
         raise ConfigError(str(exc), argument="policies") from None
-    bers = args.bers or list(DEFAULT_ACCURACY_BERS)
-    split = bundle.split(args.split).head(args.limit)
+    bers = sorted(set(args.bers or []) | set(ber_grid(args.ber_grid))) or list(DEFAULT_ACCURACY_BERS)
+    split = _eval_split(args, bundle).head(args.limit)
     with _model_executor(args) as executor, progress_bar(len(policies) * len(bers) * args.trials, "runs",
                                                           args.quiet) as bar:  # fmt: skip
         study = accuracy_study(bundle, hw, policies, bers, trials=args.trials, seed=args.seed, abft=abft, faults=spec,
@@ -162,7 +171,7 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from simulator.functional.accuracy import accuracy_study
-    from simulator.functional.calibrate import DEFAULT_GRID, calibrate_thresholds
+    from simulator.functional.calibrate import DEFAULT_GRID, calibrate_thresholds, options_yaml
 
     bundle, hw, spec, base = _model_inputs(args, {"--out": args.out, "--json": args.json})
     bers = args.bers or [DEFAULT_CALIBRATION_BER]
@@ -177,24 +186,51 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     if args.delta < 0 or args.t2_ratio < 0 or args.validate_trials < 0:
         raise ConfigError("--delta, --t2-ratio and --validate-trials must be >= 0")
     with _model_executor(args) as executor:
-        with progress_bar(None, "candidates", args.quiet) as bar:
-            cal = calibrate_thresholds(bundle, hw, bers, delta_points=args.delta, trials=args.trials, seed=args.seed,
-                                       base=base, faults=spec, split=bundle.split("calibration").head(args.limit),
-                                       grid=grid, t2_ratio=args.t2_ratio, progress=lambda _: bar.update(1),
-                                       executor=executor)  # fmt: skip
-        data = cal.to_dict()
-        text = cal.format_summary()
+        if args.search == "bayes":
+            result, data, text = bayes_calibration(args, bundle, hw, spec, base, list(bers), executor)
+            abft = result.abft
+            header = (
+                f"# ApproxABFT options from `abftsim calibrate --search bayes` (study {result.study_name}): accuracy "
+                f"drop <= {args.delta:g} points on the calibration split; feasible: {str(result.feasible).lower()}\n"
+            )
+            options = options_yaml(abft, header)
+        else:
+            with progress_bar(None, "candidates", args.quiet) as bar:
+                cal = calibrate_thresholds(bundle, hw, bers, delta_points=args.delta, trials=args.trials,
+                                           seed=args.seed, base=base, faults=spec,
+                                           split=bundle.split("calibration").head(args.limit), grid=grid,
+                                           t2_ratio=args.t2_ratio, progress=lambda _: bar.update(1),
+                                           executor=executor)  # fmt: skip
+            abft, data, text, options = cal.abft, cal.to_dict(), cal.format_summary(), cal.thresholds_yaml()
         if args.validate_trials:
             policies = ["none", "abft", "approx_abft"]
             with progress_bar(len(policies) * len(bers) * args.validate_trials, "runs", args.quiet) as bar:
-                study = accuracy_study(bundle, hw, policies, cal.bers, trials=args.validate_trials, seed=args.seed,
-                                       abft=cal.abft, faults=spec, split=bundle.split("test").head(args.limit),
+                # other faults than the calibration saw: seeds from SEED + --trials on
+                study = accuracy_study(bundle, hw, policies, bers, trials=args.validate_trials,
+                                       seed=args.seed + args.trials,
+                                       abft=abft, faults=spec, split=bundle.split("test").head(args.limit),
                                        progress=lambda: bar.update(1), executor=executor)  # fmt: skip
             data["validation"] = study.to_dict()
             text += "\ntest split with the calibrated thresholds:\n" + study.format_table()
-    write_output(args.out, cal.thresholds_yaml())
+    write_output(args.out, options)
     if args.json:
         write_output(args.json, to_json(data))
     if not args.quiet and args.json != STDOUT:
         sys.stdout.write(text + f"wrote {args.out}\n")
     return EXIT_OK
+
+
+def _eval_split(args: argparse.Namespace, bundle: Any) -> Any:
+    """`--data PATH` if given, else the bundle's `--split`; image shapes are checked against the model."""
+    from simulator.functional.bundle import load_images
+
+    try:
+        split = load_images(args.data) if args.data else bundle.split(args.split)
+    except ValueError as exc:
+        raise ConfigError(f"--data: {exc}" if args.data else f"--split: {exc}") from None
+    cfg = bundle.params.config
+    want = (cfg.channels, cfg.image_size, cfg.image_size)
+    got = split.images.shape[1:] if split.images.ndim == 4 else (1, *split.images.shape[1:])
+    if tuple(got) != want:
+        raise ConfigError(f"--data: images are {tuple(got)}, the model takes {want}")
+    return split

@@ -184,8 +184,9 @@ def _instance_runs(s: GemmSchedule, policy: Policy, table: _CostTable) -> list[t
     return runs
 
 
-def _shape_key(s: GemmSchedule) -> tuple:
-    """Schedules with equal keys have equal fold runs (the GEMM's name and count do not matter)."""
+def _shape_key(s: GemmSchedule, policy: Policy) -> tuple:
+    """Schedules with equal keys have equal fold runs (the GEMM's name and count do not matter,
+    except through the policy's `check_key`)."""
     g = s.gemm
     return (
         g.kind,
@@ -203,6 +204,7 @@ def _shape_key(s: GemmSchedule) -> tuple:
         s.middle_whole_resident,
         s.operand_bytes,
         s.acc_bytes,
+        policy.check_key(s),
     )
 
 
@@ -211,15 +213,15 @@ def build_plan(
 ) -> tuple[LayerPlan, ...]:
     """Segments of every layer in execution order (layers in order, instances in order).
 
-    Layers of equal shape and kind (a ViT's encoder blocks) share their fold runs: a policy's
-    check work may depend on the GEMM's shape and kind, not on its name.
+    Layers of equal shape, kind and policy check key (a ViT's encoder blocks) share their fold
+    runs: a policy's check work may depend on the GEMM's shape, kind and check key only.
     """
     table = _CostTable(hw)
     shapes: dict[tuple, tuple[list[tuple[int, int, FoldCost]], ActionCounts, int]] = {}
     plans = []
     ordinal = 0
     for li, s in enumerate(schedules):
-        key = _shape_key(s)
+        key = _shape_key(s, policy)
         if key not in shapes:
             runs = _instance_runs(s, policy, table)
             counts, on_array = ActionCounts(), 0

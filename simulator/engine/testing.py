@@ -50,6 +50,9 @@ class ScriptedPolicy:
     def check_work(self, schedule: GemmSchedule, fold: Fold) -> CheckWork:
         return self.work
 
+    def check_key(self, schedule: GemmSchedule) -> tuple:
+        return ()
+
     def decide(self, check: TileCheck) -> Decision:
         verdicts = self.script.get((check.gemm_index, check.instance, check.fold_index))
         if not verdicts:

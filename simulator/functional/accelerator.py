@@ -15,7 +15,9 @@ For each GEMM of a forward pass (`vit.forward` calls it as its matmul):
 4. the result is dequantised (x a_scale x b_scale) to float32.
 
 Recovery work is priced like the engine prices it (mapping.region.price_region): the
-recomputed MACs and passes are accumulated in `stats`.
+recomputed MACs and passes are accumulated in `stats`; so are the policy's checking MACs
+(abft.check_cost: every fold's first pass and every recompute pass), which depend on the
+check-block size chosen for each GEMM.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator.abft.policies import PolicyContext
+from simulator.abft.protocol import CheckWork
 from simulator.abft.registry import make_policy
 from simulator.config.abft_options import AbftConfig
 from simulator.config.enums import Datatype
@@ -34,6 +37,7 @@ from simulator.config.schema import HwConfig
 from simulator.faults.operands import GemmOperands, to_datatype
 from simulator.mapping.region import price_region, resolve_region
 from simulator.mapping.schedule import schedule_gemm
+from simulator.mapping.tiling import iter_folds
 from simulator.verify.operand_cache import OperandCache
 from simulator.verify.outcomes import Outcomes
 from simulator.verify.verifier import make_verifier
@@ -60,6 +64,7 @@ class AcceleratorStats:
     recomputed_macs: int = 0
     recompute_passes: int = 0
     recomputed_macs_by_kind: dict[str, int] = field(default_factory=dict)
+    check_macs: int = 0  # MACs the policy spends checking: checksums, or DMR's duplicate pass
     outcomes: Outcomes = field(default_factory=Outcomes)
 
     @property
@@ -87,9 +92,13 @@ class FunctionalAccelerator:
         self.gemms = tuple(gemms)
         self.schedules = [schedule_gemm(g, hw) for g in self.gemms]
         self.abft = abft or AbftConfig()
+        unknown = self.abft.unknown_keys(g.name for g in self.gemms)
+        if unknown:
+            raise ValueError(f"abft: unknown GEMM kind or name {unknown[0]!r} in this model")
         self.policy = make_policy(policy, PolicyContext(hw.checksum_unit.placement, self.abft))
         self.faults = faults if faults is not None and faults.injects else None
         self.stats = AcceleratorStats()
+        self._check_macs: dict[int, int] = {}
 
     @property
     def datatype(self) -> Datatype:
@@ -116,11 +125,22 @@ class FunctionalAccelerator:
         c = np.matmul(qa.astype(np.float64), qb.astype(np.float64))
         c = c.astype(np.int64) if self.datatype.is_integer else c.astype(np.float32).astype(np.float64)
         self.stats.macs += g.macs
+        self.stats.check_macs += self.instance_check_macs(index) * g.count
         if self.captured is not None:
             self.captured.update(self._operands(index, qa, qb, scales))
         if self.faults is not None:
             self._inject(index, qa, qb, c, scales)
         return wrap_int32(c) if self.datatype.is_integer else c
+
+    def instance_check_macs(self, index: int) -> int:
+        """Checking MACs of one instance of GEMM `index` (every fold's first pass) under the policy."""
+        if index not in self._check_macs:
+            s = self.schedules[index]
+            g = s.gemm
+            self._check_macs[index] = sum(
+                _macs(self.policy.check_work(s, f)) for f in iter_folds(s.dataflow, g.m, g.k, g.n, s.rows, s.cols)
+            )
+        return self._check_macs[index]
 
     # -- internals ----------------------------------------------------------------------------
     @staticmethod
@@ -170,8 +190,14 @@ class FunctionalAccelerator:
                 self.stats.recomputed_macs += macs
                 self.stats.recomputed_macs_by_kind[g.kind] = self.stats.recomputed_macs_by_kind.get(g.kind, 0) + macs
                 self.stats.recompute_passes += 1
+                self.stats.check_macs += _macs(pol.check_work(s, fold))
         for instance in sorted({inst for inst, _ in flagged}):
             rows, cols, delta = verifier.residual_errors(index, instance)
             if delta.size:
                 c[instance, rows, cols] += delta
         self.stats.outcomes += verifier.outcomes()
+
+
+def _macs(work: CheckWork) -> int:
+    """The MACs of a fold's check: on a checksum unit or as extra operand rows/columns on the array."""
+    return work.checksum_macs + work.extra_array_macs

@@ -4,9 +4,14 @@ Trial t of a study injects faults with seed `seed + t` for every policy and BER 
 numbers: the first-execution faults of a policy differ from another's only through the operands
 the upstream residual errors changed). A point's confidence interval is the two-sided 95 %
 Student-t interval of the trial accuracies (trials >= 2), or the Wilson score interval of the
-single trial's correct count over the split (trials = 1). The tolerable BER of a policy is the
+single trial's correct count over the split (trials = 1). The accuracy drop against clean
+inference has a paired interval over trials and images (functional.paired: the same images and
+faults for every policy), and the claim "within `max_drop_points` of clean" is checked against its
+upper end, with the trial count that would make it hold. The tolerable BER of a policy is the
 largest swept BER b > 0 such that the mean accuracy drop (clean - faulty, in percentage points)
-is at most `max_drop_points` at b and at every smaller swept BER (None: not even the smallest).
+is at most `max_drop_points` at b and at every smaller swept BER (None: not even the smallest);
+`tolerable_fit` refines it by a monotone fit of the drop vs BER with a bootstrap interval
+(functional.tolerable), and the ratio approx_abft / abft on the same resamples.
 Recovery overhead = recomputed MACs / clean MACs of the forward pass (mean over trials).
 """
 
@@ -25,6 +30,8 @@ from simulator.config.schema import HwConfig
 from simulator.executors import Executor
 from simulator.functional.bundle import ModelBundle, Split
 from simulator.functional.inference import EvalTask, Evaluation, evaluate, evaluate_all
+from simulator.functional.paired import PairedDrop, paired_drop, trials_for_claim
+from simulator.functional.tolerable import CorrectnessGrid, Ratio, TolerableBer, tolerable_bers
 from simulator.metrics.stats import check_trials, t_interval, wilson_interval
 from simulator.verify.outcomes import Outcomes
 
@@ -40,6 +47,7 @@ class AccuracyPoint:
     ber: float
     evaluations: tuple[Evaluation, ...]
     clean_accuracy_pct: float
+    clean_correct: np.ndarray | None = field(default=None, compare=False)  # per image, the clean run
 
     @property
     def trial_accuracy_pct(self) -> list[float]:
@@ -66,7 +74,21 @@ class AccuracyPoint:
     def recovery_overhead_pct(self) -> float:
         return 100.0 * float(np.mean([e.recovery_overhead for e in self.evaluations]))
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def correct_matrix(self) -> np.ndarray | None:
+        """(trials, images) per-image correctness, if the evaluations kept it."""
+        rows = [e.per_image_correct for e in self.evaluations if e.per_image_correct is not None]
+        return np.vstack(rows) if rows and len(rows) == len(self.evaluations) else None
+
+    @property
+    def paired(self) -> PairedDrop | None:
+        """The drop against clean with its paired interval over trials and images."""
+        matrix = self.correct_matrix
+        if matrix is None or self.clean_correct is None or matrix.shape[1] < 2:
+            return None
+        return paired_drop(matrix, self.clean_correct, CONFIDENCE)
+
+    def to_dict(self, claim_points: float | None = None) -> dict[str, Any]:
         lo, hi, method = self.interval_pct
         outcomes = sum((e.outcomes for e in self.evaluations), Outcomes())
         by_kind: dict[str, int] = {}
@@ -78,11 +100,23 @@ class AccuracyPoint:
             "policy": self.policy, "ber": self.ber, "trials": n, "accuracy_pct": self.accuracy_pct,
             "ci_low_pct": lo, "ci_high_pct": hi, "ci_method": method, "drop_points": self.drop_points,
             "recovery_overhead_pct": self.recovery_overhead_pct,
+            "check_overhead_pct": 100.0 * float(np.mean([e.check_overhead for e in self.evaluations])),
+            "trial_recovery_overhead_pct": [100.0 * e.recovery_overhead for e in self.evaluations],
             "recomputed_macs": float(np.mean([e.recomputed_macs for e in self.evaluations])),
             "recompute_passes": float(np.mean([e.recompute_passes for e in self.evaluations])),
             "recomputed_macs_by_kind": {k: v / n for k, v in sorted(by_kind.items())},
             "trial_accuracy_pct": self.trial_accuracy_pct, "outcomes_total": outcomes.to_dict(),
-        }  # fmt: skip
+        } | self._paired_dict(claim_points)  # fmt: skip
+
+    def _paired_dict(self, claim_points: float | None) -> dict[str, Any]:
+        p = self.paired
+        if p is None:
+            return {}
+        out: dict[str, Any] = {"paired_drop": p.to_dict()}
+        if claim_points is not None:
+            out |= {"claim_points": claim_points, "claim_holds": p.holds(claim_points),
+                    "trials_for_claim": trials_for_claim(p, claim_points)}  # fmt: skip
+        return out
 
 
 @dataclass(frozen=True)
@@ -136,9 +170,31 @@ class AccuracyStudy:
             "seed": self.seed, "trials": self.trials, "faults": self.faults.model_dump(mode="json"),
             "abft": self.abft.model_dump(mode="json"), "clean_accuracy_pct": self.clean_accuracy_pct,
             "clean_correct": self.clean.correct, "macs_per_pass": self.macs, "max_drop_points": self.max_drop_points,
-            "points": [p.to_dict() for p in self.points],
+            "points": [p.to_dict(self.max_drop_points) for p in self.points],
             "tolerable_ber": {pol: self.tolerable_ber(pol) for pol in self.policies},
-        }  # fmt: skip
+        } | self._fit_dict()  # fmt: skip
+
+    def tolerable_fit(self, resamples: int = 1000) -> tuple[dict[str, TolerableBer], Ratio | None] | None:
+        """Monotone-fit tolerable BERs with bootstrap intervals, and approx_abft / abft if both ran
+        (None without per-image results or with fewer than two BERs > 0)."""
+        bers = tuple(b for b in self.bers if b > 0)
+        if len(bers) < 2 or self.clean.per_image_correct is None:
+            return None
+        runs = {(p.policy, p.ber): p.correct_matrix for p in self.points if p.ber in bers}
+        if any(m is None for m in runs.values()):
+            return None
+        grid = CorrectnessGrid(bers, self.clean.per_image_correct, runs)  # type: ignore[arg-type]
+        pair = ("approx_abft", "abft") if {"approx_abft", "abft"} <= set(self.policies) else None
+        return tolerable_bers(grid, self.policies, self.max_drop_points, ratio=pair, resamples=resamples,
+                              confidence=CONFIDENCE, seed=self.seed)  # fmt: skip
+
+    def _fit_dict(self) -> dict[str, Any]:
+        fit = self.tolerable_fit()
+        if fit is None:
+            return {}
+        found, ratio = fit
+        return {"tolerable_ber_fit": {p: t.to_dict() for p, t in found.items()},
+                "tolerable_ber_ratio": ratio.to_dict() if ratio else None}  # fmt: skip
 
     def format_table(self) -> str:
         """A plain-text table: one line per policy and BER, then the tolerable BER per policy."""
@@ -151,21 +207,45 @@ class AccuracyStudy:
             "",
         ]
         header = (
-            f"{'policy':<13}{'ber':>10}{'accuracy %':>12}{'95% CI':>17}{'drop pts':>10}{'recovery %':>12}{'passes':>9}"
+            f"{'policy':<13}{'ber':>10}{'accuracy %':>12}{'95% CI':>17}{'drop pts':>10}{'paired 95% CI':>18}"
+            f"{'claim':>7}{'recovery %':>12}{'passes':>9}"
         )
         lines += [header, "-" * len(header)]
+        claim = self.max_drop_points
         for p in self.points:
             lo, hi, _ = p.interval_pct
             passes = float(np.mean([e.recompute_passes for e in p.evaluations]))
+            pd = p.paired
+            paired = f"[{pd.lo:.2f}, {pd.hi:.2f}]" if pd else ""
+            verdict = "" if pd is None else "yes" if pd.holds(claim) else f"n={trials_for_claim(pd, claim) or '-'}"
             lines.append(
                 f"{p.policy:<13}{p.ber:>10.3g}{p.accuracy_pct:>12.2f}{f'[{lo:.2f}, {hi:.2f}]':>17}"
-                f"{p.drop_points:>10.2f}{p.recovery_overhead_pct:>12.3f}{passes:>9.1f}"
+                f"{p.drop_points:>10.2f}{paired:>18}{verdict:>7}{p.recovery_overhead_pct:>12.3f}{passes:>9.1f}"
             )
-        lines += ["", f"tolerable BER (accuracy drop <= {self.max_drop_points:g} points):"]
+        lines += [
+            "",
+            f"claim: drop <= {claim:g} points, paired interval's upper end (n=: trials that would "
+            "show it, -: none at this many images)",
+            f"tolerable BER (accuracy drop <= {claim:g} points):",
+        ]
+        fit = self.tolerable_fit()
         for pol in self.policies:
             tol = self.tolerable_ber(pol)
-            lines.append(f"  {pol:<13}{'< smallest swept BER' if tol is None else f'{tol:g}'}")
+            text = f"  {pol:<13}{'< smallest swept BER' if tol is None else f'{tol:g}'}"
+            if fit is not None:
+                t = fit[0][pol]
+                text += f"   monotone fit: {_ber_text(t)} [{t.lo:.3g}, {t.hi:.3g}]"
+            lines.append(text)
+        if fit is not None and fit[1] is not None:
+            r = fit[1]
+            lines.append(f"  ratio approx_abft / abft: {r.value:.3g} [{r.lo:.3g}, {r.hi:.3g}] "
+                         f"({100 * r.censored_fraction:.0f} % of resamples outside the BER grid)")  # fmt: skip
         return "\n".join(lines) + "\n"
+
+
+def _ber_text(t: TolerableBer) -> str:
+    prefix = {"below": "< ", "above": ">= "}.get(t.status, "")
+    return f"{prefix}{t.ber:.3g}"
 
 
 def hw_summary(hw: HwConfig) -> dict[str, Any]:
@@ -176,7 +256,7 @@ def hw_summary(hw: HwConfig) -> dict[str, Any]:
 
 def model_summary(bundle: ModelBundle) -> dict[str, Any]:
     cfg = bundle.params.config
-    return {"name": "digits_vit", "source": bundle.source, "config": {k: getattr(cfg, k) for k in cfg.__slots__},
+    return {"name": bundle.name, "source": bundle.source, "config": {k: getattr(cfg, k) for k in cfg.__slots__},
             "recorded": bundle.recorded}  # fmt: skip
 
 
@@ -221,11 +301,13 @@ def accuracy_study(
     keys = [(policy, float(ber), t) for policy in policies for ber in bers for t in range(trials)]
     tasks = [EvalTask(bundle.params, data, hw, p, trial_spec(template, b, seed, t), abft) for p, b, t in keys]
     results = dict(zip(keys, evaluate_all(tasks, executor, progress), strict=True))
-    points = [
-        AccuracyPoint(p, float(b), tuple(results[(p, float(b), t)] for t in range(trials)), 100.0 * clean.accuracy)
-        for p in policies
-        for b in bers
-    ]
+    clean_pct = 100.0 * clean.accuracy
+
+    def point(p: str, b: float) -> AccuracyPoint:
+        runs = tuple(results[(p, b, t)] for t in range(trials))
+        return AccuracyPoint(p, b, runs, clean_pct, clean.per_image_correct)
+
+    points = [point(p, float(b)) for p in policies for b in bers]
     return AccuracyStudy(
         model=model_summary(bundle), hw=hw_summary(hw), split=data.name, images=len(data), seed=seed, trials=trials,
         max_drop_points=max_drop_points, clean=clean, macs=clean.macs, abft=abft, faults=template,

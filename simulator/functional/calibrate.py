@@ -31,6 +31,7 @@ from simulator.config.schema import HwConfig
 from simulator.executors import Executor
 from simulator.functional import inference
 from simulator.functional.accuracy import admit, hw_summary, model_summary, trial_spec
+from simulator.functional.bayes import Score
 from simulator.functional.bundle import ModelBundle, Split
 from simulator.metrics.stats import check_trials
 
@@ -78,7 +79,6 @@ class Calibration:
 
     def thresholds_yaml(self) -> str:
         """An AbftConfig YAML that `abftsim run/accuracy --abft PATH` loads."""
-        data = self.abft.model_dump(mode="json")
         header = (
             f"# ApproxABFT thresholds from `abftsim calibrate`: accuracy drop <= {self.delta_points:g} points on the "
             f"{self.split} split ({self.images} images)\n# at BER {', '.join(f'{b:g}' for b in self.bers)}, "
@@ -86,7 +86,7 @@ class Calibration:
             f"{self.hw['dataflow']}); feasible: {str(self.feasible).lower()}; recovery overhead "
             f"{self.best.mean_overhead_pct:.3f} % of the model's MACs\n"
         )
-        return header + yaml.safe_dump({"abft": data}, sort_keys=False)
+        return options_yaml(self.abft, header)
 
     def to_dict(self) -> dict[str, Any]:
         def cand(c: Candidate) -> dict[str, Any]:
@@ -123,6 +123,11 @@ class Calibration:
         if not self.feasible:
             lines.append("warning: no grid value meets the accuracy constraint; the smallest thresholds are written")
         return "\n".join(lines) + "\n"
+
+
+def options_yaml(abft: AbftConfig, header: str) -> str:
+    """An ABFT options file (`--abft PATH`) holding `abft`, after the comment lines of `header`."""
+    return header + yaml.safe_dump({"abft": abft.model_dump(mode="json")}, sort_keys=False)
 
 
 class _Evaluator:
@@ -237,3 +242,47 @@ def calibrate_thresholds(
         bers=bers, trials=trials, seed=seed, grid=grid, t2_ratio=t2_ratio, model=model_summary(bundle),
         hw=hw_summary(hw), split=data.name, images=len(data), history=tuple(ev.history),
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ScoringProblem:
+    """What every candidate is scored on: the model, the split, the hardware, BERs and fault seeds."""
+
+    bundle: ModelBundle
+    data: Split
+    hw: HwConfig
+    bers: tuple[float, ...]
+    trials: int
+    seed: int
+    faults: FaultSpec
+
+    def identity(self) -> tuple[tuple[str, Any], ...]:
+        """What identifies a stored search of this problem (bayes.BayesSettings.problem)."""
+        return (("model", model_summary(self.bundle)), ("hw", self.hw.model_dump(mode="json")),
+                ("split", self.data.name), ("images", len(self.data)), ("bers", self.bers), ("trials", self.trials),
+                ("seed", self.seed), ("faults", self.faults.model_dump(mode="json")))  # fmt: skip
+
+    def clean_accuracy_pct(self) -> float:
+        return 100.0 * inference.evaluate(self.bundle.params, self.data, self.hw).accuracy
+
+    def scorer(self, executor: Executor | None = None) -> Callable[[Sequence[AbftConfig]], list[Score]]:
+        """Scores a batch of options with approx_abft; every (option, BER, trial) runs on `executor`."""
+
+        def score(configs: Sequence[AbftConfig]) -> list[Score]:
+            keys = [(c, b, t) for c in range(len(configs)) for b in self.bers for t in range(self.trials)]
+            specs = {(b, t): trial_spec(self.faults, b, self.seed, t) for b in self.bers for t in range(self.trials)}
+            params, data, hw = self.bundle.params, self.data, self.hw
+            tasks = [inference.EvalTask(params, data, hw, "approx_abft", specs[(b, t)], configs[c]) for c, b, t in keys]
+            results = dict(zip(keys, inference.evaluate_all(tasks, executor), strict=True))
+
+            def mean(c: int, b: float, metric: Callable[[inference.Evaluation], float]) -> float:
+                return 100.0 * float(np.mean([metric(results[(c, b, t)]) for t in range(self.trials)]))
+
+            def one(c: int) -> Score:
+                acc = {b: mean(c, b, lambda e: e.accuracy) for b in self.bers}
+                recovery = {b: mean(c, b, lambda e: e.recovery_overhead) for b in self.bers}
+                return Score(acc, recovery, {b: mean(c, b, lambda e: e.check_overhead) for b in self.bers})
+
+            return [one(c) for c in range(len(configs))]
+
+        return score

@@ -30,6 +30,8 @@ class Evaluation:
     recompute_passes: int
     recomputed_macs_by_kind: dict[str, int] = field(default_factory=dict)
     outcomes: Outcomes = field(default_factory=Outcomes)
+    check_macs: int = 0  # MACs the policy spent checking (first and recompute passes)
+    per_image_correct: np.ndarray | None = field(default=None, compare=False)  # bool per image, split order
 
     @property
     def accuracy(self) -> float:
@@ -39,6 +41,11 @@ class Evaluation:
     def recovery_overhead(self) -> float:
         """Recomputed MACs / clean MACs."""
         return self.recomputed_macs / self.macs if self.macs else 0.0
+
+    @property
+    def check_overhead(self) -> float:
+        """Checking MACs / clean MACs."""
+        return self.check_macs / self.macs if self.macs else 0.0
 
 
 def evaluate(
@@ -53,10 +60,11 @@ def evaluate(
     acc = FunctionalAccelerator(hw, params.config.gemms(len(split)), policy, faults, abft)
     pred = predictions(forward(params, split.inputs(), acc))
     st = acc.stats
+    hits = pred == split.labels
     return Evaluation(
-        correct=int(np.sum(pred == split.labels)), total=len(split), macs=st.macs, recomputed_macs=st.recomputed_macs,
+        correct=int(np.sum(hits)), total=len(split), macs=st.macs, recomputed_macs=st.recomputed_macs,
         recompute_passes=st.recompute_passes, recomputed_macs_by_kind=dict(st.recomputed_macs_by_kind),
-        outcomes=st.outcomes,
+        outcomes=st.outcomes, check_macs=st.check_macs, per_image_correct=hits,
     )  # fmt: skip
 
 

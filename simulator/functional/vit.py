@@ -3,7 +3,11 @@
 Architecture (Dosovitskiy et al., ICLR 2021, pre-LN): patch embedding (a stride-p convolution as
 the GEMM [P*b, c*p*p] x [c*p*p, D]), a class token, learned position embeddings, `depth` blocks of
 x += proj(MHA(LN1(x))); x += fc2(GELU(fc1(LN2(x)))), a final LayerNorm and a linear head on the
-class token. GELU is the tanh form (the training script uses the same), LayerNorm eps 1e-6.
+class token. GELU is the tanh form (the bundled digits model) or the exact erf form (timm and
+Hugging Face checkpoints), LayerNorm's eps is the config's (1e-6 by default, timm's; Hugging Face
+uses 1e-12). A distilled DeiT (Touvron et al., ICML 2021) adds a distillation token after the
+class token and a second head on it; its logits are the mean of both heads (timm's and Hugging
+Face's inference rule).
 
 The GEMMs are exactly those of `simulator.workload.vit.vit_gemms` with the same names, kinds and
 order, so faults, thresholds and recovery costs are keyed as in a timing run: rows of batched
@@ -33,6 +37,7 @@ from simulator.workload.vit import vit_gemms
 from simulator.workload.workload import Workload
 
 LN_EPS = 1e-6
+GELUS = ("tanh", "erf")
 Matmul = Callable[[int, np.ndarray, np.ndarray, float, float], np.ndarray]
 
 
@@ -48,6 +53,13 @@ class VitConfig:
     heads: int
     mlp_ratio: float
     classes: int
+    distilled: bool = False  # a DeiT distillation token and head
+    gelu: str = "tanh"  # "tanh" approximation or exact "erf"
+    ln_eps: float = LN_EPS
+
+    def __post_init__(self) -> None:
+        if self.gelu not in GELUS:
+            raise ValueError(f"gelu must be one of {', '.join(GELUS)}, got {self.gelu!r}")
 
     @property
     def patches(self) -> int:
@@ -55,7 +67,7 @@ class VitConfig:
 
     @property
     def tokens(self) -> int:
-        return self.patches + 1
+        return self.patches + 1 + int(self.distilled)
 
     @property
     def head_dim(self) -> int:
@@ -70,6 +82,7 @@ class VitConfig:
         return vit_gemms(
             image_size=self.image_size, patch_size=self.patch_size, channels=self.channels, hidden=self.hidden,
             depth=self.depth, heads=self.heads, mlp_ratio=self.mlp_ratio, classes=self.classes, batch=batch,
+            distillation_token=self.distilled,
         )  # fmt: skip
 
     def workload(self, batch: int, name: str = "digits_vit") -> Workload:
@@ -89,6 +102,8 @@ def parameter_shapes(cfg: VitConfig) -> dict[str, tuple[int, ...]]:
     shapes: dict[str, tuple[int, ...]] = {
         "patch_embed.weight": (pp, d), "patch_embed.bias": (d,), "cls_token": (d,), "pos_embed": (cfg.tokens, d),
     }  # fmt: skip
+    if cfg.distilled:
+        shapes["dist_token"] = (d,)
     for i in range(cfg.depth):
         p = f"block{i}"
         shapes |= {
@@ -97,6 +112,8 @@ def parameter_shapes(cfg: VitConfig) -> dict[str, tuple[int, ...]]:
             f"{p}.fc1.weight": (d, h), f"{p}.fc1.bias": (h,), f"{p}.fc2.weight": (h, d), f"{p}.fc2.bias": (d,),
         }  # fmt: skip
     shapes |= {"norm.weight": (d,), "norm.bias": (d,), "head.weight": (d, cfg.classes), "head.bias": (cfg.classes,)}
+    if cfg.distilled:
+        shapes |= {"head_dist.weight": (d, cfg.classes), "head_dist.bias": (cfg.classes,)}
     return shapes
 
 
@@ -126,10 +143,10 @@ def float_matmul(index: int, a: np.ndarray, b: np.ndarray, a_scale: float, b_sca
     return np.matmul(a, b, dtype=np.float32)
 
 
-def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float = LN_EPS) -> np.ndarray:
     mean = x.mean(axis=-1, keepdims=True)
     var = np.square(x - mean).mean(axis=-1, keepdims=True)
-    return ((x - mean) / np.sqrt(var + np.float32(LN_EPS)) * weight + bias).astype(np.float32)
+    return ((x - mean) / np.sqrt(var + np.float32(eps)) * weight + bias).astype(np.float32)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
@@ -138,6 +155,19 @@ def gelu(x: np.ndarray) -> np.ndarray:
     return (np.float32(0.5) * x * (np.float32(1.0) + np.tanh(c * (x + np.float32(0.044715) * x * x * x)))).astype(
         np.float32
     )
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function to |error| <= 1.5e-7 (Abramowitz & Stegun 7.1.26), in float64."""
+    z = np.abs(np.asarray(x, np.float64))
+    t = 1.0 / (1.0 + 0.3275911 * z)
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return np.sign(x) * (1.0 - poly * np.exp(-z * z))
+
+
+def gelu_erf(x: np.ndarray) -> np.ndarray:
+    """Exact GELU, x Phi(x) = x (1 + erf(x / sqrt 2)) / 2 (torch.nn.GELU())."""
+    return (0.5 * x * (1.0 + erf(np.asarray(x, np.float64) / math.sqrt(2.0)))).astype(np.float32)
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -179,22 +209,30 @@ def _forward(params: VitWeights, images: np.ndarray, matmul: Matmul) -> np.ndarr
         gi += 1
         return out
 
+    act = gelu if cfg.gelu == "tanh" else gelu_erf
+    eps = cfg.ln_eps
     tok = mm(patchify(images, cfg), w["patch_embed.weight"]) + w["patch_embed.bias"]
-    cls = np.broadcast_to(w["cls_token"], (b, 1, d))
-    x = (np.concatenate([cls, tok.reshape(b, cfg.patches, d)], axis=1) + w["pos_embed"]).astype(np.float32)
+    names = ("cls_token", "dist_token") if cfg.distilled else ("cls_token",)
+    special = [np.broadcast_to(w[k], (b, 1, d)) for k in names]
+    x = (np.concatenate([*special, tok.reshape(b, cfg.patches, d)], axis=1) + w["pos_embed"]).astype(np.float32)
     inv_sqrt = np.float32(1.0 / math.sqrt(hd))
     for i in range(cfg.depth):
         p = f"block{i}"
-        h = layer_norm(x, w[f"{p}.ln1.weight"], w[f"{p}.ln1.bias"]).reshape(b * s, d)
+        h = layer_norm(x, w[f"{p}.ln1.weight"], w[f"{p}.ln1.bias"], eps).reshape(b * s, d)
         qkv = (mm(h, w[f"{p}.qkv.weight"]) + w[f"{p}.qkv.bias"]).reshape(b, s, 3, heads, hd)
         q, k, v = (np.ascontiguousarray(qkv[:, :, j].transpose(0, 2, 1, 3).reshape(b * heads, s, hd)) for j in range(3))
         scores = mm(q, np.ascontiguousarray(k.transpose(0, 2, 1))) * inv_sqrt
         attn = mm(softmax(scores), v).reshape(b, heads, s, hd).transpose(0, 2, 1, 3).reshape(b * s, d)
         x = x + (mm(np.ascontiguousarray(attn), w[f"{p}.proj.weight"]) + w[f"{p}.proj.bias"]).reshape(b, s, d)
-        h = layer_norm(x, w[f"{p}.ln2.weight"], w[f"{p}.ln2.bias"]).reshape(b * s, d)
-        h = gelu(mm(h, w[f"{p}.fc1.weight"]) + w[f"{p}.fc1.bias"])
+        h = layer_norm(x, w[f"{p}.ln2.weight"], w[f"{p}.ln2.bias"], eps).reshape(b * s, d)
+        h = act(mm(h, w[f"{p}.fc1.weight"]) + w[f"{p}.fc1.bias"])
         x = x + (mm(h, w[f"{p}.fc2.weight"]) + w[f"{p}.fc2.bias"]).reshape(b, s, d)
-    x = layer_norm(x[:, 0], w["norm.weight"], w["norm.bias"])
+    if cfg.distilled:  # the class head, then the distillation head (GEMM head_dist); the logits are their mean
+        x = layer_norm(x[:, :2], w["norm.weight"], w["norm.bias"], eps)
+        cls_logits = mm(np.ascontiguousarray(x[:, 0]), w["head.weight"]) + w["head.bias"]
+        dist_logits = mm(np.ascontiguousarray(x[:, 1]), w["head_dist.weight"]) + w["head_dist.bias"]
+        return (0.5 * (cls_logits + dist_logits)).astype(np.float32)
+    x = layer_norm(x[:, 0], w["norm.weight"], w["norm.bias"], eps)
     return (mm(x, w["head.weight"]) + w["head.bias"]).astype(np.float32)
 
 

@@ -277,7 +277,8 @@ class FaultVerifier:
                 other = second.get(fold.index, (np.zeros(0, np.int64), np.zeros(0)))
                 differ = not (np.array_equal(first[0], other[0]) and np.array_equal(first[1], other[1]))
             blocks = self._deviations(gemm_index, instance, fold, state) if self.contract.checksums else ()
-            found = FoldVerification(state.kind, state.scale, tuple(blocks), differ)
+            name = self.schedules[gemm_index].gemm.name
+            found = FoldVerification(state.kind, state.scale, tuple(blocks), differ, name)
             state.mark_detected(found)
             checks.append(TileCheck(gemm_index, instance, fold.index, attempt, found))
         return checks
@@ -390,7 +391,8 @@ class FaultVerifier:
         if not self.hw.array.datatype.is_integer:
             a_blk, b_blk = self.operands.fold_blocks(gemm_index, instance, fold)
             tol = tolerance_for(self.hw.array.datatype, a_blk, b_blk, self.abft.fp_tolerance_factor)
-        block = (self.abft.block_rows, self.abft.block_cols)
+        g = self.schedules[gemm_index].gemm
+        block = self.abft.block_for(g.kind, g.name)
         return block_deviations(state.rows[live], state.cols[live], state.delta[live], state.shape, block, tol)
 
 

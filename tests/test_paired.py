@@ -1,0 +1,64 @@
+"""Paired accuracy intervals (simulator.functional.paired): hand-worked case, scipy references, coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from simulator.functional.paired import _satterthwaite, crossed_mean_interval, paired_drop, trials_for_claim
+from simulator.metrics.stats import t_quantile
+
+
+def test_two_way_interval_by_hand():
+    # clean [1, 1, 0]; trial 0 loses image 0, trial 1 gains image 2: D / 100 = [[1, 0, 0], [0, 0, -1]]
+    # mean 0; trial means (1/3, -1/3): s_r^2 = 2/9; image means (1/2, 0, -1/2): s_c^2 = 1/4;
+    # residuals +-(1/6, -1/3, 1/6): SS_E = 1/3, MS_E = (1/3) / (1 x 2) = 1/6;
+    # var = (2/9)/2 + (1/4)/3 - (1/6)/6 = 1/9 + 1/12 - 1/36 = 1/6 (x 100^2 in points^2);
+    # df = (1/9 + 1/12)^2 / ((1/9)^2 / 1 + (1/12)^2 / 2) = 98/41
+    p = paired_drop(np.array([[0, 1, 0], [1, 1, 1]]), np.array([1, 1, 0]))
+    assert p.drop_points == 0.0 and p.method == "two-way"
+    assert p.df == pytest.approx(98 / 41)
+    half = stats.t.ppf(0.975, 98 / 41) * 100 * np.sqrt(1 / 6)
+    assert (p.lo, p.hi) == (pytest.approx(-half, rel=1e-9), pytest.approx(half, rel=1e-9))
+    assert p.trial_term == pytest.approx(1e4 / 9) and p.image_term == pytest.approx(1e4 / 12)
+
+
+def test_identical_trials_reduce_to_the_paired_t_interval_over_images():
+    rng = np.random.default_rng(5)
+    clean = rng.random(40) < 0.9
+    row = clean & (rng.random(40) < 0.85)
+    p = paired_drop(np.tile(row, (4, 1)), clean)
+    ref = stats.ttest_1samp(100.0 * (clean.astype(float) - row), 0.0).confidence_interval(0.95)
+    assert (p.lo, p.hi) == (pytest.approx(ref.low), pytest.approx(ref.high))
+    one = paired_drop(row[None, :], clean)  # one trial: the image interval, flagged as such
+    assert one.method == "images" and (one.lo, one.hi) == (pytest.approx(ref.low), pytest.approx(ref.high))
+
+
+def test_two_way_interval_covers_the_mean_of_a_crossed_design():
+    # D = mu + a_t + b_i + e_ti with all three components: about 95 % of the intervals hold mu
+    rng = np.random.default_rng(11)
+    n_t, n_i, mu, reps = 5, 40, 0.3, 400
+    hits = 0
+    for _ in range(reps):
+        d = mu + rng.normal(0, 1, (n_t, 1)) + rng.normal(0, 1, (1, n_i)) + rng.normal(0, 1, (n_t, n_i))
+        p = crossed_mean_interval(d)
+        hits += p.lo <= mu <= p.hi
+    assert 0.92 <= hits / reps <= 0.985
+
+
+def test_trials_for_claim_is_the_fewest_that_suffice():
+    rng = np.random.default_rng(2)
+    clean = np.ones(300, bool)
+    correct = rng.random((3, 300)) > 0.004  # about 1.2 images lost per trial: drop ~0.4 points
+    pilot = paired_drop(correct, clean)
+    n = trials_for_claim(pilot, 1.0)
+    assert n is not None and n >= 2
+
+    def upper(trials):
+        v_t = pilot.trial_term * pilot.trials / trials
+        df = _satterthwaite(v_t, trials - 1, pilot.image_term, pilot.images - 1)
+        return pilot.drop_points + t_quantile(0.975, df) * np.sqrt(v_t + pilot.image_term)
+
+    assert upper(n) <= 1.0 and (n == 2 or upper(n - 1) > 1.0)
+    assert trials_for_claim(pilot, pilot.drop_points) is None  # no trial count beats the image term
