@@ -60,6 +60,7 @@ class DramChannel:
     def load(self, request_cycle: int, nbytes: int, tag: Tag | None = None) -> int:
         """Serve a load requested at `request_cycle`; the cycle its data is usable in SRAM."""
         self.serve_stores_before(request_cycle)
+        self.release_spans(request_cycle)  # loads are requested in non-decreasing cycle order
         end = self._serve(request_cycle, nbytes, RecordKind.LOAD, tag)
         return -(-end // self.units_per_cycle) + self.latency_cycles
 
