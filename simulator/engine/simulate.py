@@ -6,7 +6,8 @@ Processes and resources (DESIGN.md sections 2, 3):
   ViT's GEMMs depend on each other, so layer L+1's first fold issues only when every result of
   layer L is final (checked, recomputed if need be). Its loads are not held back: they are
   prefetched into free buffers while layer L finishes, and layer L's write-backs drain on the
-  channel while layer L+1 runs (the last layer waits for its own).
+  channel while layer L+1 runs (the last layer waits for its own); what L+1's array waits
+  because its loads queued behind them is L+1's write-back stall, not its memory stall (array.py).
 * A verdict process per reported fold attempt wakes when the attempt's check completes and
   replays the verdict of that attempt (the verifier's retry loop decided every attempt of the
   fold, abft.retry: verdicts depend on faults and policy, never on time); a recompute goes to the recompute queue,
