@@ -16,11 +16,15 @@ from simulator.config.loader import DEFAULT_HW, DEFAULT_WORKLOAD, load_hw, load_
 from simulator.config.schema import HwConfig
 from simulator.engine.simulate import simulate
 from simulator.errors import ConfigError
+from simulator.faults.codes import SITE_OF_CODE
+from simulator.faults.explicit import check_explicit_faults
 from simulator.faults.operands import GemmOperands
-from simulator.faults.sampling import check_faults_fit
+from simulator.faults.sampling import check_faults_fit, permanent_id, transient_id
+from simulator.kernels.codes import FLIP, STUCK0, STUCK1
 from simulator.mapping.schedule import GemmSchedule, schedule_gemm
 from simulator.metrics.energy import energy_breakdown_pj
 from simulator.metrics.report import LayerReport, PolicyReport, Report
+from simulator.verify.fates import FATES
 from simulator.verify.operand_cache import OperandCache
 from simulator.verify.outcomes import Outcomes
 from simulator.verify.verifier import FaultVerifier, make_verifier
@@ -57,6 +61,7 @@ def run(
     trace_window: tuple[float, float] | None = None,
     progress: Callable[[str], None] | None = None,
     operands: dict[tuple[int, int], GemmOperands] | None = None,
+    fault_log: bool = False,
 ) -> Report:
     """Simulate `workload` on `hw` under each policy with the same injected faults.
 
@@ -67,7 +72,8 @@ def run(
     per fold. `progress` is called with a
     policy's name each time one finishes (the CLI draws a progress bar with it). `operands`
     maps (gemm index, instance) to real operands (e.g. simulator.functional captured activations);
-    the other GEMM instances get seeded synthetic operands.
+    the other GEMM instances get seeded synthetic operands. `fault_log` keeps every policy's per-fault
+    records (`PolicyReport.fault_log`, from verify.records.FaultRecords; not in JSON).
     """
     hw_cfg = resolve_hw(hw, overrides)
     wl = resolve_workload(workload)
@@ -81,7 +87,7 @@ def run(
         chosen = [make_policy(name, context) for name in names]
     except ValueError as exc:
         raise ConfigError(str(exc), argument="policies") from None
-    _check_faults_fit(spec, hw_cfg)
+    _check_faults_fit(spec, hw_cfg, wl)
     unknown = abft.unknown_keys(g.name for g in wl.gemms)
     if unknown:
         raise ConfigError(f"abft: unknown GEMM kind or name {unknown[0]!r} in workload {wl.name}")
@@ -95,8 +101,9 @@ def run(
         """A fault-free run of a policy is the same whatever the spec says, so it runs once."""
         key = (policy.name, faults if faults.injects else NO_FAULTS, with_trace)
         if key not in done:
+            window = trace_window if with_trace else None
             done[key] = _simulate_policy(
-                policy, schedules, hw_cfg, faults, abft, operand_cache, with_trace, trace_window if with_trace else None
+                policy, schedules, hw_cfg, faults, abft, operand_cache, with_trace, window, fault_log
             )
         return done[key]
 
@@ -115,10 +122,13 @@ def run(
     )
 
 
-def _check_faults_fit(spec: FaultSpec, hw: HwConfig) -> None:
-    """faults.sampling.check_faults_fit, as a clean ConfigError."""
+def _check_faults_fit(spec: FaultSpec, hw: HwConfig, wl: Workload) -> None:
+    """faults.sampling.check_faults_fit and faults.explicit.check_explicit_faults (the explicit faults
+    against the workload), as a clean ConfigError."""
+    arr = hw.array
     try:
-        check_faults_fit(spec, hw.array.datatype, hw.array.rows, hw.array.cols)
+        check_faults_fit(spec, arr.datatype, arr.rows, arr.cols)
+        check_explicit_faults(spec, wl.gemms, arr.dataflow, arr.datatype, arr.rows, arr.cols)
     except ValueError as exc:
         raise ConfigError(f"faults: {exc}") from None
 
@@ -132,6 +142,7 @@ def _simulate_policy(
     operands: OperandCache,
     trace: bool,
     trace_window: tuple[float, float] | None = None,
+    fault_log: bool = False,
 ) -> PolicyReport:
     verifier: FaultVerifier | NoFaults
     verifier = make_verifier(policy, hw, schedules, spec, abft, operands) if spec.injects else NoFaults()
@@ -175,4 +186,25 @@ def _simulate_policy(
         outcomes=outcomes,
         extra=extra,
         trace=result.records if trace else None,
+        fault_log=_fault_log(verifier, schedules) if fault_log and isinstance(verifier, FaultVerifier) else None,
     )
+
+
+def _fault_log(verifier: FaultVerifier, schedules: Sequence[GemmSchedule]) -> tuple[dict[str, Any], ...]:
+    """The verifier's per-fault records (verify.records.FaultRecords) as one dict per fault."""
+    r = verifier.records()
+    kinds = {FLIP: "transient", STUCK0: "stuck0", STUCK1: "stuck1"}
+    out = []
+    for i in range(len(r)):
+        g, inst, f, a, o = (int(x[i]) for x in (r.gemm, r.instance, r.fold, r.attempt, r.ordinal))
+        mode = int(r.mode[i])
+        out.append({
+            "fault_id": transient_id(g, inst, f, a, o) if mode == FLIP else permanent_id(o),
+            "gemm": schedules[g].gemm.name, "gemm_index": g, "instance": inst, "fold": f, "attempt": a,
+            "row": int(r.row[i]), "col": int(r.col[i]), "cycle": int(r.cycle[i]),
+            "site": str(SITE_OF_CODE[int(r.site[i])]), "bit": int(r.bit[i]), "kind": kinds[mode],
+            "detected": bool(r.detected[i]), "fate": FATES[int(r.fate[i])],
+            "outputs_corrupted": int(r.outputs_corrupted[i]), "max_abs_error": float(r.max_abs_error[i]),
+            "max_rel_error": float(r.max_rel_error[i]),
+        })  # fmt: skip
+    return tuple(out)

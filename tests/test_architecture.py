@@ -13,7 +13,8 @@ The package is a stack of layers; every import points down. From the ground up:
     geometry and do not know each other.
  5. `verify/` (the join of faults and ABFT: what the checks see) and `engine/` (the timing model,
     which asks a verifier but never a fault: it does not import faults/) do not know each other.
- 6. `functional/` is functional ViT inference through the faulty accelerator.
+ 6. `functional/` is functional ViT inference through the faulty accelerator; `reliability/` (upset rates,
+    single-fault AVF, FIT per policy) stands beside it.
  7. `api.py` orchestrates one run.
  8. `campaign/` runs trials of the api into sweeps and a result store.
  9. `viz/` draws figures (the only importer of matplotlib).
@@ -43,7 +44,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("mapping",),
     ("faults", "abft"),
     ("verify", "engine"),
-    ("functional",),
+    ("functional", "reliability"),
     ("api",),
     ("campaign",),
     ("viz",),

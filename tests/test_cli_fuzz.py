@@ -95,6 +95,7 @@ COMMANDS = {
         "o.npz",
         "--quiet",
     ],
+    "reliability": ["--workload", TINY, "--injections", "20", "--policy", "none", "--quiet"],
 }
 
 

@@ -20,10 +20,10 @@ SIMULATOR = Path(cli.__file__).resolve().parent.parent
 
 def test_every_subcommand_module_registers_its_commands():
     names = [m.__name__.rsplit(".", 1)[1] for m in cli.command_modules()]
-    assert names == ["run", "workload", "campaign", "model"]  # ORDER 10, 15, 20, 30
+    assert names == ["run", "workload", "campaign", "model", "reliability"]  # ORDER 10, 15, 20, 30, 40
     sub = next(a for a in cli.build_parser()._actions if a.dest == "command")
     assert list(sub.choices) == ["run", "list", "workload", "sweep", "export", "plot", "accuracy", "calibrate",
-                                 "import-model"]  # fmt: skip
+                                 "import-model", "reliability"]  # fmt: skip
     assert all(_handled(p) for p in sub.choices.values())
 
 

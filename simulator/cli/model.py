@@ -121,6 +121,8 @@ def _model_inputs(args: argparse.Namespace, outputs: dict[str, str | None]) -> t
         raise ConfigError(f"--model: {exc}") from None
     hw = api.resolve_hw(args.hw, args.overrides)
     spec = load_fault_spec(args.faults, {"sites": args.sites, "seed": args.seed})
+    if spec.explicit:
+        raise ConfigError("faults: explicit faults apply to `abftsim run`; drop `explicit`")
     announce_kernel_compile(args.quiet)
     return bundle, hw, spec, load_abft(args.abft)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import sys
 from typing import Any
 
@@ -11,6 +13,7 @@ from simulator.abft.registry import policy_names
 from simulator.cli.common import EXIT_OK, add_hw_options, announce_kernel_compile, parse_cycles, progress_bar
 from simulator.cli.outputs import STDOUT, check_outputs, write_output, write_text_stream
 from simulator.cli.tables import format_table, to_csv, to_json
+from simulator.config.fault_spec import explicit_fields
 from simulator.config.loader import (
     DEFAULT_WORKLOAD,
     HW_DIR_NAME,
@@ -23,6 +26,7 @@ from simulator.config.loader import (
 )
 from simulator.engine.chrome_trace import chrome_trace_chunks
 from simulator.errors import ConfigError
+from simulator.metrics.report import Report
 from simulator.workload.kinds import GEMM_KINDS
 
 ORDER = 10  # place in `abftsim --help`
@@ -52,6 +56,12 @@ def register(sub: Any) -> None:
     run.add_argument("--kind", choices=("transient", "permanent"), help="fault kind (default transient)")
     run.add_argument("--seed", type=int, default=None, help="root seed of every random draw (default 0)")
     run.add_argument("--faults", metavar="PATH", help="fault spec YAML (ber, sites, kind, bits, gemms, kinds, seed)")
+    run.add_argument(
+        "--fault", dest="explicit", action="append", metavar="K=V,...",
+        help="inject this fault (repeatable; replaces the file's `explicit` list; --ber defaults to 0): "
+        "gemm=NAME,instance=I,fold=F,row=R,col=C,cycle=T,site=S,bit=B[,kind=transient], or "
+        "row=R,col=C,site=S,bit=B,kind=stuck0|stuck1 for a stuck-at bit",
+    )  # fmt: skip
     run.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds per GEMM kind, blocking)")
     run.add_argument(
         "--trace",
@@ -62,6 +72,10 @@ def register(sub: Any) -> None:
                      help="trace only spans overlapping this cycle window, every fold in it on its own")  # fmt: skip
     run.add_argument("--json", metavar="PATH", help="write the JSON report to PATH ('-' for stdout)")
     run.add_argument("--csv", metavar="PATH", help="write one row per policy and layer to PATH ('-' for stdout)")
+    run.add_argument(
+        "--fault-log", metavar="PATH",
+        help="write one CSV row per injected fault and policy: where, the pass, fate, outputs corrupted, error left",
+    )  # fmt: skip
     run.add_argument("--layers", action="store_true", help="every layer of every policy instead of per-kind totals")
     run.add_argument("--quiet", action="store_true", help="no table on stdout")
     run.set_defaults(handler=cmd_run)
@@ -80,12 +94,17 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    outputs = {"--trace": args.trace, "--json": args.json, "--csv": args.csv}
+    outputs = {"--trace": args.trace, "--json": args.json, "--csv": args.csv, "--fault-log": args.fault_log}
     check_outputs(outputs, (args.hw, args.workload, args.faults, args.abft))
     policies = args.policies or policy_names()
-    cli_faults = {"ber": args.ber, "sites": args.sites, "kind": args.kind, "seed": args.seed}
+    cli_faults: dict[str, Any] = {"ber": args.ber, "sites": args.sites, "kind": args.kind, "seed": args.seed}
+    if args.explicit:
+        try:
+            cli_faults["explicit"] = [explicit_fields(text) for text in args.explicit]
+        except ValueError as exc:
+            raise ConfigError(f"--fault: {exc}") from None
     if args.faults is None and args.ber is None:
-        cli_faults["ber"] = DEFAULT_BER
+        cli_faults["ber"] = 0.0 if args.explicit else DEFAULT_BER
     spec = load_fault_spec(args.faults, cli_faults)
     abft = load_abft(args.abft)
     workload = load_workload(args.workload, batch=args.batch)
@@ -97,6 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with progress_bar(len(policies), "policies", args.quiet) as bar:
         report = api.run(args.hw, workload, policies, spec, abft=abft, overrides=args.overrides,
                          trace=policies[0] if args.trace else None, trace_window=window,
+                         fault_log=bool(args.fault_log),
                          progress=lambda name: bar.update(1))  # fmt: skip
     data = report.to_dict()
     if args.trace:
@@ -107,6 +127,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         write_output(args.json, to_json(data))
     if args.csv:
         write_output(args.csv, to_csv(data))
+    if args.fault_log:
+        write_output(args.fault_log, fault_log_csv(report))
     if not args.quiet and STDOUT not in outputs.values():
         sys.stdout.write(format_table(report, layers=args.layers))
     return EXIT_OK
+
+
+FAULT_LOG_KEYS = (
+    "fault_id", "gemm", "gemm_index", "instance", "fold", "attempt", "row", "col", "cycle", "site", "bit", "kind",
+    "detected", "fate", "outputs_corrupted", "max_abs_error", "max_rel_error",
+)  # fmt: skip
+
+
+def fault_log_csv(report: Report) -> str:
+    """One row per (policy, injected fault), policies in the report's order."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("policy", *FAULT_LOG_KEYS))
+    for p in report.policies:
+        for record in p.fault_log or ():
+            writer.writerow((p.policy, *(record[k] for k in FAULT_LOG_KEYS)))
+    return out.getvalue()

@@ -5,13 +5,72 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from simulator.config.enums import Datatype, FaultKind, Site
 from simulator.workload.gemm import Gemm
 from simulator.workload.kinds import GEMM_KINDS
 
 MAX_WORD_BITS = 32  # the widest register word (acc of every datatype, fp32 operands / products)
+
+
+class ExplicitFault(BaseModel):
+    """One given fault (`--fault gemm=block0.fc2,instance=0,fold=12,row=3,col=5,cycle=100,site=acc,bit=30`).
+
+    * `kind: transient` (default): bit `bit` of PE (`row`, `col`)'s `site` register flips at fold-local
+      `cycle` of fold `fold` of instance `instance` of the GEMM named `gemm`, in the first pass (attempt 0);
+      the slot must be one where the PE does a MAC (faults.model.PeFault, mapping.dataflow's timing).
+    * `kind: stuck0` / `stuck1`: the bit reads 0 / 1 whenever that PE's register is written, in every fold
+      of every GEMM the spec selects and in every retry (`gemm`, `instance`, `fold`, `cycle` are not used).
+    Explicit faults come on top of the random ones (`ber`, `kind: permanent`) and ignore `sites` and `bits`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gemm: str | None = None
+    instance: int = Field(0, ge=0)
+    fold: int | None = Field(None, ge=0)
+    row: int = Field(ge=0)
+    col: int = Field(ge=0)
+    cycle: int | None = Field(None, ge=0)
+    site: Site
+    bit: int = Field(ge=0, lt=MAX_WORD_BITS)
+    kind: Literal["transient", "stuck0", "stuck1"] = "transient"
+
+    @model_validator(mode="after")
+    def _placed(self) -> ExplicitFault:
+        transient = self.kind == "transient"
+        missing = [k for k in ("gemm", "fold", "cycle") if getattr(self, k) is None]
+        if transient and missing:
+            raise ValueError(f"a transient fault needs {', '.join(missing)}")
+        extra = [k for k in ("gemm", "fold", "cycle") if getattr(self, k) is not None]
+        if not transient and (extra or self.instance):
+            raise ValueError(f"a stuck-at fault holds for the whole run: drop {', '.join(extra or ['instance'])}")
+        return self
+
+    @classmethod
+    def parse(cls, text: str) -> ExplicitFault:
+        """From `key=value,key=value,...` (the command-line form); ValueError on a malformed pair."""
+        return cls.model_validate(explicit_fields(text))
+
+
+def explicit_fields(text: str) -> dict[str, str]:
+    """`key=value,key=value,...` as a dict (values still text); ValueError on a malformed pair."""
+    fields: dict[str, str] = {}
+    for part in text.split(","):
+        key, eq, value = part.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"expected key=value pairs separated by commas, got {part!r}")
+        fields[key.strip()] = value.strip()
+    return fields
 
 
 class FaultSpec(BaseModel):
@@ -32,6 +91,7 @@ class FaultSpec(BaseModel):
     * `gemms` / `kinds`: inject only into GEMMs with these names / kinds (both must match if both
       are given); None means all.
     * `seed`: root of every random draw (see faults.sampling for the keying).
+    * `explicit`: given faults (ExplicitFault), injected on top of the random ones.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -45,6 +105,7 @@ class FaultSpec(BaseModel):
     gemms: tuple[str, ...] | None = None
     kinds: tuple[str, ...] | None = None
     seed: int = Field(0, ge=0)
+    explicit: tuple[ExplicitFault, ...] = ()
 
     @field_validator("ber", "permanent_count", "seed", "stuck_value", mode="before")
     @classmethod
@@ -106,10 +167,19 @@ class FaultSpec(BaseModel):
             raise ValueError(f"unknown GEMM kind {unknown[0]!r}; expected one of {', '.join(GEMM_KINDS)}")
         return value
 
+    @model_serializer(mode="wrap")
+    def _without_empty_explicit(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """Dumps (reports, sweep config hashes) list `explicit` only when there are explicit faults, so
+        specs without them serialise as before."""
+        data = handler(self)
+        if not self.explicit:
+            data.pop("explicit", None)
+        return data
+
     @property
     def injects(self) -> bool:
         """Whether this spec injects anything: stuck-at bits, or transients at a nonzero rate."""
-        return self.kind is FaultKind.PERMANENT or self.ber > 0
+        return self.kind is FaultKind.PERMANENT or self.ber > 0 or bool(self.explicit)
 
     def selects(self, gemm: Gemm) -> bool:
         """Whether faults are injected into this GEMM (name and kind restrictions)."""

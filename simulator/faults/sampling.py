@@ -225,13 +225,39 @@ def sample_gemm_faults(
     cols: int,
     folds: FoldTable | None = None,
 ) -> FaultBatch:
-    """Transient faults of attempt 0 of every fold of one GEMM instance (vectorised, fold order)."""
-    if spec.kind is not FaultKind.TRANSIENT or spec.ber == 0.0 or not spec.selects(gemm):
+    """Transient faults of attempt 0 of every fold of one GEMM instance (vectorised, fold order): the
+    random ones, then the spec's explicit transients of this instance (ordinals after the random ones of
+    their fold)."""
+    if not spec.selects(gemm):
         return FaultBatch.empty(gemm_index, instance)
-    folds = folds if folds is not None else fold_table(dataflow, gemm.m, gemm.k, gemm.n, rows, cols)
-    rng = _generator(spec.seed, _STREAM_GEMM, gemm_index, instance)
-    fold_ids = np.arange(len(folds), dtype=np.int64)
-    return _draw_transients(rng, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, 0)
+    batch = FaultBatch.empty(gemm_index, instance)
+    if spec.kind is FaultKind.TRANSIENT and spec.ber > 0.0:
+        folds = folds if folds is not None else fold_table(dataflow, gemm.m, gemm.k, gemm.n, rows, cols)
+        rng = _generator(spec.seed, _STREAM_GEMM, gemm_index, instance)
+        fold_ids = np.arange(len(folds), dtype=np.int64)
+        batch = _draw_transients(rng, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, 0)
+    return _with_explicit(batch, spec, gemm.name, instance)
+
+
+def _with_explicit(batch: FaultBatch, spec: FaultSpec, gemm_name: str, instance: int) -> FaultBatch:
+    """The batch plus the spec's explicit transients of this GEMM instance, in fold order."""
+    given = [f for f in spec.explicit if f.kind == "transient" and f.gemm == gemm_name and f.instance == instance]
+    if not given:
+        return batch
+    used = dict(zip(*np.unique(batch.fold_index, return_counts=True), strict=True))
+    ordinals = []
+    for f in given:
+        ordinals.append(int(used.get(f.fold, 0)))
+        used[f.fold] = ordinals[-1] + 1
+    extra = FaultBatch(
+        batch.gemm_index, batch.instance,
+        *(np.asarray(column, np.int64) for column in (
+            [f.fold for f in given], [0] * len(given), ordinals, [f.row for f in given], [f.col for f in given],
+            [f.cycle for f in given], [SITE_CODE[f.site] for f in given], [f.bit for f in given], [FLIP] * len(given),
+        )),
+    )  # fmt: skip
+    merged = batch.concat(extra)
+    return merged.select(np.argsort(merged.fold_index, kind="stable"))
 
 
 def sample_fold_faults(
@@ -299,9 +325,10 @@ def check_faults_fit(spec: FaultSpec, datatype: Datatype, rows: int, cols: int) 
 
 
 def sample_permanent_faults(spec: FaultSpec, datatype: Datatype, rows: int, cols: int) -> tuple[FaultEvent, ...]:
-    """The run's stuck-at faults: distinct (PE, site, bit), uniform over PEs and exposed bits."""
+    """The run's stuck-at faults: distinct (PE, site, bit), uniform over PEs and exposed bits (kind
+    permanent), then the spec's explicit stuck-at faults."""
     if spec.kind is not FaultKind.PERMANENT:
-        return ()
+        return _explicit_stuck(spec, 0)
     sites = [s for s in CANONICAL_SITES if s in spec.sites]
     windows = [spec.site_bits(s, datatype) for s in sites]
     bits_per_pe = sum(n for _, n in windows)
@@ -319,7 +346,18 @@ def sample_permanent_faults(spec: FaultSpec, datatype: Datatype, rows: int, cols
         s = int(np.searchsorted(starts, u, side="right")) - 1
         fault = PeFault(r, c, -1, sites[s], windows[s][0] + u - int(starts[s]), FaultKind.PERMANENT, spec.stuck_value)
         events.append(FaultEvent(permanent_id(ordinal), fault))
-    return tuple(events)
+    return tuple(events) + _explicit_stuck(spec, len(events))
+
+
+def _explicit_stuck(spec: FaultSpec, first_ordinal: int) -> tuple[FaultEvent, ...]:
+    stuck = [f for f in spec.explicit if f.kind != "transient"]
+    return tuple(
+        FaultEvent(
+            permanent_id(first_ordinal + j),
+            PeFault(f.row, f.col, -1, f.site, f.bit, FaultKind.PERMANENT, int(f.kind == "stuck1")),
+        )
+        for j, f in enumerate(stuck)
+    )
 
 
 def permanent_batch(

@@ -88,6 +88,7 @@ class PolicyReport:
     outcomes: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     trace: tuple[Any, ...] | None = None  # engine trace records (run with trace=True); not in JSON
+    fault_log: tuple[dict[str, Any], ...] | None = None  # one record per injected fault (fault_log=True); not in JSON
 
     @property
     def latency_s(self) -> float:

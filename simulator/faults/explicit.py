@@ -1,0 +1,49 @@
+"""Explicit faults checked against a workload and an array: the GEMM exists and the slot is a MAC."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from simulator.config.enums import Dataflow, Datatype, FaultKind
+from simulator.config.fault_spec import FaultSpec
+from simulator.faults.model import PeFault
+from simulator.kernels.codes import T_CU, T_RU
+from simulator.mapping.dataflow import mac_tau
+from simulator.mapping.fold_table import fold_table
+from simulator.workload.gemm import Gemm
+
+
+def check_explicit_faults(
+    spec: FaultSpec, gemms: Sequence[Gemm], dataflow: Dataflow, datatype: Datatype, rows: int, cols: int
+) -> None:
+    """ValueError naming the first explicit fault that cannot happen: an unknown or unselected GEMM, an
+    instance, fold or PE outside it, a bit outside the site's word, or a cycle where the PE does no MAC."""
+    by_name = {g.name: g for g in gemms}
+    for n, f in enumerate(spec.explicit):
+        where = f"explicit fault {n + 1} ({f.site} bit {f.bit} at PE {f.row},{f.col})"
+        kind = FaultKind.TRANSIENT if f.kind == "transient" else FaultKind.PERMANENT
+        stuck = None if f.kind == "transient" else int(f.kind == "stuck1")
+        pe = PeFault(f.row, f.col, -1 if f.cycle is None else f.cycle, f.site, f.bit, kind, stuck)
+        try:
+            pe.check(rows, cols, datatype)
+        except ValueError:
+            raise ValueError(f"{where}: outside the {rows} x {cols} array or the {datatype} {f.site} word") from None
+        if f.kind != "transient":
+            continue
+        gemm = by_name.get(f.gemm or "")
+        if gemm is None:
+            raise ValueError(f"{where}: no GEMM named {f.gemm!r} in the workload")
+        if not spec.selects(gemm):
+            raise ValueError(f"{where}: GEMM {f.gemm!r} is not selected by faults.gemms / faults.kinds")
+        if f.instance >= gemm.count:
+            raise ValueError(f"{where}: instance {f.instance} of a GEMM run {gemm.count} time(s)")
+        folds = fold_table(dataflow, gemm.m, gemm.k, gemm.n, rows, cols)
+        if f.fold is None or f.fold >= len(folds):
+            raise ValueError(f"{where}: fold {f.fold} of {len(folds)}")
+        ru, cu = int(folds.table[f.fold, T_RU]), int(folds.table[f.fold, T_CU])
+        tau = mac_tau(dataflow, rows, f.row, f.col, f.cycle or 0)
+        if f.row >= ru or f.col >= cu or not 0 <= tau < folds.temporal:
+            raise ValueError(
+                f"{where}: PE {f.row},{f.col} does no MAC at cycle {f.cycle} of fold {f.fold} "
+                f"({ru} x {cu} PEs used, {folds.temporal} temporal steps)"
+            )

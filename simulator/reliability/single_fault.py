@@ -1,0 +1,144 @@
+"""The fate of one fault alone in its fold under one policy: the policy's own checks and decisions, replayed.
+
+With a single upset per trial, every recomputation pass is clean, so a fold's story is: the checksum
+deviations the fault leaves (abft.checksum.block_deviations, per check block, with the fp round-off
+tolerance), the policy's decide() on them, the decision applied (a correction C[i,j] -= RSD_i restores the
+element exactly when the fault's error in row i of the block sits at (i, j) alone; a recomputation removes the
+errors inside its region), and again, up to `recompute.max_retries` passes, as the engine does. DMR's second
+copy is clean, so the copies differ exactly when the fault left an error.
+
+Fates (FATES): masked (no output changed), corrected, recomputed, tolerated (a detected deviation accepted by a
+policy that tolerates by design), due (detected unrecoverable error: detected and left in place by a policy that
+does not tolerate, or retries exhausted) and sdc (silent data corruption: undetected, or miscorrected).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from simulator.abft.checksum import BlockDeviation, block_deviations
+from simulator.abft.protocol import Action, FoldVerification, Policy, TileCheck
+from simulator.mapping.region import Region, Scope
+
+FATES = ("masked", "corrected", "recomputed", "tolerated", "due", "sdc")
+FATE_CODE = {name: code for code, name in enumerate(FATES)}
+
+
+@dataclass(frozen=True)
+class FoldContext:
+    """What the checks of one fold need besides the errors: ids, kind, output scale, shape, tolerances."""
+
+    gemm_index: int
+    instance: int
+    fold_index: int
+    kind: str
+    scale: float  # clean output scale, accumulator units (ApproxABFT's relative unit)
+    shape: tuple[int, int]  # the fold's output block
+    block_shape: tuple[int, int]  # check blocks (0 = the whole extent)
+    tolerances: tuple[np.ndarray, np.ndarray] | None  # fp round-off bounds per row / column (None: exact)
+    resolve: Callable[[Region], Region] = lambda region: region  # what the engine reruns for a decision's region
+
+
+def fates(
+    policies: Sequence[Policy],
+    ctx: FoldContext,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    delta: np.ndarray,
+    max_retries: int,
+) -> list[str]:
+    """The fate of one fault (its errors at fold-block `rows`, `cols`: `delta`) under each policy."""
+    nonzero = delta != 0
+    if not nonzero.any():
+        return ["masked"] * len(policies)
+    rows, cols, delta = rows[nonzero], cols[nonzero], delta[nonzero]
+    first = block_deviations(rows, cols, delta, ctx.shape, ctx.block_shape, ctx.tolerances)
+    return [_fate(p, ctx, rows, cols, delta, first, max_retries) for p in policies]
+
+
+def _fate(
+    policy: Policy,
+    ctx: FoldContext,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    delta: np.ndarray,
+    first: list[BlockDeviation],
+    max_retries: int,
+) -> str:
+    checks, duplicates, tolerates = _asks(policy)
+    alive = np.ones(delta.size, bool)
+    detected = corrected = gave_up = False
+    action = Action.ACCEPT
+    attempt = 0
+    while True:
+        if attempt == 0:
+            blocks = first if checks else []
+        else:
+            live = alive
+            blocks = block_deviations(rows[live], cols[live], delta[live], ctx.shape, ctx.block_shape,
+                                      ctx.tolerances) if checks and live.any() else []  # fmt: skip
+        check = FoldVerification(ctx.kind, ctx.scale, tuple(blocks), duplicates and bool(alive.any()))
+        detected = detected or check.detected or check.copies_differ
+        decision = policy.decide(TileCheck(ctx.gemm_index, ctx.instance, ctx.fold_index, attempt, check))
+        action = decision.action
+        if action is Action.CORRECT:
+            corrected = _correct(check.blocks, rows, cols, delta, alive)
+            break
+        if action is not Action.RECOMPUTE:
+            break
+        if attempt >= max_retries:
+            gave_up = True
+            break
+        assert decision.region is not None
+        alive &= ~in_region(ctx.resolve(decision.region), rows, cols)
+        attempt += 1
+    if not alive.any():
+        return "corrected" if corrected else "recomputed"
+    if gave_up or (detected and action is Action.ACCEPT and not tolerates):
+        return "due"
+    if detected and action is Action.ACCEPT:
+        return "tolerated"
+    return "sdc"
+
+
+def _asks(policy: Policy) -> tuple[bool, bool, bool]:
+    """(checksums, duplicate copy, tolerates) a policy asks of the verifier: its `contract` where it declares
+    one, else its `checks` / `duplicates` / `tolerates` flags (an attribute error, never a silent default)."""
+    contract = getattr(policy, "contract", None)
+    if contract is not None:
+        return contract.checksums, contract.duplicate, contract.tolerates
+    flags: Any = policy
+    return flags.checks, flags.duplicates, flags.tolerates
+
+
+def _correct(
+    blocks: Sequence[BlockDeviation], rows: np.ndarray, cols: np.ndarray, delta: np.ndarray, alive: np.ndarray
+) -> bool:
+    """C[i,j] -= RSD_i in every detected block (one flagged row i and column j each); whether any
+    element was restored (its error, alone in row i of the block, equals RSD_i)."""
+    restored = False
+    for b in blocks:
+        if not b.detected:
+            continue
+        (i,), (j,) = b.flagged_rows.tolist(), b.flagged_cols.tolist()
+        at = alive & (rows == i) & (cols == j)
+        if at.any() and delta[at].sum() == b.rsd[i - b.row0]:
+            alive &= ~at
+            restored = True
+    return restored
+
+
+def in_region(region: Region, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Which fold-block positions a recomputation of `region` rewrites."""
+    if region.scope in (Scope.TILE, Scope.GEMM):
+        return np.ones(rows.shape, bool)
+    if region.scope is Scope.ROWS:
+        return np.isin(rows, region.rows)
+    if region.scope is Scope.COLS:
+        return np.isin(cols, region.cols)
+    pairs = set(zip(region.rows, region.cols, strict=True))
+    return np.array([(i, j) in pairs for i, j in zip(rows.tolist(), cols.tolist(), strict=True)], bool)
