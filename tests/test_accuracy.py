@@ -8,6 +8,7 @@ import pytest
 
 from simulator import cli
 from simulator.abft.registry import policy_names
+from simulator.cli.tables import format_accuracy_study
 from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import load_hw
@@ -56,7 +57,7 @@ def test_tolerable_ber_is_the_largest_ber_before_the_first_excess_drop():
     assert study.tolerable_ber("p") == 1e-7
     assert study.tolerable_ber("q") is None
     assert study.to_dict()["tolerable_ber"] == {"p": 1e-7, "q": None}
-    assert "tolerable BER" in study.format_table()
+    assert "tolerable BER" in format_accuracy_study(study)
 
 
 def test_confidence_intervals_wilson_for_one_trial_t_for_several():
@@ -101,7 +102,7 @@ def test_paired_drop_and_tolerable_fit_come_from_per_image_results(bundle):
     assert set(data["tolerable_ber_fit"]) == {"none", "abft"} and data["tolerable_ber_ratio"] is None
     for fit in data["tolerable_ber_fit"].values():
         assert len(fit["fitted_drop_points"]) == 2 and fit["fitted_drop_points"][0] <= fit["fitted_drop_points"][1]
-    assert "paired 95% CI" in study.format_table()
+    assert "paired 95% CI" in format_accuracy_study(study)
 
 
 ACCURACY_ARGS = [

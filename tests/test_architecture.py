@@ -256,15 +256,12 @@ def test_the_silence_check_sees_exits_and_prints() -> None:
 
 # Modules that may name a dataflow (Dataflow.OS / WS / IS): its definition and default, the
 # geometry objects, the emulator (a per-dataflow register machine). The numba kernels branch on
-# integer codes instead. mapping/schedule.py still branches in its residency rule and per-fold
-# traffic, which are being rewritten for a DRAM-minimising loop order; that rewrite should ask
-# the geometry too and drop out of this list.
+# integer codes instead; the schedule's residency rule and per-fold traffic ask the geometry.
 NAMES_DATAFLOWS = {
     "simulator.config.enums",
     "simulator.config.schema",
     "simulator.mapping.dataflow",
     "simulator.faults.emulator",
-    "simulator.mapping.schedule",
 }
 
 

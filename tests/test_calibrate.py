@@ -7,6 +7,7 @@ import json
 import pytest
 
 from simulator import cli
+from simulator.cli.tables import format_calibration
 from simulator.config.loader import load_abft, load_hw
 from simulator.functional import inference
 from simulator.functional.bundle import load_bundle
@@ -59,7 +60,7 @@ def test_infeasible_constraint_returns_the_smallest_thresholds(monkeypatch, bund
     cal = calibrate_thresholds(bundle, load_hw("edge_32x32"), [1e-6], delta_points=1.0, trials=1, grid=GRID)
     assert not cal.feasible and len(cal.history) == len(GRID)
     assert all(th.t1 == 0.0 for th in cal.abft.thresholds.values())
-    assert "warning" in cal.format_summary()
+    assert "warning" in format_calibration(cal)
 
 
 def test_calibration_on_the_real_model_writes_a_loadable_abft_yaml(tmp_path, bundle):

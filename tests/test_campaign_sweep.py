@@ -14,8 +14,9 @@ from simulator.campaign.export import export_csv
 from simulator.campaign.plan import TrialTask, plan_sweep
 from simulator.campaign.spec import load_sweep
 from simulator.campaign.store import ResultStore
-from simulator.campaign.summary import format_summary, summarize
+from simulator.campaign.summary import summarize
 from simulator.campaign.sweep import run_sweep
+from simulator.cli.tables import format_sweep_summary
 from simulator.errors import ConfigError
 from simulator.executors import InlineExecutor, LocalExecutor, make_executor
 
@@ -159,5 +160,5 @@ def test_summary_intervals_and_export(tmp_path, plan):
     assert raw[0].keys() >= {"point", "trial", "seed", "config_hash", "faults.ber", "hw.array.rows", "policy"}
     assert rows[0].keys() >= {"latency_overhead_pct_mean", "latency_overhead_pct_lo", "escape_per_fault_hi"}
     assert not math.isnan(float(rows[-1]["energy_overhead_pct_hi"]))
-    table = format_summary(summaries)
+    table = format_sweep_summary(summaries)
     assert "faults.ber=1e-08, hw.array.rows=32" in table and "approx_abft" in table

@@ -2,7 +2,7 @@
 
 The reference functions below restate DESIGN.md section 3's table one dataflow at a time (the
 if/elif form the code had before the geometry objects); the objects derive the same facts from
-three names per dataflow (dims, outer_dim, preload_rows).
+a few names per dataflow (dims, outer_dim, preload_rows, whole_middle_needs_reuse).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from simulator.config.enums import Dataflow
 from simulator.kernels import codes
-from simulator.mapping.dataflow import GEOMETRIES, Fold, PassWork, geometry_of
+from simulator.mapping.dataflow import COLS, GEOMETRIES, ROWS, Fold, PassWork, geometry_of
 
 OS, WS, IS = (geometry_of(d) for d in (Dataflow.OS, Dataflow.WS, Dataflow.IS))
 
@@ -51,6 +51,32 @@ def test_hand_worked_geometry_of_one_gemm():
     # outer block 1 starts at M offset 3; inner K offset 2; the reused operand (no M) is B
     assert IS.block_position(fold) == (3, 2)
     assert (OS.reused_operand, WS.reused_operand, IS.reused_operand) == ("b", "a", "b")
+
+
+def test_hand_worked_tensors_on_the_fold_grid():
+    # the facts the schedule's residency and traffic rules ask (DESIGN.md section 3's table):
+    # OS rows walk M (A's blocks), cols walk N (B's); C holds both and stays in the PEs
+    assert [(g.grid_dim(ROWS), g.grid_dim(COLS)) for g in (OS, WS, IS)] == [("m", "n"), ("k", "n"), ("k", "m")]
+    assert [g.stationary_tensor for g in (OS, WS, IS)] == ["c", "b", "a"]
+    assert [(g.tensor_on_axis(ROWS), g.tensor_on_axis(COLS)) for g in (OS, WS, IS)] == [
+        ("a", "b"),
+        ("a", "c"),  # WS: A streams along the K rows, the psums C follow the N cols
+        ("b", "c"),
+    ]
+    assert [g.axes_of("a") for g in (OS, WS, IS)] == [(ROWS,), (ROWS,), (ROWS, COLS)]
+    # a super-block groups output blocks: OS either axis, WS/IS the cols (their rows are K)
+    assert [g.groupable_axes for g in (OS, WS, IS)] == [(ROWS, COLS), (COLS,), (COLS,)]
+    assert [g.reduction_axis for g in (OS, WS, IS)] == [None, ROWS, ROWS]
+    assert [g.temporal_extent(5, 7, 3) for g in (OS, WS, IS)] == [7, 5, 3]
+    assert [g.whole_middle_needs_reuse for g in (OS, WS, IS)] == [True, False, False]
+    # a 4 x 3 fold streaming T = 6: OS A 4 x 6, B 6 x 3, C 4 x 3; WS A 6 (M) x 4 (K), B 4 x 3,
+    # C 6 x 3; IS A 3 (M) x 4 (K), B 4 x 6 (N), C 3 x 6
+    fold = Fold(0, row0=0, col0=0, rows_used=4, cols_used=3, temporal=6)
+    assert [g.block_elements(fold) for g in (OS, WS, IS)] == [
+        {"a": 24, "b": 18, "c": 12},
+        {"a": 24, "b": 12, "c": 18},
+        {"a": 12, "b": 24, "c": 18},
+    ]
 
 
 def _shape(g, m, k, n):

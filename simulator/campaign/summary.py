@@ -15,14 +15,7 @@ from typing import Any
 
 from simulator.campaign.plan import injects_faults
 from simulator.campaign.store import PointRow, TrialRow
-from simulator.metrics.stats import (
-    DEFAULT_CONFIDENCE,
-    Interval,
-    clustered_rate_interval,
-    t_interval,
-    trials_needed,
-    wilson_interval,
-)
+from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval, clustered_rate_interval, t_interval, wilson_interval
 
 MEAN_KEYS = ("latency_overhead_pct", "energy_overhead_pct", "faults_injected", "escaped", "recomputed_macs")
 # counts cannot be negative: their intervals are truncated at 0 (metrics.stats.t_interval)
@@ -125,39 +118,3 @@ def summarize(
                 )
             )
     return out
-
-
-def _pm(iv: Interval) -> str:
-    if math.isnan(iv.lo):
-        return f"{iv.estimate:10.3f}        "
-    return f"{iv.estimate:10.3f} ±{iv.half_width:<7.3f}"
-
-
-def _rate(iv: Interval) -> str:
-    if iv.n == 0:
-        return f"{'-':>29}"
-    return f"{iv.estimate:9.2e} [{iv.lo:.2e}, {iv.hi:.2e}]"
-
-
-def format_summary(summaries: Sequence[PolicySummary], confidence: float = DEFAULT_CONFIDENCE) -> str:
-    """A text table: one line per (point, policy), overheads with +- half-widths, escape rates."""
-    level = f"{confidence * 100:g} %"
-    header = (
-        f"{'point':>5}  {'policy':<12}{'trials':>6}  {'latency ovh %':<18}  {'energy ovh %':<18}"
-        f"{'faults/run':>11}  {'P(escape | fault) [' + level + ' CI]':<25}"
-    )
-    legend = f"means ± {level} t-interval half-widths; escape rate with its interval over trials"
-    lines = [legend, header, "-" * len(header)]
-    last = None
-    for s in summaries:
-        if s.point != last:
-            lines.append(f"{s.point:>5}  {s.label}")
-            last = s.point
-        m = s.means
-        lines.append(
-            f"{'':>5}  {s.policy:<12}{s.trials:>6}  {_pm(m['latency_overhead_pct'])}  {_pm(m['energy_overhead_pct'])}"
-            f"{m['faults_injected'].estimate:>11.1f}  {_rate(s.escape_per_fault)}"
-        )
-    margins = ", ".join(f"±{m:g}: {trials_needed(m, confidence)}" for m in (0.1, 0.05, 0.01))
-    lines.append(f"trials for a margin on a per-run rate at {level} (Leveugle et al. 2009, p = 0.5): {margins}")
-    return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.cli.common import progress_bar
+from simulator.cli.tables import format_bayes_calibration
 from simulator.errors import ConfigError
 
 
@@ -68,7 +69,7 @@ def bayes_calibration(args: argparse.Namespace, bundle: Any, hw: Any, spec: Any,
             raise ConfigError(str(exc)) from None
     data = {**result.to_dict(), "split": problem.data.name, "images": len(problem.data), "bers": list(bers),
             "trials": args.trials, "seed": args.seed}  # fmt: skip
-    return result, data, result.format_summary()
+    return result, data, format_bayes_calibration(result)
 
 
 def ber_grid(text: str | None) -> list[float]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from simulator.cli.common import EXIT_INTERRUPTED, EXIT_OK, announce_kernel_compile, parse_cycles, progress_bar
 from simulator.cli.outputs import STDOUT, check_output_dir, check_outputs, write_output
+from simulator.cli.tables import format_sweep_summary
 from simulator.errors import ConfigError
 from simulator.metrics.stats import check_confidence
 
@@ -63,7 +64,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from simulator.campaign.plan import plan_sweep
     from simulator.campaign.spec import load_sweep
     from simulator.campaign.store import ResultStore
-    from simulator.campaign.summary import format_summary, summarize
+    from simulator.campaign.summary import summarize
     from simulator.campaign.sweep import run_sweep
     from simulator.executors import make_executor
 
@@ -102,7 +103,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             if args.summary_json:
                 write_output(args.summary_json, export_json(store, summary=True, confidence=confidence))
             if not args.quiet and STDOUT not in (args.summary_csv, args.summary_json):
-                sys.stdout.write(format_summary(summarize(store.points(), store.trials(), confidence), confidence))
+                summaries = summarize(store.points(), store.trials(), confidence)
+                sys.stdout.write(format_sweep_summary(summaries, confidence))
     return EXIT_OK
 
 

@@ -14,7 +14,7 @@ from simulator.cli.calibration import add_bayes_args, bayes_calibration, ber_gri
 from simulator.cli.common import EXIT_OK, add_hw_options, announce_kernel_compile, progress_bar
 from simulator.cli.import_model import add_import_command
 from simulator.cli.outputs import STDOUT, check_output_dir, check_outputs, write_output
-from simulator.cli.tables import to_json
+from simulator.cli.tables import format_accuracy_study, format_calibration, to_json
 from simulator.config.loader import load_abft, load_fault_spec
 from simulator.errors import ConfigError
 from simulator.metrics.stats import check_trials
@@ -159,7 +159,7 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     if args.json:  # the results first: a figure that fails to render must not lose them
         write_output(args.json, to_json(data))
     if not args.quiet and args.json != STDOUT:
-        sys.stdout.write(study.format_table())
+        sys.stdout.write(format_accuracy_study(study))
     if args.plot:
         from simulator.viz.accuracy import accuracy_vs_ber, accuracy_vs_overhead
         from simulator.viz.figures import render
@@ -203,7 +203,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                                            split=bundle.split("calibration").head(args.limit), grid=grid,
                                            t2_ratio=args.t2_ratio, progress=lambda _: bar.update(1),
                                            executor=executor)  # fmt: skip
-            abft, data, text, options = cal.abft, cal.to_dict(), cal.format_summary(), cal.thresholds_yaml()
+            abft, data, text, options = cal.abft, cal.to_dict(), format_calibration(cal), cal.thresholds_yaml()
         if args.validate_trials:
             policies = ["none", "abft", "approx_abft"]
             with progress_bar(len(policies) * len(bers) * args.validate_trials, "runs", args.quiet) as bar:
@@ -213,7 +213,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                                        abft=abft, faults=spec, split=bundle.split("test").head(args.limit),
                                        progress=lambda: bar.update(1), executor=executor)  # fmt: skip
             data["validation"] = study.to_dict()
-            text += "\ntest split with the calibrated thresholds:\n" + study.format_table()
+            text += "\ntest split with the calibrated thresholds:\n" + format_accuracy_study(study)
     write_output(args.out, options)
     if args.json:
         write_output(args.json, to_json(data))

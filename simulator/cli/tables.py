@@ -1,14 +1,24 @@
-"""Presentation of a run's report: the text tables, the JSON and the CSV the CLI writes."""
+"""Presentation: every text table the CLI prints (run, sweep, accuracy, calibration) and a run's JSON and CSV."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from simulator.functional.paired import trials_for_claim
 from simulator.metrics.report import LayerReport, Report
+from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval, trials_needed
+
+if TYPE_CHECKING:  # type names only: the records' packages load with the commands that build them
+    from simulator.campaign.summary import PolicySummary
+    from simulator.functional.accuracy import AccuracyStudy
+    from simulator.functional.bayes import BayesResult
+    from simulator.functional.calibrate import Calibration
+    from simulator.functional.tolerable import TolerableBer
 from simulator.workload.gemm import GEMM_KINDS
 
 
@@ -145,3 +155,135 @@ def _rows(header: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]) -> l
         "-" * len(title),
         *("".join(f"{cell!s:{spec}}" for cell, (_, spec) in zip(row, header, strict=True)) for row in rows),
     ]
+
+
+# -- a sweep's summary (campaign.summary) ---------------------------------------------------------
+def _pm(iv: Interval) -> str:
+    if math.isnan(iv.lo):
+        return f"{iv.estimate:10.3f}        "
+    return f"{iv.estimate:10.3f} ±{iv.half_width:<7.3f}"
+
+
+def _rate(iv: Interval) -> str:
+    if iv.n == 0:
+        return f"{'-':>29}"
+    return f"{iv.estimate:9.2e} [{iv.lo:.2e}, {iv.hi:.2e}]"
+
+
+def format_sweep_summary(summaries: Sequence[PolicySummary], confidence: float = DEFAULT_CONFIDENCE) -> str:
+    """A sweep's text table: one line per (point, policy), overheads with +- half-widths, escape rates."""
+    level = f"{confidence * 100:g} %"
+    header = (
+        f"{'point':>5}  {'policy':<12}{'trials':>6}  {'latency ovh %':<18}  {'energy ovh %':<18}"
+        f"{'faults/run':>11}  {'P(escape | fault) [' + level + ' CI]':<25}"
+    )
+    legend = f"means ± {level} t-interval half-widths; escape rate with its interval over trials"
+    lines = [legend, header, "-" * len(header)]
+    last = None
+    for s in summaries:
+        if s.point != last:
+            lines.append(f"{s.point:>5}  {s.label}")
+            last = s.point
+        m = s.means
+        lines.append(
+            f"{'':>5}  {s.policy:<12}{s.trials:>6}  {_pm(m['latency_overhead_pct'])}  {_pm(m['energy_overhead_pct'])}"
+            f"{m['faults_injected'].estimate:>11.1f}  {_rate(s.escape_per_fault)}"
+        )
+    margins = ", ".join(f"±{m:g}: {trials_needed(m, confidence)}" for m in (0.1, 0.05, 0.01))
+    lines.append(f"trials for a margin on a per-run rate at {level} (Leveugle et al. 2009, p = 0.5): {margins}")
+    return "\n".join(lines) + "\n"
+
+
+# -- functional studies (functional.accuracy, calibrate, bayes) -----------------------------------
+def format_accuracy_study(study: AccuracyStudy) -> str:
+    """An accuracy study's text table: one line per policy and BER, then the tolerable BER per policy."""
+    hw = study.hw
+    lines = [
+        f"{study.model.get('name', 'model')} on {hw['name']} ({hw['rows']}x{hw['cols']} {hw['dataflow'].upper()} "
+        f"{hw['datatype']}): {study.split} split, {study.images} images, {study.trials} trial(s), seed {study.seed}",
+        f"clean accuracy {study.clean_accuracy_pct:.2f} % ({study.clean.correct}/{study.images}); "
+        f"{study.macs:,} MACs per pass",
+        "",
+    ]
+    header = (
+        f"{'policy':<13}{'ber':>10}{'accuracy %':>12}{'95% CI':>17}{'drop pts':>10}{'paired 95% CI':>18}"
+        f"{'claim':>7}{'recovery %':>12}{'passes':>9}"
+    )
+    lines += [header, "-" * len(header)]
+    claim = study.max_drop_points
+    for p in study.points:
+        lo, hi, _ = p.interval_pct
+        pd = p.paired
+        paired = f"[{pd.lo:.2f}, {pd.hi:.2f}]" if pd else ""
+        verdict = "" if pd is None else "yes" if pd.holds(claim) else f"n={trials_for_claim(pd, claim) or '-'}"
+        lines.append(
+            f"{p.policy:<13}{p.ber:>10.3g}{p.accuracy_pct:>12.2f}{f'[{lo:.2f}, {hi:.2f}]':>17}"
+            f"{p.drop_points:>10.2f}{paired:>18}{verdict:>7}{p.recovery_overhead_pct:>12.3f}{p.recompute_passes:>9.1f}"
+        )
+    lines += [
+        "",
+        f"claim: drop <= {claim:g} points, paired interval's upper end (n=: trials that would "
+        "show it, -: none at this many images)",
+        f"tolerable BER (accuracy drop <= {claim:g} points):",
+    ]
+    fit = study.tolerable_fit()
+    for pol in study.policies:
+        tol = study.tolerable_ber(pol)
+        text = f"  {pol:<13}{'< smallest swept BER' if tol is None else f'{tol:g}'}"
+        if fit is not None:
+            t = fit[0][pol]
+            text += f"   monotone fit: {_ber_text(t)} [{t.lo:.3g}, {t.hi:.3g}]"
+        lines.append(text)
+    if fit is not None and fit[1] is not None:
+        r = fit[1]
+        lines.append(f"  ratio approx_abft / abft: {r.value:.3g} [{r.lo:.3g}, {r.hi:.3g}] "
+                     f"({100 * r.censored_fraction:.0f} % of resamples outside the BER grid)")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _ber_text(t: TolerableBer) -> str:
+    prefix = {"below": "< ", "above": ">= "}.get(t.status, "")
+    return f"{prefix}{t.ber:.3g}"
+
+
+def format_calibration(cal: Calibration) -> str:
+    """A grid calibration's thresholds per GEMM kind, then accuracy and recovery per BER."""
+    lines = [
+        f"calibrated approx_abft thresholds ({cal.split} split, {cal.images} images, BER "
+        f"{', '.join(f'{b:g}' for b in cal.bers)}, {cal.trials} trial(s), delta {cal.delta_points:g} points, "
+        f"{len(cal.history)} candidates evaluated):",
+        f"{'kind':<13}{'T1':>10}{'T2':>10}",
+    ]
+    for kind, th in cal.abft.thresholds.items():
+        lines.append(f"{kind:<13}{th.t1:>10g}{th.t2:>10g}")
+    for ber in cal.bers:
+        acc = cal.best.accuracy_pct[ber]
+        lines.append(
+            f"BER {ber:g}: accuracy {acc:.2f} % (clean {cal.clean_accuracy_pct:.2f} %, drop "
+            f"{cal.clean_accuracy_pct - acc:.2f} points), recovery overhead {cal.best.overhead_pct[ber]:.3f} %"
+        )
+    if not cal.feasible:
+        lines.append("warning: no grid value meets the accuracy constraint; the smallest thresholds are written")
+    return "\n".join(lines) + "\n"
+
+
+def format_bayes_calibration(result: BayesResult) -> str:
+    """A Bayesian calibration's thresholds and block per layer, then accuracy and overheads per BER."""
+    s = result.best.score
+    lines = [
+        f"Bayesian (TPE) approx_abft calibration, study {result.study_name}: {len(result.trials)} candidates, "
+        f"delta {result.delta_points:g} points",
+        f"{'layer':<16}{'T1':>10}{'T2':>10}{'block':>8}",
+    ]
+    for layer, th in {**result.abft.thresholds, **result.abft.layer_thresholds}.items():
+        b = result.abft.blocking.get(layer)
+        lines.append(f"{layer:<16}{th.t1:>10.4g}{th.t2:>10.4g}{(b.rows if b else 0) or 'fold':>8}")
+    for ber, acc in s.accuracy_pct.items():
+        lines.append(
+            f"BER {ber:g}: accuracy {acc:.2f} % (clean {result.clean_accuracy_pct:.2f} %, drop "
+            f"{result.clean_accuracy_pct - acc:.2f} points), recovery overhead {s.recovery_pct[ber]:.3f} %, "
+            f"checking {s.check_pct[ber]:.3f} %"
+        )
+    if not result.feasible:
+        lines.append("warning: no candidate meets the accuracy constraint; the least violating one is written")
+    return "\n".join(lines) + "\n"

@@ -75,6 +75,11 @@ class AccuracyPoint:
         return 100.0 * float(np.mean([e.recovery_overhead for e in self.evaluations]))
 
     @property
+    def recompute_passes(self) -> float:
+        """Recompute passes per inference, mean over trials."""
+        return float(np.mean([e.recompute_passes for e in self.evaluations]))
+
+    @property
     def correct_matrix(self) -> np.ndarray | None:
         """(trials, images) per-image correctness, if the evaluations kept it."""
         rows = [e.per_image_correct for e in self.evaluations if e.per_image_correct is not None]
@@ -103,7 +108,7 @@ class AccuracyPoint:
             "check_overhead_pct": 100.0 * float(np.mean([e.check_overhead for e in self.evaluations])),
             "trial_recovery_overhead_pct": [100.0 * e.recovery_overhead for e in self.evaluations],
             "recomputed_macs": float(np.mean([e.recomputed_macs for e in self.evaluations])),
-            "recompute_passes": float(np.mean([e.recompute_passes for e in self.evaluations])),
+            "recompute_passes": self.recompute_passes,
             "recomputed_macs_by_kind": {k: v / n for k, v in sorted(by_kind.items())},
             "trial_accuracy_pct": self.trial_accuracy_pct, "outcomes_total": outcomes.to_dict(),
         } | self._paired_dict(claim_points)  # fmt: skip
@@ -195,57 +200,6 @@ class AccuracyStudy:
         found, ratio = fit
         return {"tolerable_ber_fit": {p: t.to_dict() for p, t in found.items()},
                 "tolerable_ber_ratio": ratio.to_dict() if ratio else None}  # fmt: skip
-
-    def format_table(self) -> str:
-        """A plain-text table: one line per policy and BER, then the tolerable BER per policy."""
-        hw = self.hw
-        lines = [
-            f"{self.model.get('name', 'model')} on {hw['name']} ({hw['rows']}x{hw['cols']} {hw['dataflow'].upper()} "
-            f"{hw['datatype']}): {self.split} split, {self.images} images, {self.trials} trial(s), seed {self.seed}",
-            f"clean accuracy {self.clean_accuracy_pct:.2f} % ({self.clean.correct}/{self.images}); "
-            f"{self.macs:,} MACs per pass",
-            "",
-        ]
-        header = (
-            f"{'policy':<13}{'ber':>10}{'accuracy %':>12}{'95% CI':>17}{'drop pts':>10}{'paired 95% CI':>18}"
-            f"{'claim':>7}{'recovery %':>12}{'passes':>9}"
-        )
-        lines += [header, "-" * len(header)]
-        claim = self.max_drop_points
-        for p in self.points:
-            lo, hi, _ = p.interval_pct
-            passes = float(np.mean([e.recompute_passes for e in p.evaluations]))
-            pd = p.paired
-            paired = f"[{pd.lo:.2f}, {pd.hi:.2f}]" if pd else ""
-            verdict = "" if pd is None else "yes" if pd.holds(claim) else f"n={trials_for_claim(pd, claim) or '-'}"
-            lines.append(
-                f"{p.policy:<13}{p.ber:>10.3g}{p.accuracy_pct:>12.2f}{f'[{lo:.2f}, {hi:.2f}]':>17}"
-                f"{p.drop_points:>10.2f}{paired:>18}{verdict:>7}{p.recovery_overhead_pct:>12.3f}{passes:>9.1f}"
-            )
-        lines += [
-            "",
-            f"claim: drop <= {claim:g} points, paired interval's upper end (n=: trials that would "
-            "show it, -: none at this many images)",
-            f"tolerable BER (accuracy drop <= {claim:g} points):",
-        ]
-        fit = self.tolerable_fit()
-        for pol in self.policies:
-            tol = self.tolerable_ber(pol)
-            text = f"  {pol:<13}{'< smallest swept BER' if tol is None else f'{tol:g}'}"
-            if fit is not None:
-                t = fit[0][pol]
-                text += f"   monotone fit: {_ber_text(t)} [{t.lo:.3g}, {t.hi:.3g}]"
-            lines.append(text)
-        if fit is not None and fit[1] is not None:
-            r = fit[1]
-            lines.append(f"  ratio approx_abft / abft: {r.value:.3g} [{r.lo:.3g}, {r.hi:.3g}] "
-                         f"({100 * r.censored_fraction:.0f} % of resamples outside the BER grid)")  # fmt: skip
-        return "\n".join(lines) + "\n"
-
-
-def _ber_text(t: TolerableBer) -> str:
-    prefix = {"below": "< ", "above": ">= "}.get(t.status, "")
-    return f"{prefix}{t.ber:.3g}"
 
 
 def hw_summary(hw: HwConfig) -> dict[str, Any]:

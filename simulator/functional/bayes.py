@@ -140,26 +140,6 @@ class BayesResult:
             "best": trial(self.best), "search": [trial(t) for t in self.trials],
         }  # fmt: skip
 
-    def format_summary(self) -> str:
-        s = self.best.score
-        lines = [
-            f"Bayesian (TPE) approx_abft calibration, study {self.study_name}: {len(self.trials)} candidates, "
-            f"delta {self.delta_points:g} points",
-            f"{'layer':<16}{'T1':>10}{'T2':>10}{'block':>8}",
-        ]
-        for layer, th in {**self.abft.thresholds, **self.abft.layer_thresholds}.items():
-            b = self.abft.blocking.get(layer)
-            lines.append(f"{layer:<16}{th.t1:>10.4g}{th.t2:>10.4g}{(b.rows if b else 0) or 'fold':>8}")
-        for ber, acc in s.accuracy_pct.items():
-            lines.append(
-                f"BER {ber:g}: accuracy {acc:.2f} % (clean {self.clean_accuracy_pct:.2f} %, drop "
-                f"{self.clean_accuracy_pct - acc:.2f} points), recovery overhead {s.recovery_pct[ber]:.3f} %, "
-                f"checking {s.check_pct[ber]:.3f} %"
-            )
-        if not self.feasible:
-            lines.append("warning: no candidate meets the accuracy constraint; the least violating one is written")
-        return "\n".join(lines) + "\n"
-
 
 def study_name(problem: dict[str, Any]) -> str:
     """A name that changes with anything that changes a candidate's score (a stored study is reused

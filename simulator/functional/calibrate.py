@@ -105,25 +105,6 @@ class Calibration:
             "search": [cand(c) for c in self.history],
         }  # fmt: skip
 
-    def format_summary(self) -> str:
-        lines = [
-            f"calibrated approx_abft thresholds ({self.split} split, {self.images} images, BER "
-            f"{', '.join(f'{b:g}' for b in self.bers)}, {self.trials} trial(s), delta {self.delta_points:g} points, "
-            f"{len(self.history)} candidates evaluated):",
-            f"{'kind':<13}{'T1':>10}{'T2':>10}",
-        ]
-        for kind, th in self.abft.thresholds.items():
-            lines.append(f"{kind:<13}{th.t1:>10g}{th.t2:>10g}")
-        for ber in self.bers:
-            acc = self.best.accuracy_pct[ber]
-            lines.append(
-                f"BER {ber:g}: accuracy {acc:.2f} % (clean {self.clean_accuracy_pct:.2f} %, drop "
-                f"{self.clean_accuracy_pct - acc:.2f} points), recovery overhead {self.best.overhead_pct[ber]:.3f} %"
-            )
-        if not self.feasible:
-            lines.append("warning: no grid value meets the accuracy constraint; the smallest thresholds are written")
-        return "\n".join(lines) + "\n"
-
 
 def options_yaml(abft: AbftConfig, header: str) -> str:
     """An ABFT options file (`--abft PATH`) holding `abft`, after the comment lines of `header`."""

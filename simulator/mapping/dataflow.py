@@ -28,6 +28,14 @@ Fold order (the loop nest of a GEMM's folds): OS walks row-blocks of M outer and
 inner (an A row-block is reused across N); WS walks col-blocks of N outer and K-blocks inner (a C
 column-block accumulates over K); IS walks col-blocks of M outer and K-blocks inner.
 
+Tensors on the fold grid (the blocks of a GEMM's folds, `fold_rows x fold_cols`; mapping.loop_order
+walks it): a tensor's block changes along the grid axes whose GEMM dimension it holds. The one
+holding both spatial dimensions is the stationary one (OS: C, WS: B, IS: A), each of its blocks
+used by a single fold; each other tensor follows one grid axis alone (OS: A rows, B cols; WS: A
+rows, C cols; IS: B rows, C cols). When K lies on the array rows (WS, IS) an output's sum is split
+over the row-blocks, so partial sums pass between folds through SRAM C; in OS each sum stays in
+its PE. The schedule's residency rule and per-fold traffic (mapping.schedule) ask these facts.
+
 Every fact above is written once, in the `DataflowGeometry` of its dataflow; `geometry_of` maps
 the configuration enum to it. Only the numba kernels and the emulator branch on the dataflow.
 """
@@ -35,6 +43,7 @@ the configuration enum to it. Only the numba kernels and the emulator branch on 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import ClassVar, TypeVar
 
 import numpy as np
@@ -43,6 +52,11 @@ from simulator.config.enums import Dataflow
 from simulator.kernels import codes
 
 BlockIndex = TypeVar("BlockIndex", int, np.ndarray)  # one fold index, or an integer array of them
+
+ROWS = "rows"  # the fold grid's axes: blocks along the array's rows / cols (mapping.loop_order)
+COLS = "cols"
+AXES = (ROWS, COLS)
+TENSOR_DIMS = {"a": ("m", "k"), "b": ("k", "n"), "c": ("m", "n")}  # A[M,K] @ B[K,N] = C[M,N]
 
 
 def ceil_div(a: int, b: int) -> int:
@@ -102,6 +116,10 @@ class DataflowGeometry:
     dims: ClassVar[tuple[str, str, str]]
     outer_dim: ClassVar[str]
     preload_rows: ClassVar[bool]  # a stationary operand is preloaded through the R rows first
+    # The middle operand counts as whole-resident (its blocks joining one buffer) only when a later
+    # super-block reads it again: OS, whose single super-block (the historical row-major order)
+    # streams each A row-block through a buffer of its own. WS/IS keep it whole whenever it fits.
+    whole_middle_needs_reuse: ClassVar[bool]
 
     # -- shape ---------------------------------------------------------------------------------
     def fold_shape(self, m: int, k: int, n: int) -> FoldShape:
@@ -187,6 +205,58 @@ class DataflowGeometry:
         outer dimension (OS: B, WS: A, IS: B), so the one worth keeping whole on chip."""
         return "a" if self.outer_dim not in ("m", "k") else "b"
 
+    # -- tensors on the fold grid (what the schedule's residency and traffic rules ask) ----------
+    def grid_dim(self, axis: str) -> str:
+        """The GEMM dimension whose blocks the fold grid's `axis` (ROWS or COLS) walks."""
+        return self.dims[AXES.index(axis)]
+
+    def axes_of(self, tensor: str) -> tuple[str, ...]:
+        """The grid axes along which `tensor`'s ("a", "b" or "c") block changes: those whose GEMM
+        dimension it holds. Its block is read again for every block along the other axes."""
+        return self._tensors()[0][tensor]
+
+    def tensor_on_axis(self, axis: str) -> str:
+        """The tensor that follows grid `axis` alone: what a super-block grouping that axis keeps
+        (OS: A on rows, B on cols; WS/IS: the partial sums C on cols), or what the middle axis
+        streams (WS: A on rows, IS: B on rows)."""
+        return self._tensors()[1][axis]
+
+    @property
+    def stationary_tensor(self) -> str:
+        """The tensor that stays in the PEs, each block used by one fold (OS: C, WS: B, IS: A)."""
+        (tensor,) = (t for t, axes in self._tensors()[0].items() if axes == AXES)
+        return tensor
+
+    @classmethod
+    @cache
+    def _tensors(cls) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+        """(tensor -> its grid axes, grid axis -> the tensor on it alone), derived once from `dims`
+        (the schedule asks them for every fold)."""
+        axes = {t: tuple(axis for axis in AXES if cls.dims[AXES.index(axis)] in d) for t, d in TENSOR_DIMS.items()}
+        alone = {axis: t for t, held in axes.items() for axis in held if held == (axis,)}
+        return axes, alone
+
+    @property
+    def groupable_axes(self) -> tuple[str, ...]:
+        """Grid axes a super-block may group: those that walk output blocks (OS: rows M or cols N;
+        WS/IS: cols only, their rows walk K, the middle axis that sums into the group's outputs)."""
+        return tuple(axis for axis in AXES if self.grid_dim(axis) != "k")
+
+    @property
+    def reduction_axis(self) -> str | None:
+        """The grid axis that splits each output's K sum over several folds (WS/IS: rows), whose
+        partial sums then pass between folds through SRAM C; None when K is temporal (OS)."""
+        return next((axis for axis in AXES if self.grid_dim(axis) == "k"), None)
+
+    def temporal_extent(self, m: int, k: int, n: int) -> int:
+        """T of every fold of the GEMM: the extent streamed in time (OS: K, WS: M, IS: N)."""
+        return self.fold_shape(m, k, n).temporal
+
+    def block_elements(self, fold: Fold) -> dict[str, int]:
+        """Elements of the A block, the B block and the output block C one fold touches."""
+        extent = dict(zip(self.dims, (fold.rows_used, fold.cols_used, fold.temporal), strict=True))
+        return {t: extent[d0] * extent[d1] for t, (d0, d1) in TENSOR_DIMS.items()}
+
     # -- operand and output blocks ---------------------------------------------------------------
     def operand_blocks(self, fold: Fold, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The operand blocks one fold consumes (views into A[M,K] and B[K,N])."""
@@ -268,6 +338,7 @@ class OutputStationary(DataflowGeometry):
     dims = ("m", "n", "k")
     outer_dim = "m"
     preload_rows = False
+    whole_middle_needs_reuse = True
 
 
 class WeightStationary(DataflowGeometry):
@@ -278,6 +349,7 @@ class WeightStationary(DataflowGeometry):
     dims = ("k", "n", "m")
     outer_dim = "n"
     preload_rows = True
+    whole_middle_needs_reuse = False
 
 
 class InputStationary(DataflowGeometry):
@@ -288,6 +360,7 @@ class InputStationary(DataflowGeometry):
     dims = ("k", "m", "n")
     outer_dim = "m"
     preload_rows = True
+    whole_middle_needs_reuse = False
 
 
 GEOMETRIES: dict[Dataflow, DataflowGeometry] = {

@@ -30,10 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.config.enums import Dataflow
-from simulator.mapping.dataflow import geometry_of
-
-ROWS = "rows"
-COLS = "cols"
+from simulator.mapping.dataflow import COLS, ROWS, geometry_of  # the grid axes, named once
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +43,11 @@ class LoopOrder:
     def __post_init__(self) -> None:
         if self.group_axis not in (ROWS, COLS) or self.group_blocks < 1:
             raise ValueError(f"bad loop order {self.group_axis!r} x {self.group_blocks}")
+
+    @property
+    def middle_axis(self) -> str:
+        """The axis swept inside each super-block (the one not grouped)."""
+        return COLS if self.group_axis == ROWS else ROWS
 
 
 def fixed_order(dataflow: Dataflow, fold_rows: int, fold_cols: int) -> LoopOrder:

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 from simulator.config.enums import Dataflow, MappingPolicy
 from simulator.config.schema import HwConfig
-from simulator.mapping.dataflow import DataflowGeometry, Fold, fold_cycles, geometry_of, issue_interval_cycles
+from simulator.mapping.dataflow import TENSOR_DIMS, DataflowGeometry, Fold, geometry_of
 from simulator.mapping.loop_order import COLS, ROWS, LoopOrder, fixed_order, position, super_blocks
-from simulator.mapping.tiling import fold_grid
 from simulator.workload.gemm import Gemm
 
 
@@ -103,32 +102,45 @@ class GemmSchedule:
         """B, once loaded, stays in SRAM for every later fold reading it (never refetched)."""
         return self._resident("b")
 
+    @property
+    def grouped_tensor(self) -> str:
+        """What a super-block keeps while the middle axis sweeps: an operand (OS) or the psums C (WS/IS)."""
+        return self.geometry.tensor_on_axis(self.order.group_axis)
+
+    @property
+    def middle_tensor(self) -> str:
+        """The operand the middle axis walks: one block per middle step, reused by the super-block."""
+        return self.geometry.tensor_on_axis(self.order.middle_axis)
+
+    def blocks_along(self, axis: str) -> int:
+        """Folds along a grid axis (ROWS: fold_rows, COLS: fold_cols)."""
+        return self.fold_rows if axis == ROWS else self.fold_cols
+
     def _resident(self, operand: str) -> bool:
-        if self.dataflow is not Dataflow.OS:
-            middle = "a" if self.dataflow is Dataflow.WS else "b"
-        else:
-            middle = "b" if self.order.group_axis == ROWS else "a"
-            if operand != middle:
-                return self.group_resident
-        if operand != middle:
+        if operand == self.geometry.stationary_tensor:
             return True  # WS weights / IS activations: each tile is loaded exactly once
+        if operand == self.grouped_tensor:
+            return self.group_resident
         return self.middle_whole_resident or (self.middle_block_resident and self.super_blocks == 1)
 
     @property
     def psum_resident(self) -> bool:
-        """WS/IS partial sums stay in SRAM C across the K folds (OS has none to spill)."""
-        return self.dataflow is Dataflow.OS or self.group_resident
+        """Partial sums stay in SRAM C across the K folds (always when there are none: OS)."""
+        return self.geometry.reduction_axis is None or self.group_resident
 
     def _fetches(self) -> tuple[int, int]:
         """(A, B) whole-tensor fetches per instance, in the loop order."""
-        fr, fc = self.fold_rows, self.fold_cols
-        if self.dataflow is Dataflow.OS:
-            a_group = self.order.group_axis == ROWS
-            group = 1 if self.group_resident else (fc if a_group else fr)  # reloaded per middle step
-            middle = self._middle_loads(fr if a_group else fc)  # the middle operand's group extent
-            return (group, middle) if a_group else (middle, group)
-        middle = self._middle_loads(fc)
-        return (middle, 1) if self.dataflow is Dataflow.WS else (1, middle)
+        groups = self.blocks_along(self.order.group_axis)
+        middles = self.blocks_along(self.order.middle_axis)
+
+        def fetches(operand: str) -> int:
+            if operand == self.grouped_tensor:
+                return 1 if self.group_resident else middles  # reloaded per middle step
+            if operand == self.middle_tensor:
+                return self._middle_loads(groups)  # at worst once per group block (every fold)
+            return 1  # the stationary operand
+
+        return fetches("a"), fetches("b")
 
     @property
     def compulsory_dram_bytes(self) -> int:
@@ -146,26 +158,27 @@ class GemmSchedule:
         """Traffic of all instances, in closed form (sums of used extents are the GEMM dims)."""
         g, ob, ab = self.gemm, self.operand_bytes, self.acc_bytes
         m, k, n = g.m, g.k, g.n
-        fr, fc = self.fold_rows, self.fold_cols
         a_bytes, b_bytes = m * k * ob, k * n * ob
         out_acc, out_op = m * n * ab, m * n * ob
         a_times, b_times = self._fetches()
         a_load, b_load = a_bytes * a_times, b_bytes * b_times
-        if self.dataflow is Dataflow.OS:
-            a_read, b_read = a_bytes * fc, b_bytes * fr
-            psum = 0
-            c_read, c_write = out_acc, out_acc
-        else:
-            k_folds = fr
-            if self.dataflow is Dataflow.WS:  # A streams once per N col-block
-                a_read, b_read = a_bytes * fc, b_bytes
-            else:  # IS: B streams once per M col-block
-                a_read, b_read = a_bytes, b_bytes * fc
-            psum = 0 if self.psum_resident else out_acc * (k_folds - 1)
-            c_write = out_acc * k_folds + psum
-            c_read = out_acc * (k_folds - 1) + out_acc + psum
+        a_read, b_read = a_bytes * self._sram_reads("a"), b_bytes * self._sram_reads("b")
+        axis = self.geometry.reduction_axis
+        k_folds = 1 if axis is None else self.blocks_along(axis)  # folds each output's sum spans
+        psum = 0 if self.psum_resident else out_acc * (k_folds - 1)
+        c_write = out_acc * k_folds + psum
+        c_read = out_acc * (k_folds - 1) + out_acc + psum
         t = FoldTransfers(a_load, b_load, psum, psum, out_op, a_read, b_read, c_read, c_write)
         return _scaled(t, g.count)
+
+    def _sram_reads(self, operand: str) -> int:
+        """Times an operand streams from SRAM into the array: once per block of each grid axis it
+        does not hold (OS: A once per N col-block, B per M row-block; the stationary operand once)."""
+        times = 1
+        for axis in (ROWS, COLS):
+            if axis not in self.geometry.axes_of(operand):
+                times *= self.blocks_along(axis)
+        return times
 
 
 def _scaled(t: FoldTransfers, factor: int) -> FoldTransfers:
@@ -175,43 +188,50 @@ def _scaled(t: FoldTransfers, factor: int) -> FoldTransfers:
 def _residency(gemm: Gemm, hw: HwConfig, fr: int, fc: int, order: LoopOrder) -> tuple[bool, bool, bool]:
     """(group_resident, middle_block_resident, middle_whole_resident) of an order on `hw`.
 
-    OS grouping columns keeps a super-block of B column blocks (K x S*cols) in SRAM B and reuses
-    one A row-block (rows x K) per middle step; grouping rows is the mirror. WS/IS group output
-    column blocks: their partial sums stay in SRAM C while the K blocks (middle) sweep.
+    The grouped tensor (geometry.tensor_on_axis) of a super-block stays resident when its
+    `group_blocks` blocks fit one buffer: OS grouping columns keeps K x S*cols of B in SRAM B
+    (grouping rows is the mirror, A); WS/IS keep the partial sums of their output column blocks
+    in SRAM C while the K blocks (middle) sweep. The middle operand's block (one middle step)
+    and the whole middle operand are checked against its own buffer.
     """
     arr, sram = hw.array, hw.memory.sram
+    geometry = geometry_of(arr.dataflow)
     ob, ab = arr.datatype.operand_bytes, arr.datatype.acc_bytes
-    m, k, n, rows, cols = gemm.m, gemm.k, gemm.n, arr.rows, arr.cols
-    wide = order.group_blocks * (rows if order.group_axis == ROWS else cols)
-    if arr.dataflow is Dataflow.OS:
-        if order.group_axis == COLS:
-            group = k * min(wide, n) * ob <= sram.b.buffer_bytes
-            block, whole, buf = min(rows, m) * k * ob, m * k * ob, sram.a.buffer_bytes
-        else:
-            group = min(wide, m) * k * ob <= sram.a.buffer_bytes
-            block, whole, buf = k * min(cols, n) * ob, k * n * ob, sram.b.buffer_bytes
-        # one super-block: the middle blocks keep their own buffers (the historical row-major order)
-        several = super_blocks(order, fr, fc) > 1
-        return group, block <= buf, several and whole <= buf
-    if arr.dataflow is Dataflow.WS:
-        group = m * min(wide, n) * ab <= sram.c.buffer_bytes
-        block, whole, buf = m * min(rows, k) * ob, m * k * ob, sram.a.buffer_bytes
-    else:
-        group = min(wide, m) * n * ab <= sram.c.buffer_bytes
-        block, whole, buf = min(rows, k) * n * ob, k * n * ob, sram.b.buffer_bytes
-    return group, block <= buf, whole <= buf
+    extent = {"m": gemm.m, "k": gemm.k, "n": gemm.n}
+    size = {ROWS: arr.rows, COLS: arr.cols}
+    buffer = {"a": sram.a.buffer_bytes, "b": sram.b.buffer_bytes, "c": sram.c.buffer_bytes}
+
+    def tensor_bytes(tensor: str, axis: str | None = None, cap: int = 0) -> int:
+        """Bytes of `tensor`, its extent along grid `axis` (if any) capped at `cap` elements."""
+        limit = dict(extent)
+        if axis is not None:
+            dim = geometry.grid_dim(axis)
+            limit[dim] = min(cap, extent[dim])
+        d0, d1 = TENSOR_DIMS[tensor]
+        return limit[d0] * limit[d1] * (ab if tensor == "c" else ob)
+
+    grouped = geometry.tensor_on_axis(order.group_axis)
+    wide = order.group_blocks * size[order.group_axis]
+    group = tensor_bytes(grouped, order.group_axis, wide) <= buffer[grouped]
+    middle, axis = geometry.tensor_on_axis(order.middle_axis), order.middle_axis
+    block, whole, buf = tensor_bytes(middle, axis, size[axis]), tensor_bytes(middle), buffer[middle]
+    reused = super_blocks(order, fr, fc) > 1 or not geometry.whole_middle_needs_reuse
+    return group, block <= buf, reused and whole <= buf
 
 
 def _candidates(dataflow: Dataflow, fr: int, fc: int, group_fits) -> list[LoopOrder]:
-    """The fixed order first, then per allowed axis: one block, the widest resident super-block, all.
+    """The fixed order first, then per groupable axis: one block, the widest resident super-block, all.
 
     Traffic falls as super-blocks widen while the group stays resident, so the widest resident
-    width dominates every narrower one; wider than that the group is refetched per middle step.
+    width dominates every narrower one; wider than that a grouped operand is refetched per middle
+    step. Grouped partial sums that do not fit would spill: those orders are tried only when they fit.
     """
+    geometry = geometry_of(dataflow)
     fixed = fixed_order(dataflow, fr, fc)
     out = [fixed]
-    axes = ((ROWS, fr), (COLS, fc)) if dataflow is Dataflow.OS else ((COLS, fc),)
-    for axis, blocks in axes:
+    for axis in geometry.groupable_axes:
+        blocks = fr if axis == ROWS else fc
+        operand_group = geometry.tensor_on_axis(axis) != "c"
         widest = 1
         lo, hi = 1, blocks  # binary search: residency is monotone in the width
         while lo <= hi:
@@ -222,7 +242,7 @@ def _candidates(dataflow: Dataflow, fr: int, fc: int, group_fits) -> list[LoopOr
                 hi = mid - 1
         for size in (1, widest, blocks):
             order = LoopOrder(axis, size)
-            if order not in out and (dataflow is Dataflow.OS or size == 1 or group_fits(order)):
+            if order not in out and (operand_group or size == 1 or group_fits(order)):
                 out.append(order)
     return out
 
@@ -231,8 +251,9 @@ def schedule_gemm(gemm: Gemm, hw: HwConfig) -> GemmSchedule:
     """The tile schedule of one GEMM on a hardware config (the mapping step picks its order)."""
     arr = hw.array
     df, rows, cols = arr.dataflow, arr.rows, arr.cols
-    fr, fc = fold_grid(df, gemm.m, gemm.k, gemm.n, rows, cols)
-    temporal = {Dataflow.OS: gemm.k, Dataflow.WS: gemm.m, Dataflow.IS: gemm.n}[df]
+    geometry = geometry_of(df)
+    fr, fc = geometry.fold_grid(gemm.m, gemm.k, gemm.n, rows, cols)
+    temporal = geometry.temporal_extent(gemm.m, gemm.k, gemm.n)
 
     def build(order: LoopOrder) -> GemmSchedule:
         group, block, whole = _residency(gemm, hw, fr, fc, order)
@@ -243,8 +264,8 @@ def schedule_gemm(gemm: Gemm, hw: HwConfig) -> GemmSchedule:
             cols=cols,
             fold_rows=fr,
             fold_cols=fc,
-            fold_cycles=fold_cycles(df, rows, cols, temporal),
-            issue_interval_cycles=issue_interval_cycles(df, rows, cols, temporal, arr.fold_overlap),
+            fold_cycles=geometry.fold_cycles(rows, cols, temporal),
+            issue_interval_cycles=geometry.issue_interval_cycles(rows, cols, temporal, arr.fold_overlap),
             order=order,
             group_resident=group,
             middle_block_resident=block,
@@ -263,50 +284,43 @@ def schedule_gemm(gemm: Gemm, hw: HwConfig) -> GemmSchedule:
 def fold_joins(s: GemmSchedule, fold: Fold) -> tuple[bool, bool]:
     """Whether fold `fold`'s A / B load adds a block to a tensor already holding a buffer.
 
-    A resident super-block (OS) is loaded block by block during its first middle step; every
-    block after the first goes into the buffer the first took. A whole-resident middle operand
-    is loaded block by block during the first super-block, likewise.
+    A resident grouped operand (OS) is loaded block by block during its super-block's first
+    middle step; every block after the first goes into the buffer the first took. A
+    whole-resident middle operand is loaded block by block during the first super-block,
+    likewise. The stationary operand's blocks never join: each is used by one fold.
     """
     pos = position(s.order, fold.row0 // s.rows, fold.col0 // s.cols)
-    group_joins = s.dataflow is Dataflow.OS and s.group_resident and pos.in_group > 0 and pos.middle == 0
+    group_joins = s.group_resident and pos.in_group > 0 and pos.middle == 0
     middle_joins = s.middle_whole_resident and pos.super_block == 0 and pos.in_group == 0 and pos.middle > 0
-    if s.dataflow is Dataflow.OS:
-        if s.order.group_axis == ROWS:
-            return group_joins, middle_joins
-        return middle_joins, group_joins
-    if s.dataflow is Dataflow.WS:
-        return middle_joins, False
-    return False, middle_joins
+    joins = {s.grouped_tensor: group_joins, s.middle_tensor: middle_joins}  # partial sums never join
+    return joins.get("a", False), joins.get("b", False)
 
 
 def fold_transfers(s: GemmSchedule, fold: Fold) -> FoldTransfers:
-    """Bytes one fold (of one instance) moves, following the schedule's loop order."""
-    g, ob, ab = s.gemm, s.operand_bytes, s.acc_bytes
-    ru, cu = fold.rows_used, fold.cols_used
-    block_r = fold.row0 // s.rows
-    pos = position(s.order, block_r, fold.col0 // s.cols)
+    """Bytes one fold (of one instance) moves, following the schedule's loop order.
+
+    The grouped operand loads at its super-block's first middle step (every step when it is not
+    resident), the middle operand per super-block (or once, or every fold), the stationary one
+    with every fold. When K is split over folds (WS/IS) the first K fold starts each output's
+    sum, the last writes it out, and the ones between accumulate into SRAM C (spilling through
+    DRAM when the grouped partial sums do not fit).
+    """
+    ob, ab = s.operand_bytes, s.acc_bytes
+    block = {ROWS: fold.row0 // s.rows, COLS: fold.col0 // s.cols}
+    pos = position(s.order, block[ROWS], block[COLS])
     group_load = pos.middle == 0 or not s.group_resident
     if s.middle_whole_resident:
         middle_load = pos.super_block == 0 and pos.in_group == 0
     else:
         middle_load = pos.in_group == 0 or not s.middle_block_resident
-    if s.dataflow is Dataflow.OS:
-        load_a, load_b = (group_load, middle_load) if s.order.group_axis == ROWS else (middle_load, group_load)
-        a_fold, b_fold = ru * g.k * ob, g.k * cu * ob
-        out = ru * cu
-        return FoldTransfers(
-            a_fold if load_a else 0, b_fold if load_b else 0, 0, 0, out * ob, a_fold, b_fold, out * ab, out * ab
-        )
-    # WS / IS: rows are K; the middle axis walks K-blocks of the super-block's output blocks
-    first_k, last_k = block_r == 0, block_r == s.fold_rows - 1
-    if s.dataflow is Dataflow.WS:
-        out = g.m * cu
-        a_fold, b_fold = g.m * ru * ob, ru * cu * ob
-        a_load, b_load = (a_fold if middle_load else 0), b_fold
-    else:
-        out = cu * g.n
-        a_fold, b_fold = cu * ru * ob, ru * g.n * ob
-        a_load, b_load = a_fold, (b_fold if middle_load else 0)
+    load = {s.grouped_tensor: group_load, s.middle_tensor: middle_load}  # the stationary operand: always
+    elements = s.geometry.block_elements(fold)
+    a_fold, b_fold, out = elements["a"] * ob, elements["b"] * ob, elements["c"]
+    a_load = a_fold if load.get("a", True) else 0
+    b_load = b_fold if load.get("b", True) else 0
+    axis = s.geometry.reduction_axis  # None: the whole sum is in this fold (OS)
+    first_k = axis is None or block[axis] == 0
+    last_k = axis is None or block[axis] == s.blocks_along(axis) - 1
     psum_load = 0 if (first_k or s.psum_resident) else out * ab
     psum_store = 0 if (last_k or s.psum_resident) else out * ab
     c_read = (0 if first_k else out * ab) + (out * ab if last_k else 0) + psum_store
