@@ -17,12 +17,16 @@ from simulator.config.enums import FaultKind
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.errors import ConfigError
-from simulator.workload.workload import Workload
+from simulator.workload.workload import Gemm, Workload
 
-# Peak resident memory per injected fault, from `abftsim run --workload vit_block_gemms --policy none
-# --ber B` under /usr/bin/time -f %M: B = 0: 112 MB, 1e-6: 475 MB (93,048 faults), 1e-5: 1.89 GB
-# (930,134 faults), i.e. 1.7-4.0 KB per fault; the larger figure is used.
-BYTES_PER_FAULT = 4096
+# Peak resident memory per injected fault, measured on the struct-of-arrays verifier (verify/) with
+# `/usr/bin/time -f "%M KB" abftsim run --workload vit_block_gemms --policy none --ber B --json /dev/null`
+# (kernels compiled beforehand): B = 0: 115,040 KB; 1e-6: 355,676 KB (93,181 faults); 1e-5:
+# 1,213,412 KB (929,472 faults); 3e-5: 3,038,100 KB (2,789,743 faults). The slope is 1,050 B per
+# fault from 1e-6 to 1e-5 and 1,004 B from 1e-5 to 3e-5 (the intercept, ~142 MiB, is the faulted
+# GEMMs' operands: 13.5 B per element, under BYTES_PER_OPERAND_ELEMENT); 1,280 B leaves ~20 % margin.
+# (The old verifier took 1.7-4.0 KB per fault.)
+BYTES_PER_FAULT = 1280
 # Operands kept per faulted GEMM instance: A (M x K) and B (K x N) in the datatype, their 64-bit
 # kernel copies and the 64-bit clean output (M x N), rounded up to 16 bytes per element.
 BYTES_PER_OPERAND_ELEMENT = 16
@@ -33,6 +37,10 @@ BASE_BYTES = 256 * 2**20  # interpreter, numpy, numba and the compiled kernels (
 class MemoryEstimate:
     faults: float  # expected injected faults, recomputation passes included
     bytes: float  # estimated peak memory of the run
+    fault_bytes: float = 0.0  # of which the faults
+    operand_bytes: float = 0.0  # of which the faulted GEMMs' operands
+    fault_key: str = "faults.ber"  # the key that sets the fault count
+    operand_key: str = ""  # the workload GEMM dimension that makes the operands largest
 
     def describe(self) -> str:
         return f"~{self.faults:.3g} faults, ~{_gib(self.bytes)}"
@@ -65,22 +73,43 @@ def estimate_memory(spec: FaultSpec, hw: HwConfig, workload: Workload, recomputi
     exposed_bits = sum(spec.site_bits(site, datatype)[1] for site in spec.sites)
     passes = 1 + (hw.recompute.max_retries if recomputing else 0)
     if spec.kind is FaultKind.PERMANENT:
-        faults = float(spec.permanent_count * passes)
+        faults, fault_key = float(spec.permanent_count * passes), "faults.permanent_count"
     else:
-        faults = spec.ber * exposed_bits * sum(float(g.macs) for g in selected) * passes
-    elements = sum(float(g.count) * (g.m * g.k + g.k * g.n + g.m * g.n) for g in selected)
-    total = BASE_BYTES + faults * BYTES_PER_FAULT + elements * BYTES_PER_OPERAND_ELEMENT
-    return MemoryEstimate(faults, total)
+        faults, fault_key = spec.ber * exposed_bits * sum(float(g.macs) for g in selected) * passes, "faults.ber"
+
+    def elements(g: Gemm) -> float:
+        return float(g.count) * (g.m * g.k + g.k * g.n + g.m * g.n)
+
+    operand_bytes = sum(elements(g) for g in selected) * BYTES_PER_OPERAND_ELEMENT
+    fault_bytes = faults * BYTES_PER_FAULT
+    operand_key = ""
+    if selected:
+        index, largest = max(enumerate(workload.gemms), key=lambda ig: elements(ig[1]) if spec.selects(ig[1]) else -1.0)
+        dim, size = max((("M", largest.m), ("K", largest.k), ("N", largest.n)), key=lambda d: d[1])
+        operand_key = f"gemms.{index}.{dim}"
+        operand_key += f" (GEMM {largest.name!r}, {dim} = {size:,})"
+    return MemoryEstimate(
+        faults, BASE_BYTES + fault_bytes + operand_bytes, fault_bytes, operand_bytes, fault_key, operand_key
+    )
 
 
 def check_memory(estimate: MemoryEstimate, available_bytes: float | None = None) -> None:
-    """Refuse a run whose estimate exceeds the memory this process may use (one line, naming faults.ber)."""
+    """Refuse a run whose estimate exceeds the memory this process may use, in one line naming the
+    key that makes it large: the fault rate (faults.ber), or the workload GEMM dimension whose
+    operands dominate (gemms.I.K with the GEMM's name)."""
     limit = memory_available_bytes() if available_bytes is None else available_bytes
-    if limit is not None and estimate.bytes > limit:
+    if limit is None or estimate.bytes <= limit:
+        return
+    if estimate.operand_key and estimate.operand_bytes > estimate.fault_bytes:
         raise ConfigError(
-            f"faults.ber: this run needs {estimate.describe()} of memory, more than the {_gib(limit)} available; "
-            "lower the BER, restrict faults.gemms/kinds or use a smaller workload"
+            f"{estimate.operand_key}: this run needs {estimate.describe()} of memory, "
+            f"{_gib(estimate.operand_bytes)} of it for the faulted GEMMs' operands, more than the {_gib(limit)} "
+            "available; shrink that GEMM or leave it out of faults.gemms/kinds"
         )
+    raise ConfigError(
+        f"{estimate.fault_key}: this run needs {estimate.describe()} of memory, more than the {_gib(limit)} available; "
+        "lower the BER, restrict faults.gemms/kinds or use a smaller workload"
+    )
 
 
 def memory_available_bytes() -> float | None:

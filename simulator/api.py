@@ -169,6 +169,7 @@ def _simulate_policy(
                 energy_breakdown_pj=energy_breakdown_pj(layer.actions, hw),
                 outcomes=per_layer,
                 compulsory_dram_bytes=s.compulsory_dram_bytes,
+                writeback_stall_cycles=layer.writeback_stall_cycles,
             )
         )
     found = verifier.outcomes() if isinstance(verifier, FaultVerifier) else Outcomes()

@@ -94,3 +94,24 @@ def test_accuracy_and_calibrate_refuse_an_impossible_ber_up_front(capsys):
         assert cli.main([*command, "--limit", "2", "--trials", "1", "--quiet"]) == 2
         assert capsys.readouterr().err.startswith("abftsim: error: faults.ber: this run needs")
     assert not Path("never.yaml").exists()
+
+
+def test_the_refusal_names_the_gemm_dimension_when_the_operands_are_too_large(tmp_path):
+    # huge_k: A is 16 x 1e9 and B 1e9 x 16, 3.2e10 elements x 16 B = 477 GiB of operands, while
+    # BER 1e-8 on its 2.56e11 MACs expects only ~1.6e5 faults (~0.2 GiB): the operands are the key.
+    wl = tmp_path / "deep_k.yaml"
+    wl.write_text(
+        "name: deep_k\ngemms:\n  - {name: small, M: 16, K: 16, N: 16}\n  - {name: huge_k, M: 16, K: 1000000000, N: 16}\n"
+    )
+    hw, workload = load_hw("edge_32x32"), load_workload(str(wl))
+    estimate = estimate_memory(FaultSpec(ber=1e-8), hw, workload, recomputing=False)
+    assert estimate.operand_bytes == pytest.approx((16 * 16 * 3 + 2 * 16e9 + 256) * BYTES_PER_OPERAND_ELEMENT)
+    with pytest.raises(ConfigError, match=r"^gemms\.1\.K \(GEMM 'huge_k', K = 1,000,000,000\): this run needs") as info:
+        check_memory(estimate, available_bytes=4 * 2**30)
+    assert "faults.ber" not in str(info.value)
+    # the same workload at BER 0.5: the faults dominate, and the message names faults.ber
+    with pytest.raises(ConfigError, match=r"^faults\.ber: "):
+        check_memory(estimate_memory(FaultSpec(ber=0.5), hw, workload, recomputing=False), available_bytes=4 * 2**30)
+    # through the API, before anything is built
+    with pytest.raises(ConfigError, match=r"^gemms\.1\.K "):
+        api.run("edge_32x32", str(wl), ["none"], FaultSpec(ber=1e-8))

@@ -7,7 +7,7 @@ import pytest
 from simulator.abft.policies import PolicyBase
 from simulator.abft.protocol import Action, CheckWork, Decision
 from simulator.config.loader import load_hw, load_workload
-from simulator.engine import simulate
+from simulator.engine import RecordKind, layer_cycles, simulate
 from simulator.engine.testing import ScriptedPolicy, forced
 from simulator.mapping.region import Region, Scope, channel_bandwidth
 from simulator.mapping.schedule import schedule_gemm
@@ -202,3 +202,37 @@ def test_action_counts_are_the_schedules_traffic_and_macs(dataflow):
         assert a.macs == s.gemm.macs + 5 * s.folds and a.recomputed_macs == 0
         assert (a.checksum_adds, a.compares, a.cycles) == (3 * s.folds, 2 * s.folds, layer.total_cycles)
     assert r.actions.cycles == r.total_cycles
+
+
+@pytest.mark.parametrize("coalesce", [True, False])
+def test_write_back_of_a_big_layer_is_not_the_next_small_layers_memory_stall(coalesce):
+    # Issue 16: a 1x1x1 GEMM after a bigger one showed the big one's write-back as its own stall.
+    # 4x4 OS array, 2 B/cycle, latency 10. big = 8 x 4 x 12: 2 x 3 = 6 folds of 4 + 4 + 4 - 2 = 10
+    # cycles, issued every 4 once loaded, each writing a 4x4 int8 block back (16 B = 8 cycles).
+    # Its folds end at 36, 44, 54, 62, 66, 70 (the layer ends at 70); each store is requested then
+    # and queued behind loads requested earlier: stores 0-2 cross 42..66.
+    # one = 1 x 1 x 1: its 2-byte load is requested at 56 (when big's fold 4 issued: two buffers
+    # of lookahead), behind 10 cycles of big's write-back (56..58 of store 1, 58..66 of store 2);
+    # it crosses 66..67 and is ready at 67 + 10 = 77: one's array waits 70..77. Without those 10
+    # cycles it would have been ready at 57 + 10 = 67 < 70: all 7 cycles are write-back stall.
+    # Big's stores 3-5 (requested 62, 66, 70, after the load) cross 67..91. One's fold runs
+    # 77..84, its 1-byte store crosses 91..91.5, and the run ends when the channel is idle, at
+    # ceil(91.5) = 92. Of the final drain 84..92, big's store 5 fills 84..91: without it the drain
+    # would end at ceil(91.5 - 7) = 85, so 7 more write-back cycles and 1 memory-stall cycle
+    # (one's own write-back). Before this change all 15 stall cycles were one's memory stall.
+    hw = small_hw("memory.dram.bandwidth_bytes_per_cycle=2")
+    schedules = [schedule_gemm(g, hw) for g in (Gemm("big", "fc1", 8, 4, 12), Gemm("one", "fc2", 1, 1, 1))]
+    r = simulate(hw, schedules, PolicyBase(), trace=True, coalesce=coalesce)
+    big, one = r.layers
+    assert (big.cycles.start_cycle, big.cycles.end_cycle) == (0, 70)
+    assert (one.cycles.start_cycle, one.cycles.end_cycle) == (70, 92)
+    assert (one.compute_cycles, one.memory_stall_cycles, one.writeback_stall_cycles) == (7, 1, 7 + 7)
+    assert one.recompute_cycles == one.checksum_stall_cycles == 0
+    assert big.writeback_stall_cycles == 0  # nothing was written before it
+    # the attribution moved, the totals did not: 22 cycles of `one`, 92 in all
+    assert one.total_cycles == 7 + 1 + 14 and r.total_cycles == 92
+    stores = [(x.start_cycle, x.end_cycle) for x in r.records if x.kind is RecordKind.STORE and x.layer == 0]
+    assert stores == [(42, 50), (50, 58), (58, 66), (67, 75), (75, 83), (83, 91)]
+    spans = [(x.start_cycle, x.end_cycle) for x in r.records if x.kind is RecordKind.WRITEBACK_STALL]
+    assert spans == [(70, 77), (85, 92)]
+    assert layer_cycles(r.records, [s.compute_cycles for s in schedules]) == [b.cycles for b in r.layers]

@@ -171,3 +171,13 @@ def test_checking_macs_follow_the_fold_grid_and_the_block_size(bundle):
     row_blocks = [(8, 2)] * 6 + [(3, 1)]  # (rows r, nb_r) per fold row; every fold has c = 8, nb_c = 2
     fc1_blocked = sum(8 * (nb_r * fc1.k * 8 + 2 * r * fc1.k) for r, nb_r in row_blocks)  # 8 fold columns
     assert blocked.check_macs - plain.check_macs == fc1_blocked - closed_form(fc1)
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not really a zip"])
+def test_an_empty_or_broken_bundle_is_a_clean_error(tmp_path, content):
+    # np.load raises EOFError on an empty file and BadZipFile on a broken zip (the CLI fuzz found
+    # the first as a traceback from `accuracy --config empty`)
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(content)
+    with pytest.raises(ValueError, match="cannot read the model bundle"):
+        load_bundle(bad)

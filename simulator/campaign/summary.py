@@ -20,7 +20,10 @@ from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval, clustered_rate
 MEAN_KEYS = ("latency_overhead_pct", "energy_overhead_pct", "faults_injected", "escaped", "recomputed_macs")
 # counts cannot be negative: their intervals are truncated at 0 (metrics.stats.t_interval)
 SUPPORT_MIN = {"faults_injected": 0.0, "escaped": 0.0, "recomputed_macs": 0.0}
-KIND_KEYS = ("compute_cycles", "memory_stall_cycles", "checksum_stall_cycles", "recompute_cycles", "total_cycles")
+KIND_KEYS = (
+    "compute_cycles", "memory_stall_cycles", "checksum_stall_cycles", "recompute_cycles", "total_cycles",
+    "writeback_stall_cycles",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +97,7 @@ def summarize(
             runs_escaped = sum(1 for p in per_trial if p["escaped"] > 0)
             kinds: dict[str, dict[str, float]] = {}
             for kind in per_trial[0]["kinds"]:
-                kinds[kind] = {k: _mean(p["kinds"][kind][k] for p in per_trial) for k in KIND_KEYS}
+                kinds[kind] = {k: _mean(p["kinds"][kind].get(k, 0) for p in per_trial) for k in KIND_KEYS}
             out.append(
                 PolicySummary(
                     point=point.point,

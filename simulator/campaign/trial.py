@@ -21,6 +21,7 @@ POLICY_KEYS = (
 )  # fmt: skip
 LAYER_KEYS = (
     "compute_cycles", "memory_stall_cycles", "checksum_stall_cycles", "recompute_cycles", "total_cycles", "energy_pj",
+    "writeback_stall_cycles",
 )  # fmt: skip
 
 

@@ -28,7 +28,7 @@ def to_json(data: dict[str, Any]) -> str:
 
 CSV_LAYER_KEYS = (
     "name", "kind", "M", "K", "N", "count", "folds", "macs", "compute_cycles", "memory_stall_cycles",
-    "checksum_stall_cycles", "recompute_cycles", "total_cycles", "energy_pj",
+    "checksum_stall_cycles", "recompute_cycles", "total_cycles", "energy_pj", "writeback_stall_cycles",
 )  # fmt: skip
 
 
@@ -82,8 +82,9 @@ COMPARISON_HEADER = (
     ("toler", ">6"), ("escaped", ">8"), ("bad out", ">8"), ("max rel", ">9"),
 )  # fmt: skip
 _CYCLE_COLUMNS = (
-    ("folds", ">8"), ("compute", ">12"), ("mem stall", ">11"), ("chk stall", ">10"), ("recompute", ">11"),
-    ("total", ">12"), ("energy uJ", ">11"), ("DRAM MB", ">9"), ("/compul", ">8"), ("faults", ">8"), ("escaped", ">8"),
+    ("folds", ">8"), ("compute", ">12"), ("mem stall", ">11"), ("wb stall", ">10"), ("chk stall", ">10"),
+    ("recompute", ">11"), ("total", ">12"), ("energy uJ", ">11"), ("DRAM MB", ">9"), ("/compul", ">8"),
+    ("faults", ">8"), ("escaped", ">8"),
 )  # fmt: skip
 LAYER_HEADER = (("layer", "<16"), ("M", ">6"), ("K", ">6"), ("N", ">6"), ("count", ">6"), *_CYCLE_COLUMNS)
 KIND_HEADER = (("kind", "<12"), ("GEMMs", ">6"), ("GMAC", ">9"), *_CYCLE_COLUMNS)
@@ -130,7 +131,8 @@ def _cycle_cells(layers: Sequence[LayerReport]) -> tuple[Any, ...]:
     dram_bytes, compulsory_bytes = total("dram_bytes"), total("compulsory_dram_bytes")
     return (
         f"{total('folds'):,}", f"{total('compute_cycles'):,}", f"{total('memory_stall_cycles'):,}",
-        f"{total('checksum_stall_cycles'):,}", f"{total('recompute_cycles'):,}", f"{total('total_cycles'):,}",
+        f"{total('writeback_stall_cycles'):,}", f"{total('checksum_stall_cycles'):,}",
+        f"{total('recompute_cycles'):,}", f"{total('total_cycles'):,}",
         f"{energy_uj:.2f}", f"{dram_bytes / 1e6:.2f}", f"{dram_bytes / max(compulsory_bytes, 1):.2f}",
         f"{outcome('faults_injected'):,}", f"{outcome('escaped'):,}",
     )  # fmt: skip

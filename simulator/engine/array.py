@@ -15,7 +15,9 @@ channel when it is decided (behind the loads the DMA has already requested); a r
 issues once the data is in SRAM, a GEMM-scope pass streams it and cannot drain before it arrived.
 
 Accounting: a fold's gap s - p is a memory stall when its operands arrived last, else a checksum
-stall; its SRAM-port stretch is a memory stall; its on-array checksum cycles count as compute.
+stall; of a memory stall, the cycles by which earlier layers' write-back queued on the channel
+ahead of its load delayed its data (dma.Dma.writeback_wait; each store's service is charged once)
+are a write-back stall instead; its SRAM-port stretch is a memory stall; its on-array checksum cycles count as compute.
 Recompute passes are not attributed: a layer's recompute cycles are what remains of its total.
 """
 
@@ -72,6 +74,7 @@ class Sequencer:
         self.layer_final = 0  # latest cycle a result of this layer became final
         self.memory_stall = 0
         self.checksum_stall = 0
+        self.writeback_stall = 0  # waiting for earlier layers' write-back on the channel
         self.last_pass_is_fold = True
         self.extra_counts = ActionCounts()  # recompute passes and their checks, this layer
 
@@ -79,18 +82,21 @@ class Sequencer:
     def start_layer(self, layer: int, start: int) -> None:
         self.layer, self.layer_start, self.layer_final = layer, start, start
         self.p = max(self.p, start)
-        self.memory_stall = self.checksum_stall = 0
+        self.memory_stall = self.checksum_stall = self.writeback_stall = 0
         self.last_pass_is_fold = True
         self.extra_counts = ActionCounts()
 
     def end_layer(self, drain_stores: bool) -> int:
         """Close the layer; its end cycle (the last layer also waits for the final write-backs)."""
         end = max(self.layer_final, self.last_end)
+        behind = 0  # of the final drain, what earlier layers' write-back added (a write-back stall)
         if drain_stores and self.channel is not None:
             end = max(end, self.channel.finish())
+            behind = max(0, self.channel.drain_behind(max(self.layer_final, self.last_end), self.layer))
         if self.last_pass_is_fold:
             self._stall(RecordKind.CHECKSUM_STALL, self.last_end, self.layer_final)
-            self._stall(RecordKind.MEMORY_STALL, max(self.layer_final, self.last_end), end)
+            self._stall(RecordKind.MEMORY_STALL, max(self.layer_final, self.last_end), end - behind)
+            self._stall(RecordKind.WRITEBACK_STALL, max(self.layer_final, self.last_end, end - behind), end)
         if self.records is not None:
             self.records.append(TraceRecord(RecordKind.LAYER, self.layer, -1, -1, -1, self.layer_start, end))
         return end
@@ -113,8 +119,17 @@ class Sequencer:
         """Issue fold k of `seg` at `start`; the cycle its check completes (its verdict is due)."""
         cost = seg.cost
         if start > self.p:
-            kind = RecordKind.MEMORY_STALL if ready >= start else RecordKind.CHECKSUM_STALL
-            self._stall(kind, self.p, start)
+            if ready >= start:
+                behind = 0
+                if self.dma is not None:
+                    floor = self.p
+                    if len(self.releases) == self.releases.maxlen:
+                        floor = max(floor, self.releases[0] - cost.fold_cycles)
+                    behind = self.dma.writeback_wait(seg.ordinal + k, start - floor)
+                self._stall(RecordKind.MEMORY_STALL, self.p, start - behind)
+                self._stall(RecordKind.WRITEBACK_STALL, start - behind, start)
+            else:
+                self._stall(RecordKind.CHECKSUM_STALL, self.p, start)
         end = start + cost.fold_cycles
         self.p = start + cost.window_cycles
         if cost.port_stall_cycles:
@@ -154,7 +169,7 @@ class Sequencer:
             self.layer_final = at
         if self.channel is not None and cost.store_bytes:
             tag = (seg.layer, seg.instance, seg.first_fold + k) if self.records is not None else None
-            self.channel.post_store(at, ordinal, cost.store_bytes, cost.spills_psum, tag)
+            self.channel.post_store(at, ordinal, cost.store_bytes, cost.spills_psum, tag, seg.layer)
 
     # -- recompute passes ----------------------------------------------------------------------
     def request_refetch(self, at: int, nbytes: int, tag: tuple[int, int, int, int]) -> int:
@@ -199,6 +214,8 @@ class Sequencer:
             return
         if kind is RecordKind.MEMORY_STALL:
             self.memory_stall += end - start
+        elif kind is RecordKind.WRITEBACK_STALL:
+            self.writeback_stall += end - start
         else:
             self.checksum_stall += end - start
         if self.records is not None:
@@ -214,6 +231,17 @@ class Sequencer:
             self.records.append(TraceRecord(RecordKind.CHECK, layer, instance, fold, attempt, checked - side, checked))
 
     # -- coalescing support ----------------------------------------------------------------------
+    def stalls(self) -> tuple[int, int, int]:
+        """The layer's stall totals so far (memory, checksum, write-back)."""
+        return self.memory_stall, self.checksum_stall, self.writeback_stall
+
+    def repeat_stalls(self, then: tuple[int, int, int], times: int) -> None:
+        """Add `times` more periods of the stalls accumulated since the totals were `then`."""
+        memory, checksum, writeback = then
+        self.memory_stall += times * (self.memory_stall - memory)
+        self.checksum_stall += times * (self.checksum_stall - checksum)
+        self.writeback_stall += times * (self.writeback_stall - writeback)
+
     def state_key(self, lo: int, hi: int) -> tuple:
         """Everything that shapes future passes, relative to the issue pointer and fold count."""
         now, ordinal = self.p, self.issued

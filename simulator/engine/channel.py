@@ -15,6 +15,12 @@ Timing rules (DESIGN.md section 3):
 * Order: transfers are served first-come first-served by request cycle; at equal request
   cycles a load goes before a store (it gates compute), stores among themselves in fold order.
 
+Write-back behind a layer (accounting only, no effect on timing): the channel remembers the
+service spans of stores (`drained`) that a later fold load may still queue behind, and each fold
+load of layer J returns the spans of earlier layers' stores served while it waited in the queue
+(`Behind`). The array charges a fold's operand wait to write-back only up to what those spans
+delayed its data (array.Sequencer), and every span is charged once (`consume`).
+
 Requests are given with the cycle at which they were made, possibly before the caller's present:
 stores are queued and served lazily, once the request cycle of every earlier-or-equal load is
 known, so the service order is by request cycle whatever order the calls arrive in. Callers
@@ -25,11 +31,14 @@ request cycle below that of a load already requested.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 
 from simulator.engine.records import RecordKind, TraceRecord
 from simulator.mapping.region import channel_bandwidth
 
 Tag = tuple[int, int, int]  # (layer, instance, fold) of a transfer, for the trace
+Span = tuple[int, int, int]  # (start, end) in channel units and the layer of a served store
+Behind = tuple[int, tuple[Span, ...]]  # a fold load's end (units), earlier layers' stores it queued behind
 
 
 class DramChannel:
@@ -41,21 +50,60 @@ class DramChannel:
         self.units_per_byte = bandwidth.denominator
         self.latency_cycles = latency_cycles
         self.free_units = 0  # when the channel finishes everything served so far
-        self.stores: list[tuple[int, int, int, bool, Tag | None]] = []  # heap: (cycle, seq, bytes, remember, tag)
+        self.stores: list[
+            tuple[int, int, int, bool, Tag | None, int]
+        ] = []  # heap: (cycle, seq, bytes, remember, tag, layer)
+        self.drained: list[Span] = []  # served stores a later load may still queue behind, uncharged parts
         self.remembered: dict[int, int] = {}  # seq -> cycle its store completed (for read-after-write)
         self.records = records
 
     def load(self, request_cycle: int, nbytes: int, tag: Tag | None = None) -> int:
         """Serve a load requested at `request_cycle`; the cycle its data is usable in SRAM."""
         self.serve_stores_before(request_cycle)
+        self.release_spans(request_cycle)  # loads are requested in non-decreasing cycle order
         end = self._serve(request_cycle, nbytes, RecordKind.LOAD, tag)
         return -(-end // self.units_per_cycle) + self.latency_cycles
 
+    def load_fold(self, request_cycle: int, nbytes: int, layer: int, tag: Tag | None = None) -> tuple[int, Behind]:
+        """`load` for a fold of `layer`; also what of earlier layers' write-back it queued behind."""
+        self.serve_stores_before(request_cycle)
+        lo = max(request_cycle * self.units_per_cycle, self.free_units)
+        ready = self.load(request_cycle, nbytes, tag)
+        queued = request_cycle * self.units_per_cycle
+        spans = tuple(
+            (max(a, queued), min(b, lo), n) for a, b, n in self.drained if n < layer and b > queued and a < lo
+        )
+        return ready, (self.free_units, spans)
+
+    def release_spans(self, cycle: int) -> None:
+        """No load is requested before `cycle` any more: forget the stores served before it."""
+        cut = cycle * self.units_per_cycle
+        if self.drained and self.drained[0][1] <= cut:
+            self.drained = [span for span in self.drained if span[1] > cut]
+
+    def drain_behind(self, cycle: int, layer: int) -> int:
+        """After `finish`: cycles the channel's final drain from `cycle` on would have been shorter
+        without the uncharged stores of layers before `layer` it served after `cycle`."""
+        after = cycle * self.units_per_cycle
+        units = sum(b - max(a, after) for a, b, n in self.drained if n < layer and b > after)
+        per = self.units_per_cycle
+        return -(-self.free_units // per) - max(cycle, -(-(self.free_units - units) // per))
+
+    def consume(self, upto: int) -> None:
+        """Write-back service before channel time `upto` has been charged: it is charged once."""
+        self.drained = clip_spans(self.drained, upto)
+
     def post_store(
-        self, request_cycle: int, seq: int, nbytes: int, remember: bool = False, tag: Tag | None = None
+        self,
+        request_cycle: int,
+        seq: int,
+        nbytes: int,
+        remember: bool = False,
+        tag: Tag | None = None,
+        layer: int = -1,
     ) -> None:
-        """Queue a write-back requested at `request_cycle`; `seq` orders stores of equal cycles."""
-        heapq.heappush(self.stores, (request_cycle, seq, nbytes, remember, tag))
+        """Queue a write-back of `layer` requested at `request_cycle`; `seq` orders stores of equal cycles."""
+        heapq.heappush(self.stores, (request_cycle, seq, nbytes, remember, tag, layer))
 
     def serve_stores_before(self, cycle: int) -> None:
         """Serve every queued store requested strictly before `cycle` (they precede such a load)."""
@@ -88,9 +136,11 @@ class DramChannel:
             self._serve_store(heapq.heappop(self.stores))
         return -(-self.free_units // self.units_per_cycle)
 
-    def _serve_store(self, item: tuple[int, int, int, bool, Tag | None]) -> None:
-        cycle, seq, nbytes, remember, tag = item
+    def _serve_store(self, item: tuple[int, int, int, bool, Tag | None, int]) -> None:
+        cycle, seq, nbytes, remember, tag, layer = item
         end = self._serve(cycle, nbytes, RecordKind.STORE, tag)
+        if layer >= 0:
+            self.drained.append((end - nbytes * self.units_per_byte, end, layer))
         if remember:
             self.remembered[seq] = -(-end // self.units_per_cycle)
 
@@ -106,13 +156,22 @@ class DramChannel:
     # -- coalescing support ------------------------------------------------------------------
     def state_key(self, now: int, ordinal: int) -> tuple:
         """The channel's state relative to (`now` cycles, `ordinal` folds), for repeat detection."""
-        queued = tuple(sorted((c - now, s - ordinal, b) for c, s, b, _, _ in self.stores))
+        base = now * self.units_per_cycle
+        queued = tuple(sorted((c - now, s - ordinal, b, n) for c, s, b, _, _, n in self.stores))
         remembered = tuple(sorted((s - ordinal, c - now) for s, c in self.remembered.items()))
-        return (self.free_units - now * self.units_per_cycle, queued, remembered)
+        drained = tuple((a - base, b - base, n) for a, b, n in self.drained)
+        return (self.free_units - base, queued, remembered, drained)
 
     def shift(self, cycles: int, ordinals: int) -> None:
         """Advance the whole state by `cycles` and `ordinals` (a jump over repeated periods)."""
-        self.free_units += cycles * self.units_per_cycle
-        self.stores = [(c + cycles, s + ordinals, b, r, t) for c, s, b, r, t in self.stores]
+        units = cycles * self.units_per_cycle
+        self.free_units += units
+        self.drained = [(a + units, b + units, n) for a, b, n in self.drained]
+        self.stores = [(c + cycles, s + ordinals, b, r, t, n) for c, s, b, r, t, n in self.stores]
         heapq.heapify(self.stores)
         self.remembered = {s + ordinals: c + cycles for s, c in self.remembered.items()}
+
+
+def clip_spans(spans: Sequence[Span], upto: int) -> list[Span]:
+    """The parts of `spans` at or after channel time `upto`."""
+    return [(max(a, upto), b, n) for a, b, n in spans if b > upto]

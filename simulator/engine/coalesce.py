@@ -77,10 +77,11 @@ def prefetch(seq: Sequencer, stream: FoldStream) -> None:
                 dma.next_ordinal = ordinal
                 break
             tag = (seg.layer, seg.instance, seg.first_fold + ordinal - seg.ordinal) if seq.records is not None else None
-            dma.request(ordinal, seg.cost, key, tag)
+            dma.request(ordinal, seg.cost, key, seg.layer, tag)
         ordinal += 1
     # every later load is requested at or after max(last request, issue pointer) (dma.Dma)
     channel.serve_stores_before(max(dma.last_key, seq.p))
+    channel.release_spans(max(dma.last_key, seq.p))
 
 
 def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> None:
@@ -93,7 +94,7 @@ def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> None:
         key = seq.dma.key(ordinal, cost, _NEVER)
         assert key is not None, "a due load depends only on issued folds"
         tag = (seg.layer, seg.instance, seg.first_fold + k) if seq.records is not None else None
-        ready = seq.dma.request(ordinal, cost, key, tag)
+        ready = seq.dma.request(ordinal, cost, key, seg.layer, tag)
     seq.issue_fold(seg, k, seq.fold_start(cost, ready), ready)
     if seq.dma is not None:
         prefetch(seq, stream)
@@ -160,13 +161,15 @@ def time_run(
     margin = (seq.dma.depth if seq.dma is not None else 0) + 2
     records = seq.records
     run_lo, run_hi = segments[first].ordinal, segments[stop - 1].ordinal + segments[stop - 1].length
-    boundaries: dict[tuple, tuple[int, int, int, int, int, int]] | None = {} if skip else None
+    boundaries: dict[tuple, tuple[int, int, int, tuple[int, int, int], int]] | None = {} if skip else None
     i = first
     while i < stop:
         seg = segments[i]
         k = offset if i == first else 0
         n, lo, hi = seg.length, seg.ordinal, seg.ordinal + seg.length
-        seen: dict[tuple, tuple[int, int, int, int, int]] | None = {} if skip and n - k > 2 * margin + 2 else None
+        seen: dict[tuple, tuple[int, int, tuple[int, int, int], int]] | None = (
+            {} if skip and n - k > 2 * margin + 2 else None
+        )
         while k < n:
             time_fold(seq, stream, seg, k)
             k += 1
@@ -178,17 +181,16 @@ def time_run(
             key = seq.state_key(lo, hi)
             hit = seen.get(key)
             if hit is None:
-                seen[key] = (k, seq.p, seq.memory_stall, seq.checksum_stall, len(records) if records is not None else 0)
+                seen[key] = (k, seq.p, seq.stalls(), len(records) if records is not None else 0)
                 continue
-            k_then, p_then, memory_then, checksum_then, record_then = hit
+            k_then, p_then, stalls_then, record_then = hit
             period, delta = k - k_then, seq.p - p_then
             periods = (n - k - margin) // period
             allowed = _periods_outside(window, seq.p, delta, periods)
             if allowed > 0:
                 if records is not None:
                     records.extend(_coalesced(records[record_then:], period, delta, allowed))
-                seq.memory_stall += allowed * (seq.memory_stall - memory_then)
-                seq.checksum_stall += allowed * (seq.checksum_stall - checksum_then)
+                seq.repeat_stalls(stalls_then, allowed)
                 seq.shift(allowed * delta, allowed * period, lo, hi)
                 k += allowed * period
             seen = {} if allowed < periods else None  # held back by the window: try again after it
@@ -202,10 +204,10 @@ def time_run(
         mark = boundaries.get(key)
         if mark is None:
             boundaries[key] = (
-                i, seq.issued, seq.p, seq.memory_stall, seq.checksum_stall, len(records) if records is not None else 0
+                i, seq.issued, seq.p, seq.stalls(), len(records) if records is not None else 0
             )  # fmt: skip
             continue
-        i_then, issued_then, p_then, memory_then, checksum_then, record_then = mark
+        i_then, issued_then, p_then, stalls_then, record_then = mark
         folds, delta = seq.issued - issued_then, seq.p - p_then
         periods = _periods_ahead(segments, i, i - i_then, folds, stop, margin)
         allowed = _periods_outside(window, seq.p, delta, periods)
@@ -213,8 +215,7 @@ def time_run(
             span = i - i_then
             if records is not None:  # a period may cross instances: spans per (kind, layer) only
                 records.extend(_coalesced(records[record_then:], folds, delta, allowed, per_instance=False))
-            seq.memory_stall += allowed * (seq.memory_stall - memory_then)
-            seq.checksum_stall += allowed * (seq.checksum_stall - checksum_then)
+            seq.repeat_stalls(stalls_then, allowed)
             seq.shift(allowed * delta, allowed * folds, run_lo, run_hi)
             i += allowed * span
         boundaries = {}

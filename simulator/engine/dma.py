@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import deque
 
 from simulator.config.schema import SramSet
-from simulator.engine.channel import DramChannel, Tag
+from simulator.engine.channel import Behind, DramChannel, Tag, clip_spans
 from simulator.engine.plan import FoldCost
 
 _OPEN = -1  # release cycle of a buffer whose data is still being read
@@ -85,6 +85,7 @@ class Dma:
         self.last_key = 0  # request cycle of the latest load
         self.next_ordinal = 0  # loads of folds below it have been requested
         self.ready: dict[int, int] = {}  # requested, not yet issued: ordinal -> cycle the data is in SRAM
+        self.behind: dict[int, Behind] = {}  # requested, not yet issued: earlier layers' write-back ahead
 
     def key(self, ordinal: int, cost: FoldCost, settled_before: float) -> int | None:
         """Request cycle of fold `ordinal`'s load, or None if it depends on what is not known yet.
@@ -119,12 +120,14 @@ class Dma:
             return None
         return key
 
-    def request(self, ordinal: int, cost: FoldCost, key: int, tag: Tag | None) -> int:
-        """Request fold `ordinal`'s load at cycle `key`; the cycle its data is in SRAM."""
+    def request(self, ordinal: int, cost: FoldCost, key: int, layer: int, tag: Tag | None) -> int:
+        """Request fold `ordinal`'s load (a fold of `layer`) at cycle `key`; the cycle its data is in SRAM."""
         self.last_key = key
         if cost.psum_reload:
             self.channel.forget(ordinal - 1)
-        ready = self.channel.load(key, cost.load_bytes, tag)
+        ready, behind = self.channel.load_fold(key, cost.load_bytes, layer, tag)
+        if behind[1]:
+            self.behind[ordinal] = behind
         if cost.loads_a and not cost.a_joins:
             self.a.add(ordinal)
         if cost.loads_b and not cost.b_joins:
@@ -149,14 +152,50 @@ class Dma:
         self.b.use(ordinal, window_end)
         self.issued = ordinal + 1
         self.ready.pop(ordinal, None)
+        self.behind.pop(ordinal, None)
+
+    def writeback_wait(self, ordinal: int, wait: int) -> int:
+        """Of fold `ordinal`'s `wait` cycles for its data, those earlier layers' write-back caused.
+
+        Its data would have been in SRAM that much earlier had the channel not served the
+        uncharged stores of earlier layers it queued behind (at most `wait`); those stores are
+        then charged, so no later fold is charged for them again.
+        """
+        behind = self.behind.get(ordinal)
+        if behind is None or wait <= 0:
+            return 0
+        end, spans = behind
+        per = self.channel.units_per_cycle
+        ahead = sum(b - a for a, b, _ in spans)
+        cycles = min(wait, -(-end // per) - (-(-(end - ahead) // per)))
+        if cycles <= 0:
+            return 0
+        left, upto = min(ahead, cycles * per), spans[0][0]
+        for a, b, _ in spans:  # charge the earliest service first
+            upto = a + min(left, b - a)
+            left -= upto - a
+            if left <= 0:
+                break
+        self.channel.consume(upto)
+        self.behind = {o: (e, tuple(clip_spans(s, upto))) for o, (e, s) in self.behind.items()}
+        self.behind = {o: b for o, b in self.behind.items() if b[1]}
+        return cycles
 
     # -- coalescing support ------------------------------------------------------------------
     def state_key(self, now: int, ordinal: int, lo: int, hi: int) -> tuple:
         ready = tuple(sorted((o - ordinal, c - now) for o, c in self.ready.items()))
         nxt = self.next_ordinal - ordinal if lo <= self.next_ordinal < hi else "beyond"
+        base = now * self.channel.units_per_cycle
+        behind = tuple(
+            sorted(
+                (o - ordinal, e - base, tuple((a - base, b - base, n) for a, b, n in s))
+                for o, (e, s) in self.behind.items()
+            )
+        )
         return (
             max(self.last_key - now, 0),
             ready,
+            behind,
             nxt,
             tuple(s - now for s in self.starts),
             self.a.state_key(now, ordinal, lo, hi),
@@ -168,6 +207,11 @@ class Dma:
         if self.last_key > now:
             self.last_key += cycles
         self.ready = {o + ordinals: c + cycles for o, c in self.ready.items()}
+        units = cycles * self.channel.units_per_cycle
+        self.behind = {
+            o + ordinals: (e + units, tuple((a + units, b + units, n) for a, b, n in s))
+            for o, (e, s) in self.behind.items()
+        }
         if lo <= self.next_ordinal < hi:
             self.next_ordinal += ordinals
         self.starts = deque((s + cycles for s in self.starts), maxlen=self.depth)

@@ -25,6 +25,7 @@ class RecordKind(StrEnum):
     RECOMPUTE = "recompute"  # a recompute pass (attempt >= 1)
     CHECK = "check"  # side-unit checking of one pass
     MEMORY_STALL = "memory_stall"  # waiting for operands, SRAM ports or the final write-back
+    WRITEBACK_STALL = "writeback_stall"  # waiting for operands queued behind earlier layers' write-back
     CHECKSUM_STALL = "checksum_stall"  # waiting for the side unit (output buffers, last verdict)
     ARRAY_CHECK = "array_check"  # checksum cycles a fold spends on the array (in_array, checksum_pe)
     LAYER = "layer"
@@ -37,6 +38,7 @@ TRACK_OF: dict[RecordKind, Track] = {
     RecordKind.RECOMPUTE: Track.ARRAY,
     RecordKind.CHECK: Track.CHECKSUM_UNIT,
     RecordKind.MEMORY_STALL: Track.ARRAY_STALLS,
+    RecordKind.WRITEBACK_STALL: Track.ARRAY_STALLS,
     RecordKind.CHECKSUM_STALL: Track.ARRAY_STALLS,
     RecordKind.ARRAY_CHECK: Track.ARRAY_STALLS,
     RecordKind.LAYER: Track.LAYERS,
@@ -75,11 +77,13 @@ class TraceRecord:
 
 @dataclass(frozen=True, slots=True)
 class LayerCycles:
-    """Where a layer's wall-clock cycles went; the four parts sum to the total.
+    """Where a layer's wall-clock cycles went; the five parts sum to the total.
 
     compute: the schedule's pipelined compute cycles plus checksum cycles on the array;
     memory_stall: array waiting for operands, SRAM ports, or (last layer) the final write-back;
-    checksum_stall: array waiting for the side unit; recompute: everything recomputation added.
+    checksum_stall: array waiting for the side unit; recompute: everything recomputation added;
+    writeback_stall: array waiting for operands whose loads queued on the DRAM channel behind
+    earlier layers' write-back (the cycles that write-back delayed them; not in memory_stall).
     """
 
     start_cycle: int
@@ -88,6 +92,7 @@ class LayerCycles:
     memory_stall_cycles: int
     checksum_stall_cycles: int
     recompute_cycles: int
+    writeback_stall_cycles: int = 0
 
     @property
     def total_cycles(self) -> int:
@@ -102,7 +107,7 @@ def layer_cycles(records: Iterable[TraceRecord], base_compute_cycles: Sequence[i
     """
     n = len(base_compute_cycles)
     span: list[tuple[int, int] | None] = [None] * n
-    memory, checksum, array_check = [0.0] * n, [0.0] * n, [0.0] * n
+    memory, checksum, array_check, writeback = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
     for r in records:
         if r.kind is RecordKind.LAYER:
             span[r.layer] = (int(r.start_cycle), int(r.end_cycle))
@@ -110,6 +115,8 @@ def layer_cycles(records: Iterable[TraceRecord], base_compute_cycles: Sequence[i
             memory[r.layer] += r.duration_cycles
         elif r.kind is RecordKind.CHECKSUM_STALL:
             checksum[r.layer] += r.duration_cycles
+        elif r.kind is RecordKind.WRITEBACK_STALL:
+            writeback[r.layer] += r.duration_cycles
         elif r.kind is RecordKind.ARRAY_CHECK:
             array_check[r.layer] += r.duration_cycles
     out = []
@@ -117,6 +124,6 @@ def layer_cycles(records: Iterable[TraceRecord], base_compute_cycles: Sequence[i
         if s is None:
             raise ValueError(f"trace has no layer record for layer {i}")
         compute = base_compute_cycles[i] + int(array_check[i])
-        mem, chk = int(memory[i]), int(checksum[i])
-        out.append(LayerCycles(s[0], s[1], compute, mem, chk, s[1] - s[0] - compute - mem - chk))
+        mem, chk, wb = int(memory[i]), int(checksum[i]), int(writeback[i])
+        out.append(LayerCycles(s[0], s[1], compute, mem, chk, s[1] - s[0] - compute - mem - chk - wb, wb))
     return out

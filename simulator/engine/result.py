@@ -36,6 +36,10 @@ class LayerResult:
         return self.cycles.memory_stall_cycles
 
     @property
+    def writeback_stall_cycles(self) -> int:
+        return self.cycles.writeback_stall_cycles
+
+    @property
     def checksum_stall_cycles(self) -> int:
         return self.cycles.checksum_stall_cycles
 

@@ -6,7 +6,8 @@ Processes and resources (DESIGN.md sections 2, 3):
   ViT's GEMMs depend on each other, so layer L+1's first fold issues only when every result of
   layer L is final (checked, recomputed if need be). Its loads are not held back: they are
   prefetched into free buffers while layer L finishes, and layer L's write-backs drain on the
-  channel while layer L+1 runs (the last layer waits for its own).
+  channel while layer L+1 runs (the last layer waits for its own); what L+1's array waits
+  because its loads queued behind them is L+1's write-back stall, not its memory stall (array.py).
 * A verdict process per reported fold attempt wakes when the attempt's check completes and
   replays the verdict of that attempt (the verifier's retry loop decided every attempt of the
   fold, abft.retry: verdicts depend on faults and policy, never on time); a recompute goes to the recompute queue,
@@ -218,7 +219,7 @@ class EngineModel:
                     yield from self._until_verdict()
                     continue
                 tag = (seg.layer, seg.instance, seg.first_fold + k) if self.trace else None
-                ready = seq.dma.request(ordinal, cost, key, tag)
+                ready = seq.dma.request(ordinal, cost, key, seg.layer, tag)
             start = seq.fold_start(cost, ready)
             if self._next_verdict() <= start:  # a verdict due first may queue a recompute
                 yield from self._until_verdict()
@@ -300,8 +301,10 @@ class EngineModel:
         seq, s = self.seq, plan.schedule
         compute = s.compute_cycles + plan.array_check_cycles
         total = end - seq.layer_start
-        recompute = total - compute - seq.memory_stall - seq.checksum_stall
-        cycles = LayerCycles(seq.layer_start, end, compute, seq.memory_stall, seq.checksum_stall, recompute)
+        recompute = total - compute - seq.memory_stall - seq.checksum_stall - seq.writeback_stall
+        cycles = LayerCycles(
+            seq.layer_start, end, compute, seq.memory_stall, seq.checksum_stall, recompute, seq.writeback_stall
+        )
         actions = plan.counts + seq.extra_counts + ActionCounts(cycles=total)
         t = self.tally
         return LayerResult(

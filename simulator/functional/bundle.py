@@ -18,6 +18,7 @@ is downloaded.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -81,7 +82,7 @@ def load_bundle(path: str | Path | None = None) -> ModelBundle:
     try:
         with np.load(file, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # EOFError: an empty file
         raise ValueError(f"{file}: cannot read the model bundle: {exc}") from None
     try:
         config = VitConfig.from_json(str(arrays["config"]))

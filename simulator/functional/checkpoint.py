@@ -39,7 +39,7 @@ def read_tensors(path: str | Path) -> dict[str, np.ndarray]:
         if zipfile.is_zipfile(file):
             return _read_torch_zip(file)
         return _read_safetensors(file.read_bytes())
-    except (OSError, ValueError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, KeyError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
         raise ValueError(f"{file}: cannot read the checkpoint: {exc}") from None
 
 

@@ -30,6 +30,8 @@ class LayerReport:
     energy_breakdown_pj: dict[str, float]
     outcomes: dict[str, float] = field(default_factory=dict)  # counts, and residual errors (floats)
     compulsory_dram_bytes: int = 0  # A and B read once, C written once (mapping.schedule)
+    # array idle because its operands' loads queued behind earlier layers' write-back (not in memory_stall)
+    writeback_stall_cycles: int = 0
 
     @property
     def dram_bytes(self) -> int:
@@ -38,7 +40,7 @@ class LayerReport:
 
     @property
     def stall_cycles(self) -> int:
-        return self.memory_stall_cycles + self.checksum_stall_cycles
+        return self.memory_stall_cycles + self.checksum_stall_cycles + self.writeback_stall_cycles
 
     @property
     def energy_pj(self) -> float:
@@ -58,6 +60,7 @@ class LayerReport:
             "stall_cycles": self.stall_cycles,
             "memory_stall_cycles": self.memory_stall_cycles,
             "checksum_stall_cycles": self.checksum_stall_cycles,
+            "writeback_stall_cycles": self.writeback_stall_cycles,
             "recompute_cycles": self.recompute_cycles,
             "total_cycles": self.total_cycles,
             "energy_pj": self.energy_pj,

@@ -18,6 +18,7 @@ CATEGORY_COLOURS = {
     "check": "#8172b3",
     "array_check": "#937860",
     "memory_stall": "#dd8452",
+    "writeback_stall": "#8c613c",
     "checksum_stall": "#da8bc3",
     "layer": "#cccccc",
 }
