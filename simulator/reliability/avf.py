@@ -24,12 +24,12 @@ from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.codes import SITE_CODE
 from simulator.faults.effects import resolve_gemm_faults
-from simulator.kernels.codes import P_FOLD_COL, P_FOLD_ROW
+from simulator.kernels.codes import P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
 from simulator.mapping.region import resolve_region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval, wilson_interval
 from simulator.reliability.exposure import Exposure, SingleFaults, sample_single_faults, workload_exposure
-from simulator.reliability.fast_fates import FAST_FATES, UNSETTLED, fault_checks
+from simulator.reliability.fast_fates import UNSETTLED, fast_fates, fault_checks
 from simulator.reliability.single_fault import FATE_CODE, FATES, FoldContext, fates
 from simulator.verify.operand_cache import OperandCache
 
@@ -80,6 +80,7 @@ class _Errors:
     rows: np.ndarray  # fold-block coordinates
     cols: np.ndarray
     delta: np.ndarray
+    stored: np.ndarray  # bool: the error changes its stored output (verify.writeback, against the clean value)
 
 
 def run_avf_campaign(
@@ -126,11 +127,11 @@ def classify_faults(
     fate = np.full((len(policies), n), UNSETTLED, np.int8)
     if vectorised and arr.datatype.is_integer and (abft.block_rows, abft.block_cols) == (0, 0):
         owner = np.repeat(np.arange(n), np.diff(errors.offsets))
-        checks = fault_checks(n, owner, errors.rows, errors.cols, errors.delta, kinds, scales)
+        checks = fault_checks(n, owner, errors.rows, errors.cols, errors.delta, kinds, scales, errors.stored)
         for p, policy in enumerate(policies):
-            fast = FAST_FATES.get(type(policy))
+            fast = fast_fates(policy, checks, hw.recompute.max_retries)
             if fast is not None:
-                fate[p] = fast(policy, checks, hw.recompute.max_retries)
+                fate[p] = fast
     open_trials = np.flatnonzero(np.any(fate == UNSETTLED, axis=0))
     generic = int(np.sum(fate == UNSETTLED))
     contexts: dict[tuple[int, int, int], FoldContext] = {}
@@ -141,26 +142,33 @@ def classify_faults(
         todo = [p for p in range(len(policies)) if fate[p, trial] == UNSETTLED]
         lo, hi = int(errors.offsets[trial]), int(errors.offsets[trial + 1])
         names = fates([policies[p] for p in todo], contexts[(g, inst, f)], errors.rows[lo:hi], errors.cols[lo:hi],
-                      errors.delta[lo:hi], hw.recompute.max_retries)  # fmt: skip
+                      errors.delta[lo:hi], hw.recompute.max_retries, errors.stored[lo:hi])  # fmt: skip
         fate[todo, trial] = [FATE_CODE[name] for name in names]
     return fate, generic
 
 
 def _resolve_all(hw: HwConfig, faults: SingleFaults, operands: OperandCache) -> _Errors:
-    """Exact errors of every fault (one kernel call per hit GEMM instance), ordered by trial."""
+    """Exact errors of every fault (one kernel call per hit GEMM instance), ordered by trial, each judged at
+    write-back against the operand cache's clean accumulator and output scale (verify.writeback)."""
     arr = hw.array
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for gemm_index, instance, trials in faults.groups():
         batch = faults.batch(gemm_index, instance, trials)
         effects = resolve_gemm_faults(arr.dataflow, arr.rows, arr.cols, operands.kernel(gemm_index, instance),
                                       batch, operands.folds(gemm_index))  # fmt: skip
         owner = np.repeat(trials, effects.sizes)
-        parts.append((owner, effects.positions[:, P_FOLD_ROW], effects.positions[:, P_FOLD_COL], effects.delta))
-    owner, rows, cols, delta = (np.concatenate(column) for column in zip(*parts, strict=True))
+        pos, delta = effects.positions, effects.delta
+        stored = np.zeros(delta.shape, bool)
+        hit = np.flatnonzero(delta != 0)
+        if hit.size:
+            clean = operands.clean_accumulators(gemm_index, instance, pos[hit, P_GEMM_ROW], pos[hit, P_GEMM_COL])
+            stored[hit] = operands.writeback(gemm_index, instance).judge(clean, delta[hit])[0]
+        parts.append((owner, pos[:, P_FOLD_ROW], pos[:, P_FOLD_COL], delta, stored))
+    owner, rows, cols, delta, stored = (np.concatenate(column) for column in zip(*parts, strict=True))
     order = np.argsort(owner, kind="stable")
     offsets = np.zeros(len(faults) + 1, np.int64)
     np.cumsum(np.bincount(owner, minlength=len(faults)), out=offsets[1:])
-    return _Errors(offsets, rows[order], cols[order], delta[order])
+    return _Errors(offsets, rows[order], cols[order], delta[order], stored[order])
 
 
 def _context(
