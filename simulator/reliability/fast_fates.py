@@ -44,11 +44,10 @@ class FaultChecks:
 
 
 def fault_checks(
-    n: int, fault: np.ndarray, rows: np.ndarray, cols: np.ndarray, delta: np.ndarray, kinds, scales, stored
+    n: int, fault: np.ndarray, rows: np.ndarray, cols: np.ndarray, delta: np.ndarray, kinds, scales, visible
 ) -> FaultChecks:
-    """Features of n faults from their errors (position p belongs to fault[p]; int64 deltas; stored[p]: the
-    error changes its stored output)."""
-    visible = np.bincount(fault[stored & (delta != 0)], minlength=n) > 0
+    """Features of n faults from their errors (position p belongs to fault[p]; int64 deltas; visible[t]: some
+    error of fault t changes its stored output)."""
     keep = delta != 0
     fault, rows, cols, delta = fault[keep], rows[keep], cols[keep], delta[keep].astype(np.float64)
     errors = np.bincount(fault, minlength=n)
