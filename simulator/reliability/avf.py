@@ -188,13 +188,16 @@ def _visible(faults: SingleFaults, errors: _Errors, operands: OperandCache) -> n
     n = len(faults)
     sizes = np.diff(errors.offsets)
     owner = np.repeat(np.arange(n), sizes)
-    order = np.lexsort((-np.abs(errors.delta.astype(np.float64)), owner))  # each fault's largest error first
     has = sizes > 0
-    first = order[errors.offsets[:-1][has]]
+    starts = errors.offsets[:-1][has]
+    size = np.abs(errors.delta.astype(np.float64))
+    largest = np.flatnonzero(size == np.repeat(np.maximum.reduceat(size, starts), sizes[has]))
+    first = largest[np.searchsorted(largest, starts)]  # each fault's (first) largest error
     visible = np.zeros(n, bool)
     visible[has] = _stored_at(faults, errors, operands, owner, first)
-    rest = np.flatnonzero(~visible[owner])
-    rest = np.setdiff1d(rest, first, assume_unique=True)
+    undecided = ~visible[owner]
+    undecided[first] = False
+    rest = np.flatnonzero(undecided)
     if rest.size:
         visible |= np.bincount(owner[rest][_stored_at(faults, errors, operands, owner, rest)], minlength=n) > 0
     return visible
