@@ -15,7 +15,7 @@ from simulator.abft.registry import make_policy
 from simulator.abft.retry import retry_rounds
 from simulator.config.enums import Datatype
 from simulator.config.fault_spec import FaultSpec
-from simulator.kernels.element_dots import element_dots, element_dots_reference
+from simulator.kernels.element_dots import element_dots, element_dots_exact, element_dots_reference
 from simulator.mapping.region import Region, Scope
 from simulator.mapping.schedule import schedule_gemm
 from simulator.verify.fates import CORRECTED, ESCAPED, FATES, MASKED, RECOMPUTED, TOLERATED
@@ -135,11 +135,12 @@ def test_fp_write_back_rounds_to_the_output_format():
 
 def test_element_dots_match_their_twin():
     rng = np.random.default_rng(0)
-    a = rng.integers(-127, 128, (7, 50)).astype(np.float32)
-    bt = rng.integers(-127, 128, (9, 50)).astype(np.float32)
+    a = rng.integers(-127, 128, (7, 3072)).astype(np.float32)
+    bt = rng.integers(-127, 128, (9, 3072)).astype(np.float32)
     rows, cols = rng.integers(0, 7, 40), rng.integers(0, 9, 40)
     exact = (a.astype(np.int64) @ bt.T.astype(np.int64))[rows, cols]
     assert np.array_equal(element_dots(a, bt, rows, cols), exact)
+    assert np.array_equal(element_dots_exact(a, bt, rows, cols), exact)
     assert np.array_equal(element_dots_reference(a, bt, rows, cols), exact)
 
 

@@ -24,12 +24,12 @@ from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.codes import SITE_CODE
 from simulator.faults.effects import resolve_gemm_faults
-from simulator.kernels.codes import P_FOLD_COL, P_FOLD_ROW
+from simulator.kernels.codes import P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
 from simulator.mapping.region import resolve_region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval, wilson_interval
 from simulator.reliability.exposure import Exposure, SingleFaults, sample_single_faults, workload_exposure
-from simulator.reliability.fast_fates import FAST_FATES, UNSETTLED, fault_checks
+from simulator.reliability.fast_fates import UNSETTLED, fast_fates, fault_checks
 from simulator.reliability.single_fault import FATE_CODE, FATES, FoldContext, fates
 from simulator.verify.operand_cache import OperandCache
 
@@ -79,6 +79,8 @@ class _Errors:
     offsets: np.ndarray
     rows: np.ndarray  # fold-block coordinates
     cols: np.ndarray
+    grows: np.ndarray  # GEMM output coordinates
+    gcols: np.ndarray
     delta: np.ndarray
 
 
@@ -126,11 +128,12 @@ def classify_faults(
     fate = np.full((len(policies), n), UNSETTLED, np.int8)
     if vectorised and arr.datatype.is_integer and (abft.block_rows, abft.block_cols) == (0, 0):
         owner = np.repeat(np.arange(n), np.diff(errors.offsets))
-        checks = fault_checks(n, owner, errors.rows, errors.cols, errors.delta, kinds, scales)
+        visible = _visible(faults, errors, operands)
+        checks = fault_checks(n, owner, errors.rows, errors.cols, errors.delta, kinds, scales, visible)
         for p, policy in enumerate(policies):
-            fast = FAST_FATES.get(type(policy))
+            fast = fast_fates(policy, checks, hw.recompute.max_retries)
             if fast is not None:
-                fate[p] = fast(policy, checks, hw.recompute.max_retries)
+                fate[p] = fast
     open_trials = np.flatnonzero(np.any(fate == UNSETTLED, axis=0))
     generic = int(np.sum(fate == UNSETTLED))
     contexts: dict[tuple[int, int, int], FoldContext] = {}
@@ -140,8 +143,9 @@ def classify_faults(
             contexts[(g, inst, f)] = _context(hw, schedules[g], abft, operands, g, inst, f, float(scales[trial]))
         todo = [p for p in range(len(policies)) if fate[p, trial] == UNSETTLED]
         lo, hi = int(errors.offsets[trial]), int(errors.offsets[trial + 1])
+        stored = _stored(operands, g, inst, errors.grows[lo:hi], errors.gcols[lo:hi], errors.delta[lo:hi])
         names = fates([policies[p] for p in todo], contexts[(g, inst, f)], errors.rows[lo:hi], errors.cols[lo:hi],
-                      errors.delta[lo:hi], hw.recompute.max_retries)  # fmt: skip
+                      errors.delta[lo:hi], hw.recompute.max_retries, stored)  # fmt: skip
         fate[todo, trial] = [FATE_CODE[name] for name in names]
     return fate, generic
 
@@ -149,18 +153,73 @@ def classify_faults(
 def _resolve_all(hw: HwConfig, faults: SingleFaults, operands: OperandCache) -> _Errors:
     """Exact errors of every fault (one kernel call per hit GEMM instance), ordered by trial."""
     arr = hw.array
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    parts: list[tuple[np.ndarray, ...]] = []
     for gemm_index, instance, trials in faults.groups():
         batch = faults.batch(gemm_index, instance, trials)
         effects = resolve_gemm_faults(arr.dataflow, arr.rows, arr.cols, operands.kernel(gemm_index, instance),
                                       batch, operands.folds(gemm_index))  # fmt: skip
         owner = np.repeat(trials, effects.sizes)
-        parts.append((owner, effects.positions[:, P_FOLD_ROW], effects.positions[:, P_FOLD_COL], effects.delta))
-    owner, rows, cols, delta = (np.concatenate(column) for column in zip(*parts, strict=True))
+        pos = effects.positions
+        parts.append((owner, pos[:, P_FOLD_ROW], pos[:, P_FOLD_COL], pos[:, P_GEMM_ROW], pos[:, P_GEMM_COL],
+                      effects.delta))  # fmt: skip
+    owner, rows, cols, grows, gcols, delta = (np.concatenate(column) for column in zip(*parts, strict=True))
     order = np.argsort(owner, kind="stable")
     offsets = np.zeros(len(faults) + 1, np.int64)
     np.cumsum(np.bincount(owner, minlength=len(faults)), out=offsets[1:])
-    return _Errors(offsets, rows[order], cols[order], delta[order])
+    return _Errors(offsets, rows[order], cols[order], grows[order], gcols[order], delta[order])
+
+
+def _stored(
+    operands: OperandCache, g: int, inst: int, grows: np.ndarray, gcols: np.ndarray, delta: np.ndarray
+) -> np.ndarray:
+    """Whether each error (alone on its output) changes the stored output: verify.writeback's judgement against
+    the operand cache's clean accumulators and output scale, as a faulty run judges it."""
+    stored = np.zeros(delta.shape, bool)
+    hit = np.flatnonzero(delta != 0)
+    if hit.size:
+        clean = operands.clean_accumulators(g, inst, grows[hit], gcols[hit])
+        stored[hit] = operands.writeback(g, inst).judge(clean, delta[hit])[0]
+    return stored
+
+
+def _visible(faults: SingleFaults, errors: _Errors, operands: OperandCache) -> np.ndarray:
+    """Per fault: whether some error of it changes a stored output (_stored). The largest |error| of each fault
+    is judged first; only the faults it leaves undecided have the rest of their errors judged."""
+    n = len(faults)
+    sizes = np.diff(errors.offsets)
+    owner = np.repeat(np.arange(n), sizes)
+    has = sizes > 0
+    starts = errors.offsets[:-1][has]
+    size = np.abs(errors.delta.astype(np.float64))
+    largest = np.flatnonzero(size == np.repeat(np.maximum.reduceat(size, starts), sizes[has]))
+    first = largest[np.searchsorted(largest, starts)]  # each fault's (first) largest error
+    visible = np.zeros(n, bool)
+    visible[has] = _stored_at(faults, errors, operands, owner, first)
+    undecided = ~visible[owner]
+    undecided[first] = False
+    rest = np.flatnonzero(undecided)
+    if rest.size:
+        visible |= np.bincount(owner[rest][_stored_at(faults, errors, operands, owner, rest)], minlength=n) > 0
+    return visible
+
+
+def _stored_at(
+    faults: SingleFaults, errors: _Errors, operands: OperandCache, owner: np.ndarray, at: np.ndarray
+) -> np.ndarray:
+    """_stored of the errors at positions `at` of the table (owner: each position's fault)."""
+    out = np.zeros(at.size, bool)
+    g, inst = faults.gemm_index[owner[at]], faults.instance[owner[at]]
+    key = g * (int(inst.max(initial=0)) + 1) + inst
+    order = np.argsort(key, kind="stable")
+    bounds = np.flatnonzero(np.diff(key[order])) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, at.size], strict=True):
+        if hi <= lo:
+            continue
+        sel = order[lo:hi]
+        e = at[sel]
+        out[sel] = _stored(operands, int(g[sel[0]]), int(inst[sel[0]]), errors.grows[e], errors.gcols[e],
+                           errors.delta[e])  # fmt: skip
+    return out
 
 
 def _context(

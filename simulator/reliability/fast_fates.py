@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.abft.policies import ApproxAbft, ClassicalAbft, CorrectingAbft, DetectOnly, DualModular, PolicyBase
-from simulator.reliability.single_fault import FATE_CODE
+from simulator.reliability.single_fault import FATE_CODE, at_write_back
 
 UNSETTLED = -1
 _MASKED, _CORRECTED, _RECOMPUTED = FATE_CODE["masked"], FATE_CODE["corrected"], FATE_CODE["recomputed"]
@@ -36,6 +36,7 @@ class FaultChecks:
     msd_abs: np.ndarray  # sum |RSD| (float64, exact below 2^53)
     row_abs: tuple[np.ndarray, np.ndarray, np.ndarray]  # (fault, |RSD|, errors in that row) per nonzero row
     col_abs: tuple[np.ndarray, np.ndarray, np.ndarray]
+    visible: np.ndarray  # some error of the fault changes its stored output (verify.writeback)
 
     @property
     def detected(self) -> np.ndarray:
@@ -43,9 +44,10 @@ class FaultChecks:
 
 
 def fault_checks(
-    n: int, fault: np.ndarray, rows: np.ndarray, cols: np.ndarray, delta: np.ndarray, kinds, scales
+    n: int, fault: np.ndarray, rows: np.ndarray, cols: np.ndarray, delta: np.ndarray, kinds, scales, visible
 ) -> FaultChecks:
-    """Features of n faults from their errors (position p belongs to fault[p]; int64 deltas)."""
+    """Features of n faults from their errors (position p belongs to fault[p]; int64 deltas; visible[t]: some
+    error of fault t changes its stored output)."""
     keep = delta != 0
     fault, rows, cols, delta = fault[keep], rows[keep], cols[keep], delta[keep].astype(np.float64)
     errors = np.bincount(fault, minlength=n)
@@ -66,8 +68,16 @@ def fault_checks(
         kinds, scales, errors,
         np.bincount(r_owner, minlength=n), np.bincount(c_owner, minlength=n),
         np.bincount(r_owner, weights=r_abs, minlength=n),
-        (r_owner, r_abs, r_members), (c_owner, c_abs, c_members),
+        (r_owner, r_abs, r_members), (c_owner, c_abs, c_members), visible,
     )  # fmt: skip
+
+
+def fast_fates(policy, f: FaultChecks, max_retries: int) -> np.ndarray | None:
+    """Fate codes of every fault under a bundled policy (UNSETTLED where the reference must decide), judged at
+    write-back like single_fault.fates (a fault's errors are all left in the output or none are); None for a
+    policy without an entry in FAST_FATES."""
+    fast = FAST_FATES.get(type(policy))
+    return None if fast is None else at_write_back(fast(policy, f, max_retries), f.visible)
 
 
 def _recovered(max_retries: int) -> int:

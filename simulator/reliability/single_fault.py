@@ -7,7 +7,12 @@ element exactly when the fault's error in row i of the block sits at (i, j) alon
 errors inside its region), and again, up to `recompute.max_retries` passes, as the engine does. DMR's second
 copy is clean, so the copies differ exactly when the fault left an error.
 
-Fates (FATES): masked (no output changed), corrected, recomputed, tolerated (a detected deviation accepted by a
+A fault is judged on the stored outputs as a faulty run is (verify.writeback): when every error it leaves in
+the output (undetected, tolerated, or left after given-up retries) rounds back to the fault-free stored value,
+it is `masked` (`at_write_back`, shared with reliability.fast_fates; `stored` says per error whether it alone
+changes its stored output, judged once per fault by reliability.avf).
+
+Fates (FATES): masked (no stored output changed), corrected, recomputed, tolerated (a detected deviation accepted by a
 policy that tolerates by design), due (detected unrecoverable error: detected and left in place by a policy that
 does not tolerate, or retries exhausted) and sdc (silent data corruption: undetected, or miscorrected).
 """
@@ -26,6 +31,16 @@ from simulator.mapping.region import Region, Scope
 
 FATES = ("masked", "corrected", "recomputed", "tolerated", "due", "sdc")
 FATE_CODE = {name: code for code, name in enumerate(FATES)}
+_LEFT_IN_OUTPUT = np.array([FATE_CODE["tolerated"], FATE_CODE["due"], FATE_CODE["sdc"]], np.int8)
+
+
+def at_write_back(fate: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """Fate codes judged at write-back: a fate that leaves errors in the output (tolerated, due, sdc) whose
+    remaining errors change no stored output (`visible` False) is `masked`; other codes pass unchanged."""
+    fate = np.asarray(fate)
+    return np.where(np.isin(fate, _LEFT_IN_OUTPUT) & ~np.asarray(visible, bool), FATE_CODE["masked"], fate).astype(
+        fate.dtype
+    )
 
 
 @dataclass(frozen=True)
@@ -50,14 +65,16 @@ def fates(
     cols: np.ndarray,
     delta: np.ndarray,
     max_retries: int,
+    stored: np.ndarray,
 ) -> list[str]:
-    """The fate of one fault (its errors at fold-block `rows`, `cols`: `delta`) under each policy."""
+    """The fate of one fault (its errors at fold-block `rows`, `cols`: `delta`; `stored`: whether each error
+    changes its stored output, verify.writeback) under each policy."""
     nonzero = delta != 0
     if not nonzero.any():
         return ["masked"] * len(policies)
-    rows, cols, delta = rows[nonzero], cols[nonzero], delta[nonzero]
+    rows, cols, delta, stored = rows[nonzero], cols[nonzero], delta[nonzero], stored[nonzero]
     first = block_deviations(rows, cols, delta, ctx.shape, ctx.block_shape, ctx.tolerances)
-    return [_fate(p, ctx, rows, cols, delta, first, max_retries) for p in policies]
+    return [_fate(p, ctx, rows, cols, delta, stored, first, max_retries) for p in policies]
 
 
 def _fate(
@@ -66,9 +83,25 @@ def _fate(
     rows: np.ndarray,
     cols: np.ndarray,
     delta: np.ndarray,
+    stored: np.ndarray,
     first: list[BlockDeviation],
     max_retries: int,
 ) -> str:
+    name, left = _accumulator_fate(policy, ctx, rows, cols, delta, first, max_retries)
+    judged = at_write_back(np.array([FATE_CODE[name]], np.int8), np.array([stored[left].any()]))
+    return FATES[int(judged[0])]
+
+
+def _accumulator_fate(
+    policy: Policy,
+    ctx: FoldContext,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    delta: np.ndarray,
+    first: list[BlockDeviation],
+    max_retries: int,
+) -> tuple[str, np.ndarray]:
+    """The fault's fate on the accumulators and which of its errors are left in the output."""
     checks, duplicates, tolerates = _asks(policy)
     alive = np.ones(delta.size, bool)
     detected = corrected = gave_up = False
@@ -97,12 +130,12 @@ def _fate(
         alive &= ~in_region(ctx.resolve(decision.region), rows, cols)
         attempt += 1
     if not alive.any():
-        return "corrected" if corrected else "recomputed"
+        return ("corrected" if corrected else "recomputed"), alive
     if gave_up or (detected and action is Action.ACCEPT and not tolerates):
-        return "due"
+        return "due", alive
     if detected and action is Action.ACCEPT:
-        return "tolerated"
-    return "sdc"
+        return "tolerated", alive
+    return "sdc", alive
 
 
 def _asks(policy: Policy) -> tuple[bool, bool, bool]:

@@ -11,7 +11,7 @@ from simulator.abft.checksum import output_scale
 from simulator.config.schema import HwConfig
 from simulator.faults.effects import KernelOperands, kernel_operands
 from simulator.faults.operands import GemmOperands, synthetic_operands
-from simulator.kernels.element_dots import element_dots
+from simulator.kernels.element_dots import element_dots, element_dots_exact
 from simulator.mapping.fold_table import FoldTable, fold_table
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold, fold_operands
@@ -82,8 +82,10 @@ class OperandCache:
         """Fault-free accumulator values at GEMM outputs (rows[e], cols[e]) (kernels.element_dots;
         float32-rounded for fp datatypes)."""
         ops = self.kernel(gemm_index, instance)
-        acc = element_dots(ops.a, ops.b_t, np.ascontiguousarray(rows, np.int64), np.ascontiguousarray(cols, np.int64))
-        return acc if ops.datatype.is_integer else acc.astype(np.float32).astype(np.float64)
+        rows, cols = np.ascontiguousarray(rows, np.int64), np.ascontiguousarray(cols, np.int64)
+        if ops.datatype.is_integer:  # integer sums: exact in any order
+            return element_dots_exact(ops.a, ops.b_t, rows, cols)
+        return element_dots(ops.a, ops.b_t, rows, cols).astype(np.float32).astype(np.float64)
 
     def fold_blocks(self, gemm_index: int, instance: int, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
         ops = self.operands(gemm_index, instance)
