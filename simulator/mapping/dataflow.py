@@ -182,9 +182,13 @@ class DataflowGeometry:
 
     def fold_at(self, m: int, k: int, n: int, rows: int, cols: int, index: int) -> Fold:
         """Fold `index` of a GEMM on the array, in execution order (fold_blocks)."""
-        shape = self.fold_shape(m, k, n)
         fr, fc = self.fold_grid(m, k, n, rows, cols)
         br, bc = self.fold_blocks(fr, fc, index)
+        return self.fold_of_block(m, k, n, rows, cols, index, int(br), int(bc))
+
+    def fold_of_block(self, m: int, k: int, n: int, rows: int, cols: int, index: int, br: int, bc: int) -> Fold:
+        """The fold that executes `index`-th and covers grid block (`br`, `bc`): any loop order's fold."""
+        shape = self.fold_shape(m, k, n)
         row0, col0 = br * rows, bc * cols
         return Fold(
             index=index,

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
 
+import numpy as np
+
 from simulator.config.schema import HwConfig
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
@@ -60,6 +62,19 @@ class Region:
     scope: Scope
     rows: tuple[int, ...] = ()
     cols: tuple[int, ...] = ()
+
+    def covers(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Which output-block positions (`rows[i]`, `cols[i]`) a recomputation of this region
+        rewrites (a LINES region is resolved to ROWS or COLS before it is run)."""
+        if self.scope in (Scope.TILE, Scope.GEMM):
+            return np.ones(rows.shape, bool)
+        if self.scope is Scope.ROWS:
+            return np.isin(rows, self.rows)
+        if self.scope is Scope.COLS:
+            return np.isin(cols, self.cols)
+        width = int(max(cols.max(initial=0), max(self.cols, default=0))) + 1  # (row, col) -> one int64 key
+        pairs = np.asarray(self.rows, np.int64) * width + np.asarray(self.cols, np.int64)
+        return np.isin(rows * width + cols, pairs)
 
 
 def channel_bandwidth(bytes_per_cycle: float) -> Fraction:

@@ -55,18 +55,9 @@ def fold_at(
     geometry = geometry_of(dataflow)
     if order is None:
         return geometry.fold_at(m, k, n, rows, cols, index)
-    shape = geometry.fold_shape(m, k, n)
     fr, fc = geometry.fold_grid(m, k, n, rows, cols)
     br, bc = blocks_at(order, fr, fc, index)
-    row0, col0 = br * rows, bc * cols
-    return Fold(
-        index=index,
-        row0=row0,
-        col0=col0,
-        rows_used=min(rows, shape.spatial_rows - row0),
-        cols_used=min(cols, shape.spatial_cols - col0),
-        temporal=shape.temporal,
-    )
+    return geometry.fold_of_block(m, k, n, rows, cols, index, int(br), int(bc))
 
 
 def iter_folds(

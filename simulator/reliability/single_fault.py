@@ -27,7 +27,7 @@ import numpy as np
 
 from simulator.abft.checksum import BlockDeviation, block_deviations
 from simulator.abft.protocol import Action, FoldVerification, Policy, TileCheck
-from simulator.mapping.region import Region, Scope
+from simulator.mapping.region import Region
 
 FATES = ("masked", "corrected", "recomputed", "tolerated", "due", "sdc")
 FATE_CODE = {name: code for code, name in enumerate(FATES)}
@@ -127,7 +127,7 @@ def _accumulator_fate(
             gave_up = True
             break
         assert decision.region is not None
-        alive &= ~in_region(ctx.resolve(decision.region), rows, cols)
+        alive &= ~ctx.resolve(decision.region).covers(rows, cols)
         attempt += 1
     if not alive.any():
         return ("corrected" if corrected else "recomputed"), alive
@@ -163,15 +163,3 @@ def _correct(
             alive &= ~at
             restored = True
     return restored
-
-
-def in_region(region: Region, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Which fold-block positions a recomputation of `region` rewrites."""
-    if region.scope in (Scope.TILE, Scope.GEMM):
-        return np.ones(rows.shape, bool)
-    if region.scope is Scope.ROWS:
-        return np.isin(rows, region.rows)
-    if region.scope is Scope.COLS:
-        return np.isin(cols, region.cols)
-    pairs = set(zip(region.rows, region.cols, strict=True))
-    return np.array([(i, j) in pairs for i, j in zip(rows.tolist(), cols.tolist(), strict=True)], bool)

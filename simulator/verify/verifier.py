@@ -258,14 +258,14 @@ class FaultVerifier:
         if attempt > 0:
             self.recomputations += len(batch)
             for f, region in regions.items():
-                states[f].erase(self._in_region(region, states[f].rows, states[f].cols))
+                states[f].erase(region.covers(states[f].rows, states[f].cols))
             drawn = self._pass_faults(self.spec, gemm_index, instance, attempt, regions, permanent=True)
             sub, effects = drawn if drawn is not None else (None, None)
             if sub is not None and effects is not None:
                 for f, lo, hi in _fold_runs(sub.fold_index):
                     e_lo, e_hi = int(effects.offsets[lo]), int(effects.offsets[hi])
                     pos = effects.positions[e_lo:e_hi]
-                    written = self._in_region(regions[f], pos[:, 0], pos[:, 1])
+                    written = regions[f].covers(pos[:, 0], pos[:, 1])
                     states[f].add(sub, lo, hi, effects, written)
         second = self._duplicate_maps(gemm_index, instance, attempt, regions) if self._duplicate_spec else {}
         checks = []
@@ -345,20 +345,8 @@ class FaultVerifier:
             return np.isin(out_row, region.rows) | (stuck & row_temporal)
         if region.scope is Scope.COLS:
             return np.isin(out_col, region.cols) | (stuck & col_temporal)
-        in_pairs = self._in_region(region, out_row, out_col)
+        in_pairs = region.covers(out_row, out_col)
         return in_pairs | stuck
-
-    @staticmethod
-    def _in_region(region: Region, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        if region.scope in (Scope.TILE, Scope.GEMM):
-            return np.ones(rows.shape, bool)
-        if region.scope is Scope.ROWS:
-            return np.isin(rows, region.rows)
-        if region.scope is Scope.COLS:
-            return np.isin(cols, region.cols)
-        width = int(max(cols.max(initial=0), max(region.cols, default=0))) + 1
-        pairs = np.asarray(region.rows, np.int64) * width + np.asarray(region.cols, np.int64)
-        return np.isin(rows * width + cols, pairs)
 
     def _duplicate_maps(
         self, gemm_index: int, instance: int, attempt: int, regions: dict[int, Region]
