@@ -276,9 +276,9 @@ def sample_fold_faults(
     """Transient faults of one pass (attempt) over one fold (`folds`: the GEMM's fold table, if
     the caller has it).
 
-    Attempt 0 is the fold's slice of sample_gemm_faults (which this call re-draws for the whole
-    GEMM: an engine should call sample_gemm_faults once per GEMM instance instead); attempts >= 1
-    have their own per-fold key.
+    Attempt 0 is the fold's slice of sample_gemm_faults, attempt >= 1 the fold's slice of
+    sample_attempt_faults (one draw per (gemm, instance, attempt)); this call re-draws the whole
+    GEMM instance, so an engine should call those once per instance instead.
     """
     if attempt < 0:
         raise ValueError(f"attempt must be >= 0, got {attempt}")
