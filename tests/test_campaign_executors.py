@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from store_probe import stored_trials
 
 from simulator.campaign.store import ResultStore
 from simulator.campaign.sweep import sweep
@@ -51,19 +51,6 @@ def reference(sweep_dir: Path) -> list[tuple]:
         return store.rows()
 
 
-def _stored(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0  # not yet renamed into place or mid-creation
-
-
 def test_sigkill_mid_run_then_resume_equals_uninterrupted(sweep_dir, reference):
     db = sweep_dir / "killed.db"
     cmd = [sys.executable, "-m", "simulator.cli", "sweep", "kill.yaml", "--db", str(db), "--workers", "2", "--quiet"]
@@ -71,14 +58,14 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(sweep_dir, reference):
                             stderr=subprocess.PIPE)  # fmt: skip
     deadline = time.monotonic() + 120
     try:
-        while _stored(db) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        while stored_trials(db) < 3 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert proc.poll() is None, f"sweep ended before it could be killed: {proc.stderr.read().decode()}"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the sweep, its forkserver and its workers
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    partial = _stored(db)
+    partial = stored_trials(db)
     assert 3 <= partial < TOTAL_TRIALS  # killed mid-run, finished trials kept
     outcome = sweep(sweep_dir / "kill.yaml", db, workers=1)
     assert (outcome.already_stored, outcome.ran) == (partial, TOTAL_TRIALS - partial)

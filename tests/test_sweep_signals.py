@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from store_probe import stored_trials
 
 from simulator.campaign.plan import plan_sweep
 from simulator.campaign.spec import load_sweep
@@ -35,17 +35,6 @@ def sweep_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _stored(db: Path) -> int:
-    try:
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
-
-
 def _session_members(sid: int) -> list[int]:
     """Live (non-zombie) processes of session `sid`: the sweep, its forkserver and workers."""
     members = []
@@ -67,7 +56,7 @@ def _start(sweep_dir: Path, db: Path) -> subprocess.Popen:
     proc = subprocess.Popen(cmd, cwd=sweep_dir, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)  # fmt: skip
     deadline = time.monotonic() + 120
-    while _stored(db) < 2 and proc.poll() is None and time.monotonic() < deadline:
+    while stored_trials(db) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, f"sweep ended before the signal: {proc.stderr.read().decode()}"
     return proc
@@ -89,7 +78,7 @@ def test_sigterm_and_ctrl_c_stop_cleanly_keep_trials_and_leave_no_worker(sweep_d
     db = sweep_dir / "sig.db"
     proc = _start(sweep_dir, db)
     try:
-        stored_before = _stored(db)
+        stored_before = stored_trials(db)
         (os.killpg if to_group else os.kill)(proc.pid, signum)  # Ctrl-C reaches the whole group
         _, err = proc.communicate(timeout=60)
     finally:
@@ -98,7 +87,7 @@ def test_sigterm_and_ctrl_c_stop_cleanly_keep_trials_and_leave_no_worker(sweep_d
     assert proc.returncode == code
     lines = err.decode().splitlines()
     assert len(lines) == 1 and "finished trials are in" in lines[0], lines
-    assert _stored(db) >= stored_before
+    assert stored_trials(db) >= stored_before
     assert _no_process_left(proc.pid)
 
 
