@@ -204,17 +204,15 @@ def test_fates_match_a_per_fault_reference(policy, dataflow):
 def test_explicit_faults_come_back_as_records_with_their_fates():
     """An explicit OS accumulator flip of bit 30 at PE (1, 2) of fold 0 under `none`: one fault,
     one corrupted output (GEMM row 1, col 2), escaped; under `abft` it is recomputed."""
-    from simulator.faults.model import PeFault
-    from simulator.faults.sampling import FaultBatch
+    from simulator.config.fault_spec import ExplicitFault
     from simulator.kernels.codes import ACC, FLIP
 
     hw, gemm = small_hw("os", rows=4, cols=4), Gemm("g", "fc1", 4, 16, 4)
-    spec = FaultSpec(ber=1e-12, seed=0)  # 4 x 4 x 16 MACs x 64 bits x 1e-12: no sampled fault here
-    fault = PeFault(row=1, col=2, cycle=1 + 2 + 5, site="acc", bit=30)  # tau = 5 on the OS skew
+    fault = ExplicitFault(gemm="g", instance=0, fold=0, row=1, col=2, cycle=1 + 2 + 5, site="acc", bit=30)  # tau = 5
+    spec = FaultSpec(ber=1e-12, seed=0, explicit=[fault])  # 4 x 4 x 16 MACs x 64 bits x 1e-12: no sampled fault
     for name, fate in (("none", ESCAPED), ("abft", RECOMPUTED)):
         policy = make_policy(name, PolicyContext(hw.checksum_unit.placement))
         verifier = make_verifier(policy, hw, [schedule_gemm(gemm, hw)], spec)
-        verifier.add_faults(FaultBatch.from_faults([fault], 0))
         assert verifier.flagged_folds(0) == frozenset({(0, 0)})
         history = verifier.attempts(0, 0, verifier.operands.folds(0).fold(0))
         assert len(history.decisions) == (1 if name == "none" else 2)
@@ -224,5 +222,3 @@ def test_explicit_faults_come_back_as_records_with_their_fates():
         assert rec.fate[0] == fate and rec.attempt[0] == 0
         assert rec.outputs_corrupted[0] == (1 if name == "none" else 0)
         assert rec.max_abs_error[0] == (2.0**30 if name == "none" else 0.0)
-        with pytest.raises(ValueError, match="before the run"):
-            verifier.add_faults(FaultBatch.from_faults([fault], 0))

@@ -82,20 +82,10 @@ class FaultVerifier:
         self.ledger = FaultLedger(arr.datatype.is_integer)
         self._flagged: dict[int, frozenset[tuple[int, int]]] = {}
         self._attempts: dict[tuple[int, int], dict[int, FoldAttempts]] = {}
-        self._explicit: dict[int, list[FaultBatch]] = {}
         self._fates: tuple[LedgerTable, Fates] | None = None
         self.recomputations = 0
 
     # -- explicit faults in, per-fault records out --------------------------------------------
-    def add_faults(self, batch: FaultBatch) -> None:
-        """Inject explicit first-pass faults (e.g. FaultBatch.from_faults) into one GEMM instance,
-        on top of the sampled ones; call before the engine (or `flagged_folds`) reaches the GEMM."""
-        if batch.gemm_index in self._flagged:
-            raise ValueError(f"GEMM {batch.gemm_index} has been sampled already: add faults before the run")
-        if len(batch) and np.any(batch.attempt != 0):
-            raise ValueError("explicit faults belong to a first pass (attempt 0)")
-        self._explicit.setdefault(batch.gemm_index, []).append(batch)
-
     def records(self) -> FaultRecords:
         """Every fault of the run with its fate (struct of arrays, ledger table order)."""
         return fault_records(*self._classified())
@@ -191,13 +181,6 @@ class FaultVerifier:
                 for f, lo, hi in _fold_runs(batch.fold_index):
                     self._state(gemm_index, instance, f).add(batch, lo, hi, effects)
                     flagged.add((instance, f))
-            for given in self._explicit.get(gemm_index, ()):
-                if given.instance == instance and len(given):
-                    given = given.select(np.argsort(given.fold_index, kind="stable"))
-                    resolved = self._resolve(gemm_index, instance, given)
-                    for f, lo, hi in _fold_runs(given.fold_index):
-                        self._state(gemm_index, instance, f).add(given, lo, hi, resolved)
-                        flagged.add((instance, f))
             if self._duplicate_spec is not None:
                 dup, _ = self._first_pass(self._duplicate_spec, gemm_index, instance, permanent=False)
                 flagged.update((instance, int(f)) for f in np.unique(dup.fold_index))
