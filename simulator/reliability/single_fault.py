@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -102,7 +101,8 @@ def _accumulator_fate(
     max_retries: int,
 ) -> tuple[str, np.ndarray]:
     """The fault's fate on the accumulators and which of its errors are left in the output."""
-    checks, duplicates, tolerates = _asks(policy)
+    contract = policy.contract
+    checks, duplicates, tolerates = contract.checksums, contract.duplicate, contract.tolerates
     alive = np.ones(delta.size, bool)
     detected = corrected = gave_up = False
     action = Action.ACCEPT
@@ -136,16 +136,6 @@ def _accumulator_fate(
     if detected and action is Action.ACCEPT:
         return "tolerated", alive
     return "sdc", alive
-
-
-def _asks(policy: Policy) -> tuple[bool, bool, bool]:
-    """(checksums, duplicate copy, tolerates) a policy asks of the verifier: its `contract` where it declares
-    one, else its `checks` / `duplicates` / `tolerates` flags (an attribute error, never a silent default)."""
-    contract = getattr(policy, "contract", None)
-    if contract is not None:
-        return contract.checksums, contract.duplicate, contract.tolerates
-    flags: Any = policy
-    return flags.checks, flags.duplicates, flags.tolerates
 
 
 def _correct(
