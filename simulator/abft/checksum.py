@@ -11,8 +11,7 @@ Integer accumulation is exact, so the tolerance is 0; floating point gets a roun
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -59,7 +58,11 @@ def fp_tolerances(a_block: np.ndarray, b_block: np.ndarray, factor: float) -> tu
 
 @dataclass(frozen=True)
 class BlockDeviation:
-    """Deviations of one check block (rows row0.. and cols col0.. of a fold's output block)."""
+    """Deviations of one check block (rows row0.. and cols col0.. of a fold's output block).
+
+    `flagged_rows` / `flagged_cols` / `detected` are computed once at construction: every check
+    block a run makes is asked whether it detected (a fold's verdict and its ledger both ask).
+    """
 
     row0: int
     col0: int
@@ -67,6 +70,17 @@ class BlockDeviation:
     csd: np.ndarray  # per block column
     row_tolerance: np.ndarray  # per block row (zeros for integer accumulation)
     col_tolerance: np.ndarray
+    # fold-block row / col indices whose |deviation| exceeds the tolerance (NaN/inf deviations count)
+    flagged_rows: np.ndarray = field(init=False, repr=False, compare=False)
+    flagged_cols: np.ndarray = field(init=False, repr=False, compare=False)
+    detected: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        rows = self.row0 + np.flatnonzero(~(np.abs(self.rsd) <= self.row_tolerance))
+        cols = self.col0 + np.flatnonzero(~(np.abs(self.csd) <= self.col_tolerance))
+        object.__setattr__(self, "flagged_rows", rows)
+        object.__setattr__(self, "flagged_cols", cols)
+        object.__setattr__(self, "detected", bool(rows.size or cols.size))
 
     @property
     def msd_signed(self) -> float:
@@ -77,21 +91,6 @@ class BlockDeviation:
     def msd_abs(self) -> float:
         """Sum of |RSD|: the total deviation ApproxABFT compares with T1."""
         return float(np.abs(self.rsd).sum())
-
-    @cached_property
-    def flagged_rows(self) -> np.ndarray:
-        """Fold-block row indices whose |RSD| exceeds the tolerance (NaN/inf deviations count)."""
-        bad = ~(np.abs(self.rsd) <= self.row_tolerance)
-        return self.row0 + np.flatnonzero(bad)
-
-    @cached_property
-    def flagged_cols(self) -> np.ndarray:
-        bad = ~(np.abs(self.csd) <= self.col_tolerance)
-        return self.col0 + np.flatnonzero(bad)
-
-    @cached_property
-    def detected(self) -> bool:
-        return bool(self.flagged_rows.size or self.flagged_cols.size)
 
 
 def block_deviations(

@@ -8,7 +8,7 @@ Processes and resources (DESIGN.md sections 2, 3):
   prefetched into free buffers while layer L finishes, and layer L's write-backs drain on the
   channel while layer L+1 runs (the last layer waits for its own); what L+1's array waits
   because its loads queued behind them is L+1's write-back stall, not its memory stall (array.py).
-* A verdict process per reported fold attempt wakes when the attempt's check completes and
+* A verdict event per reported fold attempt fires when the attempt's check completes and
   replays the verdict of that attempt (the verifier's retry loop decided every attempt of the
   fold, abft.retry: verdicts depend on faults and policy, never on time); a recompute goes to the recompute queue,
   which the array serves before any normal fold: a recompute decided at cycle t is issued before
@@ -239,12 +239,13 @@ class EngineModel:
 
     # -- verdicts ------------------------------------------------------------------------------
     def _expect_verdict(self, job: _Job, at: int) -> None:
+        """Reach the verdict at cycle `at`: one timeout event whose callback replays it (a verdict
+        never waits for anything else, so it needs no process of its own)."""
         due = (at, next(self.serial))
         heapq.heappush(self.due, due)
-        self.env.process(self._verdict(job, due))
+        self.env.timeout(at - self.env.now).callbacks.append(lambda _: self._verdict(job, due))
 
-    def _verdict(self, job: _Job, due: tuple[int, int]) -> Wait:
-        yield self.env.timeout(due[0] - self.env.now)
+    def _verdict(self, job: _Job, due: tuple[int, int]) -> None:
         reached = heapq.heappop(self.due)
         assert reached == due, "verdicts of one cycle are reached in the order they were expected"
         now = int(self.env.now)
@@ -282,8 +283,8 @@ class EngineModel:
         priced = price_region(self.hw, schedule, job.fold, job.region)
         if job.region.scope is Scope.GEMM:
             work = _instance_check_work(job.plan, job.seg.instance)
-        else:
-            work = self.policy.check_work(schedule, job.fold)
+        else:  # the fold's own check work (the plan asked the policy for this fold's segment)
+            work = job.seg.cost.check_work
         on_array = array_check_cycles(unit, work)
         tag = (job.seg.layer, job.seg.instance, job.fold.index, job.attempt)
         return ArrayPass(

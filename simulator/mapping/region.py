@@ -32,6 +32,7 @@ Partial sums a WS / IS fold spilled to DRAM are not modelled as refetched by a r
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
@@ -138,6 +139,7 @@ def price_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> R
     return RecomputePass(work.steps, cycles, window, counts)
 
 
+@functools.lru_cache(maxsize=1024)  # a pure function of a frozen schedule, asked once per recompute pass
 def refetched_operands(s: GemmSchedule) -> tuple[bool, bool]:
     """(A, B): whether the operand's blocks are evicted once read, so a recompute refetches them.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from operator import add, attrgetter
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +26,14 @@ class ActionCounts:
     cycles: int = 0  # wall-clock cycles (leakage is paid for all of them)
 
     def __add__(self, other: ActionCounts) -> ActionCounts:
-        return ActionCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+        # the engine adds counts per recompute pass: one attrgetter per operand, no fields() walk
+        return ActionCounts(*map(add, _VALUES(self), _VALUES(other)))
 
     def scaled(self, factor: int) -> ActionCounts:
-        return ActionCounts(*(getattr(self, f.name) * factor for f in fields(self)))
+        return ActionCounts(*(v * factor for v in _VALUES(self)))
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+_VALUES = attrgetter(*(f.name for f in fields(ActionCounts)))  # every count, in field order
