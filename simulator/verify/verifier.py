@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from simulator.abft.check_cost import check_extents
-from simulator.abft.checksum import block_deviations, tolerance_for
+from simulator.abft.checksum import BlockDeviation, block_deviations, tolerance_for
 from simulator.abft.protocol import Action, Decision, FoldAttempts, FoldVerification, Policy, Rerun, TileCheck
 from simulator.abft.retry import retry_rounds
 from simulator.config.abft_options import AbftConfig
@@ -32,6 +32,7 @@ from simulator.faults.sampling import (
     sample_permanent_faults,
 )
 from simulator.kernels.codes import FLIP
+from simulator.kernels.fold_check import exact_fold_check
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.region import Region, Scope, resolve_region
 from simulator.mapping.schedule import GemmSchedule
@@ -251,6 +252,9 @@ class FaultVerifier:
                     written = regions[f].covers(pos[:, 0], pos[:, 1])
                     states[f].add(sub, lo, hi, effects, written)
         second = self._duplicate_maps(gemm_index, instance, attempt, regions) if self._duplicate_spec else {}
+        name = s.gemm.name
+        block = self.abft.block_for(s.gemm.kind, name)
+        exact = self.contract.checksums and self.ledger.integer
         checks = []
         for fold, _, _ in batch:
             state = states[fold.index]
@@ -259,10 +263,15 @@ class FaultVerifier:
                 first = state.error_map(transient_only=True)
                 other = second.get(fold.index, (np.zeros(0, np.int64), np.zeros(0)))
                 differ = not (np.array_equal(first[0], other[0]) and np.array_equal(first[1], other[1]))
-            blocks = self._deviations(gemm_index, instance, fold, state) if self.contract.checksums else ()
-            name = self.schedules[gemm_index].gemm.name
-            found = FoldVerification(state.kind, state.scale, tuple(blocks), differ, name)
-            state.mark_detected(found)
+            if exact and not differ and _one_block(block, state.shape):  # one kernels.fold_check call
+                blocks, detected = _exact_check(state)
+                found = FoldVerification(state.kind, state.scale, blocks, False, name)
+                if detected is not None:
+                    state.detected |= detected
+            else:
+                blocks = self._deviations(gemm_index, instance, fold, state) if self.contract.checksums else ()
+                found = FoldVerification(state.kind, state.scale, tuple(blocks), differ, name)
+                state.mark_detected(found)
             checks.append(TileCheck(gemm_index, instance, fold.index, attempt, found))
         return checks
 
@@ -365,6 +374,24 @@ class FaultVerifier:
         g = self.schedules[gemm_index].gemm
         block = self.abft.block_for(g.kind, g.name)
         return block_deviations(state.rows[live], state.cols[live], state.delta[live], state.shape, block, tol)
+
+
+def _one_block(block: tuple[int, int], shape: tuple[int, int]) -> bool:
+    """Whether check blocks of `block` (0: the extent) cover a fold output block of `shape` whole."""
+    return all(b == 0 or b >= extent for b, extent in zip(block, shape, strict=True))
+
+
+def _exact_check(state: FoldErrors) -> tuple[tuple[BlockDeviation, ...], np.ndarray | None]:
+    """`block_deviations` over the fold's live errors as one block with tolerance 0 and the
+    faults `mark_detected` would mark, from one kernels.fold_check call (integer deltas only):
+    ((), None) without a live error."""
+    n_rows, n_cols = state.shape
+    live, rsd, csd, detected = exact_fold_check(
+        state.rows, state.cols, state.delta, state.alive, state.owner, n_rows, n_cols, state.fault_count
+    )
+    if not live:
+        return (), None
+    return (BlockDeviation(0, 0, rsd, csd, np.zeros(n_rows), np.zeros(n_cols)),), detected
 
 
 def _fold_runs(fold_index: np.ndarray) -> list[tuple[int, int, int]]:

@@ -1,0 +1,68 @@
+"""kernels.fold_check.exact_fold_check against its references: abft.checksum.block_deviations
+(one block, tolerance 0) and verify.ledger.FoldErrors.mark_detected."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulator.abft.checksum import block_deviations
+from simulator.abft.protocol import FoldVerification
+from simulator.kernels.fold_check import exact_fold_check
+from simulator.verify.ledger import FoldErrors
+
+
+def _fold(rng: np.random.Generator, n_rows: int, n_cols: int, n_faults: int, n_errors: int) -> FoldErrors:
+    state = FoldErrors("qkv", 1.0, (n_rows, n_cols), integer=True)
+    state.rows = rng.integers(0, n_rows, n_errors)
+    state.cols = rng.integers(0, n_cols, n_errors)
+    # small deltas of both signs, zeros (masked) and exact cancellations within a row happen often
+    state.delta = rng.integers(-3, 4, n_errors).astype(np.int64)
+    state.alive = rng.random(n_errors) < 0.8
+    state.owner = rng.integers(0, n_faults, n_errors) if n_faults else np.zeros(0, np.int64)
+    state.detected = np.zeros(n_faults, bool)
+    return state
+
+
+def _reference(state: FoldErrors) -> tuple[list, np.ndarray]:
+    """(blocks, faults marked detected) by the numpy path the verifier takes for other folds."""
+    live = state.live()
+    blocks = block_deviations(state.rows[live], state.cols[live], state.delta[live], state.shape) if live.any() else []
+    state.mark_detected(FoldVerification("qkv", 1.0, tuple(blocks)))
+    return blocks, state.detected
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_exact_fold_check_matches_block_deviations_and_mark_detected(seed):
+    rng = np.random.default_rng(seed)
+    n_rows, n_cols = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+    n_faults = int(rng.integers(0, 6))
+    n_errors = int(rng.integers(0, 12)) if n_faults else 0
+    state = _fold(rng, n_rows, n_cols, n_faults, n_errors)
+    live, rsd, csd, detected = exact_fold_check(
+        state.rows, state.cols, state.delta, state.alive, state.owner, n_rows, n_cols, n_faults
+    )
+    blocks, marked = _reference(state)
+    assert live == int(state.live().sum())
+    if not blocks:
+        assert not rsd.any() and not csd.any()
+        assert not detected.any()
+        return
+    (block,) = blocks
+    assert rsd.dtype == np.int64 and csd.dtype == np.int64
+    np.testing.assert_array_equal(rsd, block.rsd)
+    np.testing.assert_array_equal(csd, block.csd)
+    assert block.detected == bool(rsd.any() or csd.any())
+    np.testing.assert_array_equal(detected, marked)
+
+
+def test_exact_fold_check_hand_case():
+    """Two faults in a 2 x 3 block: fault 0 leaves +5 at (0, 1) and -5 at (0, 2) (row 0 sums to 0,
+    columns 1 and 2 flag); fault 1 leaves +2 at (1, 0), already rewritten (not alive)."""
+    rows, cols = np.array([0, 0, 1]), np.array([1, 2, 0])
+    delta, alive, owner = np.array([5, -5, 2], np.int64), np.array([True, True, False]), np.array([0, 0, 1])
+    live, rsd, csd, detected = exact_fold_check(rows, cols, delta, alive, owner, 2, 3, 2)
+    assert live == 2
+    assert rsd.tolist() == [0, 0]
+    assert csd.tolist() == [0, 5, -5]
+    assert detected.tolist() == [True, False]
