@@ -39,7 +39,7 @@ def test_exact_fold_check_matches_block_deviations_and_mark_detected(seed):
     n_faults = int(rng.integers(0, 6))
     n_errors = int(rng.integers(0, 12)) if n_faults else 0
     state = _fold(rng, n_rows, n_cols, n_faults, n_errors)
-    live, rsd, csd, detected = exact_fold_check(
+    live, rsd, csd, flagged_rows, flagged_cols, detected = exact_fold_check(
         state.rows, state.cols, state.delta, state.alive, state.owner, n_rows, n_cols, n_faults
     )
     blocks, marked = _reference(state)
@@ -52,6 +52,8 @@ def test_exact_fold_check_matches_block_deviations_and_mark_detected(seed):
     assert rsd.dtype == np.int64 and csd.dtype == np.int64
     np.testing.assert_array_equal(rsd, block.rsd)
     np.testing.assert_array_equal(csd, block.csd)
+    np.testing.assert_array_equal(flagged_rows, block.flagged_rows)
+    np.testing.assert_array_equal(flagged_cols, block.flagged_cols)
     assert block.detected == bool(rsd.any() or csd.any())
     np.testing.assert_array_equal(detected, marked)
 
@@ -61,8 +63,9 @@ def test_exact_fold_check_hand_case():
     columns 1 and 2 flag); fault 1 leaves +2 at (1, 0), already rewritten (not alive)."""
     rows, cols = np.array([0, 0, 1]), np.array([1, 2, 0])
     delta, alive, owner = np.array([5, -5, 2], np.int64), np.array([True, True, False]), np.array([0, 0, 1])
-    live, rsd, csd, detected = exact_fold_check(rows, cols, delta, alive, owner, 2, 3, 2)
+    live, rsd, csd, flagged_rows, flagged_cols, detected = exact_fold_check(rows, cols, delta, alive, owner, 2, 3, 2)
     assert live == 2
+    assert flagged_rows.tolist() == [] and flagged_cols.tolist() == [1, 2]
     assert rsd.tolist() == [0, 0]
     assert csd.tolist() == [0, 5, -5]
     assert detected.tolist() == [True, False]

@@ -25,8 +25,9 @@ def exact_fold_check(
     n_rows: int,
     n_cols: int,
     n_faults: int,
-) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """(live errors, RSD (int64, n_rows), CSD (int64, n_cols), detected per fault) of one fold
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(live errors, RSD (int64, n_rows), CSD (int64, n_cols), flagged rows, flagged cols,
+    detected per fault) of one fold
     whose error e sits at (rows[e], cols[e]) with integer `delta[e]`, still in the output when
     `alive[e]`, caused by fault `owner[e]`."""
     rsd = np.zeros(n_rows, np.int64)
@@ -42,4 +43,4 @@ def exact_fold_check(
         for e in range(delta.shape[0]):
             if alive[e] and delta[e] != 0 and (rsd[rows[e]] != 0 or csd[cols[e]] != 0):
                 detected[owner[e]] = True
-    return live, rsd, csd, detected
+    return live, rsd, csd, np.flatnonzero(rsd), np.flatnonzero(csd), detected

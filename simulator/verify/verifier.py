@@ -378,7 +378,7 @@ class FaultVerifier:
 
 def _one_block(block: tuple[int, int], shape: tuple[int, int]) -> bool:
     """Whether check blocks of `block` (0: the extent) cover a fold output block of `shape` whole."""
-    return all(b == 0 or b >= extent for b, extent in zip(block, shape, strict=True))
+    return (block[0] == 0 or block[0] >= shape[0]) and (block[1] == 0 or block[1] >= shape[1])
 
 
 def _exact_check(state: FoldErrors) -> tuple[tuple[BlockDeviation, ...], np.ndarray | None]:
@@ -386,12 +386,12 @@ def _exact_check(state: FoldErrors) -> tuple[tuple[BlockDeviation, ...], np.ndar
     faults `mark_detected` would mark, from one kernels.fold_check call (integer deltas only):
     ((), None) without a live error."""
     n_rows, n_cols = state.shape
-    live, rsd, csd, detected = exact_fold_check(
+    live, rsd, csd, rows, cols, detected = exact_fold_check(
         state.rows, state.cols, state.delta, state.alive, state.owner, n_rows, n_cols, state.fault_count
     )
     if not live:
         return (), None
-    return (BlockDeviation(0, 0, rsd, csd, np.zeros(n_rows), np.zeros(n_cols)),), detected
+    return (BlockDeviation(0, 0, rsd, csd, np.zeros(n_rows), np.zeros(n_cols), rows, cols),), detected
 
 
 def _fold_runs(fold_index: np.ndarray) -> list[tuple[int, int, int]]:
