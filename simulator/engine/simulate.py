@@ -100,6 +100,18 @@ class _Job:
     decisions: list[Decision] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class _PassPrice:
+    """What a recompute pass of one (fold, region) costs, checking included (its timing fields)."""
+
+    fold_cycles: int
+    window_cycles: int
+    side_unit_cycles: int
+    counts: ActionCounts
+    load_bytes: int
+    streams_load: bool
+
+
 @dataclass
 class _LayerTally:
     passes: int = 0
@@ -133,6 +145,7 @@ class EngineModel:
         self.layers: list[LayerResult] = []
         self.tally = _LayerTally()
         self.scopes: dict[str, int] = {}
+        self.pass_prices: dict[tuple, _PassPrice] = {}
 
     def run(self) -> EngineResult:
         self.env.process(self._array())
@@ -279,23 +292,35 @@ class EngineModel:
 
     def _recompute_pass(self, job: _Job, now: int) -> ArrayPass:
         assert job.region is not None
-        schedule, unit = job.plan.schedule, self.hw.checksum_unit
-        priced = price_region(self.hw, schedule, job.fold, job.region)
-        if job.region.scope is Scope.GEMM:
-            work = _instance_check_work(job.plan, job.seg.instance)
-        else:  # the fold's own check work (the plan asked the policy for this fold's segment)
-            work = job.seg.cost.check_work
-        on_array = array_check_cycles(unit, work)
+        gemm_scope = job.region.scope is Scope.GEMM
+        key = (job.plan.index, job.fold, job.region, job.seg.instance if gemm_scope else -1)
+        price = self.pass_prices.get(key)
+        if price is None:  # a fold is often recomputed more than once: price each (fold, region) once
+            schedule, unit = job.plan.schedule, self.hw.checksum_unit
+            priced = price_region(self.hw, schedule, job.fold, job.region)
+            if gemm_scope:
+                work = _instance_check_work(job.plan, job.seg.instance)
+            else:  # the fold's own check work (the plan asked the policy for this fold's segment)
+                work = job.seg.cost.check_work
+            on_array = array_check_cycles(unit, work)
+            price = self.pass_prices[key] = _PassPrice(
+                priced.fold_cycles + on_array,
+                priced.window_cycles + on_array,
+                side_unit_cycles(unit, work),
+                priced.counts + duplicate_counts(work, priced.counts) + check_counts(work),
+                priced.load_bytes,
+                priced.streams_load,
+            )
         tag = (job.seg.layer, job.seg.instance, job.fold.index, job.attempt)
         return ArrayPass(
-            priced.fold_cycles + on_array,
-            priced.window_cycles + on_array,
-            side_unit_cycles(unit, work),
-            priced.counts + duplicate_counts(work, priced.counts) + check_counts(work),
+            price.fold_cycles,
+            price.window_cycles,
+            price.side_unit_cycles,
+            price.counts,
             now,
             tag,
-            self.seq.request_refetch(now, priced.load_bytes, tag),
-            priced.streams_load,
+            self.seq.request_refetch(now, price.load_bytes, tag),
+            price.streams_load,
         )
 
     def _layer_result(self, plan: LayerPlan, end: int) -> LayerResult:
