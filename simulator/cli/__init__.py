@@ -20,6 +20,7 @@ from types import ModuleType
 
 from simulator.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Parser, error_line
 from simulator.errors import ConfigError
+from simulator.executors import collect_less_often
 
 _NOT_COMMANDS = frozenset({"common", "outputs", "tables", "__main__"})
 
@@ -54,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sys.stdout is None:  # started with stdout closed (`abftsim run >&-`): what it would show is discarded
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     args = build_parser().parse_args(argv)
+    collect_less_often()
     try:
         with _signals_as_interrupts():
             return args.handler(args)

@@ -298,10 +298,8 @@ class EngineModel:
         if price is None:  # a fold is often recomputed more than once: price each (fold, region) once
             schedule, unit = job.plan.schedule, self.hw.checksum_unit
             priced = price_region(self.hw, schedule, job.fold, job.region)
-            if gemm_scope:
-                work = _instance_check_work(job.plan, job.seg.instance)
-            else:  # the fold's own check work (the plan asked the policy for this fold's segment)
-                work = job.seg.cost.check_work
+            # a GEMM pass rechecks every fold; a region pass its fold (the plan asked the policy for it)
+            work = _instance_check_work(job.plan, job.seg.instance) if gemm_scope else job.seg.cost.check_work
             on_array = array_check_cycles(unit, work)
             price = self.pass_prices[key] = _PassPrice(
                 priced.fold_cycles + on_array,
