@@ -17,6 +17,7 @@ from typing import cast
 import numpy as np
 
 from simulator.config.enums import Datatype
+from simulator.kernels.square_sum import int8_square_sum
 
 # unit round-off of the accumulator: fp32 for every floating-point datatype here
 FP32_UNIT_ROUNDOFF = 2.0**-24
@@ -168,8 +169,7 @@ def output_scale(a: np.ndarray, b: np.ndarray) -> float:
     if a.dtype == np.int8 and b.dtype == np.int8:  # exact integer sums of squares, one rounding
         m, k = a.shape
         n = b.shape[1]
-        sum_a = int(np.square(a, dtype=np.int32).sum(dtype=np.int64))
-        sum_b = int(np.square(b, dtype=np.int32).sum(dtype=np.int64))
+        sum_a, sum_b = int8_square_sum(a), int8_square_sum(b)
         return math.sqrt(sum_a * sum_b / (m * k * n)) if m * k * n else 0.0
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     return float(np.sqrt(a.shape[1] * np.mean(a64 * a64) * np.mean(b64 * b64)))
