@@ -172,3 +172,27 @@ def test_kernel_on_vit_like_shape_matches_twin(dataflow: Dataflow) -> None:
 
 def test_datatype_codes_are_distinct() -> None:
     assert sorted(DATATYPE_CODE.values()) == [0, 1, 2, 3] and DATATYPE_CODE[Datatype.FP32] == FP32
+
+
+@pytest.mark.parametrize("dataflow", list(Dataflow))
+def test_lean_int8_operands_give_the_float32_results(dataflow: Dataflow) -> None:
+    """kernel_operands(lean=True) hands the kernel int8 A and B^T (what runs use); the effects are
+    those of the widened float32 copies the twin reads, position for position."""
+    rng = np.random.default_rng(11)
+    a, b = random_operands(Datatype.INT8, 45, 70, 38, rng)
+    folds = fold_table(dataflow, 45, 70, 38, 8, 8)
+    faults = random_fault_table(rng, 300, len(folds), 8, 8, folds.temporal, Datatype.INT8)
+    flow = DATAFLOW_CODE[dataflow]
+    offsets = np.concatenate([[0], np.cumsum(effect_sizes(flow, 8, folds.temporal, folds.table, faults))])
+    total = int(offsets[-1])
+    out = []
+    for ops, kernel in ((kernel_operands(Datatype.INT8, a, b, lean=True), resolve_faults),
+                        (kernel_operands(Datatype.INT8, a, b), resolve_faults_reference)):  # fmt: skip
+        pos, delta = np.full((total, 4), -7, np.int64), np.zeros(total, np.int64)
+        kernel(ops.a, ops.b, ops.a_t, ops.b_t, DATATYPE_CODE[Datatype.INT8], flow, 8, folds.table, faults,
+               offsets.astype(np.int64), pos, delta, np.zeros(0, np.float64))  # fmt: skip
+        out.append((pos, delta))
+    assert kernel_operands(Datatype.INT8, a, b, lean=True).b_t.dtype == np.int8
+    assert np.array_equal(out[0][0], out[1][0])
+    assert np.array_equal(out[0][1], out[1][1])
+    assert np.count_nonzero(out[0][1]) > 50  # the faults did corrupt outputs
