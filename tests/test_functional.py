@@ -173,6 +173,25 @@ def test_checking_macs_follow_the_fold_grid_and_the_block_size(bundle):
     assert blocked.check_macs - plain.check_macs == fc1_blocked - closed_form(fc1)
 
 
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+@pytest.mark.parametrize("placement", ["in_array", "checksum_pe", "side_unit"])
+def test_instance_check_macs_equal_the_sum_over_every_fold(dataflow, placement):
+    """The accelerator counts checking per run of equal-cost folds (engine.plan); asking the
+    policy fold by fold gives the same MACs, for every bundled policy and a ragged GEMM."""
+    from simulator.abft.registry import policy_names
+    from simulator.mapping.tiling import iter_folds
+
+    hw = load_hw("edge_32x32", ["array.rows=8", "array.cols=8", f"array.dataflow={dataflow}",
+                                f"checksum_unit.placement={placement}"])  # fmt: skip
+    gemms = [Gemm("b.fc1", "fc1", 51, 37, 70), Gemm("b.qk", "qk", 17, 9, 17, 3)]
+    for name in policy_names():
+        acc = FunctionalAccelerator(hw, gemms, name)
+        for index, g in enumerate(gemms):
+            s = acc.schedules[index]
+            works = [acc.policy.check_work(s, f) for f in iter_folds(s.dataflow, g.m, g.k, g.n, s.rows, s.cols)]
+            assert acc.instance_check_macs(index) == sum(w.checksum_macs + w.extra_array_macs for w in works), name
+
+
 @pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not really a zip"])
 def test_an_empty_or_broken_bundle_is_a_clean_error(tmp_path, content):
     # np.load raises EOFError on an empty file and BadZipFile on a broken zip (the CLI fuzz found

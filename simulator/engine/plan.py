@@ -258,3 +258,10 @@ def _split(lo: int, hi: int, marks: list[int]) -> list[tuple[int, int, bool]]:
     if lo < hi:
         out.append((lo, hi, False))
     return out
+
+
+def instance_check_work(hw: HwConfig, s: GemmSchedule, policy: Policy) -> list[tuple[CheckWork, int]]:
+    """(check work, folds) of one instance's runs of equal-cost folds: the policy's checking of every
+    fold's first pass, asked per run as build_plan asks it (so a functional run counts what a timing
+    run counts, without asking the policy once per fold)."""
+    return [(cost.check_work, length) for _, length, cost in _instance_runs(s, policy, _CostTable(hw))]

@@ -34,10 +34,10 @@ from simulator.config.abft_options import AbftConfig
 from simulator.config.enums import Datatype
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
+from simulator.engine.plan import instance_check_work
 from simulator.faults.operands import GemmOperands, to_datatype
 from simulator.mapping.region import price_region, resolve_region
 from simulator.mapping.schedule import schedule_gemm
-from simulator.mapping.tiling import iter_folds
 from simulator.verify.operand_cache import OperandCache
 from simulator.verify.outcomes import Outcomes
 from simulator.verify.verifier import make_verifier
@@ -135,11 +135,8 @@ class FunctionalAccelerator:
     def instance_check_macs(self, index: int) -> int:
         """Checking MACs of one instance of GEMM `index` (every fold's first pass) under the policy."""
         if index not in self._check_macs:
-            s = self.schedules[index]
-            g = s.gemm
-            self._check_macs[index] = sum(
-                _macs(self.policy.check_work(s, f)) for f in iter_folds(s.dataflow, g.m, g.k, g.n, s.rows, s.cols)
-            )
+            runs = instance_check_work(self.hw, self.schedules[index], self.policy)
+            self._check_macs[index] = sum(_macs(work) * folds for work, folds in runs)
         return self._check_macs[index]
 
     # -- internals ----------------------------------------------------------------------------
