@@ -260,8 +260,9 @@ def _split(lo: int, hi: int, marks: list[int]) -> list[tuple[int, int, bool]]:
     return out
 
 
-def instance_check_work(hw: HwConfig, s: GemmSchedule, policy: Policy) -> list[tuple[CheckWork, int]]:
-    """(check work, folds) of one instance's runs of equal-cost folds: the policy's checking of every
-    fold's first pass, asked per run as build_plan asks it (so a functional run counts what a timing
-    run counts, without asking the policy once per fold)."""
-    return [(cost.check_work, length) for _, length, cost in _instance_runs(s, policy, _CostTable(hw))]
+def instance_check_work(s: GemmSchedule, policy: Policy) -> list[tuple[CheckWork, int]]:
+    """(check work, folds) of one instance: the policy's checking of every fold's first pass, asked
+    once per position class (`_position_classes`: folds of one class have the same extents and
+    the same place at the grid's edges, what the bundled policies' check work depends on)."""
+    _, first, counts = np.unique(_position_classes(s), return_index=True, return_counts=True)
+    return [(policy.check_work(s, fold_at(s, int(i))), int(n)) for i, n in zip(first, counts, strict=True)]

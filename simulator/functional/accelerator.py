@@ -135,7 +135,7 @@ class FunctionalAccelerator:
     def instance_check_macs(self, index: int) -> int:
         """Checking MACs of one instance of GEMM `index` (every fold's first pass) under the policy."""
         if index not in self._check_macs:
-            runs = instance_check_work(self.hw, self.schedules[index], self.policy)
+            runs = instance_check_work(self.schedules[index], self.policy)
             self._check_macs[index] = sum(_macs(work) * folds for work, folds in runs)
         return self._check_macs[index]
 
