@@ -1,0 +1,58 @@
+"""Any abftsim command against a baseline tree in the same session: median CPU and wall seconds.
+
+Usage: python benchmarks/bench_cli_cpu.py --baseline /path/to/other/checkout [--repeat N] -- ARGS...
+e.g. `-- accuracy --set array.rows=8 --set array.cols=8 --ber 1e-6 --trials 2` (the default) or
+`-- run --quiet` (the default `abftsim run`). Both trees run with this interpreter, the baseline
+through PYTHONPATH with its numba cache in a temporary directory (its tree is only read); one
+warm-up run per tree fills that cache, so the figures are warm. CPU = user + system seconds of the
+child process, the steadier figure on a shared machine; the speed-up is the ratio of CPU medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+DEFAULT = ["accuracy", "--set", "array.rows=8", "--set", "array.cols=8", "--ber", "1e-6", "--trials", "2"]
+
+
+def run_once(tree: Path, args: list[str], cache_dir: str) -> tuple[float, float]:
+    """(cpu seconds, wall seconds) of one `abftsim ARGS` in `tree`."""
+    env = {**os.environ, "PYTHONPATH": str(tree), "NUMBA_CACHE_DIR": cache_dir, "PYTHONDONTWRITEBYTECODE": "1"}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "simulator.cli", *args], env=env, cwd=tempfile.gettempdir(), check=True,
+                   capture_output=True)  # fmt: skip
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", type=Path, required=True, help="another checkout (e.g. main)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("args", nargs="*", help="abftsim arguments (after --)")
+    ns = parser.parse_args()
+    args = ns.args or DEFAULT
+    cpu = {}
+    for name, tree in (("baseline", ns.baseline.resolve()), ("this tree", HERE)):
+        with tempfile.TemporaryDirectory() as cache:
+            run_once(tree, args, cache)  # compile and cache the numba kernels
+            runs = [run_once(tree, args, cache) for _ in range(ns.repeat)]
+        cpu[name] = statistics.median(r[0] for r in runs)
+        wall = statistics.median(r[1] for r in runs)
+        print(f"{name:>10}: {tree}  cpu {cpu[name]:.2f} s  wall {wall:.2f} s")
+    print(f"speed-up (cpu): {cpu['baseline'] / cpu['this tree']:.2f}x  args: {' '.join(args)}")
+
+
+if __name__ == "__main__":
+    main()
