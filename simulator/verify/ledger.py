@@ -16,6 +16,7 @@ Struct of arrays, not one object per fault. A `FoldErrors` holds the faults that
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,7 +70,8 @@ class FoldErrors:
         self.corrected = np.concatenate([self.corrected, np.zeros(hi - lo, bool)])
         e_lo, e_hi = int(effects.offsets[lo]), int(effects.offsets[hi])
         pos = effects.positions[e_lo:e_hi]
-        owner = base + np.repeat(np.arange(hi - lo), np.diff(effects.offsets[lo : hi + 1]))
+        offsets = effects.offsets
+        owner = base + np.repeat(np.arange(hi - lo), offsets[lo + 1 : hi + 1] - offsets[lo:hi])
         keep = np.ones(e_hi - e_lo, bool) if alive is None else alive
         self.owner = np.concatenate([self.owner, owner])
         self.rows = np.concatenate([self.rows, pos[:, P_FOLD_ROW]])
@@ -85,22 +87,21 @@ class FoldErrors:
         self.detected, self.corrected = np.zeros(hi - lo, bool), np.zeros(hi - lo, bool)
         e_lo, e_hi = int(effects.offsets[lo]), int(effects.offsets[hi])
         pos = effects.positions[e_lo:e_hi]
-        self.owner = np.repeat(np.arange(hi - lo), np.diff(effects.offsets[lo : hi + 1]))
+        offsets = effects.offsets
+        self.owner = np.repeat(np.arange(hi - lo), offsets[lo + 1 : hi + 1] - offsets[lo:hi])
         self.rows, self.cols = pos[:, P_FOLD_ROW], pos[:, P_FOLD_COL]
         self.grows, self.gcols = pos[:, P_GEMM_ROW], pos[:, P_GEMM_COL]
         self.delta = effects.delta[e_lo:e_hi]
         self.alive = np.ones(e_hi - e_lo, bool) if alive is None else alive.copy()
 
-    def erase(self, written: np.ndarray) -> None:
-        """A recompute pass rewrote the elements in `written` (a mask over the elements). When it
-        rewrote them all, the current faults retire: they can no longer change (no live error to
-        detect or correct), so later passes start on empty arrays instead of growing these."""
-        if written.all():
-            old = FoldErrors(self.kind, self.scale, self.shape, self.delta.dtype.kind == "i")
-            old.faults, old.detected, old.corrected = self.faults, self.detected, self.corrected
-            old.owner, old.rows, old.cols = self.owner, self.rows, self.cols
-            old.grows, old.gcols = self.grows, self.gcols
-            old.delta, old.alive = self.delta, np.zeros(self.alive.shape, bool)
+    def erase(self, written: np.ndarray | None) -> None:
+        """A recompute pass rewrote the elements in `written` (a mask over the elements; None: all
+        of them). When it rewrote them all, the current faults retire: they can no longer change
+        (no live error to detect or correct), so later passes start on empty arrays instead of
+        growing these."""
+        if written is None or written.all():
+            old = copy.copy(self)  # the current arrays, now frozen (a retired part is only read)
+            old.alive, old.retired = np.zeros(self.alive.shape, bool), []
             self.retired.append(old)
             self.faults = {c: _EMPTY for c in FAULT_COLUMNS}
             self.detected, self.corrected = np.zeros(0, bool), np.zeros(0, bool)

@@ -242,7 +242,8 @@ class FaultVerifier:
         if attempt > 0:
             self.recomputations += len(batch)
             for f, region in regions.items():
-                states[f].erase(region.covers(states[f].rows, states[f].cols))
+                whole = region.scope in (Scope.TILE, Scope.GEMM)  # a pass over the whole fold rewrites every element
+                states[f].erase(None if whole else region.covers(states[f].rows, states[f].cols))
             drawn = self._pass_faults(self.spec, gemm_index, instance, attempt, regions, permanent=True)
             sub, effects = drawn if drawn is not None else (None, None)
             if sub is not None and effects is not None:
