@@ -248,9 +248,10 @@ class FaultVerifier:
             sub, effects = drawn if drawn is not None else (None, None)
             if sub is not None and effects is not None:
                 for f, lo, hi in _fold_runs(sub.fold_index):
-                    e_lo, e_hi = int(effects.offsets[lo]), int(effects.offsets[hi])
-                    pos = effects.positions[e_lo:e_hi]
-                    written = regions[f].covers(pos[:, 0], pos[:, 1])
+                    written = None  # a whole-fold pass writes back every element it computes
+                    if regions[f].scope not in (Scope.TILE, Scope.GEMM):
+                        pos = effects.positions[int(effects.offsets[lo]) : int(effects.offsets[hi])]
+                        written = regions[f].covers(pos[:, 0], pos[:, 1])
                     states[f].add(sub, lo, hi, effects, written)
         second = self._duplicate_maps(gemm_index, instance, attempt, regions) if self._duplicate_spec else {}
         name = s.gemm.name
@@ -308,9 +309,16 @@ class FaultVerifier:
 
         whole = self.operands.memo(("attempt", spec, gemm_index, instance, attempt), draw)
         ids = np.array(sorted(regions), np.int64)
-        lo, hi = np.searchsorted(whole.fold_index, ids), np.searchsorted(whole.fold_index, ids, side="right")
-        keep = [np.arange(a, b)[self._uses(regions[int(f)], whole, a, b)] for f, a, b in zip(ids, lo, hi, strict=True)]
-        sub = whole.select(np.concatenate(keep) if keep else np.zeros(0, np.int64))
+        if all(r.scope in (Scope.TILE, Scope.GEMM) for r in regions.values()):  # every slot of each fold is used
+            rerun = np.zeros(len(folds), bool)
+            rerun[ids] = True
+            sub = whole.select(np.flatnonzero(rerun[whole.fold_index]))
+        else:
+            lo, hi = np.searchsorted(whole.fold_index, ids), np.searchsorted(whole.fold_index, ids, side="right")
+            keep = [
+                np.arange(a, b)[self._uses(regions[int(f)], whole, a, b)] for f, a, b in zip(ids, lo, hi, strict=True)
+            ]
+            sub = whole.select(np.concatenate(keep) if keep else np.zeros(0, np.int64))
         if permanent and self._permanent:
             stuck = permanent_batch(self._permanent, ids, gemm_index, instance, attempt)
             mask = np.concatenate(
