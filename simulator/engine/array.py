@@ -76,7 +76,8 @@ class Sequencer:
         self.checksum_stall = 0
         self.writeback_stall = 0  # waiting for earlier layers' write-back on the channel
         self.last_pass_is_fold = True
-        self.extra_counts = ActionCounts()  # recompute passes and their checks, this layer
+        # recompute passes and their checks, this layer: how often each (interned) pass price ran
+        self._pass_counts: dict[int, tuple[ActionCounts, int]] = {}
 
     # -- layers ------------------------------------------------------------------------------
     def start_layer(self, layer: int, start: int) -> None:
@@ -84,7 +85,12 @@ class Sequencer:
         self.p = max(self.p, start)
         self.memory_stall = self.checksum_stall = self.writeback_stall = 0
         self.last_pass_is_fold = True
-        self.extra_counts = ActionCounts()
+        self._pass_counts = {}
+
+    @property
+    def extra_counts(self) -> ActionCounts:
+        """Actions of this layer's recompute passes and their checks."""
+        return sum((counts.scaled(n) for counts, n in self._pass_counts.values()), ActionCounts())
 
     def end_layer(self, drain_stores: bool) -> int:
         """Close the layer; its end cycle (the last layer also waits for the final write-backs)."""
@@ -198,7 +204,8 @@ class Sequencer:
         self.releases.append(checked)
         self.last_start, self.last_end = start, max(self.last_end, end)
         self.last_pass_is_fold = False
-        self.extra_counts += job.counts
+        seen = self._pass_counts.get(id(job.counts))  # passes share their priced counts (simulate.py)
+        self._pass_counts[id(job.counts)] = (job.counts, seen[1] + 1 if seen else 1)
         if self.records is not None:
             self._record_pass(RecordKind.RECOMPUTE, job.tag, start, end, checked, job.side_unit_cycles)
         return checked
