@@ -13,6 +13,7 @@ anything of the fold.
 from __future__ import annotations
 
 import itertools
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -230,12 +231,14 @@ def build_plan(
                 on_array += c.array_check_cycles * length
             shapes[key] = (runs, counts, on_array)
         runs, counts, on_array = shapes[key]
-        flagged = sorted(verifier.flagged_folds(li))
+        marks_of: dict[int, list[int]] = {}
+        for i, f in sorted(verifier.flagged_folds(li)):
+            marks_of.setdefault(i, []).append(f)
         first = ordinal
         segments: list[Segment] = []
         per_instance = s.folds_per_instance
         for inst in range(s.gemm.count):
-            marks = [f for i, f in flagged if i == inst]
+            marks = marks_of.get(inst, [])
             for start, length, c in runs:
                 for lo, hi, flag in _split(start, start + length, marks):
                     segments.append(Segment(li, inst, lo, hi - lo, ordinal + lo, c, flag))
@@ -249,7 +252,7 @@ def _split(lo: int, hi: int, marks: list[int]) -> list[tuple[int, int, bool]]:
     if not marks:
         return [(lo, hi, False)]
     out = []
-    for f in marks:
+    for f in marks[bisect_left(marks, lo) : bisect_left(marks, hi)]:  # marks are sorted
         if lo <= f < hi:
             if f > lo:
                 out.append((lo, f, False))

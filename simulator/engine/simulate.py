@@ -293,7 +293,7 @@ class EngineModel:
     def _recompute_pass(self, job: _Job, now: int) -> ArrayPass:
         assert job.region is not None
         gemm_scope = job.region.scope is Scope.GEMM
-        key = (job.plan.index, job.fold, job.region, job.seg.instance if gemm_scope else -1)
+        key = (job.plan.index, job.fold.index, job.region, job.seg.instance if gemm_scope else -1)
         price = self.pass_prices.get(key)
         if price is None:  # a fold is often recomputed more than once: price each (fold, region) once
             schedule, unit = job.plan.schedule, self.hw.checksum_unit
