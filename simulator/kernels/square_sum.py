@@ -12,7 +12,7 @@ from numba import njit
 
 
 @njit(cache=True)
-def _square_sum_flat(x: np.ndarray) -> int:
+def _square_sum_flat(x: np.ndarray) -> np.int64:
     total = np.int64(0)
     for i in range(x.shape[0]):
         v = np.int64(x[i])

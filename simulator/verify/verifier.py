@@ -84,6 +84,9 @@ class FaultVerifier:
         self._flagged: dict[int, frozenset[tuple[int, int]]] = {}
         self._attempts: dict[tuple[int, int], dict[int, FoldAttempts]] = {}
         self._fates: tuple[LedgerTable, Fates] | None = None
+        self._flagged_of: dict[int, dict[int, list[int]]] = {}
+        self._folds: dict[tuple[int, int], Fold] = {}
+        self._keys_of: tuple[int, dict[tuple[int, int], list[tuple[int, int, int]]]] | None = None
         self.recomputations = 0
 
     # -- explicit faults in, per-fault records out --------------------------------------------
@@ -141,7 +144,7 @@ class FaultVerifier:
     def residual_errors(self, gemm_index: int, instance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(rows, cols, delta) of the errors left in one GEMM instance's output C[M,N], summed per
         element (WS/IS folds' partial-sum errors add up in C), nonzero sums only, row-major."""
-        states = [s for (g, i, _), s in sorted(self.ledger.folds.items()) if (g, i) == (gemm_index, instance)]
+        states = [self.ledger.folds[k] for k in self._instance_keys().get((gemm_index, instance), [])]
         n = self.schedules[gemm_index].gemm.n
         parts = [(s.grows[s.live()] * n + s.gcols[s.live()], s.delta[s.live()]) for s in states]
         dtype = np.int64 if self.hw.array.datatype.is_integer else np.float64
@@ -153,6 +156,15 @@ class FaultVerifier:
         np.add.at(sums, inverse, values.astype(dtype))
         keep = sums != 0
         return keys[keep] // n, keys[keep] % n, sums[keep]
+
+    def _instance_keys(self) -> dict[tuple[int, int], list[tuple[int, int, int]]]:
+        """The ledger's fold keys per (gemm, instance), sorted (rebuilt when the ledger grew)."""
+        if self._keys_of is None or self._keys_of[0] != len(self.ledger.folds):
+            index: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+            for key in sorted(self.ledger.folds):
+                index.setdefault(key[:2], []).append(key)
+            self._keys_of = (len(self.ledger.folds), index)
+        return self._keys_of[1]
 
     def _outcomes(self, gemm_index: int | None) -> Outcomes:
         table, fates = self._classified()
@@ -212,15 +224,27 @@ class FaultVerifier:
         state = self.ledger.folds.get(key)
         if state is None:
             s = self.schedules[gemm_index]
-            e = check_extents(s, self.operands.folds(gemm_index).fold(fold_index))
+            e = check_extents(s, self._fold(gemm_index, fold_index))
             scale = self.operands.scale(gemm_index, instance) if self.contract.checksums else 0.0
             state = self.ledger.fold(key, s.gemm.kind, scale, (e.out_rows, e.out_cols))
         return state
 
+    def _fold(self, gemm_index: int, fold_index: int) -> Fold:
+        """Fold `fold_index` of GEMM `gemm_index` (built once: instances share their folds)."""
+        key = (gemm_index, fold_index)
+        fold = self._folds.get(key)
+        if fold is None:
+            fold = self._folds[key] = self.operands.folds(gemm_index).fold(fold_index)
+        return fold
+
     # -- the retry loop over one instance ------------------------------------------------------
     def _run_instance(self, gemm_index: int, instance: int) -> dict[int, FoldAttempts]:
-        table = self.operands.folds(gemm_index)
-        folds = [table.fold(f) for i, f in sorted(self.flagged_folds(gemm_index)) if i == instance]
+        if gemm_index not in self._flagged_of:  # flagged fold indices per instance, sorted
+            by_instance: dict[int, list[int]] = {}
+            for i, f in sorted(self.flagged_folds(gemm_index)):
+                by_instance.setdefault(i, []).append(f)
+            self._flagged_of[gemm_index] = by_instance
+        folds = [self._fold(gemm_index, f) for f in self._flagged_of[gemm_index].get(instance, [])]
 
         def check_round(batch: list[tuple[Fold, int, Region | None]]) -> list[TileCheck]:
             return self._check_round(gemm_index, instance, batch)
