@@ -178,16 +178,21 @@ class FunctionalAccelerator:
         )
         folds = verifier.operands.folds(index)
         flagged = sorted(verifier.flagged_folds(index))
+        priced: dict[tuple, tuple[int, int]] = {}  # (fold, region) -> (recomputed MACs, check MACs)
         for instance, f in flagged:  # the retry loop ran in the verifier; price the passes it asked for
             fold = folds.fold(f)
             for decision in verifier.attempts(index, instance, fold).decisions[:-1]:
                 assert decision.region is not None
-                region = resolve_region(hw, s, fold, decision.region)
-                macs = price_region(hw, s, fold, region).counts.recomputed_macs
+                key = (f, decision.region)
+                if key not in priced:  # instances share their folds' prices
+                    region = resolve_region(hw, s, fold, decision.region)
+                    priced[key] = (price_region(hw, s, fold, region).counts.recomputed_macs,
+                                   _macs(pol.check_work(s, fold)))  # fmt: skip
+                macs, check = priced[key]
                 self.stats.recomputed_macs += macs
                 self.stats.recomputed_macs_by_kind[g.kind] = self.stats.recomputed_macs_by_kind.get(g.kind, 0) + macs
                 self.stats.recompute_passes += 1
-                self.stats.check_macs += _macs(pol.check_work(s, fold))
+                self.stats.check_macs += check
         for instance in sorted({inst for inst, _ in flagged}):
             rows, cols, delta = verifier.residual_errors(index, instance)
             if delta.size:
