@@ -84,6 +84,7 @@ class FaultVerifier:
         self._flagged: dict[int, frozenset[tuple[int, int]]] = {}
         self._attempts: dict[tuple[int, int], dict[int, FoldAttempts]] = {}
         self._fates: tuple[LedgerTable, Fates] | None = None
+        self._sorted: dict[int, bool] = {}  # id of a classified column -> it is sorted (_span)
         self._flagged_of: dict[int, dict[int, list[int]]] = {}
         self._folds: dict[tuple[int, int], Fold] = {}
         self._keys_of: tuple[int, dict[tuple[int, int], list[tuple[int, int, int]]]] | None = None
@@ -122,7 +123,7 @@ class FaultVerifier:
         if self._fates is None:
             table = self.ledger.table()
             fates = classify(table, self.contract.tolerates, self.operands.writeback, self.operands.clean_accumulators)
-            self._fates = (table, fates)
+            self._fates, self._sorted = (table, fates), {}
         return self._fates
 
     def outcomes(self) -> Outcomes:
@@ -132,8 +133,7 @@ class FaultVerifier:
         """Outcome counts and residual error of one GEMM: max |E| and ||E||_F relative to the
         clean output's expected Frobenius norm (OperandCache.clean_frobenius)."""
         fates = self.fates()
-        mine = fates.out_gemm == gemm_index
-        errors = np.abs(fates.out_error[mine])
+        errors = np.abs(fates.out_error[self._span(fates.out_gemm, gemm_index)])
         max_abs = float(errors.max()) if errors.size else 0.0
         err_sq = float(np.sum(errors * errors))
         rel = float(np.sqrt(err_sq) / self.operands.clean_frobenius(gemm_index)) if err_sq > 0 else 0.0
@@ -157,6 +157,15 @@ class FaultVerifier:
         keep = sums != 0
         return keys[keep] // n, keys[keep] % n, sums[keep]
 
+    def _span(self, gemms: np.ndarray, gemm_index: int) -> slice | np.ndarray:
+        """Where GEMM `gemm_index` sits in a column of GEMM indices of the table or the fates:
+        a slice, as both are gemm-major (np.searchsorted, O(log n) per layer instead of a mask
+        over every fault); a mask if a column is ever not sorted."""
+        if gemms.size and not self._sorted.setdefault(id(gemms), bool(np.all(gemms[1:] >= gemms[:-1]))):
+            return gemms == gemm_index
+        lo, hi = np.searchsorted(gemms, (gemm_index, gemm_index + 1))
+        return slice(int(lo), int(hi))
+
     def _instance_keys(self) -> dict[tuple[int, int], list[tuple[int, int, int]]]:
         """The ledger's fold keys per (gemm, instance), sorted (rebuilt when the ledger grew)."""
         if self._keys_of is None or self._keys_of[0] != len(self.ledger.folds):
@@ -168,13 +177,15 @@ class FaultVerifier:
 
     def _outcomes(self, gemm_index: int | None) -> Outcomes:
         table, fates = self._classified()
-        mine = np.ones(len(table), bool) if gemm_index is None else table.gemm == gemm_index
-        per_fate = np.bincount(fates.fate[mine], minlength=len(FATES))
-        outputs = fates.out_corrupted & (True if gemm_index is None else fates.out_gemm == gemm_index)
-        worst = fates.out_rel[outputs]
+        mine = slice(None) if gemm_index is None else self._span(table.gemm, gemm_index)
+        fate = fates.fate[mine]
+        per_fate = np.bincount(fate, minlength=len(FATES))
+        outputs_of = slice(None) if gemm_index is None else self._span(fates.out_gemm, gemm_index)
+        outputs = fates.out_corrupted[outputs_of]
+        worst = fates.out_rel[outputs_of][outputs]
         masked, corrected, recomputed, tolerated, escaped = (int(x) for x in per_fate)
         return Outcomes(
-            faults_injected=int(mine.sum()), detected=int(table.detected[mine].sum()), masked=masked,
+            faults_injected=int(fate.shape[0]), detected=int(table.detected[mine].sum()), masked=masked,
             masked_at_output=int(fates.masked_at_output[mine].sum()), corrected=corrected, recomputed=recomputed,
             tolerated=tolerated, escaped=escaped,
             gave_up_folds=self.ledger.given_up() if gemm_index is None else 0,
