@@ -90,6 +90,9 @@ class MappingConfig(_Model):
     """The mapping step: how each GEMM's folds are ordered over the SRAM buffers."""
 
     policy: MappingPolicy = MappingPolicy.MIN_DRAM
+    # Longest K range one output-stationary fold streams (null: all of K). Each chunk's partial
+    # outputs are checked on their own and accumulate through SRAM C (mapping.loop_order).
+    k_chunk: StrictInt | None = Field(default=None, ge=1)
 
 
 class RecomputeConfig(_Model):
