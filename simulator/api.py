@@ -128,7 +128,9 @@ def _check_faults_fit(spec: FaultSpec, hw: HwConfig, wl: Workload) -> None:
     arr = hw.array
     try:
         check_faults_fit(spec, arr.datatype, arr.rows, arr.cols)
-        check_explicit_faults(spec, wl.gemms, arr.dataflow, arr.datatype, arr.rows, arr.cols)
+        named = {f.gemm for f in spec.explicit if f.kind == "transient"}
+        orders = {g.name: schedule_gemm(g, hw).order for g in wl.gemms if g.name in named}
+        check_explicit_faults(spec, wl.gemms, arr.dataflow, arr.datatype, arr.rows, arr.cols, orders)
     except ValueError as exc:
         raise ConfigError(f"faults: {exc}") from None
 

@@ -124,6 +124,7 @@ def _coverage(dataflow: Dataflow, s) -> np.ndarray:
     seen = np.zeros((g.m, g.k, g.n), np.int64)
     for i in range(s.folds_per_instance):
         f = fold_at(s, i)
+        assert f.temporal >= 1  # no empty K chunk
         rows, cols = slice(f.row0, f.row0 + f.rows_used), slice(f.col0, f.col0 + f.cols_used)
         if dataflow is Dataflow.OS:  # its K chunk (all of K unless K is split)
             seen[rows, f.t0 : f.t0 + f.temporal, cols] += 1

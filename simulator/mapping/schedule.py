@@ -163,8 +163,9 @@ class GemmSchedule:
     def _resident(self, operand: str) -> bool:
         if operand == self.geometry.stationary_tensor:
             return True  # WS weights / IS activations: each tile is loaded exactly once
-        if operand == self.grouped_tensor:
-            return self.group_resident
+        if operand == self.grouped_tensor:  # K split: each middle tile restarts the chunks, reloading it
+            one_scope = self.k_chunks == 1 or middle_tiles(self.order, self.fold_rows, self.fold_cols) == 1
+            return self.group_resident and one_scope
         return self.middle_whole_resident or (self.middle_block_resident and self.super_blocks == 1)
 
     @property
@@ -342,7 +343,10 @@ def _split_order(
     if tile == 0:
         return []
     chunks = _fewest(max(min_chunks, 2), gemm.k, lambda n: fit(n, tile).group)
-    return [LoopOrder(axis, width, chunks, tile)] if chunks else []
+    if not chunks:
+        return []
+    chunks = k_chunk_count(gemm.k, ceil_div(gemm.k, chunks))  # as many as chunks of that size need (none empty)
+    return [LoopOrder(axis, width, chunks, tile)] if chunks > 1 else []
 
 
 def _widest(limit: int, fits) -> int:
