@@ -21,7 +21,7 @@ from simulator.faults.explicit import check_explicit_faults
 from simulator.faults.operands import GemmOperands
 from simulator.faults.sampling import check_faults_fit, permanent_id, transient_id
 from simulator.kernels.codes import FLIP, STUCK0, STUCK1
-from simulator.mapping.schedule import GemmSchedule, schedule_gemm
+from simulator.mapping.schedule import GemmSchedule, schedule_gemm, schedule_gemms
 from simulator.metrics.energy import energy_breakdown_pj
 from simulator.metrics.report import LayerReport, PolicyReport, Report
 from simulator.verify.fates import FATES
@@ -93,7 +93,7 @@ def run(
         raise ConfigError(f"abft: unknown GEMM kind or name {unknown[0]!r} in workload {wl.name}")
     check_fault_selection(spec, wl)
     check_memory(estimate_memory(spec, hw_cfg, wl, recomputing_policies(chosen)))
-    schedules = [schedule_gemm(g, hw_cfg) for g in wl.gemms]
+    schedules = schedule_gemms(wl.gemms, hw_cfg)
     operand_cache = OperandCache(hw_cfg, schedules, spec.seed, supplied=operands)
     done: dict[tuple[str, FaultSpec, bool], PolicyReport] = {}
 

@@ -172,11 +172,20 @@ def _instance_runs(s: GemmSchedule, policy: Policy, table: _CostTable) -> list[t
     cuts = np.flatnonzero(np.diff(classes)) + 1
     bounds = [0, *cuts.tolist(), len(classes)]
     runs: list[tuple[int, int, FoldCost]] = []
+    known: dict[tuple[int, CheckWork], FoldCost] = {}  # a fold's cost follows from its class and check work
+
+    def cost_of(i: int) -> FoldCost:
+        fold = fold_at(s, i)
+        work = policy.check_work(s, fold)
+        key = (int(classes[i]), work)
+        if key not in known:
+            known[key] = table.cost(s, fold, work)
+        return known[key]
+
     for lo, hi in itertools.pairwise(bounds):
-        first, last = fold_at(s, lo), fold_at(s, hi - 1)
-        cost = table.cost(s, first, policy.check_work(s, first))
-        if hi - lo > 1 and table.cost(s, last, policy.check_work(s, last)) is not cost:
-            singles = [(i, 1, table.cost(s, fold_at(s, i), policy.check_work(s, fold_at(s, i)))) for i in range(lo, hi)]
+        cost = cost_of(lo)
+        if hi - lo > 1 and cost_of(hi - 1) is not cost:
+            singles = [(i, 1, cost_of(i)) for i in range(lo, hi)]
         else:
             singles = [(lo, hi - lo, cost)]
         for start, length, c in singles:

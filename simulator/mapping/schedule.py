@@ -10,6 +10,7 @@ holds the same quantities summed in closed form (a test checks the two agree).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from simulator.config.enums import Dataflow, MappingPolicy
@@ -379,46 +380,68 @@ def schedule_gemm(gemm: Gemm, hw: HwConfig) -> GemmSchedule:
     `mapping.k_chunk` bounds the K a fold streams (OS): every order then has at least
     ceil(K / k_chunk) chunks. Without it min_dram may still split K when that moves fewer bytes.
     """
+    return _build(gemm, hw, _choose_order(gemm, hw))
+
+
+def schedule_gemms(gemms: Sequence[Gemm], hw: HwConfig) -> list[GemmSchedule]:
+    """schedule_gemm of every GEMM, the order searched once per shape (M, K, N): the choice
+    depends on nothing else (DRAM bytes scale with the instance count, ties included)."""
+    orders: dict[tuple[int, int, int], LoopOrder] = {}
+    out = []
+    for g in gemms:
+        order = orders.get((g.m, g.k, g.n))
+        if order is None:
+            order = orders[g.m, g.k, g.n] = _choose_order(g, hw)
+        out.append(_build(g, hw, order))
+    return out
+
+
+def _build(gemm: Gemm, hw: HwConfig, order: LoopOrder) -> GemmSchedule:
     arr = hw.array
     df, rows, cols = arr.dataflow, arr.rows, arr.cols
     geometry = geometry_of(df)
     fr, fc = geometry.fold_grid(gemm.m, gemm.k, gemm.n, rows, cols)
     temporal = geometry.temporal_extent(gemm.m, gemm.k, gemm.n)
-    min_chunks = k_chunk_count(gemm.k, hw.mapping.k_chunk) if geometry.streams_k else 1
+    fit = _residency(gemm, hw, fr, fc, order)
+    steps = ceil_div(temporal, order.k_chunks)
+    _, last = temporal_chunk(temporal, order.k_chunks, order.k_chunks - 1)
+    return GemmSchedule(
+        gemm=gemm,
+        dataflow=df,
+        rows=rows,
+        cols=cols,
+        fold_rows=fr,
+        fold_cols=fc,
+        fold_cycles=geometry.fold_cycles(rows, cols, steps),
+        issue_interval_cycles=geometry.issue_interval_cycles(rows, cols, steps, arr.fold_overlap),
+        order=order,
+        group_resident=fit.group,
+        middle_block_resident=fit.middle_block,
+        middle_whole_resident=fit.middle_whole,
+        operand_bytes=arr.datatype.operand_bytes,
+        acc_bytes=arr.datatype.acc_bytes,
+        psum_tile_resident=fit.psum_tile,
+        last_chunk_fold_cycles=geometry.fold_cycles(rows, cols, last),
+        last_chunk_interval_cycles=geometry.issue_interval_cycles(rows, cols, last, arr.fold_overlap),
+    )
 
-    def build(order: LoopOrder) -> GemmSchedule:
-        fit = _residency(gemm, hw, fr, fc, order)
-        steps = ceil_div(temporal, order.k_chunks)
-        _, last = temporal_chunk(temporal, order.k_chunks, order.k_chunks - 1)
-        return GemmSchedule(
-            gemm=gemm,
-            dataflow=df,
-            rows=rows,
-            cols=cols,
-            fold_rows=fr,
-            fold_cols=fc,
-            fold_cycles=geometry.fold_cycles(rows, cols, steps),
-            issue_interval_cycles=geometry.issue_interval_cycles(rows, cols, steps, arr.fold_overlap),
-            order=order,
-            group_resident=fit.group,
-            middle_block_resident=fit.middle_block,
-            middle_whole_resident=fit.middle_whole,
-            operand_bytes=arr.datatype.operand_bytes,
-            acc_bytes=arr.datatype.acc_bytes,
-            psum_tile_resident=fit.psum_tile,
-            last_chunk_fold_cycles=geometry.fold_cycles(rows, cols, last),
-            last_chunk_interval_cycles=geometry.issue_interval_cycles(rows, cols, last, arr.fold_overlap),
-        )
+
+def _choose_order(gemm: Gemm, hw: HwConfig) -> LoopOrder:
+    """The mapping step: the fixed order, or the candidate moving the fewest DRAM bytes."""
+    df = hw.array.dataflow
+    geometry = geometry_of(df)
+    fr, fc = geometry.fold_grid(gemm.m, gemm.k, gemm.n, hw.array.rows, hw.array.cols)
+    min_chunks = k_chunk_count(gemm.k, hw.mapping.k_chunk) if geometry.streams_k else 1
 
     def chunked(order: LoopOrder) -> LoopOrder:
         return order if min_chunks == 1 else LoopOrder(order.group_axis, order.group_blocks, min_chunks)
 
     if hw.mapping.policy is MappingPolicy.FIXED:
-        return build(chunked(fixed_order(df, fr, fc)))
+        return chunked(fixed_order(df, fr, fc))
     orders = _candidates(df, fr, fc, lambda o: _residency(gemm, hw, fr, fc, chunked(o)).group)
     orders = [chunked(o) for o in orders] + _split_candidates(gemm, hw, fr, fc, min_chunks)
-    scheduled = [build(o) for o in dict.fromkeys(orders)]
-    return min(scheduled, key=lambda s: s.dram_bytes)  # ties keep the earlier (the fixed order first)
+    scheduled = [_build(gemm, hw, o) for o in dict.fromkeys(orders)]
+    return min(scheduled, key=lambda s: s.dram_bytes).order  # ties keep the earlier (the fixed order first)
 
 
 def _chunk_of(s: GemmSchedule, fold: Fold) -> int:
