@@ -192,6 +192,11 @@ def test_vit_b16_on_edge_moves_fewer_bytes_than_the_fixed_order():
         totals[policy] = sum(s.dram_bytes for s in scheduled), sum(s.compulsory_dram_bytes for s in scheduled)
     assert totals["fixed"] == (814_261_000, 134_083_336)
     assert totals["min_dram"] == (310_056_712, 134_083_336)
+    # mapping.k_split=false: whole-K folds only, the orders (and bytes) of before K-split orders
+    hw = load_hw("edge_32x32", ["mapping.k_split=false", *old_sizes])
+    scheduled = [schedule_gemm(g, hw) for g in gemms]
+    assert all(s.k_chunks == 1 for s in scheduled)
+    assert sum(s.dram_bytes for s in scheduled) == 368_891_656
 
 
 def test_repeats_of_mixed_segment_periods_are_skipped_exactly():

@@ -41,6 +41,7 @@ DESCRIPTIONS = {
     "mapping.policy": "fold order: the one moving the fewest DRAM bytes per GEMM, or the dataflow's fixed order",
     "mapping.k_chunk": "longest K range an output-stationary fold streams (none: all of K); each chunk is "
     "checked on its own, partial sums accumulate in SRAM C",
+    "mapping.k_split": "min_dram may split K into chunks on its own where that moves fewer DRAM bytes",
     "recompute.max_retries": "recomputations of a faulty tile before it is given up (escaped)",
     "energy.mac_pj": "one multiply-accumulate",
     "energy.checksum_add_pj": "one checksum addition",

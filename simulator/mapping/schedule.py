@@ -378,7 +378,8 @@ def schedule_gemm(gemm: Gemm, hw: HwConfig) -> GemmSchedule:
     """The tile schedule of one GEMM on a hardware config (the mapping step picks its order).
 
     `mapping.k_chunk` bounds the K a fold streams (OS): every order then has at least
-    ceil(K / k_chunk) chunks. Without it min_dram may still split K when that moves fewer bytes.
+    ceil(K / k_chunk) chunks. Without it min_dram may still split K when that moves fewer bytes
+    (unless `mapping.k_split` is false).
     """
     return _build(gemm, hw, _choose_order(gemm, hw))
 
@@ -439,7 +440,9 @@ def _choose_order(gemm: Gemm, hw: HwConfig) -> LoopOrder:
     if hw.mapping.policy is MappingPolicy.FIXED:
         return chunked(fixed_order(df, fr, fc))
     orders = _candidates(df, fr, fc, lambda o: _residency(gemm, hw, fr, fc, chunked(o)).group)
-    orders = [chunked(o) for o in orders] + _split_candidates(gemm, hw, fr, fc, min_chunks)
+    orders = [chunked(o) for o in orders]
+    if hw.mapping.k_split:
+        orders += _split_candidates(gemm, hw, fr, fc, min_chunks)
     scheduled = [_build(gemm, hw, o) for o in dict.fromkeys(orders)]
     return min(scheduled, key=lambda s: s.dram_bytes).order  # ties keep the earlier (the fixed order first)
 
