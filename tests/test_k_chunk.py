@@ -10,6 +10,7 @@ from simulator.api import run
 from simulator.config.enums import Dataflow, Datatype, Site
 from simulator.config.fault_spec import ExplicitFault, FaultSpec
 from simulator.config.loader import load_hw
+from simulator.engine.plan import fold_at
 from simulator.engine.simulate import simulate
 from simulator.faults.effects import kernel_operands, resolve_gemm_faults
 from simulator.faults.emulator import emulate_fold
@@ -25,7 +26,9 @@ from simulator.workload.workload import Workload
 
 
 def edge(*extra: str):
-    return load_hw("edge_32x32", ["mapping.policy=fixed", *extra])
+    """edge_32x32 with the fixed order and buffers of 32 KiB (A), 128 KiB (B), 32 KiB (C)."""
+    sizes = ["memory.sram.a.size_kib=64", "memory.sram.b.size_kib=256", "memory.sram.c.size_kib=64"]
+    return load_hw("edge_32x32", ["mapping.policy=fixed", *sizes, *extra])
 
 
 def test_chunk_count_and_extents_by_hand():
@@ -66,6 +69,7 @@ def test_chunked_gemm_cycles_and_traffic_by_hand(overlap):
     assert (whole.dram_bytes, chunked.dram_bytes) == (790_528, 593_920)
     # the engine moves and counts exactly these, coalesced or not
     hw = edge(flag, "mapping.k_chunk=1024")
+    assert schedule_gemm(gemm, hw) == chunked
     runs = [simulate(hw, [chunked], PolicyBase(), coalesce=x) for x in (True, False)]
     assert runs[0].actions == runs[1].actions and runs[0].total_cycles == runs[1].total_cycles
     a = runs[0].actions
@@ -137,3 +141,20 @@ def test_sdc_is_judged_on_the_sum_over_chunks():
     # the chunked run has 3 folds, and abft recomputes one chunk (16 outputs x 4 MACs)
     assert reports[4]["policies"][1]["recomputed_macs"] == 4 * 4 * 4
     assert reports[None]["policies"][1]["recomputed_macs"] == 4 * 4 * 12
+
+
+def test_recompute_of_a_later_chunk_accumulates_into_c():
+    # a tile pass over chunk 0 writes its 4 x 4 int32 partial sums into C; over chunk 1 or 2 it
+    # reads them back and accumulates (16 x 4 B read, 16 x 4 B written); both stream 4 steps
+    from simulator.mapping.region import Region, Scope, price_region
+
+    hw = load_hw("edge_32x32", ["array.rows=4", "array.cols=4", "mapping.policy=fixed", "mapping.k_chunk=4"])
+    s = schedule_gemm(Gemm("g", "fc2", 4, 12, 4), hw)
+    first, middle = (price_region(hw, s, fold_at(s, i), Region(Scope.TILE)) for i in (0, 1))
+    assert (first.counts.sram_c_read_bytes, first.counts.sram_c_write_bytes) == (0, 64)
+    assert (middle.counts.sram_c_read_bytes, middle.counts.sram_c_write_bytes) == (64, 64)
+    assert first.counts.macs == middle.counts.macs == 4 * 4 * 4
+    # a GEMM-scope pass reruns the instance's 3 chunk folds back to back: with fold overlap
+    # 2 x 4 + (4 + 4 + 4 - 2) = 18 cycles, the schedule's own count
+    gemm_pass = price_region(hw, s, fold_at(s, 0), Region(Scope.GEMM))
+    assert gemm_pass.fold_cycles == s.instance_cycles == s.compute_cycles == 18
