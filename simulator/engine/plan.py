@@ -160,9 +160,9 @@ def _position_classes(s: GemmSchedule) -> np.ndarray:
     br, bc, chunk = coords_at(s.order, fr, fc, np.arange(s.folds_per_instance))
     group, middle = (br, bc) if s.order.group_axis == ROWS else (bc, br)
     size, last = s.order.group_blocks, s.order.k_chunks - 1
-    marks = (br == 0, br == fr - 1, bc == 0, bc == fc - 1, group % size == 0, middle == 0, group < size)
+    marks = [br == 0, br == fr - 1, bc == 0, bc == fc - 1, group % size == 0, middle == 0, group < size]
     if last:  # K split: the first and last chunk move psums differently, a middle tile reloads its group
-        marks += (chunk == 0, chunk == last, middle % s.order.middle_blocks == 0)
+        marks += [chunk == 0, chunk == last, middle % s.order.middle_blocks == 0]
     return sum(m.astype(np.int64) << i for i, m in enumerate(marks))
 
 
