@@ -158,3 +158,18 @@ def test_recompute_of_a_later_chunk_accumulates_into_c():
     # 2 x 4 + (4 + 4 + 4 - 2) = 18 cycles, the schedule's own count
     gemm_pass = price_region(hw, s, fold_at(s, 0), Region(Scope.GEMM))
     assert gemm_pass.fold_cycles == s.instance_cycles == s.compute_cycles == 18
+
+
+def test_chunks_of_a_resident_slab_cost_no_dram():
+    # qkv (197 x 768 x 2304) on the bundled edge_32x32: the whole 197 x 768 A (151,296 B) stays in
+    # one 160 KiB A buffer (rows x 7, one super-block), so A and B are read once. Cutting K into 3
+    # chunks of 256 keeps every chunk of that A slab resident: DRAM bytes stay compulsory, only
+    # SRAM C pays: 3 writes and 3 reads (2 accumulations + write-back) of the int32 outputs.
+    gemm = Gemm("g", "qkv", 197, 768, 2304)
+    whole = schedule_gemm(gemm, load_hw("edge_32x32", ["mapping.k_split=false"]))
+    chunked = schedule_gemm(gemm, load_hw("edge_32x32", ["mapping.k_split=false", "mapping.k_chunk=256"]))
+    assert chunked.k_chunks == 3 and chunked.group_slab_resident
+    assert whole.dram_bytes == chunked.dram_bytes == whole.compulsory_dram_bytes
+    out = 197 * 2304 * 4
+    assert (whole.totals().c_sram_write_bytes, chunked.totals().c_sram_write_bytes) == (out, 3 * out)
+    assert chunked.totals().c_sram_read_bytes == 3 * out and chunked.folds == 3 * whole.folds

@@ -215,6 +215,7 @@ def _shape_key(s: GemmSchedule, policy: Policy) -> tuple:
         s.middle_block_resident,
         s.middle_whole_resident,
         s.psum_tile_resident,
+        s.group_slab_resident,
         s.last_chunk_fold_cycles,
         s.operand_bytes,
         s.acc_bytes,

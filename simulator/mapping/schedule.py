@@ -78,6 +78,7 @@ class GemmSchedule:
     operand_bytes: int
     acc_bytes: int
     psum_tile_resident: bool = True  # K split: a tile's partial sums stay in SRAM C across the chunks
+    group_slab_resident: bool = False  # K split: the super-block's grouped data over all of K fits too
     last_chunk_fold_cycles: int = 0  # K split: latency of a fold of the last (shorter) chunk
     last_chunk_interval_cycles: int = 0  # K split: its issue interval
 
@@ -166,7 +167,7 @@ class GemmSchedule:
             return True  # WS weights / IS activations: each tile is loaded exactly once
         if operand == self.grouped_tensor:  # K split: each middle tile restarts the chunks, reloading it
             one_scope = self.k_chunks == 1 or middle_tiles(self.order, self.fold_rows, self.fold_cols) == 1
-            return self.group_resident and one_scope
+            return self.group_slab_resident or (self.group_resident and one_scope)
         return self.middle_whole_resident or (self.middle_block_resident and self.super_blocks == 1)
 
     @property
@@ -185,6 +186,8 @@ class GemmSchedule:
 
         def fetches(operand: str) -> int:
             if operand == self.grouped_tensor:
+                if self.group_slab_resident:
+                    return 1  # all of its chunks stay for the super-block
                 return reuses if self.group_resident else middles  # reloaded per middle step
             if operand == self.middle_tensor:
                 return self._middle_loads(groups)  # at worst once per group block (every fold)
@@ -238,6 +241,7 @@ def _scaled(t: FoldTransfers, factor: int) -> FoldTransfers:
 @dataclass(frozen=True, slots=True)
 class _Residency:
     group: bool  # the grouped data of a super-block (a chunk of it when K is split) fits its buffer
+    group_slab: bool  # ... over all of K (the same as `group` unless K is split)
     middle_block: bool  # one middle-axis operand block (chunk) fits its buffer
     middle_whole: bool  # the whole middle-axis operand fits and is read again
     psum_tile: bool  # K split: the partial sums of a super-block x middle-tile output tile fit SRAM C
@@ -262,9 +266,9 @@ def _residency(gemm: Gemm, hw: HwConfig, fr: int, fc: int, order: LoopOrder) -> 
     buffer = {"a": sram.a.buffer_bytes, "b": sram.b.buffer_bytes, "c": sram.c.buffer_bytes}
     chunk = ceil_div(gemm.k, order.k_chunks) if geometry.streams_k else gemm.k
 
-    def tensor_bytes(tensor: str, caps: dict[str, int]) -> int:
-        """Bytes of `tensor` with its GEMM dimensions capped (grid axis -> blocks, "k" -> steps)."""
-        limit = dict(extent, k=min(chunk, gemm.k))
+    def tensor_bytes(tensor: str, caps: dict[str, int], steps: int = chunk) -> int:
+        """Bytes of `tensor` with its grid dimensions capped (grid axis -> blocks) and K at `steps`."""
+        limit = dict(extent, k=min(steps, gemm.k))
         for axis, blocks in caps.items():
             dim = geometry.grid_dim(axis)
             limit[dim] = min(blocks * size[axis], extent[dim])
@@ -273,13 +277,14 @@ def _residency(gemm: Gemm, hw: HwConfig, fr: int, fc: int, order: LoopOrder) -> 
 
     grouped = geometry.tensor_on_axis(order.group_axis)
     group = tensor_bytes(grouped, {order.group_axis: order.group_blocks}) <= buffer[grouped]
+    group_slab = tensor_bytes(grouped, {order.group_axis: order.group_blocks}, gemm.k) <= buffer[grouped]
     middle, axis = geometry.tensor_on_axis(order.middle_axis), order.middle_axis
     block = tensor_bytes(middle, {axis: 1}) <= buffer[middle]
     whole_bytes = extent[TENSOR_DIMS[middle][0]] * extent[TENSOR_DIMS[middle][1]] * ob
     reused = super_blocks(order, fr, fc) > 1 or not geometry.whole_middle_needs_reuse
     tile = {order.group_axis: order.group_blocks, order.middle_axis: order.middle_blocks}
     psum_tile = order.k_chunks == 1 or tensor_bytes("c", tile) <= buffer["c"]
-    return _Residency(group, block, reused and whole_bytes <= buffer[middle], psum_tile)
+    return _Residency(group, group_slab, block, reused and whole_bytes <= buffer[middle], psum_tile)
 
 
 def _candidates(dataflow: Dataflow, fr: int, fc: int, group_fits) -> list[LoopOrder]:
@@ -422,6 +427,7 @@ def _build(gemm: Gemm, hw: HwConfig, order: LoopOrder) -> GemmSchedule:
         operand_bytes=arr.datatype.operand_bytes,
         acc_bytes=arr.datatype.acc_bytes,
         psum_tile_resident=fit.psum_tile,
+        group_slab_resident=fit.group_slab,
         last_chunk_fold_cycles=geometry.fold_cycles(rows, cols, last),
         last_chunk_interval_cycles=geometry.issue_interval_cycles(rows, cols, last, arr.fold_overlap),
     )
@@ -454,8 +460,9 @@ def _chunk_of(s: GemmSchedule, fold: Fold) -> int:
 
 def _group_scope_start(s: GemmSchedule, pos) -> bool:
     """Whether a fold is at the first middle step of its grouped data's reuse scope: the
-    super-block (one chunk, all of K), or the middle tile of the current chunk (K split)."""
-    return pos.middle == 0 if s.k_chunks == 1 else pos.in_tile == 0
+    super-block (all of K resident: each chunk loads in the first middle tile), or the middle
+    tile of the current chunk (K split, only a chunk of the group fits)."""
+    return pos.middle == 0 if s.k_chunks == 1 or s.group_slab_resident else pos.in_tile == 0
 
 
 def fold_joins(s: GemmSchedule, fold: Fold) -> tuple[bool, bool]:
@@ -468,7 +475,8 @@ def fold_joins(s: GemmSchedule, fold: Fold) -> tuple[bool, bool]:
     each is used by one fold.
     """
     pos = position(s.order, fold.row0 // s.rows, fold.col0 // s.cols, _chunk_of(s, fold))
-    group_joins = s.group_resident and pos.in_group > 0 and _group_scope_start(s, pos)
+    later = pos.in_group > 0 or (s.group_slab_resident and pos.chunk > 0)  # the slab's chunks share a buffer
+    group_joins = s.group_resident and later and _group_scope_start(s, pos)
     first_load = pos.in_group == 0 and (pos.middle > 0 or pos.chunk > 0)
     middle_joins = s.middle_whole_resident and pos.super_block == 0 and first_load
     joins = {s.grouped_tensor: group_joins, s.middle_tensor: middle_joins}  # partial sums never join
