@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import math
 
-from simulator.config.enums import Dataflow
 from simulator.config.schema import HwConfig
+from simulator.mapping.dataflow import geometry_of
 from simulator.workload.gemm import Gemm
 
 
@@ -68,7 +68,7 @@ def dram_bound_bytes(
 def gemm_dram_bound_bytes(gemm: Gemm, hw: HwConfig) -> float:
     """dram_bound_bytes of all instances of a GEMM on a hardware config's buffers and (OS) array."""
     sram, arr = hw.memory.sram, hw.array
-    if arr.dataflow is not Dataflow.OS:
+    if not geometry_of(arr.dataflow).streams_k:
         raise ValueError(f"the DRAM traffic bound is derived for output-stationary arrays, not {arr.dataflow}")
     one = dram_bound_bytes(
         gemm.m,
