@@ -138,7 +138,8 @@ class FunctionalAccelerator:
             s = self.schedules[index]
             g = s.gemm
             self._check_macs[index] = sum(
-                _macs(self.policy.check_work(s, f)) for f in iter_folds(s.dataflow, g.m, g.k, g.n, s.rows, s.cols)
+                _macs(self.policy.check_work(s, f))
+                for f in iter_folds(s.dataflow, g.m, g.k, g.n, s.rows, s.cols, s.order)  # K chunks included
             )
         return self._check_macs[index]
 
