@@ -173,3 +173,41 @@ def test_chunks_of_a_resident_slab_cost_no_dram():
     out = 197 * 2304 * 4
     assert (whole.totals().c_sram_write_bytes, chunked.totals().c_sram_write_bytes) == (out, 3 * out)
     assert chunked.totals().c_sram_read_bytes == 3 * out and chunked.folds == 3 * whole.folds
+
+
+@pytest.mark.parametrize("c_bytes", [32, 600])
+def test_engine_moves_the_closed_form_bytes_with_spilled_or_resident_partial_sums(c_bytes):
+    # OS 4x4, K split into chunks of at most 5 (41 -> 9 chunks of 5, the last 1). A C buffer of 16 B
+    # holds no 4x4 int32 partial-sum block: every chunk but the first reloads its block from DRAM
+    # and every chunk but the last spills it (read after write through the channel); 300 B holds one.
+    hw = load_hw(
+        "edge_32x32",
+        [
+            "array.rows=4",
+            "array.cols=4",
+            "memory.sram.a.size_kib=0.0625",
+            "memory.sram.b.size_kib=0.09375",
+            f"memory.sram.c.size_kib={c_bytes / 1024}",
+            "memory.dram.bandwidth_gb_per_s=null",
+            "memory.dram.bandwidth_bytes_per_cycle=4",
+            "mapping.k_chunk=5",
+            "mapping.k_split=false",  # exactly the chunks k_chunk asks for
+        ],
+    )
+    gemms = [Gemm("a", "fc2", 9, 41, 10), Gemm("b", "fc1", 5, 13, 6, count=2)]
+    schedules = [schedule_gemm(g, hw) for g in gemms]
+    assert schedules[0].k_chunks == 9 and schedules[0].psum_resident == (c_bytes == 600)
+    coalesced, plain = (simulate(hw, schedules, PolicyBase(), coalesce=c) for c in (True, False))
+    assert coalesced.total_cycles == plain.total_cycles and coalesced.layers == plain.layers
+    for layer, s in zip(coalesced.layers, schedules, strict=True):
+        t = s.totals()
+        assert (layer.actions.dram_read_bytes, layer.actions.dram_write_bytes) == (
+            t.dram_load_bytes,
+            t.dram_store_bytes,
+        )
+        assert (layer.actions.sram_c_read_bytes, layer.actions.sram_c_write_bytes) == (
+            t.c_sram_read_bytes,
+            t.c_sram_write_bytes,
+        )
+    spill = schedules[0].totals().psum_dram_store_bytes
+    assert spill == (0 if c_bytes == 600 else 9 * 10 * 4 * 8)  # 90 int32 outputs x 8 non-last chunks

@@ -443,10 +443,22 @@ def _choose_order(gemm: Gemm, hw: HwConfig) -> LoopOrder:
     def chunked(order: LoopOrder) -> LoopOrder:
         return order if min_chunks == 1 else LoopOrder(order.group_axis, order.group_blocks, min_chunks)
 
+    def runnable(order: LoopOrder) -> bool:
+        """Partial sums that spill go through DRAM from one fold to the next, so a K-split order
+        whose psum tile does not fit SRAM C must run each block's chunks back to back (a
+        one-block tile), as WS/IS orders spill only with one output block per super-block."""
+        one_block = order.group_blocks * order.middle_blocks == 1
+        return order.k_chunks == 1 or one_block or _residency(gemm, hw, fr, fc, order).psum_tile
+
     if hw.mapping.policy is MappingPolicy.FIXED:
-        return chunked(fixed_order(df, fr, fc))
+        order = chunked(fixed_order(df, fr, fc))
+        # the same block sequence with each block's chunks back to back, if its psums do not fit
+        return order if runnable(order) else LoopOrder(order.middle_axis, 1, min_chunks)
     orders = _candidates(df, fr, fc, lambda o: _residency(gemm, hw, fr, fc, chunked(o)).group)
     orders = [chunked(o) for o in orders]
+    if min_chunks > 1:
+        orders += [LoopOrder(axis, 1, min_chunks) for axis in geometry.groupable_axes]
+    orders = [o for o in orders if runnable(o)]
     if hw.mapping.k_split:
         orders += _split_candidates(gemm, hw, fr, fc, min_chunks)
     scheduled = [_build(gemm, hw, o) for o in dict.fromkeys(orders)]
