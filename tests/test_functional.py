@@ -173,22 +173,26 @@ def test_checking_macs_follow_the_fold_grid_and_the_block_size(bundle):
     assert blocked.check_macs - plain.check_macs == fc1_blocked - closed_form(fc1)
 
 
-@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+@pytest.mark.parametrize("dataflow,k_chunk", [("os", None), ("os", 16), ("ws", None), ("is", None)])
 @pytest.mark.parametrize("placement", ["in_array", "checksum_pe", "side_unit"])
-def test_instance_check_macs_equal_the_sum_over_every_fold(dataflow, placement):
-    """The accelerator counts checking per run of equal-cost folds (engine.plan); asking the
-    policy fold by fold gives the same MACs, for every bundled policy and a ragged GEMM."""
+def test_instance_check_macs_equal_the_sum_over_every_fold(dataflow, k_chunk, placement):
+    """The accelerator counts checking once per fold position class (engine.plan); asking the
+    policy fold by fold gives the same MACs, for every bundled policy, a ragged GEMM and K chunks
+    (a shorter last chunk)."""
     from simulator.abft.registry import policy_names
     from simulator.mapping.tiling import iter_folds
 
+    chunk = [f"mapping.k_chunk={k_chunk}"] if k_chunk else []
     hw = load_hw("edge_32x32", ["array.rows=8", "array.cols=8", f"array.dataflow={dataflow}",
-                                f"checksum_unit.placement={placement}"])  # fmt: skip
+                                f"checksum_unit.placement={placement}", *chunk])  # fmt: skip
     gemms = [Gemm("b.fc1", "fc1", 51, 37, 70), Gemm("b.qk", "qk", 17, 9, 17, 3)]
     for name in policy_names():
         acc = FunctionalAccelerator(hw, gemms, name)
         for index, g in enumerate(gemms):
             s = acc.schedules[index]
-            works = [acc.policy.check_work(s, f) for f in iter_folds(s.dataflow, g.m, g.k, g.n, s.rows, s.cols)]
+            folds = list(iter_folds(s.dataflow, g.m, g.k, g.n, s.rows, s.cols, s.order))
+            assert len(folds) == s.folds_per_instance
+            works = [acc.policy.check_work(s, f) for f in folds]
             assert acc.instance_check_macs(index) == sum(w.checksum_macs + w.extra_array_macs for w in works), name
 
 

@@ -37,7 +37,7 @@ from simulator.config.schema import HwConfig
 from simulator.engine.plan import instance_check_work
 from simulator.faults.operands import GemmOperands, to_datatype
 from simulator.mapping.region import price_region, resolve_region
-from simulator.mapping.schedule import schedule_gemm
+from simulator.mapping.schedule import schedule_gemms
 from simulator.verify.operand_cache import OperandCache
 from simulator.verify.outcomes import Outcomes
 from simulator.verify.verifier import make_verifier
@@ -90,7 +90,7 @@ class FunctionalAccelerator:
         self.hw = hw
         self.captured: dict[tuple[int, int], GemmOperands] | None = {} if capture else None
         self.gemms = tuple(gemms)
-        self.schedules = [schedule_gemm(g, hw) for g in self.gemms]
+        self.schedules = schedule_gemms(self.gemms, hw)
         self.abft = abft or AbftConfig()
         unknown = self.abft.unknown_keys(g.name for g in self.gemms)
         if unknown:
@@ -135,6 +135,7 @@ class FunctionalAccelerator:
     def instance_check_macs(self, index: int) -> int:
         """Checking MACs of one instance of GEMM `index` (every fold's first pass) under the policy."""
         if index not in self._check_macs:
+            # one policy call per fold position class (engine.plan; K chunks are classes of their own)
             runs = instance_check_work(self.schedules[index], self.policy)
             self._check_macs[index] = sum(_macs(work) * folds for work, folds in runs)
         return self._check_macs[index]
