@@ -183,7 +183,7 @@ def test_lean_int8_operands_give_the_float32_results(dataflow: Dataflow) -> None
     folds = fold_table(dataflow, 45, 70, 38, 8, 8)
     faults = random_fault_table(rng, 300, len(folds), 8, 8, folds.temporal, Datatype.INT8)
     flow = DATAFLOW_CODE[dataflow]
-    offsets = np.concatenate([[0], np.cumsum(effect_sizes(flow, 8, folds.temporal, folds.table, faults))])
+    offsets = np.concatenate([[0], np.cumsum(effect_sizes(flow, 8, folds.table, faults))])
     total = int(offsets[-1])
     out = []
     for ops, kernel in ((kernel_operands(Datatype.INT8, a, b, lean=True), resolve_faults),
