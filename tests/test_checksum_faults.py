@@ -280,3 +280,34 @@ def test_a_checksum_flip_on_a_clean_fold_is_one_false_alarm_and_one_wasted_recom
     assert abft.to_dict(report.baseline)["recomputed_macs"] == 8 * 8 * 24  # one 8 x 8 tile over K = 24
     wasted = sum(layer.recompute_cycles for layer in abft.layers)
     assert wasted == sum(layer.recompute_cycles for layer in real.policy("abft").layers) > 0
+
+
+def test_checksum_campaign_exposure_fates_and_fit_by_hand() -> None:
+    from simulator.abft.policies import PolicyContext
+    from simulator.abft.registry import make_policy
+    from simulator.config.abft_options import AbftConfig
+    from simulator.mapping.schedule import schedule_gemm
+    from simulator.reliability.checksum_avf import checksum_fits, run_checksum_campaign
+    from simulator.reliability.rates import fit_from_exposure
+    from simulator.reliability.single_fault import FATE_CODE
+    from simulator.verify.operand_cache import OperandCache
+
+    hw = api.resolve_hw("edge_32x32", HW)
+    schedules = [schedule_gemm(g, hw) for g in WL.gemms]
+    abft = AbftConfig()
+    names = ["none", "detect_only", "abft", "dmr"]
+    policies = [make_policy(n, PolicyContext(hw.checksum_unit.placement, abft)) for n in names]
+    campaign = run_checksum_campaign(hw, schedules, FaultSpec(), abft, policies, 300, 0, OperandCache(hw, schedules, 0))
+    assert campaign is not None and len(campaign) == 300
+    # 4 folds of 8 x 8 outputs over K = 24: predicted words 24 x 16 ops, actual sums 2 x 64, 16 verdict bits
+    assert campaign.exposure.bit_ops_per_site.tolist() == [4 * 384 * 32, 4 * 128 * 32, 4 * 16 * 1]
+    assert np.bincount(campaign.site - CHK_PRED).tolist() == [100, 100, 100]  # stratified by site
+    codes = {n: campaign.fate[i] for i, n in enumerate(names)}
+    assert (codes["none"] == FATE_CODE["masked"]).all() and (codes["dmr"] == FATE_CODE["masked"]).all()
+    assert (codes["detect_only"] == FATE_CODE["due"]).all()  # every int flip is seen and signalled
+    assert (codes["abft"] == FATE_CODE["recomputed"]).all()  # ... or recomputed: a false alarm
+    fits = checksum_fits(campaign, 1000.0, dict.fromkeys(names, 5000), ("sdc", "due"))
+    for site, bit_ops in zip(("chk_pred", "chk_sum", "chk_cmp"), (49152, 16384, 64), strict=True):
+        assert fits["detect_only"][site]["due"].estimate == pytest.approx(fit_from_exposure(1000.0, bit_ops, 5000))
+    assert fits["detect_only"]["all"]["due"].estimate == pytest.approx(fit_from_exposure(1000.0, 65600, 5000))
+    assert fits["abft"]["all"]["due"].estimate == 0 == fits["abft"]["all"]["sdc"].estimate

@@ -19,9 +19,11 @@ from simulator.mapping.schedule import schedule_gemm
 from simulator.metrics.stats import check_confidence, trials_needed
 from simulator.reliability import assumption, environments, fit
 from simulator.reliability.avf import run_avf_campaign
+from simulator.reliability.checksum_avf import run_checksum_campaign
 from simulator.reliability.environments import ENVIRONMENTS
 from simulator.reliability.exposure import workload_exposure
 from simulator.reliability.report import ReliabilityReport
+from simulator.verify.operand_cache import OperandCache
 
 ORDER = 40  # place in `abftsim --help`
 MAX_INJECTIONS = 10_000_000  # ~1 GB of per-fault arrays on ViT-B/16
@@ -107,7 +109,9 @@ def _reliability_study(args: argparse.Namespace) -> ReliabilityReport:
         injections = trials_needed(margin, confidence, population=exposure.bit_macs)
     if not 1 <= injections <= MAX_INJECTIONS:
         raise ConfigError(f"--injections: must be in [1, {MAX_INJECTIONS:,}], got {injections}")
-    campaign = run_avf_campaign(hw, schedules, spec, abft, policies, injections, args.seed)
+    operands = OperandCache(hw, schedules, args.seed)
+    campaign = run_avf_campaign(hw, schedules, spec, abft, policies, injections, args.seed, operands)
+    checksum = run_checksum_campaign(hw, schedules, spec, abft, policies, injections, args.seed, operands)
     clean = api.run(hw, wl, names, FaultSpec(ber=0.0), abft=abft)
     base = clean.baseline
     costs = {}
@@ -130,7 +134,9 @@ def _reliability_study(args: argparse.Namespace) -> ReliabilityReport:
             single = assumption.campaign_fractions(campaign.counts(name), confidence)
             checks.append(assumption.RateCheck(name, bers, fractions, single))  # type: ignore[arg-type]
     fits = tuple(fit.policy_fits(campaign, rates, costs, confidence))
-    return ReliabilityReport(wl.name, hw.name, rates, campaign, fits, args.seed, margin, confidence, tuple(checks))
+    return ReliabilityReport(
+        wl.name, hw.name, rates, campaign, fits, args.seed, margin, confidence, tuple(checks), checksum
+    )
 
 
 def cmd_reliability(args: argparse.Namespace) -> int:
@@ -175,6 +181,24 @@ def format_reliability(d: dict[str, Any]) -> str:
             f"  {'meets' if p['meets']['ASIL D'] else 'fails':>6}  {'meets' if p['meets']['ASIL B'] else 'fails':>6}"
         )
     lines.append("ASIL verdicts use the SDC FIT's upper bound; PMHF targets: ASIL D < 10 FIT, ASIL B/C < 100 FIT")
+    chk = d.get("checksum_hardware")
+    if chk:
+        sites = list(chk["bit_ops_per_site"])
+        lines += [
+            "",
+            f"checksum hardware ({', '.join(sites)}): {chk['injections']:,} single faults; bit-operations per "
+            "inference " + ", ".join(f"{s} {x:.3g}" for s, x in chk["bit_ops_per_site"].items()),
+            f"{'policy':<13}{'SDC FIT':>10}{'DUE FIT':>10}"
+            + "".join(f"{'DUE ' + s:>14}" for s in sites)
+            + f"{'total SDC FIT':>15}{'total DUE FIT':>15}",
+        ]
+        for p, per in chk["fit"].items():
+            total = chk["fit_with_pe_registers"][p]
+            lines.append(
+                f"{p:<13}{per['all']['sdc']['estimate']:>10.3g}{per['all']['due']['estimate']:>10.3g}"
+                + "".join(f"{per[s]['due']['estimate']:>14.3g}" for s in sites)
+                + f"{total['sdc']:>15.3g}{total['due']:>15.3g}"
+            )
     for by in ("by_site", "by_kind"):
         lines += ["", f"P(sdc) / P(due) in % {by.replace('_', ' ')}:"]
         policies = list(d[by])

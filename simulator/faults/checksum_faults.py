@@ -165,27 +165,8 @@ def sample_checksum_faults(
     pos = np.repeat(np.arange(counts.size), counts.ravel())
     f, s_pos = pos // len(sites), pos % len(sites)
     site = np.array(sites, np.int64)[s_pos]
-    r, c, k = geom.rows[f], geom.cols[f], geom.k[f]
-    br, bc, nbr, nbc = geom.block_rows[f], geom.block_cols[f], geom.n_block_rows[f], geom.n_block_cols[f]
-    u = rng.random(total)
-    x = rng.integers(0, r)
-    y = rng.integers(0, c)
-    v = rng.random(total)
-    step_k = rng.integers(0, k)
+    axis, line, block, step = place_words(rng, site, geom, f)
     bit = windows[s_pos, 0] + rng.integers(0, windows[s_pos, 1])
-    # chk_pred / chk_cmp: uniform over words (r nb_c row words, c nb_r column words); chk_sum: uniform
-    # over its operations, i.e. an output (x, y) added into its row word (half) or its column word
-    summed = site == CHK_SUM
-    row_share = np.where(summed, 0.5, (r * nbc) / (r * nbc + c * nbr))
-    axis = np.where(u < row_share, ROW_WORD, COL_WORD).astype(np.int64)
-    line = np.where(axis == ROW_WORD, x, y)
-    word_block = np.minimum(
-        np.floor(v * np.where(axis == ROW_WORD, nbc, nbr)), np.where(axis == ROW_WORD, nbc, nbr) - 1
-    )
-    sum_block = np.where(axis == ROW_WORD, y // bc, x // br)
-    block = np.where(summed, sum_block, word_block).astype(np.int64)
-    sum_step = np.where(axis == ROW_WORD, y - (y // bc) * bc, x - (x // br) * br)
-    step = np.where(summed, sum_step, np.where(site == CHK_PRED, step_k, 0)).astype(np.int64)
     upset, bit = widen(rng, spec.mbu_fraction, spec.mbu_max_bits, bit, windows[s_pos, 0], windows[s_pos, 1])
     f, site, axis, line, block, step = (a[upset] for a in (f, site, axis, line, block, step))
     per_fold = np.bincount(f, minlength=geom.rows.shape[0])
@@ -193,6 +174,33 @@ def sample_checksum_faults(
     n = f.shape[0]
     return ChecksumFaults(gemm_index, instance, f.astype(np.int64), np.full(n, attempt, np.int64),
                           ordinal.astype(np.int64), site, axis, line.astype(np.int64), block, step, bit)  # fmt: skip
+
+
+def place_words(
+    rng: np.random.Generator, site: np.ndarray, geom: CheckGeometry, f: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(axis, line, block, step) of faults at sites `site` in folds `f`, uniform over each site's operations:
+    chk_pred / chk_cmp uniform over words (r nb_c row words, c nb_r column words; chk_pred then uniform over
+    its k steps); chk_sum uniform over its operations, i.e. an output (x, y) added into its row word (half)
+    or its column word. Draws, in order: the axis, the row, the column, the block, the K step."""
+    total = int(site.shape[0])
+    r, c, k = geom.rows[f], geom.cols[f], geom.k[f]
+    br, bc, nbr, nbc = geom.block_rows[f], geom.block_cols[f], geom.n_block_rows[f], geom.n_block_cols[f]
+    u = rng.random(total)
+    x = rng.integers(0, r)
+    y = rng.integers(0, c)
+    v = rng.random(total)
+    step_k = rng.integers(0, k)
+    summed = site == CHK_SUM
+    row_share = np.where(summed, 0.5, (r * nbc) / (r * nbc + c * nbr))
+    axis = np.where(u < row_share, ROW_WORD, COL_WORD).astype(np.int64)
+    line = np.where(axis == ROW_WORD, x, y).astype(np.int64)
+    n_words = np.where(axis == ROW_WORD, nbc, nbr)
+    word_block = np.minimum(np.floor(v * n_words), n_words - 1)
+    block = np.where(summed, np.where(axis == ROW_WORD, y // bc, x // br), word_block).astype(np.int64)
+    sum_step = np.where(axis == ROW_WORD, y - (y // bc) * bc, x - (x // br) * br)
+    step = np.where(summed, sum_step, np.where(site == CHK_PRED, step_k, 0)).astype(np.int64)
+    return axis, line, block, step
 
 
 def word_values(

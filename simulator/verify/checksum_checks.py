@@ -79,8 +79,8 @@ def checked_blocks(
         (rsd if row_word[i] else csd)[int(index[i])] += signed[i].astype(dtype)
     latch_flips: dict[tuple[int, int, bool, int], int] = {}
     for i in np.flatnonzero(faults.site == CHK_CMP).tolist():
-        key = (int(origin_r[i]), int(origin_c[i]), bool(row_word[i]), int(index[i]))
-        latch_flips[key] = latch_flips.get(key, 0) + 1
+        latch = (int(origin_r[i]), int(origin_c[i]), bool(row_word[i]), int(index[i]))
+        latch_flips[latch] = latch_flips.get(latch, 0) + 1
     for (row0, col0, is_row, j), flips in latch_flips.items():
         if flips % 2 == 0:
             continue
