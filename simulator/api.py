@@ -190,6 +190,12 @@ def _simulate_policy(
     )
 
 
+FAULT_LOG_KEYS = (
+    "fault_id", "gemm", "gemm_index", "instance", "fold", "attempt", "row", "col", "cycle", "site", "bit", "kind",
+    "detected", "fate", "outputs_corrupted", "max_abs_error", "max_rel_error", "false_alarm", "hid_error",
+)  # fmt: skip  # the keys of one fault-log record, in the CSV's column order
+
+
 def _fault_log(verifier: FaultVerifier, schedules: Sequence[GemmSchedule]) -> tuple[dict[str, Any], ...]:
     """The verifier's per-fault records (verify.records.FaultRecords) as one dict per fault."""
     r = verifier.records()

@@ -142,10 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-FAULT_LOG_KEYS = (
-    "fault_id", "gemm", "gemm_index", "instance", "fold", "attempt", "row", "col", "cycle", "site", "bit", "kind",
-    "detected", "fate", "outputs_corrupted", "max_abs_error", "max_rel_error", "false_alarm", "hid_error",
-)  # fmt: skip
+FAULT_LOG_KEYS = api.FAULT_LOG_KEYS
 
 
 def fault_log_csv(report: Report) -> str:
