@@ -23,6 +23,7 @@ from simulator.reliability.checksum_avf import run_checksum_campaign
 from simulator.reliability.environments import ENVIRONMENTS
 from simulator.reliability.exposure import workload_exposure
 from simulator.reliability.report import ReliabilityReport
+from simulator.reliability.sram import sram_fits
 from simulator.verify.operand_cache import OperandCache
 
 ORDER = 40  # place in `abftsim --help`
@@ -134,8 +135,9 @@ def _reliability_study(args: argparse.Namespace) -> ReliabilityReport:
             single = assumption.campaign_fractions(campaign.counts(name), confidence)
             checks.append(assumption.RateCheck(name, bers, fractions, single))  # type: ignore[arg-type]
     fits = tuple(fit.policy_fits(campaign, rates, costs, confidence))
+    sram = tuple(sram_fits(hw, env, spec.mbu_fraction, spec.mbu_max_bits))
     return ReliabilityReport(
-        wl.name, hw.name, rates, campaign, fits, args.seed, margin, confidence, tuple(checks), checksum
+        wl.name, hw.name, rates, campaign, fits, args.seed, margin, confidence, tuple(checks), checksum, sram
     )
 
 
@@ -164,7 +166,7 @@ def format_reliability(d: dict[str, Any]) -> str:
         + ", ".join(f"{s['ber']:g} ({s['acceleration']:.2g}x, {s['decades']:.1f} decades higher)" for s in study),
         f"exposed PE-register bit-MACs per inference {exp['bit_macs_per_inference']:.4g}; PE registers "
         f"{exp['register_bits']:,} bits (raw {exp['register_raw_fit']:.4g} FIT); SRAM {exp['sram_bits']:,} bits "
-        f"(raw {exp['sram_raw_fit']:.4g} FIT, SRAM faults not modelled: not derated)",
+        f"(raw {exp['sram_raw_fit']:.4g} FIT; per scratchpad below)",
         f"single-fault campaign: {camp['injections']:,} injections ({how}), seed {camp['seed']}",
         "",
     ]
@@ -198,6 +200,20 @@ def format_reliability(d: dict[str, Any]) -> str:
                 f"{p:<13}{per['all']['sdc']['estimate']:>10.3g}{per['all']['due']['estimate']:>10.3g}"
                 + "".join(f"{per[s]['due']['estimate']:>14.3g}" for s in sites)
                 + f"{total['sdc']:>15.3g}{total['due']:>15.3g}"
+            )
+    if d.get("sram"):
+        lines += [
+            "",
+            "SRAM scratchpads (AVF 1: every upset taken to be read; SEC-DED per word, A/B refetch on a detected "
+            "error, C has no copy):",
+            f"{'sram':<6}{'ecc':<8}{'raw FIT':>10}{'SDC no ECC':>12}{'SDC SEC-DED':>13}{'DUE SEC-DED':>13}"
+            f"{'refetch':>10}{'corrected':>11}",
+        ]
+        for x in d["sram"]:
+            sec = x["fit_secded"]
+            lines.append(
+                f"{x['sram']:<6}{x['ecc']:<8}{x['raw_fit']:>10.4g}{x['fit_no_ecc']['sdc']:>12.4g}{sec['sdc']:>13.4g}"
+                f"{sec['due']:>13.4g}{sec['refetch']:>10.4g}{sec['corrected']:>11.4g}"
             )
     for by in ("by_site", "by_kind"):
         lines += ["", f"P(sdc) / P(due) in % {by.replace('_', ' ')}:"]

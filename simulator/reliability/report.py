@@ -11,6 +11,7 @@ from simulator.reliability.avf import AvfCampaign
 from simulator.reliability.checksum_avf import ChecksumCampaign, checksum_fits
 from simulator.reliability.fit import FIT_FATES, PolicyFit, RateSummary, targets
 from simulator.reliability.single_fault import FATES
+from simulator.reliability.sram import SramFit
 
 SCHEMA = "abftsim.reliability/1"
 
@@ -33,6 +34,7 @@ class ReliabilityReport:
     confidence: float = DEFAULT_CONFIDENCE
     rate_checks: tuple[RateCheck, ...] = ()
     checksum: ChecksumCampaign | None = None  # the checksum hardware's own single-fault campaign
+    sram: tuple[SramFit, ...] = ()  # the scratchpads' FIT with and without SEC-DED (reliability.sram)
 
     def checksum_fit(self) -> dict[str, dict[str, dict[str, Interval]]]:
         """policy -> "all" or a checksum site -> FIT fate -> interval (empty without checksum sites)."""
@@ -123,6 +125,18 @@ class ReliabilityReport:
             "policies": [_policy_dict(f) for f in self.fits],
             "by_site": self.breakdown("site"),
             "checksum_hardware": self._checksum_dict(),
+            "sram": [
+                {
+                    "sram": x.name,
+                    "ecc": x.ecc,
+                    "data_bits": x.data_bits,
+                    "secded_bits": x.secded_bits,
+                    "raw_fit": x.raw_fit,
+                    "fit_no_ecc": dict(x.no_ecc),
+                    "fit_secded": dict(x.secded),
+                }
+                for x in self.sram
+            ],
             "by_kind": self.breakdown("kind"),
             "rate_checks": [_check_dict(x) for x in self.rate_checks],
         }
