@@ -126,8 +126,10 @@ def _reliability_study(args: argparse.Namespace) -> ReliabilityReport:
             raise ConfigError(f"--check-ber: must be in (0, 0.1], got {args.check_ber}")
         bers = (args.check_ber, 10.0 * args.check_ber)
         # independent draws at the two rates (seed, seed + 1): the same seed would correlate them
+        # the PE registers only: the single-fault campaign they are compared with draws those
+        pe = tuple(site for site in spec.sites if site.in_pe)
         runs = [
-            api.run(hw, wl, names, spec.model_copy(update={"ber": b, "seed": args.seed + i}), abft=abft)
+            api.run(hw, wl, names, spec.model_copy(update={"ber": b, "seed": args.seed + i, "sites": pe}), abft=abft)
             for i, b in enumerate(bers)
         ]
         for name in names:
