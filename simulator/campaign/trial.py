@@ -18,6 +18,7 @@ RESULTS_SCHEMA = "abftsim.trial/1"
 POLICY_KEYS = (
     "cycles", "latency_s", "energy_pj", "latency_overhead_pct", "energy_overhead_pct", "faults_injected",
     "detected", "masked", "corrected", "recomputed", "tolerated", "escaped", "recomputations", "recomputed_macs",
+    "false_alarms",
 )  # fmt: skip
 LAYER_KEYS = (
     "compute_cycles", "memory_stall_cycles", "checksum_stall_cycles", "recompute_cycles", "total_cycles", "energy_pj",

@@ -226,12 +226,23 @@ class FaultVerifier:
             lambda: sample_checksum_faults(self.spec, geom, datatype, gemm_index, instance, attempt),
         )
 
+    def _checksum_spans(self, gemm_index: int, instance: int, attempt: int, folds: list[int]) -> tuple[
+            ChecksumFaults | None, dict[int, tuple[int, int]]]:  # fmt: skip
+        """A round's checksum-hardware draw and, per fold of the round that it hits, its rows (lo, hi)."""
+        if not self._checksum_faulty:
+            return None, {}
+        drawn = self._checksum_faults(gemm_index, instance, attempt)
+        if not len(drawn):
+            return None, {}
+        ids = np.asarray(folds, np.int64)
+        lo = np.searchsorted(drawn.fold_index, ids)
+        hi = np.searchsorted(drawn.fold_index, ids, side="right")
+        hit = np.flatnonzero(hi > lo)
+        return drawn, {int(ids[i]): (int(lo[i]), int(hi[i])) for i in hit}
+
     def _with_checksum_faults(self, gemm_index: int, instance: int, fold: Fold, state: FoldErrors,
-                              blocks: list, attempt: int) -> list:  # fmt: skip
+                              blocks: list, faults: ChecksumFaults) -> list:  # fmt: skip
         """The fold attempt's check blocks with its checksum-hardware faults applied (logged)."""
-        faults = self._checksum_faults(gemm_index, instance, attempt).of_fold(fold.index)
-        if not len(faults):
-            return blocks
         block, _ = self._check_geometry(gemm_index)
         datatype = self.hw.array.datatype
         a_blk, b_blk = self.operands.fold_blocks(gemm_index, instance, fold)
@@ -306,6 +317,7 @@ class FaultVerifier:
                     written = regions[f].covers(pos[:, 0], pos[:, 1])
                     states[f].add(sub, lo, hi, effects, written)
         second = self._duplicate_maps(gemm_index, instance, attempt, regions) if self._duplicate_spec else {}
+        checksum, checksum_spans = self._checksum_spans(gemm_index, instance, attempt, list(regions))
         checks = []
         for fold, _, _ in batch:
             state = states[fold.index]
@@ -315,8 +327,10 @@ class FaultVerifier:
                 other = second.get(fold.index, (np.zeros(0, np.int64), np.zeros(0)))
                 differ = not (np.array_equal(first[0], other[0]) and np.array_equal(first[1], other[1]))
             blocks = self._deviations(gemm_index, instance, fold, state) if self.contract.checksums else []
-            if self._checksum_faulty:
-                blocks = self._with_checksum_faults(gemm_index, instance, fold, state, list(blocks), attempt)
+            if fold.index in checksum_spans:
+                assert checksum is not None
+                faults = checksum.select(slice(*checksum_spans[fold.index]))
+                blocks = self._with_checksum_faults(gemm_index, instance, fold, state, list(blocks), faults)
             name = self.schedules[gemm_index].gemm.name
             found = FoldVerification(state.kind, state.scale, tuple(blocks), differ, name)
             state.mark_detected(found)
