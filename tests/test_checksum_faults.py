@@ -311,3 +311,17 @@ def test_checksum_campaign_exposure_fates_and_fit_by_hand() -> None:
         assert fits["detect_only"][site]["due"].estimate == pytest.approx(fit_from_exposure(1000.0, bit_ops, 5000))
     assert fits["detect_only"]["all"]["due"].estimate == pytest.approx(fit_from_exposure(1000.0, 65600, 5000))
     assert fits["abft"]["all"]["due"].estimate == 0 == fits["abft"]["all"]["sdc"].estimate
+
+
+def test_checksum_sites_are_transient_and_the_campaign_needs_a_pe_site() -> None:
+    from simulator.reliability.exposure import workload_exposure
+
+    with pytest.raises(ValueError, match="stuck-at faults hit PE registers"):
+        FaultSpec(kind="permanent", sites=("chk_pred",))
+    with pytest.raises(ValueError, match="places a PE register"):
+        ExplicitFault(gemm="fc1", fold=0, row=0, col=0, cycle=0, site=Site.CHK_SUM, bit=0)
+    with pytest.raises(ValueError, match="at least one PE register site"):
+        from simulator.mapping.schedule import schedule_gemm
+
+        hw = api.resolve_hw("edge_32x32", HW)
+        workload_exposure([schedule_gemm(WL.gemms[0], hw)], FaultSpec(sites=("chk_cmp",)), Datatype.INT8)

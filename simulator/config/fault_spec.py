@@ -176,6 +176,12 @@ class FaultSpec(BaseModel):
             raise ValueError(f"unknown GEMM kind {unknown[0]!r}; expected one of {', '.join(GEMM_KINDS)}")
         return value
 
+    @model_validator(mode="after")
+    def _stuck_at_in_pe(self) -> FaultSpec:
+        if self.kind is FaultKind.PERMANENT and not any(s.in_pe for s in self.sites):
+            raise ValueError("stuck-at faults hit PE registers (acc, mult, a_reg, b_reg), not the checksum sites")
+        return self
+
     @model_serializer(mode="wrap")
     def _without_empty_explicit(self, handler: SerializerFunctionWrapHandler) -> dict:
         """Dumps (reports, sweep config hashes) list `explicit` only when there are explicit faults and the

@@ -57,6 +57,8 @@ def workload_exposure(schedules: Sequence[GemmSchedule], spec: FaultSpec, dataty
     if not chosen:
         raise ValueError("the fault spec selects no GEMM of the workload")
     sites = tuple(s for s in PE_SITES if s in spec.sites)
+    if not sites:
+        raise ValueError("the single-fault campaign needs at least one PE register site (acc, mult, a_reg, b_reg)")
     windows = np.array([spec.site_bits(s, datatype) for s in sites], np.int64)
     return Exposure(
         np.array(chosen, np.int64),
