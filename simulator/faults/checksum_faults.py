@@ -78,10 +78,9 @@ class CheckGeometry:
 
 def check_geometry(dataflow: Dataflow, folds: FoldTable, block: tuple[int, int] = (0, 0)) -> CheckGeometry:
     """The check of every fold of a GEMM (abft.check_cost.check_extents, vectorised): OS ru x cu outputs
-    over K = T; WS M x cu partial sums over ru; IS cu x N over ru."""
+    over the fold's K steps (all of K, or its chunk); WS M x cu partial sums over ru; IS cu x N over ru."""
     g = geometry_of(dataflow)
-    extent = dict(zip(g.dims, (folds.table[:, T_RU], folds.table[:, T_CU], np.full(len(folds), folds.temporal)),
-                      strict=True))  # fmt: skip
+    extent = dict(zip(g.dims, (folds.table[:, T_RU], folds.table[:, T_CU], folds.steps), strict=True))
     r, c, k = (np.asarray(extent[d], np.int64) for d in ("m", "n", "k"))
     br = np.where((block[0] <= 0) | (block[0] >= r), r, block[0]).astype(np.int64)
     bc = np.where((block[1] <= 0) | (block[1] >= c), c, block[1]).astype(np.int64)
