@@ -153,13 +153,17 @@ def test_exposure_counts_by_hand() -> None:
     assert checksum_operations(blocked)[CHK_CMP][0] == 8 * 2 + 8 * 2
 
 
-@pytest.mark.parametrize("dataflow", list(Dataflow))
-def test_check_geometry_is_check_extents_for_every_fold(dataflow: Dataflow) -> None:
-    """The vectorised geometry against abft.check_cost.check_extents (the engine's pricing), fold by fold."""
+@pytest.mark.parametrize("dataflow", [*Dataflow, "os k_chunk=5"])
+def test_check_geometry_is_check_extents_for_every_fold(dataflow: str) -> None:
+    """The vectorised geometry against abft.check_cost.check_extents (the engine's pricing), fold by fold;
+    with K chunks each OS fold's check sums over its own chunk (K = 12, k_chunk 5: 3 chunks of 4)."""
     from simulator.abft.check_cost import check_extents
     from simulator.mapping.schedule import schedule_gemm
 
-    hw = api.resolve_hw("edge_32x32", [*HW, f"array.dataflow={dataflow}"])
+    flow, *chunk = dataflow.split(" k_chunk=")
+    extra = [f"mapping.k_chunk={chunk[0]}"] if chunk else []
+    hw = api.resolve_hw("edge_32x32", [*HW, f"array.dataflow={flow}", *extra])
+    dataflow = Dataflow(flow)
     gemm = Gemm("g", "fc1", 20, 12, 10)
     s = schedule_gemm(gemm, hw)
     folds = fold_table(dataflow, 20, 12, 10, 8, 8, s.order)
@@ -167,6 +171,8 @@ def test_check_geometry_is_check_extents_for_every_fold(dataflow: Dataflow) -> N
     for f in range(len(folds)):
         e = check_extents(s, folds.fold(f))
         assert (geom.rows[f], geom.cols[f], geom.k[f]) == (e.out_rows, e.out_cols, e.k_inner)
+    if chunk:
+        assert s.k_chunks == 3 and set(geom.k.tolist()) == {4}  # 12 steps in 3 even chunks
 
 
 def test_counts_are_poisson_and_sites_share_by_exposed_bit_operations() -> None:
