@@ -261,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     (out / "paper_vs_model.json").write_text(json.dumps(record, indent=1) + "\n")
     text = table(rows, cfg, commit)
     (out / "table.md").write_text(text)
-    sys.stdout.write(text + f"{cpu / 60:.1f} CPU minutes\n")
+    sys.stdout.write(text)  # only the table: scripts/regenerate_readme.py puts stdout into the README
+    sys.stderr.write(f"{cpu / 60:.1f} CPU minutes; wrote {out / 'paper_vs_model.json'}\n")
     return 0
 
 
