@@ -9,8 +9,8 @@ candidate, the same BER and accuracy-drop limit):
     tpe_name_blocks  TPE per GEMM name and check block  (`--search bayes --per name --blocks 0,4,2`)
 
 Stage 1 searches (each arm's files in OUT are a cache: a finished arm is not run again, a TPE arm
-resumes from its SQLite storage, so a kill loses at most the candidate being scored and, in the
-grid arm, the grid's candidates so far); stage 2 scores every result, classical abft and no
+resumes from its SQLite storage and the grid from its journal, so a kill loses at most the
+candidate being scored); stage 2 scores every result, classical abft and no
 protection on the held-out test split with other fault seeds, and keeps per-image correctness,
 so differences are paired over trials and images (functional.paired). Everything the numbers
 depend on is pinned in CONFIG (fault sites listed, array, dataflow, retries, seeds, grid, ranges,
@@ -146,7 +146,7 @@ def _search(out: Path, name: str, cfg: dict[str, Any], workers: int, budget: int
         return json.loads(report.read_text())
     extra = list(ARMS[name])
     if name == "grid_kind":
-        extra += ["--grid", ",".join(f"{g:g}" for g in cfg["grid"])]
+        extra += ["--grid", ",".join(f"{g:g}" for g in cfg["grid"]), "--storage", str(out / f"{name}.jsonl")]
     else:
         lo, hi = cfg["t1_range"]
         extra += ["--budget", str(budget), "--storage", str(out / f"{name}.db"), "--batch", str(cfg["batch"]),
