@@ -11,7 +11,7 @@ The matching configuration is edge_32x32 (fault-free, policy none):
 * a 32x32 array with M and N unrolled spatially and K temporal (output stationary), one int32
   accumulator register per PE;
 * three SRAMs holding A (I), B (W) and C (O) with the capacity abftsim's mapping may use for
-  resident data: one buffer of each double-buffered scratchpad (edge_32x32: 32, 128, 32 KiB);
+  resident data: one buffer of each double-buffered scratchpad (edge_32x32: 160, 32, 64 KiB);
 * a DRAM holding everything, 64 bits per access;
 * every energy from edge_32x32.yaml: MAC 0.3 pJ, SRAM pJ/byte x 8 per 64-bit word, DRAM
   13 pJ/bit x 64, reads and writes priced equally (so DRAM bytes = DRAM energy / pJ per byte).

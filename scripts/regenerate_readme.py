@@ -82,6 +82,7 @@ STEPS = (
         True,
     ),
     Step("mapping", (f"{PY} {ROOT}/scripts/mapping_table.py",), True),
+    Step("k_chunk", (f"{PY} {ROOT}/scripts/k_chunk_table.py",), True),
     Step("fit", (f"{PY} {ROOT}/scripts/fit_table.py --figure {PLOTS}/reliability_fit_vs_overhead.png",), True),
     Step(
         "paper_ber_figure",

@@ -21,7 +21,7 @@ from simulator.faults.explicit import check_explicit_faults
 from simulator.faults.operands import GemmOperands
 from simulator.faults.sampling import check_faults_fit, permanent_id, transient_id
 from simulator.kernels.codes import FLIP, STUCK0, STUCK1
-from simulator.mapping.schedule import GemmSchedule, schedule_gemm
+from simulator.mapping.schedule import GemmSchedule, schedule_gemm, schedule_gemms
 from simulator.metrics.energy import energy_breakdown_pj
 from simulator.metrics.report import LayerReport, PolicyReport, Report
 from simulator.verify.fates import FATES
@@ -93,7 +93,7 @@ def run(
         raise ConfigError(f"abft: unknown GEMM kind or name {unknown[0]!r} in workload {wl.name}")
     check_fault_selection(spec, wl)
     check_memory(estimate_memory(spec, hw_cfg, wl, recomputing_policies(chosen)))
-    schedules = [schedule_gemm(g, hw_cfg) for g in wl.gemms]
+    schedules = schedule_gemms(wl.gemms, hw_cfg)
     operand_cache = OperandCache(hw_cfg, schedules, spec.seed, supplied=operands)
     done: dict[tuple[str, FaultSpec, bool], PolicyReport] = {}
 
@@ -128,7 +128,9 @@ def _check_faults_fit(spec: FaultSpec, hw: HwConfig, wl: Workload) -> None:
     arr = hw.array
     try:
         check_faults_fit(spec, arr.datatype, arr.rows, arr.cols)
-        check_explicit_faults(spec, wl.gemms, arr.dataflow, arr.datatype, arr.rows, arr.cols)
+        named = {f.gemm for f in spec.explicit if f.kind == "transient"}
+        orders = {g.name: schedule_gemm(g, hw).order for g in wl.gemms if g.name in named}
+        check_explicit_faults(spec, wl.gemms, arr.dataflow, arr.datatype, arr.rows, arr.cols, orders)
     except ValueError as exc:
         raise ConfigError(f"faults: {exc}") from None
 

@@ -20,8 +20,9 @@ from simulator.faults.emulator import emulate_fold
 from simulator.faults.model import PeFault
 from simulator.faults.operands import round_bf16
 from simulator.faults.sampling import FaultBatch, permanent_batch, sample_permanent_faults
-from simulator.mapping.dataflow import mac_cycle
+from simulator.mapping.dataflow import k_chunk_count, mac_cycle
 from simulator.mapping.fold_table import fold_table
+from simulator.mapping.loop_order import COLS, LoopOrder
 from simulator.mapping.tiling import fold_operands, iter_folds
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
@@ -149,14 +150,18 @@ def test_fp_effects_within_one_ulp(case) -> None:
     st.integers(1, 5),
     st.tuples(st.integers(1, 11), st.integers(1, 11), st.integers(1, 11)),
     st.integers(0, 2**32 - 1),
+    st.integers(1, 4),
 )
-def test_gemm_batch_matches_emulator_per_fold(dataflow, datatype, rows, cols, mkn, seed) -> None:
-    """resolve_gemm_faults on a whole GEMM (all folds, tiling offsets) against per-fold emulation."""
+def test_gemm_batch_matches_emulator_per_fold(dataflow, datatype, rows, cols, mkn, seed, chunks) -> None:
+    """resolve_gemm_faults on a whole GEMM (all folds, tiling offsets; OS K split into `chunks`
+    chunks, each fold emulated on its chunk's operands) against per-fold emulation."""
     m, k, n = mkn
     a, b = make_operands(datatype, (m, k), (k, n), seed, 1.0, 0.1)
     rng = np.random.default_rng(seed)
-    folds = list(iter_folds(dataflow, m, k, n, rows, cols))
-    table = fold_table(dataflow, m, k, n, rows, cols)
+    chunks = k_chunk_count(k, -(-k // chunks)) if dataflow is Dataflow.OS else 1  # no empty chunk
+    order = LoopOrder(COLS, 1, chunks, 1) if chunks > 1 else None
+    folds = list(iter_folds(dataflow, m, k, n, rows, cols, order))
+    table = fold_table(dataflow, m, k, n, rows, cols, order)
     assert [table.fold(f.index) for f in folds] == folds
     per_fold, batches = [], []
     for fold in folds:
@@ -172,7 +177,7 @@ def test_gemm_batch_matches_emulator_per_fold(dataflow, datatype, rows, cols, mk
     batch = batches[0]
     for extra in batches[1:]:
         batch = batch.concat(extra)
-    effects = resolve_gemm_faults(dataflow, rows, cols, kernel_operands(datatype, a, b), batch)
+    effects = resolve_gemm_faults(dataflow, rows, cols, kernel_operands(datatype, a, b), batch, table)
     i = 0
     for fold, faults in zip(folds, per_fold, strict=True):
         a_blk, b_blk = fold_operands(dataflow, fold, a, b)

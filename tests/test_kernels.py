@@ -106,8 +106,8 @@ def run_both(dataflow, datatype, rows, cols, a, b, faults):
     ops = kernel_operands(datatype, a, b)
     folds = fold_table(dataflow, a.shape[0], a.shape[1], b.shape[1], rows, cols)
     flow = DATAFLOW_CODE[dataflow]
-    sizes = effect_sizes(flow, rows, folds.temporal, folds.table, faults)
-    assert np.array_equal(sizes, effect_sizes_reference(flow, rows, folds.temporal, folds.table, faults))
+    sizes = effect_sizes(flow, rows, folds.table, faults)
+    assert np.array_equal(sizes, effect_sizes_reference(flow, rows, folds.table, faults))
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     out = []
     for kernel in (resolve_faults, resolve_faults_reference):

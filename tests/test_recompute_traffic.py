@@ -19,10 +19,18 @@ SRAM_READS = ("sram_a_read_bytes", "sram_b_read_bytes", "sram_c_read_bytes")
 
 
 def hw4(*overrides: str):
-    """4x4 int8 OS array; A SRAM 4 KiB in 2 buffers (2 KiB each), B 256 KiB: real DRAM channel."""
+    """4x4 int8 OS array; A SRAM 4 KiB in 2 buffers (2 KiB each), B 256 KiB: real DRAM channel.
+    The fixed loop order keeps whole-K folds (min_dram would split K here; see test_k_chunk)."""
     return load_hw(
         "edge_32x32",
-        ["array.rows=4", "array.cols=4", "array.dataflow=os", "memory.sram.a.size_kib=4", *overrides],
+        [
+            "array.rows=4",
+            "array.cols=4",
+            "array.dataflow=os",
+            "memory.sram.a.size_kib=4",
+            "mapping.policy=fixed",
+            *overrides,
+        ],
     )
 
 

@@ -102,12 +102,17 @@ def test_exposure_counts_macs_times_bits():
     assert only.bits.tolist() == [8, 8, 8, 8]  # bits 0..7 of every word
 
 
-@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is", "os k_chunk=4"])
 def test_single_faults_uniform_over_active_slots(dataflow):
-    """Every drawn fault is an active MAC slot, and slots are hit uniformly (chi-square over all of them)."""
+    """Every drawn fault is an active MAC slot, and slots are hit uniformly (chi-square over all of them);
+    with `k_chunk` = 4 each OS output block takes 3 folds of 3 K steps (K = 9)."""
+    dataflow, *chunk = dataflow.split(" k_chunk=")
     hw = _hw(dataflow)
+    if chunk:
+        hw = hw.model_copy(update={"mapping": hw.mapping.model_copy(update={"k_chunk": int(chunk[0])})})
     gemm = Gemm("g", "fc1", 10, 9, 11)
     schedules = [schedule_gemm(gemm, hw)]
+    assert schedules[0].k_chunks == (3 if chunk else 1)
     ops = OperandCache(hw, schedules, 0)
     exp = workload_exposure(schedules, FaultSpec(sites=("acc",), bits=(0, 0)), hw.array.datatype)
     folds = {0: ops.folds(0)}
@@ -116,18 +121,18 @@ def test_single_faults_uniform_over_active_slots(dataflow):
     table = folds[0]
     slot_ids = []
     for i in range(n):
-        _, _, ru, cu = table.table[f.fold_index[i]]
+        _, _, ru, cu, _, steps = table.table[f.fold_index[i]]  # steps: the fold's temporal range
         r, c = int(f.row[i]), int(f.col[i])
         tau = mac_tau(Dataflow(dataflow), 8, r, c, int(f.cycle[i]))
-        assert r < ru and c < cu and 0 <= tau < table.temporal
+        assert r < ru and c < cu and 0 <= tau < steps
         slot_ids.append((int(f.fold_index[i]), r, c, tau))
     # enumerate every active slot: sum over folds of ru x cu x T = M K N = 990
     all_slots = [
         (k, r, c, t)
-        for k, (_, _, ru, cu) in enumerate(table.table.tolist())
+        for k, (_, _, ru, cu, _, steps) in enumerate(table.table.tolist())
         for r in range(ru)
         for c in range(cu)
-        for t in range(table.temporal)
+        for t in range(steps)
     ]
     assert len(all_slots) == 10 * 9 * 11
     index = {s: j for j, s in enumerate(all_slots)}

@@ -15,7 +15,7 @@ from simulator.cli.tables import to_json
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import DEFAULT_WORKLOAD, load_abft, load_fault_spec
 from simulator.errors import ConfigError
-from simulator.mapping.schedule import schedule_gemm
+from simulator.mapping.schedule import schedule_gemms
 from simulator.metrics.stats import check_confidence, trials_needed
 from simulator.reliability import assumption, environments, fit
 from simulator.reliability.avf import run_avf_campaign
@@ -93,7 +93,7 @@ def _reliability_study(args: argparse.Namespace) -> ReliabilityReport:
         policies = [make_policy(name, context) for name in names]
     except ValueError as exc:
         raise ConfigError(f"--policy: {exc}") from None
-    schedules = [schedule_gemm(g, hw) for g in wl.gemms]
+    schedules = schedule_gemms(wl.gemms, hw)
     try:
         exposure = workload_exposure(schedules, spec, hw.array.datatype)
     except ValueError as exc:

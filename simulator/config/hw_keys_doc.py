@@ -39,6 +39,9 @@ DESCRIPTIONS = {
     "checksum_unit.adds_per_cycle": "side unit lanes: checksum additions per cycle",
     "checksum_unit.extra_cycles_per_fold": "checksum-PE drain adder latency added to every fold",
     "mapping.policy": "fold order: the one moving the fewest DRAM bytes per GEMM, or the dataflow's fixed order",
+    "mapping.k_chunk": "longest K range an output-stationary fold streams (none: all of K); each chunk is "
+    "checked on its own, partial sums accumulate in SRAM C",
+    "mapping.k_split": "min_dram may split K into chunks on its own where that moves fewer DRAM bytes",
     "recompute.max_retries": "recomputations of a faulty tile before it is given up (escaped)",
     "energy.mac_pj": "one multiply-accumulate",
     "energy.checksum_add_pj": "one checksum addition",

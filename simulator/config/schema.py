@@ -90,6 +90,12 @@ class MappingConfig(_Model):
     """The mapping step: how each GEMM's folds are ordered over the SRAM buffers."""
 
     policy: MappingPolicy = MappingPolicy.MIN_DRAM
+    # Longest K range one output-stationary fold streams (null: all of K). Each chunk's partial
+    # outputs are checked on their own and accumulate through SRAM C (mapping.loop_order).
+    k_chunk: StrictInt | None = Field(default=None, ge=1)
+    # Whether min_dram may also split K on its own where that moves fewer DRAM bytes (false: only
+    # k_chunk splits K, and without it every fold streams all of K, as before K-split orders).
+    k_split: StrictBool = True
 
 
 class RecomputeConfig(_Model):

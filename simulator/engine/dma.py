@@ -57,8 +57,11 @@ class OperandBuffers:
             del self.entries[0]
 
     def state_key(self, now: int, ordinal: int, lo: int, hi: int) -> tuple:
+        # A loading ordinal below `ordinal` (the next fold to issue) acts the same whatever its
+        # value: `use` finds it for every later fold and `eviction_release` sees it issued. So a
+        # block held for a whole GEMM (a resident operand) does not keep the key from repeating.
         return tuple(
-            (e[0] - ordinal, e[2] - ordinal)
+            (e[0] - ordinal if e[0] >= ordinal else "past", e[2] - ordinal)
             if lo <= e[0] < hi
             else ("old", e[2] - ordinal if lo <= e[2] < hi else "old")
             for e in self.entries

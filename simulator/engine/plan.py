@@ -23,7 +23,7 @@ from simulator.config.schema import HwConfig
 from simulator.engine.checksum_unit import array_check_cycles, check_counts, duplicate_counts, side_unit_cycles
 from simulator.mapping import tiling
 from simulator.mapping.dataflow import ceil_div
-from simulator.mapping.loop_order import ROWS
+from simulator.mapping.loop_order import ROWS, coords_at
 from simulator.mapping.schedule import FoldTransfers, GemmSchedule, fold_joins, fold_transfers
 from simulator.mapping.tiling import Fold
 from simulator.metrics.actions import ActionCounts
@@ -132,9 +132,10 @@ class _CostTable:
             sram_c_write_bytes=t.c_sram_write_bytes - t.psum_dram_load_bytes,
         )
         counts = own + duplicate_counts(work, array_side) + check_counts(work)
+        fold_cycles, window_cycles = s.cycles_of(fold)  # a fold of a shorter last K chunk is shorter
         cost = FoldCost(
-            fold_cycles=s.fold_cycles + stretch + on_array,
-            window_cycles=s.issue_interval_cycles + stretch + on_array,
+            fold_cycles=fold_cycles + stretch + on_array,
+            window_cycles=window_cycles + stretch + on_array,
             port_stall_cycles=stretch,
             array_check_cycles=on_array,
             side_unit_cycles=side_unit_cycles(unit, work),
@@ -156,10 +157,12 @@ class _CostTable:
 def _position_classes(s: GemmSchedule) -> np.ndarray:
     """Per fold of one instance, in order, a code that changes wherever the fold's cost may."""
     fr, fc = s.fold_rows, s.fold_cols
-    br, bc = tiling.fold_blocks(s.dataflow, fr, fc, np.arange(fr * fc), s.order)
+    br, bc, chunk = coords_at(s.order, fr, fc, np.arange(s.folds_per_instance))
     group, middle = (br, bc) if s.order.group_axis == ROWS else (bc, br)
-    size = s.order.group_blocks
-    marks = (br == 0, br == fr - 1, bc == 0, bc == fc - 1, group % size == 0, middle == 0, group < size)
+    size, last = s.order.group_blocks, s.order.k_chunks - 1
+    marks = [br == 0, br == fr - 1, bc == 0, bc == fc - 1, group % size == 0, middle == 0, group < size]
+    if last:  # K split: the first and last chunk move psums differently, a middle tile reloads its group
+        marks += [chunk == 0, chunk == last, middle % s.order.middle_blocks == 0]
     return sum(m.astype(np.int64) << i for i, m in enumerate(marks))
 
 
@@ -169,11 +172,20 @@ def _instance_runs(s: GemmSchedule, policy: Policy, table: _CostTable) -> list[t
     cuts = np.flatnonzero(np.diff(classes)) + 1
     bounds = [0, *cuts.tolist(), len(classes)]
     runs: list[tuple[int, int, FoldCost]] = []
+    known: dict[tuple[int, CheckWork], FoldCost] = {}  # a fold's cost follows from its class and check work
+
+    def cost_of(i: int) -> FoldCost:
+        fold = fold_at(s, i)
+        work = policy.check_work(s, fold)
+        key = (int(classes[i]), work)
+        if key not in known:
+            known[key] = table.cost(s, fold, work)
+        return known[key]
+
     for lo, hi in itertools.pairwise(bounds):
-        first, last = fold_at(s, lo), fold_at(s, hi - 1)
-        cost = table.cost(s, first, policy.check_work(s, first))
-        if hi - lo > 1 and table.cost(s, last, policy.check_work(s, last)) is not cost:
-            singles = [(i, 1, table.cost(s, fold_at(s, i), policy.check_work(s, fold_at(s, i)))) for i in range(lo, hi)]
+        cost = cost_of(lo)
+        if hi - lo > 1 and cost_of(hi - 1) is not cost:
+            singles = [(i, 1, cost_of(i)) for i in range(lo, hi)]
         else:
             singles = [(lo, hi - lo, cost)]
         for start, length, c in singles:
@@ -202,6 +214,9 @@ def _shape_key(s: GemmSchedule, policy: Policy) -> tuple:
         s.group_resident,
         s.middle_block_resident,
         s.middle_whole_resident,
+        s.psum_tile_resident,
+        s.group_slab_resident,
+        s.last_chunk_fold_cycles,
         s.operand_bytes,
         s.acc_bytes,
         policy.check_key(s),

@@ -24,7 +24,7 @@ from simulator.kernels.codes import P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_R
 from simulator.kernels.fault_effects import effect_sizes, resolve_faults
 from simulator.kernels.fault_effects_reference import resolve_faults_reference
 from simulator.mapping.dataflow import geometry_of, mac_tau
-from simulator.mapping.fold_table import FoldTable, fold_table
+from simulator.mapping.fold_table import FoldTable, fold_table, whole_folds
 from simulator.mapping.tiling import block_extents
 
 _OPERAND_DTYPE = {
@@ -132,7 +132,7 @@ def _resolve(
     flow = geometry_of(dataflow).kernel_code
     if table.shape[0] and (table[:, 0].min() < 0 or table[:, 0].max() >= len(folds)):
         raise ValueError("fault fold index out of range")
-    sizes = effect_sizes(flow, rows, folds.temporal, folds.table, table)
+    sizes = effect_sizes(flow, rows, folds.table, table)
     offsets = np.zeros(sizes.size + 1, np.int64)
     np.cumsum(sizes, out=offsets[1:])
     total = int(offsets[-1])
@@ -187,7 +187,7 @@ def fold_fault_effects(
     for fault in faults:
         _check_fault(fault, dataflow, datatype, rows, cols, ru, cu, temporal)
     operands = kernel_operands(datatype, a_block, b_block)  # the block is a one-fold GEMM
-    folds = FoldTable(np.array([[0, 0, ru, cu]], np.int64), temporal)
+    folds = whole_folds(np.array([0, 0, ru, cu]), temporal)
     table = FaultBatch.from_faults(faults, 0).kernel_table()
     effects = _resolve(dataflow, rows, operands, folds, table, reference)
     return [effects.effect(i, fault) for i, fault in enumerate(faults)]

@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from simulator.config.enums import Dataflow, Datatype, FaultKind
 from simulator.config.fault_spec import FaultSpec
 from simulator.faults.model import PeFault
-from simulator.kernels.codes import T_CU, T_RU
+from simulator.kernels.codes import T_CU, T_RU, T_TT
 from simulator.mapping.dataflow import mac_tau
 from simulator.mapping.fold_table import fold_table
+from simulator.mapping.loop_order import LoopOrder
 from simulator.workload.gemm import Gemm
 
 
 def check_explicit_faults(
-    spec: FaultSpec, gemms: Sequence[Gemm], dataflow: Dataflow, datatype: Datatype, rows: int, cols: int
+    spec: FaultSpec,
+    gemms: Sequence[Gemm],
+    dataflow: Dataflow,
+    datatype: Datatype,
+    rows: int,
+    cols: int,
+    orders: Mapping[str, LoopOrder] | None = None,
 ) -> None:
     """ValueError naming the first explicit fault that cannot happen: an unknown or unselected GEMM, an
-    instance, fold or PE outside it, a bit outside the site's word, or a cycle where the PE does no MAC."""
+    instance, fold or PE outside it, a bit outside the site's word, or a cycle where the PE does no MAC.
+
+    `orders`: each GEMM's scheduled loop order by name (fold indices follow it, K chunks included);
+    without it the dataflow's fixed order."""
     by_name = {g.name: g for g in gemms}
     for n, f in enumerate(spec.explicit):
         where = f"explicit fault {n + 1} ({f.site} bit {f.bit} at PE {f.row},{f.col})"
@@ -37,13 +47,13 @@ def check_explicit_faults(
             raise ValueError(f"{where}: GEMM {f.gemm!r} is not selected by faults.gemms / faults.kinds")
         if f.instance >= gemm.count:
             raise ValueError(f"{where}: instance {f.instance} of a GEMM run {gemm.count} time(s)")
-        folds = fold_table(dataflow, gemm.m, gemm.k, gemm.n, rows, cols)
+        folds = fold_table(dataflow, gemm.m, gemm.k, gemm.n, rows, cols, (orders or {}).get(gemm.name))
         if f.fold is None or f.fold >= len(folds):
             raise ValueError(f"{where}: fold {f.fold} of {len(folds)}")
-        ru, cu = int(folds.table[f.fold, T_RU]), int(folds.table[f.fold, T_CU])
+        ru, cu, steps = (int(folds.table[f.fold, x]) for x in (T_RU, T_CU, T_TT))
         tau = mac_tau(dataflow, rows, f.row, f.col, f.cycle or 0)
-        if f.row >= ru or f.col >= cu or not 0 <= tau < folds.temporal:
+        if f.row >= ru or f.col >= cu or not 0 <= tau < steps:
             raise ValueError(
                 f"{where}: PE {f.row},{f.col} does no MAC at cycle {f.cycle} of fold {f.fold} "
-                f"({ru} x {cu} PEs used, {folds.temporal} temporal steps)"
+                f"({ru} x {cu} PEs used, {steps} temporal steps)"
             )

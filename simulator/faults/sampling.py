@@ -181,8 +181,8 @@ def _draw_transients(
     """Poisson counts per (fold, site), then uniform slots and bits, for the folds `fold_ids`."""
     sites = [s for s in CANONICAL_SITES if s in spec.sites]
     windows = np.array([spec.site_bits(s, datatype) for s in sites], np.int64)  # (first bit, exposed bits)
-    ru, cu = folds.table[fold_ids, T_RU], folds.table[fold_ids, T_CU]
-    macs = (ru * cu * folds.temporal).astype(np.float64)
+    ru, cu, steps = folds.table[fold_ids, T_RU], folds.table[fold_ids, T_CU], folds.steps[fold_ids]
+    macs = (ru * cu * steps).astype(np.float64)
     counts = rng.poisson(macs[:, None] * windows[None, :, 1] * spec.ber).astype(np.int64)  # folds x sites
     per_slot = counts.ravel()
     total = int(per_slot.sum())
@@ -195,7 +195,10 @@ def _draw_transients(
     ordinal = np.arange(total) - first[fold_pos]
     row = rng.integers(0, ru[fold_pos])
     col = rng.integers(0, cu[fold_pos])
-    tau = rng.integers(0, folds.temporal, size=total)
+    if np.all(steps == folds.temporal):  # every fold streams all of T (the draw of unsplit orders)
+        tau = rng.integers(0, folds.temporal, size=total)
+    else:  # K chunks: each fault's step within its own fold's chunk
+        tau = rng.integers(0, steps[fold_pos])
     bit = windows[site_pos, 0] + rng.integers(0, windows[site_pos, 1])
     cycle = geometry_of(dataflow).mac_cycle(rows, row, col, tau)
     site_codes = np.array([SITE_CODE[s] for s in sites], np.int64)[site_pos]

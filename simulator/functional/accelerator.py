@@ -36,7 +36,7 @@ from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.operands import GemmOperands, to_datatype
 from simulator.mapping.region import price_region, resolve_region
-from simulator.mapping.schedule import schedule_gemm
+from simulator.mapping.schedule import schedule_gemms
 from simulator.mapping.tiling import iter_folds
 from simulator.verify.operand_cache import OperandCache
 from simulator.verify.outcomes import Outcomes
@@ -90,7 +90,7 @@ class FunctionalAccelerator:
         self.hw = hw
         self.captured: dict[tuple[int, int], GemmOperands] | None = {} if capture else None
         self.gemms = tuple(gemms)
-        self.schedules = [schedule_gemm(g, hw) for g in self.gemms]
+        self.schedules = schedule_gemms(self.gemms, hw)
         self.abft = abft or AbftConfig()
         unknown = self.abft.unknown_keys(g.name for g in self.gemms)
         if unknown:
@@ -138,7 +138,8 @@ class FunctionalAccelerator:
             s = self.schedules[index]
             g = s.gemm
             self._check_macs[index] = sum(
-                _macs(self.policy.check_work(s, f)) for f in iter_folds(s.dataflow, g.m, g.k, g.n, s.rows, s.cols)
+                _macs(self.policy.check_work(s, f))
+                for f in iter_folds(s.dataflow, g.m, g.k, g.n, s.rows, s.cols, s.order)  # K chunks included
             )
         return self._check_macs[index]
 

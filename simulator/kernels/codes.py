@@ -18,8 +18,9 @@ FLIP, STUCK0, STUCK1 = 0, 1, 2
 F_FOLD, F_ROW, F_COL, F_CYCLE, F_SITE, F_BIT, F_MODE = range(7)
 FAULT_COLUMNS = 7
 
-# Columns of the int64 fold table (one row per fold, in iter_folds order).
-T_ROW0, T_COL0, T_RU, T_CU = range(4)
+# Columns of the int64 fold table (one row per fold, in iter_folds order): block offsets and used
+# extents, then the temporal range the fold streams (first step, steps; OS: its K chunk).
+T_ROW0, T_COL0, T_RU, T_CU, T_T0, T_TT = range(6)
 
 # Columns of the int64 position table of resolved effects (one row per corrupted element).
 P_FOLD_ROW, P_FOLD_COL, P_GEMM_ROW, P_GEMM_COL = range(4)

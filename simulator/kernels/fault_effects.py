@@ -3,8 +3,10 @@
 Every output element is a chain of L multiply-accumulate steps, acc = 0; acc += a_s * b_s for
 s = 0..L-1, with a_s = A[ai, k0 + s], b_s = B[k0 + s, bj]:
 
-* OS: element (r, c) of the fold block is the accumulator of PE(r, c); steps are k (L = K);
-  ai = row0 + r, k0 = 0, bj = col0 + c.
+* OS: element (r, c) of the fold block is the accumulator of PE(r, c); steps are k over the
+  fold's K range (L = its steps, all of K unless K is split into chunks, mapping.loop_order);
+  ai = row0 + r, k0 = the fold's t0, bj = col0 + c. A chunk's accumulator starts at 0 (its
+  partial sum is added into SRAM C), so its error is that of the chunk's partial sum.
 * WS: element (i, c) is the psum leaving column c for streamed row i; step s is done by PE(s, c)
   (L = ru); ai = i, k0 = row0, bj = col0 + c.
 * IS: element (c, j) is the psum leaving column c for streamed column j; step s is done by PE(s, c);
@@ -46,6 +48,8 @@ from simulator.kernels.codes import (
     T_CU,
     T_ROW0,
     T_RU,
+    T_T0,
+    T_TT,
     WS,
 )
 from simulator.kernels.words import Word, modify_f32, modify_int, modify_operand_float, wrap_bits
@@ -94,10 +98,10 @@ def fault_rect(
 
 
 @njit(cache=True)
-def _rect_origin(dataflow: int, row0: int, col0: int, ru: int, k_total: int, orow: int, ocol: int) -> tuple:
+def _rect_origin(dataflow: int, row0: int, col0: int, ru: int, t0: int, steps: int, orow: int, ocol: int) -> tuple:
     """(ai0, bj0, k0, L): chains of fold-block element (orow + i, ocol + j) use A row ai0 + i, B col bj0 + j."""
     if dataflow == OS:
-        return row0 + orow, col0 + ocol, 0, k_total
+        return row0 + orow, col0 + ocol, t0, steps
     if dataflow == WS:
         return orow, col0 + ocol, row0, ru
     return col0 + orow, ocol, row0, ru
@@ -252,7 +256,7 @@ def rect_pair_float(
 
 
 @njit(cache=True)
-def effect_sizes(dataflow: int, rows: int, temporal: int, folds: np.ndarray, faults: np.ndarray) -> np.ndarray:
+def effect_sizes(dataflow: int, rows: int, folds: np.ndarray, faults: np.ndarray) -> np.ndarray:
     """Number of fold-block elements each fault (a row of the fault table) can corrupt."""
     sizes = np.zeros(faults.shape[0], np.int64)
     for f in range(faults.shape[0]):
@@ -260,7 +264,7 @@ def effect_sizes(dataflow: int, rows: int, temporal: int, folds: np.ndarray, fau
         rect = fault_rect(
             dataflow,
             rows,
-            temporal,
+            folds[fold, T_TT],
             folds[fold, T_RU],
             folds[fold, T_CU],
             faults[f, F_ROW],
@@ -297,8 +301,6 @@ def resolve_faults(
     `delta_int` (int32-wrapped), fp deltas to `delta_float` (float64(faulty) - float64(clean)); the
     other array may have length 0.
     """
-    k_total = a.shape[1]
-    temporal = a.shape[0] if dataflow == WS else (k_total if dataflow == OS else b.shape[1])
     widest = 0
     for f in range(offsets.shape[0] - 1):
         widest = max(widest, offsets[f + 1] - offsets[f])
@@ -307,11 +309,12 @@ def resolve_faults(
     for f in range(faults.shape[0]):
         fold = faults[f, F_FOLD]
         row0, col0, ru = folds[fold, T_ROW0], folds[fold, T_COL0], folds[fold, T_RU]
+        t0, steps = folds[fold, T_T0], folds[fold, T_TT]
         site, bit, mode = faults[f, F_SITE], faults[f, F_BIT], faults[f, F_MODE]
         r0, nr, c0, nc, s_lo, s_hi = fault_rect(
             dataflow,
             rows,
-            temporal,
+            steps,
             ru,
             folds[fold, T_CU],
             faults[f, F_ROW],
@@ -322,7 +325,7 @@ def resolve_faults(
         )
         if nr * nc == 0:
             continue
-        ai0, bj0, k0, length = _rect_origin(dataflow, row0, col0, ru, k_total, r0, c0)
+        ai0, bj0, k0, length = _rect_origin(dataflow, row0, col0, ru, t0, steps, r0, c0)
         out = offsets[f]
         if datatype != INT8:
             rect_pair_float(

@@ -36,6 +36,8 @@ from simulator.kernels.codes import (
     T_CU,
     T_ROW0,
     T_RU,
+    T_T0,
+    T_TT,
     WS,
 )
 
@@ -62,12 +64,16 @@ def _change(values: np.ndarray, word_dtype: str, bit: int, mode: int) -> np.ndar
     return _change_bits(stored.view(unsigned), bit, mode).view(stored.dtype).astype(values.dtype)
 
 
-def _fold_chains(dataflow: int, a: np.ndarray, b: np.ndarray, row0: int, col0: int, ru: int, cu: int) -> tuple:
-    """Per output element x chain step: operands, PE row / col and temporal index; block shape."""
+def _fold_chains(
+    dataflow: int, a: np.ndarray, b: np.ndarray, row0: int, col0: int, ru: int, cu: int, t0: int = 0, steps: int = -1
+) -> tuple:
+    """Per output element x chain step: operands, PE row / col and temporal index; block shape.
+
+    OS chains run over the fold's K range t0 .. t0 + steps - 1 (steps < 0: all of K)."""
     if dataflow == OS:
-        k = a.shape[1]
+        k = a.shape[1] - t0 if steps < 0 else steps
         r, c, s = np.meshgrid(np.arange(ru), np.arange(cu), np.arange(k), indexing="ij")
-        av, bv = a[row0 + r, s], b[s, col0 + c]
+        av, bv = a[row0 + r, t0 + s], b[t0 + s, col0 + c]
         pe_r, pe_c, tau = r, c, s
         shape = (ru, cu)
     elif dataflow == WS:
@@ -150,10 +156,10 @@ def resolve_faults_reference(
     """
     for f in range(faults.shape[0]):
         fold = faults[f, F_FOLD]
-        row0, col0, ru, cu = (int(folds[fold, x]) for x in (T_ROW0, T_COL0, T_RU, T_CU))
+        row0, col0, ru, cu, t0, steps = (int(folds[fold, x]) for x in (T_ROW0, T_COL0, T_RU, T_CU, T_T0, T_TT))
         fr, fc, site, bit, mode = (int(faults[f, x]) for x in (F_ROW, F_COL, F_SITE, F_BIT, F_MODE))
         ftau = _mac_tau(dataflow, rows, fr, fc, int(faults[f, F_CYCLE]))
-        av, bv, pe_r, pe_c, tau, shape = _fold_chains(dataflow, a, b, row0, col0, ru, cu)
+        av, bv, pe_r, pe_c, tau, shape = _fold_chains(dataflow, a, b, row0, col0, ru, cu, t0, steps)
         hit = _hit_mask(dataflow, site, fr, fc, ftau, mode != FLIP, pe_r, pe_c, tau)
         clean = _run_chains(datatype, av, bv, np.zeros_like(hit), site, bit, mode)
         faulty = _run_chains(datatype, av, bv, hit, site, bit, mode)
@@ -179,14 +185,12 @@ def _gemm_positions(dataflow: int, row0: int, col0: int, orow: np.ndarray, ocol:
     return col0 + orow, ocol
 
 
-def effect_sizes_reference(
-    dataflow: int, rows: int, temporal: int, folds: np.ndarray, faults: np.ndarray
-) -> np.ndarray:
+def effect_sizes_reference(dataflow: int, rows: int, folds: np.ndarray, faults: np.ndarray) -> np.ndarray:
     """Twin of fault_effects.effect_sizes: count the elements whose chains the fault reaches."""
     sizes = np.zeros(faults.shape[0], np.int64)
     for f in range(faults.shape[0]):
         fold = faults[f, F_FOLD]
-        ru, cu = int(folds[fold, T_RU]), int(folds[fold, T_CU])
+        ru, cu, temporal = int(folds[fold, T_RU]), int(folds[fold, T_CU]), int(folds[fold, T_TT])
         fr, fc, site, mode = (int(faults[f, x]) for x in (F_ROW, F_COL, F_SITE, F_MODE))
         ftau = _mac_tau(dataflow, rows, fr, fc, int(faults[f, F_CYCLE]))
         a_rows, k, n = _block_extents(dataflow, rows, ru, cu, temporal)

@@ -85,7 +85,8 @@ class Fold:
     col0: int
     rows_used: int
     cols_used: int
-    temporal: int
+    temporal: int  # temporal steps this fold streams (a K chunk's extent when K is split)
+    t0: int = 0  # first temporal index (OS: the chunk's k0; 0 when the fold streams all of T)
 
     @property
     def active_macs(self) -> int:
@@ -186,17 +187,32 @@ class DataflowGeometry:
         br, bc = self.fold_blocks(fr, fc, index)
         return self.fold_of_block(m, k, n, rows, cols, index, int(br), int(bc))
 
-    def fold_of_block(self, m: int, k: int, n: int, rows: int, cols: int, index: int, br: int, bc: int) -> Fold:
-        """The fold that executes `index`-th and covers grid block (`br`, `bc`): any loop order's fold."""
+    def fold_of_block(
+        self,
+        m: int,
+        k: int,
+        n: int,
+        rows: int,
+        cols: int,
+        index: int,
+        br: int,
+        bc: int,
+        chunk: int = 0,
+        chunks: int = 1,
+    ) -> Fold:
+        """The fold that executes `index`-th and covers grid block (`br`, `bc`) and K chunk `chunk`
+        of `chunks` (temporal_chunk): any loop order's fold."""
         shape = self.fold_shape(m, k, n)
         row0, col0 = br * rows, bc * cols
+        t0, steps = temporal_chunk(shape.temporal, chunks, chunk)
         return Fold(
             index=index,
             row0=row0,
             col0=col0,
             rows_used=min(rows, shape.spatial_rows - row0),
             cols_used=min(cols, shape.spatial_cols - col0),
-            temporal=shape.temporal,
+            temporal=steps,
+            t0=t0,
         )
 
     @property
@@ -247,6 +263,12 @@ class DataflowGeometry:
         return tuple(axis for axis in AXES if self.grid_dim(axis) != "k")
 
     @property
+    def streams_k(self) -> bool:
+        """Whether K is the temporal dimension (OS), so a fold's K range can be cut into chunks
+        whose partial sums accumulate through SRAM C (mapping.loop_order, `mapping.k_chunk`)."""
+        return self.dims[2] == "k"
+
+    @property
     def reduction_axis(self) -> str | None:
         """The grid axis that splits each output's K sum over several folds (WS/IS: rows), whose
         partial sums then pass between folds through SRAM C; None when K is temporal (OS)."""
@@ -294,12 +316,13 @@ class DataflowGeometry:
         return ru, cu, temporal
 
     def _cuts(self, fold: Fold) -> dict[str, slice]:
-        """The slice of each GEMM dimension a fold covers (the temporal one: all of it)."""
+        """The slice of each GEMM dimension a fold covers (the temporal one: its chunk, all of T
+        unless K is split)."""
         rows_dim, cols_dim, time_dim = self.dims
         return {
             rows_dim: slice(fold.row0, fold.row0 + fold.rows_used),
             cols_dim: slice(fold.col0, fold.col0 + fold.cols_used),
-            time_dim: slice(None),
+            time_dim: slice(fold.t0, fold.t0 + fold.temporal),
         }
 
     # -- recomputation -------------------------------------------------------------------------
@@ -328,6 +351,20 @@ class DataflowGeometry:
         # the operand holding the temporal dimension streams; the other one is stationary
         a_words, b_words = (streamed, stationary) if time_dim == "m" else (stationary, streamed)
         return PassWork(steps, outputs, ru * active * steps, a_words, b_words, outputs)
+
+
+def k_chunk_count(k: int, k_chunk: int | None) -> int:
+    """Chunks a streamed K is cut into so that none is longer than `k_chunk` (None: one, all of K)."""
+    return 1 if k_chunk is None or k_chunk >= k else ceil_div(k, k_chunk)
+
+
+def temporal_chunk(temporal: int, chunks: int, chunk: BlockIndex) -> tuple[BlockIndex, BlockIndex]:
+    """(first step, steps) of chunk `chunk` of `chunks` over a temporal extent: every chunk but the
+    last streams ceil(T / chunks) steps, the last the rest (at most `chunks` - 1 fewer), so all
+    chunks but one cost the same and none is longer than the configured bound."""
+    size = ceil_div(temporal, chunks)
+    t0 = chunk * size
+    return t0, np.minimum(size, temporal - t0) if not isinstance(t0, int) else min(size, temporal - t0)
 
 
 def _bounded(cut: slice, extent: int) -> slice:

@@ -21,6 +21,22 @@ dataflow (mapping.dataflow: rows / cols of the grid):
 
 The fixed order of earlier versions is `fixed_order`: OS groups every column block (row-major,
 an A row-block reused across N), WS/IS group one column block (N or M outer, K inner).
+
+K split (OS only, where K is streamed in time): with `k_chunks` > 1 each fold streams one chunk
+of K (mapping.dataflow.temporal_chunk) and the nest gains a K loop between the middle axis,
+taken `middle_blocks` blocks at a time (a middle tile), and the innermost loops:
+
+    for each super-block sb:
+        for each middle tile mt of `middle_blocks` middle blocks:
+            for each K chunk c:
+                for each middle block of mt:
+                    for each block of sb:
+                        run the fold (its output block's partial sum over chunk c)
+
+The partial sums of the sb x mt output tile accumulate through SRAM C across the chunks (first
+chunk writes, later chunks read-modify-write, the last one's result is written back); a
+chunk's grouped operand block is reused by the tile's middle blocks, a chunk's middle block by
+the super-block's folds. With one chunk the nest is the one above (the middle tile is then 1).
 """
 
 from __future__ import annotations
@@ -39,10 +55,14 @@ class LoopOrder:
 
     group_axis: str  # ROWS or COLS
     group_blocks: int  # blocks per super-block (the last super-block may be smaller)
+    k_chunks: int = 1  # chunks of the streamed K per output block (1: a fold streams all of K)
+    middle_blocks: int = 1  # middle blocks per middle tile (the K loop's scope); 1 when k_chunks == 1
 
     def __post_init__(self) -> None:
         if self.group_axis not in (ROWS, COLS) or self.group_blocks < 1:
             raise ValueError(f"bad loop order {self.group_axis!r} x {self.group_blocks}")
+        if self.k_chunks < 1 or self.middle_blocks < 1 or (self.k_chunks == 1 and self.middle_blocks != 1):
+            raise ValueError(f"bad K split: {self.k_chunks} chunks over {self.middle_blocks} middle blocks")
 
     @property
     def middle_axis(self) -> str:
@@ -61,16 +81,30 @@ def fixed_order(dataflow: Dataflow, fold_rows: int, fold_cols: int) -> LoopOrder
 
 def blocks_at(order: LoopOrder, fold_rows: int, fold_cols: int, index):
     """(row-block, col-block) of fold `index` (an int or an integer array) in `order`."""
+    row_block, col_block, _ = coords_at(order, fold_rows, fold_cols, index)
+    return row_block, col_block
+
+
+def coords_at(order: LoopOrder, fold_rows: int, fold_cols: int, index):
+    """(row-block, col-block, K chunk) of fold `index` (an int or an integer array) in `order`."""
     groups, middles = (fold_rows, fold_cols) if order.group_axis == ROWS else (fold_cols, fold_rows)
-    size = order.group_blocks
-    if isinstance(index, (int, np.integer)):  # scalar path: plain ints (numpy scalars are slow)
-        sb, q = divmod(int(index), middles * size)
-        mid, gi = divmod(q, min(size, groups - sb * size))
+    size, chunks, tile = order.group_blocks, order.k_chunks, order.middle_blocks
+    scalar = isinstance(index, (int, np.integer))
+    divmod_, minimum = (divmod, min) if scalar else (np.divmod, np.minimum)
+    index = int(index) if scalar else index  # scalar path: plain ints (numpy scalars are slow)
+    sb, q = divmod_(index, middles * size * chunks)
+    in_sb = minimum(size, groups - sb * size)  # blocks in this super-block
+    if chunks == 1:
+        mid, gi = divmod_(q, in_sb)
+        chunk = 0 if scalar else np.zeros_like(mid)
     else:
-        sb, q = np.divmod(index, middles * size)
-        mid, gi = np.divmod(q, np.minimum(size, groups - sb * size))  # blocks in this super-block
+        mt, q = divmod_(q, tile * in_sb * chunks)
+        in_tile = minimum(tile, middles - mt * tile)  # middle blocks in this middle tile
+        chunk, q = divmod_(q, in_tile * in_sb)
+        mid_in, gi = divmod_(q, in_sb)
+        mid = mt * tile + mid_in
     group = sb * size + gi
-    return (group, mid) if order.group_axis == ROWS else (mid, group)
+    return (group, mid, chunk) if order.group_axis == ROWS else (mid, group, chunk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,15 +114,23 @@ class LoopPosition:
     super_block: int  # sb
     middle: int  # block index along the middle axis
     in_group: int  # position inside the super-block (0 = first)
+    chunk: int = 0  # K chunk (0 = first)
+    in_tile: int = 0  # position of the middle block inside its middle tile (0 = first)
 
 
-def position(order: LoopOrder, row_block: int, col_block: int) -> LoopPosition:
-    """The loop-nest position of the fold at (row_block, col_block)."""
+def position(order: LoopOrder, row_block: int, col_block: int, chunk: int = 0) -> LoopPosition:
+    """The loop-nest position of the fold at (row_block, col_block) and K chunk `chunk`."""
     group, middle = (row_block, col_block) if order.group_axis == ROWS else (col_block, row_block)
     sb, gi = divmod(group, order.group_blocks)
-    return LoopPosition(sb, middle, gi)
+    return LoopPosition(sb, middle, gi, chunk, middle % order.middle_blocks)
 
 
 def super_blocks(order: LoopOrder, fold_rows: int, fold_cols: int) -> int:
     groups = fold_rows if order.group_axis == ROWS else fold_cols
     return -(-groups // order.group_blocks)
+
+
+def middle_tiles(order: LoopOrder, fold_rows: int, fold_cols: int) -> int:
+    """Middle tiles per super-block: the times a K-split order restarts its K loop per super-block."""
+    middles = fold_cols if order.group_axis == ROWS else fold_rows
+    return -(-middles // order.middle_blocks)

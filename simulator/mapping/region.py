@@ -28,6 +28,9 @@ pass reloads what the instance's first execution loaded. The engine requests the
 shared DRAM channel when the recompute is decided; a region pass issues once its data is in
 SRAM, a GEMM pass streams its reload and cannot drain before it has arrived (`streams_load`).
 Partial sums a WS / IS fold spilled to DRAM are not modelled as refetched by a region pass.
+A pass over an OS fold of a K chunk after the first (mapping.k_chunk) recomputes that chunk only
+and accumulates its outputs into the partial sums in SRAM C (a read-modify-write, as the chunk's
+first pass did); the first chunk's pass writes them, as a whole-K pass does.
 """
 
 from __future__ import annotations
@@ -120,6 +123,7 @@ def price_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> R
         elements=len(set(zip(rows, cols, strict=True))) if scope is Scope.ELEMENTS else None,
     )
     a_read, b_read = work.a_read_words * ob, work.b_read_words * ob
+    accumulates = work.c_read_outputs or (fold.t0 > 0 and geometry.streams_k)  # a later K chunk: RMW in C
     a_refetch, b_refetch = refetched_operands(s)
     a_load, b_load = a_read if a_refetch else 0, b_read if b_refetch else 0
     counts = ActionCounts(
@@ -127,7 +131,7 @@ def price_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> R
         recomputed_macs=work.macs,
         sram_a_read_bytes=a_read,
         sram_b_read_bytes=b_read,
-        sram_c_read_bytes=work.c_read_outputs * ab,  # partial sums are read, accumulated and written back
+        sram_c_read_bytes=(work.outputs if accumulates else 0) * ab,  # psums read, accumulated, written back
         sram_c_write_bytes=work.outputs * ab,
         sram_a_write_bytes=a_load,
         sram_b_write_bytes=b_load,
@@ -185,11 +189,15 @@ def _checked_indices(s: GemmSchedule, fold: Fold, region: Region) -> tuple[tuple
 
 
 def _price_gemm(s: GemmSchedule) -> RecomputePass:
-    n = s.folds_per_instance
     totals = s.totals()
     per = s.gemm.count
-    cycles = (n - 1) * s.issue_interval_cycles + s.fold_cycles
-    window = n * s.issue_interval_cycles
+    cycles = s.instance_cycles  # the folds back to back (a shorter last K chunk included)
+    last_cycles, last_window = (
+        (s.last_chunk_fold_cycles, s.last_chunk_interval_cycles)
+        if s.k_chunks > 1
+        else (s.fold_cycles, s.issue_interval_cycles)
+    )
+    window = cycles - last_cycles + last_window  # every fold's window
     dram_bytes = totals.dram_load_bytes // per
     macs = s.gemm.macs_per_instance
     counts = ActionCounts(

@@ -12,7 +12,7 @@ import numpy as np
 
 from simulator.config.enums import Dataflow
 from simulator.mapping.dataflow import BlockIndex, Fold, geometry_of
-from simulator.mapping.loop_order import LoopOrder, blocks_at
+from simulator.mapping.loop_order import LoopOrder, blocks_at, coords_at
 
 __all__ = [
     "Fold",
@@ -56,15 +56,16 @@ def fold_at(
     if order is None:
         return geometry.fold_at(m, k, n, rows, cols, index)
     fr, fc = geometry.fold_grid(m, k, n, rows, cols)
-    br, bc = blocks_at(order, fr, fc, index)
-    return geometry.fold_of_block(m, k, n, rows, cols, index, int(br), int(bc))
+    br, bc, chunk = coords_at(order, fr, fc, index)
+    return geometry.fold_of_block(m, k, n, rows, cols, index, int(br), int(bc), int(chunk), order.k_chunks)
 
 
 def iter_folds(
     dataflow: Dataflow, m: int, k: int, n: int, rows: int, cols: int, order: LoopOrder | None = None
 ) -> Iterator[Fold]:
-    """Every fold of a GEMM in execution order."""
-    for index in range(fold_count(dataflow, m, k, n, rows, cols)):
+    """Every fold of a GEMM in execution order (each K chunk of a split order is a fold)."""
+    chunks = 1 if order is None else order.k_chunks
+    for index in range(fold_count(dataflow, m, k, n, rows, cols) * chunks):
         yield fold_at(dataflow, m, k, n, rows, cols, index, order)
 
 

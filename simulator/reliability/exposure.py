@@ -126,13 +126,13 @@ def sample_single_faults(
     for g in np.unique(g_pos):
         hit = np.flatnonzero(g_pos == g)
         table = folds[int(exposure.gemm_indices[g])]
-        ru, cu = table.table[:, T_RU], table.table[:, T_CU]
-        size = ru * cu * table.temporal  # active slots per fold; they sum to M x K x N
+        ru, cu, steps = table.table[:, T_RU], table.table[:, T_CU], table.steps
+        size = ru * cu * steps  # active slots per fold; they sum to M x K x N
         start = np.cumsum(size) - size
         f = np.searchsorted(start, slot[hit], side="right") - 1
         local = slot[hit] - start[f]
-        fold[hit], tau[hit] = f, local % table.temporal
-        pe = local // table.temporal
+        fold[hit], tau[hit] = f, local % steps[f]
+        pe = local // steps[f]
         row[hit], col[hit] = pe // cu[f], pe % cu[f]
     cycle = geometry_of(dataflow).mac_cycle(rows, row, col, tau)  # the dataflow's MAC timing, vectorised
     site_codes = np.array([SITE_CODE[s] for s in exposure.sites], np.int64)[s_pos]
