@@ -84,6 +84,7 @@ STEPS = (
     Step("mapping", (f"{PY} {ROOT}/scripts/mapping_table.py",), True),
     Step("k_chunk", (f"{PY} {ROOT}/scripts/k_chunk_table.py",), True),
     Step("fit", (f"{PY} {ROOT}/scripts/fit_table.py --figure {PLOTS}/reliability_fit_vs_overhead.png",), True),
+    Step("checksum_sram_fit", (f"{PY} {ROOT}/scripts/checksum_sram_fit_table.py",), True),
     Step(
         "paper_ber_figure",
         (

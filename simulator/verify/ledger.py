@@ -185,6 +185,8 @@ class LedgerTable:
     gcols: np.ndarray
     delta: np.ndarray
     alive: np.ndarray
+    false_alarm: np.ndarray  # checksum-hardware faults (verify.checksum_checks): flagged a clean row / column
+    hidden: np.ndarray  # ... or cleared a flag the data errors raised (False for every PE fault)
 
     def __len__(self) -> int:
         return int(self.gemm.shape[0])
@@ -231,6 +233,8 @@ class FaultLedger:
             gcols=cat("gcols", _EMPTY),
             delta=cat("delta", np.zeros(0, np.int64 if self.integer else np.float64)),
             alive=cat("alive", np.zeros(0, bool)),
+            false_alarm=np.zeros(int(counts.sum()), bool),
+            hidden=np.zeros(int(counts.sum()), bool),
         )
 
     def given_up(self) -> int:
