@@ -120,6 +120,7 @@ STEPS = (
         ),
         False,
     ),
+    Step("paper_vs_model", (f"{PY} {ROOT}/scripts/paper_vs_model.py --out pvm",), True),
     Step(
         "accuracy_figures",
         (
