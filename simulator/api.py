@@ -192,6 +192,12 @@ def _simulate_policy(
     )
 
 
+FAULT_LOG_KEYS = (
+    "fault_id", "gemm", "gemm_index", "instance", "fold", "attempt", "row", "col", "cycle", "site", "bit", "kind",
+    "detected", "fate", "outputs_corrupted", "max_abs_error", "max_rel_error", "false_alarm", "hid_error",
+)  # fmt: skip  # the keys of one fault-log record, in the CSV's column order
+
+
 def _fault_log(verifier: FaultVerifier, schedules: Sequence[GemmSchedule]) -> tuple[dict[str, Any], ...]:
     """The verifier's per-fault records (verify.records.FaultRecords) as one dict per fault."""
     r = verifier.records()
@@ -199,14 +205,16 @@ def _fault_log(verifier: FaultVerifier, schedules: Sequence[GemmSchedule]) -> tu
     out = []
     for i in range(len(r)):
         g, inst, f, a, o = (int(x[i]) for x in (r.gemm, r.instance, r.fold, r.attempt, r.ordinal))
-        mode = int(r.mode[i])
+        mode, in_pe = int(r.mode[i]), SITE_OF_CODE[int(r.site[i])].in_pe
         out.append({
-            "fault_id": transient_id(g, inst, f, a, o) if mode == FLIP else permanent_id(o),
+            "fault_id": (transient_id(g, inst, f, a, o) if in_pe else f"g{g}/i{inst}/f{f}/a{a}/c{o}")
+            if mode == FLIP else permanent_id(o),
             "gemm": schedules[g].gemm.name, "gemm_index": g, "instance": inst, "fold": f, "attempt": a,
             "row": int(r.row[i]), "col": int(r.col[i]), "cycle": int(r.cycle[i]),
             "site": str(SITE_OF_CODE[int(r.site[i])]), "bit": int(r.bit[i]), "kind": kinds[mode],
             "detected": bool(r.detected[i]), "fate": FATES[int(r.fate[i])],
             "outputs_corrupted": int(r.outputs_corrupted[i]), "max_abs_error": float(r.max_abs_error[i]),
-            "max_rel_error": float(r.max_rel_error[i]),
+            "max_rel_error": float(r.max_rel_error[i]), "false_alarm": bool(r.false_alarm[i]),
+            "hid_error": bool(r.hidden[i]),
         })  # fmt: skip
     return tuple(out)

@@ -27,11 +27,18 @@ def test_seed_argument_replaces_the_spec_seed():
 
 def test_every_policy_sees_the_same_first_pass_faults():
     """Common random numbers: what differs between policies is their reaction, not the draw."""
-    report = simulator.run("edge_32x32", "vit_block_gemms", ["none", "detect_only"], FaultSpec(ber=1e-9, seed=3))
+    pe = FaultSpec(ber=1e-9, seed=3, sites=("acc", "mult", "a_reg", "b_reg"))
+    report = simulator.run("edge_32x32", "vit_block_gemms", ["none", "detect_only"], pe)
     none, detect = (p.to_dict() for p in report.policies)
     assert none["faults_injected"] == detect["faults_injected"] > 0
     assert [lay["faults_injected"] for lay in none["layers"]] == [lay["faults_injected"] for lay in detect["layers"]]
     assert [lay["residual_max_abs"] for lay in none["layers"]] == [lay["residual_max_abs"] for lay in detect["layers"]]
+    # with the checksum hardware in the site set too, only a checking policy has it to hit: its PE faults
+    # are still exactly `none`'s
+    report = simulator.run("edge_32x32", "vit_block_gemms", ["none", "detect_only"], FaultSpec(ber=1e-9, seed=3),
+                           fault_log=True)  # fmt: skip
+    logs = [[r["fault_id"] for r in p.fault_log or () if not r["site"].startswith("chk")] for p in report.policies]
+    assert logs[0] == logs[1] and len(logs[0]) == none["faults_injected"]
 
 
 def test_fault_free_policies_cost_only_their_checks():

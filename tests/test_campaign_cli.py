@@ -73,7 +73,37 @@ def test_sweep_export_and_resume(tmp_path, capsys, monkeypatch):
         (r["point"], r["policy"], r["trials"]) for r in summary
     ]
     assert cli.main(["export", "tiny_cli.db"]) == 2
-    assert "give --csv PATH and/or --json PATH" in capsys.readouterr().err
+    assert "give --csv PATH, --json PATH and/or --faults PATH" in capsys.readouterr().err
+    # this sweep kept no fault log: the export says so and writes the header only
+    assert cli.main(["export", "tiny_cli.db", "--faults", "f.csv"]) == 0
+    assert "3 stored trial(s) kept no fault log" in capsys.readouterr().err
+    assert (tmp_path / "f.csv").read_text().strip() == "point,trial,seed"
+
+
+def test_sweep_fault_log_and_export_faults(tmp_path, capsys, monkeypatch):
+    """`sweep --fault-log` keeps every trial's fault records in the store; `export --faults` writes them, each
+    trial's the same as `abftsim run --fault-log` of its config and seed."""
+    sweep = setup_sweep(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["sweep", str(sweep), "--workers", "1", "--fault-log", "--quiet"]) == 0
+    with ResultStore.read(tmp_path / "tiny_cli.db") as store:
+        trials = list(store.trials())
+    assert cli.main(["export", "tiny_cli.db", "--faults", "faults.csv"]) == 0
+    rows = list(csv.DictReader((tmp_path / "faults.csv").open()))
+    for t in trials:
+        for p in t.results["policies"]:
+            mine = [
+                r for r in rows if (int(r["point"]), int(r["trial"]), r["policy"]) == (t.point, t.trial, p["policy"])
+            ]
+            assert len(mine) == p["faults_injected"]
+            assert sum(r["fate"] == "escaped" for r in mine) == p["escaped"]
+    faulty = next(t for t in trials if t.point == 1 and t.trial == 0)
+    assert cli.main(["run", "--workload", "tiny.yaml", "--ber", "1e-6", "--seed", str(faulty.seed), "--policy", "none",
+                     "--policy", "abft", "--quiet", "--fault-log", "run.csv"]) == 0  # fmt: skip
+    direct = list(csv.DictReader((tmp_path / "run.csv").open()))
+    exported = [{k: r[k] for k in direct[0]} for r in rows if (r["point"], r["trial"]) == ("1", "0")]
+    assert len(direct) > 3 and exported == direct
+    assert rows[0]["faults.ber"] in ("0", "1e-06") and list(rows[0])[:3] == ["point", "trial", "seed"]
 
 
 def test_bad_arguments_are_clean(tmp_path, capsys):

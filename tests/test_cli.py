@@ -137,7 +137,10 @@ def test_fault_flags_are_validated(capsys):
     assert cli.main(["run", "--ber", "2", "--quiet"]) == 2
     assert "command line: faults.ber: must be <= 1, got 2" in capsys.readouterr().err
     assert cli.main(["run", "--sites", "acc,flux", "--quiet"]) == 2
-    assert "faults.sites.1: must be one of 'acc', 'mult', 'a_reg' or 'b_reg', got 'flux'" in capsys.readouterr().err
+    assert (
+        "faults.sites.1: must be one of 'acc', 'mult', 'a_reg', 'b_reg', 'chk_pred', 'chk_sum' or 'chk_cmp', got 'flux'"
+        in capsys.readouterr().err
+    )
     assert cli.main(["run", "--faults", "missing.yaml", "--quiet"]) == 2
     assert "missing.yaml: no such file" in capsys.readouterr().err
 

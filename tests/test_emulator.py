@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from simulator.config.enums import Dataflow, Datatype, FaultKind, Site
+from simulator.faults.codes import PE_SITES
 from simulator.faults.emulator import emulate_fold
 from simulator.faults.model import PeFault
 from simulator.mapping.dataflow import fold_cycles
@@ -417,7 +418,7 @@ def test_every_active_slot_accepts_a_transient(dataflow):
     for r in range(2):
         for c in range(2):
             for tau in range(2):
-                for site in Site:
+                for site in PE_SITES:
                     faulty = emulate_fold(dataflow, INT8, 2, 2, a, b, [flip(r, c, offset + r + c + tau, site, 0)]).out
                     assert not np.array_equal(faulty, clean)  # bit 0 of a nonzero word always matters here
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from simulator.config.enums import Dataflow, Datatype, FaultKind, Site
 from simulator.config.fault_spec import FaultSpec
+from simulator.faults.codes import PE_SITES
 from simulator.faults.effects import (
     fault_records,
     fold_fault_effect,
@@ -106,7 +107,7 @@ def fold_cases(draw, datatypes=tuple(Datatype)):
     a, b = make_operands(datatype, *block_shapes(dataflow, ru, cu, temporal), seed, scale, zeros)
     faults = []
     for _ in range(draw(st.integers(1, 6))):
-        site = draw(st.sampled_from(list(Site)))
+        site = draw(st.sampled_from(PE_SITES))
         bit = draw(st.integers(0, site.word_bits(datatype) - 1))
         if draw(st.booleans()):
             r, c, tau = draw(st.integers(0, ru - 1)), draw(st.integers(0, cu - 1)), draw(st.integers(0, temporal - 1))
@@ -218,7 +219,7 @@ def test_design_table_geometry(dataflow: Dataflow) -> None:
     r, c, tau = 1, 2, 3
     cyc = mac_cycle(dataflow, rows, r, c, tau)
     size = {}
-    for site in Site:
+    for site in PE_SITES:
         effect = fold_fault_effect(dataflow, Datatype.INT8, rows, cols, a, b, PeFault(r, c, cyc, site, 2))
         size[site] = (len(set(effect.out_rows.tolist())), len(set(effect.out_cols.tolist())), effect.delta.size)
     if dataflow is Dataflow.OS or dataflow is Dataflow.WS:

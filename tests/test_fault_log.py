@@ -30,6 +30,8 @@ def test_log_agrees_with_the_report():
         fates = Counter(r["fate"] for r in log)
         assert {f: fates[f] for f in FATES} == {f: p.outcomes[f] for f in FATES}, p.policy
         assert sum(r["detected"] for r in log) == p.outcomes["detected"]
+        assert sum(r["false_alarm"] for r in log) == p.outcomes["false_alarms"]
+        assert sum(r["hid_error"] for r in log) == p.outcomes["hidden_errors"]
         # a stuck-at bit keeps its id (p0) in every fold pass it hits
         assert len({(r["fault_id"], r["gemm_index"], r["instance"], r["fold"], r["attempt"]) for r in log}) == len(log)
         for r in log:
@@ -39,6 +41,8 @@ def test_log_agrees_with_the_report():
                 assert r["max_abs_error"] == 0
             if r["fate"] in ("escaped", "tolerated"):
                 assert r["max_abs_error"] > 0
+        if p.policy in ("abft", "detect_only"):  # the checksum hardware is hit too (default sites)
+            assert p.outcomes["false_alarms"] > 0
         retries = [r for r in log if r["attempt"] > 0]
         assert (len(retries) > 0) == (p.outcomes["recomputations"] > 0)
     assert any(r["kind"] == "stuck1" and (r["row"], r["col"], r["site"]) == (0, 0, "mult")

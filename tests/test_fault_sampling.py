@@ -46,7 +46,7 @@ def chi_square_p(observed: np.ndarray, expected: np.ndarray) -> float:
 
 def lam_per_fold(gemm: Gemm, dataflow: Dataflow, spec: FaultSpec, datatype: Datatype) -> np.ndarray:
     folds = fold_table(dataflow, gemm.m, gemm.k, gemm.n, ROWS, COLS)
-    bits = sum(spec.site_bits(s, datatype)[1] for s in spec.sites)
+    bits = sum(spec.site_bits(s, datatype)[1] for s in spec.sites if s.in_pe)  # the PE sampler draws PE sites
     return folds.table[:, 2] * folds.table[:, 3] * folds.temporal * bits * spec.ber
 
 
@@ -104,7 +104,7 @@ def test_sites_weighted_by_word_bits(many_faults) -> None:
 
 def test_bits_uniform_per_site(many_faults) -> None:
     batch, _ = many_faults
-    for site in Site:
+    for site in (s for s in Site if s.in_pe):  # the checksum sites: tests/test_checksum_faults.py
         bits = batch.bit[batch.site == SITE_CODE[site]]
         width = site.word_bits(Datatype.INT8)
         assert bits.min() >= 0 and bits.max() < width

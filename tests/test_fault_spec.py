@@ -13,7 +13,9 @@ from simulator.workload.gemm import Gemm
 def test_defaults() -> None:
     spec = FaultSpec()
     assert spec.ber == 0.0 and spec.kind is FaultKind.TRANSIENT and spec.seed == 0
-    assert spec.sites == (Site.ACC, Site.MULT, Site.A_REG, Site.B_REG)
+    # the PE registers and the checksum hardware's words (issue 13: checksum hardware in the default set)
+    assert spec.sites == (Site.ACC, Site.MULT, Site.A_REG, Site.B_REG, Site.CHK_PRED, Site.CHK_SUM, Site.CHK_CMP)
+    assert spec.mbu_fraction == 0.0  # upsets flip one bit unless asked (faults.mbu)
     assert spec.bits is None and spec.gemms is None and spec.kinds is None
     assert spec.stuck_value == 1 and spec.permanent_count == 1
 

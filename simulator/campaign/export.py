@@ -9,6 +9,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from simulator.api import FAULT_LOG_KEYS
 from simulator.campaign.store import PointRow, ResultStore, TrialRow
 from simulator.campaign.summary import summarize
 from simulator.campaign.trial import POLICY_KEYS
@@ -48,6 +49,31 @@ def export_csv(store: ResultStore, summary: bool = False, confidence: float = DE
     if summary:
         return _csv([s.row() for s in summarize(points, store.trials(), confidence)], ("point",))
     return _csv(trial_rows(points, store.trials()), ("point", "trial", "seed", "config_hash"))
+
+
+def fault_rows(points: Sequence[PointRow], trials: Iterable[TrialRow]) -> tuple[list[dict[str, Any]], int]:
+    """One row per (point, trial, policy, fault) of the trials that kept a fault log (`sweep --fault-log`),
+    and how many trials did not."""
+    params = {p.point: p.params for p in points}
+    rows, missing = [], 0
+    for t in trials:
+        log = t.results.get("fault_log")
+        if log is None:
+            missing += 1
+            continue
+        for entry in log:
+            policy, columns = entry["policy"], entry["columns"]
+            keys = [k for k in FAULT_LOG_KEYS if k in columns] + sorted(set(columns) - set(FAULT_LOG_KEYS))
+            for values in zip(*(columns[k] for k in keys), strict=True):
+                rows.append({"point": t.point, "trial": t.trial, "seed": t.seed, **params.get(t.point, {}),
+                             "policy": policy, **dict(zip(keys, values, strict=True))})  # fmt: skip
+    return rows, missing
+
+
+def export_faults_csv(store: ResultStore) -> tuple[str, int]:
+    """(CSV of every stored fault record, trials without a fault log)."""
+    rows, missing = fault_rows(store.points(), store.trials())
+    return _csv(rows, ("point", "trial", "seed")), missing
 
 
 EXPORT_SCHEMA = "abftsim.sweep_export/1"

@@ -18,6 +18,7 @@ RESULTS_SCHEMA = "abftsim.trial/1"
 POLICY_KEYS = (
     "cycles", "latency_s", "energy_pj", "latency_overhead_pct", "energy_overhead_pct", "faults_injected",
     "detected", "masked", "corrected", "recomputed", "tolerated", "escaped", "recomputations", "recomputed_macs",
+    "false_alarms",
 )  # fmt: skip
 LAYER_KEYS = (
     "compute_cycles", "memory_stall_cycles", "checksum_stall_cycles", "recompute_cycles", "total_cycles", "energy_pj",
@@ -54,8 +55,10 @@ def summarize_report(report: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_trial(task: TrialTask) -> dict[str, Any]:
-    """Simulate one (point, trial) on a worker."""
+def run_trial(task: TrialTask, fault_log: bool = False) -> dict[str, Any]:
+    """Simulate one (point, trial) on a worker; `fault_log` also keeps every policy's per-fault records
+    (`results["fault_log"]`: per policy in run order {"policy", "columns": {key: values}}, keys
+    api.FAULT_LOG_KEYS; plain values, stored with the trial in one transaction)."""
     cfg = task.config
     hw = HwConfig.model_validate(cfg["hw"])
     wl = cfg["workload"]
@@ -64,5 +67,17 @@ def run_trial(task: TrialTask) -> dict[str, Any]:
     )
     faults = FaultSpec.model_validate({**cfg["faults"], "seed": task.seed})
     abft = AbftConfig.model_validate(cfg["abft"])
-    report = api.run(hw, workload, cfg["policies"], faults, abft=abft)
-    return summarize_report(report.to_dict())
+    report = api.run(hw, workload, cfg["policies"], faults, abft=abft, fault_log=fault_log)
+    results = summarize_report(report.to_dict())
+    if fault_log:
+        results["fault_log"] = [
+            {"policy": p.policy, "columns": {key: [r[key] for r in p.fault_log or ()] for key in api.FAULT_LOG_KEYS}}
+            for p in report.policies
+        ]
+    return results
+
+
+def run_trial_with_fault_log(task: TrialTask) -> dict[str, Any]:
+    """run_trial keeping the per-fault records (`abftsim sweep --fault-log`; a module-level function, so
+    process and Dask workers can run it)."""
+    return run_trial(task, fault_log=True)

@@ -33,6 +33,10 @@ def register(sub: Any) -> None:
     sw.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals (default 0.95)")
     sw.add_argument("--summary-csv", metavar="PATH", help="write per-point means and intervals to PATH")
     sw.add_argument("--summary-json", metavar="PATH", help="the same summary as JSON ('-' for stdout)")
+    sw.add_argument(
+        "--fault-log", action="store_true",
+        help="store every trial's per-fault records in the result store (`abftsim export --faults`)",
+    )  # fmt: skip
     sw.add_argument("--dry-run", action="store_true", help="list the points and trial counts; run nothing")
     sw.add_argument("--quiet", action="store_true", help="no progress bar, no summary table")
     sw.set_defaults(handler=_cmd_sweep)
@@ -41,6 +45,9 @@ def register(sub: Any) -> None:
     ex.add_argument("db", metavar="DB", help="result store written by `abftsim sweep`")
     ex.add_argument("--csv", metavar="PATH", help="output CSV ('-' for stdout)")
     ex.add_argument("--json", metavar="PATH", help="output JSON ('-' for stdout)")
+    ex.add_argument(
+        "--faults", metavar="PATH", help="one CSV row per stored fault record (sweeps run with --fault-log)"
+    )
     ex.add_argument("--summary", action="store_true", help="one row per point and policy with intervals")
     ex.add_argument("--confidence", type=float, default=0.95, help="confidence level (with --summary)")
     ex.set_defaults(handler=_cmd_export)
@@ -66,6 +73,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from simulator.campaign.store import ResultStore
     from simulator.campaign.summary import summarize
     from simulator.campaign.sweep import run_sweep
+    from simulator.campaign.trial import run_trial, run_trial_with_fault_log
     from simulator.executors import make_executor
 
     confidence = check_confidence(args.confidence)
@@ -91,7 +99,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                   f"on {executor.description} -> {db}", file=sys.stderr)  # fmt: skip
         try:
             with progress_bar(remaining, "trials", args.quiet) as bar:
-                run_sweep(plan, store, executor, progress=lambda _: bar.update(1))
+                runner = run_trial_with_fault_log if args.fault_log else run_trial
+                run_sweep(plan, store, executor, runner=runner, progress=lambda _: bar.update(1))
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (cli.Terminated)
             signum = getattr(exc, "signum", None)
             what = "interrupted" if signum is None else f"stopped by signal {signal.Signals(signum).name}"
@@ -109,19 +118,25 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from simulator.campaign.export import export_csv, export_json
+    from simulator.campaign.export import export_csv, export_faults_csv, export_json
     from simulator.campaign.store import ResultStore
 
     confidence = check_confidence(args.confidence)
-    if not (args.csv or args.json):
-        raise ConfigError("export: give --csv PATH and/or --json PATH ('-' for stdout)")
-    check_outputs({"--csv": args.csv, "--json": args.json}, (args.db,))
+    if not (args.csv or args.json or args.faults):
+        raise ConfigError("export: give --csv PATH, --json PATH and/or --faults PATH ('-' for stdout)")
+    check_outputs({"--csv": args.csv, "--json": args.json, "--faults": args.faults}, (args.db,))
     with ResultStore.read(args.db) as store, store.interpreting():
         texts = [
             (target, make(store, summary=args.summary, confidence=confidence))
             for target, make in ((args.csv, export_csv), (args.json, export_json))
             if target
         ]
+        if args.faults:
+            faults_text, missing = export_faults_csv(store)
+            texts.append((args.faults, faults_text))
+            if missing:
+                print(f"abftsim: {missing} stored trial(s) kept no fault log (run with `sweep --fault-log`)",
+                      file=sys.stderr)  # fmt: skip
     for target, text in texts:
         write_output(target, text)
     return EXIT_OK

@@ -19,9 +19,12 @@ from simulator.mapping.schedule import schedule_gemms
 from simulator.metrics.stats import check_confidence, trials_needed
 from simulator.reliability import assumption, environments, fit
 from simulator.reliability.avf import run_avf_campaign
+from simulator.reliability.checksum_avf import run_checksum_campaign
 from simulator.reliability.environments import ENVIRONMENTS
 from simulator.reliability.exposure import workload_exposure
 from simulator.reliability.report import ReliabilityReport
+from simulator.reliability.sram import sram_fits
+from simulator.verify.operand_cache import OperandCache
 
 ORDER = 40  # place in `abftsim --help`
 MAX_INJECTIONS = 10_000_000  # ~1 GB of per-fault arrays on ViT-B/16
@@ -107,7 +110,9 @@ def _reliability_study(args: argparse.Namespace) -> ReliabilityReport:
         injections = trials_needed(margin, confidence, population=exposure.bit_macs)
     if not 1 <= injections <= MAX_INJECTIONS:
         raise ConfigError(f"--injections: must be in [1, {MAX_INJECTIONS:,}], got {injections}")
-    campaign = run_avf_campaign(hw, schedules, spec, abft, policies, injections, args.seed)
+    operands = OperandCache(hw, schedules, args.seed)
+    campaign = run_avf_campaign(hw, schedules, spec, abft, policies, injections, args.seed, operands)
+    checksum = run_checksum_campaign(hw, schedules, spec, abft, policies, injections, args.seed, operands)
     clean = api.run(hw, wl, names, FaultSpec(ber=0.0), abft=abft)
     base = clean.baseline
     costs = {}
@@ -121,8 +126,10 @@ def _reliability_study(args: argparse.Namespace) -> ReliabilityReport:
             raise ConfigError(f"--check-ber: must be in (0, 0.1], got {args.check_ber}")
         bers = (args.check_ber, 10.0 * args.check_ber)
         # independent draws at the two rates (seed, seed + 1): the same seed would correlate them
+        # the PE registers only: the single-fault campaign they are compared with draws those
+        pe = tuple(site for site in spec.sites if site.in_pe)
         runs = [
-            api.run(hw, wl, names, spec.model_copy(update={"ber": b, "seed": args.seed + i}), abft=abft)
+            api.run(hw, wl, names, spec.model_copy(update={"ber": b, "seed": args.seed + i, "sites": pe}), abft=abft)
             for i, b in enumerate(bers)
         ]
         for name in names:
@@ -130,7 +137,10 @@ def _reliability_study(args: argparse.Namespace) -> ReliabilityReport:
             single = assumption.campaign_fractions(campaign.counts(name), confidence)
             checks.append(assumption.RateCheck(name, bers, fractions, single))  # type: ignore[arg-type]
     fits = tuple(fit.policy_fits(campaign, rates, costs, confidence))
-    return ReliabilityReport(wl.name, hw.name, rates, campaign, fits, args.seed, margin, confidence, tuple(checks))
+    sram = tuple(sram_fits(hw, env, spec.mbu_fraction, spec.mbu_max_bits))
+    return ReliabilityReport(
+        wl.name, hw.name, rates, campaign, fits, args.seed, margin, confidence, tuple(checks), checksum, sram
+    )
 
 
 def cmd_reliability(args: argparse.Namespace) -> int:
@@ -158,7 +168,7 @@ def format_reliability(d: dict[str, Any]) -> str:
         + ", ".join(f"{s['ber']:g} ({s['acceleration']:.2g}x, {s['decades']:.1f} decades higher)" for s in study),
         f"exposed PE-register bit-MACs per inference {exp['bit_macs_per_inference']:.4g}; PE registers "
         f"{exp['register_bits']:,} bits (raw {exp['register_raw_fit']:.4g} FIT); SRAM {exp['sram_bits']:,} bits "
-        f"(raw {exp['sram_raw_fit']:.4g} FIT, SRAM faults not modelled: not derated)",
+        f"(raw {exp['sram_raw_fit']:.4g} FIT; per scratchpad below)",
         f"single-fault campaign: {camp['injections']:,} injections ({how}), seed {camp['seed']}",
         "",
     ]
@@ -175,6 +185,38 @@ def format_reliability(d: dict[str, Any]) -> str:
             f"  {'meets' if p['meets']['ASIL D'] else 'fails':>6}  {'meets' if p['meets']['ASIL B'] else 'fails':>6}"
         )
     lines.append("ASIL verdicts use the SDC FIT's upper bound; PMHF targets: ASIL D < 10 FIT, ASIL B/C < 100 FIT")
+    chk = d.get("checksum_hardware")
+    if chk:
+        sites = list(chk["bit_ops_per_site"])
+        lines += [
+            "",
+            f"checksum hardware ({', '.join(sites)}): {chk['injections']:,} single faults; bit-operations per "
+            "inference " + ", ".join(f"{s} {x:.3g}" for s, x in chk["bit_ops_per_site"].items()),
+            f"{'policy':<13}{'SDC FIT':>10}{'DUE FIT':>10}"
+            + "".join(f"{'DUE ' + s:>14}" for s in sites)
+            + f"{'total SDC FIT':>15}{'total DUE FIT':>15}",
+        ]
+        for p, per in chk["fit"].items():
+            total = chk["fit_with_pe_registers"][p]
+            lines.append(
+                f"{p:<13}{per['all']['sdc']['estimate']:>10.3g}{per['all']['due']['estimate']:>10.3g}"
+                + "".join(f"{per[s]['due']['estimate']:>14.3g}" for s in sites)
+                + f"{total['sdc']:>15.3g}{total['due']:>15.3g}"
+            )
+    if d.get("sram"):
+        lines += [
+            "",
+            "SRAM scratchpads (AVF 1: every upset taken to be read; SEC-DED per word, A/B refetch on a detected "
+            "error, C has no copy):",
+            f"{'sram':<6}{'ecc':<8}{'raw FIT':>10}{'SDC no ECC':>12}{'SDC SEC-DED':>13}{'DUE SEC-DED':>13}"
+            f"{'refetch':>10}{'corrected':>11}",
+        ]
+        for x in d["sram"]:
+            sec = x["fit_secded"]
+            lines.append(
+                f"{x['sram']:<6}{x['ecc']:<8}{x['raw_fit']:>10.4g}{x['fit_no_ecc']['sdc']:>12.4g}{sec['sdc']:>13.4g}"
+                f"{sec['due']:>13.4g}{sec['refetch']:>10.4g}{sec['corrected']:>11.4g}"
+            )
     for by in ("by_site", "by_kind"):
         lines += ["", f"P(sdc) / P(due) in % {by.replace('_', ' ')}:"]
         policies = list(d[by])

@@ -52,7 +52,14 @@ def register(sub: Any) -> None:
         "--ber", type=float, default=None,
         help=f"bit error rate per bit of a site's word per MAC (default {DEFAULT_BER:g}; 0 = no faults)",
     )  # fmt: skip
-    run.add_argument("--sites", metavar="LIST", help="fault sites, comma-separated: acc,mult,a_reg,b_reg (default all)")
+    run.add_argument(
+        "--sites", metavar="LIST",
+        help="fault sites, comma-separated: acc,mult,a_reg,b_reg,chk_pred,chk_sum,chk_cmp (default all)",
+    )  # fmt: skip
+    run.add_argument(
+        "--mbu-fraction", type=float, default=None, metavar="F",
+        help="fraction of upsets that flip 2-4 adjacent bits of one word (default 0)",
+    )  # fmt: skip
     run.add_argument("--kind", choices=("transient", "permanent"), help="fault kind (default transient)")
     run.add_argument("--seed", type=int, default=None, help="root seed of every random draw (default 0)")
     run.add_argument("--faults", metavar="PATH", help="fault spec YAML (ber, sites, kind, bits, gemms, kinds, seed)")
@@ -97,7 +104,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     outputs = {"--trace": args.trace, "--json": args.json, "--csv": args.csv, "--fault-log": args.fault_log}
     check_outputs(outputs, (args.hw, args.workload, args.faults, args.abft))
     policies = args.policies or policy_names()
-    cli_faults: dict[str, Any] = {"ber": args.ber, "sites": args.sites, "kind": args.kind, "seed": args.seed}
+    cli_faults: dict[str, Any] = {"ber": args.ber, "sites": args.sites, "kind": args.kind, "seed": args.seed,
+                                  "mbu_fraction": args.mbu_fraction}  # fmt: skip
     if args.explicit:
         try:
             cli_faults["explicit"] = [explicit_fields(text) for text in args.explicit]
@@ -134,10 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-FAULT_LOG_KEYS = (
-    "fault_id", "gemm", "gemm_index", "instance", "fold", "attempt", "row", "col", "cycle", "site", "bit", "kind",
-    "detected", "fate", "outputs_corrupted", "max_abs_error", "max_rel_error",
-)  # fmt: skip
+FAULT_LOG_KEYS = api.FAULT_LOG_KEYS
 
 
 def fault_log_csv(report: Report) -> str:

@@ -79,7 +79,7 @@ def format_table(report: Report, layers: bool = False) -> str:
 COMPARISON_HEADER = (
     ("policy", "<12"), ("cycles", ">13"), ("lat ovh %", ">10"), ("energy uJ", ">11"), ("en ovh %", ">9"),
     ("recomp MACs", ">15"), ("faults", ">8"), ("masked", ">7"), ("detect", ">7"), ("corr", ">6"), ("recomp", ">7"),
-    ("toler", ">6"), ("escaped", ">8"), ("bad out", ">8"), ("max rel", ">9"),
+    ("toler", ">6"), ("escaped", ">8"), ("bad out", ">8"), ("max rel", ">9"), ("false al", ">9"),
 )  # fmt: skip
 _CYCLE_COLUMNS = (
     ("folds", ">8"), ("compute", ">12"), ("mem stall", ">11"), ("wb stall", ">10"), ("chk stall", ">10"),
@@ -108,7 +108,8 @@ def _comparison(report: Report) -> list[str]:
         rows.append((pol.policy, f"{pol.cycles:,}", f"{d['latency_overhead_pct']:.3f}", f"{pol.energy_pj / 1e6:.1f}",
                      f"{d['energy_overhead_pct']:.3f}", f"{d['recomputed_macs']:,}", d["faults_injected"],
                      d.get("masked", 0), d["detected"], d["corrected"], d.get("recomputed", 0), d.get("tolerated", 0),
-                     d["escaped"], d.get("corrupted_outputs", 0), f"{d.get('max_rel_error', 0.0):.3g}"))  # fmt: skip
+                     d["escaped"], d.get("corrupted_outputs", 0), f"{d.get('max_rel_error', 0.0):.3g}",
+                     d.get("false_alarms", 0)))  # fmt: skip
     return _rows(COMPARISON_HEADER, rows)
 
 

@@ -60,16 +60,26 @@ class Datatype(StrEnum):
 
 
 class Site(StrEnum):
-    """A PE register that a soft error can hit."""
+    """A register that a soft error can hit: a PE register, or a word of the checksum hardware."""
 
     ACC = "acc"  # accumulator / partial-sum register
     MULT = "mult"  # multiplier output register
     A_REG = "a_reg"  # activation (A operand) register
     B_REG = "b_reg"  # weight (B operand) register
+    CHK_PRED = "chk_pred"  # checksum hardware: a predicted row / column sum accumulator, A (B e) or (e^T A) B
+    CHK_SUM = "chk_sum"  # checksum hardware: an actual row / column sum accumulator, C e or e^T C
+    CHK_CMP = "chk_cmp"  # checksum hardware: a comparator's verdict latch (one bit per row / column compare)
+
+    @property
+    def in_pe(self) -> bool:
+        """Whether this is a register of a PE of the array (else a word of the checksum hardware)."""
+        return self in (Site.ACC, Site.MULT, Site.A_REG, Site.B_REG)
 
     def word_bits(self, datatype: Datatype) -> int:
         """Width in bits of this site's register word for a datatype."""
-        if self is Site.ACC:
+        if self is Site.CHK_CMP:
+            return 1
+        if self in (Site.ACC, Site.CHK_PRED, Site.CHK_SUM):
             return datatype.acc_bits
         if self is Site.MULT:
             return datatype.product_bits

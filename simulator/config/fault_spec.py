@@ -31,6 +31,7 @@ class ExplicitFault(BaseModel):
     * `kind: stuck0` / `stuck1`: the bit reads 0 / 1 whenever that PE's register is written, in every fold
       of every GEMM the spec selects and in every retry (`gemm`, `instance`, `fold`, `cycle` are not used).
     Explicit faults come on top of the random ones (`ber`, `kind: permanent`) and ignore `sites` and `bits`.
+    They place PE registers only (a checksum-hardware word has no PE coordinates).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -47,6 +48,8 @@ class ExplicitFault(BaseModel):
 
     @model_validator(mode="after")
     def _placed(self) -> ExplicitFault:
+        if not self.site.in_pe:
+            raise ValueError(f"an explicit fault places a PE register (acc, mult, a_reg, b_reg), not {self.site}")
         transient = self.kind == "transient"
         missing = [k for k in ("gemm", "fold", "cycle") if getattr(self, k) is None]
         if transient and missing:
@@ -78,7 +81,9 @@ class FaultSpec(BaseModel):
 
     * `ber`: probability that one bit of a site's register word flips per MAC operation
       (transient faults only). Flips per fold and site ~ Poisson(active MACs x exposed bits x ber).
-    * `sites`: the PE registers that can be hit (any of acc, mult, a_reg, b_reg; order irrelevant).
+    * `sites`: the registers that can be hit (order irrelevant): PE registers acc, mult, a_reg, b_reg, and
+      the checksum hardware's words chk_pred, chk_sum, chk_cmp (faults.checksum_faults; they exist only
+      for policies that check checksums). Default: all of them.
     * `kind`: `transient` (Poisson flips at rate `ber`) or `permanent` (`permanent_count` stuck-at
       bits placed once per run; `ber` is then unused).
     * `stuck_value`: the value a permanent fault's bit reads (0 or 1).
@@ -92,12 +97,14 @@ class FaultSpec(BaseModel):
       are given); None means all.
     * `seed`: root of every random draw (see faults.sampling for the keying).
     * `explicit`: given faults (ExplicitFault), injected on top of the random ones.
+    * `mbu_fraction`: the fraction of transient upsets that flip 2 to `mbu_max_bits` adjacent bits of
+      one word (a multi-bit upset, width uniform over 2..`mbu_max_bits`) instead of one (faults.mbu).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     ber: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False)
-    sites: tuple[Site, ...] = (Site.ACC, Site.MULT, Site.A_REG, Site.B_REG)
+    sites: tuple[Site, ...] = tuple(Site)
     kind: FaultKind = FaultKind.TRANSIENT
     stuck_value: Literal[0, 1] = 1
     permanent_count: int = Field(1, ge=1)
@@ -106,8 +113,10 @@ class FaultSpec(BaseModel):
     kinds: tuple[str, ...] | None = None
     seed: int = Field(0, ge=0)
     explicit: tuple[ExplicitFault, ...] = ()
+    mbu_fraction: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False)
+    mbu_max_bits: int = Field(4, ge=2, le=8)
 
-    @field_validator("ber", "permanent_count", "seed", "stuck_value", mode="before")
+    @field_validator("ber", "permanent_count", "seed", "stuck_value", "mbu_fraction", "mbu_max_bits", mode="before")
     @classmethod
     def _no_bool(cls, value: object) -> object:
         if isinstance(value, bool):
@@ -133,7 +142,7 @@ class FaultSpec(BaseModel):
     @classmethod
     def _sites_ok(cls, value: tuple[Site, ...]) -> tuple[Site, ...]:
         if not value:
-            raise ValueError("must name at least one site (acc, mult, a_reg, b_reg)")
+            raise ValueError(f"must name at least one site ({', '.join(Site)})")
         if len(set(value)) != len(value):
             raise ValueError(f"lists a site twice: {[str(s) for s in value]}")
         return value
@@ -167,13 +176,22 @@ class FaultSpec(BaseModel):
             raise ValueError(f"unknown GEMM kind {unknown[0]!r}; expected one of {', '.join(GEMM_KINDS)}")
         return value
 
+    @model_validator(mode="after")
+    def _stuck_at_in_pe(self) -> FaultSpec:
+        if self.kind is FaultKind.PERMANENT and not any(s.in_pe for s in self.sites):
+            raise ValueError("stuck-at faults hit PE registers (acc, mult, a_reg, b_reg), not the checksum sites")
+        return self
+
     @model_serializer(mode="wrap")
     def _without_empty_explicit(self, handler: SerializerFunctionWrapHandler) -> dict:
-        """Dumps (reports, sweep config hashes) list `explicit` only when there are explicit faults, so
-        specs without them serialise as before."""
+        """Dumps (reports, sweep config hashes) list `explicit` only when there are explicit faults and the
+        multi-bit upset fields only when upsets can be multi-bit, so specs without them serialise as before."""
         data = handler(self)
         if not self.explicit:
             data.pop("explicit", None)
+        if not self.mbu_fraction:
+            data.pop("mbu_fraction", None)
+            data.pop("mbu_max_bits", None)
         return data
 
     @property

@@ -34,6 +34,8 @@ class PeFault:
         """ValueError unless the PE lies in a rows x cols array, the bit in the site's word and a
         permanent fault has a stuck value of 0 or 1 (whether a transient's cycle is an active MAC
         slot depends on the fold and is checked by the caller)."""
+        if not self.site.in_pe:
+            raise ValueError(f"a PE fault needs a PE register (acc, mult, a_reg, b_reg), not {self.site}: {self}")
         if not (0 <= self.row < rows and 0 <= self.col < cols):
             raise ValueError(f"fault outside the {rows} x {cols} array: {self}")
         if not 0 <= self.bit < self.site.word_bits(datatype):

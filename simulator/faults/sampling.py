@@ -4,8 +4,10 @@ Keying (every Generator is PCG64 seeded by a SeedSequence whose entropy is a lis
 
 * attempt 0 of every fold of one GEMM instance: SeedSequence([seed, 1, gemm_index, instance]).
   One Generator draws, in this order: the Poisson counts of all folds as one (folds x sites) array
-  (fold-major, sites in canonical order acc, mult, a_reg, b_reg restricted to spec.sites), then for
-  all faults at once (ordered fold, site, draw) the PE row, PE column, temporal index and bit.
+  (fold-major, PE sites in canonical order acc, mult, a_reg, b_reg restricted to spec.sites), then for
+  all faults at once (ordered fold, site, draw) the PE row, PE column, temporal index and bit, then
+  (only when spec.mbu_fraction > 0) the multi-bit upsets' widths (faults.mbu). The checksum
+  hardware's sites are drawn by faults.checksum_faults on streams of their own.
 * attempt a >= 1 (recomputation passes) of a GEMM instance: SeedSequence([seed, 2, gemm_index,
   instance, a]), the same draws as attempt 0 over every fold of the instance, drawn once per
   (instance, attempt) whichever folds retry (one batch for all of them; the policy never changes
@@ -31,7 +33,8 @@ import numpy as np
 
 from simulator.config.enums import Dataflow, Datatype, FaultKind
 from simulator.config.fault_spec import FaultSpec
-from simulator.faults.codes import CANONICAL_SITES, SITE_CODE, SITE_OF_CODE
+from simulator.faults.codes import PE_SITES, SITE_CODE, SITE_OF_CODE
+from simulator.faults.mbu import widen
 from simulator.faults.model import PeFault
 from simulator.kernels.codes import FAULT_COLUMNS, FLIP, STUCK0, STUCK1, T_CU, T_RU
 from simulator.mapping.dataflow import geometry_of
@@ -178,8 +181,11 @@ def _draw_transients(
     instance: int,
     attempt: int,
 ) -> FaultBatch:
-    """Poisson counts per (fold, site), then uniform slots and bits, for the folds `fold_ids`."""
-    sites = [s for s in CANONICAL_SITES if s in spec.sites]
+    """Poisson counts per (fold, site), then uniform slots and bits, for the folds `fold_ids` (PE sites
+    only; a multi-bit upset adds rows for its further bits, faults.mbu)."""
+    sites = [s for s in PE_SITES if s in spec.sites]
+    if not sites:
+        return FaultBatch.empty(gemm_index, instance)
     windows = np.array([spec.site_bits(s, datatype) for s in sites], np.int64)  # (first bit, exposed bits)
     ru, cu, steps = folds.table[fold_ids, T_RU], folds.table[fold_ids, T_CU], folds.steps[fold_ids]
     macs = (ru * cu * steps).astype(np.float64)
@@ -190,9 +196,6 @@ def _draw_transients(
         return FaultBatch.empty(gemm_index, instance)
     pos = np.repeat(np.arange(per_slot.size), per_slot)
     fold_pos, site_pos = pos // len(sites), pos % len(sites)
-    per_fold = counts.sum(axis=1)
-    first = np.cumsum(per_fold) - per_fold
-    ordinal = np.arange(total) - first[fold_pos]
     row = rng.integers(0, ru[fold_pos])
     col = rng.integers(0, cu[fold_pos])
     if np.all(steps == folds.temporal):  # every fold streams all of T (the draw of unsplit orders)
@@ -200,6 +203,12 @@ def _draw_transients(
     else:  # K chunks: each fault's step within its own fold's chunk
         tau = rng.integers(0, steps[fold_pos])
     bit = windows[site_pos, 0] + rng.integers(0, windows[site_pos, 1])
+    upset, bit = widen(rng, spec.mbu_fraction, spec.mbu_max_bits, bit, windows[site_pos, 0], windows[site_pos, 1])
+    fold_pos, site_pos, row, col, tau = (x[upset] for x in (fold_pos, site_pos, row, col, tau))
+    total = int(upset.shape[0])
+    per_fold = np.bincount(fold_pos, minlength=fold_ids.shape[0])
+    first = np.cumsum(per_fold) - per_fold
+    ordinal = np.arange(total) - first[fold_pos]
     cycle = geometry_of(dataflow).mac_cycle(rows, row, col, tau)
     site_codes = np.array([SITE_CODE[s] for s in sites], np.int64)[site_pos]
     return FaultBatch(
@@ -332,7 +341,9 @@ def sample_permanent_faults(spec: FaultSpec, datatype: Datatype, rows: int, cols
     permanent), then the spec's explicit stuck-at faults."""
     if spec.kind is not FaultKind.PERMANENT:
         return _explicit_stuck(spec, 0)
-    sites = [s for s in CANONICAL_SITES if s in spec.sites]
+    sites = [s for s in PE_SITES if s in spec.sites]  # stuck-at bits of the checksum hardware: not modelled
+    if not sites:
+        return _explicit_stuck(spec, 0)
     windows = [spec.site_bits(s, datatype) for s in sites]
     bits_per_pe = sum(n for _, n in windows)
     if spec.permanent_count > rows * cols * bits_per_pe:

@@ -8,8 +8,10 @@ OS, WS, IS = 0, 1, 2
 # Datatypes (operand word layout).
 INT8, FP16, BF16, FP32 = 0, 1, 2, 3
 
-# Sites, in the canonical order used by sampling.
+# Sites, in the canonical order used by sampling (the kernels resolve only the PE sites, codes < 4).
 ACC, MULT, A_REG, B_REG = 0, 1, 2, 3
+# Words of the checksum hardware (faults.checksum_faults resolves them; they never reach a kernel).
+CHK_PRED, CHK_SUM, CHK_CMP = 4, 5, 6
 
 # How a fault changes its bit: invert it (transient) or force it (permanent stuck-at-0 / -1).
 FLIP, STUCK0, STUCK1 = 0, 1, 2

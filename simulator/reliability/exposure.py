@@ -19,7 +19,7 @@ import numpy as np
 
 from simulator.config.enums import Dataflow, Datatype, Site
 from simulator.config.fault_spec import FaultSpec
-from simulator.faults.codes import CANONICAL_SITES, SITE_CODE
+from simulator.faults.codes import PE_SITES, SITE_CODE
 from simulator.faults.sampling import FaultBatch
 from simulator.kernels.codes import FLIP, T_CU, T_RU
 from simulator.mapping.dataflow import geometry_of
@@ -56,7 +56,9 @@ def workload_exposure(schedules: Sequence[GemmSchedule], spec: FaultSpec, dataty
     chosen = [i for i, s in enumerate(schedules) if spec.selects(s.gemm)]
     if not chosen:
         raise ValueError("the fault spec selects no GEMM of the workload")
-    sites = tuple(s for s in CANONICAL_SITES if s in spec.sites)
+    sites = tuple(s for s in PE_SITES if s in spec.sites)
+    if not sites:
+        raise ValueError("the single-fault campaign needs at least one PE register site (acc, mult, a_reg, b_reg)")
     windows = np.array([spec.site_bits(s, datatype) for s in sites], np.int64)
     return Exposure(
         np.array(chosen, np.int64),

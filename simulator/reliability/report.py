@@ -8,7 +8,10 @@ from typing import Any
 from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval
 from simulator.reliability.assumption import RateCheck
 from simulator.reliability.avf import AvfCampaign
-from simulator.reliability.fit import PolicyFit, RateSummary, targets
+from simulator.reliability.checksum_avf import ChecksumCampaign, checksum_fits
+from simulator.reliability.fit import FIT_FATES, PolicyFit, RateSummary, targets
+from simulator.reliability.single_fault import FATES
+from simulator.reliability.sram import SramFit
 
 SCHEMA = "abftsim.reliability/1"
 
@@ -30,6 +33,15 @@ class ReliabilityReport:
     margin: float | None
     confidence: float = DEFAULT_CONFIDENCE
     rate_checks: tuple[RateCheck, ...] = ()
+    checksum: ChecksumCampaign | None = None  # the checksum hardware's own single-fault campaign
+    sram: tuple[SramFit, ...] = ()  # the scratchpads' FIT with and without SEC-DED (reliability.sram)
+
+    def checksum_fit(self) -> dict[str, dict[str, dict[str, Interval]]]:
+        """policy -> "all" or a checksum site -> FIT fate -> interval (empty without checksum sites)."""
+        if self.checksum is None:
+            return {}
+        cycles = {f.policy: f.cost.cycles for f in self.fits}
+        return checksum_fits(self.checksum, self.rates.environment.ff_fit_per_mbit, cycles, FIT_FATES, self.confidence)
 
     def breakdown(self, by: str) -> dict[str, dict[str, dict[str, Any]]]:
         """policy -> site (or GEMM kind) -> fate -> interval, over the faults of that site (kind)."""
@@ -42,7 +54,35 @@ class ReliabilityReport:
                 mask = c.mask(site=g) if by == "site" else c.mask(kind=g)
                 fates = c.counts(policy, mask)
                 out[policy][g] = {f: interval_dict(c.avf(policy, f, mask, self.confidence)) for f in fates}
+            k = self.checksum
+            if by == "site" and k is not None:  # the checksum hardware's sites, from their own campaign
+                for site in (str(x) for x in k.exposure.sites):
+                    mask = k.mask(site)
+                    out[policy][site] = {f: interval_dict(k.avf(policy, f, mask, self.confidence)) for f in FATES}
         return out
+
+    def _checksum_dict(self) -> dict[str, Any] | None:
+        """Exposure, injections and FIT of the checksum hardware per policy and site, and each policy's FIT
+        with it added to the PE registers' (None when no checksum site is selected)."""
+        k = self.checksum
+        if k is None:
+            return None
+        fits = self.checksum_fit()
+        site_names = [str(s) for s in k.exposure.sites]
+        per_site = dict(zip(site_names, k.exposure.bit_ops_per_site.tolist(), strict=True))
+        fit_dicts = {
+            p: {site: {f: interval_dict(iv) for f, iv in cells.items()} for site, cells in per.items()}
+            for p, per in fits.items()
+        }
+        return {
+            "injections": len(k),
+            "bit_ops_per_site": per_site,
+            "fit": fit_dicts,
+            "fit_with_pe_registers": {
+                f.policy: {fate: f.fit[fate].estimate + fits[f.policy]["all"][fate].estimate for fate in FIT_FATES}
+                for f in self.fits
+            },
+        }
 
     def to_dict(self) -> dict[str, Any]:
         r, c, env = self.rates, self.campaign, self.rates.environment
@@ -84,6 +124,19 @@ class ReliabilityReport:
             "targets_fit": targets(),
             "policies": [_policy_dict(f) for f in self.fits],
             "by_site": self.breakdown("site"),
+            "checksum_hardware": self._checksum_dict(),
+            "sram": [
+                {
+                    "sram": x.name,
+                    "ecc": x.ecc,
+                    "data_bits": x.data_bits,
+                    "secded_bits": x.secded_bits,
+                    "raw_fit": x.raw_fit,
+                    "fit_no_ecc": dict(x.no_ecc),
+                    "fit_secded": dict(x.secded),
+                }
+                for x in self.sram
+            ],
             "by_kind": self.breakdown("kind"),
             "rate_checks": [_check_dict(x) for x in self.rate_checks],
         }

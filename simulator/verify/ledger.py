@@ -187,6 +187,8 @@ class LedgerTable:
     gcols: np.ndarray
     delta: np.ndarray
     alive: np.ndarray
+    false_alarm: np.ndarray  # checksum-hardware faults (verify.checksum_checks): flagged a clean row / column
+    hidden: np.ndarray  # ... or cleared a flag the data errors raised (False for every PE fault)
 
     def __len__(self) -> int:
         return int(self.gemm.shape[0])
@@ -250,6 +252,8 @@ class FaultLedger:
             gcols=cat["gcols"],
             delta=cat["delta"],
             alive=cat["alive"],
+            false_alarm=np.zeros(int(n_faults.sum()), bool),
+            hidden=np.zeros(int(n_faults.sum()), bool),
         )
 
     def given_up(self) -> int:

@@ -15,6 +15,10 @@ class Outcomes:
     accumulator but rounded away at write-back (verify.writeback); `detected` those a check flagged.
     `corrupted_outputs`: stored outputs that differ from the fault-free ones; `max_rel_error` the
     worst relative error among them (writeback.WriteBack.judge).
+    `false_alarms`: checksum-hardware faults (verify.checksum_checks) whose flip made a check flag a row
+    or column that no data error flagged (each costs what the policy does about it: a recomputation
+    under `abft`, a detection under `detect_only`); `hidden_errors`: those whose flip cleared a flag a
+    data error had raised. Both are counted among the `masked` faults (a checksum word holds no output).
     """
 
     faults_injected: int = 0
@@ -29,6 +33,8 @@ class Outcomes:
     recomputations: int = 0
     corrupted_outputs: int = 0
     max_rel_error: float = 0.0
+    false_alarms: int = 0
+    hidden_errors: int = 0
 
     def __add__(self, other: Outcomes) -> Outcomes:
         values = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}

@@ -21,8 +21,18 @@ from simulator.abft.checksum import BlockDeviation, block_deviations, tolerance_
 from simulator.abft.protocol import Action, Decision, FoldAttempts, FoldVerification, Policy, Rerun, TileCheck
 from simulator.abft.retry import retry_rounds
 from simulator.config.abft_options import AbftConfig
+from simulator.config.enums import FaultKind
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
+from simulator.faults.checksum_faults import (
+    CheckGeometry,
+    ChecksumFaults,
+    check_geometry,
+    checksum_sites,
+    sample_checksum_faults,
+    word_deltas,
+    word_values,
+)
 from simulator.faults.effects import EffectBatch, resolve_gemm_faults
 from simulator.faults.sampling import (
     FaultBatch,
@@ -37,6 +47,7 @@ from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.region import Region, Scope, resolve_region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
+from simulator.verify.checksum_checks import ChecksumLog, checked_blocks
 from simulator.verify.fates import FATES, Fates, classify
 from simulator.verify.ledger import FaultLedger, FoldErrors, LedgerTable
 from simulator.verify.operand_cache import OperandCache
@@ -89,6 +100,11 @@ class FaultVerifier:
         self._folds: dict[tuple[int, int], Fold] = {}
         self._keys_of: tuple[int, dict[tuple[int, int], list[tuple[int, int, int]]]] | None = None
         self.recomputations = 0
+        # the checksum hardware's own faults (faults.checksum_faults), for policies that check checksums
+        self._checksum_faulty = (
+            self.contract.checksums and bool(checksum_sites(spec)) and spec.kind is FaultKind.TRANSIENT and spec.ber > 0
+        )
+        self.checksum_log = ChecksumLog()
 
     # -- explicit faults in, per-fault records out --------------------------------------------
     def records(self) -> FaultRecords:
@@ -122,6 +138,9 @@ class FaultVerifier:
     def _classified(self) -> tuple[LedgerTable, Fates]:
         if self._fates is None:
             table = self.ledger.table()
+            if len(self.checksum_log):
+                finals = {k: (s.final is Action.ACCEPT, s.gave_up) for k, s in self.ledger.folds.items()}
+                table = self.checksum_log.merged(table, finals)
             fates = classify(table, self.contract.tolerates, self.operands.writeback, self.operands.clean_accumulators)
             self._fates, self._sorted = (table, fates), {}
         return self._fates
@@ -191,6 +210,7 @@ class FaultVerifier:
             gave_up_folds=self.ledger.given_up() if gemm_index is None else 0,
             recomputations=self.recomputations if gemm_index is None else 0,
             corrupted_outputs=int(outputs.sum()), max_rel_error=float(worst.max()) if worst.size else 0.0,
+            false_alarms=int(table.false_alarm[mine].sum()), hidden_errors=int(table.hidden[mine].sum()),
         )  # fmt: skip
 
     # -- first pass ---------------------------------------------------------------------------
@@ -208,7 +228,53 @@ class FaultVerifier:
             if self._duplicate_spec is not None:
                 dup, _ = self._first_pass(self._duplicate_spec, gemm_index, instance, permanent=False)
                 flagged.update((instance, int(f)) for f in np.unique(dup.fold_index))
+            if self._checksum_faulty:
+                checksum = self._checksum_faults(gemm_index, instance, 0)
+                flagged.update((instance, int(f)) for f in np.unique(checksum.fold_index))
         return frozenset(flagged)
+
+    def _check_geometry(self, gemm_index: int) -> tuple[tuple[int, int], CheckGeometry]:
+        g = self.schedules[gemm_index].gemm
+        block = self.abft.block_for(g.kind, g.name)
+        folds, dataflow = self.operands.folds(gemm_index), self.hw.array.dataflow
+        geom = self.operands.memo(("check_geometry", gemm_index, block), lambda: check_geometry(dataflow, folds, block))
+        return block, geom
+
+    def _checksum_faults(self, gemm_index: int, instance: int, attempt: int) -> ChecksumFaults:
+        """The checksum-hardware faults of one attempt of every fold of a GEMM instance (one draw,
+        shared by the run's checking policies)."""
+        block, geom = self._check_geometry(gemm_index)
+        datatype = self.hw.array.datatype
+        return self.operands.memo(
+            ("checksum", self.spec, block, gemm_index, instance, attempt),
+            lambda: sample_checksum_faults(self.spec, geom, datatype, gemm_index, instance, attempt),
+        )
+
+    def _checksum_spans(self, gemm_index: int, instance: int, attempt: int, folds: list[int]) -> tuple[
+            ChecksumFaults | None, dict[int, tuple[int, int]]]:  # fmt: skip
+        """A round's checksum-hardware draw and, per fold of the round that it hits, its rows (lo, hi)."""
+        if not self._checksum_faulty:
+            return None, {}
+        drawn = self._checksum_faults(gemm_index, instance, attempt)
+        if not len(drawn):
+            return None, {}
+        ids = np.asarray(folds, np.int64)
+        lo = np.searchsorted(drawn.fold_index, ids)
+        hi = np.searchsorted(drawn.fold_index, ids, side="right")
+        hit = np.flatnonzero(hi > lo)
+        return drawn, {int(ids[i]): (int(lo[i]), int(hi[i])) for i in hit}
+
+    def _with_checksum_faults(self, gemm_index: int, instance: int, fold: Fold, state: FoldErrors,
+                              blocks: list, faults: ChecksumFaults) -> list:  # fmt: skip
+        """The fold attempt's check blocks with its checksum-hardware faults applied (logged)."""
+        block, _ = self._check_geometry(gemm_index)
+        datatype = self.hw.array.datatype
+        a_blk, b_blk = self.operands.fold_blocks(gemm_index, instance, fold)
+        deltas = word_deltas(word_values(faults, a_blk, b_blk, block), faults.bit, datatype.is_integer)
+        tol = tolerance_for(datatype, a_blk, b_blk, self.abft.fp_tolerance_factor)
+        verdicts = checked_blocks(blocks, faults, deltas, state.shape, block, tol, datatype.is_integer)
+        self.checksum_log.add(faults, verdicts)
+        return list(verdicts.blocks)
 
     def _first_pass(self, spec: FaultSpec, gemm_index: int, instance: int, permanent: bool) -> Drawn:
         """Attempt-0 faults of a GEMM instance (fold order) and their effects; shared by the run's policies."""
@@ -289,6 +355,7 @@ class FaultVerifier:
                         written = regions[f].covers(pos[:, 0], pos[:, 1])
                     states[f].add(sub, lo, hi, effects, written)
         second = self._duplicate_maps(gemm_index, instance, attempt, regions) if self._duplicate_spec else {}
+        checksum, checksum_spans = self._checksum_spans(gemm_index, instance, attempt, list(regions))
         name = s.gemm.name
         block = self.abft.block_for(s.gemm.kind, name)
         exact = self.contract.checksums and self.ledger.integer
@@ -300,13 +367,17 @@ class FaultVerifier:
                 first = state.error_map(transient_only=True)  # (no error in either copy: they agree)
                 other = second.get(fold.index, (np.zeros(0, np.int64), np.zeros(0)))
                 differ = not (np.array_equal(first[0], other[0]) and np.array_equal(first[1], other[1]))
-            if exact and not differ and _one_block(block, state.shape):  # one kernels.fold_check call
-                blocks, detected = _exact_check(state)
+            if exact and not differ and fold.index not in checksum_spans and _one_block(block, state.shape):
+                blocks, detected = _exact_check(state)  # one kernels.fold_check call (no checksum-unit fault)
                 found = FoldVerification(state.kind, state.scale, blocks, False, name)
                 if detected is not None:
                     state.detected |= detected
             else:
-                blocks = self._deviations(gemm_index, instance, fold, state) if self.contract.checksums else ()
+                blocks = self._deviations(gemm_index, instance, fold, state) if self.contract.checksums else []
+                if fold.index in checksum_spans:
+                    assert checksum is not None
+                    faults = checksum.select(slice(*checksum_spans[fold.index]))
+                    blocks = self._with_checksum_faults(gemm_index, instance, fold, state, list(blocks), faults)
                 found = FoldVerification(state.kind, state.scale, tuple(blocks), differ, name)
                 state.mark_detected(found)
             checks.append(TileCheck(gemm_index, instance, fold.index, attempt, found))

@@ -1,0 +1,72 @@
+"""The README's FMEDA lines for the checksum hardware and the SRAMs: FIT per site, with and without SEC-DED.
+
+Usage: python scripts/checksum_sram_fit_table.py [--injections N] [--mbu-fraction F]
+Runs `abftsim reliability` (ViT-B/16 on edge_32x32, seed 0) at sea level and in low Earth orbit and prints
+two Markdown tables: the checksum hardware's DUE FIT under detect_only and its false-alarm rate under abft
+(recomputations per 10^9 h), and each SRAM's SDC / DUE / refetch FIT without ECC and with SEC-DED.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from simulator.cli import main as cli
+from simulator.reliability.rates import fit_from_exposure
+
+
+def study(environment: str, injections: int, mbu: float) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.json"
+        argv = ["reliability", "--environment", environment, "--injections", str(injections), "--quiet",
+                "--json", str(out)]  # fmt: skip
+        if mbu:
+            spec = Path(tmp) / "faults.yaml"
+            spec.write_text(f"mbu_fraction: {mbu}\n")
+            argv += ["--faults", str(spec)]
+        assert cli(argv) == 0
+        return json.loads(out.read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--injections", type=int, default=20_000)
+    parser.add_argument("--mbu-fraction", type=float, default=0.1, help="for the SRAM table's MBU rows")
+    ns = parser.parse_args()
+    studies = {env: study(env, ns.injections, 0.0) for env in ("sea_level", "leo")}
+    print("| environment | site | bit-operations / inference | DUE FIT (detect_only) | false alarms FIT (abft) |")
+    print("|---|---|---:|---:|---:|")
+    for env, d in studies.items():
+        chk = d["checksum_hardware"]
+        cycles = {p["policy"]: p["cycles"] for p in d["policies"]}
+        lam = d["environment"]["ff_fit_per_mbit"]
+        alarms_all = 0.0
+        for site, ops in chk["bit_ops_per_site"].items():
+            due = chk["fit"]["detect_only"][site]["due"]["estimate"]
+            # a false alarm under abft is recomputed: exposure x P(recomputed), in FIT units
+            alarms = fit_from_exposure(lam, ops * d["by_site"]["abft"][site]["recomputed"]["estimate"], cycles["abft"])
+            alarms_all += alarms
+            print(f"| {env} | {site} | {ops:.3g} | {due:.3g} | {alarms:.3g} |")
+        total_ops = sum(chk["bit_ops_per_site"].values())
+        total_due = chk["fit"]["detect_only"]["all"]["due"]["estimate"]
+        print(f"| {env} | all | {total_ops:.3g} | {total_due:.3g} | {alarms_all:.3g} |")
+    print()
+    print(
+        f"| environment | SRAM | raw FIT | SDC FIT no ECC | SDC FIT SEC-DED | DUE FIT SEC-DED | refetch FIT SEC-DED"
+        f" | SDC FIT SEC-DED, {ns.mbu_fraction:g} MBU | DUE / refetch FIT SEC-DED, {ns.mbu_fraction:g} MBU |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for env, d in studies.items():
+        mbu = study(env, 100, ns.mbu_fraction)["sram"]
+        for x, y in zip(d["sram"], mbu, strict=True):
+            sec, ymb = x["fit_secded"], y["fit_secded"]
+            print(
+                f"| {env} | {x['sram']} | {x['raw_fit']:.4g} | {x['fit_no_ecc']['sdc']:.4g} | {sec['sdc']:.3g} | "
+                f"{sec['due']:.3g} | {sec['refetch']:.3g} | {ymb['sdc']:.4g} | {max(ymb['due'], ymb['refetch']):.4g} |"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""FIT of the A, B and C SRAMs with and without SEC-DED ECC (an FMEDA line per scratchpad, not an injection).
+
+Every stored bit (data, plus the check bits under ECC: faults.ecc) upsets at the environment's SRAM rate.
+An upset flips one bit, or with probability `mbu_fraction` a burst of 2..`mbu_max_bits` adjacent bits of one
+word (width uniform, as faults.mbu), and the word is taken to be read afterwards: AVF = 1, an upper bound
+(the residency of each word under the schedule is not derated yet, and neither are the drain registers).
+What a read returns:
+
+* no ECC: every upset is a silent corruption (`sdc`): ABFT cannot see it, because a corrupted A or B word
+  feeds the checksums and the data alike (they agree), and a C word is read after its fold's check;
+* SEC-DED: faults.ecc's decoder on the burst (data-independent): a single flip is `corrected`; a detected
+  pattern is a `refetch` for A and B (the word is loaded again from DRAM: recovered, at the price of a
+  refetch of its block) and a `due` for C (outputs and partial sums have no other copy); miscorrected and
+  undetected patterns are `sdc`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from simulator.config.schema import HwConfig
+from simulator.faults.ecc import CORRECTED, DETECTED, MISCORRECTED, UNDETECTED, SecDed
+from simulator.reliability.environments import FIT_HOURS, Environment
+from simulator.reliability.rates import per_bit_hour
+
+SRAM_FATES = ("sdc", "due", "refetch", "corrected")
+_REFETCHABLE = ("a", "b")  # operands have a copy in DRAM; C holds the only copy of outputs / partial sums
+
+
+@dataclass(frozen=True)
+class SramFit:
+    """One scratchpad's stored bits, raw FIT and FIT per fate, without ECC and with SEC-DED."""
+
+    name: str
+    ecc: str  # as configured
+    data_bits: int
+    secded_bits: int  # stored bits with SEC-DED (data + check bits)
+    raw_fit: float  # without ECC
+    no_ecc: dict[str, float]
+    secded: dict[str, float]
+
+    @property
+    def configured(self) -> dict[str, float]:
+        return self.secded if self.ecc == "secded" else self.no_ecc
+
+
+def upset_fates(code: SecDed, refetchable: bool, mbu_fraction: float, mbu_max_bits: int) -> dict[str, float]:
+    """P(fate | one upset in a SEC-DED-protected word)."""
+    fates = dict.fromkeys(SRAM_FATES, 0.0)
+    widths = [(1, 1.0 - mbu_fraction)] + [
+        (w, mbu_fraction / (mbu_max_bits - 1)) for w in range(2, mbu_max_bits + 1) if mbu_fraction > 0
+    ]
+    for width, weight in widths:
+        for outcome, share in code.burst_outcomes(min(width, code.word_bits)).items():
+            if outcome == CORRECTED:
+                fate = "corrected"
+            elif outcome == DETECTED:
+                fate = "refetch" if refetchable else "due"
+            else:
+                assert outcome in (MISCORRECTED, UNDETECTED)
+                fate = "sdc"
+            fates[fate] += weight * share
+    return fates
+
+
+def sram_fits(hw: HwConfig, env: Environment, mbu_fraction: float = 0.0, mbu_max_bits: int = 4) -> list[SramFit]:
+    """The A, B and C scratchpads' FIT per fate (continuous operation; AVF 1: see the module doc)."""
+    out = []
+    for name in ("a", "b", "c"):
+        cfg = getattr(hw.memory.sram, name)
+        code = SecDed(cfg.ecc_data_bits)
+        data_bits = 8 * cfg.size_bytes
+        words = -(-data_bits // code.data_bits)
+        secded_bits = words * code.word_bits
+
+        def fit(bits: int) -> float:
+            return FIT_HOURS * per_bit_hour(env.sram_fit_per_mbit) * bits
+
+        raw = fit(data_bits)
+        no_ecc = {f: (raw if f == "sdc" else 0.0) for f in SRAM_FATES}
+        fates = upset_fates(code, name in _REFETCHABLE, mbu_fraction, mbu_max_bits)
+        secded = {f: fit(secded_bits) * p for f, p in fates.items()}
+        out.append(SramFit(name, cfg.ecc, data_bits, secded_bits, raw, no_ecc, secded))
+    return out
