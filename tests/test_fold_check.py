@@ -69,3 +69,19 @@ def test_exact_fold_check_hand_case():
     assert rsd.tolist() == [0, 0]
     assert csd.tolist() == [0, 5, -5]
     assert detected.tolist() == [True, False]
+
+
+def test_block_flags_follow_replace_and_with_flags():
+    """A block's flags are its deviations' (replace() recomputes them, as checksum-unit faults
+    rewrite a block's sums); with_flags keeps the ones the kernel found."""
+    import dataclasses
+
+    from simulator.abft.checksum import BlockDeviation
+
+    block = BlockDeviation(0, 0, np.array([0, 4]), np.array([4, 0, 0]), np.zeros(2), np.zeros(3))
+    assert block.flagged_rows.tolist() == [1] and block.flagged_cols.tolist() == [0] and block.detected
+    cleared = dataclasses.replace(block, rsd=np.zeros(2, np.int64), csd=np.zeros(3, np.int64))
+    assert cleared.flagged_rows.size == 0 and cleared.flagged_cols.size == 0 and not cleared.detected
+    given = BlockDeviation.with_flags(0, 0, block.rsd, block.csd, block.row_tolerance, block.col_tolerance,
+                                      np.array([1]), np.array([0]))  # fmt: skip
+    assert given.flagged_rows.tolist() == [1] and given.detected and given.rsd is block.rsd

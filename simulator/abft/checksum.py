@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import cast
 
 import numpy as np
 
@@ -58,16 +57,14 @@ def fp_tolerances(a_block: np.ndarray, b_block: np.ndarray, factor: float) -> tu
     return rows, cols
 
 
-_FIND = cast(np.ndarray, None)  # BlockDeviation's default flags: find them from the deviations
-
-
 @dataclass(frozen=True)
 class BlockDeviation:
     """Deviations of one check block (rows row0.. and cols col0.. of a fold's output block).
 
-    `flagged_rows` / `flagged_cols` / `detected` are computed once at construction: every check
-    block a run makes is asked whether it detected (a fold's verdict and its ledger both ask). A
-    caller that has already found the flagged rows and columns (kernels.fold_check) passes them.
+    `flagged_rows` / `flagged_cols` / `detected` are computed once at construction (and again by
+    `dataclasses.replace`): every check block a run makes is asked whether it detected (a fold's
+    verdict and its ledger both ask). `with_flags` builds a block whose flags the caller has
+    already found (kernels.fold_check).
     """
 
     row0: int
@@ -77,20 +74,40 @@ class BlockDeviation:
     row_tolerance: np.ndarray  # per block row (zeros for integer accumulation)
     col_tolerance: np.ndarray
     # fold-block row / col indices whose |deviation| exceeds the tolerance (NaN/inf deviations count)
-    flagged_rows: np.ndarray = field(default=_FIND, repr=False, compare=False)
-    flagged_cols: np.ndarray = field(default=_FIND, repr=False, compare=False)
+    flagged_rows: np.ndarray = field(init=False, repr=False, compare=False)
+    flagged_cols: np.ndarray = field(init=False, repr=False, compare=False)
     detected: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.flagged_rows is _FIND:
-            object.__setattr__(
-                self, "flagged_rows", self.row0 + np.flatnonzero(~(np.abs(self.rsd) <= self.row_tolerance))
-            )
-        if self.flagged_cols is _FIND:
-            object.__setattr__(
-                self, "flagged_cols", self.col0 + np.flatnonzero(~(np.abs(self.csd) <= self.col_tolerance))
-            )
-        object.__setattr__(self, "detected", bool(self.flagged_rows.size or self.flagged_cols.size))
+        self._flag(
+            self.row0 + np.flatnonzero(~(np.abs(self.rsd) <= self.row_tolerance)),
+            self.col0 + np.flatnonzero(~(np.abs(self.csd) <= self.col_tolerance)),
+        )
+
+    @classmethod
+    def with_flags(
+        cls,
+        row0: int,
+        col0: int,
+        rsd: np.ndarray,
+        csd: np.ndarray,
+        row_tolerance: np.ndarray,
+        col_tolerance: np.ndarray,
+        flagged_rows: np.ndarray,
+        flagged_cols: np.ndarray,
+    ) -> BlockDeviation:
+        """A block whose flagged rows / cols (what its tolerances give) the caller already found."""
+        block = object.__new__(cls)
+        for name, value in (("row0", row0), ("col0", col0), ("rsd", rsd), ("csd", csd),
+                            ("row_tolerance", row_tolerance), ("col_tolerance", col_tolerance)):  # fmt: skip
+            object.__setattr__(block, name, value)
+        block._flag(flagged_rows, flagged_cols)
+        return block
+
+    def _flag(self, rows: np.ndarray, cols: np.ndarray) -> None:
+        object.__setattr__(self, "flagged_rows", rows)
+        object.__setattr__(self, "flagged_cols", cols)
+        object.__setattr__(self, "detected", bool(rows.size or cols.size))
 
     @property
     def msd_signed(self) -> float:

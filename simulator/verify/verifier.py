@@ -368,8 +368,8 @@ class FaultVerifier:
                 other = second.get(fold.index, (np.zeros(0, np.int64), np.zeros(0)))
                 differ = not (np.array_equal(first[0], other[0]) and np.array_equal(first[1], other[1]))
             if exact and not differ and fold.index not in checksum_spans and _one_block(block, state.shape):
-                blocks, detected = _exact_check(state)  # one kernels.fold_check call (no checksum-unit fault)
-                found = FoldVerification(state.kind, state.scale, blocks, False, name)
+                exact_blocks, detected = _exact_check(state)  # one kernels.fold_check call (no checksum-unit fault)
+                found = FoldVerification(state.kind, state.scale, exact_blocks, False, name)
                 if detected is not None:
                     state.detected |= detected
             else:
@@ -506,7 +506,7 @@ def _exact_check(state: FoldErrors) -> tuple[tuple[BlockDeviation, ...], np.ndar
     )
     if not live:
         return (), None
-    return (BlockDeviation(0, 0, rsd, csd, np.zeros(n_rows), np.zeros(n_cols), rows, cols),), detected
+    return (BlockDeviation.with_flags(0, 0, rsd, csd, np.zeros(n_rows), np.zeros(n_cols), rows, cols),), detected
 
 
 def _fold_runs(fold_index: np.ndarray) -> list[tuple[int, int, int]]:
