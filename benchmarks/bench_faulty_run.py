@@ -7,9 +7,10 @@ baseline tree is only read). Prints per tree the median user+system CPU seconds 
 of the child process and the faults it reports per CPU second, then the speed-up; CPU time is the
 steadier figure on a shared machine. "Handled faults" = `faults_injected` of the run's policies.
 
-Measured (issue 11, 2 shared cores, `--baseline` a checkout of b813a50, --repeat 2): 9.0 s vs
-32.9 s CPU (3.65x), 432,900 faults, 48,000 handled faults per CPU-second (7.9 s vs 34.0 s before
-merging main's K split and re-sized edge_32x32). What bounds it:
+Measured (issue 11, 2 shared cores): 10.4 s vs 31.4 s CPU for a checkout of b813a50 (3.0x),
+10.5 s vs 16.9 s for main at 0b01ca5 (1.6x, the same 448,591 faults and byte-identical JSON),
+43,000 handled faults per CPU-second (7.9 s vs 34.0 s, 4.3x, before main added K split and the
+checksum-unit fault sites). What bounds it:
 ~75,000 fold checks and ~55,000 recompute passes, each a verdict event on the SimPy model and a few
 Python objects in the ledger (engine ~20 %, ledger flattening ~13 %, synthetic operands ~12 %).
 """
