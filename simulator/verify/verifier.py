@@ -52,6 +52,7 @@ from simulator.verify.ledger import FaultLedger, FoldErrors, LedgerTable
 from simulator.verify.operand_cache import OperandCache
 from simulator.verify.outcomes import Outcomes
 from simulator.verify.records import FaultRecords, fault_records
+from simulator.verify.sram_effects import SramInjector
 
 _DUPLICATE_STREAM = 5  # SeedSequence stream of DMR's second copy (faults.sampling uses 1-4)
 Drawn = tuple[FaultBatch, EffectBatch | None]
@@ -100,6 +101,7 @@ class FaultVerifier:
             self.contract.checksums and bool(checksum_sites(spec)) and spec.kind is FaultKind.TRANSIENT and spec.ber > 0
         )
         self.checksum_log = ChecksumLog()
+        self.sram = SramInjector(hw, schedules, spec, self.operands)  # A / B scratchpad upsets (opt-in sites)
 
     # -- explicit faults in, per-fault records out --------------------------------------------
     def records(self) -> FaultRecords:
@@ -136,6 +138,7 @@ class FaultVerifier:
             if len(self.checksum_log):
                 finals = {k: (s.final is Action.ACCEPT, s.gave_up) for k, s in self.ledger.folds.items()}
                 table = self.checksum_log.merged(table, finals)
+            table = self.sram.merged(table, self.ledger.folds)
             fates = classify(table, self.contract.tolerates, self.operands.writeback, self.operands.clean_accumulators)
             self._fates = (table, fates)
         return self._fates
