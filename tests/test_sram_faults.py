@@ -270,3 +270,10 @@ def test_sram_draw_leaves_other_sites_draws_unchanged() -> None:
     assert [{k: v for k, v in r.items() if k not in strip} for r in a] == [
         {k: v for k, v in r.items() if k not in strip} for r in acc_b
     ]
+
+
+def test_ecc_words_must_hold_whole_operands() -> None:
+    _, s, folds = two_fold_setup()
+    copies = sram_copies(s, folds, "a")
+    with pytest.raises(ValueError, match="whole int8 operands"):
+        sample_operand(np.random.default_rng(0), copies, "a", Datatype.INT8, 1e-3, SecDed(12), 0.0, 2)

@@ -166,6 +166,8 @@ def sample_operand(
     mbu_max_bits: int,
 ) -> SramFaults:
     """One operand's upsets over its copies (draw order: module doc)."""
+    if ecc is not None and ecc.data_bits % datatype.operand_bits:
+        raise ValueError(f"SRAM ECC words of {ecc.data_bits} data bits do not hold whole {datatype} operands")
     bits = stored_bits(copies, datatype, ecc)
     counts = rng.poisson(bits.astype(np.float64) * (copies.end - copies.start) * ber).astype(np.int64)
     n = int(counts.sum())
