@@ -277,3 +277,51 @@ def test_ecc_words_must_hold_whole_operands() -> None:
     copies = sram_copies(s, folds, "a")
     with pytest.raises(ValueError, match="whole int8 operands"):
         sample_operand(np.random.default_rng(0), copies, "a", Datatype.INT8, 1e-3, SecDed(12), 0.0, 2)
+
+
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+def test_faulty_gemm_equals_per_fold_recomputation_with_the_words_each_fold_read(dataflow: str) -> None:
+    """Independent reference: every fold recomputed in plain numpy from the A and B words it read (each live
+    upset XOR-ed into the words of the folds that read its copy after it), the products summed into C; the
+    functional accelerator (policy none, SRAM sites only, many upsets on both operands, so a fold often reads a
+    flipped A[i, k] and a flipped B[k, n] together) must give exactly that accumulator."""
+    from simulator.config.loader import load_hw
+    from simulator.faults.sram_faults import sample_sram_faults
+    from simulator.functional.accelerator import FunctionalAccelerator, wrap_int32
+
+    hw = load_hw("edge_32x32", [f"array.dataflow={dataflow}", "array.rows=4", "array.cols=4"])
+    gemm = Gemm("g", "qk", 9, 7, 6, count=2)
+    rng = np.random.default_rng(3)
+    a = rng.integers(-127, 128, (2, 9, 7)).astype(np.int8)
+    b = rng.integers(-127, 128, (2, 7, 6)).astype(np.int8)
+    spec = FaultSpec(ber=3e-3, seed=4, sites=(Site.SRAM_A, Site.SRAM_B))
+    acc = FunctionalAccelerator(hw, [gemm], "none", spec)
+    faulty = acc.accumulate(0, a, b)
+    s = acc.schedules[0]
+    folds = fold_table(hw.array.dataflow, 9, 7, 6, 4, 4, s.order)
+    ranges = fold_ranges(s, folds)
+    copies = {op: sram_copies(s, folds, op) for op in ("a", "b")}
+    both = 0
+    for inst in range(2):
+        drawn = sample_sram_faults(4, 3e-3, ["a", "b"], copies, Datatype.INT8, {"a": None, "b": None}, 0.0, 2, 0, inst)
+        assert all(len(drawn[op]) > 3 for op in ("a", "b"))
+        read = {op: np.zeros((len(folds), *m.shape), bool) for op, m in (("a", a[inst]), ("b", b[inst]))}
+        masks = {op: np.zeros((len(folds), *m.shape), np.uint8) for op, m in (("a", a[inst]), ("b", b[inst]))}
+        for op, f in drawn.items():
+            for i in range(len(f)):
+                readers, ends = copies[op].readers(int(f.copy[i]))
+                hit = readers[ends > f.cycle[i]]
+                masks[op][hit, f.row[i], f.col[i]] ^= np.uint8(1 << int(f.bit[i]))
+                read[op][hit, f.row[i], f.col[i]] = True
+        expected = np.zeros((9, 6), np.int64)
+        for j in range(len(folds)):
+            m0, m1 = ranges["m"][0][j], ranges["m"][1][j]
+            k0, k1 = ranges["k"][0][j], ranges["k"][1][j]
+            n0, n1 = ranges["n"][0][j], ranges["n"][1][j]
+            aj = (a[inst].view(np.uint8) ^ masks["a"][j]).view(np.int8).astype(np.int64)
+            bj = (b[inst].view(np.uint8) ^ masks["b"][j]).view(np.int8).astype(np.int64)
+            expected[m0:m1, n0:n1] += aj[m0:m1, k0:k1] @ bj[k0:k1, n0:n1]
+            both += int((read["a"][j][m0:m1, k0:k1].astype(np.int64) @ read["b"][j][k0:k1, n0:n1]).sum())
+        assert np.array_equal(faulty[inst], wrap_int32(expected))
+        assert not np.array_equal(expected, a[inst].astype(np.int64) @ b[inst].astype(np.int64))
+    assert both > 0  # the product term of a flipped A[i, k] and a flipped B[k, n] read by one fold was exercised

@@ -3,9 +3,12 @@
 Exact effect: a flip of a stored bit of A[i, k] at cycle t changes the value every later reader fold of its
 copy reads to a' (faults.sram_faults: the reader folds with end > t); each such fold adds (a' - a) B[k, n] to
 its output C[i, n] for every n of its N range (a B[k, n] flip: A[m, k] (b' - b) to C[m, n] over its M range;
-WS / IS folds' partial sums add up in C). For int8 that is the exact integer change of the int32 accumulator;
-for floating point the first-order change (the fp32 accumulation's rounding is not re-run). The usual
-write-back judgement (verify.fates) then decides escaped or masked-at-output.
+WS / IS folds' partial sums add up in C); a fold that reads a changed A[i, k] and a changed B[k, n] adds the
+product of the two changes too (charged to the A upset), and a bit flipped again in the same copy flips back
+(every second flip of it in time carries the opposite change). For int8 that is the exact integer change of
+the int32 accumulator (a test recomputes every fold from the words it read); for floating point the
+first-order change (the fp32 accumulation's rounding is not re-run). The usual write-back judgement
+(verify.fates) then decides escaped or masked-at-output.
 
 Checks: ABFT encodes its checksums from the operands as read from SRAM, so the corrupted operand feeds the
 data and the checksums alike and the check passes: silent (an input checksum over the DRAM copy would catch it;
@@ -16,7 +19,9 @@ ECC (memory.sram.<a|b>.ecc: secded): a pattern the decoder corrects leaves no er
 detected one makes the block be refetched from DRAM (counted `detected`, fate `recomputed`; the refetch's
 time and energy are not priced); both keep the error the flip would have made as a dead element (so the fate
 says what ECC removed; a flip of a check bit alone changes nothing and is `masked`). Miscorrected and
-undetected patterns corrupt as above.
+undetected patterns corrupt as above. Each upset is judged alone: two upsets of one ECC word at different
+times within a copy's life (a double error for the decoder, without scrubbing) are not combined; at any
+realistic rate that pair is vanishingly rare.
 
 Ledger rows: site sram_a / sram_b, attempt 0, the fold = the first reader it reaches, row / col = the operand
 element (-1 for an ECC check bit), cycle = the strike's cycle relative to that fold's start (negative: before
@@ -53,6 +58,8 @@ from simulator.verify.ledger import FAULT_COLUMNS, FoldErrors, LedgerTable
 from simulator.verify.operand_cache import OperandCache
 
 _SITE = {"a": SRAM_A, "b": SRAM_B}
+Chunk = tuple[int, np.ndarray, np.ndarray, np.ndarray, bool]  # owner, output rows, output cols, deltas, alive
+Read = tuple[int, int, int, float, np.ndarray]  # owner, operand row, col, value change, folds that read it
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +91,9 @@ def operand_rows(
     fold_start: np.ndarray,
     out_ranges: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
     datatype: Datatype,
-) -> tuple[np.ndarray, dict[str, np.ndarray], list[tuple[int, np.ndarray, np.ndarray, np.ndarray, bool]]]:
-    """(fold of each fault row, its FAULT_COLUMNS, its elements as (owner, grows, gcols, delta, alive) chunks).
+) -> tuple[np.ndarray, dict[str, np.ndarray], list[Chunk], list[Read]]:
+    """(fold of each fault row, its FAULT_COLUMNS, its elements as (owner, grows, gcols, delta, alive) chunks,
+    the live operand errors as (owner, row, col, value change, reader folds that read it)).
     `out_ranges`: each fold's ([m_lo, m_hi), [n_lo, n_hi)) ranges."""
     (m_lo, m_hi), (n_lo, n_hi) = out_ranges
     integer = datatype.is_integer
@@ -95,15 +103,19 @@ def operand_rows(
     for i in range(n):
         readers, ends = copies.readers(int(faults.copy[i]))
         fold[i] = readers[int(np.argmax(ends > faults.cycle[i]))]
-    chunks: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, bool]] = []
+    chunks: list[Chunk] = []
+    read: list[Read] = []
 
-    def spread(owner: int, r: int, c: int, bit: int, alive: bool) -> None:
+    def spread(owner: int, r: int, c: int, bit: int, alive: bool, sign: float = 1.0) -> None:
         old = float(mat[r, c])
-        d = float(flip_bits(np.array([mat[r, c]]), np.array([bit]), datatype)[0]) - old
+        d = sign * (float(flip_bits(np.array([mat[r, c]]), np.array([bit]), datatype)[0]) - old)
         if d == 0:
             return
         readers, ends = copies.readers(int(faults.copy[owner]))
-        for j in readers[ends > faults.cycle[owner]]:
+        hit = readers[ends > faults.cycle[owner]]
+        if alive:
+            read.append((owner, r, c, d, hit))
+        for j in hit:
             if faults.operand == "a":  # A[r=i, c=k]: outputs C[i, n] of fold j
                 cols = np.arange(n_lo[j], n_hi[j])
                 rows = np.full(cols.shape, r)
@@ -118,16 +130,21 @@ def operand_rows(
     wrong = faults.verdict == 0
     for idx in np.flatnonzero(~wrong & (faults.data_bit >= 0)).tolist():  # what ECC removed
         spread(idx, int(faults.row[idx]), int(faults.col[idx]), int(faults.data_bit[idx]), False)
-    err = (faults.err_row.tolist(), faults.err_col.tolist(), faults.err_bit.tolist(), faults.err_owner.tolist())
-    for r, c, bit, owner in zip(*err, strict=True):
-        spread(owner, r, c, bit, True)
+    # a bit flipped again in the same copy flips back: every second flip of it (in time) undoes the first
+    order = np.argsort(faults.cycle[faults.err_owner], kind="stable").tolist()
+    flips: dict[tuple[int, int, int, int], int] = {}
+    for e in order:
+        r, c, bit, owner = (int(x[e]) for x in (faults.err_row, faults.err_col, faults.err_bit, faults.err_owner))
+        key = (int(faults.copy[owner]), r, c, bit)
+        flips[key] = flips.get(key, 0) + 1
+        spread(owner, r, c, bit, True, -1.0 if flips[key] % 2 == 0 else 1.0)
     cycle = faults.cycle - fold_start[fold]
     columns = {
         "attempt": np.zeros(n, np.int64), "ordinal": np.arange(n, dtype=np.int64), "row": faults.row,
         "col": faults.col, "cycle": cycle, "site": np.full(n, _SITE[faults.operand], np.int64), "bit": faults.bit,
         "mode": np.full(n, FLIP, np.int64),
     }  # fmt: skip
-    return fold, columns, chunks
+    return fold, columns, chunks, read
 
 
 def instance_rows(
@@ -144,8 +161,10 @@ def instance_rows(
     folds, cols, owners, grows, gcols, deltas, alives, det, cor = [], [], [], [], [], [], [], [], []
     base = 0
     dtype = np.int64 if datatype.is_integer else np.float64
-    for faults, copies in drawn.values():
-        fold, columns, chunks = operand_rows(faults, copies, a, b, fold_start, out_ranges, datatype)
+    reads: dict[str, list[Read]] = {}
+    for op, (faults, copies) in drawn.items():
+        fold, columns, chunks, read = operand_rows(faults, copies, a, b, fold_start, out_ranges, datatype)
+        reads[op] = [(base + o, r, c, d, hit) for o, r, c, d, hit in read]
         columns["ordinal"] = columns["ordinal"] + base
         folds.append(fold)
         cols.append(columns)
@@ -158,6 +177,12 @@ def instance_rows(
             deltas.append(d.astype(dtype))
             alives.append(np.full(r.shape, alive, bool))
         base += len(faults)
+    for owner, r, c, d, alive in cross_terms(reads.get("a", []), reads.get("b", []), datatype.is_integer):
+        owners.append(np.full(r.shape, owner, np.int64))
+        grows.append(r)
+        gcols.append(c)
+        deltas.append(d.astype(dtype))
+        alives.append(np.full(r.shape, alive, bool))
 
     def cat(parts: list, dt: type) -> np.ndarray:
         return np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt)
@@ -167,6 +192,22 @@ def instance_rows(
         cat(det, bool), cat(cor, bool), cat(owners, np.int64), cat(grows, np.int64), cat(gcols, np.int64),
         cat(deltas, dtype), cat(alives, bool),
     )  # fmt: skip
+
+
+def cross_terms(a_reads: list[Read], b_reads: list[Read], integer: bool) -> list[Chunk]:
+    """A fold reading both a changed A[i, k] (by da) and a changed B[k, n] (by db) adds (a + da)(b + db) - a b
+    to C[i, n]: the two first-order terms are the faults' own elements, the product da db is charged to the A
+    fault (one element per fold reading both)."""
+    out = []
+    for oa, i, k, da, fa in a_reads:
+        for _, k2, n, db, fb in b_reads:
+            if k2 != k:
+                continue
+            both = np.intersect1d(fa, fb).shape[0]
+            if both:
+                d = np.full(both, int(da) * int(db) if integer else da * db)
+                out.append((oa, np.full(both, i, np.int64), np.full(both, n, np.int64), d, True))
+    return out
 
 
 def merged(
@@ -234,6 +275,15 @@ class SramInjector:
         if self._rows is None:
             self._rows = self.operands.memo(("sram_rows", self.spec), self._draw) if self.sites else []
         return self._rows
+
+    def instances(self, gemm_index: int) -> set[int]:
+        """The instances of a GEMM that SRAM upsets hit."""
+        return {r.instance for r in self.rows() if r.gemm == gemm_index}
+
+    def live_errors(self, gemm_index: int, instance: int, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(output codes row * n + col, delta) of the errors SRAM upsets leave in one instance's C."""
+        return [(r.grows[r.alive] * n + r.gcols[r.alive], r.delta[r.alive])
+                for r in self.rows() if (r.gemm, r.instance) == (gemm_index, instance)]  # fmt: skip
 
     def merged(self, table: LedgerTable, folds: dict[tuple[int, int, int], FoldErrors]) -> LedgerTable:
         return merged(table, self.rows(), accepted_of(folds)) if self.sites else table

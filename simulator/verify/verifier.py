@@ -165,6 +165,7 @@ class FaultVerifier:
         states = [s for (g, i, _), s in sorted(self.ledger.folds.items()) if (g, i) == (gemm_index, instance)]
         n = self.schedules[gemm_index].gemm.n
         parts = [(s.grows[s.live()] * n + s.gcols[s.live()], s.delta[s.live()]) for s in states]
+        parts += self.sram.live_errors(gemm_index, instance, n)  # SRAM upsets (verify.sram_effects)
         dtype = np.int64 if self.hw.array.datatype.is_integer else np.float64
         if not parts:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, dtype)
