@@ -120,6 +120,7 @@ STEPS = (
         ),
         False,
     ),
+    Step("paper_vs_model", (f"{PY} {ROOT}/scripts/paper_vs_model.py --out pvm",), True),
     Step(
         "accuracy_figures",
         (
@@ -181,14 +182,14 @@ def main() -> int:
             for command in step.commands:
                 print(f"    {command}")
         return 0
-    text = README.read_text()
     for step in steps:  # fail before hours of work if a region is missing
         if step.region:
-            splice(text, step.name, "")
+            splice(README.read_text(), step.name, "")
     scratch = args.keep or Path(tempfile.mkdtemp(prefix="abftsim-regen-"))
     scratch.mkdir(parents=True, exist_ok=True)
     print(f"scratch folder {scratch}", file=sys.stderr)
     failed = False
+    bodies: dict[str, str] = {}
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         futures = {step.name: pool.submit(run_step, step, scratch) for step in steps}
         for step in steps:
@@ -200,12 +201,16 @@ def main() -> int:
                 continue
             print(f"{step.name}: done in {seconds:.0f} s", file=sys.stderr)
             if step.region:
-                text = splice(text, step.name, out)
+                bodies[step.name] = out
     if failed:
         print("README.md left unchanged", file=sys.stderr)
         return 1
-    README.write_text(text)
-    print("README.md rewritten; read `git diff README.md` and the prose that quotes the tables", file=sys.stderr)
+    if bodies:  # read now, not at the start: edits made to the README meanwhile are kept
+        text = README.read_text()
+        for name, body in bodies.items():
+            text = splice(text, name, body)
+        README.write_text(text)
+        print("README.md rewritten; read `git diff README.md` and the prose that quotes the tables", file=sys.stderr)
     return 0
 
 

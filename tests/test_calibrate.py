@@ -11,7 +11,7 @@ from simulator.cli.tables import format_calibration
 from simulator.config.loader import load_abft, load_hw
 from simulator.functional import inference
 from simulator.functional.bundle import load_bundle
-from simulator.functional.calibrate import calibrate_thresholds
+from simulator.functional.calibrate import Candidate, calibrate_thresholds
 from simulator.functional.inference import Evaluation
 
 GRID = (0.0, 1.0, 2.0, 4.0, 8.0)
@@ -105,3 +105,77 @@ def test_uniform_stage_does_not_assume_feasibility_falls_with_the_threshold(monk
     cal = calibrate_thresholds(bundle, load_hw("edge_32x32"), [1e-6], delta_points=1.0, trials=1, grid=GRID)
     t1 = {kind: th.t1 for kind, th in cal.abft.thresholds.items()}
     assert cal.feasible and t1["fc2"] == 4.0 and t1["qkv"] == 8.0 and set(t1.values()) == {4.0, 8.0}
+
+
+class _Killed(Exception):
+    pass
+
+
+def _counting(evaluate, calls):
+    def wrapped(params, data, hw, policy="none", faults=None, abft=None):
+        calls.append(abft is not None)
+        return evaluate(params, data, hw, policy, faults, abft)
+
+    return wrapped
+
+
+def _fc2_breaks_above_2(kind, t):
+    return {"fc2": 2.0 if t > 2 else 0.0, "head": 0.5 if t > 1 else 0.0}.get(kind, 0.0)
+
+
+def test_a_killed_grid_search_resumes_from_its_finished_candidates(monkeypatch, bundle):
+    calls: list[bool] = []
+    monkeypatch.setattr(inference, "evaluate", _counting(_fake_evaluate(_fc2_breaks_above_2), calls))
+    hw = load_hw("edge_32x32")
+    full = calibrate_thresholds(bundle, hw, [1e-6], delta_points=1.0, trials=1, grid=GRID)
+    finished = []
+
+    def kill_after_four(cand):
+        finished.append(cand)
+        if len(finished) == 4:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        calibrate_thresholds(bundle, hw, [1e-6], delta_points=1.0, trials=1, grid=GRID, progress=kill_after_four)
+    # the journal round trip is exact
+    known = {c.levels: Candidate.from_json(json.loads(json.dumps(c.to_json()))) for c in finished}
+    assert list(known.values()) == finished
+    calls.clear()
+    new = []
+    resumed = calibrate_thresholds(bundle, hw, [1e-6], delta_points=1.0, trials=1, grid=GRID, progress=new.append,
+                                   known=known)  # fmt: skip
+    assert resumed.abft == full.abft and resumed.best == full.best
+    assert [c.levels for c in resumed.history] == [c.levels for c in full.history]
+    assert len(new) == len(full.history) - 4 == sum(calls)  # only the unfinished candidates ran
+
+
+def test_cli_grid_storage_resumes_and_refuses_another_problem(monkeypatch, tmp_path, capsys):
+    calls: list[bool] = []
+    monkeypatch.setattr(inference, "evaluate", _counting(_fake_evaluate(_fc2_breaks_above_2), calls))
+    journal = tmp_path / "grid.jsonl"
+    argv = ["calibrate", "--limit", "8", "--ber", "1e-6", "--trials", "1", "--grid", "0,1,2,4,8", "--delta", "1",
+            "--validate-trials", "0", "--storage", str(journal), "--quiet"]  # fmt: skip
+    assert cli.main([*argv, "--out", str(tmp_path / "a.yaml")]) == 0
+    first = sum(calls)
+    lines = journal.read_text().splitlines()
+    assert first > 0 and len(lines) == 1 + first  # header + one line per candidate
+    # a kill mid-write leaves a torn line: it is dropped, and the candidate runs again
+    journal.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])
+    calls.clear()
+    assert cli.main([*argv, "--out", str(tmp_path / "b.yaml")]) == 0
+    assert sum(calls) == 1
+    assert (tmp_path / "a.yaml").read_text() == (tmp_path / "b.yaml").read_text()
+    calls.clear()
+    assert cli.main([*argv, "--out", str(tmp_path / "c.yaml")]) == 0
+    assert sum(calls) == 0
+    # another problem (delta) does not reuse the journal
+    capsys.readouterr()
+    other = list(argv)
+    other[other.index("--delta") + 1] = "2"
+    assert cli.main([*other, "--out", str(tmp_path / "d.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "another calibration problem" in err and len(err.strip().splitlines()) == 1
+    other[other.index("--storage") + 1] = str(tmp_path / "not_a_journal.db")
+    (tmp_path / "not_a_journal.db").write_bytes(b"SQLite format 3\x00\xff")
+    assert cli.main([*other, "--out", str(tmp_path / "e.yaml")]) == 2
+    assert "not a grid search journal" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ def add_bayes_args(cal: argparse.ArgumentParser) -> None:
                      help="grid: greedy over --grid per GEMM kind (default); bayes: TPE per layer (pip install "
                           "-e '.[bayes]')")  # fmt: skip
     cal.add_argument("--budget", type=int, default=40, metavar="N", help="bayes: candidates to evaluate (default 40)")
-    cal.add_argument("--storage", metavar="PATH", help="bayes: SQLite file; a killed search resumes from it")
+    cal.add_argument("--storage", metavar="PATH", help="a killed search resumes from this file (bayes: Optuna "
+                     "SQLite; grid: a JSON-lines journal of finished candidates)")  # fmt: skip
     cal.add_argument("--per", choices=("name", "kind"), default="name",
                      help="bayes: one threshold (and block) per GEMM name (default) or per GEMM kind")  # fmt: skip
     cal.add_argument("--blocks", metavar="LIST", help="bayes: square check-block sizes to choose from per layer, "
@@ -70,6 +72,40 @@ def bayes_calibration(args: argparse.Namespace, bundle: Any, hw: Any, spec: Any,
     data = {**result.to_dict(), "split": problem.data.name, "images": len(problem.data), "bers": list(bers),
             "trials": args.trials, "seed": args.seed}  # fmt: skip
     return result, data, format_bayes_calibration(result)
+
+
+class GridJournal:
+    """`calibrate --search grid --storage PATH`: a header line naming the problem, then one JSON line
+    per finished candidate, appended as each finishes; a re-run of the same problem takes them as
+    evaluated (functional.calibrate's `known`). A torn last line (a kill mid-write) is dropped."""
+
+    def __init__(self, path: str, problem_key: str) -> None:
+        from simulator.functional.calibrate import Candidate
+
+        self.path = Path(path)
+        self.known: dict[Any, Any] = {}
+        lines = self.path.read_bytes().decode("utf-8", "replace").splitlines() if self.path.exists() else []
+        if lines:
+            try:
+                head = json.loads(lines[0])
+            except ValueError:
+                head = None
+            if not isinstance(head, dict) or "grid_journal" not in head:
+                raise ConfigError(f"--storage {path}: not a grid search journal")
+            if head["grid_journal"] != problem_key:
+                raise ConfigError(f"--storage {path}: a journal of another calibration problem; use another file")
+            for line in lines[1:]:
+                try:
+                    cand = Candidate.from_json(json.loads(line))
+                except (ValueError, KeyError, TypeError):
+                    break  # torn by a kill: what follows is not trusted either
+                self.known[cand.levels] = cand
+        kept = [json.dumps({"grid_journal": problem_key})] + [json.dumps(c.to_json()) for c in self.known.values()]
+        self.path.write_text("\n".join(kept) + "\n")
+
+    def append(self, candidate: Any) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(candidate.to_json()) + "\n")
 
 
 def ber_grid(text: str | None) -> list[float]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from simulator import api
 from simulator.abft.registry import check_policy_names, policy_names
-from simulator.cli.calibration import add_bayes_args, bayes_calibration, ber_grid
+from simulator.cli.calibration import GridJournal, add_bayes_args, bayes_calibration, ber_grid
 from simulator.cli.common import EXIT_OK, add_hw_options, announce_kernel_compile, progress_bar
 from simulator.cli.import_model import add_import_command
 from simulator.cli.outputs import STDOUT, check_output_dir, check_outputs, write_output
@@ -197,12 +197,19 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
             )
             options = options_yaml(abft, header)
         else:
+            split = bundle.split("calibration").head(args.limit)
+            journal = _grid_journal(args, bundle, hw, spec, base, bers, grid, len(split)) if args.storage else None
+
+            def progress(cand: Any) -> None:
+                bar.update(1)
+                if journal is not None:
+                    journal.append(cand)
+
             with progress_bar(None, "candidates", args.quiet) as bar:
                 cal = calibrate_thresholds(bundle, hw, bers, delta_points=args.delta, trials=args.trials,
-                                           seed=args.seed, base=base, faults=spec,
-                                           split=bundle.split("calibration").head(args.limit), grid=grid,
-                                           t2_ratio=args.t2_ratio, progress=lambda _: bar.update(1),
-                                           executor=executor)  # fmt: skip
+                                           seed=args.seed, base=base, faults=spec, split=split, grid=grid,
+                                           t2_ratio=args.t2_ratio, progress=progress, executor=executor,
+                                           known=journal.known if journal else None)  # fmt: skip
             abft, data, text, options = cal.abft, cal.to_dict(), format_calibration(cal), cal.thresholds_yaml()
         if args.validate_trials:
             policies = ["none", "abft", "approx_abft"]
@@ -220,6 +227,18 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     if not args.quiet and args.json != STDOUT:
         sys.stdout.write(text + f"wrote {args.out}\n")
     return EXIT_OK
+
+
+def _grid_journal(args: argparse.Namespace, bundle: Any, hw: Any, spec: Any, base: Any, bers: list[float],
+                  grid: list[float], images: int) -> Any:  # fmt: skip
+    from simulator.functional.accuracy import model_summary
+    from simulator.functional.calibrate import grid_problem_key
+
+    problem = {"model": model_summary(bundle), "hw": hw.model_dump(mode="json"), "images": images,
+               "bers": [float(b) for b in bers], "trials": args.trials, "seed": args.seed,
+               "faults": spec.model_dump(mode="json"), "grid": sorted(grid), "t2_ratio": args.t2_ratio,
+               "delta": args.delta, "base": base.model_dump(mode="json")}  # fmt: skip
+    return GridJournal(args.storage, grid_problem_key(problem))
 
 
 def _eval_split(args: argparse.Namespace, bundle: Any) -> Any:

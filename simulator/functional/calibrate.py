@@ -14,11 +14,17 @@ Search (greedy on a geometric grid, every candidate evaluated with the same faul
    (kinds that cost nothing are left alone); each is raised one grid step at a time while the
    constraint holds and its overhead falls; the first step that breaks either stops that kind.
 If no uniform value meets the constraint, the smallest grid value is returned and `feasible` is false.
+
+Resuming: the search is deterministic, so candidates finished by an earlier, killed run of the same
+problem (`known`, e.g. read back from the journal the CLI keeps, `Candidate.to_json`) are taken
+as evaluated: the search takes the same path and the same history, evaluating only the rest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +58,22 @@ class Candidate:
     @property
     def mean_overhead_pct(self) -> float:
         return float(np.mean(list(self.overhead_pct.values())))
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain values (a journal line); `from_json` reads it back exactly."""
+        return {"levels": [list(kv) for kv in self.levels],
+                "accuracy_pct": {repr(b): v for b, v in self.accuracy_pct.items()},
+                "overhead_pct": {repr(b): v for b, v in self.overhead_pct.items()},
+                "recomputed_macs_by_kind": self.recomputed_macs_by_kind, "feasible": self.feasible}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Candidate:
+        def per_ber(key: str) -> dict[float, float]:
+            return {float(b): float(v) for b, v in d[key].items()}
+
+        by_kind = {str(k): float(v) for k, v in d["recomputed_macs_by_kind"].items()}
+        levels = tuple((str(k), int(i)) for k, i in d["levels"])
+        return cls(levels, per_ber("accuracy_pct"), per_ber("overhead_pct"), by_kind, bool(d["feasible"]))
 
 
 @dataclass(frozen=True)
@@ -115,9 +137,11 @@ class _Evaluator:
     """Evaluates (and memoises) threshold assignments with fixed fault seeds."""
 
     def __init__(
-        self, bundle, data, hw, bers, trials, seed, base, faults, grid, t2_ratio, clean_pct, delta, progress, executor
-    ):
+        self, bundle, data, hw, bers, trials, seed, base, faults, grid, t2_ratio, clean_pct, delta, progress, executor,
+        known,
+    ):  # fmt: skip
         self.executor = executor
+        self.known: dict[tuple[tuple[str, int], ...], Candidate] = dict(known or {})
         self.bundle, self.data, self.hw, self.bers = bundle, data, hw, bers
         self.trials, self.seed, self.base, self.faults = trials, seed, base, faults
         self.grid, self.t2_ratio, self.clean_pct, self.delta = grid, t2_ratio, clean_pct, delta
@@ -135,6 +159,10 @@ class _Evaluator:
         key = tuple(sorted(levels.items()))
         if key in self.cache:
             return self.cache[key]
+        if key in self.known:  # finished by an earlier run of this search: same result, same history
+            self.cache[key] = self.known[key]
+            self.history.append(self.known[key])
+            return self.known[key]
         abft = self.config(levels)
         acc: dict[float, float] = {}
         ovh: dict[float, float] = {}
@@ -178,9 +206,11 @@ def calibrate_thresholds(
     t2_ratio: float = 1.0,
     progress: Callable[[Candidate], None] | None = None,
     executor: Executor | None = None,
+    known: Mapping[tuple[tuple[str, int], ...], Candidate] | None = None,
 ) -> Calibration:
     """Search per-kind relative (T1, T2) for approx_abft (see the module docstring); evaluations run
-    on `executor` (campaign.executors; default inline)."""
+    on `executor` (campaign.executors; default inline). `known`: candidates an earlier run of the
+    same problem finished (keyed by their levels); `progress` is called for each newly evaluated one."""
     bers = tuple(float(b) for b in bers)
     if not bers or any(b <= 0 for b in bers):
         raise ValueError("calibration needs at least one BER > 0")
@@ -196,7 +226,7 @@ def calibrate_thresholds(
     clean_pct = 100.0 * inference.evaluate(bundle.params, data, hw).accuracy
     kinds = sorted({g.kind for g in bundle.params.config.gemms(1)})
     ev = _Evaluator(bundle, data, hw, bers, trials, seed, base, faults or FaultSpec(), grid, t2_ratio, clean_pct,
-                    delta_points, progress, executor)  # fmt: skip
+                    delta_points, progress, executor, known)  # fmt: skip
 
     def uniform(i: int) -> dict[str, int]:
         return dict.fromkeys(kinds, i)
@@ -267,3 +297,8 @@ class ScoringProblem:
             return [one(c) for c in range(len(configs))]
 
         return score
+
+
+def grid_problem_key(problem: dict[str, Any]) -> str:
+    """A digest of everything a grid candidate's score depends on (a journal is reused only for it)."""
+    return hashlib.sha256(json.dumps(problem, sort_keys=True, default=str).encode()).hexdigest()

@@ -17,6 +17,12 @@ A claim "within Y points of clean" holds at the stated confidence when the inter
 is at most Y; `trials_for_claim` says how many trials make the interval narrow enough, given
 these variance estimates, or None when no number of trials can (the image term alone is too wide,
 or the drop itself exceeds Y): then more images are needed.
+
+Overheads are totals over the split per trial, so two policies' overheads pair by trial (the same
+fault seeds): `paired_reduction` gives 1 - mean(ours) / mean(theirs), the relative overhead saved,
+with the delta-method interval of a ratio of paired means (var R ~ (s_a^2 - 2 R s_ab + R^2 s_b^2) /
+(n mean(b)^2), e.g. Casella & Berger, Statistical Inference, 2nd ed., section 5.5.4), Student-t
+with n - 1 degrees of freedom; it counts the fault draws, not the image sample.
 """
 
 from __future__ import annotations
@@ -87,6 +93,39 @@ def crossed_mean_interval(d: np.ndarray, confidence: float = 0.95) -> PairedDrop
     df = _satterthwaite(v_t, n_t - 1, v_i, n_i - 1)
     half = t_quantile(0.5 + confidence / 2, df) * float(np.sqrt(var))
     return PairedDrop(mean, mean - half, mean + half, n_t, n_i, v_t, v_i, v_e, df, confidence, "two-way")
+
+
+@dataclass(frozen=True)
+class PairedReduction:
+    """1 - mean(ours) / mean(theirs) over paired trials, in percent, with its interval."""
+
+    reduction_pct: float
+    lo: float
+    hi: float
+    trials: int
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reduction_pct": self.reduction_pct, "lo": self.lo, "hi": self.hi, "trials": self.trials,
+                "confidence": self.confidence}  # fmt: skip
+
+
+def paired_reduction(ours: np.ndarray, theirs: np.ndarray, confidence: float = 0.95) -> PairedReduction:
+    """The relative saving of `ours` against `theirs` (per-trial totals, same fault seeds per trial)."""
+    a = np.asarray(ours, np.float64)
+    b = np.asarray(theirs, np.float64)
+    if a.ndim != 1 or a.shape != b.shape or a.size < 2:
+        raise ValueError(f"need two paired samples of >= 2 trials, got shapes {a.shape} and {b.shape}")
+    mean_b = float(b.mean())
+    if mean_b <= 0:
+        raise ValueError("the reference overhead must have a positive mean")
+    n = a.size
+    ratio = float(a.mean()) / mean_b
+    cov = np.cov(a, b, ddof=1)
+    var = max(float(cov[0, 0] - 2 * ratio * cov[0, 1] + ratio**2 * cov[1, 1]), 0.0) / (n * mean_b**2)
+    half = t_quantile(0.5 + confidence / 2, n - 1) * float(np.sqrt(var))
+    return PairedReduction(100.0 * (1 - ratio), 100.0 * (1 - ratio - half), 100.0 * (1 - ratio + half), n,
+                           confidence)  # fmt: skip
 
 
 def trials_for_claim(pilot: PairedDrop, claim_points: float) -> int | None:
