@@ -205,9 +205,10 @@ def _fault_log(verifier: FaultVerifier, schedules: Sequence[GemmSchedule]) -> tu
     out = []
     for i in range(len(r)):
         g, inst, f, a, o = (int(x[i]) for x in (r.gemm, r.instance, r.fold, r.attempt, r.ordinal))
-        mode, in_pe = int(r.mode[i]), SITE_OF_CODE[int(r.site[i])].in_pe
+        mode, site = int(r.mode[i]), SITE_OF_CODE[int(r.site[i])]
+        tag = "s" if site.in_sram else "c"  # SRAM upsets: ordinal among the instance's; checksum words: the fold's
         out.append({
-            "fault_id": (transient_id(g, inst, f, a, o) if in_pe else f"g{g}/i{inst}/f{f}/a{a}/c{o}")
+            "fault_id": (transient_id(g, inst, f, a, o) if site.in_pe else f"g{g}/i{inst}/f{f}/a{a}/{tag}{o}")
             if mode == FLIP else permanent_id(o),
             "gemm": schedules[g].gemm.name, "gemm_index": g, "instance": inst, "fold": f, "attempt": a,
             "row": int(r.row[i]), "col": int(r.col[i]), "cycle": int(r.cycle[i]),

@@ -54,7 +54,8 @@ def register(sub: Any) -> None:
     )  # fmt: skip
     run.add_argument(
         "--sites", metavar="LIST",
-        help="fault sites, comma-separated: acc,mult,a_reg,b_reg,chk_pred,chk_sum,chk_cmp (default all)",
+        help="fault sites, comma-separated: acc,mult,a_reg,b_reg,chk_pred,chk_sum,chk_cmp (default: these), "
+        "sram_a,sram_b (opt-in)",
     )  # fmt: skip
     run.add_argument(
         "--mbu-fraction", type=float, default=None, metavar="F",

@@ -69,16 +69,25 @@ class Site(StrEnum):
     CHK_PRED = "chk_pred"  # checksum hardware: a predicted row / column sum accumulator, A (B e) or (e^T A) B
     CHK_SUM = "chk_sum"  # checksum hardware: an actual row / column sum accumulator, C e or e^T C
     CHK_CMP = "chk_cmp"  # checksum hardware: a comparator's verdict latch (one bit per row / column compare)
+    SRAM_A = "sram_a"  # a stored bit of the A scratchpad while an operand block is resident (opt-in)
+    SRAM_B = "sram_b"  # a stored bit of the B scratchpad while an operand block is resident (opt-in)
 
     @property
     def in_pe(self) -> bool:
         """Whether this is a register of a PE of the array (else a word of the checksum hardware)."""
         return self in (Site.ACC, Site.MULT, Site.A_REG, Site.B_REG)
 
+    @property
+    def in_sram(self) -> bool:
+        """Whether this is a bit of an operand scratchpad (faults.sram_faults; not in the default site set)."""
+        return self in (Site.SRAM_A, Site.SRAM_B)
+
     def word_bits(self, datatype: Datatype) -> int:
         """Width in bits of this site's register word for a datatype."""
         if self is Site.CHK_CMP:
             return 1
+        if self.in_sram:
+            return datatype.operand_bits
         if self in (Site.ACC, Site.CHK_PRED, Site.CHK_SUM):
             return datatype.acc_bits
         if self is Site.MULT:

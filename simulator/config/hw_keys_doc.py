@@ -54,7 +54,8 @@ _SRAM = {
     "buffers": "1 (single) or 2 (double buffered: refill under compute)",
     "read_energy_pj_per_byte": "read energy",
     "write_energy_pj_per_byte": "write energy",
-    "ecc": "per-word SEC-DED ECC (corrects 1 flipped bit, detects 2; `abftsim reliability`'s SRAM FIT)",
+    "ecc": "per-word SEC-DED ECC (corrects 1 flipped bit, detects 2; `abftsim reliability`'s SRAM FIT, "
+    "and runs with the sram_a / sram_b fault sites)",
     "ecc_data_bits": "data bits per ECC word (64: the (72, 64) code)",
 }
 for _sram, _what in (("a", "activations (A)"), ("b", "weights (B)"), ("c", "outputs and partial sums (C)")):

@@ -3,7 +3,21 @@
 from __future__ import annotations
 
 from simulator.config.enums import Datatype, Site
-from simulator.kernels.codes import A_REG, ACC, B_REG, BF16, CHK_CMP, CHK_PRED, CHK_SUM, FP16, FP32, INT8, MULT
+from simulator.kernels.codes import (
+    A_REG,
+    ACC,
+    B_REG,
+    BF16,
+    CHK_CMP,
+    CHK_PRED,
+    CHK_SUM,
+    FP16,
+    FP32,
+    INT8,
+    MULT,
+    SRAM_A,
+    SRAM_B,
+)  # fmt: skip
 from simulator.mapping.dataflow import GEOMETRIES
 
 DATAFLOW_CODE = {dataflow: geometry.kernel_code for dataflow, geometry in GEOMETRIES.items()}
@@ -11,9 +25,13 @@ DATATYPE_CODE = {Datatype.INT8: INT8, Datatype.FP16: FP16, Datatype.BF16: BF16, 
 SITE_CODE = {
     Site.ACC: ACC, Site.MULT: MULT, Site.A_REG: A_REG, Site.B_REG: B_REG,
     Site.CHK_PRED: CHK_PRED, Site.CHK_SUM: CHK_SUM, Site.CHK_CMP: CHK_CMP,
+    Site.SRAM_A: SRAM_A, Site.SRAM_B: SRAM_B,
 }  # fmt: skip
 SITE_OF_CODE = {code: site for site, code in SITE_CODE.items()}
 # the order in which sampling draws sites: append new sites last, or seeds change meaning
-CANONICAL_SITES = (Site.ACC, Site.MULT, Site.A_REG, Site.B_REG, Site.CHK_PRED, Site.CHK_SUM, Site.CHK_CMP)
+CANONICAL_SITES = (
+    Site.ACC, Site.MULT, Site.A_REG, Site.B_REG, Site.CHK_PRED, Site.CHK_SUM, Site.CHK_CMP, Site.SRAM_A, Site.SRAM_B,
+)  # fmt: skip
 PE_SITES = tuple(s for s in CANONICAL_SITES if s.in_pe)  # drawn by faults.sampling, resolved by the kernels
-CHECKSUM_SITES = tuple(s for s in CANONICAL_SITES if not s.in_pe)  # drawn by faults.checksum_faults
+CHECKSUM_SITES = tuple(s for s in CANONICAL_SITES if not (s.in_pe or s.in_sram))  # drawn by faults.checksum_faults
+SRAM_SITES = tuple(s for s in CANONICAL_SITES if s.in_sram)  # drawn by faults.sram_faults (opt-in)

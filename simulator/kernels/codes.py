@@ -12,6 +12,8 @@ INT8, FP16, BF16, FP32 = 0, 1, 2, 3
 ACC, MULT, A_REG, B_REG = 0, 1, 2, 3
 # Words of the checksum hardware (faults.checksum_faults resolves them; they never reach a kernel).
 CHK_PRED, CHK_SUM, CHK_CMP = 4, 5, 6
+# Bits of the A / B scratchpads (faults.sram_faults draws them, verify.sram_effects resolves them).
+SRAM_A, SRAM_B = 7, 8
 
 # How a fault changes its bit: invert it (transient) or force it (permanent stuck-at-0 / -1).
 FLIP, STUCK0, STUCK1 = 0, 1, 2

@@ -53,6 +53,7 @@ from simulator.verify.ledger import FaultLedger, FoldErrors, LedgerTable
 from simulator.verify.operand_cache import OperandCache
 from simulator.verify.outcomes import Outcomes
 from simulator.verify.records import FaultRecords, fault_records
+from simulator.verify.sram_effects import SramInjector
 
 _DUPLICATE_STREAM = 5  # SeedSequence stream of DMR's second copy (faults.sampling uses 1-4)
 Drawn = tuple[FaultBatch, EffectBatch | None]
@@ -105,6 +106,7 @@ class FaultVerifier:
             self.contract.checksums and bool(checksum_sites(spec)) and spec.kind is FaultKind.TRANSIENT and spec.ber > 0
         )
         self.checksum_log = ChecksumLog()
+        self.sram = SramInjector(hw, schedules, spec, self.operands)  # A / B scratchpad upsets (opt-in sites)
 
     # -- explicit faults in, per-fault records out --------------------------------------------
     def records(self) -> FaultRecords:
@@ -141,6 +143,7 @@ class FaultVerifier:
             if len(self.checksum_log):
                 finals = {k: (s.final is Action.ACCEPT, s.gave_up) for k, s in self.ledger.folds.items()}
                 table = self.checksum_log.merged(table, finals)
+            table = self.sram.merged(table, self.ledger.folds)
             fates = classify(table, self.contract.tolerates, self.operands.writeback, self.operands.clean_accumulators)
             self._fates, self._sorted = (table, fates), {}
         return self._fates
@@ -166,6 +169,7 @@ class FaultVerifier:
         states = [self.ledger.folds[k] for k in self._instance_keys().get((gemm_index, instance), [])]
         n = self.schedules[gemm_index].gemm.n
         parts = [(s.grows[s.live()] * n + s.gcols[s.live()], s.delta[s.live()]) for s in states]
+        parts += self.sram.live_errors(gemm_index, instance, n)  # SRAM upsets (verify.sram_effects)
         dtype = np.int64 if self.hw.array.datatype.is_integer else np.float64
         if not parts:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, dtype)

@@ -1,0 +1,312 @@
+"""What the A / B scratchpad upsets (faults.sram_faults) do to a run's outputs, as fault-ledger rows.
+
+Exact effect: a flip of a stored bit of A[i, k] at cycle t changes the value every later reader fold of its
+copy reads to a' (faults.sram_faults: the reader folds with end > t); each such fold adds (a' - a) B[k, n] to
+its output C[i, n] for every n of its N range (a B[k, n] flip: A[m, k] (b' - b) to C[m, n] over its M range;
+WS / IS folds' partial sums add up in C); a fold that reads a changed A[i, k] and a changed B[k, n] adds the
+product of the two changes too (charged to the A upset), and a bit flipped again in the same copy flips back
+(every second flip of it in time carries the opposite change). For int8 that is the exact integer change of
+the int32 accumulator (a test recomputes every fold from the words it read); for floating point the
+first-order change (the fp32 accumulation's rounding is not re-run). The usual write-back judgement
+(verify.fates) then decides escaped or masked-at-output.
+
+Checks: ABFT encodes its checksums from the operands as read from SRAM, so the corrupted operand feeds the
+data and the checksums alike and the check passes: silent (an input checksum over the DRAM copy would catch it;
+not modelled). DMR's two copies read the same SRAM word, so they agree too. Hence an SRAM upset never flags a
+fold, and a recomputation (for another fault) reads the same corrupted word: its error stays.
+
+ECC (memory.sram.<a|b>.ecc: secded): a pattern the decoder corrects leaves no error (fate `corrected`); a
+detected one makes the block be refetched from DRAM (counted `detected`, fate `recomputed`; the refetch's
+time and energy are not priced); both keep the error the flip would have made as a dead element (so the fate
+says what ECC removed; a flip of a check bit alone changes nothing and is `masked`). Miscorrected and
+undetected patterns corrupt as above. Each upset is judged alone: two upsets of one ECC word at different
+times within a copy's life (a double error for the decoder, without scrubbing) are not combined; at any
+realistic rate that pair is vanishingly rare.
+
+Ledger rows: site sram_a / sram_b, attempt 0, the fold = the first reader it reaches, row / col = the operand
+element (-1 for an ECC check bit), cycle = the strike's cycle relative to that fold's start (negative: before
+it started), bit = the element's bit (the codeword position under ECC), mode FLIP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.abft.protocol import Action
+from simulator.config.enums import Datatype, FaultKind
+from simulator.config.fault_spec import FaultSpec
+from simulator.config.schema import HwConfig
+from simulator.faults.ecc import SecDed
+from simulator.faults.sram_faults import (
+    ECC_CORRECTED,
+    ECC_DETECTED,
+    SramCopies,
+    SramFaults,
+    flip_bits,
+    fold_ranges,
+    fold_times,
+    sample_sram_faults,
+    sram_copies,
+    sram_sites,
+)
+from simulator.kernels.codes import FLIP, SRAM_A, SRAM_B
+from simulator.mapping.schedule import GemmSchedule
+from simulator.verify.ledger import FAULT_COLUMNS, FoldErrors, LedgerTable
+from simulator.verify.operand_cache import OperandCache
+
+_SITE = {"a": SRAM_A, "b": SRAM_B}
+Chunk = tuple[int, np.ndarray, np.ndarray, np.ndarray, bool]  # owner, output rows, output cols, deltas, alive
+Read = tuple[int, int, int, float, np.ndarray]  # owner, operand row, col, value change, folds that read it
+
+
+@dataclass(frozen=True, slots=True)
+class SramRows:
+    """One GEMM instance's SRAM faults as ledger rows: per fault (FAULT_COLUMNS, fold, detected, corrected) and
+    per corrupted output element (owner: index among these rows, grows, gcols, delta, alive)."""
+
+    gemm: int
+    instance: int
+    fold: np.ndarray
+    faults: dict[str, np.ndarray]
+    detected: np.ndarray
+    corrected: np.ndarray
+    owner: np.ndarray
+    grows: np.ndarray
+    gcols: np.ndarray
+    delta: np.ndarray
+    alive: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.fold.shape[0])
+
+
+def operand_rows(
+    faults: SramFaults,
+    copies: SramCopies,
+    a: np.ndarray,
+    b: np.ndarray,
+    fold_start: np.ndarray,
+    out_ranges: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    datatype: Datatype,
+) -> tuple[np.ndarray, dict[str, np.ndarray], list[Chunk], list[Read]]:
+    """(fold of each fault row, its FAULT_COLUMNS, its elements as (owner, grows, gcols, delta, alive) chunks,
+    the live operand errors as (owner, row, col, value change, reader folds that read it)).
+    `out_ranges`: each fold's ([m_lo, m_hi), [n_lo, n_hi)) ranges."""
+    (m_lo, m_hi), (n_lo, n_hi) = out_ranges
+    integer = datatype.is_integer
+    mat = a if faults.operand == "a" else b
+    n = len(faults)
+    fold = np.zeros(n, np.int64)
+    for i in range(n):
+        readers, ends = copies.readers(int(faults.copy[i]))
+        fold[i] = readers[int(np.argmax(ends > faults.cycle[i]))]
+    chunks: list[Chunk] = []
+    read: list[Read] = []
+
+    def spread(owner: int, r: int, c: int, bit: int, alive: bool, sign: float = 1.0) -> None:
+        old = float(mat[r, c])
+        d = sign * (float(flip_bits(np.array([mat[r, c]]), np.array([bit]), datatype)[0]) - old)
+        if d == 0:
+            return
+        readers, ends = copies.readers(int(faults.copy[owner]))
+        hit = readers[ends > faults.cycle[owner]]
+        if alive:
+            read.append((owner, r, c, d, hit))
+        for j in hit:
+            if faults.operand == "a":  # A[r=i, c=k]: outputs C[i, n] of fold j
+                cols = np.arange(n_lo[j], n_hi[j])
+                rows = np.full(cols.shape, r)
+                other = b[c, n_lo[j] : n_hi[j]]
+            else:  # B[r=k, c=n]: outputs C[m, n] of fold j
+                rows = np.arange(m_lo[j], m_hi[j])
+                cols = np.full(rows.shape, c)
+                other = a[m_lo[j] : m_hi[j], r]
+            delta = int(d) * other.astype(np.int64) if integer else d * other.astype(np.float64)
+            chunks.append((owner, rows.astype(np.int64), cols.astype(np.int64), delta, alive))
+
+    wrong = faults.verdict == 0
+    for idx in np.flatnonzero(~wrong & (faults.data_bit >= 0)).tolist():  # what ECC removed
+        spread(idx, int(faults.row[idx]), int(faults.col[idx]), int(faults.data_bit[idx]), False)
+    # a bit flipped again in the same copy flips back: every second flip of it (in time) undoes the first
+    order = np.argsort(faults.cycle[faults.err_owner], kind="stable").tolist()
+    flips: dict[tuple[int, int, int, int], int] = {}
+    for e in order:
+        r, c, bit, owner = (int(x[e]) for x in (faults.err_row, faults.err_col, faults.err_bit, faults.err_owner))
+        key = (int(faults.copy[owner]), r, c, bit)
+        flips[key] = flips.get(key, 0) + 1
+        spread(owner, r, c, bit, True, -1.0 if flips[key] % 2 == 0 else 1.0)
+    cycle = faults.cycle - fold_start[fold]
+    columns = {
+        "attempt": np.zeros(n, np.int64), "ordinal": np.arange(n, dtype=np.int64), "row": faults.row,
+        "col": faults.col, "cycle": cycle, "site": np.full(n, _SITE[faults.operand], np.int64), "bit": faults.bit,
+        "mode": np.full(n, FLIP, np.int64),
+    }  # fmt: skip
+    return fold, columns, chunks, read
+
+
+def instance_rows(
+    gemm: int,
+    instance: int,
+    drawn: dict[str, tuple[SramFaults, SramCopies]],
+    a: np.ndarray,
+    b: np.ndarray,
+    fold_start: np.ndarray,
+    out_ranges: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]],
+    datatype: Datatype,
+) -> SramRows:
+    """All SRAM faults of one GEMM instance as ledger rows (operand a first, then b; ordinals continue)."""
+    folds, cols, owners, grows, gcols, deltas, alives, det, cor = [], [], [], [], [], [], [], [], []
+    base = 0
+    dtype = np.int64 if datatype.is_integer else np.float64
+    reads: dict[str, list[Read]] = {}
+    for op, (faults, copies) in drawn.items():
+        fold, columns, chunks, read = operand_rows(faults, copies, a, b, fold_start, out_ranges, datatype)
+        reads[op] = [(base + o, r, c, d, hit) for o, r, c, d, hit in read]
+        columns["ordinal"] = columns["ordinal"] + base
+        folds.append(fold)
+        cols.append(columns)
+        det.append(faults.verdict == ECC_DETECTED)
+        cor.append(faults.verdict == ECC_CORRECTED)
+        for owner, r, c, d, alive in chunks:
+            owners.append(np.full(r.shape, base + owner, np.int64))
+            grows.append(r)
+            gcols.append(c)
+            deltas.append(d.astype(dtype))
+            alives.append(np.full(r.shape, alive, bool))
+        base += len(faults)
+    for owner, r, c, d, alive in cross_terms(reads.get("a", []), reads.get("b", []), datatype.is_integer):
+        owners.append(np.full(r.shape, owner, np.int64))
+        grows.append(r)
+        gcols.append(c)
+        deltas.append(d.astype(dtype))
+        alives.append(np.full(r.shape, alive, bool))
+
+    def cat(parts: list, dt: type) -> np.ndarray:
+        return np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt)
+
+    return SramRows(
+        gemm, instance, cat(folds, np.int64), {c: cat([x[c] for x in cols], np.int64) for c in FAULT_COLUMNS},
+        cat(det, bool), cat(cor, bool), cat(owners, np.int64), cat(grows, np.int64), cat(gcols, np.int64),
+        cat(deltas, dtype), cat(alives, bool),
+    )  # fmt: skip
+
+
+def cross_terms(a_reads: list[Read], b_reads: list[Read], integer: bool) -> list[Chunk]:
+    """A fold reading both a changed A[i, k] (by da) and a changed B[k, n] (by db) adds (a + da)(b + db) - a b
+    to C[i, n]: the two first-order terms are the faults' own elements, the product da db is charged to the A
+    fault (one element per fold reading both)."""
+    out = []
+    for oa, i, k, da, fa in a_reads:
+        for _, k2, n, db, fb in b_reads:
+            if k2 != k:
+                continue
+            both = np.intersect1d(fa, fb).shape[0]
+            if both:
+                d = np.full(both, int(da) * int(db) if integer else da * db)
+                out.append((oa, np.full(both, i, np.int64), np.full(both, n, np.int64), d, True))
+    return out
+
+
+def merged(
+    table: LedgerTable, parts: list[SramRows], final_of: dict[tuple[int, int, int], tuple[bool, bool]]
+) -> LedgerTable:
+    """The ledger table with the SRAM faults and their elements added, in (gemm, instance, fold) order with each
+    fold's other faults first. `final_of[(g, i, f)]`: (accepted, gave up) of a fold the verifier checked."""
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return table
+    n = sum(len(p) for p in parts)
+    gemm = np.concatenate([np.full(len(p), p.gemm, np.int64) for p in parts])
+    instance = np.concatenate([np.full(len(p), p.instance, np.int64) for p in parts])
+    fold = np.concatenate([p.fold for p in parts])
+    finals = [final_of.get(k, (True, False)) for k in zip(gemm.tolist(), instance.tolist(), fold.tolist(), strict=True)]
+    m = len(table)
+    keys = (np.r_[np.zeros(m, np.int64), np.ones(n, np.int64)], np.r_[table.fold, fold],
+            np.r_[table.instance, instance], np.r_[table.gemm, gemm])  # fmt: skip
+    order = np.lexsort(keys)
+    position = np.empty(m + n, np.int64)
+    position[order] = np.arange(m + n)
+    offsets = np.cumsum([0] + [len(p) for p in parts])
+    new_owner = np.concatenate([p.owner + offsets[i] + m for i, p in enumerate(parts)])
+
+    def cat(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+        return np.concatenate([old, new.astype(old.dtype, copy=False)])[order]
+
+    def elements(old: np.ndarray, name: str) -> np.ndarray:
+        return np.concatenate([old, *(getattr(p, name).astype(old.dtype, copy=False) for p in parts)])
+
+    return LedgerTable(
+        gemm=cat(table.gemm, gemm), instance=cat(table.instance, instance), fold=cat(table.fold, fold),
+        faults={c: cat(table.faults[c], np.concatenate([p.faults[c] for p in parts])) for c in FAULT_COLUMNS},
+        detected=cat(table.detected, np.concatenate([p.detected for p in parts])),
+        corrected=cat(table.corrected, np.concatenate([p.corrected for p in parts])),
+        accepted=cat(table.accepted, np.array([a for a, _ in finals], bool)),
+        gave_up=cat(table.gave_up, np.array([g for _, g in finals], bool)),
+        owner=position[np.r_[table.owner, new_owner]], grows=elements(table.grows, "grows"),
+        gcols=elements(table.gcols, "gcols"), delta=elements(table.delta, "delta"),
+        alive=elements(table.alive, "alive"),
+        false_alarm=cat(table.false_alarm, np.zeros(n, bool)), hidden=cat(table.hidden, np.zeros(n, bool)),
+    )  # fmt: skip
+
+
+def accepted_of(folds: dict[tuple[int, int, int], FoldErrors]) -> dict[tuple[int, int, int], tuple[bool, bool]]:
+    """(accepted, gave up) per ledger fold (verify.ledger FoldErrors by key)."""
+    return {k: (s.final is Action.ACCEPT, s.gave_up) for k, s in folds.items()}
+
+
+class SramInjector:
+    """The A / B scratchpad upsets of a run (faults.sram_faults), drawn and resolved once, policy-independent
+    (an SRAM upset never flags a fold: module doc). Empty unless the spec selects sram_a or sram_b."""
+
+    def __init__(
+        self, hw: HwConfig, schedules: Sequence[GemmSchedule], spec: FaultSpec, operands: OperandCache
+    ) -> None:
+        self.hw, self.schedules, self.spec, self.operands = hw, schedules, spec, operands
+        self.sites = sram_sites(spec.sites) if spec.kind is FaultKind.TRANSIENT and spec.ber > 0 else []
+        self._rows: list[SramRows] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.sites)
+
+    def rows(self) -> list[SramRows]:
+        if self._rows is None:
+            self._rows = self.operands.memo(("sram_rows", self.spec), self._draw) if self.sites else []
+        return self._rows
+
+    def instances(self, gemm_index: int) -> set[int]:
+        """The instances of a GEMM that SRAM upsets hit."""
+        return {r.instance for r in self.rows() if r.gemm == gemm_index}
+
+    def live_errors(self, gemm_index: int, instance: int, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(output codes row * n + col, delta) of the errors SRAM upsets leave in one instance's C."""
+        return [(r.grows[r.alive] * n + r.gcols[r.alive], r.delta[r.alive])
+                for r in self.rows() if (r.gemm, r.instance) == (gemm_index, instance)]  # fmt: skip
+
+    def merged(self, table: LedgerTable, folds: dict[tuple[int, int, int], FoldErrors]) -> LedgerTable:
+        return merged(table, self.rows(), accepted_of(folds)) if self.sites else table
+
+    def _draw(self) -> list[SramRows]:
+        datatype = self.hw.array.datatype
+        cfg = self.hw.memory.sram
+        ecc = {op: (SecDed(getattr(cfg, op).ecc_data_bits) if getattr(cfg, op).ecc == "secded" else None)
+               for op in ("a", "b")}  # fmt: skip
+        out = []
+        for g, s in enumerate(self.schedules):
+            if not self.spec.selects(s.gemm):
+                continue
+            folds = self.operands.folds(g)
+            copies = {op: sram_copies(s, folds, op) for op in self.sites}
+            start, _ = fold_times(s, folds)
+            ranges = fold_ranges(s, folds)
+            for inst in range(s.gemm.count):
+                drawn = sample_sram_faults(self.spec.seed, self.spec.ber, self.sites, copies, datatype, ecc,
+                                           self.spec.mbu_fraction, self.spec.mbu_max_bits, g, inst)  # fmt: skip
+                if not any(len(f) for f in drawn.values()):
+                    continue
+                ops = self.operands.operands(g, inst)
+                pairs = {op: (drawn[op], copies[op]) for op in self.sites}
+                out.append(instance_rows(g, inst, pairs, ops.a, ops.b, start, (ranges["m"], ranges["n"]), datatype))
+        return out
