@@ -124,7 +124,7 @@ STEPS = (
     Step(
         "accuracy_figures",
         (
-            f"{ABFTSIM} accuracy --quiet --set array.rows=8 --set array.cols=8 --abft "
+            f"{ABFTSIM} accuracy --json accuracy.json --set array.rows=8 --set array.cols=8 --abft "
             f"{ROOT}/simulator/functional/data/digits_vit_thresholds_8x8.yaml --ber 1e-7 --ber 5e-7 --ber 1e-6 "
             f"--ber 2e-6 --ber 3e-6 --trials 3 --plot {PLOTS}",
         ),

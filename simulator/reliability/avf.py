@@ -27,15 +27,14 @@ from simulator.faults.effects import resolve_gemm_faults
 from simulator.kernels.codes import P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
 from simulator.mapping.region import resolve_region
 from simulator.mapping.schedule import GemmSchedule
-from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval, wilson_interval
 from simulator.reliability.exposure import Exposure, SingleFaults, sample_single_faults, workload_exposure
 from simulator.reliability.fast_fates import UNSETTLED, fast_fates, fault_checks
-from simulator.reliability.single_fault import FATE_CODE, FATES, FoldContext, fates
+from simulator.reliability.single_fault import FATE_CODE, FateTally, FoldContext, fates
 from simulator.verify.operand_cache import OperandCache
 
 
 @dataclass(frozen=True)
-class AvfCampaign:
+class AvfCampaign(FateTally):
     """Per fault: its site, GEMM kind and fate under each policy (fate codes: single_fault.FATES order)."""
 
     policies: tuple[str, ...]
@@ -56,20 +55,6 @@ class AvfCampaign:
         if kind is not None:
             keep &= self.kinds == kind
         return keep
-
-    def counts(self, policy: str, mask: np.ndarray | None = None) -> dict[str, int]:
-        codes = self.fate[self.policies.index(policy)]
-        if mask is not None:
-            codes = codes[mask]
-        tally = np.bincount(codes, minlength=len(FATES))
-        return {name: int(tally[FATE_CODE[name]]) for name in FATES}
-
-    def avf(
-        self, policy: str, fate: str, mask: np.ndarray | None = None, confidence: float = DEFAULT_CONFIDENCE
-    ) -> Interval:
-        """P(fate | one upset in an exposed slot of the selection), Wilson interval."""
-        counts = self.counts(policy, mask)
-        return wilson_interval(counts[fate], sum(counts.values()), confidence)
 
 
 @dataclass(frozen=True)

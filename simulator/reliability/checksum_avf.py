@@ -46,9 +46,9 @@ from simulator.faults.checksum_faults import (
 )
 from simulator.faults.codes import CHECKSUM_SITES, SITE_CODE
 from simulator.mapping.schedule import GemmSchedule
-from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval, wilson_interval
+from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval
 from simulator.reliability.rates import fit_from_exposure
-from simulator.reliability.single_fault import FATE_CODE, FATES
+from simulator.reliability.single_fault import FATE_CODE, FateTally
 from simulator.verify.checksum_checks import checked_blocks
 from simulator.verify.operand_cache import OperandCache
 
@@ -101,7 +101,7 @@ def checksum_exposure(
 
 
 @dataclass(frozen=True)
-class ChecksumCampaign:
+class ChecksumCampaign(FateTally):
     """Per single checksum fault: its site, GEMM kind and fate under each policy (single_fault.FATES codes)."""
 
     policies: tuple[str, ...]
@@ -115,17 +115,6 @@ class ChecksumCampaign:
 
     def mask(self, site: str | None = None) -> np.ndarray:
         return np.ones(len(self), bool) if site is None else self.site == SITE_CODE[Site(site)]
-
-    def counts(self, policy: str, mask: np.ndarray | None = None) -> dict[str, int]:
-        codes = self.fate[self.policies.index(policy)]
-        tally = np.bincount(codes if mask is None else codes[mask], minlength=len(FATES))
-        return {name: int(tally[FATE_CODE[name]]) for name in FATES}
-
-    def avf(
-        self, policy: str, fate: str, mask: np.ndarray | None = None, confidence: float = DEFAULT_CONFIDENCE
-    ) -> Interval:
-        counts = self.counts(policy, mask)
-        return wilson_interval(counts[fate], sum(counts.values()), confidence)
 
 
 def run_checksum_campaign(

@@ -27,9 +27,32 @@ import numpy as np
 from simulator.abft.checksum import BlockDeviation, block_deviations
 from simulator.abft.protocol import Action, FoldVerification, Policy, TileCheck
 from simulator.mapping.region import Region
+from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval, wilson_interval
 
 FATES = ("masked", "corrected", "recomputed", "tolerated", "due", "sdc")
 FATE_CODE = {name: code for code, name in enumerate(FATES)}
+
+
+class FateTally:
+    """Fate counts and AVF intervals of a single-fault campaign: `fate` holds one FATES code per
+    (policy, fault), rows in `policies` order (PE-register and checksum-hardware campaigns alike)."""
+
+    policies: tuple[str, ...]
+    fate: np.ndarray
+
+    def counts(self, policy: str, mask: np.ndarray | None = None) -> dict[str, int]:
+        codes = self.fate[self.policies.index(policy)]
+        tally = np.bincount(codes if mask is None else codes[mask], minlength=len(FATES))
+        return {name: int(tally[FATE_CODE[name]]) for name in FATES}
+
+    def avf(
+        self, policy: str, fate: str, mask: np.ndarray | None = None, confidence: float = DEFAULT_CONFIDENCE
+    ) -> Interval:
+        """P(fate | one upset in an exposed slot of the selection), Wilson interval."""
+        counts = self.counts(policy, mask)
+        return wilson_interval(counts[fate], sum(counts.values()), confidence)
+
+
 _LEFT_IN_OUTPUT = np.array([FATE_CODE["tolerated"], FATE_CODE["due"], FATE_CODE["sdc"]], np.int8)
 
 
