@@ -296,10 +296,12 @@ def resolve_faults(
     """Fill positions / deltas of every fault (rows offsets[f]..offsets[f+1]-1), each on its own.
 
     `a` (M x K) and `b` (K x N) are the GEMM's operands and `at`, `bt` their transposes, all
-    C-contiguous float32 for every datatype (int8 and fp16 values widen exactly), so the kernel has
-    one signature. int8 deltas go to
-    `delta_int` (int32-wrapped), fp deltas to `delta_float` (float64(faulty) - float64(clean)); the
-    other array may have length 0.
+    C-contiguous. Floating-point datatypes pass float32 (fp16 and bf16 values widen exactly). int8
+    passes either float32 copies or faults.effects' lean operands: `a` and `bt` as int8 and
+    placeholders for `b` and `at`, which the integer chains never read (a second compiled signature,
+    identical results).
+    int8 deltas go to `delta_int` (int32-wrapped), fp deltas to `delta_float`
+    (float64(faulty) - float64(clean)); the other array may have length 0.
     """
     widest = 0
     for f in range(offsets.shape[0] - 1):
