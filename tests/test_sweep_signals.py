@@ -51,10 +51,16 @@ def _session_members(sid: int) -> list[int]:
     return members
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(sweep_dir: Path, db: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "simulator", "sweep", "sig.yaml", "--db", str(db), "--workers", "2", "--quiet"]
+    # Ctrl-C as a terminal delivers it: SIGINT at its default disposition in the sweep, even where the
+    # test itself runs with SIGINT ignored (a background job of a non-interactive shell inherits that).
     proc = subprocess.Popen(cmd, cwd=sweep_dir, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)  # fmt: skip
+                            stderr=subprocess.PIPE, preexec_fn=_default_sigint)  # fmt: skip
     deadline = time.monotonic() + 120
     while stored_trials(db) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
