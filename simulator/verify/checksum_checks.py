@@ -18,7 +18,7 @@ import numpy as np
 from simulator.abft.checksum import BlockDeviation
 from simulator.faults.checksum_faults import ROW_WORD, ChecksumFaults
 from simulator.kernels.codes import CHK_CMP, CHK_PRED, FLIP
-from simulator.verify.ledger import FAULT_COLUMNS, LedgerTable
+from simulator.verify.ledger import LedgerTable, with_added_faults
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,24 +136,5 @@ class ChecksumLog:
         }
         false_alarm = np.concatenate([a for _, a, _ in self._parts])
         hidden = np.concatenate([h for _, _, h in self._parts])
-        finals = [final_of.get(k, (True, False)) for k in zip(gemm.tolist(), instance.tolist(), fold.tolist(),
-                                                                 strict=True)]  # fmt: skip
-        m = len(table)
-        keys = (np.r_[np.zeros(m, np.int64), np.ones(n, np.int64)], np.r_[table.fold, fold],
-                np.r_[table.instance, instance], np.r_[table.gemm, gemm])  # fmt: skip
-        order = np.lexsort(keys)
-        position = np.empty(m + n, np.int64)
-        position[order] = np.arange(m + n)
-
-        def cat(old: np.ndarray, new: np.ndarray) -> np.ndarray:
-            return np.concatenate([old, new.astype(old.dtype, copy=False)])[order]
-
-        return LedgerTable(
-            gemm=cat(table.gemm, gemm), instance=cat(table.instance, instance), fold=cat(table.fold, fold),
-            faults={c: cat(table.faults[c], columns[c]) for c in FAULT_COLUMNS},
-            detected=cat(table.detected, false_alarm), corrected=cat(table.corrected, np.zeros(n, bool)),
-            accepted=cat(table.accepted, np.array([a for a, _ in finals], bool)),
-            gave_up=cat(table.gave_up, np.array([g for _, g in finals], bool)),
-            owner=position[table.owner], grows=table.grows, gcols=table.gcols, delta=table.delta, alive=table.alive,
-            false_alarm=cat(table.false_alarm, false_alarm), hidden=cat(table.hidden, hidden),
-        )  # fmt: skip
+        flags = {"detected": false_alarm, "corrected": np.zeros(n, bool), "false_alarm": false_alarm, "hidden": hidden}
+        return with_added_faults(table, (gemm, instance, fold), columns, flags, final_of)

@@ -194,6 +194,60 @@ class LedgerTable:
         return int(self.gemm.shape[0])
 
 
+@dataclass(frozen=True)
+class NewElements:
+    """Elements corrupted by faults added with `with_added_faults`: `owner` indexes the added faults."""
+
+    owner: np.ndarray
+    grows: np.ndarray
+    gcols: np.ndarray
+    delta: np.ndarray
+    alive: np.ndarray
+
+
+def with_added_faults(
+    table: LedgerTable,
+    keys: tuple[np.ndarray, np.ndarray, np.ndarray],
+    faults: dict[str, np.ndarray],
+    flags: dict[str, np.ndarray],
+    final_of: dict[tuple[int, int, int], tuple[bool, bool]],
+    elements: NewElements | None = None,
+) -> LedgerTable:
+    """`table` with n more faults (another fault family: checksum words, SRAM words), in (gemm,
+    instance, fold) order with each fold's ledger faults first.
+
+    `keys`: (gemm, instance, fold) of each added fault; `faults`: its FAULT_COLUMNS; `flags`: its
+    detected / corrected / false_alarm / hidden (each length n); `final_of[(g, i, f)]`: (accepted,
+    gave up) of a fold the verifier checked (others: accepted, not given up); `elements`: what the
+    added faults corrupted, or None."""
+    gemm, instance, fold = keys
+    n, m = len(gemm), len(table)
+    finals = [final_of.get(k, (True, False)) for k in zip(gemm.tolist(), instance.tolist(), fold.tolist(), strict=True)]
+    sort_keys = (np.r_[np.zeros(m, np.int64), np.ones(n, np.int64)], np.r_[table.fold, fold],
+                 np.r_[table.instance, instance], np.r_[table.gemm, gemm])  # fmt: skip
+    order = np.lexsort(sort_keys)
+    position = np.empty(m + n, np.int64)
+    position[order] = np.arange(m + n)
+
+    def cat(old: np.ndarray, new: np.ndarray) -> np.ndarray:
+        return np.concatenate([old, new.astype(old.dtype, copy=False)])[order]
+
+    def grown(old: np.ndarray, name: str) -> np.ndarray:
+        return old if elements is None else np.concatenate([old, getattr(elements, name).astype(old.dtype, copy=False)])
+
+    owner = table.owner if elements is None else np.r_[table.owner, elements.owner + m]
+    return LedgerTable(
+        gemm=cat(table.gemm, gemm), instance=cat(table.instance, instance), fold=cat(table.fold, fold),
+        faults={c: cat(table.faults[c], faults[c]) for c in FAULT_COLUMNS},
+        detected=cat(table.detected, flags["detected"]), corrected=cat(table.corrected, flags["corrected"]),
+        accepted=cat(table.accepted, np.array([a for a, _ in finals], bool)),
+        gave_up=cat(table.gave_up, np.array([g for _, g in finals], bool)),
+        owner=position[owner], grows=grown(table.grows, "grows"), gcols=grown(table.gcols, "gcols"),
+        delta=grown(table.delta, "delta"), alive=grown(table.alive, "alive"),
+        false_alarm=cat(table.false_alarm, flags["false_alarm"]), hidden=cat(table.hidden, flags["hidden"]),
+    )  # fmt: skip
+
+
 class FaultLedger:
     """Every fold's FoldErrors of a run, by (gemm index, instance, fold index)."""
 

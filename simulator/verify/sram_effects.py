@@ -54,7 +54,7 @@ from simulator.faults.sram_faults import (
 )
 from simulator.kernels.codes import FLIP, SRAM_A, SRAM_B
 from simulator.mapping.schedule import GemmSchedule
-from simulator.verify.ledger import FAULT_COLUMNS, FoldErrors, LedgerTable
+from simulator.verify.ledger import FAULT_COLUMNS, FoldErrors, LedgerTable, NewElements, with_added_faults
 from simulator.verify.operand_cache import OperandCache
 
 _SITE = {"a": SRAM_A, "b": SRAM_B}
@@ -222,34 +222,19 @@ def merged(
     gemm = np.concatenate([np.full(len(p), p.gemm, np.int64) for p in parts])
     instance = np.concatenate([np.full(len(p), p.instance, np.int64) for p in parts])
     fold = np.concatenate([p.fold for p in parts])
-    finals = [final_of.get(k, (True, False)) for k in zip(gemm.tolist(), instance.tolist(), fold.tolist(), strict=True)]
-    m = len(table)
-    keys = (np.r_[np.zeros(m, np.int64), np.ones(n, np.int64)], np.r_[table.fold, fold],
-            np.r_[table.instance, instance], np.r_[table.gemm, gemm])  # fmt: skip
-    order = np.lexsort(keys)
-    position = np.empty(m + n, np.int64)
-    position[order] = np.arange(m + n)
     offsets = np.cumsum([0] + [len(p) for p in parts])
-    new_owner = np.concatenate([p.owner + offsets[i] + m for i, p in enumerate(parts)])
-
-    def cat(old: np.ndarray, new: np.ndarray) -> np.ndarray:
-        return np.concatenate([old, new.astype(old.dtype, copy=False)])[order]
-
-    def elements(old: np.ndarray, name: str) -> np.ndarray:
-        return np.concatenate([old, *(getattr(p, name).astype(old.dtype, copy=False) for p in parts)])
-
-    return LedgerTable(
-        gemm=cat(table.gemm, gemm), instance=cat(table.instance, instance), fold=cat(table.fold, fold),
-        faults={c: cat(table.faults[c], np.concatenate([p.faults[c] for p in parts])) for c in FAULT_COLUMNS},
-        detected=cat(table.detected, np.concatenate([p.detected for p in parts])),
-        corrected=cat(table.corrected, np.concatenate([p.corrected for p in parts])),
-        accepted=cat(table.accepted, np.array([a for a, _ in finals], bool)),
-        gave_up=cat(table.gave_up, np.array([g for _, g in finals], bool)),
-        owner=position[np.r_[table.owner, new_owner]], grows=elements(table.grows, "grows"),
-        gcols=elements(table.gcols, "gcols"), delta=elements(table.delta, "delta"),
-        alive=elements(table.alive, "alive"),
-        false_alarm=cat(table.false_alarm, np.zeros(n, bool)), hidden=cat(table.hidden, np.zeros(n, bool)),
+    elements = NewElements(
+        owner=np.concatenate([p.owner + offsets[i] for i, p in enumerate(parts)]),
+        grows=np.concatenate([p.grows for p in parts]), gcols=np.concatenate([p.gcols for p in parts]),
+        delta=np.concatenate([p.delta for p in parts]), alive=np.concatenate([p.alive for p in parts]),
     )  # fmt: skip
+    faults = {c: np.concatenate([p.faults[c] for p in parts]) for c in FAULT_COLUMNS}
+    flags = {
+        "detected": np.concatenate([p.detected for p in parts]),
+        "corrected": np.concatenate([p.corrected for p in parts]),
+        "false_alarm": np.zeros(n, bool), "hidden": np.zeros(n, bool),
+    }  # fmt: skip
+    return with_added_faults(table, (gemm, instance, fold), faults, flags, final_of, elements)
 
 
 def accepted_of(folds: dict[tuple[int, int, int], FoldErrors]) -> dict[tuple[int, int, int], tuple[bool, bool]]:
