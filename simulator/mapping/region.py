@@ -67,10 +67,15 @@ class Region:
     rows: tuple[int, ...] = ()
     cols: tuple[int, ...] = ()
 
+    @property
+    def whole_fold(self) -> bool:
+        """A pass over this region computes (and writes back) every element of the fold."""
+        return self.scope in (Scope.TILE, Scope.GEMM)
+
     def covers(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Which output-block positions (`rows[i]`, `cols[i]`) a recomputation of this region
         rewrites (a LINES region is resolved to ROWS or COLS before it is run)."""
-        if self.scope in (Scope.TILE, Scope.GEMM):
+        if self.whole_fold:
             return np.ones(rows.shape, bool)
         if self.scope is Scope.ROWS:
             return np.isin(rows, self.rows)

@@ -47,6 +47,11 @@ class FoldErrors:
         self.gave_up = False
         self.retired: list[FoldErrors] = []  # earlier passes' faults, every error rewritten
 
+    @property
+    def final_flags(self) -> tuple[bool, bool]:
+        """(the final verdict was ACCEPT, the retries ran out): what a fold's faults inherit."""
+        return self.final is Action.ACCEPT, self.gave_up
+
     def parts(self) -> list[FoldErrors]:
         """Every fault of the fold: the retired passes', then the current ones."""
         return [*self.retired, self]
@@ -275,7 +280,7 @@ class FaultLedger:
         finals: list[tuple[bool, bool]] = []
         for k in owners:
             fold = self.folds[k]  # fold-level facts live on the fold's current part
-            final = (fold.final is Action.ACCEPT, fold.gave_up)
+            final = fold.final_flags
             for part in fold.parts():
                 keys.append(k)
                 counts.append(part.fault_count)
@@ -309,6 +314,10 @@ class FaultLedger:
             false_alarm=np.zeros(int(n_faults.sum()), bool),
             hidden=np.zeros(int(n_faults.sum()), bool),
         )
+
+    def finals(self) -> dict[tuple[int, int, int], tuple[bool, bool]]:
+        """(accepted, gave up) of every fold the verifier checked (FoldErrors.final_flags), by key."""
+        return {k: s.final_flags for k, s in self.folds.items()}
 
     def given_up(self) -> int:
         return sum(s.gave_up for s in self.folds.values())

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.abft.protocol import Action
 from simulator.config.enums import Datatype, FaultKind
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
@@ -54,7 +53,7 @@ from simulator.faults.sram_faults import (
 )
 from simulator.kernels.codes import FLIP, SRAM_A, SRAM_B
 from simulator.mapping.schedule import GemmSchedule
-from simulator.verify.ledger import FAULT_COLUMNS, FoldErrors, LedgerTable, NewElements, with_added_faults
+from simulator.verify.ledger import FAULT_COLUMNS, LedgerTable, NewElements, with_added_faults
 from simulator.verify.operand_cache import OperandCache
 
 _SITE = {"a": SRAM_A, "b": SRAM_B}
@@ -237,11 +236,6 @@ def merged(
     return with_added_faults(table, (gemm, instance, fold), faults, flags, final_of, elements)
 
 
-def accepted_of(folds: dict[tuple[int, int, int], FoldErrors]) -> dict[tuple[int, int, int], tuple[bool, bool]]:
-    """(accepted, gave up) per ledger fold (verify.ledger FoldErrors by key)."""
-    return {k: (s.final is Action.ACCEPT, s.gave_up) for k, s in folds.items()}
-
-
 class SramInjector:
     """The A / B scratchpad upsets of a run (faults.sram_faults), drawn and resolved once, policy-independent
     (an SRAM upset never flags a fold: module doc). Empty unless the spec selects sram_a or sram_b."""
@@ -270,8 +264,9 @@ class SramInjector:
         return [(r.grows[r.alive] * n + r.gcols[r.alive], r.delta[r.alive])
                 for r in self.rows() if (r.gemm, r.instance) == (gemm_index, instance)]  # fmt: skip
 
-    def merged(self, table: LedgerTable, folds: dict[tuple[int, int, int], FoldErrors]) -> LedgerTable:
-        return merged(table, self.rows(), accepted_of(folds)) if self.sites else table
+    def merged(self, table: LedgerTable, final_of: dict[tuple[int, int, int], tuple[bool, bool]]) -> LedgerTable:
+        """The ledger table with these upsets added (`final_of`: FaultLedger.finals())."""
+        return merged(table, self.rows(), final_of) if self.sites else table
 
     def _draw(self) -> list[SramRows]:
         datatype = self.hw.array.datatype

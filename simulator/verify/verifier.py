@@ -140,10 +140,11 @@ class FaultVerifier:
     def _classified(self) -> tuple[LedgerTable, Fates]:
         if self._fates is None:
             table = self.ledger.table()
-            if len(self.checksum_log):
-                finals = {k: (s.final is Action.ACCEPT, s.gave_up) for k, s in self.ledger.folds.items()}
-                table = self.checksum_log.merged(table, finals)
-            table = self.sram.merged(table, self.ledger.folds)
+            if len(self.checksum_log) or self.sram:
+                finals = self.ledger.finals()
+                if len(self.checksum_log):
+                    table = self.checksum_log.merged(table, finals)
+                table = self.sram.merged(table, finals)
             fates = classify(table, self.contract.tolerates, self.operands.writeback, self.operands.clean_accumulators)
             self._fates, self._sorted = (table, fates), {}
         return self._fates
@@ -347,14 +348,13 @@ class FaultVerifier:
         if attempt > 0:
             self.recomputations += len(batch)
             for f, region in regions.items():
-                whole = region.scope in (Scope.TILE, Scope.GEMM)  # a pass over the whole fold rewrites every element
-                states[f].erase(None if whole else region.covers(states[f].rows, states[f].cols))
+                states[f].erase(None if region.whole_fold else region.covers(states[f].rows, states[f].cols))
             drawn = self._pass_faults(self.spec, gemm_index, instance, attempt, regions, permanent=True)
             sub, effects = drawn if drawn is not None else (None, None)
             if sub is not None and effects is not None:
                 for f, lo, hi in _fold_runs(sub.fold_index):
                     written = None  # a whole-fold pass writes back every element it computes
-                    if regions[f].scope not in (Scope.TILE, Scope.GEMM):
+                    if not regions[f].whole_fold:
                         pos = effects.positions[int(effects.offsets[lo]) : int(effects.offsets[hi])]
                         written = regions[f].covers(pos[:, 0], pos[:, 1])
                     states[f].add(sub, lo, hi, effects, written)
@@ -419,7 +419,7 @@ class FaultVerifier:
 
         whole = self.operands.memo(("attempt", spec, gemm_index, instance, attempt), draw)
         ids = np.array(sorted(regions), np.int64)
-        if all(r.scope in (Scope.TILE, Scope.GEMM) for r in regions.values()):  # every slot of each fold is used
+        if all(r.whole_fold for r in regions.values()):  # every slot of each fold is used
             rerun = np.zeros(len(folds), bool)
             rerun[ids] = True
             sub = whole.select(np.flatnonzero(rerun[whole.fold_index]))
@@ -443,7 +443,7 @@ class FaultVerifier:
         a slot computes output (row, col) = OS (PE row, PE col), WS (step, PE col), IS (PE col,
         step) (mapping.region); stuck-at faults (no cycle) by their PE's output coordinate."""
         n = hi - lo
-        if region.scope in (Scope.TILE, Scope.GEMM) or n == 0:
+        if region.whole_fold or n == 0:
             return np.ones(n, bool)
         geometry, rows = geometry_of(self.hw.array.dataflow), self.hw.array.rows
         r, c, cycle = batch.row[lo:hi], batch.col[lo:hi], batch.cycle[lo:hi]
