@@ -24,16 +24,22 @@ HERE = Path(__file__).resolve().parent.parent
 DEFAULT = ["accuracy", "--set", "array.rows=8", "--set", "array.cols=8", "--ber", "1e-6", "--trials", "2"]
 
 
-def run_once(tree: Path, args: list[str], cache_dir: str) -> tuple[float, float]:
-    """(cpu seconds, wall seconds) of one `abftsim ARGS` in `tree`."""
+def run_child(tree: Path, args: list[str], cache_dir: str) -> tuple[float, float, str]:
+    """(cpu seconds, wall seconds, stdout) of one `abftsim ARGS` in `tree` (also bench_faulty_run's)."""
     env = {**os.environ, "PYTHONPATH": str(tree), "NUMBA_CACHE_DIR": cache_dir, "PYTHONDONTWRITEBYTECODE": "1"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "simulator.cli", *args], env=env, cwd=tempfile.gettempdir(), check=True,
-                   capture_output=True)  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "simulator.cli", *args], env=env, cwd=tempfile.gettempdir(),
+                          check=True, capture_output=True, text=True)  # fmt: skip
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall, done.stdout
+
+
+def run_once(tree: Path, args: list[str], cache_dir: str) -> tuple[float, float]:
+    """(cpu seconds, wall seconds) of one `abftsim ARGS` in `tree`."""
+    cpu, wall, _ = run_child(tree, args, cache_dir)
+    return cpu, wall
 
 
 def main() -> None:

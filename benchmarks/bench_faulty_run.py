@@ -19,31 +19,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench_cli_cpu import run_child  # this folder's child-CPU measurement
 
 HERE = Path(__file__).resolve().parent.parent
 
 
 def run_once(tree: Path, args: list[str], cache_dir: str) -> tuple[float, float, int]:
     """(cpu seconds, wall seconds, faults handled) of one `run --json -` in `tree`."""
-    env = {**os.environ, "PYTHONPATH": str(tree), "NUMBA_CACHE_DIR": cache_dir, "PYTHONDONTWRITEBYTECODE": "1"}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "simulator.cli", "run", "--quiet", "--json", "-", *args],
-        env=env, cwd=tempfile.gettempdir(), check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    faults = sum(int(p.get("faults_injected", 0)) for p in json.loads(done.stdout)["policies"])
+    cpu, wall, stdout = run_child(tree, ["run", "--quiet", "--json", "-", *args], cache_dir)
+    faults = sum(int(p.get("faults_injected", 0)) for p in json.loads(stdout)["policies"])
     return cpu, wall, faults
 
 
