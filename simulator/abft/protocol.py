@@ -152,6 +152,14 @@ class TileVerifier(Protocol):
         ...
 
 
+def flagged_by_instance(flagged: frozenset[tuple[int, int]]) -> dict[int, list[int]]:
+    """TileVerifier.flagged_folds grouped: fold indices per instance, each list sorted."""
+    by_instance: dict[int, list[int]] = {}
+    for instance, fold_index in sorted(flagged):
+        by_instance.setdefault(instance, []).append(fold_index)
+    return by_instance
+
+
 class NoFaults:
     """A verifier for fault-free runs: nothing is ever flagged."""
 

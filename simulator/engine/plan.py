@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from simulator.abft.protocol import CheckWork, Policy, TileVerifier
+from simulator.abft.protocol import CheckWork, Policy, TileVerifier, flagged_by_instance
 from simulator.config.schema import HwConfig
 from simulator.engine.checksum_unit import array_check_cycles, check_counts, duplicate_counts, side_unit_cycles
 from simulator.mapping import tiling
@@ -246,9 +246,7 @@ def build_plan(
                 on_array += c.array_check_cycles * length
             shapes[key] = (runs, counts, on_array)
         runs, counts, on_array = shapes[key]
-        marks_of: dict[int, list[int]] = {}
-        for i, f in sorted(verifier.flagged_folds(li)):
-            marks_of.setdefault(i, []).append(f)
+        marks_of = flagged_by_instance(verifier.flagged_folds(li))
         first = ordinal
         segments: list[Segment] = []
         per_instance = s.folds_per_instance

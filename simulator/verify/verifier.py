@@ -18,7 +18,16 @@ import numpy as np
 
 from simulator.abft.check_cost import check_extents
 from simulator.abft.checksum import BlockDeviation, block_deviations, tolerance_for
-from simulator.abft.protocol import Action, Decision, FoldAttempts, FoldVerification, Policy, Rerun, TileCheck
+from simulator.abft.protocol import (
+    Action,
+    Decision,
+    FoldAttempts,
+    FoldVerification,
+    Policy,
+    Rerun,
+    TileCheck,
+    flagged_by_instance,
+)
 from simulator.abft.retry import retry_rounds
 from simulator.config.abft_options import AbftConfig
 from simulator.config.enums import FaultKind
@@ -321,11 +330,8 @@ class FaultVerifier:
 
     # -- the retry loop over one instance ------------------------------------------------------
     def _run_instance(self, gemm_index: int, instance: int) -> dict[int, FoldAttempts]:
-        if gemm_index not in self._flagged_of:  # flagged fold indices per instance, sorted
-            by_instance: dict[int, list[int]] = {}
-            for i, f in sorted(self.flagged_folds(gemm_index)):
-                by_instance.setdefault(i, []).append(f)
-            self._flagged_of[gemm_index] = by_instance
+        if gemm_index not in self._flagged_of:
+            self._flagged_of[gemm_index] = flagged_by_instance(self.flagged_folds(gemm_index))
         folds = [self._fold(gemm_index, f) for f in self._flagged_of[gemm_index].get(instance, [])]
 
         def check_round(batch: list[tuple[Fold, int, Region | None]]) -> list[TileCheck]:
