@@ -34,6 +34,7 @@ from simulator.config.enums import FaultKind
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.checksum_faults import (
+    ROW_WORD,
     CheckGeometry,
     ChecksumFaults,
     check_geometry,
@@ -50,13 +51,14 @@ from simulator.faults.sampling import (
     sample_gemm_faults,
     sample_permanent_faults,
 )
+from simulator.kernels.checksum_check import exact_checked_block, int_word_values
 from simulator.kernels.codes import FLIP
 from simulator.kernels.fold_check import exact_fold_check
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.region import Region, Scope, resolve_region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
-from simulator.verify.checksum_checks import ChecksumLog, checked_blocks
+from simulator.verify.checksum_checks import ChecksumLog, ChecksumVerdicts, checked_blocks
 from simulator.verify.fates import FATES, Fates, classify
 from simulator.verify.ledger import FaultLedger, FoldErrors, LedgerTable
 from simulator.verify.operand_cache import OperandCache
@@ -290,6 +292,32 @@ class FaultVerifier:
         self.checksum_log.add(faults, verdicts)
         return list(verdicts.blocks)
 
+    def _exact_with_checksum_faults(self, gemm_index: int, instance: int, fold: Fold, state: FoldErrors,
+                                    drawn: ChecksumFaults | None, span: tuple[int, int]) -> tuple[
+            BlockDeviation, ...] | None:  # fmt: skip
+        """`_with_checksum_faults` over `_deviations` for an integer fold checked as one block, in
+        three kernel calls (kernels.fold_check, kernels.checksum_check; logged): the check blocks,
+        or None (nothing done) when the operand blocks do not span the fold's output block."""
+        assert drawn is not None
+        a_blk, b_blk = self.operands.fold_blocks(gemm_index, instance, fold)
+        n_rows, n_cols = state.shape
+        if a_blk.shape[0] != n_rows or b_blk.shape[1] != n_cols:
+            return None
+        faults = drawn.select(slice(*span))
+        row_word = faults.axis == ROW_WORD
+        values = int_word_values(faults.site, row_word, faults.line, faults.block, faults.step, a_blk, b_blk,
+                                 n_rows, n_cols)  # fmt: skip
+        deltas = word_deltas(values, faults.bit, True)
+        _, rsd, csd, _, _, _ = exact_fold_check(
+            state.rows, state.cols, state.delta, state.alive, state.owner, n_rows, n_cols, state.fault_count
+        )
+        rsd, csd, row_tol, col_tol, rows, cols, false_alarm, hidden = exact_checked_block(
+            rsd, csd, faults.site, row_word, faults.line, deltas
+        )
+        blocks = (BlockDeviation.with_flags(0, 0, rsd, csd, row_tol, col_tol, rows, cols),)
+        self.checksum_log.add(faults, ChecksumVerdicts(blocks, false_alarm, hidden))
+        return blocks
+
     def _first_pass(self, spec: FaultSpec, gemm_index: int, instance: int, permanent: bool) -> Drawn:
         """Attempt-0 faults of a GEMM instance (fold order) and their effects; shared by the run's policies."""
 
@@ -382,6 +410,11 @@ class FaultVerifier:
                 found = FoldVerification(state.kind, state.scale, exact_blocks, False, name)
                 if detected is not None:
                     state.detected |= detected
+            elif exact and not differ and _one_block(block, state.shape) and (
+                hit_blocks := self._exact_with_checksum_faults(gemm_index, instance, fold, state, checksum,
+                                                               checksum_spans[fold.index])) is not None:  # fmt: skip
+                found = FoldVerification(state.kind, state.scale, hit_blocks, False, name)
+                state.mark_detected(found)
             else:
                 blocks = self._deviations(gemm_index, instance, fold, state) if self.contract.checksums else []
                 if fold.index in checksum_spans:
