@@ -79,7 +79,9 @@ def test_kernels_match_their_references(seed, r, c, k, n_faults, n_errors, block
     n_blocks = np.where(axis == ROW_WORD, -(-c // bc), -(-r // br))
     blk = rng.integers(0, n_blocks)
     width = np.where(axis == ROW_WORD, np.minimum(bc, c - blk * bc), np.minimum(br, r - blk * br))
-    step = np.where(site == CHK_PRED, rng.integers(0, k, n_faults), np.where(site == CHK_SUM, rng.integers(0, width), 0))
+    step = np.where(
+        site == CHK_PRED, rng.integers(0, k, n_faults), np.where(site == CHK_SUM, rng.integers(0, width), 0)
+    )
     bit = rng.integers(0, 32, n_faults)
     f = _faults(site, axis, line, blk, step, bit)
     values = word_values(f, a, b, block)
