@@ -25,7 +25,8 @@ per-part flattening, the reference the tests compare `table()` with.
 
 from __future__ import annotations
 
-import copy
+import types
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,7 @@ from simulator.kernels.codes import FLIP, P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_
 FAULT_COLUMNS = ("attempt", "ordinal", "row", "col", "cycle", "site", "bit", "mode")
 ELEMENT_COLUMNS = ("owner", "rows", "cols", "grows", "gcols", "delta", "alive")
 _EMPTY = np.zeros(0, np.int64)
+_NO_FAULTS: Mapping[str, np.ndarray] = types.MappingProxyType({c: _EMPTY for c in FAULT_COLUMNS})  # shared, read-only
 _TABLE_COLUMNS = ("detected", "corrected", "owner", "grows", "gcols", "delta", "alive")  # FoldErrors -> LedgerTable
 
 
@@ -58,7 +60,8 @@ class FoldErrors:
         self._home: tuple[_Segment, int, int] | None = None  # this part's faults lo..hi-1 of a segment
         self._loose: int = -1  # its slot in the store's loose parts (a part that left its segment)
         self._part: int = -1  # its part number in the store (orders a fold's parts)
-        self.faults: dict[str, np.ndarray] = {c: _EMPTY for c in FAULT_COLUMNS}
+        self._faults: Mapping[str, np.ndarray] | None = _NO_FAULTS
+        self._source: tuple[FaultBatch, int, int] | None = None  # where `faults` comes from until read
         self.detected = np.zeros(0, bool)
         self.corrected = np.zeros(0, bool)
         self.owner = self.rows = self.cols = self.grows = self.gcols = _EMPTY
@@ -67,6 +70,16 @@ class FoldErrors:
         self.final: Action | None = None
         self.gave_up = False
         self.retired: list[FoldErrors] = []  # earlier passes' faults, every error rewritten
+
+    @property
+    def faults(self) -> Mapping[str, np.ndarray]:
+        """FAULT_COLUMNS of the faults (sliced from the pass's batch when first read: the checks
+        never read them)."""
+        if self._faults is None:
+            assert self._source is not None
+            batch, lo, hi = self._source
+            self._faults = {c: getattr(batch, c)[lo:hi] for c in FAULT_COLUMNS}
+        return self._faults
 
     @property
     def final_flags(self) -> tuple[bool, bool]:
@@ -92,8 +105,8 @@ class FoldErrors:
             return
         if self._store is not None:
             self._store.detach(self)  # the arrays below are this part's own from now on
-        for c in FAULT_COLUMNS:
-            self.faults[c] = np.concatenate([self.faults[c], getattr(batch, c)[lo:hi]])
+        mine = self.faults
+        self._faults = {c: np.concatenate([mine[c], getattr(batch, c)[lo:hi]]) for c in FAULT_COLUMNS}
         self.detected = np.concatenate([self.detected, np.zeros(hi - lo, bool)])
         self.corrected = np.concatenate([self.corrected, np.zeros(hi - lo, bool)])
         e_lo, e_hi = int(effects.offsets[lo]), int(effects.offsets[hi])
@@ -110,8 +123,7 @@ class FoldErrors:
         self.alive = np.concatenate([self.alive, keep])
 
     def _first(self, batch: FaultBatch, lo: int, hi: int, effects: EffectBatch, alive: np.ndarray | None) -> None:
-        for c in FAULT_COLUMNS:
-            self.faults[c] = getattr(batch, c)[lo:hi]
+        self._faults, self._source = None, (batch, lo, hi)
         e_lo, e_hi = int(effects.offsets[lo]), int(effects.offsets[hi])
         pos = effects.positions[e_lo:e_hi]
         offsets = effects.offsets
@@ -138,13 +150,13 @@ class FoldErrors:
         growing these."""
         if written is None or written.all():
             self.alive[:] = False  # in place: a segment's view sees it too
-            old = copy.copy(self)  # the current arrays, now frozen (a retired part is only read)
-            old.retired = []
+            old = object.__new__(FoldErrors)  # the current arrays, now frozen (a retired part is only read)
+            old.__dict__ = {**self.__dict__, "retired": []}
             if self._store is not None and self._loose >= 0:
                 self._store.loose[self._loose] = old
             self._home, self._loose = None, -1
             self.retired.append(old)
-            self.faults = {c: _EMPTY for c in FAULT_COLUMNS}
+            self._faults, self._source = _NO_FAULTS, None
             self.detected, self.corrected = np.zeros(0, bool), np.zeros(0, bool)
             self.owner = self.rows = self.cols = self.grows = self.gcols = _EMPTY
             self.delta, self.alive = self.delta[:0], np.zeros(0, bool)

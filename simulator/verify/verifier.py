@@ -110,6 +110,7 @@ class FaultVerifier:
         self._sorted: dict[int, bool] = {}  # id of a classified column -> it is sorted (_span)
         self._flagged_of: dict[int, dict[int, list[int]]] = {}
         self._folds: dict[tuple[int, int], Fold] = {}
+        self._shapes: dict[tuple[int, int], tuple[int, int]] = {}  # (gemm, fold) -> its output block's shape
         self._keys_of: tuple[int, dict[tuple[int, int], list[tuple[int, int, int]]]] | None = None
         self.recomputations = 0
         # the checksum hardware's own faults (faults.checksum_faults), for policies that check checksums
@@ -343,9 +344,12 @@ class FaultVerifier:
         state = self.ledger.folds.get(key)
         if state is None:
             s = self.schedules[gemm_index]
-            e = check_extents(s, self._fold(gemm_index, fold_index))
+            shape = self._shapes.get((gemm_index, fold_index))
+            if shape is None:  # instances share their folds' output blocks
+                e = check_extents(s, self._fold(gemm_index, fold_index))
+                shape = self._shapes[(gemm_index, fold_index)] = (e.out_rows, e.out_cols)
             scale = self.operands.scale(gemm_index, instance) if self.contract.checksums else 0.0
-            state = self.ledger.fold(key, s.gemm.kind, scale, (e.out_rows, e.out_cols))
+            state = self.ledger.fold(key, s.gemm.kind, scale, shape)
         return state
 
     def _fold(self, gemm_index: int, fold_index: int) -> Fold:
