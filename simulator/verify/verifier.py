@@ -53,7 +53,7 @@ from simulator.faults.sampling import (
 )
 from simulator.kernels.checksum_check import exact_checked_block, int_word_values
 from simulator.kernels.codes import FLIP
-from simulator.kernels.fold_check import exact_fold_check
+from simulator.kernels.fold_check import exact_fold_check, exact_fold_checks
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.region import Region, Scope, resolve_region
 from simulator.mapping.schedule import GemmSchedule
@@ -401,7 +401,7 @@ class FaultVerifier:
         name = s.gemm.name
         block = self.abft.block_for(s.gemm.kind, name)
         exact = self.contract.checksums and self.ledger.integer
-        checks = []
+        differs = {}
         for fold, _, _ in batch:
             state = states[fold.index]
             differ = False
@@ -409,8 +409,18 @@ class FaultVerifier:
                 first = state.error_map(transient_only=True)  # (no error in either copy: they agree)
                 other = second.get(fold.index, (np.zeros(0, np.int64), np.zeros(0)))
                 differ = not (np.array_equal(first[0], other[0]) and np.array_equal(first[1], other[1]))
-            if exact and not differ and fold.index not in checksum_spans and _one_block(block, state.shape):
-                exact_blocks, detected = _exact_check(state)  # one kernels.fold_check call (no checksum-unit fault)
+            differs[fold.index] = differ
+        plain = [  # exact, one block, no checksum-unit fault: one kernels.fold_check call for all of them
+            f for f, differ in differs.items()
+            if exact and not differ and f not in checksum_spans and _one_block(block, states[f].shape)
+        ]  # fmt: skip
+        exact_checks = dict(zip(plain, _exact_checks([states[f] for f in plain]), strict=True))
+        checks = []
+        for fold, _, _ in batch:
+            state = states[fold.index]
+            differ = differs[fold.index]
+            if fold.index in exact_checks:
+                exact_blocks, detected = exact_checks[fold.index]
                 found = FoldVerification(state.kind, state.scale, exact_blocks, False, name)
                 if detected is not None:
                     state.detected |= detected
@@ -543,17 +553,35 @@ def _one_block(block: tuple[int, int], shape: tuple[int, int]) -> bool:
     return (block[0] == 0 or block[0] >= shape[0]) and (block[1] == 0 or block[1] >= shape[1])
 
 
-def _exact_check(state: FoldErrors) -> tuple[tuple[BlockDeviation, ...], np.ndarray | None]:
-    """`block_deviations` over the fold's live errors as one block with tolerance 0 and the
-    faults `mark_detected` would mark, from one kernels.fold_check call (integer deltas only):
-    ((), None) without a live error."""
-    n_rows, n_cols = state.shape
-    live, rsd, csd, rows, cols, detected = exact_fold_check(
-        state.rows, state.cols, state.delta, state.alive, state.owner, n_rows, n_cols, state.fault_count
+def _exact_checks(states: list[FoldErrors]) -> list[tuple[tuple[BlockDeviation, ...], np.ndarray | None]]:
+    """Per fold, `block_deviations` over its live errors as one block with tolerance 0 and the
+    faults `mark_detected` would mark, from one kernels.fold_check call for all of them (integer
+    deltas only): ((), None) for a fold without a live error."""
+    if not states:
+        return []
+    sizes = [s.delta.shape[0] for s in states]
+    offsets = np.zeros(len(states) + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    rows, cols, delta, alive, owner = (
+        np.concatenate([getattr(s, c) for s in states]) for c in ("rows", "cols", "delta", "alive", "owner")
     )
-    if not live:
-        return (), None
-    return (BlockDeviation.with_flags(0, 0, rsd, csd, np.zeros(n_rows), np.zeros(n_cols), rows, cols),), detected
+    n_rows = np.array([s.shape[0] for s in states], np.int64)
+    n_cols = np.array([s.shape[1] for s in states], np.int64)
+    n_faults = np.array([s.fault_count for s in states], np.int64)
+    live, rsd, csd, detected, row_at, col_at, fault_at = exact_fold_checks(
+        rows, cols, delta, alive, owner, offsets, n_rows, n_cols, n_faults
+    )
+    r_at, c_at, f_at = row_at.tolist(), col_at.tolist(), fault_at.tolist()
+    found: list[tuple[tuple[BlockDeviation, ...], np.ndarray | None]] = []
+    for i, n_live in enumerate(live.tolist()):
+        if not n_live:
+            found.append(((), None))
+            continue
+        r, c = rsd[r_at[i] : r_at[i + 1]], csd[c_at[i] : c_at[i + 1]]
+        tolerances = np.zeros(r.shape[0]), np.zeros(c.shape[0])
+        block = BlockDeviation.with_flags(0, 0, r, c, *tolerances, np.flatnonzero(r), np.flatnonzero(c))
+        found.append(((block,), detected[f_at[i] : f_at[i + 1]]))
+    return found
 
 
 def _fold_runs(fold_index: np.ndarray) -> list[tuple[int, int, int]]:
