@@ -1,5 +1,6 @@
-"""kernels.checksum_check against its references: faults.checksum_faults.word_values and
-verify.checksum_checks.checked_blocks (one integer block, tolerance 0), by hand and on random folds."""
+"""kernels.checksum_check against its references: faults.checksum_faults.word_values / word_deltas,
+verify.checksum_checks.checked_blocks (one integer block, tolerance 0) and FoldErrors.mark_detected,
+by hand and on random folds."""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.abft.checksum import block_deviations
+from simulator.abft.protocol import FoldVerification
 from simulator.faults.checksum_faults import COL_WORD, ROW_WORD, ChecksumFaults, word_deltas, word_values
-from simulator.kernels.checksum_check import exact_checked_block, int_word_values
+from simulator.kernels.checksum_check import (
+    exact_check_with_checksum_faults,
+    exact_checked_block,
+    int32_flip_deltas,
+    int_word_values,
+)
 from simulator.kernels.codes import CHK_CMP, CHK_PRED, CHK_SUM
 from simulator.verify.checksum_checks import checked_blocks
+from simulator.verify.ledger import FoldErrors
 
 A = np.array([[1, 2], [3, 4]], np.int8)  # r = 2 output rows, k = 2
 B = np.array([[5, 6, 7], [8, 9, 10]], np.int8)  # c = 3 output columns; C = [[21, 24, 27], [47, 54, 61]]
@@ -102,3 +110,57 @@ def test_kernels_match_their_references(seed, r, c, k, n_faults, n_errors, block
                                       expected.flagged_rows, expected.flagged_cols), strict=True):  # fmt: skip
         assert mine.dtype == theirs.dtype and mine.tolist() == theirs.tolist()
     assert got[6].tolist() == ref.false_alarm.tolist() and got[7].tolist() == ref.hidden.tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.integers(-(2**40), 2**40), min_size=1, max_size=20), seed=st.integers(0, 2**32 - 1))
+def test_int32_flip_deltas_match_word_deltas(values, seed):
+    bits = np.random.default_rng(seed).integers(0, 32, len(values))
+    expected = word_deltas(np.array(values, np.float64), bits, integer=True)
+    assert int32_flip_deltas(np.array(values, np.int64), bits).tolist() == expected.tolist()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    r=st.integers(1, 8),
+    c=st.integers(1, 8),
+    k=st.integers(1, 10),
+    n_faults=st.integers(1, 6),
+    n_data_faults=st.integers(0, 5),
+)
+def test_one_call_check_matches_the_verifier_s_reference_path(seed, r, c, k, n_faults, n_data_faults):
+    """exact_check_with_checksum_faults against what the verifier does for other folds: word_values,
+    word_deltas, block_deviations over the live errors, checked_blocks, FoldErrors.mark_detected."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-128, 128, (r, k)).astype(np.int8)
+    b = rng.integers(-128, 128, (k, c)).astype(np.int8)
+    site = rng.choice([CHK_PRED, CHK_SUM, CHK_CMP], n_faults)
+    axis = rng.choice([ROW_WORD, COL_WORD], n_faults)
+    line = np.where(axis == ROW_WORD, rng.integers(0, r, n_faults), rng.integers(0, c, n_faults))
+    width = np.where(axis == ROW_WORD, c, r)
+    step = np.where(
+        site == CHK_PRED, rng.integers(0, k, n_faults), np.where(site == CHK_SUM, rng.integers(0, width), 0)
+    )
+    f = _faults(site, axis, line, np.zeros(n_faults, np.int64), step, rng.integers(0, 32, n_faults))
+    state = FoldErrors("fc1", 1.0, (r, c), integer=True)
+    n_errors = int(rng.integers(0, 10)) if n_data_faults else 0
+    state.rows, state.cols = rng.integers(0, r, n_errors), rng.integers(0, c, n_errors)
+    state.delta = rng.choice([-(2**31), -5, 0, 1, 3, 2**12], n_errors).astype(np.int64)
+    state.alive = rng.random(n_errors) < 0.8
+    state.owner = rng.integers(0, n_data_faults, n_errors) if n_data_faults else np.zeros(0, np.int64)
+    state.detected = np.zeros(n_data_faults, bool)
+
+    live = state.live()
+    data = block_deviations(state.rows[live], state.cols[live], state.delta[live], (r, c))
+    deltas = word_deltas(word_values(f, a, b, (0, 0)), f.bit, integer=True)
+    ref = checked_blocks(data, f, deltas, (r, c), (0, 0), None, integer=True)
+    state.mark_detected(FoldVerification("fc1", 1.0, ref.blocks))
+    got = exact_check_with_checksum_faults(state.rows, state.cols, state.delta, state.alive, state.owner,
+                                           n_data_faults, f.site, f.axis == ROW_WORD, f.line, f.block, f.step,
+                                           f.bit, a, b)  # fmt: skip
+    (expected,) = ref.blocks
+    for mine, theirs in zip(got, (expected.rsd, expected.csd, expected.row_tolerance, expected.col_tolerance,
+                                  expected.flagged_rows, expected.flagged_cols, ref.false_alarm, ref.hidden,
+                                  state.detected), strict=True):  # fmt: skip
+        assert mine.dtype == theirs.dtype and mine.tolist() == theirs.tolist()

@@ -13,7 +13,9 @@ hit (faults.checksum_faults). For an integer fold checked as one block (toleranc
   its row / column became flagged (false alarm) or lost its flag (hidden). Reference:
   verify.checksum_checks.checked_blocks.
 
-tests/test_checksum_check.py compares both with their references on random folds.
+`exact_check_with_checksum_faults` runs both and the data check of the fold (kernels.fold_check)
+in one call, with the detected faults. tests/test_checksum_check.py compares each with its
+reference on random folds.
 """
 
 from __future__ import annotations
@@ -124,3 +126,57 @@ def exact_checked_block(
     flagged_rows = np.flatnonzero(~(np.abs(rsd) <= row_tol))
     flagged_cols = np.flatnonzero(~(np.abs(csd) <= col_tol))
     return rsd, csd, row_tol, col_tol, flagged_rows, flagged_cols, false_alarm, hidden
+
+
+@njit(cache=True)
+def int32_flip_deltas(values: np.ndarray, bits: np.ndarray) -> np.ndarray:
+    """(flipped - value) of int32 two's-complement words holding `values` when bit `bits` flips
+    (faults.checksum_faults.word_deltas for integer words)."""
+    out = np.zeros(values.shape[0], np.int64)
+    for i in range(values.shape[0]):
+        word = ((values[i] + 2**31) % 2**32) - 2**31
+        flipped = word ^ (np.int64(1) << bits[i])
+        out[i] = (((flipped + 2**31) % 2**32) - 2**31) - word
+    return out
+
+
+@njit(cache=True)
+def exact_check_with_checksum_faults(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    delta: np.ndarray,
+    alive: np.ndarray,
+    owner: np.ndarray,
+    n_faults: int,
+    site: np.ndarray,
+    row_word: np.ndarray,
+    line: np.ndarray,
+    block: np.ndarray,
+    step: np.ndarray,
+    bit: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One integer fold checked as one block (its output block a.shape[0] x b.shape[1]) with its
+    checksum-hardware faults, in one call: `exact_checked_block` over the data deviations of its
+    live errors (rows, cols, delta, alive, owner as verify.ledger.FoldErrors holds them) and the
+    faulty words' changes (`int_word_values`, `int32_flip_deltas`), then per data fault whether a
+    live error of it sits in a flagged row or column (FoldErrors.mark_detected). Returns
+    exact_checked_block's eight arrays and that detected mask (length n_faults)."""
+    n_rows, n_cols = a.shape[0], b.shape[1]
+    rsd = np.zeros(n_rows, np.int64)
+    csd = np.zeros(n_cols, np.int64)
+    for e in range(delta.shape[0]):
+        if alive[e] and delta[e] != 0:
+            rsd[rows[e]] += delta[e]
+            csd[cols[e]] += delta[e]
+    values = int_word_values(site, row_word, line, block, step, a, b, n_rows, n_cols)
+    checked = exact_checked_block(rsd, csd, site, row_word, line, int32_flip_deltas(values, bit))
+    row_flag, col_flag = np.zeros(n_rows, np.bool_), np.zeros(n_cols, np.bool_)
+    row_flag[checked[4]] = True
+    col_flag[checked[5]] = True
+    detected = np.zeros(n_faults, np.bool_)
+    for e in range(delta.shape[0]):
+        if alive[e] and delta[e] != 0 and (row_flag[rows[e]] or col_flag[cols[e]]):
+            detected[owner[e]] = True
+    return checked[0], checked[1], checked[2], checked[3], checked[4], checked[5], checked[6], checked[7], detected

@@ -51,9 +51,9 @@ from simulator.faults.sampling import (
     sample_gemm_faults,
     sample_permanent_faults,
 )
-from simulator.kernels.checksum_check import exact_checked_block, int_word_values
+from simulator.kernels.checksum_check import exact_check_with_checksum_faults
 from simulator.kernels.codes import FLIP
-from simulator.kernels.fold_check import exact_fold_check, exact_fold_checks
+from simulator.kernels.fold_check import exact_fold_checks
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.region import Region, Scope, resolve_region
 from simulator.mapping.schedule import GemmSchedule
@@ -296,25 +296,20 @@ class FaultVerifier:
     def _exact_with_checksum_faults(self, gemm_index: int, instance: int, fold: Fold, state: FoldErrors,
                                     drawn: ChecksumFaults | None, span: tuple[int, int]) -> tuple[
             BlockDeviation, ...] | None:  # fmt: skip
-        """`_with_checksum_faults` over `_deviations` for an integer fold checked as one block, in
-        three kernel calls (kernels.fold_check, kernels.checksum_check; logged): the check blocks,
-        or None (nothing done) when the operand blocks do not span the fold's output block."""
+        """`_with_checksum_faults` over `_deviations` and `mark_detected` for an integer fold checked
+        as one block, in one kernels.checksum_check call (logged): the check blocks, or None
+        (nothing done) when the operand blocks do not span the fold's output block."""
         assert drawn is not None
         a_blk, b_blk = self.operands.fold_blocks(gemm_index, instance, fold)
         n_rows, n_cols = state.shape
         if a_blk.shape[0] != n_rows or b_blk.shape[1] != n_cols:
             return None
         faults = drawn.select(slice(*span))
-        row_word = faults.axis == ROW_WORD
-        values = int_word_values(faults.site, row_word, faults.line, faults.block, faults.step, a_blk, b_blk,
-                                 n_rows, n_cols)  # fmt: skip
-        deltas = word_deltas(values, faults.bit, True)
-        _, rsd, csd, _, _, _ = exact_fold_check(
-            state.rows, state.cols, state.delta, state.alive, state.owner, n_rows, n_cols, state.fault_count
-        )
-        rsd, csd, row_tol, col_tol, rows, cols, false_alarm, hidden = exact_checked_block(
-            rsd, csd, faults.site, row_word, faults.line, deltas
-        )
+        rsd, csd, row_tol, col_tol, rows, cols, false_alarm, hidden, detected = exact_check_with_checksum_faults(
+            state.rows, state.cols, state.delta, state.alive, state.owner, state.fault_count, faults.site,
+            faults.axis == ROW_WORD, faults.line, faults.block, faults.step, faults.bit, a_blk, b_blk,
+        )  # fmt: skip
+        state.detected |= detected
         blocks = (BlockDeviation.with_flags(0, 0, rsd, csd, row_tol, col_tol, rows, cols),)
         self.checksum_log.add(faults, ChecksumVerdicts(blocks, false_alarm, hidden))
         return blocks
@@ -428,7 +423,6 @@ class FaultVerifier:
                 hit_blocks := self._exact_with_checksum_faults(gemm_index, instance, fold, state, checksum,
                                                                checksum_spans[fold.index])) is not None:  # fmt: skip
                 found = FoldVerification(state.kind, state.scale, hit_blocks, False, name)
-                state.mark_detected(found)
             else:
                 blocks = self._deviations(gemm_index, instance, fold, state) if self.contract.checksums else []
                 if fold.index in checksum_spans:
