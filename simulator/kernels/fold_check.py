@@ -57,12 +57,15 @@ def exact_fold_checks(
     n_rows: np.ndarray,
     n_cols: np.ndarray,
     n_faults: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+           np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """`exact_fold_check` of F folds in one call (a check round's folds): fold f's errors are
     elements element_offsets[f]..element_offsets[f+1]-1 of the concatenated columns (`owner` local
     to the fold), its block n_rows[f] x n_cols[f], its faults n_faults[f]. Returns (live errors per
-    fold, RSDs, CSDs, detected, row offsets, column offsets, fault offsets): fold f's RSD is
-    RSDs[row offsets[f]:row offsets[f+1]], likewise its CSD and its faults' detected flags."""
+    fold, RSDs, CSDs, flagged rows, flagged columns, detected, row offsets, column offsets, flagged
+    row offsets, flagged column offsets, fault offsets): fold f's RSD is RSDs[row offsets[f]:row
+    offsets[f+1]], its flagged rows (fold-block indices) flagged rows[flagged row offsets[f]:...],
+    likewise its CSD, flagged columns and its faults' detected flags."""
     n_folds = n_rows.shape[0]
     row_at = np.zeros(n_folds + 1, np.int64)
     col_at = np.zeros(n_folds + 1, np.int64)
@@ -86,4 +89,18 @@ def exact_fold_checks(
             for e in range(element_offsets[f], element_offsets[f + 1]):
                 if alive[e] and delta[e] != 0 and (rsd[r0 + rows[e]] != 0 or csd[c0 + cols[e]] != 0):
                     detected[fault_at[f] + owner[e]] = True
-    return live, rsd, csd, detected, row_at, col_at, fault_at
+    flagged_rows, flagged_cols = np.zeros(row_at[n_folds], np.int64), np.zeros(col_at[n_folds], np.int64)
+    flagged_row_at, flagged_col_at = np.zeros(n_folds + 1, np.int64), np.zeros(n_folds + 1, np.int64)
+    n_flagged_rows = n_flagged_cols = 0
+    for f in range(n_folds):
+        for i in range(n_rows[f]):
+            if rsd[row_at[f] + i] != 0:
+                flagged_rows[n_flagged_rows] = i
+                n_flagged_rows += 1
+        for j in range(n_cols[f]):
+            if csd[col_at[f] + j] != 0:
+                flagged_cols[n_flagged_cols] = j
+                n_flagged_cols += 1
+        flagged_row_at[f + 1], flagged_col_at[f + 1] = n_flagged_rows, n_flagged_cols
+    return (live, rsd, csd, flagged_rows, flagged_cols, detected, row_at, col_at, flagged_row_at, flagged_col_at,
+            fault_at)  # fmt: skip

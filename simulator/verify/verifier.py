@@ -396,11 +396,11 @@ class FaultVerifier:
         name = s.gemm.name
         block = self.abft.block_for(s.gemm.kind, name)
         exact = self.contract.checksums and self.ledger.integer
-        differs = {}
-        for fold, _, _ in batch:
+        differs = dict.fromkeys(states, False)
+        for fold, _, _ in batch if self._duplicate_spec is not None else ():
             state = states[fold.index]
             differ = False
-            if self._duplicate_spec is not None and (fold.index in second or state.alive.any()):
+            if fold.index in second or state.alive.any():
                 first = state.error_map(transient_only=True)  # (no error in either copy: they agree)
                 other = second.get(fold.index, (np.zeros(0, np.int64), np.zeros(0)))
                 differ = not (np.array_equal(first[0], other[0]) and np.array_equal(first[1], other[1]))
@@ -562,18 +562,25 @@ def _exact_checks(states: list[FoldErrors]) -> list[tuple[tuple[BlockDeviation, 
     n_rows = np.array([s.shape[0] for s in states], np.int64)
     n_cols = np.array([s.shape[1] for s in states], np.int64)
     n_faults = np.array([s.fault_count for s in states], np.int64)
-    live, rsd, csd, detected, row_at, col_at, fault_at = exact_fold_checks(
+    live, rsd, csd, flagged_rows, flagged_cols, detected, *at = exact_fold_checks(
         rows, cols, delta, alive, owner, offsets, n_rows, n_cols, n_faults
     )
-    r_at, c_at, f_at = row_at.tolist(), col_at.tolist(), fault_at.tolist()
+    r_at: list[int] = at[0].tolist()
+    c_at: list[int] = at[1].tolist()
+    fr_at: list[int] = at[2].tolist()
+    fc_at: list[int] = at[3].tolist()
+    f_at: list[int] = at[4].tolist()
+    zeros = np.zeros(max(r_at[-1], c_at[-1]))  # the tolerances: views of one read-only buffer
+    zeros.flags.writeable = False
     found: list[tuple[tuple[BlockDeviation, ...], np.ndarray | None]] = []
     for i, n_live in enumerate(live.tolist()):
         if not n_live:
             found.append(((), None))
             continue
         r, c = rsd[r_at[i] : r_at[i + 1]], csd[c_at[i] : c_at[i + 1]]
-        tolerances = np.zeros(r.shape[0]), np.zeros(c.shape[0])
-        block = BlockDeviation.with_flags(0, 0, r, c, *tolerances, np.flatnonzero(r), np.flatnonzero(c))
+        block = BlockDeviation.with_flags(0, 0, r, c, zeros[: r.shape[0]], zeros[: c.shape[0]],
+                                          flagged_rows[fr_at[i] : fr_at[i + 1]],
+                                          flagged_cols[fc_at[i] : fc_at[i + 1]])  # fmt: skip
         found.append(((block,), detected[f_at[i] : f_at[i + 1]]))
     return found
 
