@@ -39,6 +39,7 @@ from simulator.kernels.codes import FLIP, P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_
 FAULT_COLUMNS = ("attempt", "ordinal", "row", "col", "cycle", "site", "bit", "mode")
 ELEMENT_COLUMNS = ("owner", "rows", "cols", "grows", "gcols", "delta", "alive")
 _EMPTY = np.zeros(0, np.int64)
+_NO_FLAGS = np.zeros(0, bool)
 _NO_FAULTS: Mapping[str, np.ndarray] = types.MappingProxyType({c: _EMPTY for c in FAULT_COLUMNS})  # shared, read-only
 _TABLE_COLUMNS = ("detected", "corrected", "owner", "grows", "gcols", "delta", "alive")  # FoldErrors -> LedgerTable
 
@@ -125,17 +126,20 @@ class FoldErrors:
     def _first(self, batch: FaultBatch, lo: int, hi: int, effects: EffectBatch, alive: np.ndarray | None) -> None:
         self._faults, self._source = None, (batch, lo, hi)
         e_lo, e_hi = int(effects.offsets[lo]), int(effects.offsets[hi])
-        pos = effects.positions[e_lo:e_hi]
-        offsets = effects.offsets
-        self.owner = np.repeat(np.arange(hi - lo), offsets[lo + 1 : hi + 1] - offsets[lo:hi])
-        self.rows, self.cols = pos[:, P_FOLD_ROW], pos[:, P_FOLD_COL]
-        self.grows, self.gcols = pos[:, P_GEMM_ROW], pos[:, P_GEMM_COL]
         self.delta = effects.delta[e_lo:e_hi]
         if self._store is None:
+            pos = effects.positions[e_lo:e_hi]
+            offsets = effects.offsets
+            self.owner = np.repeat(np.arange(hi - lo), offsets[lo + 1 : hi + 1] - offsets[lo:hi])
+            self.rows, self.cols = pos[:, P_FOLD_ROW], pos[:, P_FOLD_COL]
+            self.grows, self.gcols = pos[:, P_GEMM_ROW], pos[:, P_GEMM_COL]
             self.detected, self.corrected = np.zeros(hi - lo, bool), np.zeros(hi - lo, bool)
             self.alive = np.ones(e_hi - e_lo, bool) if alive is None else alive.copy()
             return
-        seg = self._store.segment(batch, effects)  # views of the batch's shared state
+        seg = self._store.segment(batch, effects)  # views of the batch's shared columns and state
+        self.owner = seg.owner[e_lo:e_hi] - lo
+        self.rows, self.cols = seg.rows[e_lo:e_hi], seg.cols[e_lo:e_hi]
+        self.grows, self.gcols = seg.grows[e_lo:e_hi], seg.gcols[e_lo:e_hi]
         self.detected, self.corrected = seg.detected[lo:hi], seg.corrected[lo:hi]
         self.alive = seg.alive[e_lo:e_hi]
         if alive is not None:
@@ -149,7 +153,7 @@ class FoldErrors:
         (no live error to detect or correct), so later passes start on empty arrays instead of
         growing these."""
         if written is None or written.all():
-            self.alive[:] = False  # in place: a segment's view sees it too
+            self.alive.fill(False)  # in place: a segment's view sees it too
             old = object.__new__(FoldErrors)  # the current arrays, now frozen (a retired part is only read)
             old.__dict__ = {**self.__dict__, "retired": []}
             if self._store is not None and self._loose >= 0:
@@ -157,9 +161,9 @@ class FoldErrors:
             self._home, self._loose = None, -1
             self.retired.append(old)
             self._faults, self._source = _NO_FAULTS, None
-            self.detected, self.corrected = np.zeros(0, bool), np.zeros(0, bool)
+            self.detected = self.corrected = self.alive = _NO_FLAGS  # (size 0: in-place updates change nothing)
             self.owner = self.rows = self.cols = self.grows = self.gcols = _EMPTY
-            self.delta, self.alive = self.delta[:0], np.zeros(0, bool)
+            self.delta = self.delta[:0]
             return
         self.alive &= ~written
 
@@ -306,11 +310,16 @@ class _Segment:
     and elements, which the FoldErrors holding them see as views. `fold`: per fault the ledger's
     fold id that holds it; `part`: its part number (-1: in no fold, or its part left)."""
 
-    __slots__ = ("alive", "batch", "corrected", "detected", "effects", "fold", "part")
+    __slots__ = ("alive", "batch", "cols", "corrected", "detected", "effects", "fold", "gcols", "grows", "owner",
+                 "part", "rows")  # fmt: skip
 
     def __init__(self, batch: FaultBatch, effects: EffectBatch) -> None:
         n, n_elements = len(batch), int(effects.offsets[-1])
         self.batch, self.effects = batch, effects
+        self.owner = np.repeat(np.arange(n), np.diff(effects.offsets))  # each element's fault in the batch
+        pos = effects.positions
+        self.rows, self.cols = pos[:, P_FOLD_ROW].copy(), pos[:, P_FOLD_COL].copy()
+        self.grows, self.gcols = pos[:, P_GEMM_ROW].copy(), pos[:, P_GEMM_COL].copy()
         self.detected, self.corrected = np.zeros(n, bool), np.zeros(n, bool)
         self.alive = np.ones(n_elements, bool)
         self.fold, self.part = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
@@ -379,16 +388,14 @@ class FaultLedger:
             mine = np.flatnonzero(kept)
             if mine.size == 0:
                 continue
-            sizes = np.diff(seg.effects.offsets)
-            owner = np.repeat(np.arange(len(seg.batch)), sizes)
+            owner = seg.owner
             held = kept[owner]
             index = np.full(len(seg.batch), -1, np.int64)
             index[mine] = n_faults + np.arange(mine.size)
-            pos = seg.effects.positions[held]
             pieces = {c: getattr(seg.batch, c)[mine] for c in FAULT_COLUMNS}
             pieces |= {"detected": seg.detected[mine], "corrected": seg.corrected[mine],
                        "fold": seg.fold[mine], "part": seg.part[mine], "owner": index[owner[held]],
-                       "grows": pos[:, P_GEMM_ROW], "gcols": pos[:, P_GEMM_COL],
+                       "grows": seg.grows[held], "gcols": seg.gcols[held],
                        "delta": seg.effects.delta[held], "alive": seg.alive[held]}  # fmt: skip
             for c, p in pieces.items():
                 fault_parts[c].append(p)
