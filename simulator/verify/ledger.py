@@ -388,13 +388,18 @@ class FaultLedger:
             mine = np.flatnonzero(kept)
             if mine.size == 0:
                 continue
-            owner = seg.owner
-            held = kept[owner]
-            index = np.full(len(seg.batch), -1, np.int64)
-            index[mine] = n_faults + np.arange(mine.size)
-            pieces = {c: getattr(seg.batch, c)[mine] for c in FAULT_COLUMNS}
-            pieces |= {"detected": seg.detected[mine], "corrected": seg.corrected[mine],
-                       "fold": seg.fold[mine], "part": seg.part[mine], "owner": index[owner[held]],
+            faults: slice | np.ndarray = mine
+            held: slice | np.ndarray = slice(None)
+            if mine.size == kept.size:  # the common case: every fault of the batch is in a part
+                faults, owner = slice(None), seg.owner + n_faults
+            else:
+                held = kept[seg.owner]
+                index = np.full(len(seg.batch), -1, np.int64)
+                index[mine] = n_faults + np.arange(mine.size)
+                owner = index[seg.owner[held]]
+            pieces = {c: getattr(seg.batch, c)[faults] for c in FAULT_COLUMNS}
+            pieces |= {"detected": seg.detected[faults], "corrected": seg.corrected[faults],
+                       "fold": seg.fold[faults], "part": seg.part[faults], "owner": owner,
                        "grows": seg.grows[held], "gcols": seg.gcols[held],
                        "delta": seg.effects.delta[held], "alive": seg.alive[held]}  # fmt: skip
             for c, p in pieces.items():
