@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from simulator.abft.check_cost import check_extents
 from simulator.abft.checksum import BlockDeviation, block_deviations, tolerance_for
 from simulator.abft.protocol import (
     Action,
@@ -30,7 +29,7 @@ from simulator.abft.protocol import (
 )
 from simulator.abft.retry import retry_rounds
 from simulator.config.abft_options import AbftConfig
-from simulator.config.enums import FaultKind
+from simulator.config.enums import Dataflow, FaultKind
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.checksum_faults import (
@@ -52,9 +51,10 @@ from simulator.faults.sampling import (
     sample_permanent_faults,
 )
 from simulator.kernels.checksum_check import exact_check_with_checksum_faults
-from simulator.kernels.codes import FLIP
+from simulator.kernels.codes import FLIP, T_CU, T_RU
 from simulator.kernels.fold_check import exact_fold_checks
 from simulator.mapping.dataflow import geometry_of
+from simulator.mapping.fold_table import FoldTable
 from simulator.mapping.region import Region, Scope, resolve_region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
@@ -110,7 +110,7 @@ class FaultVerifier:
         self._sorted: dict[int, bool] = {}  # id of a classified column -> it is sorted (_span)
         self._flagged_of: dict[int, dict[int, list[int]]] = {}
         self._folds: dict[tuple[int, int], Fold] = {}
-        self._shapes: dict[tuple[int, int], tuple[int, int]] = {}  # (gemm, fold) -> its output block's shape
+        self._shapes: dict[int, list[tuple[int, int]]] = {}  # per GEMM, its folds' output-block shapes
         self._keys_of: tuple[int, dict[tuple[int, int], list[tuple[int, int, int]]]] | None = None
         self.recomputations = 0
         # the checksum hardware's own faults (faults.checksum_faults), for policies that check checksums
@@ -338,13 +338,13 @@ class FaultVerifier:
         key = (gemm_index, instance, fold_index)
         state = self.ledger.folds.get(key)
         if state is None:
-            s = self.schedules[gemm_index]
-            shape = self._shapes.get((gemm_index, fold_index))
-            if shape is None:  # instances share their folds' output blocks
-                e = check_extents(s, self._fold(gemm_index, fold_index))
-                shape = self._shapes[(gemm_index, fold_index)] = (e.out_rows, e.out_cols)
+            shapes = self._shapes.get(gemm_index)
+            if shapes is None:  # instances share their folds' output blocks
+                shapes = self._shapes[gemm_index] = output_block_shapes(
+                    self.hw.array.dataflow, self.operands.folds(gemm_index)
+                )
             scale = self.operands.scale(gemm_index, instance) if self.contract.checksums else 0.0
-            state = self.ledger.fold(key, s.gemm.kind, scale, shape)
+            state = self.ledger.fold(key, self.schedules[gemm_index].gemm.kind, scale, shapes[fold_index])
         return state
 
     def _fold(self, gemm_index: int, fold_index: int) -> Fold:
@@ -540,6 +540,15 @@ class FaultVerifier:
         g = self.schedules[gemm_index].gemm
         block = self.abft.block_for(g.kind, g.name)
         return block_deviations(state.rows[live], state.cols[live], state.delta[live], state.shape, block, tol)
+
+
+def output_block_shapes(dataflow: Dataflow, folds: FoldTable) -> list[tuple[int, int]]:
+    """(rows, cols) of every fold's output block, in one pass over the fold table: the extent of
+    the fold along M and along N (its used PE rows, used PE columns or temporal steps, as the
+    dataflow maps M and N; abft.check_cost.check_extents fold by fold, which tests compare)."""
+    extent = dict(zip(geometry_of(dataflow).dims, (folds.table[:, T_RU], folds.table[:, T_CU], folds.steps),
+                      strict=True))  # fmt: skip
+    return list(zip(extent["m"].tolist(), extent["n"].tolist(), strict=True))
 
 
 def _one_block(block: tuple[int, int], shape: tuple[int, int]) -> bool:
