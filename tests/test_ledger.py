@@ -1,5 +1,6 @@
 """The fault ledger's column store: `FaultLedger.table()` (segments, loose parts, one sort) against
-`table_by_parts` (one piece per fold part), by hand and on random verifier runs."""
+`table_by_parts` (one piece per fold part), by hand and on random verifier runs; a fold's error map
+(kernels.error_map) against its numpy twin."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from simulator.config.fault_spec import FaultSpec
 from simulator.faults.effects import EffectBatch
 from simulator.faults.sampling import FaultBatch
 from simulator.kernels.codes import FLIP
-from simulator.verify.ledger import FaultLedger, LedgerTable
+from simulator.kernels.error_map import live_error_map, live_error_map_reference
+from simulator.verify.ledger import FaultLedger, FoldErrors, LedgerTable
 from simulator.workload.gemm import Gemm
 
 
@@ -103,3 +105,41 @@ def test_partial_reruns_leave_loose_parts_that_the_table_keeps():
         loose += verifier.ledger.loose_parts
         assert_tables_equal(verifier.ledger.table(), verifier.ledger.table_by_parts())
     assert loose > 0
+
+
+@pytest.mark.parametrize("integer", [True, False])
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 40), transient_only=st.booleans())
+def test_error_map_kernel_matches_its_numpy_twin(integer, seed, n, transient_only):
+    """kernels.error_map.live_error_map against np.unique + np.add.at: same codes, same sums to the
+    bit (float errors of one element are added in the order they were recorded), NaN kept."""
+    rng = np.random.default_rng(seed)
+    n_faults = 5
+    rows, cols = rng.integers(0, 4, n), rng.integers(0, 3, n)  # few elements: many collide
+    if integer:
+        delta = rng.choice([-7, -1, 0, 1, 2, 7], n).astype(np.int64)
+    else:
+        delta = rng.choice([-0.1, 0.0, 0.3, 1e-17, 1e17, -1e17, np.nan], n)
+    alive, owner = rng.random(n) < 0.8, rng.integers(0, n_faults, n)
+    mode = rng.choice([FLIP, FLIP + 1], n_faults).astype(np.int64)
+    args = (rows, cols, delta, alive, owner, mode, 3, transient_only)
+    (keys, sums), (ref_keys, ref_sums) = live_error_map(*args), live_error_map_reference(*args)
+    assert keys.tolist() == ref_keys.tolist() and sums.dtype == ref_sums.dtype
+    assert np.array_equal(sums, ref_sums, equal_nan=not integer)
+
+
+def test_error_map_by_hand():
+    """Fold 2 x 3: errors (0,1) +2 and -2 cancel, (1,2) +5 and +1 sum to 6, (1,0) +4 is dead, (0,0)
+    +3 comes from a stuck-at fault (left out with transient_only)."""
+    fold = FoldErrors("fc1", 1.0, (2, 3), integer=True)
+    batch = _batch([0, 0, 0], [0, 1, 2])
+    batch = FaultBatch(0, 0, batch.fold_index, batch.attempt, batch.ordinal, batch.row, batch.col, batch.cycle,
+                       batch.site, batch.bit, np.array([FLIP, FLIP, FLIP + 1], np.int64))  # fmt: skip
+    offsets = np.array([0, 3, 5, 6], np.int64)
+    positions = np.array([[0, 1, 0, 1], [1, 2, 1, 2], [1, 0, 1, 0], [0, 1, 0, 1], [1, 2, 1, 2], [0, 0, 0, 0]])
+    fold.add(batch, 0, 3, EffectBatch(offsets, positions.astype(np.int64), np.array([2, 5, 4, -2, 1, 3], np.int64)))
+    fold.alive[2] = False
+    codes, sums = fold.error_map()
+    assert codes.tolist() == [0, 5] and sums.tolist() == [3, 6]
+    codes, sums = fold.error_map(transient_only=True)
+    assert codes.tolist() == [5] and sums.tolist() == [6]

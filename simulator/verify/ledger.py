@@ -34,7 +34,8 @@ import numpy as np
 from simulator.abft.protocol import Action, FoldVerification
 from simulator.faults.effects import EffectBatch
 from simulator.faults.sampling import FaultBatch
-from simulator.kernels.codes import FLIP, P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
+from simulator.kernels.codes import P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
+from simulator.kernels.error_map import live_error_map
 
 FAULT_COLUMNS = ("attempt", "ordinal", "row", "col", "cycle", "site", "bit", "mode")
 ELEMENT_COLUMNS = ("owner", "rows", "cols", "grows", "gcols", "delta", "alive")
@@ -211,19 +212,15 @@ class FoldErrors:
 
     def error_map(self, transient_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(element codes row * cols + col, summed error) of the live errors, sorted, zero sums
-        dropped; `transient_only` leaves out stuck-at faults (they hit both DMR copies alike)."""
-        live = self.live()
-        if transient_only:
-            live &= self.faults["mode"][self.owner] == FLIP
-        return _summed(self.rows[live] * self.shape[1] + self.cols[live], self.delta[live])
-
-
-def _summed(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    keys, inverse = np.unique(codes, return_inverse=True)
-    sums = np.zeros(keys.shape, values.dtype)
-    np.add.at(sums, inverse, values)
-    nonzero = sums != 0
-    return keys[nonzero], sums[nonzero]
+        dropped; `transient_only` leaves out stuck-at faults (they hit both DMR copies alike).
+        One kernels.error_map call."""
+        if self._faults is None and self._source is not None:  # the mode column alone, not all of them
+            batch, lo, hi = self._source
+            mode = batch.mode[lo:hi]
+        else:
+            mode = self.faults["mode"]
+        return live_error_map(self.rows, self.cols, self.delta, self.alive, self.owner, mode, self.shape[1],
+                              transient_only)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
