@@ -67,8 +67,11 @@ def register(sub: Any) -> None:
     run.add_argument(
         "--fault", dest="explicit", action="append", metavar="K=V,...",
         help="inject this fault (repeatable; replaces the file's `explicit` list; --ber defaults to 0): "
-        "gemm=NAME,instance=I,fold=F,row=R,col=C,cycle=T,site=S,bit=B[,kind=transient], or "
-        "row=R,col=C,site=S,bit=B,kind=stuck0|stuck1 for a stuck-at bit",
+        "gemm=NAME,instance=I,fold=F,row=R,col=C,cycle=T,site=S,bit=B[,kind=transient] (a PE register), "
+        "row=R,col=C,site=S,bit=B,kind=stuck0|stuck1 (a stuck-at bit), "
+        "gemm=NAME,instance=I,fold=F,row=R|col=C[,block=K][,step=S],site=chk_pred|chk_sum|chk_cmp,bit=B "
+        "(a checksum word), gemm=NAME,instance=I,row=R,col=C,[fold=F,]cycle=T,site=sram_a|sram_b,bit=B "
+        "(a stored operand element; cycle of the instance, or after fold F starts)",
     )  # fmt: skip
     run.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds per GEMM kind, blocking)")
     run.add_argument(
