@@ -209,6 +209,13 @@ FAULT_LOG_KEYS = (
     "fault_id", "gemm", "gemm_index", "instance", "fold", "attempt", "row", "col", "cycle", "site", "bit", "kind",
     "detected", "fate", "outputs_corrupted", "max_abs_error", "max_rel_error", "false_alarm", "hid_error",
 )  # fmt: skip  # the keys of one fault-log record, in the CSV's column order
+FAULT_LOG_TYPES = {
+    **dict.fromkeys(("fault_id", "gemm", "site", "kind", "fate", "policy"), "string"),
+    **dict.fromkeys(("gemm_index", "instance", "fold", "attempt", "row", "col", "cycle", "bit", "outputs_corrupted"),
+                    "int64"),
+    **dict.fromkeys(("max_abs_error", "max_rel_error"), "float64"),
+    **dict.fromkeys(("detected", "false_alarm", "hid_error"), "bool"),
+}  # fmt: skip  # the Arrow type of each fault-log column (Parquet fault logs)
 
 
 def _fault_log(verifier: FaultVerifier, schedules: Sequence[GemmSchedule]) -> tuple[dict[str, Any], ...]:
