@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 import numpy as np
 import pytest
@@ -39,7 +40,7 @@ def hw(*extra: str):
     return api.resolve_hw("edge_32x32", [*HW, *extra])
 
 
-def chk(site: str, **kw) -> ExplicitFault:
+def chk(site: str, **kw: Any) -> ExplicitFault:
     return ExplicitFault(gemm="fc1", fold=kw.pop("fold", 1), site=Site(site), **kw)
 
 
@@ -230,3 +231,17 @@ def test_cli_explicit_checksum_and_sram_faults_in_the_fault_log(tmp_path) -> Non
     assert (s["row"], s["col"], s["bit"], s["fate"]) == ("2", "5", "6", "escaped")
     bad = ["run", "--workload", "vit_block_gemms", "--quiet", "--fault", "gemm=fc2,fold=0,row=3,site=chk_sum,bit=40"]
     assert main(bad) == 2
+
+
+def test_explicit_checksum_word_of_a_later_check_block() -> None:
+    """Check blocks of 4 x 4 outputs: a fold's 8 x 8 block has 2 x 2 of them. The column word of output column 5
+    in block row 1 (outputs 4..7 of that column) flips: one false alarm, one recompute; block 2 does not exist."""
+    abft = AbftConfig(block_rows=4, block_cols=4)
+    given = chk("chk_sum", col=5, block=1, step=3, bit=4)
+    report = api.run(hw(), CHK_WL, ["abft"], FaultSpec(explicit=[given]), abft=abft, fault_log=True)
+    o = report.policy("abft").outcomes
+    assert o["false_alarms"] == 1 and o["recomputations"] == 1 and o["faults_injected"] == 1
+    with pytest.raises(ConfigError, match="block: 2 of 2 check block"):
+        api.run(hw(), CHK_WL, ["abft"], FaultSpec(explicit=[chk("chk_sum", col=5, block=2, bit=0)]), abft=abft)
+    with pytest.raises(ConfigError, match="step: 4 of 4 outputs in its block column"):
+        api.run(hw(), CHK_WL, ["abft"], FaultSpec(explicit=[chk("chk_sum", col=5, block=1, step=4, bit=0)]), abft=abft)

@@ -20,6 +20,9 @@ from simulator.workload.gemm import Gemm
 from simulator.workload.kinds import GEMM_KINDS
 
 MAX_WORD_BITS = 32  # the widest register word (acc of every datatype, fp32 operands / products)
+# the sites an explicit fault can place besides the PE registers (faults.explicit_sites)
+EXPLICIT_CHECKSUM_SITES = (Site.CHK_PRED, Site.CHK_SUM, Site.CHK_CMP)
+EXPLICIT_SRAM_SITES = (Site.SRAM_A, Site.SRAM_B)
 
 
 class ExplicitFault(BaseModel):
@@ -62,11 +65,14 @@ class ExplicitFault(BaseModel):
     def _placed(self) -> ExplicitFault:
         if self.site.in_pe:
             return self._pe_placed()
+        if self.site not in EXPLICIT_CHECKSUM_SITES + EXPLICIT_SRAM_SITES:
+            placed = ", ".join(str(s) for s in (*EXPLICIT_CHECKSUM_SITES, *EXPLICIT_SRAM_SITES))
+            raise ValueError(f"site: an explicit fault places a PE register or one of {placed}, not {self.site}")
         if self.kind != "transient":
             raise ValueError(
                 f"kind: a {self.site} fault is transient (stuck-at bits are PE registers), not {self.kind}"
             )
-        checksum = not self.site.in_sram
+        checksum = self.site in EXPLICIT_CHECKSUM_SITES
         needed = ("gemm", "fold") if checksum else ("gemm", "row", "col", "cycle")
         _require(self, needed, f"a {self.site} fault")
         if checksum:

@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from simulator.config.enums import Datatype, Site
-from simulator.config.fault_spec import ExplicitFault, FaultSpec
+from simulator.config.fault_spec import EXPLICIT_CHECKSUM_SITES, ExplicitFault, FaultSpec
 from simulator.faults.checksum_faults import COL_WORD, ROW_WORD, CheckGeometry, ChecksumFaults, check_geometry
-from simulator.faults.codes import CHECKSUM_SITES, SITE_CODE
+from simulator.faults.codes import SITE_CODE
 from simulator.faults.ecc import CORRECTED, DETECTED, SecDed
 from simulator.faults.sram_faults import (
     ECC_CORRECTED,
@@ -40,7 +40,7 @@ def _given(spec: FaultSpec, sites: Sequence[Site], gemm_name: str, instance: int
 
 
 def has_explicit_checksum(spec: FaultSpec) -> bool:
-    return any(f.site in CHECKSUM_SITES for f in spec.explicit)
+    return any(f.site in EXPLICIT_CHECKSUM_SITES for f in spec.explicit)
 
 
 def explicit_sram_operands(spec: FaultSpec) -> list[str]:
@@ -52,7 +52,7 @@ def explicit_sram_operands(spec: FaultSpec) -> list[str]:
 def with_explicit_checksum(drawn: ChecksumFaults, spec: FaultSpec, gemm_name: str, attempt: int) -> ChecksumFaults:
     """`drawn` (one attempt of one GEMM instance) plus the spec's explicit checksum faults of that instance
     (first check only: attempt 0), fold order, each after the random faults of its fold."""
-    given = _given(spec, CHECKSUM_SITES, gemm_name, drawn.instance) if attempt == 0 else []
+    given = _given(spec, EXPLICIT_CHECKSUM_SITES, gemm_name, drawn.instance) if attempt == 0 else []
     if not given:
         return drawn
     used = dict(zip(*np.unique(drawn.fold_index, return_counts=True), strict=True))
@@ -184,7 +184,7 @@ def check_explicit_sites(
             raise ValueError(f"{where}: bit: {f.bit} outside its {width}-bit {datatype} word")
         if f.site in SRAM_OPERAND:
             _check_sram(where, f, s, folds)
-        elif f.site in CHECKSUM_SITES:
+        elif f.site in EXPLICIT_CHECKSUM_SITES:
             geom = check_geometry(s.dataflow, folds, blocks.get(g.name, (0, 0)))
             _check_checksum_word(where, f, geom)
         else:
