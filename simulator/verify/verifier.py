@@ -304,13 +304,16 @@ class FaultVerifier:
             BlockDeviation, ...] | None:  # fmt: skip
         """`_with_checksum_faults` over `_deviations` and `mark_detected` for an integer fold checked
         as one block, in one kernels.checksum_check call (logged): the check blocks, or None
-        (nothing done) when the operand blocks do not span the fold's output block."""
+        (nothing done) when the operand blocks do not span the fold's output block or a fault names
+        another check block's word."""
         assert drawn is not None
         a_blk, b_blk = self.operands.fold_blocks(gemm_index, instance, fold)
         n_rows, n_cols = state.shape
         if a_blk.shape[0] != n_rows or b_blk.shape[1] != n_cols:
             return None
         faults = drawn.select(slice(*span))
+        if faults.block.any():  # a word of another check block (explicit faults): the general path
+            return None
         rsd, csd, row_tol, col_tol, rows, cols, false_alarm, hidden, detected = exact_check_with_checksum_faults(
             state.rows, state.cols, state.delta, state.alive, state.owner, state.fault_count, faults.site,
             faults.axis == ROW_WORD, faults.line, faults.block, faults.step, faults.bit, a_blk, b_blk,
