@@ -181,7 +181,12 @@ class FaultVerifier:
         element (WS/IS folds' partial-sum errors add up in C), nonzero sums only, row-major."""
         states = [self.ledger.folds[k] for k in self._instance_keys().get((gemm_index, instance), [])]
         n = self.schedules[gemm_index].gemm.n
-        parts = [(s.grows[s.live()] * n + s.gcols[s.live()], s.delta[s.live()]) for s in states]
+        parts = []
+        if states:  # the folds' errors in fold order, masked once
+            grows, gcols, delta, alive = (np.concatenate([getattr(s, c) for s in states])
+                                          for c in ("grows", "gcols", "delta", "alive"))  # fmt: skip
+            live = alive & (delta != 0)
+            parts.append((grows[live] * n + gcols[live], delta[live]))
         parts += self.sram.live_errors(gemm_index, instance, n)  # SRAM upsets (verify.sram_effects)
         dtype = np.int64 if self.hw.array.datatype.is_integer else np.float64
         if not parts:
