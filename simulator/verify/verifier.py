@@ -53,7 +53,7 @@ from simulator.faults.sampling import (
 )
 from simulator.kernels.checksum_check import exact_check_with_checksum_faults
 from simulator.kernels.codes import FLIP, T_CU, T_RU
-from simulator.kernels.fold_check import exact_fold_checks
+from simulator.kernels.fold_check import exact_fold_check, exact_fold_checks
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable
 from simulator.mapping.region import Region, Scope, resolve_region
@@ -68,6 +68,7 @@ from simulator.verify.records import FaultRecords, fault_records
 from simulator.verify.sram_effects import SramInjector
 
 _DUPLICATE_STREAM = 5  # SeedSequence stream of DMR's second copy (faults.sampling uses 1-4)
+_BATCHED_CHECK_FOLDS = 8  # from this many exact folds in a check round on, one kernel call checks them all
 Drawn = tuple[FaultBatch, EffectBatch | None]
 
 
@@ -574,8 +575,8 @@ def _exact_checks(states: list[FoldErrors]) -> list[tuple[tuple[BlockDeviation, 
     """Per fold, `block_deviations` over its live errors as one block with tolerance 0 and the
     faults `mark_detected` would mark, from one kernels.fold_check call for all of them (integer
     deltas only): ((), None) for a fold without a live error."""
-    if not states:
-        return []
+    if len(states) < _BATCHED_CHECK_FOLDS:  # a few folds: one call each costs less than gathering them
+        return [_exact_check(s) for s in states]
     sizes = [s.delta.shape[0] for s in states]
     offsets = np.zeros(len(states) + 1, np.int64)
     np.cumsum(sizes, out=offsets[1:])
@@ -606,6 +607,17 @@ def _exact_checks(states: list[FoldErrors]) -> list[tuple[tuple[BlockDeviation, 
                                           flagged_cols[fc_at[i] : fc_at[i + 1]])  # fmt: skip
         found.append(((block,), detected[f_at[i] : f_at[i + 1]]))
     return found
+
+
+def _exact_check(state: FoldErrors) -> tuple[tuple[BlockDeviation, ...], np.ndarray | None]:
+    """`_exact_checks` of one fold (one kernels.fold_check.exact_fold_check call)."""
+    n_rows, n_cols = state.shape
+    live, rsd, csd, rows, cols, detected = exact_fold_check(
+        state.rows, state.cols, state.delta, state.alive, state.owner, n_rows, n_cols, state.fault_count
+    )
+    if not live:
+        return (), None
+    return (BlockDeviation.with_flags(0, 0, rsd, csd, np.zeros(n_rows), np.zeros(n_cols), rows, cols),), detected
 
 
 def _fold_runs(fold_index: np.ndarray) -> list[tuple[int, int, int]]:
