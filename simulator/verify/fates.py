@@ -6,6 +6,8 @@ otherwise, with no error left in the output, `corrected` (fixed in place from th
 `recomputed`; with an error left that changes a stored output, `tolerated` when a tolerating
 policy saw it and accepted the fold without giving up, else `escaped` (silent data corruption).
 Errors of several faults on one output add up (WS / IS partial sums too) before write-back.
+`unrecoverable` (a detected unrecoverable error, DUE) is never given here: the output path's hook
+(verify.output_effects) sets it for C scratchpad upsets the SRAM's SEC-DED detected but cannot repair.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import numpy as np
 from simulator.verify.ledger import LedgerTable
 from simulator.verify.writeback import WriteBack
 
-FATES = ("masked", "corrected", "recomputed", "tolerated", "escaped")
-MASKED, CORRECTED, RECOMPUTED, TOLERATED, ESCAPED = range(len(FATES))
+FATES = ("masked", "corrected", "recomputed", "tolerated", "escaped", "unrecoverable")
+MASKED, CORRECTED, RECOMPUTED, TOLERATED, ESCAPED, UNRECOVERABLE = range(len(FATES))
 
 # (gemm, instance) -> its write-back, and the clean accumulators at GEMM rows / cols
 WriteBackOf = Callable[[int, int], WriteBack]
