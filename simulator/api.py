@@ -152,8 +152,8 @@ def _simulate_policy(
     verifier = make_verifier(policy, hw, schedules, spec, abft, operands) if spec.injects else NoFaults()
     result = simulate(hw, schedules, policy, verifier, trace=trace, trace_window=trace_window)
     layers = []
-    faulty = isinstance(verifier, FaultVerifier)
-    refetches = faulty and bool(verifier.sram)  # A / B SRAM sites: price their ECC refetches (metrics.ecc_refetch)
+    # A / B SRAM sites: price their ECC refetches (metrics.ecc_refetch)
+    refetches = isinstance(verifier, FaultVerifier) and bool(verifier.sram)
     total_refetch = refetch_cost((), hw)
     for s, layer in zip(schedules, result.layers, strict=True):
         g = s.gemm

@@ -112,7 +112,11 @@ def instance_rows(
                 d_err[key3] = held + delta
             c_err[(i, j)] = c_err.get((i, j), 0.0) + delta
         if delta != 0:
-            owners.append(row), grows.append(i), gcols.append(j), deltas.append(delta), alives.append(applied)
+            owners.append(row)
+            grows.append(i)
+            gcols.append(j)
+            deltas.append(delta)
+            alives.append(applied)
     n = n_c + n_d
     fold = np.zeros(n, np.int64)
     cols = {name: np.zeros(n, np.int64) for name in FAULT_COLUMNS}
