@@ -103,15 +103,18 @@ def _dram_line(report: Report) -> str:
 
 
 def _output_path_lines(report: Report) -> list[str]:
-    """Per policy, when the run injects the sites that have them: the C scratchpad's DUEs (sram_c upsets its
-    SEC-DED detected, fate unrecoverable) and the A / B ECC refetches with their price (metrics.ecc_refetch)."""
+    """Per policy, when the run injects the sites and their scratchpads have SEC-DED: the C scratchpad's DUEs
+    (sram_c upsets its SEC-DED detected, fate unrecoverable) and the A / B ECC refetches with their price
+    (metrics.ecc_refetch)."""
+    sram = report.hw.get("memory", {}).get("sram", {})
+    ecc = {op: sram.get(op, {}).get("ecc") == "secded" for op in ("a", "b", "c")}
     lines = []
     for pol in report.policies:
         d = pol.to_dict()
         parts = []
-        if "unrecoverable" in d:
+        if "unrecoverable" in d and ecc["c"]:
             parts.append(f"unrecoverable (C SEC-DED DUE) {d['unrecoverable']:,}")
-        if "ecc_refetches" in d:
+        if "ecc_refetches" in d and (ecc["a"] or ecc["b"]):
             parts.append(
                 f"ECC refetches {d['ecc_refetches']:,} ({d['ecc_refetch_bytes'] / 1e3:,.1f} kB, "
                 f"{d['ecc_refetch_cycles']:,} stall cycles, {d['ecc_refetch_energy_pj'] / 1e6:.3f} uJ)"
