@@ -22,7 +22,7 @@ from simulator.faults.output_faults import (
 from simulator.faults.sram_faults import WRONG, SramFaults, fold_ranges, fold_times, stored_bits
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import fold_table
-from simulator.mapping.schedule import schedule_gemm
+from simulator.mapping.schedule import fold_transfers, schedule_gemm
 from simulator.metrics.ecc_refetch import refetch_cost, refetch_cycles
 from simulator.verify.output_effects import instance_rows
 from simulator.workload.gemm import Gemm
@@ -281,16 +281,18 @@ def test_drain_counts_are_poisson_in_the_drain_exposure() -> None:
     assert chi_square_p(bits, np.ones(32)) > P_MIN and chi_square_p(offsets, np.ones(8)) > P_MIN
 
 
-@pytest.mark.parametrize("dataflow", ["os", "ws"])
-def test_faulty_accumulator_equals_int32_word_replay(dataflow: str) -> None:
+@pytest.mark.parametrize(("dataflow", "c_kib"), [("os", 128), ("ws", 128), ("ws", 0.1), ("os", 0.1)])
+def test_faulty_accumulator_equals_int32_word_replay(dataflow: str, c_kib: float) -> None:
     """Independent reference: per output element, replay its C word in plain int32 arithmetic: each fold of its
     K chain adds its product, XOR-ed with that fold's drain flips, at the fold's end; each C upset XORs the word
     the element holds at its cycle. The functional accelerator (policy none, sram_c and drain only, many upsets)
-    must give exactly that accumulator."""
+    must give exactly that accumulator. With 0.1 KiB of C the partial sums spill to DRAM between the chunks (a
+    copy while the spill streams out, another after the reload)."""
     from simulator.config.loader import load_hw
     from simulator.functional.accelerator import FunctionalAccelerator
 
-    hw = load_hw("edge_32x32", [f"array.dataflow={dataflow}", "array.rows=4", "array.cols=4", "mapping.k_chunk=3"])
+    overrides = [f"array.dataflow={dataflow}", "array.rows=4", "array.cols=4", "mapping.k_chunk=3"]
+    hw = load_hw("edge_32x32", [*overrides, f"memory.sram.c.size_kib={c_kib}"])
     gemm = Gemm("g", "qk", 9, 10, 6, count=2)
     rng = np.random.default_rng(3)
     a = rng.integers(-127, 128, (2, 9, 10)).astype(np.int8)
@@ -304,6 +306,9 @@ def test_faulty_accumulator_equals_int32_word_replay(dataflow: str) -> None:
     _, end = fold_times(s, folds)
     words = c_words(s, folds, hw.dram_bytes_per_cycle)
     assert words.final.sum() < len(words.final)  # partial sums pass through C
+    spills = [fold_transfers(s, folds.fold(j)).psum_dram_store_bytes > 0 for j in range(len(folds))]
+    assert any(spills) == (c_kib < 1)
+    assert np.all(words.copies.start >= end[words.writer])  # a word lives only after its fold wrote it
     for inst in range(2):
         c = sample_c_words(4, 1e-3, words, Datatype.INT8, None, 0.0, 2, 0, inst)
         d = sample_drain(4, 1e-3, s, folds, Datatype.INT8, 0.0, 2, 0, inst)

@@ -9,8 +9,9 @@ of its own A / B blocks, mapping.region; the partial sum it accumulates onto is 
 written by a fold that is not its chain's last is a partial sum, read-modify-written by the chain's next fold
 at that fold's drain (e_next): it lives [e_j, e_next). When the fold spills its partial sums to DRAM
 (`fold_transfers(...).psum_dram_store_bytes` > 0) the word lives in C only [e_j, e_j + ceil(spill bytes / DRAM
-bytes per cycle)) while the spill streams out and again [s_next, e_next) after the reload (the reload's
-prefetch window before s_next is not counted, as for A / B). The chain's last fold writes the output: it lives
+bytes per cycle)) while the spill streams out and again [max(s_next, that end), e_next) after the reload, both
+cut at e_next (fold-granular times do not stretch the next fold for the reload; the reload's prefetch window
+before s_next is not counted, as for A / B). The chain's last fold writes the output: it lives
 [e_j, e_j + ceil(out_dram_store_bytes / DRAM bytes per cycle)), the cycles the write-back DMA takes to stream
 the block out at the channel's bandwidth (queueing behind other transfers is not counted: optimistic).
 Each live interval is a copy (faults.sram_faults.SramCopies over the output block, its reader the writing
@@ -84,7 +85,9 @@ def c_words(schedule: GemmSchedule, folds: FoldTable, dram_bytes_per_cycle: floa
             elif t.psum_dram_store_bytes:
                 nxt = js[pos + 1]
                 spill = _stream_cycles(t.psum_dram_store_bytes, dram_bytes_per_cycle)
-                lives = [(int(end[j]), int(end[j]) + spill), (int(start[nxt]), int(end[nxt]))]
+                # the reload follows the spill (overlapped folds start before it); the next fold reads it at its end
+                back, read = int(end[j]) + spill, int(end[nxt])
+                lives = [(int(end[j]), min(back, read)), (max(int(start[nxt]), back), read)]
             else:
                 lives = [(int(end[j]), int(end[js[pos + 1]]))]
             rows += [(j, a, b, *key, int(k_hi[j]), last) for a, b in lives if b > a]
