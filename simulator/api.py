@@ -21,6 +21,7 @@ from simulator.faults.codes import SITE_OF_CODE
 from simulator.faults.explicit import check_explicit_faults
 from simulator.faults.operands import GemmOperands
 from simulator.faults.sampling import check_faults_fit, permanent_id, transient_id
+from simulator.faults.sram_faults import check_ecc_words
 from simulator.kernels.codes import FLIP, STUCK0, STUCK1
 from simulator.mapping.schedule import GemmSchedule, schedule_gemm, schedule_gemms
 from simulator.metrics.ecc_refetch import RefetchCost, refetch_cost
@@ -125,11 +126,15 @@ def run(
 
 
 def _check_faults_fit(spec: FaultSpec, hw: HwConfig, wl: Workload) -> None:
-    """faults.sampling.check_faults_fit and faults.explicit.check_explicit_faults (the explicit faults
-    against the workload), as a clean ConfigError."""
+    """faults.sampling.check_faults_fit, faults.sram_faults.check_ecc_words (SRAM ECC words hold whole stored
+    words) and faults.explicit.check_explicit_faults (the explicit faults against the workload), as a clean
+    ConfigError."""
     arr = hw.array
     try:
         check_faults_fit(spec, arr.datatype, arr.rows, arr.cols)
+        sram = {"a": hw.memory.sram.a, "b": hw.memory.sram.b, "c": hw.memory.sram.c}
+        ecc_bits = {op: c.ecc_data_bits if c.ecc == "secded" else None for op, c in sram.items()}
+        check_ecc_words(spec.sites, ecc_bits, arr.datatype)
         named = {f.gemm for f in spec.explicit if f.kind == "transient"}
         orders = {g.name: schedule_gemm(g, hw).order for g in wl.gemms if g.name in named}
         check_explicit_faults(spec, wl.gemms, arr.dataflow, arr.datatype, arr.rows, arr.cols, orders)

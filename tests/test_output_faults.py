@@ -372,3 +372,16 @@ def test_refetches_in_a_run_cost_their_stall_and_energy() -> None:
         assert sum(layer.outcomes[key] for layer in p.layers) == p.extra[key]
     (layer,) = p.layers
     assert layer.total_cycles == report.baseline.layers[0].total_cycles + p.extra["ecc_refetch_cycles"]
+
+
+@pytest.mark.parametrize(("op", "site", "bits"), [("c", Site.SRAM_C, 48), ("a", Site.SRAM_A, 12)])
+def test_ecc_words_that_split_a_stored_word_are_a_config_error(op: str, site: Site, bits: int) -> None:
+    """C's SEC-DED words must hold whole 32-bit accumulator words, A's whole int8 operands: named before running."""
+    from simulator.errors import ConfigError
+
+    hw = api.resolve_hw(
+        "edge_32x32", [*CHUNKED, f"memory.sram.{op}.ecc=secded", f"memory.sram.{op}.ecc_data_bits={bits}"]
+    )
+    with pytest.raises(ConfigError, match=f"memory.sram.{op}.ecc_data_bits: {bits} data bits"):
+        api.run(hw, WL, ["none"], out_spec(1e-4, (site,)))
+    api.run(hw, WL, ["none"], out_spec(1e-4, (Site.DRAIN,)))  # the scratchpad not injected: no constraint

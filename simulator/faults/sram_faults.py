@@ -254,6 +254,20 @@ def flip_bits(values: np.ndarray, bits: np.ndarray, datatype: Datatype) -> np.nd
         return (w32 ^ (np.uint32(1) << shift.astype(np.uint32))).view(np.float32).astype(np.float64)
 
 
+def check_ecc_words(spec_sites: tuple, ecc_data_bits: dict[str, int | None], datatype: Datatype) -> None:
+    """ValueError unless each selected scratchpad site's SEC-DED words (`ecc_data_bits[op]`, None: no ECC) hold
+    whole stored words: operands for A / B, accumulator words for C (sram_c)."""
+    for op, site in (("a", Site.SRAM_A), ("b", Site.SRAM_B), ("c", Site.SRAM_C)):
+        bits = ecc_data_bits.get(op)
+        word = datatype.acc_bits if op == "c" else datatype.operand_bits
+        what = f"{word}-bit accumulator words" if op == "c" else f"{datatype} operands"
+        if site in spec_sites and bits is not None and bits % word:
+            raise ValueError(
+                f"memory.sram.{op}.ecc_data_bits: {bits} data bits do not hold whole {what} (site {site}); "
+                f"use a multiple of {word}"
+            )
+
+
 def sram_sites(spec_sites: tuple) -> list[str]:
     """The operands ('a', 'b') whose SRAM site a spec's sites select, canonical order."""
     return [op for op, site in (("a", Site.SRAM_A), ("b", Site.SRAM_B)) if site in spec_sites]
