@@ -236,8 +236,9 @@ def _fault_log(verifier: FaultVerifier, schedules: Sequence[GemmSchedule]) -> tu
     for i in range(len(r)):
         g, inst, f, a, o = (int(x[i]) for x in (r.gemm, r.instance, r.fold, r.attempt, r.ordinal))
         mode, site = int(r.mode[i]), SITE_OF_CODE[int(r.site[i])]
-        # SRAM upsets and drain flips: ordinal among the instance's (`s`, `d`); checksum words: the fold's (`c`)
-        tag = "s" if site.in_sram else "d" if site is Site.DRAIN else "c"
+        # A / B SRAM upsets, C words, drain flips: ordinal among the instance's (`s`, `o`, `d`: distinct, as a
+        # fold can hold the first of each); checksum words: the fold's (`c`)
+        tag = {Site.SRAM_C: "o", Site.DRAIN: "d"}.get(site, "s" if site.in_sram else "c")
         out.append({
             "fault_id": (transient_id(g, inst, f, a, o) if site.in_pe else f"g{g}/i{inst}/f{f}/a{a}/{tag}{o}")
             if mode == FLIP else permanent_id(o),

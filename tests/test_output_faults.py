@@ -186,7 +186,7 @@ def test_output_path_upsets_are_silent_to_abft_and_dmr() -> None:
     psum = [r for r in log if r["site"] == "sram_c" and r["fold"] < 4]  # partial sums read by a later chunk
     assert psum and all(r["fate"] in ("escaped", "masked") and not r["detected"] for r in psum)
     assert len({r["fault_id"] for r in log}) == len(log)
-    assert all(r["fault_id"].split("/")[-1][0] == ("d" if r["site"] == "drain" else "s") for r in log)
+    assert all(r["fault_id"].split("/")[-1][0] == ("d" if r["site"] == "drain" else "o") for r in log)
 
 
 def test_c_upsets_under_secded_are_corrected_or_unrecoverable() -> None:
@@ -217,6 +217,7 @@ def test_fault_log_agrees_with_the_report_counts() -> None:
         for fate in ("masked", "corrected", "recomputed", "tolerated", "escaped", "unrecoverable"):
             assert fates.count(fate) == p.outcomes[fate], fate
         assert sum(r["detected"] for r in log) == p.outcomes["detected"]
+        assert len({r["fault_id"] for r in log}) == len(log)  # A / B upsets and C words of one fold: distinct ids
         assert p.outcomes["unrecoverable"] > 0 and p.extra["ecc_refetches"] > 0
         assert sum(layer.outcomes["unrecoverable"] for layer in p.layers) == p.outcomes["unrecoverable"]
 

@@ -15,8 +15,9 @@ Checks: both happen after the fold's check, which compares the fold's own produc
 its own A / B blocks (mapping.region: a later K chunk accumulates into C after its own check). A C upset of a
 stored output or a drain flip is past every check; a C upset of a partial sum is read by the next K chunk, but
 that chunk's check covers only its own product, not the partial sum it adds to, so it is silent as well.
-Silent to ABFT and to DMR (both copies drain and store through the same path): only a checksum over the
-stored output block (an output checksum kept in C and re-verified at write-back) would see them; not modelled.
+Silent to ABFT and to DMR (its copies are compared where the check taps them, before the drain, and only the
+kept copy is drained and stored): only a checksum over the stored output block (an output checksum kept in C
+and re-verified at write-back) would see them; not modelled.
 
 ECC (memory.sram.c.ecc: secded): a pattern the decoder corrects leaves no error (fate `corrected`); a detected
 one is a DUE: C has no other copy of an output or a partial sum, so the error is signalled but cannot be
