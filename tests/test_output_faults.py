@@ -15,7 +15,7 @@ from simulator.faults.output_faults import (
     CWords,
     DrainFlips,
     c_words,
-    drain_exposure,
+    drain_geometry,
     sample_c_words,
     sample_drain,
 )
@@ -71,7 +71,8 @@ def test_drain_latency_follows_the_geometry() -> None:
     """OS shifts a column of R accumulators out over R cycles; WS / IS partial sums pass one edge register."""
     assert [geometry_of(d).drain_cycles(8) for d in ("os", "ws", "is")] == [8, 1, 1]
     _, s, folds = setup()
-    assert drain_exposure(s, folds, Datatype.INT8).tolist() == [64 * 32 * 8] * 6
+    g = drain_geometry(s, folds, Datatype.INT8)
+    assert g.exposure.tolist() == [64 * 32 * 8] * 6 and g.drain_cycles == 8 and g.latency.tolist() == [22] * 6
 
 
 def operands(seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -265,11 +266,12 @@ def test_drain_counts_are_poisson_in_the_drain_exposure() -> None:
 
     _, s, folds = setup()
     ber = 5e-6
-    exposure = drain_exposure(s, folds, Datatype.INT8)
+    geometry = drain_geometry(s, folds, Datatype.INT8)
+    exposure = geometry.exposure
     per_fold, bits, offsets = np.zeros(6, np.int64), np.zeros(32, np.int64), np.zeros(8, np.int64)
     totals = []
     for i in range(3000):
-        d = sample_drain(i, ber, s, folds, Datatype.INT8, 0.0, 2, 0, 0)
+        d = sample_drain(i, ber, geometry, 32, 0.0, 2, 0, 0)
         totals.append(len(d))
         per_fold += np.bincount(d.fold, minlength=6)
         bits += np.bincount(d.bit, minlength=32)
@@ -312,7 +314,7 @@ def test_faulty_accumulator_equals_int32_word_replay(dataflow: str, c_kib: float
     assert np.all(words.copies.start >= end[words.writer])  # a word lives only after its fold wrote it
     for inst in range(2):
         c = sample_c_words(4, 1e-3, words, Datatype.INT8, None, 0.0, 2, 0, inst)
-        d = sample_drain(4, 1e-3, s, folds, Datatype.INT8, 0.0, 2, 0, inst)
+        d = sample_drain(4, 1e-3, drain_geometry(s, folds, Datatype.INT8), 32, 0.0, 2, 0, inst)
         assert len(c) > 3 and len(d) > 3
         expected = np.zeros((9, 6), np.int64)
         for i in range(9):

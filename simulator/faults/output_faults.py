@@ -129,36 +129,48 @@ class DrainFlips:
         return int(self.upset.shape[0])
 
 
-def drain_exposure(schedule: GemmSchedule, folds: FoldTable, datatype: Datatype) -> np.ndarray:
-    """Exposed bit-cycles of each fold's drain: outputs x accumulator bits x drain cycles."""
+@dataclass(frozen=True, slots=True)
+class DrainGeometry:
+    """What the drain sampler needs of one GEMM's folds (the same for every instance): each fold's output ranges
+    [m_lo, m_hi) x [n_lo, n_hi), its latency, the drain cycles per output and the exposed bit-cycles per fold."""
+
+    m_lo: np.ndarray
+    m_hi: np.ndarray
+    n_lo: np.ndarray
+    n_hi: np.ndarray
+    latency: np.ndarray
+    drain_cycles: int
+    exposure: np.ndarray  # outputs x accumulator bits x drain cycles
+
+
+def drain_geometry(schedule: GemmSchedule, folds: FoldTable, datatype: Datatype) -> DrainGeometry:
+    """The drain geometry of one GEMM's folds (module doc; mapping.dataflow.DataflowGeometry.drain_cycles)."""
     ranges = fold_ranges(schedule, folds)
     (m_lo, m_hi), (n_lo, n_hi) = ranges["m"], ranges["n"]
     drain = schedule.geometry.drain_cycles(schedule.rows)
-    return (m_hi - m_lo) * (n_hi - n_lo) * datatype.acc_bits * drain
+    latency = np.array([schedule.cycles_of(folds.fold(j))[0] for j in range(len(folds))], np.int64)
+    exposure = (m_hi - m_lo) * (n_hi - n_lo) * datatype.acc_bits * drain
+    return DrainGeometry(m_lo, m_hi, n_lo, n_hi, latency, drain, exposure)
 
 
 def sample_drain(
-    spec_seed: int, ber: float, schedule: GemmSchedule, folds: FoldTable, datatype: Datatype,
+    spec_seed: int, ber: float, geometry: DrainGeometry, acc_bits: int,
     mbu_fraction: float, mbu_max_bits: int, gemm_index: int, instance: int,
 ) -> DrainFlips:  # fmt: skip
     """The drain flips of one GEMM instance (placement and keying: module doc)."""
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([spec_seed, STREAM_DRAIN, gemm_index, instance])))
-    counts = rng.poisson(drain_exposure(schedule, folds, datatype).astype(np.float64) * ber).astype(np.int64)
+    g = geometry
+    counts = rng.poisson(g.exposure.astype(np.float64) * ber).astype(np.int64)
     n = int(counts.sum())
     fold = np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts)
-    ranges = fold_ranges(schedule, folds)
-    (m_lo, m_hi), (n_lo, n_hi) = ranges["m"], ranges["n"]
-    width = (n_hi - n_lo)[fold]
-    element = rng.integers(0, (m_hi - m_lo)[fold] * width) if n else np.zeros(0, np.int64)
-    acc_bits = datatype.acc_bits
+    width = (g.n_hi - g.n_lo)[fold]
+    element = rng.integers(0, (g.m_hi - g.m_lo)[fold] * width) if n else np.zeros(0, np.int64)
     bit = rng.integers(0, acc_bits, size=n)
-    drain = schedule.geometry.drain_cycles(schedule.rows)
-    offset = rng.integers(0, drain, size=n)
+    offset = rng.integers(0, g.drain_cycles, size=n)
     upset, bits = widen(rng, mbu_fraction, mbu_max_bits, bit, np.zeros(n, np.int64), np.full(n, acc_bits))
-    latency = np.array([schedule.cycles_of(folds.fold(j))[0] for j in range(len(folds))], np.int64)
     f = fold[upset]
-    return DrainFlips(upset, f, m_lo[f] + element[upset] // width[upset], n_lo[f] + element[upset] % width[upset],
-                      bits, latency[f] + offset[upset])  # fmt: skip
+    return DrainFlips(upset, f, g.m_lo[f] + element[upset] // width[upset], g.n_lo[f] + element[upset] % width[upset],
+                      bits, g.latency[f] + offset[upset])  # fmt: skip
 
 
 def output_sites(spec_sites: tuple) -> tuple[bool, bool]:

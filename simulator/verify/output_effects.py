@@ -40,7 +40,15 @@ from simulator.config.enums import Datatype, FaultKind
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.ecc import SecDed
-from simulator.faults.output_faults import CWords, DrainFlips, c_words, output_sites, sample_c_words, sample_drain
+from simulator.faults.output_faults import (
+    CWords,
+    DrainFlips,
+    c_words,
+    drain_geometry,
+    output_sites,
+    sample_c_words,
+    sample_drain,
+)
 from simulator.faults.sram_faults import ECC_CORRECTED, ECC_DETECTED, WRONG, SramFaults, fold_ranges, fold_times
 from simulator.kernels.codes import DRAIN, FLIP, SRAM_C
 from simulator.mapping.schedule import GemmSchedule
@@ -195,6 +203,7 @@ class OutputPathInjector:
                 continue
             folds = self.operands.folds(g)
             words = c_words(s, folds, self.hw.dram_bytes_per_cycle) if self.sram_c else None
+            drains = drain_geometry(s, folds, datatype) if self.drain else None
             start, end = fold_times(s, folds)
             fold_k = fold_ranges(s, folds)["k"]
             for inst in range(s.gemm.count):
@@ -204,9 +213,9 @@ class OutputPathInjector:
                                         spec.mbu_max_bits, g, inst)  # fmt: skip
                     c = (fc, words) if len(fc) else None
                 d = None
-                if self.drain:
-                    d = sample_drain(spec.seed, spec.ber, s, folds, datatype, spec.mbu_fraction, spec.mbu_max_bits,
-                                     g, inst)  # fmt: skip
+                if drains is not None:
+                    d = sample_drain(spec.seed, spec.ber, drains, datatype.acc_bits, spec.mbu_fraction,
+                                     spec.mbu_max_bits, g, inst)  # fmt: skip
                     d = d if len(d) else None
                 if c is None and d is None:
                     continue
