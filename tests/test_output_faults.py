@@ -388,3 +388,16 @@ def test_ecc_words_that_split_a_stored_word_are_a_config_error(op: str, site: Si
     with pytest.raises(ConfigError, match=f"memory.sram.{op}.ecc_data_bits: {bits} data bits"):
         api.run(hw, WL, ["none"], out_spec(1e-4, (site,)))
     api.run(hw, WL, ["none"], out_spec(1e-4, (Site.DRAIN,)))  # the scratchpad not injected: no constraint
+
+
+def test_fp32_drain_sign_flip_negates_the_fold_product() -> None:
+    """fp32 accumulators: flipping bit 31 (the sign) of the drain word of C[1, 13] of fold 3 turns the fold's
+    product v (the fp32-rounded dot over k in [8, 16)) into -v: the output changes by -2v."""
+    _, s, folds = setup()
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((8, 24)).astype(np.float32), rng.standard_normal((24, 16)).astype(np.float32)
+    start, end = fold_times(s, folds)
+    flip = DrainFlips(*(np.array([x], np.int64) for x in (0, 3, 1, 13, 31, 24)))
+    rows = instance_rows(0, 0, None, flip, a, b, fold_ranges(s, folds)["k"], start, end, Datatype.FP32)
+    v = float(np.float32(a[1, 8:16].astype(np.float64) @ b[8:16, 13].astype(np.float64)))
+    assert rows.delta.tolist() == [-2 * v] and rows.delta.dtype == np.float64

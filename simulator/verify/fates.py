@@ -51,8 +51,9 @@ def classify(table: LedgerTable, tolerates: bool, writeback: WriteBackOf, clean:
     touched = np.bincount(owner[nonzero], minlength=n) > 0
     residual = np.bincount(owner[live], minlength=n) > 0
     max_abs = np.zeros(n, np.float64)
-    if live.any():
-        np.maximum.at(max_abs, owner[live], np.abs(delta[live].astype(np.float64)))
+    if live.any():  # a flipped fp exponent can leave NaN (SRAM and C words): it propagates, silently
+        with np.errstate(invalid="ignore"):
+            np.maximum.at(max_abs, owner[live], np.abs(delta[live].astype(np.float64)))
 
     # outputs: sum the live errors per (gemm, instance, row, col), then judge them at write-back
     lo = owner[live]
