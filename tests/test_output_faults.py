@@ -284,7 +284,7 @@ def test_drain_counts_are_poisson_in_the_drain_exposure() -> None:
     assert chi_square_p(bits, np.ones(32)) > P_MIN and chi_square_p(offsets, np.ones(8)) > P_MIN
 
 
-@pytest.mark.parametrize(("dataflow", "c_kib"), [("os", 128), ("ws", 128), ("ws", 0.1), ("os", 0.1)])
+@pytest.mark.parametrize(("dataflow", "c_kib"), [("os", 128), ("ws", 128), ("is", 128), ("ws", 0.1), ("os", 0.1)])
 def test_faulty_accumulator_equals_int32_word_replay(dataflow: str, c_kib: float) -> None:
     """Independent reference: per output element, replay its C word in plain int32 arithmetic: each fold of its
     K chain adds its product, XOR-ed with that fold's drain flips, at the fold's end; each C upset XORs the word
