@@ -56,7 +56,7 @@ def register(sub: Any) -> None:
     run.add_argument(
         "--sites", metavar="LIST",
         help="fault sites, comma-separated: acc,mult,a_reg,b_reg,chk_pred,chk_sum,chk_cmp (default: these), "
-        "sram_a,sram_b (opt-in)",
+        "sram_a,sram_b,sram_c,drain (opt-in)",
     )  # fmt: skip
     run.add_argument(
         "--mbu-fraction", type=float, default=None, metavar="F",

@@ -139,9 +139,11 @@ class FaultSpec(BaseModel):
       (transient faults only). Flips per fold and site ~ Poisson(active MACs x exposed bits x ber).
     * `sites`: the registers that can be hit (order irrelevant): PE registers acc, mult, a_reg, b_reg, and
       the checksum hardware's words chk_pred, chk_sum, chk_cmp (faults.checksum_faults; they exist only
-      for policies that check checksums), and the A / B scratchpads' stored bits sram_a, sram_b
-      (faults.sram_faults; rate per bit per cycle of residency). Default: all but the SRAM sites (SRAM
-      bits outnumber PE bits by orders of magnitude and would change every headline number; opt in).
+      for policies that check checksums), the A / B / C scratchpads' stored bits sram_a, sram_b, sram_c
+      (faults.sram_faults, faults.output_faults; rate per bit per cycle of residency) and the accumulator
+      drain registers drain (faults.output_faults; per bit per cycle an output spends in the drain path).
+      Default: all but the SRAM and drain sites (SRAM bits outnumber PE bits by orders of magnitude and
+      would change every headline number; opt in).
     * `kind`: `transient` (Poisson flips at rate `ber`) or `permanent` (`permanent_count` stuck-at
       bits placed once per run; `ber` is then unused).
     * `stuck_value`: the value a permanent fault's bit reads (0 or 1).
@@ -162,7 +164,7 @@ class FaultSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     ber: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False)
-    sites: tuple[Site, ...] = tuple(s for s in Site if not s.in_sram)  # the SRAM sites are opt-in
+    sites: tuple[Site, ...] = tuple(s for s in Site if not s.opt_in)  # the SRAM and drain sites are opt-in
     kind: FaultKind = FaultKind.TRANSIENT
     stuck_value: Literal[0, 1] = 1
     permanent_count: int = Field(1, ge=1)
