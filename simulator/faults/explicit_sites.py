@@ -10,7 +10,7 @@ their fold (checksum words) or of their instance and operand (SRAM upsets).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -79,11 +79,13 @@ def explicit_sram_faults(
     fold_start: np.ndarray,
     datatype: Datatype,
     ecc: SecDed | None,
+    word_bits: int | None = None,
 ) -> SramFaults:
     """One row per given upset of one operand (checked: check_explicit_sites), as faults.sram_faults draws
     them: the copy resident at the strike's cycle, the element and its bit (under SEC-DED the codeword
-    position of that data bit, and the decoder's verdict on the single flip)."""
-    ob = datatype.operand_bits
+    position of that data bit, and the decoder's verdict on the single flip). `word_bits`: bits per stored
+    element (default the operand's; C words are accumulator-wide, faults.explicit_output)."""
+    ob = word_bits or datatype.operand_bits
     cols: dict[str, list[int]] = {k: [] for k in ("copy", "cycle", "row", "col", "bit", "data_bit", "verdict")}
     errs: list[tuple[int, int, int, int]] = []
     for u, f in enumerate(given):
@@ -159,13 +161,27 @@ def check_explicit_sites(
     datatype: Datatype,
     blocks: Mapping[str, tuple[int, int]],
 ) -> None:
-    """ValueError naming the first explicit checksum or SRAM fault that cannot happen and its field: an unknown or
+    """ValueError naming the first explicit checksum or A / B SRAM fault that cannot happen and its field: an unknown or
     unselected GEMM, an instance or fold outside it, a checksum word, block or step outside the fold's check, an
     element outside the operand or not resident at that cycle, a bit outside the word. `blocks`: each GEMM's
     check block shape by name (AbftConfig.block_for)."""
+    for where, f, s, folds in placed_in_schedule(spec, schedules, datatype, (*EXPLICIT_CHECKSUM_SITES, *SRAM_OPERAND)):
+        if f.site in SRAM_OPERAND:
+            _check_sram(where, f, s, folds)
+        else:
+            geom = check_geometry(s.dataflow, folds, blocks.get(s.gemm.name, (0, 0)))
+            _check_checksum_word(where, f, geom)
+
+
+def placed_in_schedule(
+    spec: FaultSpec, schedules: Sequence[GemmSchedule], datatype: Datatype, sites: Sequence[Site]
+) -> Iterator[tuple[str, ExplicitFault, GemmSchedule, FoldTable]]:
+    """(where, fault, its GEMM's schedule, folds) of each explicit fault of `sites`, after the checks every site
+    shares (ValueError naming the field): the GEMM exists and is selected, the instance and the fold exist, the
+    bit lies in the site's word. `where` names the fault for the site's own checks."""
     by_name = {s.gemm.name: s for s in schedules}
     for n, f in enumerate(spec.explicit):
-        if f.site.in_pe:
+        if f.site not in sites:
             continue
         where = f"explicit fault {n + 1} ({f.site})"
         s = by_name.get(f.gemm or "")
@@ -182,13 +198,7 @@ def check_explicit_sites(
         width = f.site.word_bits(datatype)
         if f.bit >= width:
             raise ValueError(f"{where}: bit: {f.bit} outside its {width}-bit {datatype} word")
-        if f.site in SRAM_OPERAND:
-            _check_sram(where, f, s, folds)
-        elif f.site in EXPLICIT_CHECKSUM_SITES:
-            geom = check_geometry(s.dataflow, folds, blocks.get(g.name, (0, 0)))
-            _check_checksum_word(where, f, geom)
-        else:
-            raise ValueError(f"{where}: site: explicit faults place PE registers, checksum words and sram_a / sram_b")
+        yield where, f, s, folds
 
 
 def _check_checksum_word(where: str, f: ExplicitFault, geom: CheckGeometry) -> None:
