@@ -325,6 +325,12 @@ def test_cli_reliability_json(tmp_path, capsys):
     for x in d["sram"]:
         assert 0 < x["live_fraction"] < 1 and "live" in text
         assert x["fit_no_ecc_derated"]["sdc"] == pytest.approx(x["fit_no_ecc"]["sdc"] * x["live_fraction"])
+    # the drain registers: flip-flops at the environment's rate, AVF 1, derated by their exposure (reliability.drain)
+    dr = d["drain"]
+    assert 0 < dr["live_fraction"] < 1 and dr["avf_sdc"] == 1.0 and "drain registers" in text
+    assert dr["fit_sdc_derated"] == pytest.approx(
+        rates.fit_from_exposure(d["environment"]["ff_fit_per_mbit"], dr["exposed_bit_cycles"], dr["cycles"])
+    )
 
 
 def test_cli_reliability_leveugle_default_and_bad_input(capsys):

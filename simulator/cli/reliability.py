@@ -21,6 +21,7 @@ from simulator.metrics.stats import check_confidence, trials_needed
 from simulator.reliability import assumption, environments, fit
 from simulator.reliability.avf import run_avf_campaign
 from simulator.reliability.checksum_avf import run_checksum_campaign
+from simulator.reliability.drain import drain_fit
 from simulator.reliability.environments import ENVIRONMENTS
 from simulator.reliability.exposure import workload_exposure
 from simulator.reliability.report import ReliabilityReport
@@ -138,11 +139,12 @@ def _reliability_study(args: argparse.Namespace) -> ReliabilityReport:
             single = assumption.campaign_fractions(campaign.counts(name), confidence)
             checks.append(assumption.RateCheck(name, bers, fractions, single))  # type: ignore[arg-type]
     fits = tuple(fit.policy_fits(campaign, rates, costs, confidence))
-    residency = scratchpad_residency(schedules, hw.array.datatype)
+    residency = scratchpad_residency(schedules, hw.array.datatype, hw.dram_bytes_per_cycle)
     sram = tuple(sram_fits(hw, env, spec.mbu_fraction, spec.mbu_max_bits, residency))
     return ReliabilityReport(
-        wl.name, hw.name, rates, campaign, fits, args.seed, margin, confidence, tuple(checks), checksum, sram
-    )
+        wl.name, hw.name, rates, campaign, fits, args.seed, margin, confidence, tuple(checks), checksum, sram,
+        drain_fit(env, residency),
+    )  # fmt: skip
 
 
 def cmd_reliability(args: argparse.Namespace) -> int:
@@ -221,6 +223,13 @@ def format_reliability(d: dict[str, Any]) -> str:
                 f"{x['live_fraction']:>8.3g}{x['fit_no_ecc_derated']['sdc']:>10.4g}{sec['sdc']:>13.4g}"
                 f"{sec['due']:>13.4g}{sec['refetch']:>10.4g}{sec['corrected']:>11.4g}"
             )
+    dr = d.get("drain")
+    if dr:
+        lines.append(
+            f"{'drain':<6}{'none':<8}{dr['raw_fit']:>10.4g}{dr['fit_sdc']:>12.4g}{dr['live_fraction']:>8.3g}"
+            f"{dr['fit_sdc_derated']:>10.4g}  (accumulator drain registers: flip-flops, {dr['register_bits']:,} bits, "
+            "AVF 1)"
+        )
     for by in ("by_site", "by_kind"):
         lines += ["", f"P(sdc) / P(due) in % {by.replace('_', ' ')}:"]
         policies = list(d[by])

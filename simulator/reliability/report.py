@@ -9,6 +9,7 @@ from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval
 from simulator.reliability.assumption import RateCheck
 from simulator.reliability.avf import AvfCampaign
 from simulator.reliability.checksum_avf import ChecksumCampaign, checksum_fits
+from simulator.reliability.drain import DrainFit
 from simulator.reliability.fit import FIT_FATES, PolicyFit, RateSummary, targets
 from simulator.reliability.single_fault import FATES
 from simulator.reliability.sram import SramFit
@@ -35,6 +36,7 @@ class ReliabilityReport:
     rate_checks: tuple[RateCheck, ...] = ()
     checksum: ChecksumCampaign | None = None  # the checksum hardware's own single-fault campaign
     sram: tuple[SramFit, ...] = ()  # the scratchpads' FIT with and without SEC-DED (reliability.sram)
+    drain: DrainFit | None = None  # the accumulator drain registers' FIT (reliability.drain)
 
     def checksum_fit(self) -> dict[str, dict[str, dict[str, Interval]]]:
         """policy -> "all" or a checksum site -> FIT fate -> interval (empty without checksum sites)."""
@@ -140,9 +142,23 @@ class ReliabilityReport:
                 }
                 for x in self.sram
             ],
+            "drain": _drain_dict(self.drain) if self.drain is not None else None,
             "by_kind": self.breakdown("kind"),
             "rate_checks": [_check_dict(x) for x in self.rate_checks],
         }
+
+
+def _drain_dict(x: DrainFit) -> dict[str, Any]:
+    return {
+        "register_bits": x.register_bits,
+        "exposed_bit_cycles": x.exposed_bit_cycles,
+        "cycles": x.cycles,
+        "raw_fit": x.raw_fit,
+        "avf_sdc": x.avf_sdc,
+        "fit_sdc": x.sdc,
+        "live_fraction": x.live_fraction,
+        "fit_sdc_derated": x.sdc_derated,
+    }
 
 
 def _policy_dict(f: PolicyFit) -> dict[str, Any]:
