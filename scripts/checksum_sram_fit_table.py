@@ -6,7 +6,9 @@ two Markdown tables: the checksum hardware's DUE FIT under detect_only and its f
 (recomputations per 10^9 h), and each SRAM's SDC / DUE / refetch FIT without ECC and with SEC-DED, undated
 (AVF 1) and derated by the scratchpad's live fraction under the schedule (faults.sram_residency: the residency
 the samplers draw over), side by side, and the accumulator drain registers' line (flip-flops, no ECC, AVF 1,
-derated by the drain sampler's exposure: reliability.drain).
+derated by the drain sampler's exposure: reliability.drain), then the single-fault AVF of the memory and
+output-path sites (reliability.memory_avf: as many upsets per site, policy-independent) and their SDC FIT: the
+derated line times the measured AVF.
 """
 
 from __future__ import annotations
@@ -78,6 +80,20 @@ def main() -> None:
             f"| {env} | drain registers ({dr['register_bits']:,} flip-flop bits, AVF 1) | {dr['raw_fit']:.4g} "
             f"| {dr['live_fraction']:.3f} | {dr['fit_sdc']:.4g} | {dr['fit_sdc_derated']:.4g} | - | - | - | - | - | - |"
         )
+    print()
+    print("| environment | site | upsets injected | P(masked) | P(SDC) [95 %] | SDC FIT no ECC, derated x AVF [95 %] |")
+    print("|---|---|---:|---:|---:|---:|")
+    for env, d in studies.items():
+        for site, x in d["memory_avf"]["sites"].items():
+            a, f = x["avf"], x["fit"]["sdc"]
+            print(
+                f"| {env} | {site} | {x['injections']:,} | {a['masked']['estimate']:.3f} | {_iv(a['sdc'], '.3f')} "
+                f"| {_iv(f, '.4g')} |"
+            )
+
+
+def _iv(x: dict, spec: str) -> str:
+    return f"{x['estimate']:{spec}} [{x['lo']:{spec}}, {x['hi']:{spec}}]"
 
 
 if __name__ == "__main__":
