@@ -8,7 +8,8 @@ number of faults each (stratified: every site's AVF gets its own interval): the 
 count x its live bit-cycles per instance, then per GEMM (ascending) for its faults the instance, the copy
 (drain: the fold) weighted by its bit-cycles, the cycle in the copy's life (drain: the drain step), the
 element, the bit of its data word. The check bits of a SEC-DED word are not drawn (a single flip of one is
-corrected like a data bit's).
+corrected like a data bit's). Every upset flips one bit: multi-bit upsets (`mbu_fraction`) are priced by the
+FMEDA lines' SEC-DED burst outcomes (reliability.sram), not drawn here.
 
 The fault's effect is the run's: faults.explicit_sites.placed_upsets / faults.output_faults.DrainFlips rows
 resolved by verify.sram_effects / verify.output_effects instance_rows, the code a random upset takes. Its fate
@@ -52,6 +53,7 @@ MEMORY_SITES = (Site.SRAM_A, Site.SRAM_B, Site.SRAM_C, Site.DRAIN)
 MEMORY_FATES = ("masked", "corrected", "refetched", "due", "sdc")
 _CODE = {name: code for code, name in enumerate(MEMORY_FATES)}
 _OPERAND = {Site.SRAM_A: "a", Site.SRAM_B: "b", Site.SRAM_C: "c"}
+_Row = tuple[int, int, int, int, int, int, int]  # fate, instance, row, col, bit, fold, when
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def run_memory_campaign(
     cycles = int(np.dot(counts, spans))
     site_col: list[int] = []
     gemm_col: list[int] = []
-    rows: list[tuple[int, ...]] = []  # fate, instance, row, col, bit, fold, when
+    rows: list[_Row] = []
     bit_cycles: dict[Site, int] = {}
     for sp, site in enumerate(MEMORY_SITES):
         per_gemm = {g: _gemm(hw, schedules[g], operands, g, site) for g in chosen}
@@ -159,21 +161,22 @@ def run_memory_campaign(
             rows += _resolve(hw, schedules[g], operands, g, site, per_gemm[g], rng, int(counts[gp]), n)
             site_col += [sp] * n
             gemm_col += [g] * n
-    cols = np.array(rows, np.int64).reshape(-1, 7).T
-    return MemoryCampaign(MEMORY_SITES, np.array(site_col, np.int64), np.array(gemm_col, np.int64), *cols[1:],
-                          cols[0].astype(np.int8), bit_cycles, cycles)  # fmt: skip
+    fate, instance, row, col, bit, fold, when = np.array(rows, np.int64).reshape(-1, 7).T
+    site_of, gemm = np.array(site_col, np.int64), np.array(gemm_col, np.int64)
+    return MemoryCampaign(MEMORY_SITES, site_of, gemm, instance, row, col, bit, fold, when, fate.astype(np.int8),
+                          bit_cycles, cycles)  # fmt: skip
 
 
 def _resolve(
     hw: HwConfig, s: GemmSchedule, operands: OperandCache, g: int, site: Site, geo: _Gemm,
     rng: np.random.Generator, count: int, n: int,
-) -> list[tuple[int, ...]]:  # fmt: skip
+) -> list[_Row]:  # fmt: skip
     """Draw `n` single upsets of a site in one GEMM (module doc): per upset its fate code and coordinates
     (instance, row, col, bit, fold, when: MemoryCampaign)."""
     datatype = hw.array.datatype
     instance = rng.integers(0, count, size=n)
     unit = rng.choice(geo.weights.size, size=n, p=geo.weights / geo.weights.sum())
-    out = []
+    out: list[_Row] = []
     if site is Site.DRAIN:
         d = geo.drain
         assert d is not None
