@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from simulator.abft.protocol import FoldAttempts
 from simulator.config.schema import HwConfig
 from simulator.engine.channel import DramChannel
 from simulator.engine.dma import Dma
@@ -78,6 +79,8 @@ class Sequencer:
         self.last_pass_is_fold = True
         # recompute passes and their checks, this layer: how often each (interned) pass price ran
         self._pass_counts: dict[int, tuple[ActionCounts, int]] = {}
+        # settled folds timed (plan.Segment.settled): segment, fold index, attempts, check end
+        self.settled: list[tuple[Segment, int, FoldAttempts, int]] = []
 
     # -- layers ------------------------------------------------------------------------------
     def start_layer(self, layer: int, start: int) -> None:
@@ -154,6 +157,11 @@ class Sequencer:
         self.issued = ordinal + 1
         if not seg.flagged:
             self.finalize(ordinal, cost, checked, seg, k)
+            if seg.settled:
+                fold = seg.first_fold + k
+                for f, history in seg.settled:
+                    if f == fold:
+                        self.settled.append((seg, f, history, checked))
         if self.records is not None:
             self._record_pass(
                 RecordKind.FOLD,

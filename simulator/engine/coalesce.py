@@ -16,6 +16,10 @@ cycles to the stall totals. Skipping stops `margin` folds before the segment's e
 next segment's loads start to be requested; the rest is timed fold by fold. Results are
 identical to the uncoalesced engine (a test compares them).
 
+A settled fold (plan.Segment.settled: flagged, but its verdict cannot change timing) may lie in a
+skipped period: its outcome needs the cycle its check ends, which is that of the same fold
+position one period earlier plus Delta (`CheckEnds`), found back through earlier jumps if need be.
+
 When tracing, a jump adds one coalesced span per (kind, resource) of the last period's records
 (records.TraceRecord.count > 1): from the first skipped span's start to the last one's end, with
 their number and summed cycles, so a trace's size follows the segments, not the folds. With a
@@ -84,8 +88,43 @@ def prefetch(seq: Sequencer, stream: FoldStream) -> None:
     channel.release_spans(max(dma.last_key, seq.p))
 
 
-def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> None:
-    """Issue fold k of `seg` as soon as the array's rules allow (no verdict can intervene)."""
+class CheckEnds:
+    """The cycle each fold's check ends, for the folds of one `time_run`: timed or skipped.
+
+    A skipped fold o in a jump of periods of q folds and Delta cycles starting at fold s ends
+    its check m * Delta after fold o - m * q, with m = (o - s) // q + 1 (that fold lies in the
+    period before the jump, timed or itself skipped by an earlier jump).
+    """
+
+    def __init__(self) -> None:
+        self.timed: dict[int, int] = {}  # ordinal -> check end, folds timed one by one
+        self.jumps: list[tuple[int, int, int, int]] = []  # (first skipped ordinal, end, period folds, delta)
+
+    def at(self, ordinal: int) -> int:
+        shift = 0
+        while ordinal not in self.timed:
+            for first, end, folds, delta in reversed(self.jumps):
+                if first <= ordinal < end:
+                    m = (ordinal - first) // folds + 1
+                    ordinal, shift = ordinal - m * folds, shift + m * delta
+                    break
+            else:
+                raise AssertionError(f"fold {ordinal} was neither timed nor skipped")
+        return self.timed[ordinal] + shift
+
+
+def _settle_skipped(seq: Sequencer, ends: CheckEnds, segments: Sequence[Segment], lo: int, hi: int) -> None:
+    """Record the check ends of the settled folds among the skipped ordinals [lo, hi)."""
+    for seg in segments:
+        for fold, history in seg.settled:
+            ordinal = seg.ordinal + fold - seg.first_fold
+            if lo <= ordinal < hi:
+                seq.settled.append((seg, fold, history, ends.at(ordinal)))
+
+
+def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> int:
+    """Issue fold k of `seg` as soon as the array's rules allow (no verdict can intervene); the
+    cycle its check ends."""
     cost = seg.cost
     ordinal = seg.ordinal + k
     ready = seq.ready_cycle(ordinal, cost)
@@ -95,9 +134,10 @@ def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> None:
         assert key is not None, "a due load depends only on issued folds"
         tag = (seg.layer, seg.instance, seg.first_fold + k) if seq.records is not None else None
         ready = seq.dma.request(ordinal, cost, key, seg.layer, tag)
-    seq.issue_fold(seg, k, seq.fold_start(cost, ready), ready)
+    checked = seq.issue_fold(seg, k, seq.fold_start(cost, ready), ready)
     if seq.dma is not None:
         prefetch(seq, stream)
+    return checked
 
 
 def _coalesced(
@@ -162,6 +202,8 @@ def time_run(
     records = seq.records
     run_lo, run_hi = segments[first].ordinal, segments[stop - 1].ordinal + segments[stop - 1].length
     boundaries: dict[tuple, tuple[int, int, int, tuple[int, int, int], int]] | None = {} if skip else None
+    ends = CheckEnds()
+    settling = any(seg.settled for seg in segments[first:stop])
     i = first
     while i < stop:
         seg = segments[i]
@@ -171,7 +213,9 @@ def time_run(
             {} if skip and n - k > 2 * margin + 2 else None
         )
         while k < n:
-            time_fold(seq, stream, seg, k)
+            checked = time_fold(seq, stream, seg, k)
+            if settling:
+                ends.timed[lo + k] = checked
             k += 1
             if seen is None:
                 continue
@@ -192,6 +236,9 @@ def time_run(
                     records.extend(_coalesced(records[record_then:], period, delta, allowed))
                 seq.repeat_stalls(stalls_then, allowed)
                 seq.shift(allowed * delta, allowed * period, lo, hi)
+                if settling:
+                    ends.jumps.append((lo + k, lo + k + allowed * period, period, delta))
+                    _settle_skipped(seq, ends, (seg,), lo + k, lo + k + allowed * period)
                 k += allowed * period
             seen = {} if allowed < periods else None  # held back by the window: try again after it
         i += 1
@@ -216,7 +263,11 @@ def time_run(
             if records is not None:  # a period may cross instances: spans per (kind, layer) only
                 records.extend(_coalesced(records[record_then:], folds, delta, allowed, per_instance=False))
             seq.repeat_stalls(stalls_then, allowed)
+            skipped_from = seq.issued
             seq.shift(allowed * delta, allowed * folds, run_lo, run_hi)
+            if settling:
+                ends.jumps.append((skipped_from, seq.issued, folds, delta))
+                _settle_skipped(seq, ends, segments[i : i + allowed * span], skipped_from, seq.issued)
             i += allowed * span
         boundaries = {}
 
