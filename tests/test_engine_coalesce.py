@@ -168,6 +168,21 @@ def test_settled_verdicts_keep_repeat_skipping_and_equal_the_event_per_verdict_r
     assert coalesced.events_processed == clean.events_processed < plain.events_processed // 10
 
 
+def test_a_run_that_recomputes_nothing_derives_its_fault_free_run():
+    hw = hw_from("checksum_unit.placement=side_unit", "memory.dram.bandwidth_bytes_per_cycle=2.6")
+    gemms = [Gemm("long", "fc1", 9, 20, 300), Gemm("heads", "qk", 6, 5, 33, count=3)]
+    schedules = [schedule_gemm(g, hw) for g in gemms]
+    work = CheckWork(checksum_adds=60, compares=8)
+    faulty = simulate(hw, schedules, *forced(_settling_script(schedules, 4), work, hw.recompute.max_retries))
+    clean = simulate(hw, schedules, *forced({}, work, hw.recompute.max_retries), coalesce=False)
+    assert faulty.timing_is_fault_free and faulty.outcomes and faulty.recompute.corrections
+    assert comparable(faulty.without_faults()) == comparable(clean)
+    recomputing = simulate(hw, schedules, *forced(SCRIPT, work, hw.recompute.max_retries))
+    assert not recomputing.timing_is_fault_free
+    with pytest.raises(ValueError, match="recomputed"):
+        recomputing.without_faults()
+
+
 def test_settled_verdicts_with_no_retries_are_given_up_at_their_check():
     # recompute.max_retries = 0: a RECOMPUTE verdict cannot be acted on, so it settles too
     hw = hw_from("recompute.max_retries=0", "memory.dram.bandwidth_bytes_per_cycle=2.6")

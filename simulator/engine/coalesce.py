@@ -69,7 +69,8 @@ def prefetch(seq: Sequencer, stream: FoldStream) -> None:
     dma, channel = seq.dma, seq.channel
     assert dma is not None and channel is not None
     ordinal = max(dma.next_ordinal, dma.issued)
-    while True:
+    blocked = dma.blocked  # still waiting for the same fold to issue: nothing new to request
+    while blocked is None or blocked[0] != ordinal or dma.issued >= blocked[1]:
         found = stream.next_loading(ordinal)
         if found is None:
             dma.next_ordinal = stream.end
@@ -79,13 +80,19 @@ def prefetch(seq: Sequencer, stream: FoldStream) -> None:
             key = dma.key(ordinal, seg.cost, _NEVER)
             if key is None:
                 dma.next_ordinal = ordinal
+                dma.blocked = (ordinal, dma.unblocks_at) if dma.unblocks_at else None
                 break
             tag = (seg.layer, seg.instance, seg.first_fold + ordinal - seg.ordinal) if seq.records is not None else None
             dma.request(ordinal, seg.cost, key, seg.layer, tag)
         ordinal += 1
+        blocked = None
     # every later load is requested at or after max(last request, issue pointer) (dma.Dma)
-    channel.serve_stores_before(max(dma.last_key, seq.p))
-    channel.release_spans(max(dma.last_key, seq.p))
+    cut = dma.last_key if dma.last_key > seq.p else seq.p
+    stores = channel.stores
+    if stores and stores[0][0] < cut:
+        channel.serve_stores_before(cut)
+    if channel.drained and channel.drained[0][1] <= cut * channel.units_per_cycle:
+        channel.release_spans(cut)
 
 
 class CheckEnds:

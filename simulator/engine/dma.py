@@ -89,6 +89,10 @@ class Dma:
         self.next_ordinal = 0  # loads of folds below it have been requested
         self.ready: dict[int, int] = {}  # requested, not yet issued: ordinal -> cycle the data is in SRAM
         self.behind: dict[int, Behind] = {}  # requested, not yet issued: earlier layers' write-back ahead
+        # the latest `key` that returned None waits for fold `unblocks_at - 1` to issue (0: for
+        # something else), and a prefetch that found fold `blocked[0]` waiting so (coalesce.py)
+        self.unblocks_at = 0
+        self.blocked: tuple[int, int] | None = None
 
     def key(self, ordinal: int, cost: FoldCost, settled_before: float) -> int | None:
         """Request cycle of fold `ordinal`'s load, or None if it depends on what is not known yet.
@@ -103,14 +107,17 @@ class Dma:
             back = ordinal - buf.count
             if back >= 0:
                 if back >= self.issued:
+                    self.unblocks_at = back + 1
                     return None
                 key = max(key, self.starts[back - self.issued + len(self.starts)])
             if joins:
                 continue
             release = buf.eviction_release(ordinal, self.issued)
             if release is None:
+                self.unblocks_at = buf.entries[-buf.count + 1][0] if buf.count > 1 else ordinal
                 return None
             key = max(key, release)
+        self.unblocks_at = 0
         if cost.psum_reload:
             pred = ordinal - 1
             if pred >= self.issued:
@@ -126,6 +133,7 @@ class Dma:
     def request(self, ordinal: int, cost: FoldCost, key: int, layer: int, tag: Tag | None) -> int:
         """Request fold `ordinal`'s load (a fold of `layer`) at cycle `key`; the cycle its data is in SRAM."""
         self.last_key = key
+        self.blocked = None
         if cost.psum_reload:
             self.channel.forget(ordinal - 1)
         ready, behind = self.channel.load_fold(key, cost.load_bytes, layer, tag)
@@ -146,6 +154,7 @@ class Dma:
         folds); the cycle its data is in SRAM.
         """
         self.last_key = max(self.last_key, at)
+        self.blocked = None
         return self.channel.load(self.last_key, nbytes, tag)
 
     def issued_fold(self, ordinal: int, start: int, window_end: int) -> None:
@@ -207,6 +216,7 @@ class Dma:
 
     def shift(self, cycles: int, ordinals: int, now: int, lo: int, hi: int) -> None:
         """Advance by a jump; `now` is the issue pointer before it (decides what is still relevant)."""
+        self.blocked = None
         if self.last_key > now:
             self.last_key += cycles
         self.ready = {o + ordinals: c + cycles for o, c in self.ready.items()}
