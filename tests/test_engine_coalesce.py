@@ -204,6 +204,18 @@ def test_the_plan_asks_the_verifier_once_per_flagged_fold_in_fold_order():
     assert firsts == sorted(SCRIPT)  # (layer, instance, fold) order, each fold once
 
 
+def test_a_k_split_gemm_repeats_within_a_few_periods_of_each_loop_level():
+    # ViT-B/16's fc2 on an 8x8 array: K split in two chunks, 19 middle blocks per super-block;
+    # the A buffer a chunk reads last is released long before any later load, so which fold read
+    # it last must not keep the state from repeating (OperandBuffers.state_key): each run of
+    # 13-fold periods is found after a few periods, not only after a whole 247-fold super-block
+    hw = load_hw("edge_32x32", ["array.rows=8", "array.cols=8"])
+    gemm = next(g for g in load_workload("vit_block_gemms").gemms if g.name == "fc2")
+    coalesced, plain = run_both(hw, [gemm])
+    assert comparable(coalesced) == comparable(plain)
+    assert coalesced.folds == 4800 and coalesced.folds - coalesced.skipped_folds < 1000
+
+
 def test_tracing_keeps_coalescing_one_span_per_run_of_identical_folds():
     hw = hw_from("memory.dram.bandwidth_bytes_per_cycle=2.6", "memory.dram.latency_cycles=23")
     schedules = [schedule_gemm(g, hw) for g in GEMMS]

@@ -56,14 +56,24 @@ class OperandBuffers:
         if len(self.entries) > self.count:
             del self.entries[0]
 
-    def state_key(self, now: int, ordinal: int, lo: int, hi: int) -> tuple:
+    def state_key(self, now: int, ordinal: int, lo: int, hi: int, floor: int | None = None) -> tuple:
         # A loading ordinal below `ordinal` (the next fold to issue) acts the same whatever its
         # value: `use` finds it for every later fold and `eviction_release` sees it issued. So a
         # block held for a whole GEMM (a resident operand) does not keep the key from repeating.
+        # A buffer released at or before `floor` (a cycle every later load's request is at or
+        # after, Dma.state_key) no longer delays anything: which fold read it last does not matter.
         return tuple(
-            (e[0] - ordinal if e[0] >= ordinal else "past", e[2] - ordinal)
+            (
+                e[0] - ordinal if e[0] >= ordinal else "past",
+                "released" if floor is not None and _OPEN != e[1] <= floor else e[2] - ordinal,
+            )
             if lo <= e[0] < hi
-            else ("old", e[2] - ordinal if lo <= e[2] < hi else "old")
+            else (
+                "old",
+                "released"
+                if floor is not None and _OPEN != e[1] <= floor
+                else (e[2] - ordinal if lo <= e[2] < hi else "old"),
+            )
             for e in self.entries
         )
 
@@ -210,9 +220,17 @@ class Dma:
             behind,
             nxt,
             tuple(s - now for s in self.starts),
-            self.a.state_key(now, ordinal, lo, hi),
-            self.b.state_key(now, ordinal, lo, hi),
+            self.a.state_key(now, ordinal, lo, hi, self._request_floor(self.a.count)),
+            self.b.state_key(now, ordinal, lo, hi, self._request_floor(self.b.count)),
         )
+
+    def _request_floor(self, count: int) -> int | None:
+        """A cycle no later load into a scratchpad of `count` buffers is requested before: the issue
+        of the fold `count` places before the next one (the lookahead bound in `key`), once every
+        later fold has such a fold; None before."""
+        if self.issued < count or len(self.starts) < count:
+            return None
+        return self.starts[-count]
 
     def shift(self, cycles: int, ordinals: int, now: int, lo: int, hi: int) -> None:
         """Advance by a jump; `now` is the issue pointer before it (decides what is still relevant)."""
