@@ -216,6 +216,17 @@ def test_a_k_split_gemm_repeats_within_a_few_periods_of_each_loop_level():
     assert coalesced.folds == 4800 and coalesced.folds - coalesced.skipped_folds < 1000
 
 
+def test_a_short_period_found_first_does_not_hide_the_instance_period():
+    # ViT-B/16's qk on a 32x32 array: 12 instances of a 7 x 7 fold grid. A repeat inside an
+    # instance is found (and skipped) first; the boundary marks older than that jump stay valid,
+    # so the repeat from one instance to the next is still found and whole instances are skipped
+    hw = load_hw("edge_32x32")
+    gemm = next(g for g in load_workload("vit_block_gemms").gemms if g.name == "qk")
+    coalesced, plain = run_both(hw, [gemm])
+    assert comparable(coalesced) == comparable(plain)
+    assert coalesced.folds == 12 * 49 and coalesced.folds - coalesced.skipped_folds < 4 * 49
+
+
 def test_tracing_keeps_coalescing_one_span_per_run_of_identical_folds():
     hw = hw_from("memory.dram.bandwidth_bytes_per_cycle=2.6", "memory.dram.latency_cycles=23")
     schedules = [schedule_gemm(g, hw) for g in GEMMS]

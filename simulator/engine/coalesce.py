@@ -276,7 +276,9 @@ def time_run(
                 ends.jumps.append((skipped_from, seq.issued, folds, delta))
                 _settle_skipped(seq, ends, segments[i : i + allowed * span], skipped_from, seq.issued)
             i += allowed * span
-        boundaries = {}
+        # later repeats are looked for against this boundary (the older marks stay valid: their
+        # cycles, fold counts, stalls and records are totals, which a jump advances as a run would)
+        boundaries[key] = (i, seq.issued, seq.p, seq.stalls(), len(records) if records is not None else 0)
 
 
 def _periods_ahead(segments: Sequence[Segment], i: int, span: int, folds: int, stop: int, margin: int) -> int:
