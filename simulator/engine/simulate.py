@@ -239,7 +239,8 @@ class EngineModel:
             if self._next_verdict() <= start:  # a verdict due first may queue a recompute
                 yield from self._until_verdict()
                 continue
-            yield from self._until(start)
+            if not self.coalesce:  # else issued now, ahead of the clock: nothing but verdicts (all
+                yield from self._until(start)  # due after `start`) happens in between
             checked = seq.issue_fold(seg, k, start, ready)
             if seg.flagged:
                 job = _Job(plan, seg, fold_at(plan.schedule, seg.first_fold + k), history=seg.attempts)
