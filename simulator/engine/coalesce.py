@@ -254,6 +254,11 @@ def time_run(
         if len(boundaries) > MAX_KEYS:
             boundaries = None
             continue
+        # a repeat found here spans at least the last segment, one found later at least the next;
+        # either needs two periods and the margin left before the run ends
+        left = run_hi - seq.issued
+        if left < margin + 2 * segments[i - 1].length and left < margin + 3 * segments[i].length:
+            continue
         key = (id(segments[i].cost), segments[i].length, seq.state_key(run_lo, run_hi))
         mark = boundaries.get(key)
         if mark is None:
