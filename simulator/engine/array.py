@@ -120,13 +120,17 @@ class Sequencer:
     def fold_start(self, cost: FoldCost, ready: int) -> int:
         """Earliest issue of a fold whose operands are in SRAM at `ready`."""
         t = self.p if ready < self.p else ready
-        if len(self.releases) == self.releases.maxlen:
-            t = max(t, self.releases[0] - cost.fold_cycles)
+        releases = self.releases
+        if len(releases) == releases.maxlen:
+            drain = releases[0] - cost.fold_cycles
+            if drain > t:
+                t = drain
         return t
 
     def issue_fold(self, seg: Segment, k: int, start: int, ready: int) -> int:
         """Issue fold k of `seg` at `start`; the cycle its check completes (its verdict is due)."""
         cost = seg.cost
+        records = self.records
         if start > self.p:
             if ready >= start:
                 behind = 0
@@ -145,9 +149,10 @@ class Sequencer:
             base = self.p - cost.port_stall_cycles - cost.array_check_cycles
             self._stall(RecordKind.MEMORY_STALL, base, base + cost.port_stall_cycles)
         checked = end
-        if cost.side_unit_cycles:
+        side = cost.side_unit_cycles
+        if side:
             side_start = end if end > self.side_free else self.side_free
-            checked = self.side_free = side_start + cost.side_unit_cycles
+            checked = self.side_free = side_start + side
         self.releases.append(checked)
         self.last_start, self.last_end = start, end
         self.last_pass_is_fold = True
@@ -162,7 +167,7 @@ class Sequencer:
                 for f, history in seg.settled:
                     if f == fold:
                         self.settled.append((seg, f, history, checked))
-        if self.records is not None:
+        if records is not None:
             self._record_pass(
                 RecordKind.FOLD,
                 (seg.layer, seg.instance, seg.first_fold + k, 0),

@@ -31,7 +31,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 
-from simulator.engine.array import Sequencer
+from simulator.engine.array import NO_LOAD, Sequencer
 from simulator.engine.plan import LayerPlan, Segment
 from simulator.engine.records import TraceRecord
 
@@ -134,15 +134,18 @@ def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> int:
     cycle its check ends."""
     cost = seg.cost
     ordinal = seg.ordinal + k
-    ready = seq.ready_cycle(ordinal, cost)
-    if ready is None:
-        assert seq.dma is not None
-        key = seq.dma.key(ordinal, cost, _NEVER)
-        assert key is not None, "a due load depends only on issued folds"
-        tag = (seg.layer, seg.instance, seg.first_fold + k) if seq.records is not None else None
-        ready = seq.dma.request(ordinal, cost, key, seg.layer, tag)
+    dma = seq.dma
+    if dma is None or not cost.load_bytes:
+        ready: int | None = NO_LOAD
+    else:
+        ready = dma.ready.get(ordinal)  # Sequencer.ready_cycle
+        if ready is None:
+            key = dma.key(ordinal, cost, _NEVER)
+            assert key is not None, "a due load depends only on issued folds"
+            tag = (seg.layer, seg.instance, seg.first_fold + k) if seq.records is not None else None
+            ready = dma.request(ordinal, cost, key, seg.layer, tag)
     checked = seq.issue_fold(seg, k, seq.fold_start(cost, ready), ready)
-    if seq.dma is not None:
+    if dma is not None:
         prefetch(seq, stream)
     return checked
 

@@ -36,7 +36,12 @@ class OperandBuffers:
 
     def use(self, ordinal: int, window_end: int) -> None:
         """Fold `ordinal` reads the newest data loaded at or before it until `window_end`."""
-        for entry in reversed(self.entries):
+        entries = self.entries
+        if entries and entries[-1][0] <= ordinal:  # the newest (the usual case)
+            entry = entries[-1]
+            entry[1], entry[2] = window_end, ordinal
+            return
+        for entry in reversed(entries):
             if entry[0] <= ordinal:
                 entry[1], entry[2] = window_end, ordinal
                 return
@@ -174,7 +179,8 @@ class Dma:
         self.b.use(ordinal, window_end)
         self.issued = ordinal + 1
         self.ready.pop(ordinal, None)
-        self.behind.pop(ordinal, None)
+        if self.behind:
+            self.behind.pop(ordinal, None)
 
     def writeback_wait(self, ordinal: int, wait: int) -> int:
         """Of fold `ordinal`'s `wait` cycles for its data, those earlier layers' write-back caused.
