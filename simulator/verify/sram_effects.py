@@ -16,8 +16,9 @@ not modelled). DMR's two copies read the same SRAM word, so they agree too. Henc
 fold, and a recomputation (for another fault) reads the same corrupted word: its error stays.
 
 ECC (memory.sram.<a|b>.ecc: secded): a pattern the decoder corrects leaves no error (fate `corrected`); a
-detected one makes the block be refetched from DRAM (counted `detected`, fate `recomputed`; the refetch's
-time and energy are not priced); both keep the error the flip would have made as a dead element (so the fate
+detected one makes the block be refetched from DRAM (counted `detected`, fate `recomputed`; each detected
+strike refetches its copy's whole block: `SramRows.refetch_blocks`, priced by metrics.ecc_refetch); both
+keep the error the flip would have made as a dead element (so the fate
 says what ECC removed; a flip of a check bit alone changes nothing and is `masked`). Miscorrected and
 undetected patterns corrupt as above. Each upset is judged alone: two upsets of one ECC word at different
 times within a copy's life (a double error for the decoder, without scrubbing) are not combined; at any
@@ -39,6 +40,7 @@ from simulator.config.enums import Datatype, FaultKind
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.ecc import SecDed
+from simulator.faults.explicit_sites import explicit_sram_operands, with_explicit_sram
 from simulator.faults.sram_faults import (
     ECC_CORRECTED,
     ECC_DETECTED,
@@ -77,9 +79,17 @@ class SramRows:
     gcols: np.ndarray
     delta: np.ndarray
     alive: np.ndarray
+    refetch_blocks: tuple[tuple[str, int], ...] = ()  # per ECC-detected strike: (operand, bytes of its block)
 
     def __len__(self) -> int:
         return int(self.fold.shape[0])
+
+
+def detected_refetches(faults: SramFaults, copies: SramCopies, operand_bytes: int) -> list[tuple[str, int]]:
+    """(operand, block bytes) per strike the ECC decoder detected: its copy's block is refetched from DRAM."""
+    _, first = np.unique(faults.upset, return_index=True)
+    hit = faults.verdict[first] == ECC_DETECTED
+    return [(faults.operand, int(copies.elements[int(faults.copy[i])]) * operand_bytes) for i in first[hit].tolist()]
 
 
 def operand_rows(
@@ -161,7 +171,9 @@ def instance_rows(
     base = 0
     dtype = np.int64 if datatype.is_integer else np.float64
     reads: dict[str, list[Read]] = {}
+    refetch: list[tuple[str, int]] = []
     for op, (faults, copies) in drawn.items():
+        refetch += detected_refetches(faults, copies, datatype.operand_bytes)
         fold, columns, chunks, read = operand_rows(faults, copies, a, b, fold_start, out_ranges, datatype)
         reads[op] = [(base + o, r, c, d, hit) for o, r, c, d, hit in read]
         columns["ordinal"] = columns["ordinal"] + base
@@ -189,7 +201,7 @@ def instance_rows(
     return SramRows(
         gemm, instance, cat(folds, np.int64), {c: cat([x[c] for x in cols], np.int64) for c in FAULT_COLUMNS},
         cat(det, bool), cat(cor, bool), cat(owners, np.int64), cat(grows, np.int64), cat(gcols, np.int64),
-        cat(deltas, dtype), cat(alives, bool),
+        cat(deltas, dtype), cat(alives, bool), tuple(refetch),
     )  # fmt: skip
 
 
@@ -245,14 +257,15 @@ class SramInjector:
     ) -> None:
         self.hw, self.schedules, self.spec, self.operands = hw, schedules, spec, operands
         self.sites = sram_sites(spec.sites) if spec.kind is FaultKind.TRANSIENT and spec.ber > 0 else []
+        self.explicit = explicit_sram_operands(spec)  # operands that explicit faults place (faults.explicit_sites)
         self._rows: list[SramRows] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.sites)
+        return bool(self.sites or self.explicit)
 
     def rows(self) -> list[SramRows]:
         if self._rows is None:
-            self._rows = self.operands.memo(("sram_rows", self.spec), self._draw) if self.sites else []
+            self._rows = self.operands.memo(("sram_rows", self.spec), self._draw) if self else []
         return self._rows
 
     def instances(self, gemm_index: int) -> set[int]:
@@ -266,7 +279,11 @@ class SramInjector:
 
     def merged(self, table: LedgerTable, final_of: dict[tuple[int, int, int], tuple[bool, bool]]) -> LedgerTable:
         """The ledger table with these upsets added (`final_of`: FaultLedger.finals())."""
-        return merged(table, self.rows(), final_of) if self.sites else table
+        return merged(table, self.rows(), final_of) if self else table
+
+    def refetches(self, gemm_index: int) -> list[tuple[str, int]]:
+        """(operand, block bytes) of every refetch a detected A / B error of one GEMM causes (instance order)."""
+        return [blk for r in self.rows() if r.gemm == gemm_index for blk in r.refetch_blocks]
 
     def _draw(self) -> list[SramRows]:
         datatype = self.hw.array.datatype
@@ -278,15 +295,17 @@ class SramInjector:
             if not self.spec.selects(s.gemm):
                 continue
             folds = self.operands.folds(g)
-            copies = {op: sram_copies(s, folds, op) for op in self.sites}
+            placed: list[str] = [op for op in ("a", "b") if op in self.sites or op in self.explicit]
+            copies = {op: sram_copies(s, folds, op) for op in placed}
             start, _ = fold_times(s, folds)
             ranges = fold_ranges(s, folds)
             for inst in range(s.gemm.count):
                 drawn = sample_sram_faults(self.spec.seed, self.spec.ber, self.sites, copies, datatype, ecc,
                                            self.spec.mbu_fraction, self.spec.mbu_max_bits, g, inst)  # fmt: skip
+                drawn = with_explicit_sram(drawn, self.spec, s.gemm.name, inst, copies, start, datatype, ecc)
                 if not any(len(f) for f in drawn.values()):
                     continue
                 ops = self.operands.operands(g, inst)
-                pairs = {op: (drawn[op], copies[op]) for op in self.sites}
+                pairs = {op: (drawn[op], copies[op]) for op in drawn}
                 out.append(instance_rows(g, inst, pairs, ops.a, ops.b, start, (ranges["m"], ranges["n"]), datatype))
         return out
