@@ -177,7 +177,7 @@ class Sequencer:
                 cost.side_unit_cycles,
             )
             if cost.array_check_cycles:
-                self.records.append(
+                records.append(
                     TraceRecord(RecordKind.ARRAY_CHECK, seg.layer, -1, -1, -1, self.p - cost.array_check_cycles, self.p)
                 )
         return checked

@@ -135,15 +135,15 @@ def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> int:
     cost = seg.cost
     ordinal = seg.ordinal + k
     dma = seq.dma
-    if dma is None or not cost.load_bytes:
-        ready: int | None = NO_LOAD
-    else:
-        ready = dma.ready.get(ordinal)  # Sequencer.ready_cycle
-        if ready is None:
+    ready = NO_LOAD
+    if dma is not None and cost.load_bytes:
+        known = dma.ready.get(ordinal)  # Sequencer.ready_cycle
+        if known is None:
             key = dma.key(ordinal, cost, _NEVER)
             assert key is not None, "a due load depends only on issued folds"
             tag = (seg.layer, seg.instance, seg.first_fold + k) if seq.records is not None else None
-            ready = dma.request(ordinal, cost, key, seg.layer, tag)
+            known = dma.request(ordinal, cost, key, seg.layer, tag)
+        ready = known
     checked = seq.issue_fold(seg, k, seq.fold_start(cost, ready), ready)
     if dma is not None:
         prefetch(seq, stream)
