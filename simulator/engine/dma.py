@@ -211,21 +211,25 @@ class Dma:
 
     # -- coalescing support ------------------------------------------------------------------
     def state_key(self, now: int, ordinal: int, lo: int, hi: int) -> tuple:
-        ready = tuple(sorted((o - ordinal, c - now) for o, c in self.ready.items()))
+        ready = tuple(sorted([(o - ordinal, c - now) for o, c in self.ready.items()])) if self.ready else ()
         nxt = self.next_ordinal - ordinal if lo <= self.next_ordinal < hi else "beyond"
         base = now * self.channel.units_per_cycle
-        behind = tuple(
-            sorted(
-                (o - ordinal, e - base, tuple((a - base, b - base, n) for a, b, n in s))
-                for o, (e, s) in self.behind.items()
+        behind = (
+            tuple(
+                sorted(
+                    (o - ordinal, e - base, tuple((a - base, b - base, n) for a, b, n in s))
+                    for o, (e, s) in self.behind.items()
+                )
             )
+            if self.behind
+            else ()
         )
         return (
             max(self.last_key - now, 0),
             ready,
             behind,
             nxt,
-            tuple(s - now for s in self.starts),
+            tuple([s - now for s in self.starts]),
             self.a.state_key(now, ordinal, lo, hi, self._request_floor(self.a.count)),
             self.b.state_key(now, ordinal, lo, hi, self._request_floor(self.b.count)),
         )

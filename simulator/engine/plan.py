@@ -268,7 +268,11 @@ def build_plan(
         segments: list[Segment] = []
         per_instance = s.folds_per_instance
         for inst in range(s.gemm.count):
-            marks = marks_of.get(inst, [])
+            marks = marks_of.get(inst)
+            if not marks:  # the usual instance: its runs as they are
+                segments.extend(Segment(li, inst, lo, n, ordinal + lo, c, False) for lo, n, c in runs)
+                ordinal += per_instance
+                continue
             known = _attempts_of(hw, s, verifier, li, inst, marks) if settle else {}
             quiet = [f for f in marks if f in known and settles_at_check(known[f], hw.recompute.max_retries)]
             loud = [f for f in marks if f not in quiet] if quiet else marks
