@@ -20,6 +20,7 @@ from simulator.engine.simulate import simulate
 from simulator.errors import ConfigError
 from simulator.faults.codes import SITE_OF_CODE
 from simulator.faults.explicit import check_explicit_faults
+from simulator.faults.explicit_output import check_explicit_output
 from simulator.faults.explicit_sites import check_explicit_sites
 from simulator.faults.operands import GemmOperands
 from simulator.faults.sampling import check_faults_fit, permanent_id, transient_id
@@ -152,12 +153,16 @@ def _check_faults_fit(spec: FaultSpec, hw: HwConfig, wl: Workload) -> None:
 
 
 def _check_explicit_sites(spec: FaultSpec, hw: HwConfig, schedules: Sequence[GemmSchedule], abft: AbftConfig) -> None:
-    """faults.explicit_sites.check_explicit_sites (checksum words and SRAM elements against the schedule)."""
+    """faults.explicit_sites.check_explicit_sites and faults.explicit_output.check_explicit_output (checksum words,
+    SRAM elements, C words and drains against the schedule)."""
     if all(f.site.in_pe for f in spec.explicit):
         return
     blocks = {s.gemm.name: abft.block_for(s.gemm.kind, s.gemm.name) for s in schedules}
     try:
         check_explicit_sites(spec, schedules, hw.array.datatype, blocks)
+        c = hw.memory.sram.c
+        ecc_bits = c.ecc_data_bits if c.ecc == "secded" else None
+        check_explicit_output(spec, schedules, hw.array.datatype, hw.dram_bytes_per_cycle, ecc_bits)
     except ValueError as exc:
         raise ConfigError(f"faults: {exc}") from None
 

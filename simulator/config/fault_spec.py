@@ -23,6 +23,7 @@ MAX_WORD_BITS = 32  # the widest register word (acc of every datatype, fp32 oper
 # the sites an explicit fault can place besides the PE registers (faults.explicit_sites)
 EXPLICIT_CHECKSUM_SITES = (Site.CHK_PRED, Site.CHK_SUM, Site.CHK_CMP)
 EXPLICIT_SRAM_SITES = (Site.SRAM_A, Site.SRAM_B)
+EXPLICIT_OUTPUT_SITES = (Site.SRAM_C, Site.DRAIN)  # the output path (faults.explicit_output)
 
 
 class ExplicitFault(BaseModel):
@@ -43,6 +44,12 @@ class ExplicitFault(BaseModel):
     (`row`, `col`) of A (M x K) or B (K x N) flips at `cycle` of the GEMM instance's run (folds back to back
     from cycle 0), or, with `fold`, at `cycle` cycles after fold `fold` starts; the element must be resident
     then. Under SEC-DED `bit` is still the element's bit (the decoder corrects it).
+    C scratchpad (sram_c; faults.output_faults), transient only: bit `bit` of the accumulator word that holds
+    output element (`row`, `col`) of C (M x N: a partial sum or the output) flips at `cycle` of the instance, or
+    `cycle` cycles after fold `fold` starts; the word must be resident then (from its writing fold's end).
+    Drain registers (drain), transient only: bit `bit` of the drain word of output element (`row`, `col`) flips
+    at drain cycle `step` (default 0; OS drains a column over R cycles, WS / IS in 1) as fold `fold` drains it
+    (needed when several K chunks / K folds drain that element, else the one fold that does).
     Explicit faults come on top of the random ones (`ber`, `kind: permanent`) and ignore `sites` and `bits`;
     faults.explicit and faults.explicit_sites check them against the workload and the schedule.
     """
@@ -65,17 +72,20 @@ class ExplicitFault(BaseModel):
     def _placed(self) -> ExplicitFault:
         if self.site.in_pe:
             return self._pe_placed()
-        if self.site not in EXPLICIT_CHECKSUM_SITES + EXPLICIT_SRAM_SITES:
-            placed = ", ".join(str(s) for s in (*EXPLICIT_CHECKSUM_SITES, *EXPLICIT_SRAM_SITES))
+        if self.site not in EXPLICIT_CHECKSUM_SITES + EXPLICIT_SRAM_SITES + EXPLICIT_OUTPUT_SITES:
+            placed = ", ".join(str(s) for s in (*EXPLICIT_CHECKSUM_SITES, *EXPLICIT_SRAM_SITES, *EXPLICIT_OUTPUT_SITES))
             raise ValueError(f"site: an explicit fault places a PE register or one of {placed}, not {self.site}")
         if self.kind != "transient":
             raise ValueError(
                 f"kind: a {self.site} fault is transient (stuck-at bits are PE registers), not {self.kind}"
             )
         checksum = self.site in EXPLICIT_CHECKSUM_SITES
-        needed = ("gemm", "fold") if checksum else ("gemm", "row", "col", "cycle")
+        drain = self.site is Site.DRAIN
+        needed = ("gemm", "fold") if checksum else ("gemm", "row", "col") if drain else ("gemm", "row", "col", "cycle")
         _require(self, needed, f"a {self.site} fault")
-        if checksum:
+        if drain:
+            _forbid(self, ("cycle", "block"), f"a {self.site} fault (its time is step=S, the drain cycle)")
+        elif checksum:
             if (self.row is None) == (self.col is None):
                 raise ValueError(f"a {self.site} fault needs row=R (a row checksum word) or col=C (a column one)")
             _forbid(self, ("cycle",), f"a {self.site} fault (its time is step=S, the word's operation)")

@@ -36,10 +36,11 @@ from dataclasses import replace
 
 import numpy as np
 
-from simulator.config.enums import Datatype, FaultKind
+from simulator.config.enums import Datatype, FaultKind, Site
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.ecc import SecDed
+from simulator.faults.explicit_output import given_output, places_output, with_explicit_c, with_explicit_drain
 from simulator.faults.output_faults import (
     CWords,
     DrainFlips,
@@ -152,14 +153,17 @@ def instance_rows(
 
 class OutputPathInjector:
     """The C scratchpad and drain-register upsets of a run, drawn and resolved once, policy-independent (they
-    never flag a fold: module doc). Empty unless the spec selects sram_c or drain."""
+    never flag a fold: module doc). Empty unless the spec selects sram_c or drain or an explicit fault places one
+    (faults.explicit_output: appended to the draw)."""
 
     def __init__(
         self, hw: HwConfig, schedules: Sequence[GemmSchedule], spec: FaultSpec, operands: OperandCache
     ) -> None:
         self.hw, self.schedules, self.spec, self.operands = hw, schedules, spec, operands
         on = spec.kind is FaultKind.TRANSIENT and spec.ber > 0
-        self.sram_c, self.drain = (on and s for s in output_sites(spec.sites))
+        self.random_c, self.random_drain = (on and s for s in output_sites(spec.sites))
+        given_c, given_drain = places_output(spec)  # explicit faults (faults.explicit_output)
+        self.sram_c, self.drain = self.random_c or given_c, self.random_drain or given_drain
         self._rows: list[SramRows] | None = None
 
     def __bool__(self) -> bool:
@@ -210,13 +214,16 @@ class OutputPathInjector:
                 c = None
                 if words is not None:
                     fc = sample_c_words(spec.seed, spec.ber, words, datatype, ecc, spec.mbu_fraction,
-                                        spec.mbu_max_bits, g, inst)  # fmt: skip
-                    c = (fc, words) if len(fc) else None
+                                        spec.mbu_max_bits, g, inst) if self.random_c else None  # fmt: skip
+                    fc = with_explicit_c(fc, given_output(spec, Site.SRAM_C, s.gemm.name, inst), words, start,
+                                         datatype, ecc)  # fmt: skip
+                    c = (fc, words) if fc is not None and len(fc) else None
                 d = None
                 if drains is not None:
                     d = sample_drain(spec.seed, spec.ber, drains, datatype.acc_bits, spec.mbu_fraction,
-                                     spec.mbu_max_bits, g, inst)  # fmt: skip
-                    d = d if len(d) else None
+                                     spec.mbu_max_bits, g, inst) if self.random_drain else None  # fmt: skip
+                    d = with_explicit_drain(d, given_output(spec, Site.DRAIN, s.gemm.name, inst), drains)
+                    d = d if d is not None and len(d) else None
                 if c is None and d is None:
                     continue
                 ops = self.operands.operands(g, inst)
