@@ -18,6 +18,7 @@ from simulator.engine.simulate import simulate
 from simulator.errors import ConfigError
 from simulator.faults.codes import SITE_OF_CODE
 from simulator.faults.explicit import check_explicit_faults
+from simulator.faults.explicit_sites import check_explicit_sites
 from simulator.faults.operands import GemmOperands
 from simulator.faults.sampling import check_faults_fit, permanent_id, transient_id
 from simulator.kernels.codes import FLIP, STUCK0, STUCK1
@@ -94,6 +95,7 @@ def run(
     check_fault_selection(spec, wl)
     check_memory(estimate_memory(spec, hw_cfg, wl, recomputing_policies(chosen)))
     schedules = schedule_gemms(wl.gemms, hw_cfg)
+    _check_explicit_sites(spec, hw_cfg, schedules, abft)
     operand_cache = OperandCache(hw_cfg, schedules, spec.seed, supplied=operands)
     done: dict[tuple[str, FaultSpec, bool], PolicyReport] = {}
 
@@ -131,6 +133,17 @@ def _check_faults_fit(spec: FaultSpec, hw: HwConfig, wl: Workload) -> None:
         named = {f.gemm for f in spec.explicit if f.kind == "transient"}
         orders = {g.name: schedule_gemm(g, hw).order for g in wl.gemms if g.name in named}
         check_explicit_faults(spec, wl.gemms, arr.dataflow, arr.datatype, arr.rows, arr.cols, orders)
+    except ValueError as exc:
+        raise ConfigError(f"faults: {exc}") from None
+
+
+def _check_explicit_sites(spec: FaultSpec, hw: HwConfig, schedules: Sequence[GemmSchedule], abft: AbftConfig) -> None:
+    """faults.explicit_sites.check_explicit_sites (checksum words and SRAM elements against the schedule)."""
+    if all(f.site.in_pe for f in spec.explicit):
+        return
+    blocks = {s.gemm.name: abft.block_for(s.gemm.kind, s.gemm.name) for s in schedules}
+    try:
+        check_explicit_sites(spec, schedules, hw.array.datatype, blocks)
     except ValueError as exc:
         raise ConfigError(f"faults: {exc}") from None
 
@@ -196,6 +209,13 @@ FAULT_LOG_KEYS = (
     "fault_id", "gemm", "gemm_index", "instance", "fold", "attempt", "row", "col", "cycle", "site", "bit", "kind",
     "detected", "fate", "outputs_corrupted", "max_abs_error", "max_rel_error", "false_alarm", "hid_error",
 )  # fmt: skip  # the keys of one fault-log record, in the CSV's column order
+FAULT_LOG_TYPES = {
+    **dict.fromkeys(("fault_id", "gemm", "site", "kind", "fate", "policy"), "string"),
+    **dict.fromkeys(("gemm_index", "instance", "fold", "attempt", "row", "col", "cycle", "bit", "outputs_corrupted"),
+                    "int64"),
+    **dict.fromkeys(("max_abs_error", "max_rel_error"), "float64"),
+    **dict.fromkeys(("detected", "false_alarm", "hid_error"), "bool"),
+}  # fmt: skip  # the Arrow type of each fault-log column (Parquet fault logs)
 
 
 def _fault_log(verifier: FaultVerifier, schedules: Sequence[GemmSchedule]) -> tuple[dict[str, Any], ...]:

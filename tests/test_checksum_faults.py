@@ -324,8 +324,8 @@ def test_checksum_sites_are_transient_and_the_campaign_needs_a_pe_site() -> None
 
     with pytest.raises(ValueError, match="stuck-at faults hit PE registers"):
         FaultSpec(kind="permanent", sites=("chk_pred",))
-    with pytest.raises(ValueError, match="places a PE register"):
-        ExplicitFault(gemm="fc1", fold=0, row=0, col=0, cycle=0, site=Site.CHK_SUM, bit=0)
+    with pytest.raises(ValueError, match="kind: a chk_sum fault is transient"):  # (placed: tests/test_explicit_sites)
+        ExplicitFault(gemm="fc1", fold=0, row=0, site=Site.CHK_SUM, bit=0, kind="stuck1")
     with pytest.raises(ValueError, match="at least one PE register site"):
         from simulator.mapping.schedule import schedule_gemm
 

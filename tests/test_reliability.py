@@ -321,6 +321,10 @@ def test_cli_reliability_json(tmp_path, capsys):
         assert d["by_site"]["abft"][site]["recomputed"]["estimate"] == 1.0
     assert chk["fit"]["abft"]["all"]["sdc"]["estimate"] == 0 == chk["fit"]["abft"]["all"]["due"]["estimate"]
     assert chk["fit_with_pe_registers"]["none"]["sdc"] == none["fit"]["sdc"]["estimate"]
+    # the SRAMs: undated and residency-derated FIT side by side (faults.sram_residency)
+    for x in d["sram"]:
+        assert 0 < x["live_fraction"] < 1 and "live" in text
+        assert x["fit_no_ecc_derated"]["sdc"] == pytest.approx(x["fit_no_ecc"]["sdc"] * x["live_fraction"])
 
 
 def test_cli_reliability_leveugle_default_and_bad_input(capsys):

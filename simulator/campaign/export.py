@@ -9,18 +9,24 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from simulator.api import FAULT_LOG_KEYS
+from simulator.api import FAULT_LOG_KEYS, FAULT_LOG_TYPES
 from simulator.campaign.store import PointRow, ResultStore, TrialRow
 from simulator.campaign.summary import summarize
 from simulator.campaign.trial import POLICY_KEYS
 from simulator.metrics.stats import DEFAULT_CONFIDENCE
 
 
-def _csv(rows: Sequence[dict[str, Any]], fixed: Sequence[str]) -> str:
-    """CSV with `fixed` columns first, then every other key in first-seen order."""
+def columns_of(rows: Sequence[dict[str, Any]], fixed: Sequence[str]) -> list[str]:
+    """`fixed` columns first, then every other key in first-seen order."""
     columns = list(fixed)
     for row in rows:
         columns += [k for k in row if k not in columns]
+    return columns
+
+
+def _csv(rows: Sequence[dict[str, Any]], fixed: Sequence[str]) -> str:
+    """CSV with `fixed` columns first, then every other key in first-seen order."""
+    columns = columns_of(rows, fixed)
     out = io.StringIO()
     writer = csv.DictWriter(out, columns, lineterminator="\n", restval="")
     writer.writeheader()
@@ -70,10 +76,20 @@ def fault_rows(points: Sequence[PointRow], trials: Iterable[TrialRow]) -> tuple[
     return rows, missing
 
 
+FAULT_FIXED = ("point", "trial", "seed")
+FAULT_TYPES = {**dict.fromkeys(FAULT_FIXED, "int64"), **FAULT_LOG_TYPES}  # Arrow types of the known columns
+
+
+def fault_table(store: ResultStore) -> tuple[list[str], list[dict[str, Any]], int]:
+    """(columns in export_faults_csv's order, one row per stored fault record, trials without a fault log)."""
+    rows, missing = fault_rows(store.points(), store.trials())
+    return columns_of(rows, FAULT_FIXED), rows, missing
+
+
 def export_faults_csv(store: ResultStore) -> tuple[str, int]:
     """(CSV of every stored fault record, trials without a fault log)."""
     rows, missing = fault_rows(store.points(), store.trials())
-    return _csv(rows, ("point", "trial", "seed")), missing
+    return _csv(rows, FAULT_FIXED), missing
 
 
 EXPORT_SCHEMA = "abftsim.sweep_export/1"

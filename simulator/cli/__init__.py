@@ -22,7 +22,7 @@ from simulator.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Parser, error
 from simulator.errors import ConfigError
 from simulator.executors import collect_less_often
 
-_NOT_COMMANDS = frozenset({"common", "outputs", "tables", "__main__"})
+_NOT_COMMANDS = frozenset({"common", "outputs", "parquet", "tables", "__main__"})
 
 
 class Terminated(KeyboardInterrupt):

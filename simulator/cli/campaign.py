@@ -14,6 +14,7 @@ from typing import Any
 
 from simulator.cli.common import EXIT_INTERRUPTED, EXIT_OK, announce_kernel_compile, parse_cycles, progress_bar
 from simulator.cli.outputs import STDOUT, check_output_dir, check_outputs, write_output
+from simulator.cli.parquet import is_parquet, parquet_bytes, require_pyarrow
 from simulator.cli.tables import format_sweep_summary
 from simulator.errors import ConfigError
 from simulator.metrics.stats import check_confidence
@@ -46,7 +47,9 @@ def register(sub: Any) -> None:
     ex.add_argument("--csv", metavar="PATH", help="output CSV ('-' for stdout)")
     ex.add_argument("--json", metavar="PATH", help="output JSON ('-' for stdout)")
     ex.add_argument(
-        "--faults", metavar="PATH", help="one CSV row per stored fault record (sweeps run with --fault-log)"
+        "--faults",
+        metavar="PATH",
+        help="one CSV row per stored fault record (sweeps run with --fault-log; Parquet if PATH ends in .parquet)",
     )
     ex.add_argument("--summary", action="store_true", help="one row per point and policy with intervals")
     ex.add_argument("--confidence", type=float, default=0.95, help="confidence level (with --summary)")
@@ -118,22 +121,27 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from simulator.campaign.export import export_csv, export_faults_csv, export_json
+    from simulator.campaign.export import FAULT_TYPES, export_csv, export_faults_csv, export_json, fault_table
     from simulator.campaign.store import ResultStore
 
     confidence = check_confidence(args.confidence)
     if not (args.csv or args.json or args.faults):
         raise ConfigError("export: give --csv PATH, --json PATH and/or --faults PATH ('-' for stdout)")
     check_outputs({"--csv": args.csv, "--json": args.json, "--faults": args.faults}, (args.db,))
+    require_pyarrow("--faults", args.faults)
     with ResultStore.read(args.db) as store, store.interpreting():
-        texts = [
+        texts: list[tuple[str, str | bytes]] = [
             (target, make(store, summary=args.summary, confidence=confidence))
             for target, make in ((args.csv, export_csv), (args.json, export_json))
             if target
         ]
         if args.faults:
-            faults_text, missing = export_faults_csv(store)
-            texts.append((args.faults, faults_text))
+            if is_parquet(args.faults):
+                columns, rows, missing = fault_table(store)
+                texts.append((args.faults, parquet_bytes(columns, rows, FAULT_TYPES)))
+            else:
+                faults_text, missing = export_faults_csv(store)
+                texts.append((args.faults, faults_text))
             if missing:
                 print(f"abftsim: {missing} stored trial(s) kept no fault log (run with `sweep --fault-log`)",
                       file=sys.stderr)  # fmt: skip

@@ -15,6 +15,7 @@ from simulator.cli.tables import to_json
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import DEFAULT_WORKLOAD, load_abft, load_fault_spec
 from simulator.errors import ConfigError
+from simulator.faults.sram_residency import scratchpad_residency
 from simulator.mapping.schedule import schedule_gemms
 from simulator.metrics.stats import check_confidence, trials_needed
 from simulator.reliability import assumption, environments, fit
@@ -137,7 +138,8 @@ def _reliability_study(args: argparse.Namespace) -> ReliabilityReport:
             single = assumption.campaign_fractions(campaign.counts(name), confidence)
             checks.append(assumption.RateCheck(name, bers, fractions, single))  # type: ignore[arg-type]
     fits = tuple(fit.policy_fits(campaign, rates, costs, confidence))
-    sram = tuple(sram_fits(hw, env, spec.mbu_fraction, spec.mbu_max_bits))
+    residency = scratchpad_residency(schedules, hw.array.datatype)
+    sram = tuple(sram_fits(hw, env, spec.mbu_fraction, spec.mbu_max_bits, residency))
     return ReliabilityReport(
         wl.name, hw.name, rates, campaign, fits, args.seed, margin, confidence, tuple(checks), checksum, sram
     )
@@ -206,15 +208,17 @@ def format_reliability(d: dict[str, Any]) -> str:
     if d.get("sram"):
         lines += [
             "",
-            "SRAM scratchpads (AVF 1: every upset taken to be read; SEC-DED per word, A/B refetch on a detected "
-            "error, C has no copy):",
-            f"{'sram':<6}{'ecc':<8}{'raw FIT':>10}{'SDC no ECC':>12}{'SDC SEC-DED':>13}{'DUE SEC-DED':>13}"
-            f"{'refetch':>10}{'corrected':>11}",
+            "SRAM scratchpads (AVF 1: every upset taken to be read; derated: times the live fraction of the "
+            "scratchpad's bit-cycles under the schedule; SEC-DED per word, A/B refetch on a detected error, C has "
+            "no copy):",
+            f"{'sram':<6}{'ecc':<8}{'raw FIT':>10}{'SDC no ECC':>12}{'live':>8}{'derated':>10}{'SDC SEC-DED':>13}"
+            f"{'DUE SEC-DED':>13}{'refetch':>10}{'corrected':>11}",
         ]
         for x in d["sram"]:
             sec = x["fit_secded"]
             lines.append(
-                f"{x['sram']:<6}{x['ecc']:<8}{x['raw_fit']:>10.4g}{x['fit_no_ecc']['sdc']:>12.4g}{sec['sdc']:>13.4g}"
+                f"{x['sram']:<6}{x['ecc']:<8}{x['raw_fit']:>10.4g}{x['fit_no_ecc']['sdc']:>12.4g}"
+                f"{x['live_fraction']:>8.3g}{x['fit_no_ecc_derated']['sdc']:>10.4g}{sec['sdc']:>13.4g}"
                 f"{sec['due']:>13.4g}{sec['refetch']:>10.4g}{sec['corrected']:>11.4g}"
             )
     for by in ("by_site", "by_kind"):

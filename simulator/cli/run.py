@@ -12,6 +12,7 @@ from simulator import api
 from simulator.abft.registry import policy_names
 from simulator.cli.common import EXIT_OK, add_hw_options, announce_kernel_compile, parse_cycles, progress_bar
 from simulator.cli.outputs import STDOUT, check_outputs, write_output, write_text_stream
+from simulator.cli.parquet import is_parquet, parquet_bytes, require_pyarrow
 from simulator.cli.tables import format_table, to_csv, to_json
 from simulator.config.fault_spec import explicit_fields
 from simulator.config.loader import (
@@ -67,8 +68,11 @@ def register(sub: Any) -> None:
     run.add_argument(
         "--fault", dest="explicit", action="append", metavar="K=V,...",
         help="inject this fault (repeatable; replaces the file's `explicit` list; --ber defaults to 0): "
-        "gemm=NAME,instance=I,fold=F,row=R,col=C,cycle=T,site=S,bit=B[,kind=transient], or "
-        "row=R,col=C,site=S,bit=B,kind=stuck0|stuck1 for a stuck-at bit",
+        "gemm=NAME,instance=I,fold=F,row=R,col=C,cycle=T,site=S,bit=B[,kind=transient] (a PE register), "
+        "row=R,col=C,site=S,bit=B,kind=stuck0|stuck1 (a stuck-at bit), "
+        "gemm=NAME,instance=I,fold=F,row=R|col=C[,block=K][,step=S],site=chk_pred|chk_sum|chk_cmp,bit=B "
+        "(a checksum word), gemm=NAME,instance=I,row=R,col=C,[fold=F,]cycle=T,site=sram_a|sram_b,bit=B "
+        "(a stored operand element; cycle of the instance, or after fold F starts)",
     )  # fmt: skip
     run.add_argument("--abft", metavar="PATH", help="ABFT options YAML (thresholds per GEMM kind, blocking)")
     run.add_argument(
@@ -82,7 +86,8 @@ def register(sub: Any) -> None:
     run.add_argument("--csv", metavar="PATH", help="write one row per policy and layer to PATH ('-' for stdout)")
     run.add_argument(
         "--fault-log", metavar="PATH",
-        help="write one CSV row per injected fault and policy: where, the pass, fate, outputs corrupted, error left",
+        help="write one CSV row per injected fault and policy: where, the pass, fate, outputs corrupted, error left "
+        "(Parquet if PATH ends in .parquet: needs the `parquet` extra, pyarrow)",
     )  # fmt: skip
     run.add_argument("--layers", action="store_true", help="every layer of every policy instead of per-kind totals")
     run.add_argument("--quiet", action="store_true", help="no table on stdout")
@@ -104,6 +109,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     outputs = {"--trace": args.trace, "--json": args.json, "--csv": args.csv, "--fault-log": args.fault_log}
     check_outputs(outputs, (args.hw, args.workload, args.faults, args.abft))
+    require_pyarrow("--fault-log", args.fault_log)
     policies = args.policies or policy_names()
     cli_faults: dict[str, Any] = {"ber": args.ber, "sites": args.sites, "kind": args.kind, "seed": args.seed,
                                   "mbu_fraction": args.mbu_fraction}  # fmt: skip
@@ -137,13 +143,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.csv:
         write_output(args.csv, to_csv(data))
     if args.fault_log:
-        write_output(args.fault_log, fault_log_csv(report))
+        write_output(args.fault_log, fault_log_parquet(report) if is_parquet(args.fault_log) else fault_log_csv(report))
     if not args.quiet and STDOUT not in outputs.values():
         sys.stdout.write(format_table(report, layers=args.layers))
     return EXIT_OK
 
 
 FAULT_LOG_KEYS = api.FAULT_LOG_KEYS
+
+
+def fault_log_parquet(report: Report) -> bytes:
+    """fault_log_csv's rows and columns as a Parquet file, typed (api.FAULT_LOG_TYPES)."""
+    rows = [{"policy": p.policy, **record} for p in report.policies for record in p.fault_log or ()]
+    return parquet_bytes(("policy", *FAULT_LOG_KEYS), rows, api.FAULT_LOG_TYPES)
 
 
 def fault_log_csv(report: Report) -> str:

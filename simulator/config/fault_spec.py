@@ -21,18 +21,31 @@ from simulator.workload.gemm import Gemm
 from simulator.workload.kinds import GEMM_KINDS
 
 MAX_WORD_BITS = 32  # the widest register word (acc of every datatype, fp32 operands / products)
+# the sites an explicit fault can place besides the PE registers (faults.explicit_sites)
+EXPLICIT_CHECKSUM_SITES = (Site.CHK_PRED, Site.CHK_SUM, Site.CHK_CMP)
+EXPLICIT_SRAM_SITES = (Site.SRAM_A, Site.SRAM_B)
 
 
 class ExplicitFault(BaseModel):
     """One given fault (`--fault gemm=block0.fc2,instance=0,fold=12,row=3,col=5,cycle=100,site=acc,bit=30`).
 
+    PE registers (acc, mult, a_reg, b_reg):
     * `kind: transient` (default): bit `bit` of PE (`row`, `col`)'s `site` register flips at fold-local
       `cycle` of fold `fold` of instance `instance` of the GEMM named `gemm`, in the first pass (attempt 0);
       the slot must be one where the PE does a MAC (faults.model.PeFault, mapping.dataflow's timing).
     * `kind: stuck0` / `stuck1`: the bit reads 0 / 1 whenever that PE's register is written, in every fold
       of every GEMM the spec selects and in every retry (`gemm`, `instance`, `fold`, `cycle` are not used).
-    Explicit faults come on top of the random ones (`ber`, `kind: permanent`) and ignore `sites` and `bits`.
-    They place PE registers only (a checksum-hardware word has no PE coordinates).
+    Checksum hardware (chk_pred, chk_sum, chk_cmp; faults.checksum_faults), transient only: the word of output
+    row `row` (a row checksum) or of output column `col` (a column checksum; give exactly one) of fold `fold`'s
+    output block, in check block `block` along the other axis (default 0), flips bit `bit` right after its
+    operation `step` (default 0: chk_pred's K step, chk_sum's position in its block row / column, chk_cmp 0), in
+    the first check of the fold. Policies that check no checksums have no such hardware: nothing is injected.
+    A / B scratchpads (sram_a, sram_b; faults.sram_faults), transient only: bit `bit` of the stored element
+    (`row`, `col`) of A (M x K) or B (K x N) flips at `cycle` of the GEMM instance's run (folds back to back
+    from cycle 0), or, with `fold`, at `cycle` cycles after fold `fold` starts; the element must be resident
+    then. Under SEC-DED `bit` is still the element's bit (the decoder corrects it).
+    Explicit faults come on top of the random ones (`ber`, `kind: permanent`) and ignore `sites` and `bits`;
+    faults.explicit and faults.explicit_sites check them against the workload and the schedule.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -40,30 +53,73 @@ class ExplicitFault(BaseModel):
     gemm: str | None = None
     instance: int = Field(0, ge=0)
     fold: int | None = Field(None, ge=0)
-    row: int = Field(ge=0)
-    col: int = Field(ge=0)
+    row: int | None = Field(None, ge=0)
+    col: int | None = Field(None, ge=0)
     cycle: int | None = Field(None, ge=0)
     site: Site
     bit: int = Field(ge=0, lt=MAX_WORD_BITS)
     kind: Literal["transient", "stuck0", "stuck1"] = "transient"
+    block: int | None = Field(None, ge=0)  # checksum sites: the check block along the other axis
+    step: int | None = Field(None, ge=0)  # checksum sites: the operation after which the bit flips
 
     @model_validator(mode="after")
     def _placed(self) -> ExplicitFault:
-        if not self.site.in_pe:
-            raise ValueError(f"an explicit fault places a PE register (acc, mult, a_reg, b_reg), not {self.site}")
+        if self.site.in_pe:
+            return self._pe_placed()
+        if self.site not in EXPLICIT_CHECKSUM_SITES + EXPLICIT_SRAM_SITES:
+            placed = ", ".join(str(s) for s in (*EXPLICIT_CHECKSUM_SITES, *EXPLICIT_SRAM_SITES))
+            raise ValueError(f"site: an explicit fault places a PE register or one of {placed}, not {self.site}")
+        if self.kind != "transient":
+            raise ValueError(
+                f"kind: a {self.site} fault is transient (stuck-at bits are PE registers), not {self.kind}"
+            )
+        checksum = self.site in EXPLICIT_CHECKSUM_SITES
+        needed = ("gemm", "fold") if checksum else ("gemm", "row", "col", "cycle")
+        _require(self, needed, f"a {self.site} fault")
+        if checksum:
+            if (self.row is None) == (self.col is None):
+                raise ValueError(f"a {self.site} fault needs row=R (a row checksum word) or col=C (a column one)")
+            _forbid(self, ("cycle",), f"a {self.site} fault (its time is step=S, the word's operation)")
+        else:
+            _forbid(self, ("block", "step"), f"a {self.site} fault")
+        return self
+
+    def _pe_placed(self) -> ExplicitFault:
+        _require(self, ("row", "col"), "a PE fault")
+        _forbid(self, ("block", "step"), "a PE fault")
         transient = self.kind == "transient"
-        missing = [k for k in ("gemm", "fold", "cycle") if getattr(self, k) is None]
-        if transient and missing:
-            raise ValueError(f"a transient fault needs {', '.join(missing)}")
+        if transient:
+            _require(self, ("gemm", "fold", "cycle"), "a transient fault")
         extra = [k for k in ("gemm", "fold", "cycle") if getattr(self, k) is not None]
         if not transient and (extra or self.instance):
             raise ValueError(f"a stuck-at fault holds for the whole run: drop {', '.join(extra or ['instance'])}")
         return self
 
+    @model_serializer(mode="wrap")
+    def _without_unused(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """Dumps leave out the coordinates a site does not use (a PE fault serialises as before)."""
+        data = handler(self)
+        for key in ("row", "col", "block", "step"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
     @classmethod
     def parse(cls, text: str) -> ExplicitFault:
         """From `key=value,key=value,...` (the command-line form); ValueError on a malformed pair."""
         return cls.model_validate(explicit_fields(text))
+
+
+def _require(fault: ExplicitFault, keys: tuple[str, ...], what: str) -> None:
+    missing = [k for k in keys if getattr(fault, k) is None]
+    if missing:
+        raise ValueError(f"{what} needs {', '.join(missing)}")
+
+
+def _forbid(fault: ExplicitFault, keys: tuple[str, ...], what: str) -> None:
+    extra = [k for k in keys if getattr(fault, k) is not None]
+    if extra:
+        raise ValueError(f"{what} has no {', '.join(extra)}")
 
 
 def explicit_fields(text: str) -> dict[str, str]:

@@ -23,13 +23,15 @@ def check_explicit_faults(
     cols: int,
     orders: Mapping[str, LoopOrder] | None = None,
 ) -> None:
-    """ValueError naming the first explicit fault that cannot happen: an unknown or unselected GEMM, an
+    """ValueError naming the first explicit PE fault that cannot happen: an unknown or unselected GEMM, an
     instance, fold or PE outside it, a bit outside the site's word, or a cycle where the PE does no MAC.
 
     `orders`: each GEMM's scheduled loop order by name (fold indices follow it, K chunks included);
     without it the dataflow's fixed order."""
     by_name = {g.name: g for g in gemms}
     for n, f in enumerate(spec.explicit):
+        if not f.site.in_pe or f.row is None or f.col is None:
+            continue  # the checksum and SRAM sites: faults.explicit_sites
         where = f"explicit fault {n + 1} ({f.site} bit {f.bit} at PE {f.row},{f.col})"
         kind = FaultKind.TRANSIENT if f.kind == "transient" else FaultKind.PERMANENT
         stuck = None if f.kind == "transient" else int(f.kind == "stuck1")

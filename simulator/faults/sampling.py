@@ -270,7 +270,8 @@ def sample_gemm_faults(
 
 def _with_explicit(batch: FaultBatch, spec: FaultSpec, gemm_name: str, instance: int) -> FaultBatch:
     """The batch plus the spec's explicit transients of this GEMM instance, in fold order."""
-    given = [f for f in spec.explicit if f.kind == "transient" and f.gemm == gemm_name and f.instance == instance]
+    given = [f for f in spec.explicit
+             if f.site.in_pe and f.kind == "transient" and f.gemm == gemm_name and f.instance == instance]  # fmt: skip
     if not given:
         return batch
     used = dict(zip(*np.unique(batch.fold_index, return_counts=True), strict=True))
@@ -385,7 +386,7 @@ def _explicit_stuck(spec: FaultSpec, first_ordinal: int) -> tuple[FaultEvent, ..
     return tuple(
         FaultEvent(
             permanent_id(first_ordinal + j),
-            PeFault(f.row, f.col, -1, f.site, f.bit, FaultKind.PERMANENT, int(f.kind == "stuck1")),
+            PeFault(f.row or 0, f.col or 0, -1, f.site, f.bit, FaultKind.PERMANENT, int(f.kind == "stuck1")),
         )
         for j, f in enumerate(stuck)
     )

@@ -134,6 +134,9 @@ class ReliabilityReport:
                     "raw_fit": x.raw_fit,
                     "fit_no_ecc": dict(x.no_ecc),
                     "fit_secded": dict(x.secded),
+                    "live_fraction": x.live_fraction,
+                    "fit_no_ecc_derated": x.no_ecc_derated,
+                    "fit_secded_derated": x.secded_derated,
                 }
                 for x in self.sram
             ],

@@ -2,9 +2,11 @@
 
 Every stored bit (data, plus the check bits under ECC: faults.ecc) upsets at the environment's SRAM rate.
 An upset flips one bit, or with probability `mbu_fraction` a burst of 2..`mbu_max_bits` adjacent bits of one
-word (width uniform, as faults.mbu), and the word is taken to be read afterwards: AVF = 1, an upper bound
-(the residency of each word under the schedule is not derated yet, and neither are the drain registers).
-What a read returns:
+word (width uniform, as faults.mbu). Two figures per fate: undated (AVF = 1: every upset is taken to be
+read afterwards, an upper bound) and derated by residency (given a faults.sram_residency.Residency: the FIT
+times the scratchpad's live fraction, the share of its bit-cycles that hold data a later read uses under the
+schedule; an upset of a word holding nothing live is overwritten before any read). The drain registers are
+not derated. What a read of a live word returns:
 
 * no ECC: every upset is a silent corruption (`sdc`): ABFT cannot see it, because a corrupted A or B word
   feeds the checksums and the data alike (they agree), and a C word is read after its fold's check;
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 
 from simulator.config.schema import HwConfig
 from simulator.faults.ecc import CORRECTED, DETECTED, MISCORRECTED, UNDETECTED, SecDed
+from simulator.faults.sram_residency import Residency
 from simulator.reliability.environments import FIT_HOURS, Environment
 from simulator.reliability.rates import per_bit_hour
 
@@ -38,10 +41,19 @@ class SramFit:
     raw_fit: float  # without ECC
     no_ecc: dict[str, float]
     secded: dict[str, float]
+    live_fraction: float = 1.0  # residency derating (1: not derated)
 
     @property
     def configured(self) -> dict[str, float]:
         return self.secded if self.ecc == "secded" else self.no_ecc
+
+    @property
+    def no_ecc_derated(self) -> dict[str, float]:
+        return {f: x * self.live_fraction for f, x in self.no_ecc.items()}
+
+    @property
+    def secded_derated(self) -> dict[str, float]:
+        return {f: x * self.live_fraction for f, x in self.secded.items()}
 
 
 def upset_fates(code: SecDed, refetchable: bool, mbu_fraction: float, mbu_max_bits: int) -> dict[str, float]:
@@ -63,8 +75,15 @@ def upset_fates(code: SecDed, refetchable: bool, mbu_fraction: float, mbu_max_bi
     return fates
 
 
-def sram_fits(hw: HwConfig, env: Environment, mbu_fraction: float = 0.0, mbu_max_bits: int = 4) -> list[SramFit]:
-    """The A, B and C scratchpads' FIT per fate (continuous operation; AVF 1: see the module doc)."""
+def sram_fits(
+    hw: HwConfig,
+    env: Environment,
+    mbu_fraction: float = 0.0,
+    mbu_max_bits: int = 4,
+    residency: Residency | None = None,
+) -> list[SramFit]:
+    """The A, B and C scratchpads' FIT per fate (continuous operation), with each one's live fraction under the
+    schedule when `residency` is given (else 1: see the module doc)."""
     out = []
     for name in ("a", "b", "c"):
         cfg = getattr(hw.memory.sram, name)
@@ -80,5 +99,6 @@ def sram_fits(hw: HwConfig, env: Environment, mbu_fraction: float = 0.0, mbu_max
         no_ecc = {f: (raw if f == "sdc" else 0.0) for f in SRAM_FATES}
         fates = upset_fates(code, name in _REFETCHABLE, mbu_fraction, mbu_max_bits)
         secded = {f: fit(secded_bits) * p for f, p in fates.items()}
-        out.append(SramFit(name, cfg.ecc, data_bits, secded_bits, raw, no_ecc, secded))
+        live = residency.live_fraction(name, data_bits) if residency is not None else 1.0
+        out.append(SramFit(name, cfg.ecc, data_bits, secded_bits, raw, no_ecc, secded, live))
     return out

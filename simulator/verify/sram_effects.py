@@ -39,6 +39,7 @@ from simulator.config.enums import Datatype, FaultKind
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.ecc import SecDed
+from simulator.faults.explicit_sites import explicit_sram_operands, with_explicit_sram
 from simulator.faults.sram_faults import (
     ECC_CORRECTED,
     ECC_DETECTED,
@@ -245,14 +246,15 @@ class SramInjector:
     ) -> None:
         self.hw, self.schedules, self.spec, self.operands = hw, schedules, spec, operands
         self.sites = sram_sites(spec.sites) if spec.kind is FaultKind.TRANSIENT and spec.ber > 0 else []
+        self.explicit = explicit_sram_operands(spec)  # operands that explicit faults place (faults.explicit_sites)
         self._rows: list[SramRows] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.sites)
+        return bool(self.sites or self.explicit)
 
     def rows(self) -> list[SramRows]:
         if self._rows is None:
-            self._rows = self.operands.memo(("sram_rows", self.spec), self._draw) if self.sites else []
+            self._rows = self.operands.memo(("sram_rows", self.spec), self._draw) if self else []
         return self._rows
 
     def instances(self, gemm_index: int) -> set[int]:
@@ -266,7 +268,7 @@ class SramInjector:
 
     def merged(self, table: LedgerTable, final_of: dict[tuple[int, int, int], tuple[bool, bool]]) -> LedgerTable:
         """The ledger table with these upsets added (`final_of`: FaultLedger.finals())."""
-        return merged(table, self.rows(), final_of) if self.sites else table
+        return merged(table, self.rows(), final_of) if self else table
 
     def _draw(self) -> list[SramRows]:
         datatype = self.hw.array.datatype
@@ -278,15 +280,17 @@ class SramInjector:
             if not self.spec.selects(s.gemm):
                 continue
             folds = self.operands.folds(g)
-            copies = {op: sram_copies(s, folds, op) for op in self.sites}
+            placed: list[str] = [op for op in ("a", "b") if op in self.sites or op in self.explicit]
+            copies = {op: sram_copies(s, folds, op) for op in placed}
             start, _ = fold_times(s, folds)
             ranges = fold_ranges(s, folds)
             for inst in range(s.gemm.count):
                 drawn = sample_sram_faults(self.spec.seed, self.spec.ber, self.sites, copies, datatype, ecc,
                                            self.spec.mbu_fraction, self.spec.mbu_max_bits, g, inst)  # fmt: skip
+                drawn = with_explicit_sram(drawn, self.spec, s.gemm.name, inst, copies, start, datatype, ecc)
                 if not any(len(f) for f in drawn.values()):
                     continue
                 ops = self.operands.operands(g, inst)
-                pairs = {op: (drawn[op], copies[op]) for op in self.sites}
+                pairs = {op: (drawn[op], copies[op]) for op in drawn}
                 out.append(instance_rows(g, inst, pairs, ops.a, ops.b, start, (ranges["m"], ranges["n"]), datatype))
         return out

@@ -43,6 +43,7 @@ from simulator.faults.checksum_faults import (
 )
 from simulator.faults.draw_cache import DirectDraws
 from simulator.faults.effects import EffectBatch, resolve_gemm_faults
+from simulator.faults.explicit_sites import has_explicit_checksum, with_explicit_checksum
 from simulator.faults.sampling import (
     FaultBatch,
     permanent_batch,
@@ -114,9 +115,8 @@ class FaultVerifier:
         self._keys_of: tuple[int, dict[tuple[int, int], list[tuple[int, int, int]]]] | None = None
         self.recomputations = 0
         # the checksum hardware's own faults (faults.checksum_faults), for policies that check checksums
-        self._checksum_faulty = (
-            self.contract.checksums and bool(checksum_sites(spec)) and spec.kind is FaultKind.TRANSIENT and spec.ber > 0
-        )
+        random = bool(checksum_sites(spec)) and spec.kind is FaultKind.TRANSIENT and spec.ber > 0
+        self._checksum_faulty = self.contract.checksums and (random or has_explicit_checksum(spec))
         self.checksum_log = ChecksumLog()
         self.sram = SramInjector(hw, schedules, spec, self.operands)  # A / B scratchpad upsets (opt-in sites)
 
@@ -262,9 +262,15 @@ class FaultVerifier:
         shared by the run's checking policies)."""
         block, geom = self._check_geometry(gemm_index)
         datatype = self.hw.array.datatype
+        name = self.schedules[gemm_index].gemm.name  # the random draw, then the spec's explicit words
         return self.operands.memo(
             ("checksum", self.spec, block, gemm_index, instance, attempt),
-            lambda: self.draws.checksum_faults(self.spec, geom, datatype, gemm_index, instance, attempt),
+            lambda: with_explicit_checksum(
+                self.draws.checksum_faults(self.spec, geom, datatype, gemm_index, instance, attempt),
+                self.spec,
+                name,
+                attempt,
+            ),
         )
 
     def _checksum_spans(self, gemm_index: int, instance: int, attempt: int, folds: list[int]) -> tuple[

@@ -1,0 +1,235 @@
+"""Explicit faults of the checksum hardware and of the A / B scratchpads (config.fault_spec.ExplicitFault).
+
+Checked against the schedule (`check_explicit_sites`: a ValueError naming the field that cannot be), then turned
+into one row each of the batches the random draws produce and appended to them (`with_explicit_checksum`:
+faults.checksum_faults.ChecksumFaults; `with_explicit_sram`: faults.sram_faults.SramFaults), so an explicit
+fault's effect is computed by the very code a random fault's is. Their ordinals come after the random ones of
+their fold (checksum words) or of their instance and operand (SRAM upsets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from simulator.config.enums import Datatype, Site
+from simulator.config.fault_spec import EXPLICIT_CHECKSUM_SITES, ExplicitFault, FaultSpec
+from simulator.faults.checksum_faults import COL_WORD, ROW_WORD, CheckGeometry, ChecksumFaults, check_geometry
+from simulator.faults.codes import SITE_CODE
+from simulator.faults.ecc import CORRECTED, DETECTED, SecDed
+from simulator.faults.sram_faults import (
+    ECC_CORRECTED,
+    ECC_DETECTED,
+    OPERAND_DIMS,
+    WRONG,
+    SramCopies,
+    SramFaults,
+    fold_times,
+    sram_copies,
+)
+from simulator.mapping.fold_table import FoldTable, fold_table
+from simulator.mapping.schedule import GemmSchedule
+
+SRAM_OPERAND = {Site.SRAM_A: "a", Site.SRAM_B: "b"}  # the scratchpad sites an explicit fault can place
+
+
+def _given(spec: FaultSpec, sites: Sequence[Site], gemm_name: str, instance: int) -> list[ExplicitFault]:
+    return [f for f in spec.explicit if f.site in sites and f.gemm == gemm_name and f.instance == instance]
+
+
+def has_explicit_checksum(spec: FaultSpec) -> bool:
+    return any(f.site in EXPLICIT_CHECKSUM_SITES for f in spec.explicit)
+
+
+def explicit_sram_operands(spec: FaultSpec) -> list[str]:
+    """The operands ('a', 'b') some explicit fault places, canonical order."""
+    placed = {SRAM_OPERAND[f.site] for f in spec.explicit if f.site in SRAM_OPERAND}
+    return [op for op in ("a", "b") if op in placed]
+
+
+def with_explicit_checksum(drawn: ChecksumFaults, spec: FaultSpec, gemm_name: str, attempt: int) -> ChecksumFaults:
+    """`drawn` (one attempt of one GEMM instance) plus the spec's explicit checksum faults of that instance
+    (first check only: attempt 0), fold order, each after the random faults of its fold."""
+    given = _given(spec, EXPLICIT_CHECKSUM_SITES, gemm_name, drawn.instance) if attempt == 0 else []
+    if not given:
+        return drawn
+    used = dict(zip(*np.unique(drawn.fold_index, return_counts=True), strict=True))
+    ordinals = []
+    for f in given:
+        ordinals.append(int(used.get(f.fold, 0)))
+        used[f.fold] = ordinals[-1] + 1
+    extra = {
+        "fold_index": [f.fold for f in given], "attempt": [0] * len(given), "ordinal": ordinals,
+        "site": [SITE_CODE[f.site] for f in given],
+        "axis": [ROW_WORD if f.row is not None else COL_WORD for f in given],
+        "line": [f.row if f.row is not None else f.col for f in given],
+        "block": [f.block or 0 for f in given], "step": [f.step or 0 for f in given], "bit": [f.bit for f in given],
+    }  # fmt: skip
+    columns = {k: np.concatenate([getattr(drawn, k), np.asarray(v, np.int64)]) for k, v in extra.items()}
+    order = np.argsort(columns["fold_index"], kind="stable")
+    return ChecksumFaults(drawn.gemm_index, drawn.instance, **{k: v[order] for k, v in columns.items()})
+
+
+def explicit_sram_faults(
+    given: Sequence[ExplicitFault],
+    operand: str,
+    copies: SramCopies,
+    fold_start: np.ndarray,
+    datatype: Datatype,
+    ecc: SecDed | None,
+) -> SramFaults:
+    """One row per given upset of one operand (checked: check_explicit_sites), as faults.sram_faults draws
+    them: the copy resident at the strike's cycle, the element and its bit (under SEC-DED the codeword
+    position of that data bit, and the decoder's verdict on the single flip)."""
+    ob = datatype.operand_bits
+    cols: dict[str, list[int]] = {k: [] for k in ("copy", "cycle", "row", "col", "bit", "data_bit", "verdict")}
+    errs: list[tuple[int, int, int, int]] = []
+    for u, f in enumerate(given):
+        assert f.row is not None and f.col is not None and f.cycle is not None
+        cycle = f.cycle + (int(fold_start[f.fold]) if f.fold is not None else 0)
+        copy = resident_copy(copies, f.row, f.col, cycle)
+        assert copy is not None
+        bit, verdict = f.bit, WRONG
+        if ecc is not None:
+            width = int(copies.c1[copy] - copies.c0[copy])
+            element = (f.row - int(copies.r0[copy])) * width + (f.col - int(copies.c0[copy]))
+            per_word = ecc.data_bits // ob
+            bit = int(ecc._data_positions()[(element % per_word) * ob + f.bit])
+            outcome = ecc.classify(np.array([bit], np.int64))
+            verdict = ECC_CORRECTED if outcome == CORRECTED else ECC_DETECTED if outcome == DETECTED else WRONG
+        for key, value in zip(cols, (copy, cycle, f.row, f.col, bit, f.bit, verdict), strict=True):
+            cols[key].append(value)
+        if verdict == WRONG:
+            errs.append((f.row, f.col, f.bit, u))
+    n = len(given)
+    e = np.array(errs, np.int64).reshape(-1, 4)
+    c = {k: np.asarray(v, np.int64).reshape(n) for k, v in cols.items()}
+    return SramFaults(operand, np.arange(n, dtype=np.int64), c["copy"], c["cycle"], c["row"], c["col"], c["bit"],
+                      c["data_bit"], c["verdict"], e[:, 0], e[:, 1], e[:, 2], e[:, 3])  # fmt: skip
+
+
+def concat_sram(first: SramFaults, second: SramFaults) -> SramFaults:
+    """The rows of `first` then `second` (one operand): `second`'s strikes and flipped-bit rows renumbered after
+    `first`'s."""
+    strikes = int(first.upset.max()) + 1 if len(first) else 0
+    parts = {}
+    for field in dataclasses.fields(SramFaults):
+        name = field.name
+        if name == "operand":
+            continue
+        tail = getattr(second, name)
+        tail = tail + strikes if name == "upset" else tail + len(first) if name == "err_owner" else tail
+        parts[name] = np.concatenate([getattr(first, name), tail]).astype(np.int64)
+    return SramFaults(first.operand, **parts)
+
+
+def with_explicit_sram(
+    drawn: Mapping[str, SramFaults],
+    spec: FaultSpec,
+    gemm_name: str,
+    instance: int,
+    copies: Mapping[str, SramCopies],
+    fold_start: np.ndarray,
+    datatype: Datatype,
+    ecc: Mapping[str, SecDed | None],
+) -> dict[str, SramFaults]:
+    """The drawn upsets of one GEMM instance per operand plus the spec's explicit ones (operands a then b)."""
+    out = dict(drawn)
+    for op in ("a", "b"):
+        given = [f for f in _given(spec, tuple(SRAM_OPERAND), gemm_name, instance) if SRAM_OPERAND[f.site] == op]
+        if not given:
+            continue
+        extra = explicit_sram_faults(given, op, copies[op], fold_start, datatype, ecc[op])
+        out[op] = concat_sram(out[op], extra) if op in out else extra
+    return {op: out[op] for op in ("a", "b") if op in out}
+
+
+def resident_copy(copies: SramCopies, row: int, col: int, cycle: int) -> int | None:
+    """The copy that holds operand element (row, col) at `cycle` of the instance, if one does."""
+    hit = np.flatnonzero((copies.r0 <= row) & (row < copies.r1) & (copies.c0 <= col) & (col < copies.c1)
+                         & (copies.start <= cycle) & (cycle < copies.end))  # fmt: skip
+    return int(hit[-1]) if hit.size else None  # a fresh load at the same cycle replaces the older copy
+
+
+def check_explicit_sites(
+    spec: FaultSpec,
+    schedules: Sequence[GemmSchedule],
+    datatype: Datatype,
+    blocks: Mapping[str, tuple[int, int]],
+) -> None:
+    """ValueError naming the first explicit checksum or SRAM fault that cannot happen and its field: an unknown or
+    unselected GEMM, an instance or fold outside it, a checksum word, block or step outside the fold's check, an
+    element outside the operand or not resident at that cycle, a bit outside the word. `blocks`: each GEMM's
+    check block shape by name (AbftConfig.block_for)."""
+    by_name = {s.gemm.name: s for s in schedules}
+    for n, f in enumerate(spec.explicit):
+        if f.site.in_pe:
+            continue
+        where = f"explicit fault {n + 1} ({f.site})"
+        s = by_name.get(f.gemm or "")
+        if s is None:
+            raise ValueError(f"{where}: gemm: no GEMM named {f.gemm!r} in the workload")
+        if not spec.selects(s.gemm):
+            raise ValueError(f"{where}: gemm: {f.gemm!r} is not selected by faults.gemms / faults.kinds")
+        if f.instance >= s.gemm.count:
+            raise ValueError(f"{where}: instance: {f.instance} of a GEMM run {s.gemm.count} time(s)")
+        g = s.gemm
+        folds = fold_table(s.dataflow, g.m, g.k, g.n, s.rows, s.cols, s.order)
+        if f.fold is not None and f.fold >= len(folds):
+            raise ValueError(f"{where}: fold: {f.fold} of {len(folds)} folds")
+        width = f.site.word_bits(datatype)
+        if f.bit >= width:
+            raise ValueError(f"{where}: bit: {f.bit} outside its {width}-bit {datatype} word")
+        if f.site in SRAM_OPERAND:
+            _check_sram(where, f, s, folds)
+        elif f.site in EXPLICIT_CHECKSUM_SITES:
+            geom = check_geometry(s.dataflow, folds, blocks.get(g.name, (0, 0)))
+            _check_checksum_word(where, f, geom)
+        else:
+            raise ValueError(f"{where}: site: explicit faults place PE registers, checksum words and sram_a / sram_b")
+
+
+def _check_checksum_word(where: str, f: ExplicitFault, geom: CheckGeometry) -> None:
+    assert f.fold is not None
+    j = f.fold
+    r, c, k = int(geom.rows[j]), int(geom.cols[j]), int(geom.k[j])
+    br, bc, nbr, nbc = (int(x[j]) for x in (geom.block_rows, geom.block_cols, geom.n_block_rows, geom.n_block_cols))
+    is_row = f.row is not None
+    axis, line, extent = ("row", f.row, r) if is_row else ("col", f.col, c)
+    assert line is not None
+    if line >= extent:
+        raise ValueError(f"{where}: {axis}: {line} outside fold {j}'s {r} x {c} output block")
+    block, n_blocks = f.block or 0, (nbc if is_row else nbr)
+    if block >= n_blocks:
+        along = "columns" if is_row else "rows"
+        raise ValueError(f"{where}: block: {block} of {n_blocks} check block(s) along the {along}")
+    if f.site is Site.CHK_PRED:
+        steps, what = k, "K steps"
+    elif f.site is Site.CHK_SUM:
+        size, length = (bc, c) if is_row else (br, r)
+        steps, what = min(size, length - block * size), "outputs in its block " + ("row" if is_row else "column")
+    else:
+        steps, what = 1, "operation (a verdict latch is written once)"
+    step = f.step or 0
+    if step >= steps:
+        raise ValueError(f"{where}: step: {step} of {steps} {what}")
+
+
+def _check_sram(where: str, f: ExplicitFault, s: GemmSchedule, folds: FoldTable) -> None:
+    assert f.row is not None and f.col is not None and f.cycle is not None
+    operand = SRAM_OPERAND[f.site]
+    shape = tuple(getattr(s.gemm, d) for d in OPERAND_DIMS[operand])
+    for name, value, size in (("row", f.row, shape[0]), ("col", f.col, shape[1])):
+        if value >= size:
+            raise ValueError(f"{where}: {name}: {value} outside {operand.upper()} ({shape[0]} x {shape[1]})")
+    start, end = fold_times(s, folds)
+    cycle = f.cycle + (int(start[f.fold]) if f.fold is not None else 0)
+    copies = sram_copies(s, folds, operand)
+    if resident_copy(copies, f.row, f.col, cycle) is None:
+        holds = (copies.r0 <= f.row) & (f.row < copies.r1) & (copies.c0 <= f.col) & (f.col < copies.c1)
+        lives = ", ".join(f"[{a}, {b})" for a, b in zip(copies.start[holds], copies.end[holds], strict=True))
+        name = f"{operand.upper()}[{f.row}, {f.col}]"
+        raise ValueError(f"{where}: cycle: {name} is not resident at cycle {cycle} of the instance "
+                         f"(its copies live {lives}; the instance runs [0, {int(end.max())}))")  # fmt: skip
