@@ -39,7 +39,7 @@ from simulator.config.schema import HwConfig
 from simulator.engine.plan import instance_check_work
 from simulator.faults.draw_cache import FaultDraws
 from simulator.faults.operands import GemmOperands, to_datatype
-from simulator.mapping.region import price_region, resolve_region
+from simulator.mapping.region import Region, price_region, resolve_region
 from simulator.mapping.schedule import GemmSchedule, schedule_gemms
 from simulator.mapping.tiling import Fold
 from simulator.verify.operand_cache import OperandCache
@@ -220,9 +220,7 @@ class FunctionalAccelerator:
                 assert decision.region is not None
                 key = (f, decision.region)
                 if key not in priced:  # instances share their folds' prices
-                    region = resolve_region(hw, s, fold, decision.region)
-                    priced[key] = (price_region(hw, s, fold, region).counts.recomputed_macs,
-                                   _macs(pol.check_work(s, fold)))  # fmt: skip
+                    priced[key] = (recomputed_macs(hw, s, fold, decision.region), _macs(pol.check_work(s, fold)))
                 macs, check = priced[key]
                 self.stats.recomputed_macs += macs
                 self.stats.recomputed_macs_by_kind[g.kind] = self.stats.recomputed_macs_by_kind.get(g.kind, 0) + macs
@@ -233,6 +231,14 @@ class FunctionalAccelerator:
             if delta.size:
                 c[instance, rows, cols] += delta
         self.stats.outcomes += verifier.outcomes()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def recomputed_macs(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> int:
+    """MACs of one recompute pass over `region` of a fold, as the engine prices it (resolve_region,
+    price_region); a pure function of frozen values, memoised: the passes of a study and its trials
+    ask for the same (fold, region) prices again and again."""
+    return price_region(hw, s, fold, resolve_region(hw, s, fold, region)).counts.recomputed_macs
 
 
 @functools.lru_cache(maxsize=16)
