@@ -4,7 +4,11 @@ Usage: python scripts/checksum_sram_fit_table.py [--injections N] [--mbu-fractio
 Runs `abftsim reliability` (ViT-B/16 on edge_32x32, seed 0) at sea level and in low Earth orbit and prints
 two Markdown tables: the checksum hardware's DUE FIT under detect_only and its false-alarm rate under abft
 (recomputations per 10^9 h), and each SRAM's SDC / DUE / refetch FIT without ECC and with SEC-DED, undated
-(AVF 1) and derated by the scratchpad's live fraction under the schedule (faults.sram_residency), side by side.
+(AVF 1) and derated by the scratchpad's live fraction under the schedule (faults.sram_residency: the residency
+the samplers draw over), side by side, and the accumulator drain registers' line (flip-flops, no ECC, AVF 1,
+derated by the drain sampler's exposure: reliability.drain), then the single-fault AVF of the memory and
+output-path sites (reliability.memory_avf: as many upsets per site, policy-independent) and their SDC FIT: the
+derated line times the measured AVF.
 """
 
 from __future__ import annotations
@@ -71,6 +75,25 @@ def main() -> None:
                 f"| {ymb['sdc']:.4g} | {ymd['sdc']:.4g} | {max(ymb['due'], ymb['refetch']):.4g} "
                 f"| {max(ymd['due'], ymd['refetch']):.4g} |"
             )
+        dr = d["drain"]  # flip-flops, no ECC: the ECC columns do not apply
+        print(
+            f"| {env} | drain registers ({dr['register_bits']:,} flip-flop bits, AVF 1) | {dr['raw_fit']:.4g} "
+            f"| {dr['live_fraction']:.3f} | {dr['fit_sdc']:.4g} | {dr['fit_sdc_derated']:.4g} | - | - | - | - | - | - |"
+        )
+    print()
+    print("| environment | site | upsets injected | P(masked) | P(SDC) [95 %] | SDC FIT no ECC, derated x AVF [95 %] |")
+    print("|---|---|---:|---:|---:|---:|")
+    for env, d in studies.items():
+        for site, x in d["memory_avf"]["sites"].items():
+            a, f = x["avf"], x["fit"]["sdc"]
+            print(
+                f"| {env} | {site} | {x['injections']:,} | {a['masked']['estimate']:.3f} | {_iv(a['sdc'], '.3f')} "
+                f"| {_iv(f, '.4g')} |"
+            )
+
+
+def _iv(x: dict, spec: str) -> str:
+    return f"{x['estimate']:{spec}} [{x['lo']:{spec}}, {x['hi']:{spec}}]"
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from simulator.abft.protocol import NoFaults, Policy
 from simulator.abft.registry import make_policy, policy_names
 from simulator.admission import check_fault_selection, check_memory, estimate_memory, recomputing_policies
 from simulator.config.abft_options import AbftConfig
+from simulator.config.enums import Site
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import DEFAULT_HW, DEFAULT_WORKLOAD, load_hw, load_workload
 from simulator.config.schema import HwConfig
@@ -18,11 +19,14 @@ from simulator.engine.simulate import simulate
 from simulator.errors import ConfigError
 from simulator.faults.codes import SITE_OF_CODE
 from simulator.faults.explicit import check_explicit_faults
+from simulator.faults.explicit_output import check_explicit_output
 from simulator.faults.explicit_sites import check_explicit_sites
 from simulator.faults.operands import GemmOperands
 from simulator.faults.sampling import check_faults_fit, permanent_id, transient_id
+from simulator.faults.sram_faults import check_ecc_words
 from simulator.kernels.codes import FLIP, STUCK0, STUCK1
 from simulator.mapping.schedule import GemmSchedule, schedule_gemm, schedule_gemms
+from simulator.metrics.ecc_refetch import RefetchCost, refetch_cost
 from simulator.metrics.energy import energy_breakdown_pj
 from simulator.metrics.report import LayerReport, PolicyReport, Report
 from simulator.verify.fates import FATES
@@ -125,11 +129,15 @@ def run(
 
 
 def _check_faults_fit(spec: FaultSpec, hw: HwConfig, wl: Workload) -> None:
-    """faults.sampling.check_faults_fit and faults.explicit.check_explicit_faults (the explicit faults
-    against the workload), as a clean ConfigError."""
+    """faults.sampling.check_faults_fit, faults.sram_faults.check_ecc_words (SRAM ECC words hold whole stored
+    words) and faults.explicit.check_explicit_faults (the explicit faults against the workload), as a clean
+    ConfigError."""
     arr = hw.array
     try:
         check_faults_fit(spec, arr.datatype, arr.rows, arr.cols)
+        sram = {"a": hw.memory.sram.a, "b": hw.memory.sram.b, "c": hw.memory.sram.c}
+        ecc_bits = {op: c.ecc_data_bits if c.ecc == "secded" else None for op, c in sram.items()}
+        check_ecc_words(spec.sites, ecc_bits, arr.datatype)
         named = {f.gemm for f in spec.explicit if f.kind == "transient"}
         orders = {g.name: schedule_gemm(g, hw).order for g in wl.gemms if g.name in named}
         check_explicit_faults(spec, wl.gemms, arr.dataflow, arr.datatype, arr.rows, arr.cols, orders)
@@ -138,12 +146,16 @@ def _check_faults_fit(spec: FaultSpec, hw: HwConfig, wl: Workload) -> None:
 
 
 def _check_explicit_sites(spec: FaultSpec, hw: HwConfig, schedules: Sequence[GemmSchedule], abft: AbftConfig) -> None:
-    """faults.explicit_sites.check_explicit_sites (checksum words and SRAM elements against the schedule)."""
+    """faults.explicit_sites.check_explicit_sites and faults.explicit_output.check_explicit_output (checksum words,
+    SRAM elements, C words and drains against the schedule)."""
     if all(f.site.in_pe for f in spec.explicit):
         return
     blocks = {s.gemm.name: abft.block_for(s.gemm.kind, s.gemm.name) for s in schedules}
     try:
         check_explicit_sites(spec, schedules, hw.array.datatype, blocks)
+        c = hw.memory.sram.c
+        ecc_bits = c.ecc_data_bits if c.ecc == "secded" else None
+        check_explicit_output(spec, schedules, hw.array.datatype, hw.dram_bytes_per_cycle, ecc_bits)
     except ValueError as exc:
         raise ConfigError(f"faults: {exc}") from None
 
@@ -163,9 +175,21 @@ def _simulate_policy(
     verifier = make_verifier(policy, hw, schedules, spec, abft, operands) if spec.injects else NoFaults()
     result = simulate(hw, schedules, policy, verifier, trace=trace, trace_window=trace_window)
     layers = []
+    # A / B SRAM sites: price their ECC refetches (metrics.ecc_refetch)
+    refetches = isinstance(verifier, FaultVerifier) and bool(verifier.sram)
+    total_refetch = refetch_cost((), hw)
     for s, layer in zip(schedules, result.layers, strict=True):
         g = s.gemm
         per_layer = verifier.layer_outcomes(layer.index) if isinstance(verifier, FaultVerifier) else {}
+        actions, stall, total = layer.actions, layer.memory_stall_cycles, layer.total_cycles
+        if isinstance(verifier, FaultVerifier) and verifier.output_path.sram_c:
+            per_layer["unrecoverable"] = verifier.unrecoverable(layer.index)
+        if refetches:
+            assert isinstance(verifier, FaultVerifier)
+            cost = refetch_cost(verifier.sram.refetches(layer.index), hw)
+            per_layer.update(_refetch_fields(cost, hw))
+            actions, stall, total = actions + cost.actions, stall + cost.cycles, total + cost.cycles
+            total_refetch = total_refetch + cost
         layers.append(
             LayerReport(
                 name=g.name,
@@ -176,12 +200,12 @@ def _simulate_policy(
                 count=g.count,
                 folds=layer.folds,
                 compute_cycles=layer.compute_cycles,
-                memory_stall_cycles=layer.memory_stall_cycles,
+                memory_stall_cycles=stall,
                 checksum_stall_cycles=layer.checksum_stall_cycles,
                 recompute_cycles=layer.recompute_cycles,
-                total_cycles=layer.total_cycles,
-                actions=layer.actions,
-                energy_breakdown_pj=energy_breakdown_pj(layer.actions, hw),
+                total_cycles=total,
+                actions=actions,
+                energy_breakdown_pj=energy_breakdown_pj(actions, hw),
                 outcomes=per_layer,
                 compulsory_dram_bytes=s.compulsory_dram_bytes,
                 writeback_stall_cycles=layer.writeback_stall_cycles,
@@ -190,19 +214,30 @@ def _simulate_policy(
     found = verifier.outcomes() if isinstance(verifier, FaultVerifier) else Outcomes()
     outcomes = {**found.to_dict(), "recomputations": result.recompute.passes}
     del outcomes["gave_up_folds"]  # the engine's count is in `extra`
+    if isinstance(verifier, FaultVerifier) and verifier.output_path.sram_c:
+        outcomes["unrecoverable"] = verifier.unrecoverable()
     extra: dict[str, Any] = {"corrections": result.recompute.corrections, "gave_up_folds": result.recompute.given_up}
+    if refetches:
+        extra.update(_refetch_fields(total_refetch, hw))
+    actions = result.actions + total_refetch.actions
     return PolicyReport(
         policy=policy.name,
-        cycles=result.total_cycles,
+        cycles=result.total_cycles + total_refetch.cycles,
         clock_hz=hw.clock_hz,
-        energy_breakdown_pj=energy_breakdown_pj(result.actions, hw),
-        actions=result.actions,
+        energy_breakdown_pj=energy_breakdown_pj(actions, hw),
+        actions=actions,
         layers=tuple(layers),
         outcomes=outcomes,
         extra=extra,
         trace=result.records if trace else None,
         fault_log=_fault_log(verifier, schedules) if fault_log and isinstance(verifier, FaultVerifier) else None,
     )
+
+
+def _refetch_fields(cost: RefetchCost, hw: HwConfig) -> dict[str, Any]:
+    """The report fields of ECC refetches (metrics.ecc_refetch): count, DRAM bytes, stall cycles, energy."""
+    return {"ecc_refetches": cost.refetches, "ecc_refetch_bytes": cost.size_bytes,
+            "ecc_refetch_cycles": cost.cycles, "ecc_refetch_energy_pj": cost.energy_pj(hw)}  # fmt: skip
 
 
 FAULT_LOG_KEYS = (
@@ -226,7 +261,9 @@ def _fault_log(verifier: FaultVerifier, schedules: Sequence[GemmSchedule]) -> tu
     for i in range(len(r)):
         g, inst, f, a, o = (int(x[i]) for x in (r.gemm, r.instance, r.fold, r.attempt, r.ordinal))
         mode, site = int(r.mode[i]), SITE_OF_CODE[int(r.site[i])]
-        tag = "s" if site.in_sram else "c"  # SRAM upsets: ordinal among the instance's; checksum words: the fold's
+        # A / B SRAM upsets, C words, drain flips: ordinal among the instance's (`s`, `o`, `d`: distinct, as a
+        # fold can hold the first of each); checksum words: the fold's (`c`)
+        tag = {Site.SRAM_C: "o", Site.DRAIN: "d"}.get(site, "s" if site.in_sram else "c")
         out.append({
             "fault_id": (transient_id(g, inst, f, a, o) if site.in_pe else f"g{g}/i{inst}/f{f}/a{a}/{tag}{o}")
             if mode == FLIP else permanent_id(o),

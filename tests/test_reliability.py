@@ -325,6 +325,23 @@ def test_cli_reliability_json(tmp_path, capsys):
     for x in d["sram"]:
         assert 0 < x["live_fraction"] < 1 and "live" in text
         assert x["fit_no_ecc_derated"]["sdc"] == pytest.approx(x["fit_no_ecc"]["sdc"] * x["live_fraction"])
+    # the drain registers: flip-flops at the environment's rate, AVF 1, derated by their exposure (reliability.drain)
+    dr = d["drain"]
+    assert 0 < dr["live_fraction"] < 1 and dr["avf_sdc"] == 1.0 and "drain registers" in text
+    assert dr["fit_sdc_derated"] == pytest.approx(
+        rates.fit_from_exposure(d["environment"]["ff_fit_per_mbit"], dr["exposed_bit_cycles"], dr["cycles"])
+    )
+    # the memory / output-path sites' single-fault AVF (reliability.memory_avf): as many upsets per site
+    mem = d["memory_avf"]
+    assert set(mem["sites"]) == {"sram_a", "sram_b", "sram_c", "drain"} and "single-fault AVF" in text
+    for site, x in mem["sites"].items():
+        assert x["injections"] == d["campaign"]["injections"] == mem["injections"] // 4
+        assert sum(v["estimate"] for v in x["avf"].values()) == pytest.approx(1.0)
+        fit = x["fit"]["sdc"]
+        assert fit["lo"] <= fit["estimate"] <= fit["hi"], site
+    assert mem["sites"]["drain"]["fit"]["sdc"]["estimate"] == pytest.approx(
+        dr["fit_sdc_derated"] * mem["sites"]["drain"]["avf"]["sdc"]["estimate"]
+    )
 
 
 def test_cli_reliability_leveugle_default_and_bad_input(capsys):

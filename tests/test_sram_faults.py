@@ -254,7 +254,8 @@ def test_sram_upsets_under_secded_in_a_run() -> None:
 
 def test_sram_sites_are_opt_in() -> None:
     assert Site.SRAM_A not in FaultSpec().sites and Site.SRAM_B not in FaultSpec().sites
-    assert set(FaultSpec().sites) == {s for s in Site if not s.in_sram}
+    assert Site.SRAM_C not in FaultSpec().sites and Site.DRAIN not in FaultSpec().sites
+    assert set(FaultSpec().sites) == {s for s in Site if not s.opt_in}
 
 
 def test_sram_draw_leaves_other_sites_draws_unchanged() -> None:

@@ -21,8 +21,10 @@ from simulator.metrics.stats import check_confidence, trials_needed
 from simulator.reliability import assumption, environments, fit
 from simulator.reliability.avf import run_avf_campaign
 from simulator.reliability.checksum_avf import run_checksum_campaign
+from simulator.reliability.drain import drain_fit
 from simulator.reliability.environments import ENVIRONMENTS
 from simulator.reliability.exposure import workload_exposure
+from simulator.reliability.memory_avf import run_memory_campaign
 from simulator.reliability.report import ReliabilityReport
 from simulator.reliability.sram import sram_fits
 from simulator.verify.operand_cache import OperandCache
@@ -138,11 +140,12 @@ def _reliability_study(args: argparse.Namespace) -> ReliabilityReport:
             single = assumption.campaign_fractions(campaign.counts(name), confidence)
             checks.append(assumption.RateCheck(name, bers, fractions, single))  # type: ignore[arg-type]
     fits = tuple(fit.policy_fits(campaign, rates, costs, confidence))
-    residency = scratchpad_residency(schedules, hw.array.datatype)
+    residency = scratchpad_residency(schedules, hw.array.datatype, hw.dram_bytes_per_cycle)
     sram = tuple(sram_fits(hw, env, spec.mbu_fraction, spec.mbu_max_bits, residency))
     return ReliabilityReport(
-        wl.name, hw.name, rates, campaign, fits, args.seed, margin, confidence, tuple(checks), checksum, sram
-    )
+        wl.name, hw.name, rates, campaign, fits, args.seed, margin, confidence, tuple(checks), checksum, sram,
+        drain_fit(env, residency), run_memory_campaign(hw, schedules, spec, injections, args.seed, operands),
+    )  # fmt: skip
 
 
 def cmd_reliability(args: argparse.Namespace) -> int:
@@ -220,6 +223,28 @@ def format_reliability(d: dict[str, Any]) -> str:
                 f"{x['sram']:<6}{x['ecc']:<8}{x['raw_fit']:>10.4g}{x['fit_no_ecc']['sdc']:>12.4g}"
                 f"{x['live_fraction']:>8.3g}{x['fit_no_ecc_derated']['sdc']:>10.4g}{sec['sdc']:>13.4g}"
                 f"{sec['due']:>13.4g}{sec['refetch']:>10.4g}{sec['corrected']:>11.4g}"
+            )
+    dr = d.get("drain")
+    if dr:
+        lines.append(
+            f"{'drain':<6}{'none':<8}{dr['raw_fit']:>10.4g}{dr['fit_sdc']:>12.4g}{dr['live_fraction']:>8.3g}"
+            f"{dr['fit_sdc_derated']:>10.4g}  (accumulator drain registers: flip-flops, {dr['register_bits']:,} bits, "
+            "AVF 1)"
+        )
+    mem = d.get("memory_avf")
+    if mem:
+        lines += [
+            "",
+            f"memory and output path, single-fault AVF ({mem['injections']:,} upsets over live bit-cycles; no check "
+            "sees them, the same under every policy):",
+            f"{'site':<8}{'n':>7}  {'P(sdc) [95 % CI]':<26}{'P(masked)':>10}{'P(corr)':>9}{'P(due)':>8}"
+            f"  {'SDC FIT [95 % CI]':<30}",
+        ]
+        for site, x in mem["sites"].items():
+            a = x["avf"]
+            lines.append(
+                f"{site:<8}{x['injections']:>7}  {_iv(a['sdc']):<26}{a['masked']['estimate']:>10.3f}"
+                f"{a['corrected']['estimate']:>9.3f}{a['due']['estimate']:>8.3f}  {_iv(x['fit']['sdc']):<30}"
             )
     for by in ("by_site", "by_kind"):
         lines += ["", f"P(sdc) / P(due) in % {by.replace('_', ' ')}:"]

@@ -59,6 +59,7 @@ def format_table(report: Report, layers: bool = False) -> str:
         _dram_line(report),
         "",
         *_comparison(report),
+        *_output_path_lines(report),
     ]
     if layers:
         for pol in report.policies:
@@ -99,6 +100,28 @@ def _dram_line(report: Report) -> str:
         f"DRAM traffic under {first.policy}: {dram_bytes / 1e6:,.1f} MB, compulsory {compulsory_bytes / 1e6:,.1f} MB "
         f"({dram_bytes / max(compulsory_bytes, 1):.2f}x; mapping {report.hw.get('mapping', {}).get('policy', '?')})"
     )
+
+
+def _output_path_lines(report: Report) -> list[str]:
+    """Per policy, when the run injects the sites and their scratchpads have SEC-DED: the C scratchpad's DUEs
+    (sram_c upsets its SEC-DED detected, fate unrecoverable) and the A / B ECC refetches with their price
+    (metrics.ecc_refetch)."""
+    sram = report.hw.get("memory", {}).get("sram", {})
+    ecc = {op: sram.get(op, {}).get("ecc") == "secded" for op in ("a", "b", "c")}
+    lines = []
+    for pol in report.policies:
+        d = pol.to_dict()
+        parts = []
+        if "unrecoverable" in d and ecc["c"]:
+            parts.append(f"unrecoverable (C SEC-DED DUE) {d['unrecoverable']:,}")
+        if "ecc_refetches" in d and (ecc["a"] or ecc["b"]):
+            parts.append(
+                f"ECC refetches {d['ecc_refetches']:,} ({d['ecc_refetch_bytes'] / 1e3:,.1f} kB, "
+                f"{d['ecc_refetch_cycles']:,} stall cycles, {d['ecc_refetch_energy_pj'] / 1e6:.3f} uJ)"
+            )
+        if parts:
+            lines.append(f"  {pol.policy}: {'; '.join(parts)}")
+    return lines
 
 
 def _comparison(report: Report) -> list[str]:

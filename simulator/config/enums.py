@@ -71,6 +71,8 @@ class Site(StrEnum):
     CHK_CMP = "chk_cmp"  # checksum hardware: a comparator's verdict latch (one bit per row / column compare)
     SRAM_A = "sram_a"  # a stored bit of the A scratchpad while an operand block is resident (opt-in)
     SRAM_B = "sram_b"  # a stored bit of the B scratchpad while an operand block is resident (opt-in)
+    SRAM_C = "sram_c"  # a stored bit of the C scratchpad while an output / partial-sum word is resident (opt-in)
+    DRAIN = "drain"  # an accumulator drain register, PE accumulator -> SRAM C after the check (opt-in)
 
     @property
     def in_pe(self) -> bool:
@@ -79,13 +81,26 @@ class Site(StrEnum):
 
     @property
     def in_sram(self) -> bool:
-        """Whether this is a bit of an operand scratchpad (faults.sram_faults; not in the default site set)."""
-        return self in (Site.SRAM_A, Site.SRAM_B)
+        """Whether this is a bit of a scratchpad (faults.sram_faults, faults.output_faults; not in the default set)."""
+        return self in (Site.SRAM_A, Site.SRAM_B, Site.SRAM_C)
+
+    @property
+    def in_checksum(self) -> bool:
+        """Whether this is a word of the checksum hardware (faults.checksum_faults)."""
+        return self in (Site.CHK_PRED, Site.CHK_SUM, Site.CHK_CMP)
+
+    @property
+    def opt_in(self) -> bool:
+        """Whether a run injects this site only when asked (the scratchpads and the drain path: their bits
+        outnumber the PE registers' and would change every default number)."""
+        return self.in_sram or self is Site.DRAIN
 
     def word_bits(self, datatype: Datatype) -> int:
         """Width in bits of this site's register word for a datatype."""
         if self is Site.CHK_CMP:
             return 1
+        if self in (Site.SRAM_C, Site.DRAIN):  # accumulator-width words: outputs and partial sums
+            return datatype.acc_bits
         if self.in_sram:
             return datatype.operand_bits
         if self in (Site.ACC, Site.CHK_PRED, Site.CHK_SUM):

@@ -24,6 +24,7 @@ MAX_WORD_BITS = 32  # the widest register word (acc of every datatype, fp32 oper
 # the sites an explicit fault can place besides the PE registers (faults.explicit_sites)
 EXPLICIT_CHECKSUM_SITES = (Site.CHK_PRED, Site.CHK_SUM, Site.CHK_CMP)
 EXPLICIT_SRAM_SITES = (Site.SRAM_A, Site.SRAM_B)
+EXPLICIT_OUTPUT_SITES = (Site.SRAM_C, Site.DRAIN)  # the output path (faults.explicit_output)
 
 
 class ExplicitFault(BaseModel):
@@ -44,6 +45,12 @@ class ExplicitFault(BaseModel):
     (`row`, `col`) of A (M x K) or B (K x N) flips at `cycle` of the GEMM instance's run (folds back to back
     from cycle 0), or, with `fold`, at `cycle` cycles after fold `fold` starts; the element must be resident
     then. Under SEC-DED `bit` is still the element's bit (the decoder corrects it).
+    C scratchpad (sram_c; faults.output_faults), transient only: bit `bit` of the accumulator word that holds
+    output element (`row`, `col`) of C (M x N: a partial sum or the output) flips at `cycle` of the instance, or
+    `cycle` cycles after fold `fold` starts; the word must be resident then (from its writing fold's end).
+    Drain registers (drain), transient only: bit `bit` of the drain word of output element (`row`, `col`) flips
+    at drain cycle `step` (default 0; OS drains a column over R cycles, WS / IS in 1) as fold `fold` drains it
+    (needed when several K chunks / K folds drain that element, else the one fold that does).
     Explicit faults come on top of the random ones (`ber`, `kind: permanent`) and ignore `sites` and `bits`;
     faults.explicit and faults.explicit_sites check them against the workload and the schedule.
     """
@@ -66,17 +73,20 @@ class ExplicitFault(BaseModel):
     def _placed(self) -> ExplicitFault:
         if self.site.in_pe:
             return self._pe_placed()
-        if self.site not in EXPLICIT_CHECKSUM_SITES + EXPLICIT_SRAM_SITES:
-            placed = ", ".join(str(s) for s in (*EXPLICIT_CHECKSUM_SITES, *EXPLICIT_SRAM_SITES))
+        if self.site not in EXPLICIT_CHECKSUM_SITES + EXPLICIT_SRAM_SITES + EXPLICIT_OUTPUT_SITES:
+            placed = ", ".join(str(s) for s in (*EXPLICIT_CHECKSUM_SITES, *EXPLICIT_SRAM_SITES, *EXPLICIT_OUTPUT_SITES))
             raise ValueError(f"site: an explicit fault places a PE register or one of {placed}, not {self.site}")
         if self.kind != "transient":
             raise ValueError(
                 f"kind: a {self.site} fault is transient (stuck-at bits are PE registers), not {self.kind}"
             )
         checksum = self.site in EXPLICIT_CHECKSUM_SITES
-        needed = ("gemm", "fold") if checksum else ("gemm", "row", "col", "cycle")
+        drain = self.site is Site.DRAIN
+        needed = ("gemm", "fold") if checksum else ("gemm", "row", "col") if drain else ("gemm", "row", "col", "cycle")
         _require(self, needed, f"a {self.site} fault")
-        if checksum:
+        if drain:
+            _forbid(self, ("cycle", "block"), f"a {self.site} fault (its time is step=S, the drain cycle)")
+        elif checksum:
             if (self.row is None) == (self.col is None):
                 raise ValueError(f"a {self.site} fault needs row=R (a row checksum word) or col=C (a column one)")
             _forbid(self, ("cycle",), f"a {self.site} fault (its time is step=S, the word's operation)")
@@ -140,9 +150,11 @@ class FaultSpec(BaseModel):
       (transient faults only). Flips per fold and site ~ Poisson(active MACs x exposed bits x ber).
     * `sites`: the registers that can be hit (order irrelevant): PE registers acc, mult, a_reg, b_reg, and
       the checksum hardware's words chk_pred, chk_sum, chk_cmp (faults.checksum_faults; they exist only
-      for policies that check checksums), and the A / B scratchpads' stored bits sram_a, sram_b
-      (faults.sram_faults; rate per bit per cycle of residency). Default: all but the SRAM sites (SRAM
-      bits outnumber PE bits by orders of magnitude and would change every headline number; opt in).
+      for policies that check checksums), the A / B / C scratchpads' stored bits sram_a, sram_b, sram_c
+      (faults.sram_faults, faults.output_faults; rate per bit per cycle of residency) and the accumulator
+      drain registers drain (faults.output_faults; per bit per cycle an output spends in the drain path).
+      Default: all but the SRAM and drain sites (SRAM bits outnumber PE bits by orders of magnitude and
+      would change every headline number; opt in).
     * `kind`: `transient` (Poisson flips at rate `ber`) or `permanent` (`permanent_count` stuck-at
       bits placed once per run; `ber` is then unused).
     * `stuck_value`: the value a permanent fault's bit reads (0 or 1).
@@ -163,7 +175,7 @@ class FaultSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     ber: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False)
-    sites: tuple[Site, ...] = tuple(s for s in Site if not s.in_sram)  # the SRAM sites are opt-in
+    sites: tuple[Site, ...] = tuple(s for s in Site if not s.opt_in)  # the SRAM and drain sites are opt-in
     kind: FaultKind = FaultKind.TRANSIENT
     stuck_value: Literal[0, 1] = 1
     permanent_count: int = Field(1, ge=1)

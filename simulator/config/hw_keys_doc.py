@@ -55,7 +55,7 @@ _SRAM = {
     "read_energy_pj_per_byte": "read energy",
     "write_energy_pj_per_byte": "write energy",
     "ecc": "per-word SEC-DED ECC (corrects 1 flipped bit, detects 2; `abftsim reliability`'s SRAM FIT, "
-    "and runs with the sram_a / sram_b fault sites)",
+    "and runs with the sram_a / sram_b / sram_c fault sites: A / B refetch a detected error, C's is a DUE)",
     "ecc_data_bits": "data bits per ECC word (64: the (72, 64) code)",
 }
 for _sram, _what in (("a", "activations (A)"), ("b", "weights (B)"), ("c", "outputs and partial sums (C)")):

@@ -37,7 +37,7 @@ class SramConfig(_Model):
     buffers: StrictInt = Field(default=2, ge=1, le=2)
     read_energy_pj_per_byte: Number = Field(ge=0)
     write_energy_pj_per_byte: Number = Field(ge=0)
-    ecc: Literal["none", "secded"] = "none"  # per-word SEC-DED (faults.ecc); `abftsim reliability`, sites sram_a/b
+    ecc: Literal["none", "secded"] = "none"  # per-word SEC-DED (faults.ecc); `abftsim reliability`, sites sram_a/b/c
     ecc_data_bits: StrictInt = Field(default=64, ge=8, le=512)  # data bits per ECC word
 
     @property

@@ -10,7 +10,7 @@ their fold (checksum words) or of their instance and operand (SRAM upsets).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -79,31 +79,48 @@ def explicit_sram_faults(
     fold_start: np.ndarray,
     datatype: Datatype,
     ecc: SecDed | None,
+    word_bits: int | None = None,
 ) -> SramFaults:
     """One row per given upset of one operand (checked: check_explicit_sites), as faults.sram_faults draws
-    them: the copy resident at the strike's cycle, the element and its bit (under SEC-DED the codeword
-    position of that data bit, and the decoder's verdict on the single flip)."""
-    ob = datatype.operand_bits
-    cols: dict[str, list[int]] = {k: [] for k in ("copy", "cycle", "row", "col", "bit", "data_bit", "verdict")}
-    errs: list[tuple[int, int, int, int]] = []
-    for u, f in enumerate(given):
+    them: the copy resident at the strike's cycle, the element and its bit (placed_upsets). `word_bits`: bits
+    per stored element (default the operand's; C words are accumulator-wide, faults.explicit_output)."""
+    upsets = []
+    for f in given:
         assert f.row is not None and f.col is not None and f.cycle is not None
         cycle = f.cycle + (int(fold_start[f.fold]) if f.fold is not None else 0)
         copy = resident_copy(copies, f.row, f.col, cycle)
         assert copy is not None
-        bit, verdict = f.bit, WRONG
+        upsets.append((copy, cycle, f.row, f.col, f.bit))
+    return placed_upsets(operand, copies, upsets, word_bits or datatype.operand_bits, ecc)
+
+
+def placed_upsets(
+    operand: str,
+    copies: SramCopies,
+    upsets: Sequence[tuple[int, int, int, int, int]],
+    word_bits: int,
+    ecc: SecDed | None,
+) -> SramFaults:
+    """One row per single-bit upset (copy, cycle, row, col, bit of the element's `word_bits`-bit word), as
+    faults.sram_faults draws them (under SEC-DED the codeword position of that data bit, and the decoder's
+    verdict on the single flip)."""
+    ob = word_bits
+    cols: dict[str, list[int]] = {k: [] for k in ("copy", "cycle", "row", "col", "bit", "data_bit", "verdict")}
+    errs: list[tuple[int, int, int, int]] = []
+    for u, (copy, cycle, row, col, data_bit) in enumerate(upsets):
+        bit, verdict = data_bit, WRONG
         if ecc is not None:
             width = int(copies.c1[copy] - copies.c0[copy])
-            element = (f.row - int(copies.r0[copy])) * width + (f.col - int(copies.c0[copy]))
+            element = (row - int(copies.r0[copy])) * width + (col - int(copies.c0[copy]))
             per_word = ecc.data_bits // ob
-            bit = int(ecc._data_positions()[(element % per_word) * ob + f.bit])
+            bit = int(ecc._data_positions()[(element % per_word) * ob + data_bit])
             outcome = ecc.classify(np.array([bit], np.int64))
             verdict = ECC_CORRECTED if outcome == CORRECTED else ECC_DETECTED if outcome == DETECTED else WRONG
-        for key, value in zip(cols, (copy, cycle, f.row, f.col, bit, f.bit, verdict), strict=True):
+        for key, value in zip(cols, (copy, cycle, row, col, bit, data_bit, verdict), strict=True):
             cols[key].append(value)
         if verdict == WRONG:
-            errs.append((f.row, f.col, f.bit, u))
-    n = len(given)
+            errs.append((row, col, data_bit, u))
+    n = len(upsets)
     e = np.array(errs, np.int64).reshape(-1, 4)
     c = {k: np.asarray(v, np.int64).reshape(n) for k, v in cols.items()}
     return SramFaults(operand, np.arange(n, dtype=np.int64), c["copy"], c["cycle"], c["row"], c["col"], c["bit"],
@@ -159,13 +176,27 @@ def check_explicit_sites(
     datatype: Datatype,
     blocks: Mapping[str, tuple[int, int]],
 ) -> None:
-    """ValueError naming the first explicit checksum or SRAM fault that cannot happen and its field: an unknown or
+    """ValueError naming the first explicit checksum or A / B SRAM fault that cannot happen and its field: an unknown or
     unselected GEMM, an instance or fold outside it, a checksum word, block or step outside the fold's check, an
     element outside the operand or not resident at that cycle, a bit outside the word. `blocks`: each GEMM's
     check block shape by name (AbftConfig.block_for)."""
+    for where, f, s, folds in placed_in_schedule(spec, schedules, datatype, (*EXPLICIT_CHECKSUM_SITES, *SRAM_OPERAND)):
+        if f.site in SRAM_OPERAND:
+            _check_sram(where, f, s, folds)
+        else:
+            geom = check_geometry(s.dataflow, folds, blocks.get(s.gemm.name, (0, 0)))
+            _check_checksum_word(where, f, geom)
+
+
+def placed_in_schedule(
+    spec: FaultSpec, schedules: Sequence[GemmSchedule], datatype: Datatype, sites: Sequence[Site]
+) -> Iterator[tuple[str, ExplicitFault, GemmSchedule, FoldTable]]:
+    """(where, fault, its GEMM's schedule, folds) of each explicit fault of `sites`, after the checks every site
+    shares (ValueError naming the field): the GEMM exists and is selected, the instance and the fold exist, the
+    bit lies in the site's word. `where` names the fault for the site's own checks."""
     by_name = {s.gemm.name: s for s in schedules}
     for n, f in enumerate(spec.explicit):
-        if f.site.in_pe:
+        if f.site not in sites:
             continue
         where = f"explicit fault {n + 1} ({f.site})"
         s = by_name.get(f.gemm or "")
@@ -182,13 +213,7 @@ def check_explicit_sites(
         width = f.site.word_bits(datatype)
         if f.bit >= width:
             raise ValueError(f"{where}: bit: {f.bit} outside its {width}-bit {datatype} word")
-        if f.site in SRAM_OPERAND:
-            _check_sram(where, f, s, folds)
-        elif f.site in EXPLICIT_CHECKSUM_SITES:
-            geom = check_geometry(s.dataflow, folds, blocks.get(g.name, (0, 0)))
-            _check_checksum_word(where, f, geom)
-        else:
-            raise ValueError(f"{where}: site: explicit faults place PE registers, checksum words and sram_a / sram_b")
+        yield where, f, s, folds
 
 
 def _check_checksum_word(where: str, f: ExplicitFault, geom: CheckGeometry) -> None:

@@ -114,9 +114,9 @@ def sram_copies(schedule: GemmSchedule, folds: FoldTable, operand: str) -> SramC
     return SramCopies(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], start[first], end[last], ptr, flat, end[flat])
 
 
-def stored_bits(copies: SramCopies, datatype: Datatype, ecc: SecDed | None) -> np.ndarray:
-    """Stored bits of each copy: its operand bits, or its ECC words' bits."""
-    data = copies.elements * datatype.operand_bits
+def stored_bits(copies: SramCopies, datatype: Datatype, ecc: SecDed | None, word_bits: int | None = None) -> np.ndarray:
+    """Stored bits of each copy: its elements' bits (`word_bits` each, default the operand's), or its ECC words'."""
+    data = copies.elements * (word_bits or datatype.operand_bits)
     if ecc is None:
         return data
     return -(-data // ecc.data_bits) * ecc.word_bits
@@ -164,11 +164,15 @@ def sample_operand(
     ecc: SecDed | None,
     mbu_fraction: float,
     mbu_max_bits: int,
+    word_bits: int | None = None,
 ) -> SramFaults:
-    """One operand's upsets over its copies (draw order: module doc)."""
-    if ecc is not None and ecc.data_bits % datatype.operand_bits:
-        raise ValueError(f"SRAM ECC words of {ecc.data_bits} data bits do not hold whole {datatype} operands")
-    bits = stored_bits(copies, datatype, ecc)
+    """One operand's upsets over its copies (draw order: module doc); `word_bits`: bits per stored element
+    (default the datatype's operand bits; the C scratchpad stores accumulator words, faults.output_faults)."""
+    ob = word_bits or datatype.operand_bits
+    if ecc is not None and ecc.data_bits % ob:
+        what = f"{datatype} operands" if word_bits is None else f"{ob}-bit words"
+        raise ValueError(f"SRAM ECC words of {ecc.data_bits} data bits do not hold whole {what}")
+    bits = stored_bits(copies, datatype, ecc, ob)
     counts = rng.poisson(bits.astype(np.float64) * (copies.end - copies.start) * ber).astype(np.int64)
     n = int(counts.sum())
     if n == 0:
@@ -176,7 +180,6 @@ def sample_operand(
     copy = np.repeat(np.arange(counts.shape[0], dtype=np.int64), counts)
     cycle = copies.start[copy] + rng.integers(0, copies.end[copy] - copies.start[copy])
     width = copies.c1[copy] - copies.c0[copy]
-    ob = datatype.operand_bits
     if ecc is None:
         element = rng.integers(0, copies.elements[copy])
         bit = rng.integers(0, ob, size=n)
@@ -249,6 +252,20 @@ def flip_bits(values: np.ndarray, bits: np.ndarray, datatype: Datatype) -> np.nd
     w32 = np.asarray(values, np.float64).astype(np.float32).view(np.uint32)
     with np.errstate(invalid="ignore", over="ignore"):
         return (w32 ^ (np.uint32(1) << shift.astype(np.uint32))).view(np.float32).astype(np.float64)
+
+
+def check_ecc_words(spec_sites: tuple, ecc_data_bits: dict[str, int | None], datatype: Datatype) -> None:
+    """ValueError unless each selected scratchpad site's SEC-DED words (`ecc_data_bits[op]`, None: no ECC) hold
+    whole stored words: operands for A / B, accumulator words for C (sram_c)."""
+    for op, site in (("a", Site.SRAM_A), ("b", Site.SRAM_B), ("c", Site.SRAM_C)):
+        bits = ecc_data_bits.get(op)
+        word = datatype.acc_bits if op == "c" else datatype.operand_bits
+        what = f"{word}-bit accumulator words" if op == "c" else f"{datatype} operands"
+        if site in spec_sites and bits is not None and bits % word:
+            raise ValueError(
+                f"memory.sram.{op}.ecc_data_bits: {bits} data bits do not hold whole {what} (site {site}); "
+                f"use a multiple of {word}"
+            )
 
 
 def sram_sites(spec_sites: tuple) -> list[str]:

@@ -1,22 +1,30 @@
-"""How long the A, B and C scratchpads hold live data under a schedule: live bit-cycles per scratchpad.
+"""How long the A, B and C scratchpads and the accumulator drain registers hold live data under a schedule:
+live bit-cycles per scratchpad, exposed drain bit-cycles.
 
-A pure function of the schedules (no fault, no draw), at the fold granularity the SRAM upset sampler uses
-(faults.sram_faults): one GEMM instance's folds run back to back in fold-table order, fold j over [s_j, e_j).
+A pure function of the schedules (no fault, no draw), with the residency the upset samplers draw over (one
+definition, reused): one GEMM instance's folds run back to back in fold-table order, fold j over [s_j, e_j)
+(faults.sram_faults.fold_times).
 
-* A and B: the resident copies faults.sram_faults.sram_copies finds (the sampler's own residency): a copy of
+* A and B: the resident copies faults.sram_faults.sram_copies finds (the sram_a / sram_b sampler's): a copy of
   an operand block lives from the start of the fold that loads it to the end of its last reader; its live
   bits are the block's operand bits.
-* C: an output block (the outputs, or WS / IS partial sums, of one fold's [m, n) ranges) lives from the start
-  of the first fold that writes it to the end of the last one (the K chunks or K folds that add into it), in
-  accumulator words (acc bits each: partial sums are kept at accumulator width). At fold granularity this
-  counts a fold's compute time, when OS outputs still sit in the PEs' accumulators (an over-estimate), and
-  not the write-back after the last fold (an under-estimate of at most the drain of one block).
+* C: the copies faults.output_faults.c_words finds (the sram_c sampler's): a word lives from its fold's write
+  after the check to its read by the next K chunk (a partial sum; around a DRAM spill when the schedule
+  spills) or to the end of its write-back (an output), in accumulator words (acc bits each). The write-back of
+  an instance's last block runs past its span (counted: the DMA still holds it).
+* Drain registers: faults.output_faults.drain_geometry's exposure (the drain sampler's): per fold, outputs x
+  accumulator bits x drain cycles (DataflowGeometry.drain_cycles). Their register bits are accumulator words
+  for the largest number of outputs the sampler holds in the drain path at once (a whole fold's outputs over
+  its drain window: on OS a full fold is rows x cols words, the accumulator columns shifting out; on WS / IS
+  the sampler charges each output one edge-register cycle, so this count is the fold's outputs, more words
+  than the edge registers: the exposed bit-cycles, and so the derated FIT, do not depend on it).
 
 One inference takes `cycles` = the sum over GEMMs of count x the instance's span (folds back to back, the
 last one drained): the time base of the live bit-cycles. A scratchpad's live fraction is its live bit-cycles
 over (its capacity in bits x cycles): the share of its bit-cycles that hold data a later read uses. Time
 outside that (gaps, stalls the engine adds, words never filled) holds nothing a read returns, so an upset
-there cannot corrupt a result: the residency part of the SRAM's AVF.
+there cannot corrupt a result: the residency part of the SRAM's AVF. The drain registers' live fraction is
+their exposed bit-cycles over (register bits x cycles).
 """
 
 from __future__ import annotations
@@ -27,8 +35,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.config.enums import Datatype
-from simulator.faults.sram_faults import fold_ranges, fold_times, sram_copies
-from simulator.mapping.fold_table import FoldTable, fold_table
+from simulator.faults.output_faults import c_words, drain_geometry
+from simulator.faults.sram_faults import fold_times, sram_copies, stored_bits
+from simulator.mapping.fold_table import fold_table
 from simulator.mapping.schedule import GemmSchedule
 
 SCRATCHPADS = ("a", "b", "c")
@@ -36,54 +45,59 @@ SCRATCHPADS = ("a", "b", "c")
 
 @dataclass(frozen=True, slots=True)
 class Residency:
-    """Live bit-cycles of one inference per scratchpad ('a', 'b', 'c'), and the inference's cycles."""
+    """Live bit-cycles of one inference per scratchpad ('a', 'b', 'c'), the inference's cycles, and the drain
+    registers' exposed bit-cycles and register bits (module doc)."""
 
     live_bit_cycles: dict[str, int]
     cycles: int
+    drain_bit_cycles: int = 0
+    drain_register_bits: int = 0
 
     def live_fraction(self, scratchpad: str, capacity_bits: int) -> float:
         """Live bit-cycles over capacity x cycles, at most 1 (a schedule that overfills a scratchpad)."""
-        if self.cycles <= 0 or capacity_bits <= 0:
-            return 0.0
-        return min(1.0, self.live_bit_cycles[scratchpad] / (capacity_bits * self.cycles))
+        return _fraction(self.live_bit_cycles[scratchpad], capacity_bits, self.cycles)
+
+    @property
+    def drain_live_fraction(self) -> float:
+        """The drain registers' exposed bit-cycles over their bits x cycles, at most 1."""
+        return _fraction(self.drain_bit_cycles, self.drain_register_bits, self.cycles)
 
 
-def output_blocks(schedule: GemmSchedule, folds: FoldTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per output block written by one instance's folds: (elements, first writer's start, last writer's end)."""
-    start, end = fold_times(schedule, folds)
-    ranges = fold_ranges(schedule, folds)
-    keys = np.stack([ranges["m"][0], ranges["m"][1], ranges["n"][0], ranges["n"][1]], axis=1)
-    blocks, group = np.unique(keys, axis=0, return_inverse=True)
-    group = group.reshape(-1)
-    first = np.full(blocks.shape[0], np.iinfo(np.int64).max, np.int64)
-    last = np.zeros(blocks.shape[0], np.int64)
-    np.minimum.at(first, group, start)
-    np.maximum.at(last, group, end)
-    elements = (blocks[:, 1] - blocks[:, 0]) * (blocks[:, 3] - blocks[:, 2])
-    return elements.astype(np.int64), first, last
+def _fraction(bit_cycles: int, bits: int, cycles: int) -> float:
+    if cycles <= 0 or bits <= 0:
+        return 0.0
+    return min(1.0, bit_cycles / (bits * cycles))
 
 
-def instance_residency(schedule: GemmSchedule, datatype: Datatype) -> tuple[dict[str, int], int]:
-    """(live bit-cycles per scratchpad, span in cycles) of one instance of a scheduled GEMM."""
+def instance_residency(schedule: GemmSchedule, datatype: Datatype, dram_bytes_per_cycle: float) -> Residency:
+    """One instance of a scheduled GEMM: live bit-cycles per scratchpad, its span in cycles, the drain's exposed
+    bit-cycles and register bits (module doc)."""
     g = schedule.gemm
     folds = fold_table(schedule.dataflow, g.m, g.k, g.n, schedule.rows, schedule.cols, schedule.order)
     live = {}
     for op in ("a", "b"):
         c = sram_copies(schedule, folds, op)
         live[op] = int(np.sum(c.elements * datatype.operand_bits * (c.end - c.start)))
-    elements, first, last = output_blocks(schedule, folds)
-    live["c"] = int(np.sum(elements * datatype.acc_bits * (last - first)))
+    words = c_words(schedule, folds, dram_bytes_per_cycle).copies
+    live["c"] = int(np.sum(stored_bits(words, datatype, None, datatype.acc_bits) * (words.end - words.start)))
+    drain = drain_geometry(schedule, folds, datatype)
+    in_flight = int(np.max((drain.m_hi - drain.m_lo) * (drain.n_hi - drain.n_lo)))
     _, end = fold_times(schedule, folds)
-    return live, int(end.max())
+    return Residency(live, int(end.max()), int(drain.exposure.sum()), in_flight * datatype.acc_bits)
 
 
-def scratchpad_residency(schedules: Sequence[GemmSchedule], datatype: Datatype) -> Residency:
-    """Live bit-cycles of the A, B and C scratchpads over one inference (every instance of every GEMM)."""
+def scratchpad_residency(
+    schedules: Sequence[GemmSchedule], datatype: Datatype, dram_bytes_per_cycle: float
+) -> Residency:
+    """Live bit-cycles of the A, B and C scratchpads and the drain registers' exposure over one inference (every
+    instance of every GEMM); the drain's register bits are the most any GEMM holds at once."""
     live = dict.fromkeys(SCRATCHPADS, 0)
-    cycles = 0
+    cycles = drain = bits = 0
     for s in schedules:
-        one, span = instance_residency(s, datatype)
+        one = instance_residency(s, datatype, dram_bytes_per_cycle)
         for pad in SCRATCHPADS:
-            live[pad] += s.gemm.count * one[pad]
-        cycles += s.gemm.count * span
-    return Residency(live, cycles)
+            live[pad] += s.gemm.count * one.live_bit_cycles[pad]
+        cycles += s.gemm.count * one.cycles
+        drain += s.gemm.count * one.drain_bit_cycles
+        bits = max(bits, one.drain_register_bits)
+    return Residency(live, cycles, drain, bits)

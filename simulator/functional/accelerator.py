@@ -226,7 +226,9 @@ class FunctionalAccelerator:
                 self.stats.recomputed_macs_by_kind[g.kind] = self.stats.recomputed_macs_by_kind.get(g.kind, 0) + macs
                 self.stats.recompute_passes += 1
                 self.stats.check_macs += check
-        for instance in sorted({inst for inst, _ in flagged} | verifier.sram.instances(index)):
+        for instance in sorted(
+            {inst for inst, _ in flagged} | verifier.sram.instances(index) | verifier.output_path.instances(index)
+        ):
             rows, cols, delta = verifier.residual_errors(index, instance)
             if delta.size:
                 c[instance, rows, cols] += delta

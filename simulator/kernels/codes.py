@@ -14,6 +14,8 @@ ACC, MULT, A_REG, B_REG = 0, 1, 2, 3
 CHK_PRED, CHK_SUM, CHK_CMP = 4, 5, 6
 # Bits of the A / B scratchpads (faults.sram_faults draws them, verify.sram_effects resolves them).
 SRAM_A, SRAM_B = 7, 8
+# Bits of the C scratchpad and the accumulator drain registers (faults.output_faults, verify.output_effects).
+SRAM_C, DRAIN = 9, 10
 
 # How a fault changes its bit: invert it (transient) or force it (permanent stuck-at-0 / -1).
 FLIP, STUCK0, STUCK1 = 0, 1, 2

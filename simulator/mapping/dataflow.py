@@ -154,6 +154,14 @@ class DataflowGeometry:
             return self.fold_cycles(rows, cols, temporal)
         return max(temporal, self._preload_cycles(rows))
 
+    def drain_cycles(self, rows: int) -> int:
+        """Cycles each output word spends in the accumulator drain registers on its way to SRAM C, after the
+        check: OS keeps C in the PEs and shifts each column's R accumulators out through its column's
+        drain chain, R words over R cycles, every word held in the chain for those R cycles; WS / IS
+        partial sums leave the last PE row as they complete (they already move down the array as the
+        computation, site `acc`) and pass one edge output register (1 cycle)."""
+        return rows if self.streams_k else 1
+
     def mac_cycle(self, rows: int, r: BlockIndex, c: BlockIndex, tau: BlockIndex) -> BlockIndex:
         """Fold-local cycle at which PE(r, c) performs the MAC of temporal index tau."""
         return self._preload_cycles(rows) + r + c + tau

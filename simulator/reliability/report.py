@@ -9,7 +9,9 @@ from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval
 from simulator.reliability.assumption import RateCheck
 from simulator.reliability.avf import AvfCampaign
 from simulator.reliability.checksum_avf import ChecksumCampaign, checksum_fits
+from simulator.reliability.drain import DrainFit
 from simulator.reliability.fit import FIT_FATES, PolicyFit, RateSummary, targets
+from simulator.reliability.memory_avf import MEMORY_FATES, MemoryCampaign
 from simulator.reliability.single_fault import FATES
 from simulator.reliability.sram import SramFit
 
@@ -35,6 +37,10 @@ class ReliabilityReport:
     rate_checks: tuple[RateCheck, ...] = ()
     checksum: ChecksumCampaign | None = None  # the checksum hardware's own single-fault campaign
     sram: tuple[SramFit, ...] = ()  # the scratchpads' FIT with and without SEC-DED (reliability.sram)
+    drain: DrainFit | None = None  # the accumulator drain registers' FIT (reliability.drain)
+    memory: MemoryCampaign | None = (
+        None  # single-fault AVF of sram_a / sram_b / sram_c / drain (reliability.memory_avf)
+    )
 
     def checksum_fit(self) -> dict[str, dict[str, dict[str, Interval]]]:
         """policy -> "all" or a checksum site -> FIT fate -> interval (empty without checksum sites)."""
@@ -83,6 +89,23 @@ class ReliabilityReport:
                 for f in self.fits
             },
         }
+
+    def _memory_dict(self) -> dict[str, Any] | None:
+        """Per memory / output-path site: injections, live bit-cycles, P(fate) and FIT per fate (the SRAM rate for
+        the scratchpads, the flip-flop rate for the drain registers; policy-independent)."""
+        m, env = self.memory, self.rates.environment
+        if m is None:
+            return None
+        sites = {}
+        for site in m.sites:
+            rate = env.ff_fit_per_mbit if site.value == "drain" else env.sram_fit_per_mbit
+            sites[str(site)] = {
+                "injections": int(sum(m.counts(site).values())),
+                "live_bit_cycles": m.bit_cycles[site],
+                "avf": {f: interval_dict(m.avf(site, f, self.confidence)) for f in MEMORY_FATES},
+                "fit": {f: interval_dict(m.fit(site, f, rate, self.confidence)) for f in ("sdc", "due")},
+            }
+        return {"injections": len(m), "cycles": m.cycles, "sites": sites}
 
     def to_dict(self) -> dict[str, Any]:
         r, c, env = self.rates, self.campaign, self.rates.environment
@@ -140,9 +163,24 @@ class ReliabilityReport:
                 }
                 for x in self.sram
             ],
+            "drain": _drain_dict(self.drain) if self.drain is not None else None,
+            "memory_avf": self._memory_dict(),
             "by_kind": self.breakdown("kind"),
             "rate_checks": [_check_dict(x) for x in self.rate_checks],
         }
+
+
+def _drain_dict(x: DrainFit) -> dict[str, Any]:
+    return {
+        "register_bits": x.register_bits,
+        "exposed_bit_cycles": x.exposed_bit_cycles,
+        "cycles": x.cycles,
+        "raw_fit": x.raw_fit,
+        "avf_sdc": x.avf_sdc,
+        "fit_sdc": x.sdc,
+        "live_fraction": x.live_fraction,
+        "fit_sdc_derated": x.sdc_derated,
+    }
 
 
 def _policy_dict(f: PolicyFit) -> dict[str, Any]:

@@ -5,8 +5,9 @@ An upset flips one bit, or with probability `mbu_fraction` a burst of 2..`mbu_ma
 word (width uniform, as faults.mbu). Two figures per fate: undated (AVF = 1: every upset is taken to be
 read afterwards, an upper bound) and derated by residency (given a faults.sram_residency.Residency: the FIT
 times the scratchpad's live fraction, the share of its bit-cycles that hold data a later read uses under the
-schedule; an upset of a word holding nothing live is overwritten before any read). The drain registers are
-not derated. What a read of a live word returns:
+schedule, the residency the sram_a / sram_b / sram_c samplers draw over; an upset of a word holding nothing live
+is overwritten before any read). The drain registers are a line of their own (reliability.drain). What a read
+of a live word returns:
 
 * no ECC: every upset is a silent corruption (`sdc`): ABFT cannot see it, because a corrupted A or B word
   feeds the checksums and the data alike (they agree), and a C word is read after its fold's check;

@@ -6,6 +6,8 @@ otherwise, with no error left in the output, `corrected` (fixed in place from th
 `recomputed`; with an error left that changes a stored output, `tolerated` when a tolerating
 policy saw it and accepted the fold without giving up, else `escaped` (silent data corruption).
 Errors of several faults on one output add up (WS / IS partial sums too) before write-back.
+`unrecoverable` (a detected unrecoverable error, DUE) is never given here: the output path's hook
+(verify.output_effects) sets it for C scratchpad upsets the SRAM's SEC-DED detected but cannot repair.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import numpy as np
 from simulator.verify.ledger import LedgerTable
 from simulator.verify.writeback import WriteBack
 
-FATES = ("masked", "corrected", "recomputed", "tolerated", "escaped")
-MASKED, CORRECTED, RECOMPUTED, TOLERATED, ESCAPED = range(len(FATES))
+FATES = ("masked", "corrected", "recomputed", "tolerated", "escaped", "unrecoverable")
+MASKED, CORRECTED, RECOMPUTED, TOLERATED, ESCAPED, UNRECOVERABLE = range(len(FATES))
 
 # (gemm, instance) -> its write-back, and the clean accumulators at GEMM rows / cols
 WriteBackOf = Callable[[int, int], WriteBack]
@@ -49,8 +51,9 @@ def classify(table: LedgerTable, tolerates: bool, writeback: WriteBackOf, clean:
     touched = np.bincount(owner[nonzero], minlength=n) > 0
     residual = np.bincount(owner[live], minlength=n) > 0
     max_abs = np.zeros(n, np.float64)
-    if live.any():
-        np.maximum.at(max_abs, owner[live], np.abs(delta[live].astype(np.float64)))
+    if live.any():  # a flipped fp exponent can leave NaN (SRAM and C words): it propagates, silently
+        with np.errstate(invalid="ignore"):
+            np.maximum.at(max_abs, owner[live], np.abs(delta[live].astype(np.float64)))
 
     # outputs: sum the live errors per (gemm, instance, row, col), then judge them at write-back
     lo = owner[live]

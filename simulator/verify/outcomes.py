@@ -11,8 +11,10 @@ class Outcomes:
     """Fault counts and stored-output damage of a run, a GEMM or a forward pass.
 
     Every injected fault has exactly one fate: masked + corrected + recomputed + tolerated +
-    escaped = faults_injected. `masked_at_output` counts the masked faults whose error reached an
-    accumulator but rounded away at write-back (verify.writeback); `detected` those a check flagged.
+    escaped = faults_injected, plus the C scratchpad's unrecoverable upsets (SEC-DED detected, a DUE:
+    verify.output_effects), which the run report counts as `unrecoverable` when site sram_c is injected.
+    `masked_at_output` counts the masked faults whose error reached an accumulator but rounded away at
+    write-back (verify.writeback); `detected` those a check flagged.
     `corrupted_outputs`: stored outputs that differ from the fault-free ones; `max_rel_error` the
     worst relative error among them (writeback.WriteBack.judge).
     `false_alarms`: checksum-hardware faults (verify.checksum_checks) whose flip made a check flag a row

@@ -16,8 +16,9 @@ not modelled). DMR's two copies read the same SRAM word, so they agree too. Henc
 fold, and a recomputation (for another fault) reads the same corrupted word: its error stays.
 
 ECC (memory.sram.<a|b>.ecc: secded): a pattern the decoder corrects leaves no error (fate `corrected`); a
-detected one makes the block be refetched from DRAM (counted `detected`, fate `recomputed`; the refetch's
-time and energy are not priced); both keep the error the flip would have made as a dead element (so the fate
+detected one makes the block be refetched from DRAM (counted `detected`, fate `recomputed`; each detected
+strike refetches its copy's whole block: `SramRows.refetch_blocks`, priced by metrics.ecc_refetch); both
+keep the error the flip would have made as a dead element (so the fate
 says what ECC removed; a flip of a check bit alone changes nothing and is `masked`). Miscorrected and
 undetected patterns corrupt as above. Each upset is judged alone: two upsets of one ECC word at different
 times within a copy's life (a double error for the decoder, without scrubbing) are not combined; at any
@@ -78,9 +79,17 @@ class SramRows:
     gcols: np.ndarray
     delta: np.ndarray
     alive: np.ndarray
+    refetch_blocks: tuple[tuple[str, int], ...] = ()  # per ECC-detected strike: (operand, bytes of its block)
 
     def __len__(self) -> int:
         return int(self.fold.shape[0])
+
+
+def detected_refetches(faults: SramFaults, copies: SramCopies, operand_bytes: int) -> list[tuple[str, int]]:
+    """(operand, block bytes) per strike the ECC decoder detected: its copy's block is refetched from DRAM."""
+    _, first = np.unique(faults.upset, return_index=True)
+    hit = faults.verdict[first] == ECC_DETECTED
+    return [(faults.operand, int(copies.elements[int(faults.copy[i])]) * operand_bytes) for i in first[hit].tolist()]
 
 
 def operand_rows(
@@ -162,7 +171,9 @@ def instance_rows(
     base = 0
     dtype = np.int64 if datatype.is_integer else np.float64
     reads: dict[str, list[Read]] = {}
+    refetch: list[tuple[str, int]] = []
     for op, (faults, copies) in drawn.items():
+        refetch += detected_refetches(faults, copies, datatype.operand_bytes)
         fold, columns, chunks, read = operand_rows(faults, copies, a, b, fold_start, out_ranges, datatype)
         reads[op] = [(base + o, r, c, d, hit) for o, r, c, d, hit in read]
         columns["ordinal"] = columns["ordinal"] + base
@@ -190,7 +201,7 @@ def instance_rows(
     return SramRows(
         gemm, instance, cat(folds, np.int64), {c: cat([x[c] for x in cols], np.int64) for c in FAULT_COLUMNS},
         cat(det, bool), cat(cor, bool), cat(owners, np.int64), cat(grows, np.int64), cat(gcols, np.int64),
-        cat(deltas, dtype), cat(alives, bool),
+        cat(deltas, dtype), cat(alives, bool), tuple(refetch),
     )  # fmt: skip
 
 
@@ -269,6 +280,10 @@ class SramInjector:
     def merged(self, table: LedgerTable, final_of: dict[tuple[int, int, int], tuple[bool, bool]]) -> LedgerTable:
         """The ledger table with these upsets added (`final_of`: FaultLedger.finals())."""
         return merged(table, self.rows(), final_of) if self else table
+
+    def refetches(self, gemm_index: int) -> list[tuple[str, int]]:
+        """(operand, block bytes) of every refetch a detected A / B error of one GEMM causes (instance order)."""
+        return [blk for r in self.rows() if r.gemm == gemm_index for blk in r.refetch_blocks]
 
     def _draw(self) -> list[SramRows]:
         datatype = self.hw.array.datatype

@@ -56,10 +56,11 @@ from simulator.mapping.region import Region, Scope, resolve_region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.verify.checksum_checks import ChecksumLog, checked_blocks
-from simulator.verify.fates import FATES, Fates, classify
+from simulator.verify.fates import FATES, UNRECOVERABLE, Fates, classify
 from simulator.verify.ledger import FaultLedger, FoldErrors, LedgerTable
 from simulator.verify.operand_cache import OperandCache
 from simulator.verify.outcomes import Outcomes
+from simulator.verify.output_effects import OutputPathInjector
 from simulator.verify.records import FaultRecords, fault_records
 from simulator.verify.sram_effects import SramInjector
 
@@ -119,6 +120,7 @@ class FaultVerifier:
         self._checksum_faulty = self.contract.checksums and (random or has_explicit_checksum(spec))
         self.checksum_log = ChecksumLog()
         self.sram = SramInjector(hw, schedules, spec, self.operands)  # A / B scratchpad upsets (opt-in sites)
+        self.output_path = OutputPathInjector(hw, schedules, spec, self.operands)  # C words, drain (opt-in)
 
     # -- explicit faults in, per-fault records out --------------------------------------------
     def records(self) -> FaultRecords:
@@ -152,17 +154,24 @@ class FaultVerifier:
     def _classified(self) -> tuple[LedgerTable, Fates]:
         if self._fates is None:
             table = self.ledger.table()
-            if len(self.checksum_log) or self.sram:
+            if len(self.checksum_log) or self.sram or self.output_path:
                 finals = self.ledger.finals()
                 if len(self.checksum_log):
                     table = self.checksum_log.merged(table, finals)
-                table = self.sram.merged(table, finals)
+                table = self.output_path.merged(self.sram.merged(table, finals), finals)
             fates = classify(table, self.contract.tolerates, self.operands.writeback, self.operands.clean_accumulators)
+            fates = self.output_path.with_unrecoverable(table, fates)  # C upsets ECC detected: DUE
             self._fates, self._sorted = (table, fates), {}
         return self._fates
 
     def outcomes(self) -> Outcomes:
         return self._outcomes(None)
+
+    def unrecoverable(self, gemm_index: int | None = None) -> int:
+        """Faults with fate `unrecoverable` (C upsets SEC-DED detected: verify.output_effects), of the run or a GEMM."""
+        table, fates = self._classified()
+        mine = slice(None) if gemm_index is None else self._span(table.gemm, gemm_index)
+        return int(np.count_nonzero(fates.fate[mine] == UNRECOVERABLE))
 
     def layer_outcomes(self, gemm_index: int) -> dict[str, float]:
         """Outcome counts and residual error of one GEMM: max |E| and ||E||_F relative to the
@@ -183,6 +192,7 @@ class FaultVerifier:
         n = self.schedules[gemm_index].gemm.n
         parts = [(s.grows[s.live()] * n + s.gcols[s.live()], s.delta[s.live()]) for s in states]
         parts += self.sram.live_errors(gemm_index, instance, n)  # SRAM upsets (verify.sram_effects)
+        parts += self.output_path.live_errors(gemm_index, instance, n)  # C words, drain (verify.output_effects)
         dtype = np.int64 if self.hw.array.datatype.is_integer else np.float64
         if not parts:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, dtype)
@@ -219,7 +229,7 @@ class FaultVerifier:
         outputs_of = slice(None) if gemm_index is None else self._span(fates.out_gemm, gemm_index)
         outputs = fates.out_corrupted[outputs_of]
         worst = fates.out_rel[outputs_of][outputs]
-        masked, corrected, recomputed, tolerated, escaped = (int(x) for x in per_fate)
+        masked, corrected, recomputed, tolerated, escaped = (int(x) for x in per_fate[:UNRECOVERABLE])
         return Outcomes(
             faults_injected=int(fate.shape[0]), detected=int(table.detected[mine].sum()), masked=masked,
             masked_at_output=int(fates.masked_at_output[mine].sum()), corrected=corrected, recomputed=recomputed,
