@@ -281,3 +281,32 @@ def test_run_counts_every_encoder_false_alarm() -> None:
     # every check attempt an encoder flip flagged is recomputed once (a retry can draw a flip of its own)
     alarmed = {(int(r["fold"]), int(r["attempt"])) for r in log if r["false_alarm"]}
     assert abft.outcomes["recomputations"] == len(alarmed) > 0
+
+
+def test_checksum_campaign_covers_the_encoders() -> None:
+    from simulator.abft.policies import PolicyContext
+    from simulator.abft.registry import make_policy
+    from simulator.config.abft_options import AbftConfig
+    from simulator.mapping.schedule import schedule_gemm
+    from simulator.reliability.checksum_avf import run_checksum_campaign
+    from simulator.reliability.single_fault import FATE_CODE
+    from simulator.verify.operand_cache import OperandCache
+
+    hw = api.resolve_hw("edge_32x32", HW)
+    schedules = [schedule_gemm(g, hw) for g in WL.gemms]
+    abft = AbftConfig()
+    names = ["detect_only", "abft"]
+    policies = [make_policy(n, PolicyContext(hw.checksum_unit.placement, abft)) for n in names]
+    spec = FaultSpec(sites=("chk_pred", "chk_enc"))
+    campaign = run_checksum_campaign(hw, schedules, spec, abft, policies, 200, 1, OperandCache(hw, schedules, 0))
+    assert campaign is not None and campaign.exposure.sites == (Site.CHK_PRED, Site.CHK_ENC)
+    # 4 folds of 8 x 8 outputs over K = 24 in one block: 24 x (7 + 7) encoder adds per fold, 32-bit words
+    assert campaign.exposure.bit_ops_per_site.tolist() == [4 * 384 * 32, 4 * 24 * 14 * 32]
+    enc = campaign.mask("chk_enc")
+    assert enc.sum() == 100
+    detect, recomputed = campaign.fate[0][enc], campaign.fate[1][enc]
+    # a flagged encoder flip is a DUE under detect_only and a recompute under abft; one that every fed word
+    # absorbs (a sign-bit flip times even operands wraps to 0 mod 2^32) is masked under both
+    assert set(detect.tolist()) <= {FATE_CODE["due"], FATE_CODE["masked"]}
+    assert np.array_equal(detect == FATE_CODE["due"], recomputed == FATE_CODE["recomputed"])
+    assert (detect == FATE_CODE["due"]).mean() > 0.9
