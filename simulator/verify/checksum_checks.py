@@ -63,11 +63,11 @@ def checked_blocks(
         site, line, blk = int(faults.site[i]), int(faults.line[i]), int(faults.block[i])
         row_word = bool(faults.axis[i] == ROW_WORD)
         if site == CHK_ENC:  # a row-group encoder feeds the column words of its block row, and vice versa
-            change = -shifts[i]  # a predicted word's change shifts the deviation (actual - predicted) by minus it
+            moved = -shifts[i]  # a predicted word's change shifts the deviation (actual - predicted) by minus it
             if row_word:
-                words = [((blk * br, (n // bc) * bc), False, n % bc, change[n]) for n in range(n_cols)]
+                words = [((blk * br, (n // bc) * bc), False, n % bc, moved[n]) for n in range(n_cols)]
             else:
-                words = [(((m // br) * br, blk * bc), True, m % br, change[m]) for m in range(n_rows)]
+                words = [(((m // br) * br, blk * bc), True, m % br, moved[m]) for m in range(n_rows)]
             touches.append(words)
             continue
         key = ((line // br) * br, blk * bc) if row_word else (blk * br, (line // bc) * bc)
