@@ -15,6 +15,7 @@ from simulator.config.enums import Site
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import DEFAULT_HW, DEFAULT_WORKLOAD, load_hw, load_workload
 from simulator.config.schema import HwConfig
+from simulator.engine.result import EngineResult
 from simulator.engine.simulate import simulate
 from simulator.errors import ConfigError
 from simulator.faults.codes import SITE_OF_CODE
@@ -102,23 +103,29 @@ def run(
     _check_explicit_sites(spec, hw_cfg, schedules, abft)
     operand_cache = OperandCache(hw_cfg, schedules, spec.seed, supplied=operands)
     done: dict[tuple[str, FaultSpec, bool], PolicyReport] = {}
+    timed: dict[str, EngineResult] = {}  # engine results of faulty runs, by policy name
 
     def simulated(policy: Policy, faults: FaultSpec, with_trace: bool) -> PolicyReport:
-        """A fault-free run of a policy is the same whatever the spec says, so it runs once."""
+        """A fault-free run of a policy is the same whatever the spec says, so it runs once; and a
+        faulty run of it that recomputed nothing has its timing (EngineResult.without_faults)."""
         key = (policy.name, faults if faults.injects else NO_FAULTS, with_trace)
         if key not in done:
             window = trace_window if with_trace else None
-            done[key] = _simulate_policy(
-                policy, schedules, hw_cfg, faults, abft, operand_cache, with_trace, window, fault_log
+            same = timed.get(policy.name) if not faults.injects else None
+            reuse = same.without_faults() if same is not None and same.timing_is_fault_free else None
+            done[key], result = _simulate_policy(
+                policy, schedules, hw_cfg, faults, abft, operand_cache, with_trace, window, fault_log, reuse
             )
+            if faults.injects:
+                timed[policy.name] = result
         return done[key]
 
-    baseline = simulated(make_policy("none", context), NO_FAULTS, False)
     reports = []
     for policy in chosen:
         reports.append(simulated(policy, spec, policy.name == trace))
         if progress is not None:
             progress(policy.name)
+    baseline = simulated(make_policy("none", context), NO_FAULTS, False)  # after: it may reuse `none`'s
     return Report(
         hw=hw_cfg.model_dump(mode="json"),
         workload=wl.to_dict(),
@@ -170,10 +177,16 @@ def _simulate_policy(
     trace: bool,
     trace_window: tuple[float, float] | None = None,
     fault_log: bool = False,
-) -> PolicyReport:
+    timing: EngineResult | None = None,
+) -> tuple[PolicyReport, EngineResult]:
+    """The policy's report and its engine result; `timing`: the engine result, if known already
+    (a fault-free run derived from a faulty one, EngineResult.without_faults; no trace)."""
     verifier: FaultVerifier | NoFaults
     verifier = make_verifier(policy, hw, schedules, spec, abft, operands) if spec.injects else NoFaults()
-    result = simulate(hw, schedules, policy, verifier, trace=trace, trace_window=trace_window)
+    if timing is None or trace:
+        result = simulate(hw, schedules, policy, verifier, trace=trace, trace_window=trace_window)
+    else:
+        result = timing
     layers = []
     # A / B SRAM sites: price their ECC refetches (metrics.ecc_refetch)
     refetches = isinstance(verifier, FaultVerifier) and bool(verifier.sram)
@@ -231,7 +244,7 @@ def _simulate_policy(
         extra=extra,
         trace=result.records if trace else None,
         fault_log=_fault_log(verifier, schedules) if fault_log and isinstance(verifier, FaultVerifier) else None,
-    )
+    ), result
 
 
 def _refetch_fields(cost: RefetchCost, hw: HwConfig) -> dict[str, Any]:

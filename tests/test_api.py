@@ -89,3 +89,15 @@ def test_only_the_named_policy_keeps_a_trace():
     assert none.trace is None and abft.trace
     untraced = simulator.run("edge_32x32", "vit_block_gemms", ["abft"], FaultSpec(ber=1e-9)).policies[0]
     assert abft.to_dict() == untraced.to_dict()  # tracing changes nothing but the records kept
+
+
+def test_baseline_reused_from_a_faulty_none_run_equals_the_simulated_baseline():
+    """`none` at a BER where faults are injected recomputes nothing, so the fault-free baseline is
+    derived from its engine result (EngineResult.without_faults): it equals the baseline simulated
+    on its own, field for field, and so do the overheads computed against it."""
+    spec = FaultSpec(ber=1e-8, seed=2)
+    reused = simulator.run("edge_32x32", "vit_block_gemms", ["none", "abft"], spec)
+    assert reused.policies[0].outcomes["faults_injected"] > 0
+    alone = simulator.run("edge_32x32", "vit_block_gemms", ["abft"], spec)  # no faulty `none` to reuse
+    assert reused.baseline == alone.baseline
+    assert reused.to_dict()["policies"][1] == alone.to_dict()["policies"][0]

@@ -128,6 +128,105 @@ def test_repeats_are_skipped_and_still_exact_on_vit_blocks():
     assert coalesced.events_processed < len(gemms) * 3
 
 
+SETTLING = (ACCEPT, Decision(Action.CORRECT))  # first verdicts that make a fold's result final
+
+
+def _settling_script(schedules, every: int, verdicts=SETTLING) -> dict:
+    """Every `every`-th fold of every instance flagged, alternating the given first verdicts."""
+    script, n = {}, 0
+    for layer, s in enumerate(schedules):
+        for instance in range(s.gemm.count):
+            for fold in range(0, s.folds_per_instance, every):
+                script[(layer, instance, fold)] = [verdicts[n % len(verdicts)]]
+                n += 1
+    return script
+
+
+@pytest.mark.parametrize("placement", ["checksum_pe", "side_unit"])
+def test_settled_verdicts_keep_repeat_skipping_and_equal_the_event_per_verdict_run(placement):
+    # flagged folds that accept or correct at their first check (ABFT's common case at low BER)
+    # are timed like unflagged folds: repeats are still skipped over them (their check ends
+    # extrapolated), no SimPy event is spent on them, and every outcome equals the reference's
+    hw = hw_from(
+        f"checksum_unit.placement={placement}",
+        "checksum_unit.adds_per_cycle=7",
+        "memory.dram.bandwidth_bytes_per_cycle=2.6",
+        "memory.dram.latency_cycles=23",
+    )
+    gemms = [Gemm("long", "fc1", 9, 20, 600), Gemm("heads", "qk", 6, 5, 133, count=3)]
+    schedules = [schedule_gemm(g, hw) for g in gemms]
+    script = _settling_script(schedules, 13)
+    work = CheckWork(checksum_adds=60, compares=8)
+    coalesced, plain = run_both(hw, gemms, script, work)
+    assert comparable(coalesced) == comparable(plain)
+    assert len(coalesced.outcomes) == len(script) > 20
+    assert coalesced.recompute.corrections == sum(d[0].action is Action.CORRECT for d in script.values()) > 0
+    clean = simulate(hw, schedules, *forced({}, work, hw.recompute.max_retries))
+    timing = [(layer.cycles, layer.actions) for layer in coalesced.layers]
+    assert (coalesced.total_cycles, timing) == (clean.total_cycles, [(x.cycles, x.actions) for x in clean.layers])
+    assert coalesced.skipped_folds == clean.skipped_folds > coalesced.folds // 2
+    assert coalesced.events_processed == clean.events_processed < plain.events_processed // 10
+
+
+def test_a_run_that_recomputes_nothing_derives_its_fault_free_run():
+    hw = hw_from("checksum_unit.placement=side_unit", "memory.dram.bandwidth_bytes_per_cycle=2.6")
+    gemms = [Gemm("long", "fc1", 9, 20, 300), Gemm("heads", "qk", 6, 5, 33, count=3)]
+    schedules = [schedule_gemm(g, hw) for g in gemms]
+    work = CheckWork(checksum_adds=60, compares=8)
+    faulty = simulate(hw, schedules, *forced(_settling_script(schedules, 4), work, hw.recompute.max_retries))
+    clean = simulate(hw, schedules, *forced({}, work, hw.recompute.max_retries), coalesce=False)
+    assert faulty.timing_is_fault_free and faulty.outcomes and faulty.recompute.corrections
+    assert comparable(faulty.without_faults()) == comparable(clean)
+    recomputing = simulate(hw, schedules, *forced(SCRIPT, work, hw.recompute.max_retries))
+    assert not recomputing.timing_is_fault_free
+    with pytest.raises(ValueError, match="recomputed"):
+        recomputing.without_faults()
+
+
+def test_settled_verdicts_with_no_retries_are_given_up_at_their_check():
+    # recompute.max_retries = 0: a RECOMPUTE verdict cannot be acted on, so it settles too
+    hw = hw_from("recompute.max_retries=0", "memory.dram.bandwidth_bytes_per_cycle=2.6")
+    gemms = [Gemm("long", "fc1", 9, 20, 300)]
+    schedules = [schedule_gemm(g, hw) for g in gemms]
+    script = _settling_script(schedules, 5, (Decision(Action.RECOMPUTE, Region(Scope.TILE)), ACCEPT))
+    coalesced, plain = run_both(hw, gemms, script)
+    assert comparable(coalesced) == comparable(plain)
+    assert coalesced.recompute.given_up == sum(o.given_up for o in plain.outcomes) > 0
+    assert coalesced.recompute.passes == 0 and coalesced.skipped_folds > 0
+
+
+def test_the_plan_asks_the_verifier_once_per_flagged_fold_in_fold_order():
+    hw = hw_from("memory.dram.bandwidth_bytes_per_cycle=2.6")
+    schedules = [schedule_gemm(g, hw) for g in GEMMS]
+    policy, verifier = forced(SCRIPT, NO_CHECK, hw.recompute.max_retries)
+    simulate(hw, schedules, policy, verifier)
+    firsts = [call[:3] for call in verifier.calls if call[3] == 0]
+    assert firsts == sorted(SCRIPT)  # (layer, instance, fold) order, each fold once
+
+
+def test_a_k_split_gemm_repeats_within_a_few_periods_of_each_loop_level():
+    # ViT-B/16's fc2 on an 8x8 array: K split in two chunks, 19 middle blocks per super-block;
+    # the A buffer a chunk reads last is released long before any later load, so which fold read
+    # it last must not keep the state from repeating (OperandBuffers.state_key): each run of
+    # 13-fold periods is found after a few periods, not only after a whole 247-fold super-block
+    hw = load_hw("edge_32x32", ["array.rows=8", "array.cols=8"])
+    gemm = next(g for g in load_workload("vit_block_gemms").gemms if g.name == "fc2")
+    coalesced, plain = run_both(hw, [gemm])
+    assert comparable(coalesced) == comparable(plain)
+    assert coalesced.folds == 4800 and coalesced.folds - coalesced.skipped_folds < 1000
+
+
+def test_a_short_period_found_first_does_not_hide_the_instance_period():
+    # ViT-B/16's qk on a 32x32 array: 12 instances of a 7 x 7 fold grid. A repeat inside an
+    # instance is found (and skipped) first; the boundary marks older than that jump stay valid,
+    # so the repeat from one instance to the next is still found and whole instances are skipped
+    hw = load_hw("edge_32x32")
+    gemm = next(g for g in load_workload("vit_block_gemms").gemms if g.name == "qk")
+    coalesced, plain = run_both(hw, [gemm])
+    assert comparable(coalesced) == comparable(plain)
+    assert coalesced.folds == 12 * 49 and coalesced.folds - coalesced.skipped_folds < 4 * 49
+
+
 def test_tracing_keeps_coalescing_one_span_per_run_of_identical_folds():
     hw = hw_from("memory.dram.bandwidth_bytes_per_cycle=2.6", "memory.dram.latency_cycles=23")
     schedules = [schedule_gemm(g, hw) for g in GEMMS]

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from simulator.abft.protocol import FoldAttempts
 from simulator.config.schema import HwConfig
 from simulator.engine.channel import DramChannel
 from simulator.engine.dma import Dma
@@ -78,6 +79,8 @@ class Sequencer:
         self.last_pass_is_fold = True
         # recompute passes and their checks, this layer: how often each (interned) pass price ran
         self._pass_counts: dict[int, tuple[ActionCounts, int]] = {}
+        # settled folds timed (plan.Segment.settled): segment, fold index, attempts, check end
+        self.settled: list[tuple[Segment, int, FoldAttempts, int]] = []
 
     # -- layers ------------------------------------------------------------------------------
     def start_layer(self, layer: int, start: int) -> None:
@@ -117,13 +120,17 @@ class Sequencer:
     def fold_start(self, cost: FoldCost, ready: int) -> int:
         """Earliest issue of a fold whose operands are in SRAM at `ready`."""
         t = self.p if ready < self.p else ready
-        if len(self.releases) == self.releases.maxlen:
-            t = max(t, self.releases[0] - cost.fold_cycles)
+        releases = self.releases
+        if len(releases) == releases.maxlen:
+            drain = releases[0] - cost.fold_cycles
+            if drain > t:
+                t = drain
         return t
 
     def issue_fold(self, seg: Segment, k: int, start: int, ready: int) -> int:
         """Issue fold k of `seg` at `start`; the cycle its check completes (its verdict is due)."""
         cost = seg.cost
+        records = self.records
         if start > self.p:
             if ready >= start:
                 behind = 0
@@ -142,9 +149,10 @@ class Sequencer:
             base = self.p - cost.port_stall_cycles - cost.array_check_cycles
             self._stall(RecordKind.MEMORY_STALL, base, base + cost.port_stall_cycles)
         checked = end
-        if cost.side_unit_cycles:
+        side = cost.side_unit_cycles
+        if side:
             side_start = end if end > self.side_free else self.side_free
-            checked = self.side_free = side_start + cost.side_unit_cycles
+            checked = self.side_free = side_start + side
         self.releases.append(checked)
         self.last_start, self.last_end = start, end
         self.last_pass_is_fold = True
@@ -154,7 +162,12 @@ class Sequencer:
         self.issued = ordinal + 1
         if not seg.flagged:
             self.finalize(ordinal, cost, checked, seg, k)
-        if self.records is not None:
+            if seg.settled:
+                fold = seg.first_fold + k
+                for f, history in seg.settled:
+                    if f == fold:
+                        self.settled.append((seg, f, history, checked))
+        if records is not None:
             self._record_pass(
                 RecordKind.FOLD,
                 (seg.layer, seg.instance, seg.first_fold + k, 0),
@@ -164,7 +177,7 @@ class Sequencer:
                 cost.side_unit_cycles,
             )
             if cost.array_check_cycles:
-                self.records.append(
+                records.append(
                     TraceRecord(RecordKind.ARRAY_CHECK, seg.layer, -1, -1, -1, self.p - cost.array_check_cycles, self.p)
                 )
         return checked

@@ -157,9 +157,13 @@ class DramChannel:
     def state_key(self, now: int, ordinal: int) -> tuple:
         """The channel's state relative to (`now` cycles, `ordinal` folds), for repeat detection."""
         base = now * self.units_per_cycle
-        queued = tuple(sorted((c - now, s - ordinal, b, n) for c, s, b, _, _, n in self.stores))
-        remembered = tuple(sorted((s - ordinal, c - now) for s, c in self.remembered.items()))
-        drained = tuple((a - base, b - base, n) for a, b, n in self.drained)
+        queued = (
+            tuple(sorted([(c - now, s - ordinal, b, n) for c, s, b, _, _, n in self.stores])) if self.stores else ()
+        )
+        remembered = (
+            tuple(sorted([(s - ordinal, c - now) for s, c in self.remembered.items()])) if self.remembered else ()
+        )
+        drained = tuple([(a - base, b - base, n) for a, b, n in self.drained]) if self.drained else ()
         return (self.free_units - base, queued, remembered, drained)
 
     def shift(self, cycles: int, ordinals: int) -> None:

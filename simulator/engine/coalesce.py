@@ -16,6 +16,10 @@ cycles to the stall totals. Skipping stops `margin` folds before the segment's e
 next segment's loads start to be requested; the rest is timed fold by fold. Results are
 identical to the uncoalesced engine (a test compares them).
 
+A settled fold (plan.Segment.settled: flagged, but its verdict cannot change timing) may lie in a
+skipped period: its outcome needs the cycle its check ends, which is that of the same fold
+position one period earlier plus Delta (`CheckEnds`), found back through earlier jumps if need be.
+
 When tracing, a jump adds one coalesced span per (kind, resource) of the last period's records
 (records.TraceRecord.count > 1): from the first skipped span's start to the last one's end, with
 their number and summed cycles, so a trace's size follows the segments, not the folds. With a
@@ -27,7 +31,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 
-from simulator.engine.array import Sequencer
+from simulator.engine.array import NO_LOAD, Sequencer
 from simulator.engine.plan import LayerPlan, Segment
 from simulator.engine.records import TraceRecord
 
@@ -65,7 +69,8 @@ def prefetch(seq: Sequencer, stream: FoldStream) -> None:
     dma, channel = seq.dma, seq.channel
     assert dma is not None and channel is not None
     ordinal = max(dma.next_ordinal, dma.issued)
-    while True:
+    blocked = dma.blocked  # still waiting for the same fold to issue: nothing new to request
+    while blocked is None or blocked[0] != ordinal or dma.issued >= blocked[1]:
         found = stream.next_loading(ordinal)
         if found is None:
             dma.next_ordinal = stream.end
@@ -75,29 +80,74 @@ def prefetch(seq: Sequencer, stream: FoldStream) -> None:
             key = dma.key(ordinal, seg.cost, _NEVER)
             if key is None:
                 dma.next_ordinal = ordinal
+                dma.blocked = (ordinal, dma.unblocks_at) if dma.unblocks_at else None
                 break
             tag = (seg.layer, seg.instance, seg.first_fold + ordinal - seg.ordinal) if seq.records is not None else None
             dma.request(ordinal, seg.cost, key, seg.layer, tag)
         ordinal += 1
+        blocked = None
     # every later load is requested at or after max(last request, issue pointer) (dma.Dma)
-    channel.serve_stores_before(max(dma.last_key, seq.p))
-    channel.release_spans(max(dma.last_key, seq.p))
+    cut = dma.last_key if dma.last_key > seq.p else seq.p
+    stores = channel.stores
+    if stores and stores[0][0] < cut:
+        channel.serve_stores_before(cut)
+    if channel.drained and channel.drained[0][1] <= cut * channel.units_per_cycle:
+        channel.release_spans(cut)
 
 
-def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> None:
-    """Issue fold k of `seg` as soon as the array's rules allow (no verdict can intervene)."""
+class CheckEnds:
+    """The cycle each fold's check ends, for the folds of one `time_run`: timed or skipped.
+
+    A skipped fold o in a jump of periods of q folds and Delta cycles starting at fold s ends
+    its check m * Delta after fold o - m * q, with m = (o - s) // q + 1 (that fold lies in the
+    period before the jump, timed or itself skipped by an earlier jump).
+    """
+
+    def __init__(self) -> None:
+        self.timed: dict[int, int] = {}  # ordinal -> check end, folds timed one by one
+        self.jumps: list[tuple[int, int, int, int]] = []  # (first skipped ordinal, end, period folds, delta)
+
+    def at(self, ordinal: int) -> int:
+        shift = 0
+        while ordinal not in self.timed:
+            for first, end, folds, delta in reversed(self.jumps):
+                if first <= ordinal < end:
+                    m = (ordinal - first) // folds + 1
+                    ordinal, shift = ordinal - m * folds, shift + m * delta
+                    break
+            else:
+                raise AssertionError(f"fold {ordinal} was neither timed nor skipped")
+        return self.timed[ordinal] + shift
+
+
+def _settle_skipped(seq: Sequencer, ends: CheckEnds, segments: Sequence[Segment], lo: int, hi: int) -> None:
+    """Record the check ends of the settled folds among the skipped ordinals [lo, hi)."""
+    for seg in segments:
+        for fold, history in seg.settled:
+            ordinal = seg.ordinal + fold - seg.first_fold
+            if lo <= ordinal < hi:
+                seq.settled.append((seg, fold, history, ends.at(ordinal)))
+
+
+def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> int:
+    """Issue fold k of `seg` as soon as the array's rules allow (no verdict can intervene); the
+    cycle its check ends."""
     cost = seg.cost
     ordinal = seg.ordinal + k
-    ready = seq.ready_cycle(ordinal, cost)
-    if ready is None:
-        assert seq.dma is not None
-        key = seq.dma.key(ordinal, cost, _NEVER)
-        assert key is not None, "a due load depends only on issued folds"
-        tag = (seg.layer, seg.instance, seg.first_fold + k) if seq.records is not None else None
-        ready = seq.dma.request(ordinal, cost, key, seg.layer, tag)
-    seq.issue_fold(seg, k, seq.fold_start(cost, ready), ready)
-    if seq.dma is not None:
+    dma = seq.dma
+    ready = NO_LOAD
+    if dma is not None and cost.load_bytes:
+        known = dma.ready.get(ordinal)  # Sequencer.ready_cycle
+        if known is None:
+            key = dma.key(ordinal, cost, _NEVER)
+            assert key is not None, "a due load depends only on issued folds"
+            tag = (seg.layer, seg.instance, seg.first_fold + k) if seq.records is not None else None
+            known = dma.request(ordinal, cost, key, seg.layer, tag)
+        ready = known
+    checked = seq.issue_fold(seg, k, seq.fold_start(cost, ready), ready)
+    if dma is not None:
         prefetch(seq, stream)
+    return checked
 
 
 def _coalesced(
@@ -162,6 +212,8 @@ def time_run(
     records = seq.records
     run_lo, run_hi = segments[first].ordinal, segments[stop - 1].ordinal + segments[stop - 1].length
     boundaries: dict[tuple, tuple[int, int, int, tuple[int, int, int], int]] | None = {} if skip else None
+    ends = CheckEnds()
+    settling = any(seg.settled for seg in segments[first:stop])
     i = first
     while i < stop:
         seg = segments[i]
@@ -171,7 +223,9 @@ def time_run(
             {} if skip and n - k > 2 * margin + 2 else None
         )
         while k < n:
-            time_fold(seq, stream, seg, k)
+            checked = time_fold(seq, stream, seg, k)
+            if settling:
+                ends.timed[lo + k] = checked
             k += 1
             if seen is None:
                 continue
@@ -192,6 +246,9 @@ def time_run(
                     records.extend(_coalesced(records[record_then:], period, delta, allowed))
                 seq.repeat_stalls(stalls_then, allowed)
                 seq.shift(allowed * delta, allowed * period, lo, hi)
+                if settling:
+                    ends.jumps.append((lo + k, lo + k + allowed * period, period, delta))
+                    _settle_skipped(seq, ends, (seg,), lo + k, lo + k + allowed * period)
                 k += allowed * period
             seen = {} if allowed < periods else None  # held back by the window: try again after it
         i += 1
@@ -199,6 +256,11 @@ def time_run(
             continue
         if len(boundaries) > MAX_KEYS:
             boundaries = None
+            continue
+        # a repeat found here spans at least the last segment, one found later at least the next;
+        # either needs two periods and the margin left before the run ends
+        left = run_hi - seq.issued
+        if left < margin + 2 * segments[i - 1].length and left < margin + 3 * segments[i].length:
             continue
         key = (id(segments[i].cost), segments[i].length, seq.state_key(run_lo, run_hi))
         mark = boundaries.get(key)
@@ -216,9 +278,15 @@ def time_run(
             if records is not None:  # a period may cross instances: spans per (kind, layer) only
                 records.extend(_coalesced(records[record_then:], folds, delta, allowed, per_instance=False))
             seq.repeat_stalls(stalls_then, allowed)
+            skipped_from = seq.issued
             seq.shift(allowed * delta, allowed * folds, run_lo, run_hi)
+            if settling:
+                ends.jumps.append((skipped_from, seq.issued, folds, delta))
+                _settle_skipped(seq, ends, segments[i : i + allowed * span], skipped_from, seq.issued)
             i += allowed * span
-        boundaries = {}
+        # later repeats are looked for against this boundary (the older marks stay valid: their
+        # cycles, fold counts, stalls and records are totals, which a jump advances as a run would)
+        boundaries[key] = (i, seq.issued, seq.p, seq.stalls(), len(records) if records is not None else 0)
 
 
 def _periods_ahead(segments: Sequence[Segment], i: int, span: int, folds: int, stop: int, margin: int) -> int:

@@ -36,7 +36,12 @@ class OperandBuffers:
 
     def use(self, ordinal: int, window_end: int) -> None:
         """Fold `ordinal` reads the newest data loaded at or before it until `window_end`."""
-        for entry in reversed(self.entries):
+        entries = self.entries
+        if entries and entries[-1][0] <= ordinal:  # the newest (the usual case)
+            entry = entries[-1]
+            entry[1], entry[2] = window_end, ordinal
+            return
+        for entry in reversed(entries):
             if entry[0] <= ordinal:
                 entry[1], entry[2] = window_end, ordinal
                 return
@@ -56,14 +61,24 @@ class OperandBuffers:
         if len(self.entries) > self.count:
             del self.entries[0]
 
-    def state_key(self, now: int, ordinal: int, lo: int, hi: int) -> tuple:
+    def state_key(self, now: int, ordinal: int, lo: int, hi: int, floor: int | None = None) -> tuple:
         # A loading ordinal below `ordinal` (the next fold to issue) acts the same whatever its
         # value: `use` finds it for every later fold and `eviction_release` sees it issued. So a
         # block held for a whole GEMM (a resident operand) does not keep the key from repeating.
+        # A buffer released at or before `floor` (a cycle every later load's request is at or
+        # after, Dma.state_key) no longer delays anything: which fold read it last does not matter.
         return tuple(
-            (e[0] - ordinal if e[0] >= ordinal else "past", e[2] - ordinal)
+            (
+                e[0] - ordinal if e[0] >= ordinal else "past",
+                "released" if floor is not None and _OPEN != e[1] <= floor else e[2] - ordinal,
+            )
             if lo <= e[0] < hi
-            else ("old", e[2] - ordinal if lo <= e[2] < hi else "old")
+            else (
+                "old",
+                "released"
+                if floor is not None and _OPEN != e[1] <= floor
+                else (e[2] - ordinal if lo <= e[2] < hi else "old"),
+            )
             for e in self.entries
         )
 
@@ -89,6 +104,10 @@ class Dma:
         self.next_ordinal = 0  # loads of folds below it have been requested
         self.ready: dict[int, int] = {}  # requested, not yet issued: ordinal -> cycle the data is in SRAM
         self.behind: dict[int, Behind] = {}  # requested, not yet issued: earlier layers' write-back ahead
+        # the latest `key` that returned None waits for fold `unblocks_at - 1` to issue (0: for
+        # something else), and a prefetch that found fold `blocked[0]` waiting so (coalesce.py)
+        self.unblocks_at = 0
+        self.blocked: tuple[int, int] | None = None
 
     def key(self, ordinal: int, cost: FoldCost, settled_before: float) -> int | None:
         """Request cycle of fold `ordinal`'s load, or None if it depends on what is not known yet.
@@ -103,14 +122,17 @@ class Dma:
             back = ordinal - buf.count
             if back >= 0:
                 if back >= self.issued:
+                    self.unblocks_at = back + 1
                     return None
                 key = max(key, self.starts[back - self.issued + len(self.starts)])
             if joins:
                 continue
             release = buf.eviction_release(ordinal, self.issued)
             if release is None:
+                self.unblocks_at = buf.entries[-buf.count + 1][0] if buf.count > 1 else ordinal
                 return None
             key = max(key, release)
+        self.unblocks_at = 0
         if cost.psum_reload:
             pred = ordinal - 1
             if pred >= self.issued:
@@ -126,6 +148,7 @@ class Dma:
     def request(self, ordinal: int, cost: FoldCost, key: int, layer: int, tag: Tag | None) -> int:
         """Request fold `ordinal`'s load (a fold of `layer`) at cycle `key`; the cycle its data is in SRAM."""
         self.last_key = key
+        self.blocked = None
         if cost.psum_reload:
             self.channel.forget(ordinal - 1)
         ready, behind = self.channel.load_fold(key, cost.load_bytes, layer, tag)
@@ -146,6 +169,7 @@ class Dma:
         folds); the cycle its data is in SRAM.
         """
         self.last_key = max(self.last_key, at)
+        self.blocked = None
         return self.channel.load(self.last_key, nbytes, tag)
 
     def issued_fold(self, ordinal: int, start: int, window_end: int) -> None:
@@ -155,7 +179,8 @@ class Dma:
         self.b.use(ordinal, window_end)
         self.issued = ordinal + 1
         self.ready.pop(ordinal, None)
-        self.behind.pop(ordinal, None)
+        if self.behind:
+            self.behind.pop(ordinal, None)
 
     def writeback_wait(self, ordinal: int, wait: int) -> int:
         """Of fold `ordinal`'s `wait` cycles for its data, those earlier layers' write-back caused.
@@ -186,27 +211,40 @@ class Dma:
 
     # -- coalescing support ------------------------------------------------------------------
     def state_key(self, now: int, ordinal: int, lo: int, hi: int) -> tuple:
-        ready = tuple(sorted((o - ordinal, c - now) for o, c in self.ready.items()))
+        ready = tuple(sorted([(o - ordinal, c - now) for o, c in self.ready.items()])) if self.ready else ()
         nxt = self.next_ordinal - ordinal if lo <= self.next_ordinal < hi else "beyond"
         base = now * self.channel.units_per_cycle
-        behind = tuple(
-            sorted(
-                (o - ordinal, e - base, tuple((a - base, b - base, n) for a, b, n in s))
-                for o, (e, s) in self.behind.items()
+        behind = (
+            tuple(
+                sorted(
+                    (o - ordinal, e - base, tuple((a - base, b - base, n) for a, b, n in s))
+                    for o, (e, s) in self.behind.items()
+                )
             )
+            if self.behind
+            else ()
         )
         return (
             max(self.last_key - now, 0),
             ready,
             behind,
             nxt,
-            tuple(s - now for s in self.starts),
-            self.a.state_key(now, ordinal, lo, hi),
-            self.b.state_key(now, ordinal, lo, hi),
+            tuple([s - now for s in self.starts]),
+            self.a.state_key(now, ordinal, lo, hi, self._request_floor(self.a.count)),
+            self.b.state_key(now, ordinal, lo, hi, self._request_floor(self.b.count)),
         )
+
+    def _request_floor(self, count: int) -> int | None:
+        """A cycle no later load into a scratchpad of `count` buffers is requested before: the issue
+        of the fold `count` places before the next one (the lookahead bound in `key`), once every
+        later fold has such a fold; None before."""
+        if self.issued < count or len(self.starts) < count:
+            return None
+        return self.starts[-count]
 
     def shift(self, cycles: int, ordinals: int, now: int, lo: int, hi: int) -> None:
         """Advance by a jump; `now` is the issue pointer before it (decides what is still relevant)."""
+        self.blocked = None
         if self.last_key > now:
             self.last_key += cycles
         self.ready = {o + ordinals: c + cycles for o, c in self.ready.items()}

@@ -8,6 +8,17 @@ a middle step, first super-block) changes; every fold the verifier flags is a se
 own. The policy is asked for a segment's checking work at its first and last fold; if the two
 differ the segment is split into single folds, so a policy may make its check work depend on
 anything of the fold.
+
+Settled verdicts (`settle=True`, the coalesced engine): verdicts never depend on time (the
+verifier's retry loop decides every attempt of a fold, abft.retry), so the plan asks the verifier
+for each flagged fold's attempts up front, in (layer, instance, fold) order, the order in which the
+engine's verdicts first reach each instance. A flagged fold whose first verdict asks for no
+recomputation (accept, correct, or a recompute with no retries allowed) is timed exactly like a
+fold nobody reports on: its result is final when its check completes, as an unflagged fold's is.
+Such a fold does not cut its run: it is listed in its segment's `settled` (with its attempts),
+the coalesced engine times it without a SimPy event, records its outcome when its check ends, and
+skips no repeat over it (coalesce.py). A flagged fold that recomputes carries its attempts in
+`attempts`, so the verifier is asked once per fold.
 """
 
 from __future__ import annotations
@@ -19,12 +30,13 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from simulator.abft.protocol import CheckWork, Policy, TileVerifier, flagged_by_instance
+from simulator.abft.protocol import Action, CheckWork, FoldAttempts, Policy, TileVerifier, flagged_by_instance
 from simulator.config.schema import HwConfig
 from simulator.engine.checksum_unit import array_check_cycles, check_counts, duplicate_counts, side_unit_cycles
 from simulator.mapping import tiling
 from simulator.mapping.dataflow import ceil_div
 from simulator.mapping.loop_order import ROWS, coords_at
+from simulator.mapping.region import resolve_region
 from simulator.mapping.schedule import FoldTransfers, GemmSchedule, fold_joins, fold_transfers
 from simulator.mapping.tiling import Fold
 from simulator.metrics.actions import ActionCounts
@@ -61,7 +73,11 @@ class Segment:
     length: int
     ordinal: int  # position of the first fold in the whole run's fold order
     cost: FoldCost
-    flagged: bool  # a single fold whose first attempt the verifier reports on
+    flagged: bool  # a single fold whose first attempt the verifier reports on (a SimPy verdict event)
+    attempts: FoldAttempts | None = None  # a flagged fold's attempts, if the plan asked for them
+    # (fold index, attempts) of the flagged folds in it whose verdict is final at their check, in
+    # fold order (module docstring, "Settled verdicts")
+    settled: tuple[tuple[int, FoldAttempts], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,12 +241,13 @@ def _shape_key(s: GemmSchedule, policy: Policy) -> tuple:
 
 
 def build_plan(
-    hw: HwConfig, schedules: Sequence[GemmSchedule], policy: Policy, verifier: TileVerifier
+    hw: HwConfig, schedules: Sequence[GemmSchedule], policy: Policy, verifier: TileVerifier, settle: bool = False
 ) -> tuple[LayerPlan, ...]:
     """Segments of every layer in execution order (layers in order, instances in order).
 
     Layers of equal shape, kind and policy check key (a ViT's encoder blocks) share their fold
     runs: a policy's check work may depend on the GEMM's shape, kind and check key only.
+    `settle`: ask the verifier for every flagged fold's attempts now (module docstring).
     """
     table = _CostTable(hw)
     shapes: dict[tuple, tuple[list[tuple[int, int, FoldCost]], ActionCounts, int]] = {}
@@ -251,13 +268,37 @@ def build_plan(
         segments: list[Segment] = []
         per_instance = s.folds_per_instance
         for inst in range(s.gemm.count):
-            marks = marks_of.get(inst, [])
+            marks = marks_of.get(inst)
+            if not marks:  # the usual instance: its runs as they are
+                segments.extend(Segment(li, inst, lo, n, ordinal + lo, c, False) for lo, n, c in runs)
+                ordinal += per_instance
+                continue
+            known = _attempts_of(hw, s, verifier, li, inst, marks) if settle else {}
+            quiet = [f for f in marks if f in known and settles_at_check(known[f], hw.recompute.max_retries)]
+            loud = [f for f in marks if f not in quiet] if quiet else marks
             for start, length, c in runs:
-                for lo, hi, flag in _split(start, start + length, marks):
-                    segments.append(Segment(li, inst, lo, hi - lo, ordinal + lo, c, flag))
+                for lo, hi, flag in _split(start, start + length, loud):
+                    inside = tuple((f, known[f]) for f in quiet[bisect_left(quiet, lo) : bisect_left(quiet, hi)])
+                    segments.append(Segment(li, inst, lo, hi - lo, ordinal + lo, c, flag, known.get(lo), inside))
             ordinal += per_instance
         plans.append(LayerPlan(li, s, tuple(segments), first, counts.scaled(s.gemm.count), on_array * s.gemm.count))
     return tuple(plans)
+
+
+def settles_at_check(history: FoldAttempts, max_retries: int) -> bool:
+    """The fold's first verdict makes its result final: no recompute pass follows its check."""
+    return history.decisions[0].action is not Action.RECOMPUTE or max_retries == 0
+
+
+def _attempts_of(
+    hw: HwConfig, s: GemmSchedule, verifier: TileVerifier, layer: int, instance: int, marks: list[int]
+) -> dict[int, FoldAttempts]:
+    """The verifier's attempts of one instance's flagged folds (fold index -> attempts), in fold order."""
+    return {
+        f: verifier.attempts(layer, instance, fold, lambda fold, r: resolve_region(hw, s, fold, r))
+        for f in marks
+        for fold in (fold_at(s, f),)
+    }
 
 
 def _split(lo: int, hi: int, marks: list[int]) -> list[tuple[int, int, bool]]:

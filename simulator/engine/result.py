@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from simulator.abft.protocol import Action, Decision, TileCheck
 from simulator.engine.records import LayerCycles, TraceRecord
@@ -98,3 +98,21 @@ class EngineResult:
     events_processed: int  # SimPy events the run processed
     skipped_folds: int = 0  # folds timed by repeat skipping (coalesce=True), not one by one
     records: tuple[TraceRecord, ...] | None = None  # only with trace=True
+
+    @property
+    def timing_is_fault_free(self) -> bool:
+        """No flagged fold was recomputed: every verdict settled at its fold's check, which times the
+        fold as if nothing had been flagged (plan.py, "Settled verdicts"), so every cycle and
+        action of this run is that of the same policy's run without faults."""
+        return self.recompute.passes == 0
+
+    def without_faults(self) -> EngineResult:
+        """The same policy's fault-free run, derived from this one (`timing_is_fault_free` only):
+        the same cycles and actions; no outcomes, corrections or give-ups; no trace."""
+        if not self.timing_is_fault_free:
+            raise ValueError("a run that recomputed folds does not time like its fault-free run")
+        layers = tuple(replace(layer, recompute_passes=0, corrections=0, given_up=0) for layer in self.layers)
+        stats = RecomputeStats(
+            recomputed_macs=self.recompute.recomputed_macs, recompute_cycles=self.recompute.recompute_cycles
+        )
+        return replace(self, layers=layers, recompute=stats, outcomes=(), records=None)

@@ -17,8 +17,9 @@ Processes and resources (DESIGN.md sections 2, 3):
   they are analytic servers whose timing is computed when work is handed to them.
 
 With `coalesce=True`, stretches of folds with no verdict outstanding are timed without an event
-per fold, and repeats are skipped (coalesce.py); `coalesce=False` issues every fold with its own
-event. Both give identical results.
+per fold, and repeats are skipped (coalesce.py); flagged folds whose first verdict asks for no
+recomputation are timed with them (plan.py, "Settled verdicts"). `coalesce=False` issues every
+fold with its own event and reaches every verdict by an event. Both give identical results.
 """
 
 from __future__ import annotations
@@ -197,6 +198,7 @@ class EngineModel:
                 k += 1
             while self.queue or self.due:
                 yield from self._serve_recompute() if self.queue else self._until_verdict()
+            self._settled_outcomes()
             start = self.seq.end_layer(drain_stores=plan is self.plans[-1])
             self.layers.append(self._layer_result(plan, start))
 
@@ -237,10 +239,12 @@ class EngineModel:
             if self._next_verdict() <= start:  # a verdict due first may queue a recompute
                 yield from self._until_verdict()
                 continue
-            yield from self._until(start)
+            if not self.coalesce:  # else issued now, ahead of the clock: nothing but verdicts (all
+                yield from self._until(start)  # due after `start`) happens in between
             checked = seq.issue_fold(seg, k, start, ready)
             if seg.flagged:
-                self._expect_verdict(_Job(plan, seg, fold_at(plan.schedule, seg.first_fold + k)), checked)
+                job = _Job(plan, seg, fold_at(plan.schedule, seg.first_fold + k), history=seg.attempts)
+                self._expect_verdict(job, checked)
             return
 
     def _serve_recompute(self) -> Wait:
@@ -289,6 +293,17 @@ class EngineModel:
         self.outcomes.append(
             FoldOutcome(seg.layer, seg.instance, job.fold.index, tuple(job.checks), tuple(job.decisions), now, given_up)
         )
+
+    def _settled_outcomes(self) -> None:
+        """Outcomes of this layer's settled folds (plan.Segment.settled): each is final when its
+        check completed, with its first verdict; no event was needed to reach it."""
+        for seg, fold, history, at in self.seq.settled:
+            check, decision = history.checks[0], history.decisions[0]
+            given_up = decision.action is Action.RECOMPUTE  # only with recompute.max_retries = 0
+            self.tally.given_up += given_up
+            self.tally.corrections += decision.action is Action.CORRECT
+            self.outcomes.append(FoldOutcome(seg.layer, seg.instance, fold, (check,), (decision,), at, given_up))
+        self.seq.settled.clear()
 
     def _recompute_pass(self, job: _Job, now: int) -> ArrayPass:
         assert job.region is not None
@@ -368,5 +383,5 @@ def simulate(
     if not schedules:
         raise ValueError("nothing to simulate: no GEMM schedules")
     verifier = verifier if verifier is not None else NoFaults()
-    plans = build_plan(hw, schedules, policy, verifier)
+    plans = build_plan(hw, schedules, policy, verifier, settle=coalesce)
     return EngineModel(hw, plans, policy, verifier, coalesce, trace, trace_window).run()
