@@ -20,28 +20,28 @@ the check runs, not what it holds. in_array's corner element (the checksum of th
 (e^T A_i)(B e_j)) is not modelled: the check compares row and column words only, so no verdict reads it.
 
 `chk_enc` (opt-in, Site.opt_in: not in the default site set) is the operand encoders that form the
-prediction's operands: per block row group i (the h rows of a check block row) and K step t the column
-sum (e^T A_i)_t = sum of A[m, t] over the group's rows, and per block column group j the row sum
-(B e_j)_t = sum of B[t, n] over its columns. Each word is formed by a chain of adds (the first element
-loaded, every further one added: h - 1 adds for a group of h rows), which is what abft.check_cost prices
-as encoding, (r - nb_r) k + (c - nb_c) k adds per fold check, on every placement: in_array encodes at the
-array's edge (the checksum row / column it feeds in as an extra operand), checksum_pe in the checksum
-PEs' input adders, side_unit in the unit's lanes; the words and adds are the same, so the exposure per
-checked fold attempt is Poisson(k (r - nb_r + c - nb_c) x acc bits x ber) on all three. A group of one
-row (or column) has no encoder: its operand is used as it is. Register width: the accumulator word (int32
-for int8, fp32 otherwise). An exact int8 sum of h values needs 8 + ceil(log2 h) bits, and an adder that
-narrow would expose fewer bits; the model takes the accumulator width because the encoded word is the
-operand of the int32 (fp32) prediction MACs and the checksum datapath is built at that width in the
-placements above (abft.check_cost prices its adds as accumulator adds): the upper bits are stored and can
-flip. A fault's coordinates: `axis` ROW_WORD for a row-group encoder e^T A_i (`line`: the output row m of
-fold's block whose A element the faulty add brings in, never the group's first row; `block` = i = m // h)
-or COL_WORD for a column-group encoder B e_j (`line`: the output column n, `block` = j); `step`: the K
-step t. A flip of bit b after that add changes the partial sum v to v XOR 2^b, delta = (v XOR 2^b) - v
-(int32 two's complement, or the fp32 flip's difference), carried to the final word; then every
-predicted column word n of block row i (all block columns) changes by delta x B[t, n] (int32 wrap
-arithmetic on the exact predicted word; fp: first-order, in float64), and a predicted row word is
-unaffected; symmetrically a B e_j fault changes every predicted row word m of block column j by
-A[m, t] x delta (checksum_checks.checked_blocks applies it, encoder_shifts computes it).
+prediction's operands: per block row group i (the h rows of a check block row) and K step t the column sum
+(e^T A_i)_t = sum of A[m, t] over the group's rows, and per block column group j the row sum (B e_j)_t = sum
+of B[t, n] over its columns. Each word is formed by a chain of adds (the first element loaded, every further
+one added: h - 1 adds for a group of h rows), which is what abft.check_cost prices as encoding, (r - nb_r) k
++ (c - nb_c) k adds per fold check, on every placement: in_array encodes at the array's edge (the checksum
+row / column it feeds in as an extra operand), checksum_pe in the checksum PEs' input adders, side_unit in
+the unit's lanes; the words and adds are the same, so the exposure per checked fold attempt is Poisson(k (r
+- nb_r + c - nb_c) x acc bits x ber) on all three. A group of one row (or column) has no encoder: its
+operand is used as it is. Register width: the accumulator word (int32 for int8, fp32 otherwise). An exact
+int8 sum of h values needs 8 + ceil(log2 h) bits, and an adder that narrow would expose fewer bits; the
+model takes the accumulator width because the encoded word is the operand of the int32 (fp32) prediction
+MACs, and the cost model prices an encoding add as it prices a verify add of the accumulator-wide chk_sum
+words (one checksum add, metrics.energy's checksum_add_pj): one adder width for the unit, so the upper bits
+are stored and can flip. A fault's coordinates: `axis` ROW_WORD for a row-group encoder e^T A_i (`line`: the
+output row m of the fold's block whose A element the faulty add brings in, never the group's first row;
+`block` = i = m // h) or COL_WORD for a column-group encoder B e_j (`line`: the output column n, `block` =
+j); `step`: the K step t. A flip of bit b after that add changes the partial sum v to v XOR 2^b, delta = (v
+XOR 2^b) - v (int32 two's complement, or the fp32 flip's difference), carried to the final word; then every
+predicted column word n of block row i (all block columns) changes by delta x B[t, n] (int32 wrap arithmetic
+on the exact predicted word; fp: first-order, in float64), and a predicted row word is unaffected;
+symmetrically a B e_j fault changes every predicted row word m of block column j by A[m, t] x delta
+(checksum_checks.checked_blocks applies it, encoder_shifts computes it).
 
 Effects (exact for integer words): a flip of bit b of a word at its operation s changes the word's
 value v_s (its clean partial sum after s + 1 operations, int32) to v_s XOR 2^b, and every later
