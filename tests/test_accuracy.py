@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from simulator import cli
@@ -12,9 +13,9 @@ from simulator.cli.tables import format_accuracy_study
 from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import load_hw
-from simulator.functional.accuracy import AccuracyPoint, AccuracyStudy, accuracy_study
+from simulator.functional.accuracy import AccuracyPoint, AccuracyStudy, accuracy_study, trial_spec
 from simulator.functional.bundle import load_bundle
-from simulator.functional.inference import Evaluation
+from simulator.functional.inference import Evaluation, evaluate
 
 SMALL_ARRAY = ["array.rows=8", "array.cols=8"]
 
@@ -81,6 +82,21 @@ def test_faulty_study_is_deterministic_and_shares_fault_draws(bundle):
     assert none["outcomes_total"]["escaped"] > 0 and none["recovery_overhead_pct"] == 0.0
     assert abft["recovery_overhead_pct"] > 0 and abft["outcomes_total"]["recomputed"] > 0
     assert abft["ci_method"] == "t" and len(abft["trial_accuracy_pct"]) == 2
+
+
+def test_a_study_sharing_draws_per_trial_equals_fresh_passes_per_policy(bundle):
+    # the study hands every policy of a trial one FaultDraws; each pass alone draws its own faults
+    hw = load_hw("edge_32x32", SMALL_ARRAY)
+    split = bundle.split("test").head(24)
+    study = accuracy_study(bundle, hw, policy_names(), [2e-6], trials=2, seed=4, split=split)
+    recomputing = 0
+    for point in study.points:
+        for t, shared in enumerate(point.evaluations):
+            fresh = evaluate(bundle.params, split, hw, point.policy, trial_spec(FaultSpec(), 2e-6, 4, t))
+            assert shared == fresh  # correct count, recomputed MACs and passes (per kind), checks, outcomes
+            assert np.array_equal(shared.per_image_correct, fresh.per_image_correct)
+            recomputing += shared.recompute_passes > 0
+    assert recomputing >= 4 and study.point("none", 2e-6).evaluations[0].outcomes.escaped > 0
 
 
 def test_paired_drop_and_tolerable_fit_come_from_per_image_results(bundle):

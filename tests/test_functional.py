@@ -10,7 +10,7 @@ from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import load_hw
 from simulator.faults.effects import kernel_operands, resolve_gemm_faults
 from simulator.faults.sampling import sample_gemm_faults
-from simulator.functional.accelerator import FunctionalAccelerator, quantise_static, wrap_int32
+from simulator.functional.accelerator import FunctionalAccelerator, exact_int_matmul, quantise_static, wrap_int32
 from simulator.functional.bundle import bundled_path, load_bundle
 from simulator.functional.inference import evaluate, float_accuracy
 from simulator.functional.vit import forward, predictions
@@ -87,6 +87,23 @@ def test_quantisation_saturates_and_the_accumulator_wraps():
     q = quantise_static(np.array([-1000.0, -0.26, 0.24, 0.26, 1000.0]), 0.5)
     assert q.tolist() == [-127, -1, 0, 1, 127] and q.dtype == np.int8
     assert wrap_int32(np.array([2**31, -(2**31) - 1, 5])).tolist() == [-(2**31), 2**31 - 1, 5]
+
+
+@pytest.mark.parametrize("k", [1, 1024, 1025, 3000])
+def test_exact_int_matmul_equals_integer_matmul_on_either_side_of_the_float32_bound(k):
+    # K <= 1024 int8 codes run in float32 (every partial sum <= 2^24), longer K in float64
+    rng = np.random.default_rng(k)
+    a = rng.choice(np.array([-128, -127, -1, 0, 1, 126, 127], np.int8), size=(3, 5, k))
+    b = rng.choice(np.array([-128, -127, -3, 0, 2, 125, 127], np.int8), size=(1, k, 4))
+    a[0, 0], b[0, :, 0] = -128, -128  # one output at the bound itself: K x 2^14
+    expected = np.matmul(a.astype(np.int64), b.astype(np.int64))
+    got = exact_int_matmul(a, b)
+    assert got.dtype == np.int64 and np.array_equal(got, expected) and got[0, 0, 0] == k * 2**14
+
+
+def test_wrap_int32_returns_in_range_values_unchanged():
+    inside = np.array([[-(2**31), 0, 2**31 - 1]], np.int64)
+    assert wrap_int32(inside) is inside and wrap_int32(np.zeros((0, 3), np.int64)).shape == (0, 3)
 
 
 def test_predictions_count_non_finite_logits_as_wrong():

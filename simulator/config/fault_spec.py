@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Literal
 
@@ -281,14 +282,25 @@ class FaultSpec(BaseModel):
         return self.kinds is None or gemm.kind in self.kinds
 
     def site_bits(self, site: Site, datatype: Datatype) -> tuple[int, int]:
-        """(first bit, number of exposed bits) of a site's word; raises if no selected site has any."""
-        if all(self._bit_window(s, datatype)[1] == 0 for s in self.sites):
-            lo, hi = self.bits if self.bits is not None else (0, 0)
-            widths = ", ".join(f"{s} {s.word_bits(datatype)}" for s in self.sites)
-            raise ValueError(f"faults.bits [{lo}, {hi}] leaves no bit of the selected {datatype} words ({widths} bits)")
-        return self._bit_window(site, datatype)
+        """(first bit, number of exposed bits) of a site's word; raises if no selected site has any.
+        (Memoised per (sites, bits, site, datatype): the sampler asks once per GEMM instance.)"""
+        return exposed_bits(self.sites, self.bits, site, datatype)
 
-    def _bit_window(self, site: Site, datatype: Datatype) -> tuple[int, int]:
-        width = site.word_bits(datatype)
-        lo, hi = self.bits if self.bits is not None else (0, width - 1)
-        return lo, max(0, min(hi, width - 1) - lo + 1)
+
+@functools.lru_cache(maxsize=512)
+def exposed_bits(
+    sites: tuple[Site, ...], bits: tuple[int, int] | None, site: Site, datatype: Datatype
+) -> tuple[int, int]:
+    """FaultSpec.site_bits of a spec selecting `sites` with bit window `bits` (a pure function of
+    them, memoised; a ValueError is raised again on every call)."""
+    if all(_bit_window(bits, s, datatype)[1] == 0 for s in sites):
+        lo, hi = bits if bits is not None else (0, 0)
+        widths = ", ".join(f"{s} {s.word_bits(datatype)}" for s in sites)
+        raise ValueError(f"faults.bits [{lo}, {hi}] leaves no bit of the selected {datatype} words ({widths} bits)")
+    return _bit_window(bits, site, datatype)
+
+
+def _bit_window(bits: tuple[int, int] | None, site: Site, datatype: Datatype) -> tuple[int, int]:
+    width = site.word_bits(datatype)
+    lo, hi = bits if bits is not None else (0, width - 1)
+    return lo, max(0, min(hi, width - 1) - lo + 1)

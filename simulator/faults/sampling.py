@@ -26,13 +26,14 @@ and uniformly over the site's exposed bits.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.config.enums import Dataflow, Datatype, FaultKind
-from simulator.config.fault_spec import FaultSpec
+from simulator.config.enums import Dataflow, Datatype, FaultKind, Site
+from simulator.config.fault_spec import FaultSpec, exposed_bits
 from simulator.faults.codes import PE_SITES, SITE_CODE, SITE_OF_CODE
 from simulator.faults.mbu import widen
 from simulator.faults.model import PeFault
@@ -169,6 +170,23 @@ def _generator(*key: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
 
 
+def pe_windows(spec: FaultSpec, datatype: Datatype) -> tuple[tuple[Site, ...], np.ndarray, np.ndarray]:
+    """The PE sites a spec selects (canonical order), their (first bit, exposed bits) rows and site
+    codes, as read-only arrays (memoised: the sampler asks once per GEMM instance and attempt)."""
+    return _pe_windows(spec.sites, spec.bits, datatype)
+
+
+@functools.lru_cache(maxsize=256)
+def _pe_windows(
+    selected: tuple[Site, ...], bits: tuple[int, int] | None, datatype: Datatype
+) -> tuple[tuple[Site, ...], np.ndarray, np.ndarray]:
+    sites = tuple(s for s in PE_SITES if s in selected)
+    windows = np.array([exposed_bits(selected, bits, s, datatype) for s in sites], np.int64).reshape(len(sites), 2)
+    codes = np.array([SITE_CODE[s] for s in sites], np.int64)
+    windows.flags.writeable = codes.flags.writeable = False
+    return sites, windows, codes
+
+
 def _draw_transients(
     rng: np.random.Generator,
     spec: FaultSpec,
@@ -183,10 +201,9 @@ def _draw_transients(
 ) -> FaultBatch:
     """Poisson counts per (fold, site), then uniform slots and bits, for the folds `fold_ids` (PE sites
     only; a multi-bit upset adds rows for its further bits, faults.mbu)."""
-    sites = [s for s in PE_SITES if s in spec.sites]
+    sites, windows, codes = pe_windows(spec, datatype)  # windows: (first bit, exposed bits) per site
     if not sites:
         return FaultBatch.empty(gemm_index, instance)
-    windows = np.array([spec.site_bits(s, datatype) for s in sites], np.int64)  # (first bit, exposed bits)
     ru, cu, steps = folds.table[fold_ids, T_RU], folds.table[fold_ids, T_CU], folds.steps[fold_ids]
     macs = (ru * cu * steps).astype(np.float64)
     counts = rng.poisson(macs[:, None] * windows[None, :, 1] * spec.ber).astype(np.int64)  # folds x sites
@@ -210,7 +227,7 @@ def _draw_transients(
     first = np.cumsum(per_fold) - per_fold
     ordinal = np.arange(total) - first[fold_pos]
     cycle = geometry_of(dataflow).mac_cycle(rows, row, col, tau)
-    site_codes = np.array([SITE_CODE[s] for s in sites], np.int64)[site_pos]
+    site_codes = codes[site_pos]
     return FaultBatch(
         gemm_index,
         instance,

@@ -4,7 +4,8 @@ For each GEMM of a forward pass (`vit.forward` calls it as its matmul):
 
 1. operands go to the array's datatype: int8 with the model's static per-tensor scales
    (q = clip(rint(x / scale), -127, 127)); fp16 / bf16 / fp32 by rounding (faults.operands);
-2. the clean result is computed exactly: the int32 accumulation of int8 products by float64 BLAS
+2. the clean result is computed exactly: the int32 accumulation of int8 products by float32 BLAS
+   while every partial sum is an integer of magnitude <= 2^24 (K <= 1024), else by float64 BLAS
    (every such sum is an integer below 2^53, DESIGN.md section 4); fp datatypes by float64 BLAS
    rounded to float32 (an approximation of the array's fp32 accumulation order);
 3. with faults, a verifier (verify.make_verifier) over the run's hardware samples this GEMM's PE
@@ -22,6 +23,7 @@ check-block size chosen for each GEMM.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -35,15 +37,19 @@ from simulator.config.enums import Datatype
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.engine.plan import instance_check_work
+from simulator.faults.draw_cache import FaultDraws
 from simulator.faults.operands import GemmOperands, to_datatype
-from simulator.mapping.region import price_region, resolve_region
-from simulator.mapping.schedule import schedule_gemms
+from simulator.mapping.region import Region, price_region, resolve_region
+from simulator.mapping.schedule import GemmSchedule, schedule_gemms
+from simulator.mapping.tiling import Fold
 from simulator.verify.operand_cache import OperandCache
 from simulator.verify.outcomes import Outcomes
 from simulator.verify.verifier import make_verifier
 from simulator.workload.gemm import Gemm
 
 INT8_MAX = 127
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+FLOAT32_EXACT_INT = 2**24  # float32 holds every integer of magnitude <= 2^24 exactly
 
 
 def quantise_static(x: np.ndarray, scale: float) -> np.ndarray:
@@ -52,8 +58,26 @@ def quantise_static(x: np.ndarray, scale: float) -> np.ndarray:
 
 
 def wrap_int32(x: np.ndarray) -> np.ndarray:
-    """Two's-complement wrap of int64 values to the int32 range (the accumulator's arithmetic)."""
+    """Two's-complement wrap of int64 values to the int32 range (the accumulator's arithmetic);
+    values already in range come back as they are (the common case: two reductions, no modulo)."""
+    if x.size == 0 or (int(x.min()) >= INT32_MIN and int(x.max()) <= INT32_MAX):
+        return x
     return ((x + 2**31) % 2**32) - 2**31
+
+
+def exact_int_matmul(qa: np.ndarray, qb: np.ndarray) -> np.ndarray:
+    """qa @ qb of integer codes, exactly, as int64 (the array's integer accumulation) by BLAS:
+    float32 when every partial sum is an integer of magnitude <= 2^24 (K x max|a| x max|b|, e.g.
+    int8 codes with K <= 1024), so every product, sum and fused multiply-add is exact in float32
+    whatever the summation order; float64 otherwise (exact below 2^53, DESIGN.md section 4)."""
+    bound = qa.shape[-1] * _magnitude(qa.dtype) * _magnitude(qb.dtype)
+    work = np.float32 if bound <= FLOAT32_EXACT_INT else np.float64
+    return np.matmul(qa.astype(work), qb.astype(work)).astype(np.int64)
+
+
+def _magnitude(dtype: np.dtype) -> int:
+    info = np.iinfo(dtype)
+    return max(-int(info.min), int(info.max))
 
 
 @dataclass
@@ -84,13 +108,17 @@ class FunctionalAccelerator:
         faults: FaultSpec | None = None,
         abft: AbftConfig | None = None,
         capture: bool = False,
+        draws: FaultDraws | None = None,
     ) -> None:
         """`capture`: keep every GEMM instance's operands in `captured` ((gemm index, instance) ->
-        GemmOperands), the `supplied` operands of OperandCache for a timing run on real activations."""
+        GemmOperands), the `supplied` operands of OperandCache for a timing run on real activations.
+        `draws`: fault draws shared with the other passes of a trial (faults.draw_cache; a pass of
+        its own draws each GEMM instance's faults once anyway)."""
         self.hw = hw
+        self.draws = draws
         self.captured: dict[tuple[int, int], GemmOperands] | None = {} if capture else None
         self.gemms = tuple(gemms)
-        self.schedules = schedule_gemms(self.gemms, hw)
+        self.schedules = _schedules(self.gemms, hw)
         self.abft = abft or AbftConfig()
         unknown = self.abft.unknown_keys(g.name for g in self.gemms)
         if unknown:
@@ -122,8 +150,10 @@ class FunctionalAccelerator:
         datatype (count x M x K, count or 1 x K x N): int64 holding int32 values for int8,
         float64 holding fp32 values otherwise; the clean result plus the residual fault errors."""
         g = self.gemms[index]
-        c = np.matmul(qa.astype(np.float64), qb.astype(np.float64))
-        c = c.astype(np.int64) if self.datatype.is_integer else c.astype(np.float32).astype(np.float64)
+        if self.datatype.is_integer:
+            c = exact_int_matmul(qa, qb)
+        else:
+            c = np.matmul(qa.astype(np.float64), qb.astype(np.float64)).astype(np.float32).astype(np.float64)
         self.stats.macs += g.macs
         self.stats.check_macs += self.instance_check_macs(index) * g.count
         if self.captured is not None:
@@ -176,19 +206,21 @@ class FunctionalAccelerator:
             self.faults,
             self.abft,
             OperandCache(hw, self.schedules, self.faults.seed, supplied),
+            self.draws,
         )
         folds = verifier.operands.folds(index)
         flagged = sorted(verifier.flagged_folds(index))
         priced: dict[tuple, tuple[int, int]] = {}  # (fold, region) -> (recomputed MACs, check MACs)
+        fold_of: dict[int, Fold] = {}  # instances share their folds
         for instance, f in flagged:  # the retry loop ran in the verifier; price the passes it asked for
-            fold = folds.fold(f)
+            fold = fold_of.get(f)
+            if fold is None:
+                fold = fold_of[f] = folds.fold(f)
             for decision in verifier.attempts(index, instance, fold).decisions[:-1]:
                 assert decision.region is not None
                 key = (f, decision.region)
                 if key not in priced:  # instances share their folds' prices
-                    region = resolve_region(hw, s, fold, decision.region)
-                    priced[key] = (price_region(hw, s, fold, region).counts.recomputed_macs,
-                                   _macs(pol.check_work(s, fold)))  # fmt: skip
+                    priced[key] = (recomputed_macs(hw, s, fold, decision.region), _macs(pol.check_work(s, fold)))
                 macs, check = priced[key]
                 self.stats.recomputed_macs += macs
                 self.stats.recomputed_macs_by_kind[g.kind] = self.stats.recomputed_macs_by_kind.get(g.kind, 0) + macs
@@ -201,6 +233,21 @@ class FunctionalAccelerator:
             if delta.size:
                 c[instance, rows, cols] += delta
         self.stats.outcomes += verifier.outcomes()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def recomputed_macs(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> int:
+    """MACs of one recompute pass over `region` of a fold, as the engine prices it (resolve_region,
+    price_region); a pure function of frozen values, memoised: the passes of a study and its trials
+    ask for the same (fold, region) prices again and again."""
+    return price_region(hw, s, fold, resolve_region(hw, s, fold, region)).counts.recomputed_macs
+
+
+@functools.lru_cache(maxsize=16)
+def _schedules(gemms: tuple[Gemm, ...], hw: HwConfig) -> tuple[GemmSchedule, ...]:
+    """mapping.schedule_gemms, once per (GEMM list, hardware): every pass of a study or calibration
+    runs the same GEMMs on the same array (schedules are frozen values, so passes share them)."""
+    return tuple(schedule_gemms(gemms, hw))
 
 
 def _macs(work: CheckWork) -> int:

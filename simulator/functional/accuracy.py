@@ -28,6 +28,7 @@ from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.executors import Executor
+from simulator.faults.draw_cache import FaultDraws
 from simulator.functional.bundle import ModelBundle, Split
 from simulator.functional.inference import EvalTask, Evaluation, evaluate, evaluate_all
 from simulator.functional.paired import PairedDrop, paired_drop, trials_for_claim
@@ -253,7 +254,9 @@ def accuracy_study(
     admit(bundle, hw, template, bers, len(data))
     clean = evaluate(bundle.params, data, hw)
     keys = [(policy, float(ber), t) for policy in policies for ber in bers for t in range(trials)]
-    tasks = [EvalTask(bundle.params, data, hw, p, trial_spec(template, b, seed, t), abft) for p, b, t in keys]
+    draws = {(float(b), t): FaultDraws() for b in bers for t in range(trials)}  # one per trial, shared by its policies
+    tasks = [EvalTask(bundle.params, data, hw, p, trial_spec(template, b, seed, t), abft, draws[(b, t)])
+             for p, b, t in keys]  # fmt: skip
     results = dict(zip(keys, evaluate_all(tasks, executor, progress), strict=True))
     clean_pct = 100.0 * clean.accuracy
 

@@ -35,6 +35,7 @@ from simulator.config.abft_options import AbftConfig, Thresholds
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.executors import Executor
+from simulator.faults.draw_cache import FaultDraws
 from simulator.functional import inference
 from simulator.functional.accuracy import admit, hw_summary, model_summary, trial_spec
 from simulator.functional.bayes import Score
@@ -148,6 +149,8 @@ class _Evaluator:
         self.progress = progress
         self.cache: dict[tuple[tuple[str, int], ...], Candidate] = {}
         self.history: list[Candidate] = []
+        # one draw cache per (BER, trial), kept for every candidate (their passes share the fault draws)
+        self.draws = {(b, t): FaultDraws() for b in bers for t in range(trials)}
 
     def config(self, levels: dict[str, int]) -> AbftConfig:
         thresholds = {
@@ -168,12 +171,9 @@ class _Evaluator:
         ovh: dict[float, float] = {}
         by_kind: dict[str, float] = {}
         keys = [(ber, t) for ber in self.bers for t in range(self.trials)]
-        tasks = [
-            inference.EvalTask(
-                self.bundle.params, self.data, self.hw, "approx_abft", trial_spec(self.faults, b, self.seed, t), abft
-            )
-            for b, t in keys
-        ]
+        specs = {(b, t): trial_spec(self.faults, b, self.seed, t) for b, t in keys}
+        params, data, hw = self.bundle.params, self.data, self.hw
+        tasks = [inference.EvalTask(params, data, hw, "approx_abft", specs[k], abft, self.draws[k]) for k in keys]
         results = inference.evaluate_all(tasks, self.executor)
         for ber in self.bers:
             evals = [r for (b, _), r in zip(keys, results, strict=True) if b == ber]
@@ -279,11 +279,14 @@ class ScoringProblem:
     def scorer(self, executor: Executor | None = None) -> Callable[[Sequence[AbftConfig]], list[Score]]:
         """Scores a batch of options with approx_abft; every (option, BER, trial) runs on `executor`."""
 
+        draws = {(b, t): FaultDraws() for b in self.bers for t in range(self.trials)}  # shared by every batch
+
         def score(configs: Sequence[AbftConfig]) -> list[Score]:
             keys = [(c, b, t) for c in range(len(configs)) for b in self.bers for t in range(self.trials)]
             specs = {(b, t): trial_spec(self.faults, b, self.seed, t) for b in self.bers for t in range(self.trials)}
             params, data, hw = self.bundle.params, self.data, self.hw
-            tasks = [inference.EvalTask(params, data, hw, "approx_abft", specs[(b, t)], configs[c]) for c, b, t in keys]
+            tasks = [inference.EvalTask(params, data, hw, "approx_abft", specs[(b, t)], configs[c], draws[(b, t)])
+                     for c, b, t in keys]  # fmt: skip
             results = dict(zip(keys, inference.evaluate_all(tasks, executor), strict=True))
 
             def mean(c: int, b: float, metric: Callable[[inference.Evaluation], float]) -> float:

@@ -11,6 +11,7 @@ from simulator.config.abft_options import AbftConfig
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.executors import Executor, InlineExecutor
+from simulator.faults.draw_cache import FaultDraws
 from simulator.faults.operands import GemmOperands
 from simulator.functional.accelerator import FunctionalAccelerator
 from simulator.functional.bundle import Split
@@ -55,9 +56,11 @@ def evaluate(
     policy: str = "none",
     faults: FaultSpec | None = None,
     abft: AbftConfig | None = None,
+    draws: FaultDraws | None = None,
 ) -> Evaluation:
-    """Run the whole split as one batch (batch = part of M, as in the timing workload) on `hw`."""
-    acc = FunctionalAccelerator(hw, params.config.gemms(len(split)), policy, faults, abft)
+    """Run the whole split as one batch (batch = part of M, as in the timing workload) on `hw`
+    (`draws`: the fault draws this pass shares with the other passes of its trial, faults.draw_cache)."""
+    acc = FunctionalAccelerator(hw, params.config.gemms(len(split)), policy, faults, abft, draws=draws)
     pred = predictions(forward(params, split.inputs(), acc))
     st = acc.stats
     hits = pred == split.labels
@@ -70,7 +73,11 @@ def evaluate(
 
 @dataclass(frozen=True)
 class EvalTask:
-    """The arguments of one `evaluate` call (picklable: it may run in a worker process)."""
+    """The arguments of one `evaluate` call (picklable: it may run in a worker process).
+
+    `draws`: a faults.draw_cache.FaultDraws shared by the tasks of one trial (same fault spec, hardware
+    and model); `evaluate_all` runs such tasks one after the other in one process, so every pass after
+    the first looks its fault draws up instead of drawing them again (results do not change)."""
 
     params: VitWeights
     split: Split
@@ -78,24 +85,38 @@ class EvalTask:
     policy: str = "none"
     faults: FaultSpec | None = None
     abft: AbftConfig | None = None
+    draws: FaultDraws | None = field(default=None, compare=False)
 
 
-def _run_indexed(item: tuple[int, EvalTask]) -> Evaluation:
-    t = item[1]
-    return evaluate(t.params, t.split, t.hw, t.policy, t.faults, t.abft)
+def _run_unit(unit: list[tuple[int, EvalTask]]) -> list[tuple[int, Evaluation]]:
+    return [(i, evaluate(t.params, t.split, t.hw, t.policy, t.faults, t.abft, draws=t.draws)) for i, t in unit]
+
+
+def work_units(tasks: Sequence[EvalTask], workers: int = 1) -> list[list[tuple[int, EvalTask]]]:
+    """(index, task) lists run as one unit each: the tasks sharing a `draws` cache together (in task
+    order), every other task alone; all alone when that leaves fewer units than `workers`."""
+    units: dict[tuple[str, int], list[tuple[int, EvalTask]]] = {}
+    for i, t in enumerate(tasks):
+        units.setdefault(("shared", id(t.draws)) if t.draws is not None else ("alone", i), []).append((i, t))
+    if len(units) < workers:
+        return [[item] for item in enumerate(tasks)]
+    return list(units.values())
 
 
 def evaluate_all(
     tasks: Sequence[EvalTask], executor: Executor | None = None, progress: Callable[[], None] | None = None
 ) -> list[Evaluation]:
-    """Every task's Evaluation, in task order, on `executor` (campaign.executors; default inline).
+    """Every task's Evaluation, in task order, on `executor` (campaign.executors; default inline); the
+    tasks of one trial (one `draws`) run as one unit of work (`work_units`).
     `progress` is called once per finished task."""
     runner = executor or InlineExecutor()
     results: list[Evaluation | None] = [None] * len(tasks)
-    for (i, _), result in runner.map_unordered(_run_indexed, list(enumerate(tasks))):
-        results[i] = result
-        if progress is not None:
-            progress()
+    units = work_units(tasks, int(getattr(runner, "workers", 1)))
+    for _, done in runner.map_unordered(_run_unit, units):
+        for i, result in done:
+            results[i] = result
+            if progress is not None:
+                progress()
     assert all(r is not None for r in results)
     return results  # type: ignore[return-value]
 

@@ -38,17 +38,15 @@ from simulator.faults.checksum_faults import (
     ChecksumFaults,
     check_geometry,
     checksum_sites,
-    sample_checksum_faults,
     word_deltas,
     word_values,
 )
+from simulator.faults.draw_cache import DirectDraws
 from simulator.faults.effects import EffectBatch, resolve_gemm_faults
 from simulator.faults.explicit_sites import has_explicit_checksum, with_explicit_checksum
 from simulator.faults.sampling import (
     FaultBatch,
     permanent_batch,
-    sample_attempt_faults,
-    sample_gemm_faults,
     sample_permanent_faults,
 )
 from simulator.kernels.codes import FLIP
@@ -77,10 +75,13 @@ def make_verifier(
     spec: FaultSpec,
     abft: AbftConfig | None = None,
     operands: OperandCache | None = None,
+    draws: DirectDraws | None = None,
 ) -> FaultVerifier:
     """The verifier of one policy's run: the faults of `spec` on `hw`, checked as the policy's
-    contract asks and decided by the policy (`operands`: the run's shared cache)."""
-    return FaultVerifier(policy, hw, schedules, spec, abft or AbftConfig(), operands)
+    contract asks and decided by the policy (`operands`: the run's shared cache; `draws`: a
+    faults.draw_cache.FaultDraws shared with other runs of the same trial, e.g. the accuracy study's
+    passes, which have operands of their own)."""
+    return FaultVerifier(policy, hw, schedules, spec, abft or AbftConfig(), operands, draws)
 
 
 class FaultVerifier:
@@ -94,8 +95,10 @@ class FaultVerifier:
         spec: FaultSpec,
         abft: AbftConfig,
         operands: OperandCache | None = None,
+        draws: DirectDraws | None = None,
     ) -> None:
         self.policy, self.contract = policy, policy.contract
+        self.draws = DirectDraws() if draws is None else draws
         self.hw, self.schedules, self.spec, self.abft = hw, schedules, spec, abft
         self.operands = operands or OperandCache(hw, schedules, spec.seed)
         arr = hw.array
@@ -273,7 +276,7 @@ class FaultVerifier:
         return self.operands.memo(
             ("checksum", self.spec, block, gemm_index, instance, attempt),
             lambda: with_explicit_checksum(
-                sample_checksum_faults(self.spec, geom, datatype, gemm_index, instance, attempt),
+                self.draws.checksum_faults(self.spec, geom, datatype, gemm_index, instance, attempt),
                 self.spec,
                 name,
                 attempt,
@@ -313,8 +316,8 @@ class FaultVerifier:
         def draw() -> Drawn:
             s, arr = self.schedules[gemm_index], self.hw.array
             folds = self.operands.folds(gemm_index)
-            batch = sample_gemm_faults(spec, s.gemm, gemm_index, instance, arr.dataflow, arr.datatype,
-                                       arr.rows, arr.cols, folds)  # fmt: skip
+            batch = self.draws.gemm_faults(spec, s.gemm, gemm_index, instance, arr.dataflow, arr.datatype,
+                                           arr.rows, arr.cols, folds)  # fmt: skip
             if permanent and self._permanent:
                 batch = batch.concat(permanent_batch(self._permanent, np.arange(len(folds)), gemm_index, instance))
                 batch = batch.select(np.argsort(batch.fold_index, kind="stable"))
@@ -437,8 +440,8 @@ class FaultVerifier:
         folds = self.operands.folds(gemm_index)
 
         def draw() -> FaultBatch:
-            return sample_attempt_faults(spec, s.gemm, gemm_index, instance, attempt, arr.dataflow, arr.datatype,
-                                         arr.rows, arr.cols, folds)  # fmt: skip
+            return self.draws.attempt_faults(spec, s.gemm, gemm_index, instance, attempt, arr.dataflow,
+                                             arr.datatype, arr.rows, arr.cols, folds)  # fmt: skip
 
         whole = self.operands.memo(("attempt", spec, gemm_index, instance, attempt), draw)
         ids = np.array(sorted(regions), np.int64)

@@ -1,0 +1,110 @@
+"""faults.draw_cache.FaultDraws: one trial's fault draws, shared by its passes (accuracy, calibration)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import simulator.faults.draw_cache as draw_cache
+from simulator.config.enums import Dataflow, Datatype
+from simulator.config.fault_spec import FaultSpec
+from simulator.config.loader import load_hw
+from simulator.faults.checksum_faults import check_geometry, sample_checksum_faults
+from simulator.faults.draw_cache import FaultDraws
+from simulator.faults.sampling import FaultBatch, sample_attempt_faults, sample_gemm_faults
+from simulator.functional.accuracy import trial_spec
+from simulator.functional.bundle import load_bundle
+from simulator.functional.inference import EvalTask, evaluate, work_units
+from simulator.mapping.fold_table import FoldTable, fold_table
+from simulator.workload.gemm import Gemm
+
+GEMM = Gemm("g", m=40, k=24, n=36, kind="fc1", count=3)
+ARRAY = (Dataflow.OS, Datatype.INT8, 8, 8)
+SPEC = FaultSpec(ber=2e-4, seed=5)
+COLUMNS = ("fold_index", "attempt", "ordinal", "row", "col", "cycle", "site", "bit", "mode")
+
+
+def _folds() -> FoldTable:
+    return fold_table(Dataflow.OS, GEMM.m, GEMM.k, GEMM.n, 8, 8)
+
+
+def _same(a: FaultBatch, b: FaultBatch) -> bool:
+    return all(np.array_equal(getattr(a, c), getattr(b, c)) for c in COLUMNS)
+
+
+def test_a_draw_is_the_samplers_and_is_drawn_once_per_key():
+    draws, folds = FaultDraws(), _folds()
+    first = draws.gemm_faults(SPEC, GEMM, 0, 1, *ARRAY, folds)
+    assert len(first) > 0 and _same(first, sample_gemm_faults(SPEC, GEMM, 0, 1, *ARRAY, folds))
+    assert draws.gemm_faults(SPEC, GEMM, 0, 1, *ARRAY, folds) is first
+    retry = draws.attempt_faults(SPEC, GEMM, 0, 1, 2, *ARRAY, folds)
+    assert _same(retry, sample_attempt_faults(SPEC, GEMM, 0, 1, 2, *ARRAY, folds))
+    assert draws.attempt_faults(SPEC, GEMM, 0, 1, 2, *ARRAY, folds) is retry
+    # every key element tells draws apart: instance, attempt, seed, GEMM index
+    assert not _same(draws.gemm_faults(SPEC, GEMM, 0, 2, *ARRAY, folds), first)
+    assert not _same(draws.attempt_faults(SPEC, GEMM, 0, 1, 3, *ARRAY, folds), retry)
+    other_seed = SPEC.model_copy(update={"seed": 6})
+    assert not _same(draws.gemm_faults(other_seed, GEMM, 0, 1, *ARRAY, folds), first)
+    assert not _same(draws.gemm_faults(SPEC, GEMM, 1, 1, *ARRAY, folds), first)
+    assert draws.entries == 6
+
+
+def test_equal_fold_tables_share_a_draw_and_other_tables_do_not():
+    draws, folds = FaultDraws(), _folds()
+    first = draws.gemm_faults(SPEC, GEMM, 0, 0, *ARRAY, folds)
+    twin = FoldTable(folds.table.copy(), folds.temporal)  # another pass's equal table
+    assert draws.gemm_faults(SPEC, GEMM, 0, 0, *ARRAY, twin) is first
+    reordered = FoldTable(folds.table[::-1].copy(), folds.temporal)
+    again = draws.gemm_faults(SPEC, GEMM, 0, 0, *ARRAY, reordered)
+    assert again is not first and _same(again, sample_gemm_faults(SPEC, GEMM, 0, 0, *ARRAY, reordered))
+
+
+def test_checksum_draws_are_keyed_by_their_check_geometry():
+    draws, folds = FaultDraws(), _folds()
+    whole, blocked = check_geometry(Dataflow.OS, folds), check_geometry(Dataflow.OS, folds, (4, 4))
+    first = draws.checksum_faults(SPEC, whole, Datatype.INT8, 0, 1, 0)
+    reference = sample_checksum_faults(SPEC, whole, Datatype.INT8, 0, 1, 0)
+    assert len(first) > 0 and all(np.array_equal(getattr(first, c), getattr(reference, c)) for c in ("fold_index",
+                                  "site", "axis", "line", "block", "step", "bit"))  # fmt: skip
+    assert draws.checksum_faults(SPEC, check_geometry(Dataflow.OS, folds), Datatype.INT8, 0, 1, 0) is first
+    assert draws.checksum_faults(SPEC, blocked, Datatype.INT8, 0, 1, 0) is not first
+
+
+def test_a_pickled_cache_travels_empty():
+    draws = FaultDraws()
+    draws.gemm_faults(SPEC, GEMM, 0, 0, *ARRAY, _folds())
+    assert draws.entries == 1 and pickle.loads(pickle.dumps(draws)).entries == 0
+
+
+@pytest.fixture(scope="module")
+def small():
+    bundle = load_bundle()
+    return bundle, load_hw("edge_32x32", ["array.rows=8", "array.cols=8"]), bundle.split("test").head(12)
+
+
+def test_a_trials_later_passes_draw_no_fault_again(small, monkeypatch):
+    bundle, hw, split = small
+    calls = []
+    direct = draw_cache.sample_gemm_faults
+
+    def counting(*args, **kwargs):
+        calls.append(args[2:4])
+        return direct(*args, **kwargs)
+
+    monkeypatch.setattr(draw_cache, "sample_gemm_faults", counting)
+    draws, spec = FaultDraws(), trial_spec(FaultSpec(), 2e-6, 0, 0)
+    evaluate(bundle.params, split, hw, "none", spec, draws=draws)
+    first = len(calls)
+    assert first == sum(g.count for g in bundle.params.config.gemms(len(split)))  # each instance once
+    evaluate(bundle.params, split, hw, "abft", spec, draws=draws)
+    assert len(calls) == first  # abft's first passes were all looked up
+
+
+def test_tasks_sharing_draws_run_as_one_unit_unless_workers_would_idle():
+    a, b = FaultDraws(), FaultDraws()
+    tasks = [EvalTask(None, None, None, p, draws=d) for p, d in  # type: ignore[arg-type]
+             (("none", a), ("abft", b), ("dmr", a), ("none", None), ("abft", b))]  # fmt: skip
+    assert [[i for i, _ in unit] for unit in work_units(tasks)] == [[0, 2], [1, 4], [3]]
+    assert [[i for i, _ in unit] for unit in work_units(tasks, workers=4)] == [[0], [1], [2], [3], [4]]
