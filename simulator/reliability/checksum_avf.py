@@ -1,11 +1,13 @@
 """Vulnerability of the checksum hardware itself, from single-fault injection, and its FIT per policy.
 
 The checksum words (faults.checksum_faults: predicted sums `chk_pred`, actual sums `chk_sum`, verdict
-latches `chk_cmp`) are exposed per operation like the PE registers: one inference exposes, per selected
-GEMM instance and fold, the check's operations x the site's word bits (the run's ABFT check blocks). A
+latches `chk_cmp`; the operand encoders `chk_enc` when selected, per add) are exposed per operation like
+the PE registers: one inference exposes, per selected GEMM instance and fold, the check's operations x
+the site's word bits (the run's ABFT check blocks). A
 single fault is one (GEMM, instance, fold, word, operation, bit) drawn uniformly over them
 (SeedSequence([seed, 8]): as many faults per site, each site's GEMM weighted by its bit-operations, the
-instance, the fold weighted by its operations, then faults.checksum_faults.place_words and the bit). Its exact deviation
+instance, the fold weighted by its operations, then faults.checksum_faults.place_words (chk_enc:
+place_encoder_adds, after the GEMM's other sites) and the bit). Its exact deviation
 (word_values / word_deltas on the fold's operands) is checked as a faulty run checks it
 (verify.checksum_checks) and the policy's own decide() settles its fate, the fold's data being clean:
 
@@ -40,11 +42,13 @@ from simulator.faults.checksum_faults import (
     ChecksumFaults,
     check_geometry,
     checksum_operations,
+    place_encoder_adds,
     place_words,
     word_deltas,
     word_values,
 )
 from simulator.faults.codes import CHECKSUM_SITES, SITE_CODE
+from simulator.kernels.codes import CHK_ENC
 from simulator.mapping.schedule import GemmSchedule
 from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval
 from simulator.reliability.rates import fit_from_exposure
@@ -155,7 +159,11 @@ def run_checksum_campaign(
     axis, line, block, step = np.empty((4, n), np.int64)
     for g in np.unique(gemm):
         hit = np.flatnonzero(gemm == g)
-        axis[hit], line[hit], block[hit], step[hit] = place_words(rng, site[hit], exposure.geoms[int(g)], fold[hit])
+        words, enc = hit[site[hit] != CHK_ENC], hit[site[hit] == CHK_ENC]  # chk_enc: its adds (opt-in)
+        axis[words], line[words], block[words], step[words] = place_words(rng, site[words], exposure.geoms[int(g)],
+                                                                          fold[words])  # fmt: skip
+        if enc.size:
+            axis[enc], line[enc], block[enc], step[enc] = place_encoder_adds(rng, exposure.geoms[int(g)], fold[enc])
     bit = exposure.first_bit[s_pos] + rng.integers(0, exposure.bits[s_pos])
     fate = np.zeros((len(policies), n), np.int8)
     for t in range(n):
@@ -183,7 +191,7 @@ def _fates(
     deltas = word_deltas(word_values(faults, a_blk, b_blk, block), faults.bit, datatype.is_integer)
     tol = tolerance_for(datatype, a_blk, b_blk, abft.fp_tolerance_factor)
     shape = (a_blk.shape[0], b_blk.shape[1])
-    verdict = checked_blocks([], faults, deltas, shape, block, tol, datatype.is_integer)
+    verdict = checked_blocks([], faults, deltas, shape, block, tol, datatype.is_integer, (a_blk, b_blk))
     check = FoldVerification(s.gemm.kind, operands.scale(g, inst), verdict.blocks, False, s.gemm.name)
     out = []
     for policy in policies:
