@@ -310,3 +310,26 @@ def test_checksum_campaign_covers_the_encoders() -> None:
     assert set(detect.tolist()) <= {FATE_CODE["due"], FATE_CODE["masked"]}
     assert np.array_equal(detect == FATE_CODE["due"], recomputed == FATE_CODE["recomputed"])
     assert (detect == FATE_CODE["due"]).mean() > 0.9
+
+
+def test_checksum_campaign_leaves_out_a_site_with_no_exposure() -> None:
+    """One-output check blocks need no encoder add (each encoded word is a single operand): chk_enc has
+    no exposed bit-operation, so the campaign strikes only chk_pred (and with chk_enc alone, nothing)."""
+    from simulator.abft.policies import PolicyContext
+    from simulator.abft.registry import make_policy
+    from simulator.config.abft_options import AbftConfig
+    from simulator.mapping.schedule import schedule_gemm
+    from simulator.reliability.checksum_avf import run_checksum_campaign
+    from simulator.verify.operand_cache import OperandCache
+
+    hw = api.resolve_hw("edge_32x32", HW)
+    schedules = [schedule_gemm(g, hw) for g in WL.gemms]
+    abft = AbftConfig(block_rows=1, block_cols=1)
+    policies = [make_policy("abft", PolicyContext(hw.checksum_unit.placement, abft))]
+    ops = OperandCache(hw, schedules, 0)
+    both = run_checksum_campaign(hw, schedules, FaultSpec(sites=("chk_pred", "chk_enc")), abft, policies, 50, 1, ops)
+    assert both is not None and both.exposure.sites == (Site.CHK_PRED,)
+    # chk_pred: k (r nb_c + c nb_r) operations per fold = 24 x (8 x 8 + 8 x 8), 4 folds, 32-bit words
+    assert both.exposure.bit_ops_per_site.tolist() == [4 * 24 * 128 * 32]
+    assert len(both) == 50 and not both.mask("chk_enc").any()
+    assert run_checksum_campaign(hw, schedules, FaultSpec(sites=("chk_enc",)), abft, policies, 50, 1, ops) is None

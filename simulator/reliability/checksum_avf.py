@@ -85,7 +85,7 @@ class ChecksumExposure:
 def checksum_exposure(
     schedules: Sequence[GemmSchedule], spec: FaultSpec, hw: HwConfig, abft: AbftConfig, operands: OperandCache
 ) -> ChecksumExposure | None:
-    """The exposed checksum bit-operations of a workload (None when the spec selects no checksum site)."""
+    """The exposed checksum bit-operations of a workload, per selected site that has any (None when none has)."""
     sites = tuple(s for s in CHECKSUM_SITES if s in spec.sites)
     chosen = [i for i, s in enumerate(schedules) if spec.selects(s.gemm)]
     if not sites or not chosen:
@@ -98,9 +98,16 @@ def checksum_exposure(
         geoms[g] = check_geometry(hw.array.dataflow, operands.folds(g), blocks[g])
         ops = checksum_operations(geoms[g])
         rows.append([float(ops[SITE_CODE[s]].sum()) * w for s, w in zip(sites, windows[:, 1], strict=True)])
+    bit_ops = np.array(rows, np.float64)
+    # a site with no exposed bit-operation (chk_enc when every check block is one row and one column
+    # wide: no encoder add) cannot be struck: it has no AVF to measure and contributes 0 FIT
+    exposed = bit_ops.sum(axis=0) > 0
+    if not exposed.any():
+        return None
     return ChecksumExposure(
-        sites, np.array(chosen, np.int64), np.array([schedules[g].gemm.count for g in chosen], np.int64),
-        np.array(rows, np.float64), windows[:, 0], windows[:, 1], geoms, blocks,
+        tuple(s for s, e in zip(sites, exposed, strict=True) if e), np.array(chosen, np.int64),
+        np.array([schedules[g].gemm.count for g in chosen], np.int64),
+        bit_ops[:, exposed], windows[exposed, 0], windows[exposed, 1], geoms, blocks,
     )  # fmt: skip
 
 
