@@ -21,7 +21,7 @@ from simulator.faults.checksum_faults import (
     word_values,
 )
 from simulator.faults.sampling import sample_gemm_faults
-from simulator.kernels.codes import CHK_CMP, CHK_PRED, CHK_SUM
+from simulator.kernels.codes import CHK_CMP, CHK_ENC, CHK_PRED, CHK_SUM
 from simulator.mapping.fold_table import fold_table
 from simulator.verify.checksum_checks import checked_blocks
 from simulator.workload.gemm import Gemm
@@ -243,7 +243,7 @@ def one_checksum_fault(site: str) -> FaultSpec:
     hw = api.resolve_hw("edge_32x32", HW)
     folds = fold_table(Dataflow.OS, 16, 24, 16, 8, 8)
     geom = check_geometry(Dataflow.OS, folds)
-    code = {"chk_pred": CHK_PRED, "chk_sum": CHK_SUM, "chk_cmp": CHK_CMP}[site]
+    code = {"chk_pred": CHK_PRED, "chk_sum": CHK_SUM, "chk_cmp": CHK_CMP, "chk_enc": CHK_ENC}[site]
     bit_operations = checksum_operations(geom)[code].sum() * Site(site).word_bits(hw.array.datatype)
     for seed in range(500):
         spec = FaultSpec(ber=0.7 / bit_operations, seed=seed, sites=(site,))  # 0.7 faults expected per pass
@@ -254,7 +254,7 @@ def one_checksum_fault(site: str) -> FaultSpec:
     raise AssertionError("no seed found")
 
 
-@pytest.mark.parametrize("site", ["chk_pred", "chk_sum", "chk_cmp"])
+@pytest.mark.parametrize("site", ["chk_pred", "chk_sum", "chk_cmp", "chk_enc"])
 def test_a_checksum_flip_on_a_clean_fold_is_one_false_alarm_and_one_wasted_recompute(site: str) -> None:
     spec = one_checksum_fault(site)
     policies = ["none", "detect_only", "abft", "dmr"]

@@ -138,7 +138,7 @@ def test_fault_flags_are_validated(capsys):
     assert "command line: faults.ber: must be <= 1, got 2" in capsys.readouterr().err
     assert cli.main(["run", "--sites", "acc,flux", "--quiet"]) == 2
     assert (
-        "faults.sites.1: must be one of 'acc', 'mult', 'a_reg', 'b_reg', 'chk_pred', 'chk_sum', 'chk_cmp', 'sram_a', 'sram_b', 'sram_c' or 'drain', got 'flux'"
+        "faults.sites.1: must be one of 'acc', 'mult', 'a_reg', 'b_reg', 'chk_pred', 'chk_sum', 'chk_cmp', 'sram_a', 'sram_b', 'sram_c', 'drain' or 'chk_enc', got 'flux'"
         in capsys.readouterr().err
     )
     assert cli.main(["run", "--faults", "missing.yaml", "--quiet"]) == 2

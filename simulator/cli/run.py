@@ -56,7 +56,7 @@ def register(sub: Any) -> None:
     run.add_argument(
         "--sites", metavar="LIST",
         help="fault sites, comma-separated: acc,mult,a_reg,b_reg,chk_pred,chk_sum,chk_cmp (default: these), "
-        "sram_a,sram_b,sram_c,drain (opt-in)",
+        "sram_a,sram_b,sram_c,drain,chk_enc (opt-in)",
     )  # fmt: skip
     run.add_argument(
         "--mbu-fraction", type=float, default=None, metavar="F",
@@ -71,7 +71,9 @@ def register(sub: Any) -> None:
         "gemm=NAME,instance=I,fold=F,row=R,col=C,cycle=T,site=S,bit=B[,kind=transient] (a PE register), "
         "row=R,col=C,site=S,bit=B,kind=stuck0|stuck1 (a stuck-at bit), "
         "gemm=NAME,instance=I,fold=F,row=R|col=C[,block=K][,step=S],site=chk_pred|chk_sum|chk_cmp,bit=B "
-        "(a checksum word), gemm=NAME,instance=I,row=R,col=C,[fold=F,]cycle=T,site=sram_a|sram_b,bit=B "
+        "(a checksum word), gemm=NAME,instance=I,fold=F,row=R|col=C[,step=K],site=chk_enc,bit=B "
+        "(the e^T A / B e encoder add bringing in row R / column C at K step K), "
+        "gemm=NAME,instance=I,row=R,col=C,[fold=F,]cycle=T,site=sram_a|sram_b,bit=B "
         "(a stored operand element; cycle of the instance, or after fold F starts), "
         "gemm=NAME,instance=I,row=R,col=C,[fold=F,]cycle=T,site=sram_c,bit=B (the C word of output R,C), "
         "gemm=NAME,instance=I,row=R,col=C,[fold=F,][step=S,]site=drain,bit=B (output R,C in the drain registers "

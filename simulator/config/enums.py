@@ -73,6 +73,7 @@ class Site(StrEnum):
     SRAM_B = "sram_b"  # a stored bit of the B scratchpad while an operand block is resident (opt-in)
     SRAM_C = "sram_c"  # a stored bit of the C scratchpad while an output / partial-sum word is resident (opt-in)
     DRAIN = "drain"  # an accumulator drain register, PE accumulator -> SRAM C after the check (opt-in)
+    CHK_ENC = "chk_enc"  # checksum hardware: an operand encoder word, e^T A or B e, per K step (opt-in)
 
     @property
     def in_pe(self) -> bool:
@@ -87,13 +88,14 @@ class Site(StrEnum):
     @property
     def in_checksum(self) -> bool:
         """Whether this is a word of the checksum hardware (faults.checksum_faults)."""
-        return self in (Site.CHK_PRED, Site.CHK_SUM, Site.CHK_CMP)
+        return self in (Site.CHK_PRED, Site.CHK_SUM, Site.CHK_CMP, Site.CHK_ENC)
 
     @property
     def opt_in(self) -> bool:
         """Whether a run injects this site only when asked (the scratchpads and the drain path: their bits
-        outnumber the PE registers' and would change every default number)."""
-        return self.in_sram or self is Site.DRAIN
+        outnumber the PE registers' and would change every default number; the operand encoders, added
+        after the default set was fixed, so that every default run keeps its draw)."""
+        return self.in_sram or self in (Site.DRAIN, Site.CHK_ENC)
 
     def word_bits(self, datatype: Datatype) -> int:
         """Width in bits of this site's register word for a datatype."""
@@ -103,7 +105,7 @@ class Site(StrEnum):
             return datatype.acc_bits
         if self.in_sram:
             return datatype.operand_bits
-        if self in (Site.ACC, Site.CHK_PRED, Site.CHK_SUM):
+        if self in (Site.ACC, Site.CHK_PRED, Site.CHK_SUM, Site.CHK_ENC):  # chk_enc: faults.checksum_faults
             return datatype.acc_bits
         if self is Site.MULT:
             return datatype.product_bits

@@ -22,7 +22,7 @@ from simulator.workload.kinds import GEMM_KINDS
 
 MAX_WORD_BITS = 32  # the widest register word (acc of every datatype, fp32 operands / products)
 # the sites an explicit fault can place besides the PE registers (faults.explicit_sites)
-EXPLICIT_CHECKSUM_SITES = (Site.CHK_PRED, Site.CHK_SUM, Site.CHK_CMP)
+EXPLICIT_CHECKSUM_SITES = (Site.CHK_PRED, Site.CHK_SUM, Site.CHK_CMP, Site.CHK_ENC)
 EXPLICIT_SRAM_SITES = (Site.SRAM_A, Site.SRAM_B)
 EXPLICIT_OUTPUT_SITES = (Site.SRAM_C, Site.DRAIN)  # the output path (faults.explicit_output)
 
@@ -41,6 +41,10 @@ class ExplicitFault(BaseModel):
     output block, in check block `block` along the other axis (default 0), flips bit `bit` right after its
     operation `step` (default 0: chk_pred's K step, chk_sum's position in its block row / column, chk_cmp 0), in
     the first check of the fold. Policies that check no checksums have no such hardware: nothing is injected.
+    Operand encoders (chk_enc; faults.checksum_faults), transient only: `row=R` names the encoder e^T A of R's
+    check block row (fold-local output row R) and its add that brings A's row R in (R not the first row of its
+    block row), `col=C` the encoder B e of C's check block column and its add that brings B's column C in;
+    `step` is the K step (default 0); `block` may be given and must then be R's (C's) block.
     A / B scratchpads (sram_a, sram_b; faults.sram_faults), transient only: bit `bit` of the stored element
     (`row`, `col`) of A (M x K) or B (K x N) flips at `cycle` of the GEMM instance's run (folds back to back
     from cycle 0), or, with `fold`, at `cycle` cycles after fold `fold` starts; the element must be resident
@@ -149,12 +153,13 @@ class FaultSpec(BaseModel):
     * `ber`: probability that one bit of a site's register word flips per MAC operation
       (transient faults only). Flips per fold and site ~ Poisson(active MACs x exposed bits x ber).
     * `sites`: the registers that can be hit (order irrelevant): PE registers acc, mult, a_reg, b_reg, and
-      the checksum hardware's words chk_pred, chk_sum, chk_cmp (faults.checksum_faults; they exist only
-      for policies that check checksums), the A / B / C scratchpads' stored bits sram_a, sram_b, sram_c
-      (faults.sram_faults, faults.output_faults; rate per bit per cycle of residency) and the accumulator
-      drain registers drain (faults.output_faults; per bit per cycle an output spends in the drain path).
-      Default: all but the SRAM and drain sites (SRAM bits outnumber PE bits by orders of magnitude and
-      would change every headline number; opt in).
+      the checksum hardware's words chk_pred, chk_sum, chk_cmp and its operand encoders chk_enc
+      (faults.checksum_faults; they exist only for policies that check checksums), the A / B / C
+      scratchpads' stored bits sram_a, sram_b, sram_c (faults.sram_faults, faults.output_faults; rate per
+      bit per cycle of residency) and the accumulator drain registers drain (faults.output_faults; per bit
+      per cycle an output spends in the drain path).
+      Default: all but the SRAM, drain and chk_enc sites (SRAM bits outnumber PE bits by orders of magnitude
+      and would change every headline number; chk_enc came after the default set was fixed; opt in).
     * `kind`: `transient` (Poisson flips at rate `ber`) or `permanent` (`permanent_count` stuck-at
       bits placed once per run; `ber` is then unused).
     * `stuck_value`: the value a permanent fault's bit reads (0 or 1).

@@ -16,8 +16,32 @@ bits, chk_cmp (r nb_c + c nb_r) x 1 bit, for an r x c output block in nb_r x nb_
 words and operations are those abft.check_cost prices on every placement (in_array: the array's
 checksum row / column PEs hold the predicted sums; checksum_pe: the extra PE row / column; side_unit:
 the unit's lanes), so the exposure per check is the same on all three; the placement changes when
-the check runs, not what it holds. in_array's corner element (the checksum of the checksums) and the
-operand encoders e^T A, B e are not modelled.
+the check runs, not what it holds. in_array's corner element (the checksum of the checksums,
+(e^T A_i)(B e_j)) is not modelled: the check compares row and column words only, so no verdict reads it.
+
+`chk_enc` (opt-in, Site.opt_in: not in the default site set) is the operand encoders that form the
+prediction's operands: per block row group i (the h rows of a check block row) and K step t the column sum
+(e^T A_i)_t = sum of A[m, t] over the group's rows, and per block column group j the row sum (B e_j)_t = sum
+of B[t, n] over its columns. Each word is formed by a chain of adds (the first element loaded, every further
+one added: h - 1 adds for a group of h rows), which is what abft.check_cost prices as encoding, (r - nb_r) k
++ (c - nb_c) k adds per fold check, on every placement: in_array encodes at the array's edge (the checksum
+row / column it feeds in as an extra operand), checksum_pe in the checksum PEs' input adders, side_unit in
+the unit's lanes; the words and adds are the same, so the exposure per checked fold attempt is Poisson(k (r
+- nb_r + c - nb_c) x acc bits x ber) on all three. A group of one row (or column) has no encoder: its
+operand is used as it is. Register width: the accumulator word (int32 for int8, fp32 otherwise). An exact
+int8 sum of h values needs 8 + ceil(log2 h) bits, and an adder that narrow would expose fewer bits; the
+model takes the accumulator width because the encoded word is the operand of the int32 (fp32) prediction
+MACs, and the cost model prices an encoding add as it prices a verify add of the accumulator-wide chk_sum
+words (one checksum add, metrics.energy's checksum_add_pj): one adder width for the unit, so the upper bits
+are stored and can flip. A fault's coordinates: `axis` ROW_WORD for a row-group encoder e^T A_i (`line`: the
+output row m of the fold's block whose A element the faulty add brings in, never the group's first row;
+`block` = i = m // h) or COL_WORD for a column-group encoder B e_j (`line`: the output column n, `block` =
+j); `step`: the K step t. A flip of bit b after that add changes the partial sum v to v XOR 2^b, delta = (v
+XOR 2^b) - v (int32 two's complement, or the fp32 flip's difference), carried to the final word; then every
+predicted column word n of block row i (all block columns) changes by delta x B[t, n] (int32 wrap arithmetic
+on the exact predicted word; fp: first-order, in float64), and a predicted row word is unaffected;
+symmetrically a B e_j fault changes every predicted row word m of block column j by A[m, t] x delta
+(checksum_checks.checked_blocks applies it, encoder_shifts computes it).
 
 Effects (exact for integer words): a flip of bit b of a word at its operation s changes the word's
 value v_s (its clean partial sum after s + 1 operations, int32) to v_s XOR 2^b, and every later
@@ -35,25 +59,32 @@ attempt a of every fold of a GEMM instance draws from SeedSequence([seed, 7, gem
 a]), one Generator, in this order: the Poisson counts (folds x checksum sites, fold-major), then for
 all faults at once the axis draw, the row, the column, the block draw, the K step, the bit, then
 (mbu_fraction > 0) the multi-bit widths. Every checking policy of a run sees the same draw (the check
-blocks are run-wide ABFT options).
+blocks are run-wide ABFT options). `chk_enc` draws from its own stream, SeedSequence([seed, 12,
+gemm_index, instance, a]) (12: unused by the streams above, faults.sram_faults 8, faults.output_faults
+9-10, faults.operands 4, reliability's campaigns 6, 8, 11), in this order: the Poisson counts per fold,
+then for all faults the axis draw, the position draw, the K step, the bit, then the multi-bit widths; so
+selecting it leaves the other sites' faults exactly as they were. Its faults follow the other checksum
+faults of their fold (ordinals after theirs).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.config.enums import Dataflow, Datatype, FaultKind
+from simulator.config.enums import Dataflow, Datatype, FaultKind, Site
 from simulator.config.fault_spec import FaultSpec
 from simulator.faults.codes import CHECKSUM_SITES, SITE_CODE, SITE_OF_CODE
 from simulator.faults.mbu import widen
-from simulator.kernels.codes import CHK_CMP, CHK_PRED, CHK_SUM, T_CU, T_RU
+from simulator.kernels.codes import CHK_CMP, CHK_ENC, CHK_PRED, CHK_SUM, T_CU, T_RU
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable
 
 STREAM_CHECKSUM = 7
-ROW_WORD, COL_WORD = 0, 1
+STREAM_ENCODER = 12
+ROW_WORD, COL_WORD = 0, 1  # chk_enc: ROW_WORD = a row-group encoder e^T A_i, COL_WORD = a column-group one B e_j
 _COLUMNS = ("fold_index", "attempt", "ordinal", "site", "axis", "line", "block", "step", "bit")
 
 
@@ -94,7 +125,14 @@ def checksum_operations(geom: CheckGeometry) -> dict[int, np.ndarray]:
         CHK_PRED: geom.k * words,
         CHK_SUM: 2.0 * geom.rows * geom.cols,
         CHK_CMP: words,
+        CHK_ENC: geom.k * encoder_adds(geom).astype(np.float64),
     }
+
+
+def encoder_adds(geom: CheckGeometry) -> np.ndarray:
+    """Adds per K step of a fold's operand encoders (abft.check_cost's encoding): (r - nb_r) for the
+    row-group words e^T A_i plus (c - nb_c) for the column-group words B e_j."""
+    return (geom.rows - geom.n_block_rows) + (geom.cols - geom.n_block_cols)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +173,7 @@ class ChecksumFaults:
 
 
 def checksum_sites(spec: FaultSpec) -> list[int]:
-    """Codes of the checksum sites a spec selects, canonical order."""
+    """Codes of the checksum sites a spec selects, canonical order (chk_enc included)."""
     return [SITE_CODE[s] for s in CHECKSUM_SITES if s in spec.sites]
 
 
@@ -148,8 +186,34 @@ def sample_checksum_faults(
     attempt: int,
 ) -> ChecksumFaults:
     """The checksum-hardware transients of attempt `attempt` of every fold of one GEMM instance (the caller
-    checks that the GEMM is selected and the policy checks checksums). See the module doc for the keying."""
-    sites = checksum_sites(spec)
+    checks that the GEMM is selected and the policy checks checksums). See the module doc for the keying:
+    the words' draw, then (chk_enc selected) the encoders' own, each fold's encoder faults last."""
+    words = _sample_words(spec, geom, datatype, gemm_index, instance, attempt)
+    if Site.CHK_ENC not in spec.sites or spec.kind is not FaultKind.TRANSIENT or spec.ber == 0.0:
+        return words
+    encoders = sample_encoder_faults(spec, geom, datatype, gemm_index, instance, attempt)
+    return merged_after(words, encoders)
+
+
+def merged_after(first: ChecksumFaults, then: ChecksumFaults) -> ChecksumFaults:
+    """`first` and `then` in fold order, each fold's `then` faults after its `first` ones (ordinals renumbered
+    after them; `first`'s unchanged)."""
+    if not len(then):
+        return first
+    if not len(first):
+        return then
+    used = np.bincount(first.fold_index, minlength=int(then.fold_index.max()) + 1)
+    shifted = dataclasses.replace(then, ordinal=then.ordinal + used[then.fold_index])
+    columns = {c: np.concatenate([getattr(first, c), getattr(shifted, c)]) for c in _COLUMNS}
+    order = np.argsort(columns["fold_index"], kind="stable")
+    return ChecksumFaults(first.gemm_index, first.instance, **{c: v[order] for c, v in columns.items()})
+
+
+def _sample_words(
+    spec: FaultSpec, geom: CheckGeometry, datatype: Datatype, gemm_index: int, instance: int, attempt: int
+) -> ChecksumFaults:
+    """The faults of the words chk_pred / chk_sum / chk_cmp (stream 7; chk_enc has its own)."""
+    sites = [s for s in checksum_sites(spec) if s != CHK_ENC]
     if spec.kind is not FaultKind.TRANSIENT or spec.ber == 0.0 or not sites:
         return ChecksumFaults.empty(gemm_index, instance)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([spec.seed, STREAM_CHECKSUM, gemm_index,
@@ -173,6 +237,53 @@ def sample_checksum_faults(
     n = f.shape[0]
     return ChecksumFaults(gemm_index, instance, f.astype(np.int64), np.full(n, attempt, np.int64),
                           ordinal.astype(np.int64), site, axis, line.astype(np.int64), block, step, bit)  # fmt: skip
+
+
+def sample_encoder_faults(
+    spec: FaultSpec, geom: CheckGeometry, datatype: Datatype, gemm_index: int, instance: int, attempt: int
+) -> ChecksumFaults:
+    """The chk_enc transients of attempt `attempt` of every fold of one GEMM instance (stream 12, module doc):
+    Poisson(k (r - nb_r + c - nb_c) x bits x ber) per fold, uniform over the encoders' adds."""
+    seq = np.random.SeedSequence([spec.seed, STREAM_ENCODER, gemm_index, instance, attempt])
+    rng = np.random.Generator(np.random.PCG64(seq))
+    first, width = spec.site_bits(Site.CHK_ENC, datatype)
+    counts = rng.poisson(checksum_operations(geom)[CHK_ENC] * width * spec.ber).astype(np.int64)
+    f = np.repeat(np.arange(counts.shape[0]), counts)
+    if not f.shape[0]:
+        return ChecksumFaults.empty(gemm_index, instance)
+    axis, line, block, step = place_encoder_adds(rng, geom, f)
+    bit = first + rng.integers(0, width, f.shape[0])
+    upset, bit = widen(
+        rng, spec.mbu_fraction, spec.mbu_max_bits, bit, np.full_like(bit, first), np.full_like(bit, width)
+    )
+    f, axis, line, block, step = (a[upset] for a in (f, axis, line, block, step))
+    per_fold = np.bincount(f, minlength=geom.rows.shape[0])
+    ordinal = np.arange(f.shape[0]) - (np.cumsum(per_fold) - per_fold)[f]
+    n, code = f.shape[0], np.full(f.shape[0], CHK_ENC, np.int64)
+    return ChecksumFaults(gemm_index, instance, f.astype(np.int64), np.full(n, attempt, np.int64),
+                          ordinal.astype(np.int64), code, axis, line, block, step, bit)  # fmt: skip
+
+
+def place_encoder_adds(
+    rng: np.random.Generator, geom: CheckGeometry, f: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(axis, line, block, step) of encoder faults in folds `f`, uniform over the encoders' adds: the axis
+    (row groups with probability (r - nb_r) / (r - nb_r + c - nb_c)), then the add (uniform over the rows,
+    or columns, that are not the first of their group: the add that brings that line in), then the K step.
+    Draws, in order: the axis, the position, the K step."""
+    total = int(f.shape[0])
+    r, c, k = geom.rows[f], geom.cols[f], geom.k[f]
+    br, bc, nbr, nbc = geom.block_rows[f], geom.block_cols[f], geom.n_block_rows[f], geom.n_block_cols[f]
+    row_adds, col_adds = r - nbr, c - nbc
+    u, v = rng.random(total), rng.random(total)
+    step = rng.integers(0, k).astype(np.int64)
+    axis = np.where(u * (row_adds + col_adds) < row_adds, ROW_WORD, COL_WORD).astype(np.int64)
+    adds = np.where(axis == ROW_WORD, row_adds, col_adds)
+    size = np.where(axis == ROW_WORD, br, bc)
+    pos = np.minimum(np.floor(v * adds), adds - 1).astype(np.int64)  # which add of the axis' encoders
+    block = pos // np.maximum(size - 1, 1)
+    line = block * size + 1 + pos - block * (size - 1)
+    return axis, line.astype(np.int64), block.astype(np.int64), step
 
 
 def place_words(
@@ -218,7 +329,12 @@ def word_values(
         site, axis, line, blk, step = (int(getattr(faults, n)[i]) for n in ("site", "axis", "line", "block", "step"))
         if site == CHK_CMP:
             continue
-        if axis == ROW_WORD:
+        if site == CHK_ENC:  # the encoder's partial sum after the add that brings `line` in
+            if axis == ROW_WORD:
+                value = a[(line // br) * br : line + 1, step].sum()
+            else:
+                value = b[step, (line // bc) * bc : line + 1].sum()
+        elif axis == ROW_WORD:
             lo, hi = blk * bc, min(c, (blk + 1) * bc)
             if site == CHK_PRED:
                 value = a[line, : step + 1] @ b[: step + 1, lo:hi].sum(axis=1)
@@ -247,3 +363,46 @@ def word_deltas(values: np.ndarray, bits: np.ndarray, integer: bool) -> np.ndarr
     flipped = (word32.view(np.uint32) ^ (np.uint32(1) << bits.astype(np.uint32))).view(np.float32)
     with np.errstate(invalid="ignore", over="ignore"):
         return flipped.astype(np.float64) - word32.astype(np.float64)
+
+
+def encoder_shifts(
+    faults: ChecksumFaults,
+    deltas: np.ndarray,
+    a_block: np.ndarray,
+    b_block: np.ndarray,
+    block_shape: tuple[int, int],
+) -> list[np.ndarray]:
+    """Per fault of one fold (chk_enc ones; others get an empty array) the change of the predicted words its
+    encoder word feeds, given `deltas` (word_deltas of word_values): a row-group fault (e^T A_i at step t) the
+    c predicted column words of block row i, delta x B[t, n]; a column-group one (B e_j) the r predicted row
+    words of block column j, A[m, t] x delta. Integer words: the exact int32 (wrapping) change of each
+    predicted word (int64); fp: delta x operand in float64 (first order, as for the other sites)."""
+    integer = np.issubdtype(a_block.dtype, np.integer)
+    a = a_block.astype(np.int64 if integer else np.float64)
+    b = b_block.astype(np.int64 if integer else np.float64)
+    r, c = a.shape[0], b.shape[1]
+    br = block_shape[0] if 0 < block_shape[0] < r else r
+    bc = block_shape[1] if 0 < block_shape[1] < c else c
+    out: list[np.ndarray] = []
+    for i in range(len(faults)):
+        if int(faults.site[i]) != CHK_ENC:
+            out.append(np.zeros(0, np.int64 if integer else np.float64))
+            continue
+        blk, step = int(faults.block[i]), int(faults.step[i])
+        if int(faults.axis[i]) == ROW_WORD:
+            operand = b[step]
+            clean = a[blk * br : (blk + 1) * br].sum(axis=0) @ b  # the predicted column words of block row i
+        else:
+            operand = a[:, step]
+            clean = a @ b[:, blk * bc : (blk + 1) * bc].sum(axis=1)  # the predicted row words of block column j
+        if integer:
+            delta = np.int64(deltas[i])
+            out.append(_wrap32(clean + delta * operand) - _wrap32(clean))
+        else:
+            out.append(float(deltas[i]) * operand)
+    return out
+
+
+def _wrap32(values: np.ndarray) -> np.ndarray:
+    """int64 values as an int32 register holds them (two's complement), as int64."""
+    return ((values + 2**31) % 2**32) - 2**31

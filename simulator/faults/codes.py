@@ -9,6 +9,7 @@ from simulator.kernels.codes import (
     B_REG,
     BF16,
     CHK_CMP,
+    CHK_ENC,
     CHK_PRED,
     CHK_SUM,
     DRAIN,
@@ -27,13 +28,13 @@ DATATYPE_CODE = {Datatype.INT8: INT8, Datatype.FP16: FP16, Datatype.BF16: BF16, 
 SITE_CODE = {
     Site.ACC: ACC, Site.MULT: MULT, Site.A_REG: A_REG, Site.B_REG: B_REG,
     Site.CHK_PRED: CHK_PRED, Site.CHK_SUM: CHK_SUM, Site.CHK_CMP: CHK_CMP,
-    Site.SRAM_A: SRAM_A, Site.SRAM_B: SRAM_B, Site.SRAM_C: SRAM_C, Site.DRAIN: DRAIN,
+    Site.SRAM_A: SRAM_A, Site.SRAM_B: SRAM_B, Site.SRAM_C: SRAM_C, Site.DRAIN: DRAIN, Site.CHK_ENC: CHK_ENC,
 }  # fmt: skip
 SITE_OF_CODE = {code: site for site, code in SITE_CODE.items()}
 # the order in which sampling draws sites: append new sites last, or seeds change meaning
 CANONICAL_SITES = (
     Site.ACC, Site.MULT, Site.A_REG, Site.B_REG, Site.CHK_PRED, Site.CHK_SUM, Site.CHK_CMP, Site.SRAM_A, Site.SRAM_B,
-    Site.SRAM_C, Site.DRAIN,
+    Site.SRAM_C, Site.DRAIN, Site.CHK_ENC,
 )  # fmt: skip
 PE_SITES = tuple(s for s in CANONICAL_SITES if s.in_pe)  # drawn by faults.sampling, resolved by the kernels
 CHECKSUM_SITES = tuple(s for s in CANONICAL_SITES if s.in_checksum)  # drawn by faults.checksum_faults

@@ -49,9 +49,12 @@ def explicit_sram_operands(spec: FaultSpec) -> list[str]:
     return [op for op in ("a", "b") if op in placed]
 
 
-def with_explicit_checksum(drawn: ChecksumFaults, spec: FaultSpec, gemm_name: str, attempt: int) -> ChecksumFaults:
+def with_explicit_checksum(
+    drawn: ChecksumFaults, spec: FaultSpec, gemm_name: str, attempt: int, geom: CheckGeometry | None = None
+) -> ChecksumFaults:
     """`drawn` (one attempt of one GEMM instance) plus the spec's explicit checksum faults of that instance
-    (first check only: attempt 0), fold order, each after the random faults of its fold."""
+    (first check only: attempt 0), fold order, each after the random faults of its fold. `geom` (the GEMM's
+    check geometry) places a chk_enc fault's block: its row's (column's) check block."""
     given = _given(spec, EXPLICIT_CHECKSUM_SITES, gemm_name, drawn.instance) if attempt == 0 else []
     if not given:
         return drawn
@@ -65,11 +68,25 @@ def with_explicit_checksum(drawn: ChecksumFaults, spec: FaultSpec, gemm_name: st
         "site": [SITE_CODE[f.site] for f in given],
         "axis": [ROW_WORD if f.row is not None else COL_WORD for f in given],
         "line": [f.row if f.row is not None else f.col for f in given],
-        "block": [f.block or 0 for f in given], "step": [f.step or 0 for f in given], "bit": [f.bit for f in given],
+        "block": [_block_of(f, geom) for f in given], "step": [f.step or 0 for f in given],
+        "bit": [f.bit for f in given],
     }  # fmt: skip
     columns = {k: np.concatenate([getattr(drawn, k), np.asarray(v, np.int64)]) for k, v in extra.items()}
     order = np.argsort(columns["fold_index"], kind="stable")
     return ChecksumFaults(drawn.gemm_index, drawn.instance, **{k: v[order] for k, v in columns.items()})
+
+
+def _block_of(f: ExplicitFault, geom: CheckGeometry | None) -> int:
+    """The check block of an explicit checksum fault: given (`block`, default 0), or a chk_enc fault's row's
+    block row (column's block column)."""
+    if f.site is not Site.CHK_ENC:
+        return f.block or 0
+    if geom is None:
+        raise ValueError("an explicit chk_enc fault needs the check geometry to place its block")
+    assert f.fold is not None
+    line, size = (f.row, geom.block_rows[f.fold]) if f.row is not None else (f.col, geom.block_cols[f.fold])
+    assert line is not None
+    return int(line // size)
 
 
 def explicit_sram_faults(
@@ -226,6 +243,9 @@ def _check_checksum_word(where: str, f: ExplicitFault, geom: CheckGeometry) -> N
     assert line is not None
     if line >= extent:
         raise ValueError(f"{where}: {axis}: {line} outside fold {j}'s {r} x {c} output block")
+    if f.site is Site.CHK_ENC:
+        _check_encoder_add(where, f, line, br if is_row else bc, k)
+        return
     block, n_blocks = f.block or 0, (nbc if is_row else nbr)
     if block >= n_blocks:
         along = "columns" if is_row else "rows"
@@ -240,6 +260,20 @@ def _check_checksum_word(where: str, f: ExplicitFault, geom: CheckGeometry) -> N
     step = f.step or 0
     if step >= steps:
         raise ValueError(f"{where}: step: {step} of {steps} {what}")
+
+
+def _check_encoder_add(where: str, f: ExplicitFault, line: int, size: int, k: int) -> None:
+    """An encoder add exists: `line` is not the first of its check block's rows (columns), `block` (if given)
+    is that block, `step` a K step of the fold."""
+    axis, group = ("row", "block row") if f.row is not None else ("col", "block column")
+    block = line // size
+    if f.block is not None and f.block != block:
+        raise ValueError(f"{where}: block: {f.block}, but {axis} {line} lies in {group} {block}")
+    if line % size == 0:
+        raise ValueError(f"{where}: {axis}: {line} is the first of its {group} (the encoder loads it: no add)")
+    step = f.step or 0
+    if step >= k:
+        raise ValueError(f"{where}: step: {step} of {k} K steps")
 
 
 def _check_sram(where: str, f: ExplicitFault, s: GemmSchedule, folds: FoldTable) -> None:

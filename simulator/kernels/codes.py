@@ -16,6 +16,8 @@ CHK_PRED, CHK_SUM, CHK_CMP = 4, 5, 6
 SRAM_A, SRAM_B = 7, 8
 # Bits of the C scratchpad and the accumulator drain registers (faults.output_faults, verify.output_effects).
 SRAM_C, DRAIN = 9, 10
+# The checksum operand encoders e^T A / B e (faults.checksum_faults, opt-in; code after the existing sites).
+CHK_ENC = 11
 
 # How a fault changes its bit: invert it (transient) or force it (permanent stuck-at-0 / -1).
 FLIP, STUCK0, STUCK1 = 0, 1, 2

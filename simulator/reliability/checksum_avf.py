@@ -1,11 +1,13 @@
 """Vulnerability of the checksum hardware itself, from single-fault injection, and its FIT per policy.
 
 The checksum words (faults.checksum_faults: predicted sums `chk_pred`, actual sums `chk_sum`, verdict
-latches `chk_cmp`) are exposed per operation like the PE registers: one inference exposes, per selected
-GEMM instance and fold, the check's operations x the site's word bits (the run's ABFT check blocks). A
+latches `chk_cmp`; the operand encoders `chk_enc` when selected, per add) are exposed per operation like
+the PE registers: one inference exposes, per selected GEMM instance and fold, the check's operations x
+the site's word bits (the run's ABFT check blocks). A
 single fault is one (GEMM, instance, fold, word, operation, bit) drawn uniformly over them
 (SeedSequence([seed, 8]): as many faults per site, each site's GEMM weighted by its bit-operations, the
-instance, the fold weighted by its operations, then faults.checksum_faults.place_words and the bit). Its exact deviation
+instance, the fold weighted by its operations, then faults.checksum_faults.place_words (chk_enc:
+place_encoder_adds, after the GEMM's other sites) and the bit). Its exact deviation
 (word_values / word_deltas on the fold's operands) is checked as a faulty run checks it
 (verify.checksum_checks) and the policy's own decide() settles its fate, the fold's data being clean:
 
@@ -40,11 +42,13 @@ from simulator.faults.checksum_faults import (
     ChecksumFaults,
     check_geometry,
     checksum_operations,
+    place_encoder_adds,
     place_words,
     word_deltas,
     word_values,
 )
 from simulator.faults.codes import CHECKSUM_SITES, SITE_CODE
+from simulator.kernels.codes import CHK_ENC
 from simulator.mapping.schedule import GemmSchedule
 from simulator.metrics.stats import DEFAULT_CONFIDENCE, Interval
 from simulator.reliability.rates import fit_from_exposure
@@ -81,7 +85,7 @@ class ChecksumExposure:
 def checksum_exposure(
     schedules: Sequence[GemmSchedule], spec: FaultSpec, hw: HwConfig, abft: AbftConfig, operands: OperandCache
 ) -> ChecksumExposure | None:
-    """The exposed checksum bit-operations of a workload (None when the spec selects no checksum site)."""
+    """The exposed checksum bit-operations of a workload, per selected site that has any (None when none has)."""
     sites = tuple(s for s in CHECKSUM_SITES if s in spec.sites)
     chosen = [i for i, s in enumerate(schedules) if spec.selects(s.gemm)]
     if not sites or not chosen:
@@ -94,9 +98,16 @@ def checksum_exposure(
         geoms[g] = check_geometry(hw.array.dataflow, operands.folds(g), blocks[g])
         ops = checksum_operations(geoms[g])
         rows.append([float(ops[SITE_CODE[s]].sum()) * w for s, w in zip(sites, windows[:, 1], strict=True)])
+    bit_ops = np.array(rows, np.float64)
+    # a site with no exposed bit-operation (chk_enc when every check block is one row and one column
+    # wide: no encoder add) cannot be struck: it has no AVF to measure and contributes 0 FIT
+    exposed = bit_ops.sum(axis=0) > 0
+    if not exposed.any():
+        return None
     return ChecksumExposure(
-        sites, np.array(chosen, np.int64), np.array([schedules[g].gemm.count for g in chosen], np.int64),
-        np.array(rows, np.float64), windows[:, 0], windows[:, 1], geoms, blocks,
+        tuple(s for s, e in zip(sites, exposed, strict=True) if e), np.array(chosen, np.int64),
+        np.array([schedules[g].gemm.count for g in chosen], np.int64),
+        bit_ops[:, exposed], windows[exposed, 0], windows[exposed, 1], geoms, blocks,
     )  # fmt: skip
 
 
@@ -155,7 +166,11 @@ def run_checksum_campaign(
     axis, line, block, step = np.empty((4, n), np.int64)
     for g in np.unique(gemm):
         hit = np.flatnonzero(gemm == g)
-        axis[hit], line[hit], block[hit], step[hit] = place_words(rng, site[hit], exposure.geoms[int(g)], fold[hit])
+        words, enc = hit[site[hit] != CHK_ENC], hit[site[hit] == CHK_ENC]  # chk_enc: its adds (opt-in)
+        axis[words], line[words], block[words], step[words] = place_words(rng, site[words], exposure.geoms[int(g)],
+                                                                          fold[words])  # fmt: skip
+        if enc.size:
+            axis[enc], line[enc], block[enc], step[enc] = place_encoder_adds(rng, exposure.geoms[int(g)], fold[enc])
     bit = exposure.first_bit[s_pos] + rng.integers(0, exposure.bits[s_pos])
     fate = np.zeros((len(policies), n), np.int8)
     for t in range(n):
@@ -183,7 +198,7 @@ def _fates(
     deltas = word_deltas(word_values(faults, a_blk, b_blk, block), faults.bit, datatype.is_integer)
     tol = tolerance_for(datatype, a_blk, b_blk, abft.fp_tolerance_factor)
     shape = (a_blk.shape[0], b_blk.shape[1])
-    verdict = checked_blocks([], faults, deltas, shape, block, tol, datatype.is_integer)
+    verdict = checked_blocks([], faults, deltas, shape, block, tol, datatype.is_integer, (a_blk, b_blk))
     check = FoldVerification(s.gemm.kind, operands.scale(g, inst), verdict.blocks, False, s.gemm.name)
     out = []
     for policy in policies:

@@ -6,7 +6,8 @@ flipped; per checksum fault it reports whether its row / column verdict became a
 of the checksum faults (`false_alarm`: the check sees a deviation the data does not have) or lost a
 flag the data raised (`hidden`). `ChecksumLog` keeps those faults of a run (they corrupt no output:
 their fate is `masked`, their cost the recomputations they trigger) and merges them into the
-ledger's table for the fates, the outcomes and the fault log.
+ledger's table for the fates, the outcomes and the fault log. An operand-encoder fault (chk_enc) changes
+every predicted word its encoder word feeds, so its verdict reads all of them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from simulator.abft.checksum import BlockDeviation
-from simulator.faults.checksum_faults import ROW_WORD, ChecksumFaults
-from simulator.kernels.codes import CHK_CMP, CHK_PRED, FLIP
+from simulator.faults.checksum_faults import ROW_WORD, ChecksumFaults, encoder_shifts
+from simulator.kernels.codes import CHK_CMP, CHK_ENC, CHK_PRED, FLIP
 from simulator.verify.ledger import LedgerTable, with_added_faults
 
 
@@ -38,20 +39,43 @@ def checked_blocks(
     block_shape: tuple[int, int],
     tolerances: tuple[np.ndarray, np.ndarray] | None,
     integer: bool,
+    operands: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ChecksumVerdicts:
     """The check blocks of one fold attempt with its checksum faults applied. `deltas`: per fault the
-    change of its word's final value (faults.checksum_faults.word_deltas; ignored for chk_cmp)."""
+    change of its word's final value (faults.checksum_faults.word_deltas; ignored for chk_cmp). `operands`:
+    the fold's (A block, B block), needed when a chk_enc fault is among them (its encoder word shifts every
+    predicted word it feeds, faults.checksum_faults.encoder_shifts); such a fault is a false alarm when one
+    of those words becomes flagged only because of the checksum faults, hidden when one loses a data flag."""
     n_rows, n_cols = shape
     br = block_shape[0] if 0 < block_shape[0] < n_rows else n_rows
     bc = block_shape[1] if 0 < block_shape[1] < n_cols else n_cols
-    row_word = faults.axis == ROW_WORD
-    origin_r = np.where(row_word, (faults.line // br) * br, faults.block * br)
-    origin_c = np.where(row_word, faults.block * bc, (faults.line // bc) * bc)
-    index = np.where(row_word, faults.line - origin_r, faults.line - origin_c)  # row / column in its block
     dtype = np.int64 if integer else np.float64
+    encoder = faults.site == CHK_ENC
+    shifts: list[np.ndarray] = []
+    if encoder.any():
+        if operands is None:
+            raise ValueError("checked_blocks: chk_enc faults need the fold's operands")
+        shifts = encoder_shifts(faults, deltas, operands[0], operands[1], block_shape)
+    # the words each fault changes: (block origin, is a row word, index in its block, signed change or None)
+    touches: list[list[tuple[tuple[int, int], bool, int, float | int | None]]] = []
+    signed = np.where(faults.site == CHK_PRED, -1, 1) * np.asarray(deltas)
+    for i in range(len(faults)):
+        site, line, blk = int(faults.site[i]), int(faults.line[i]), int(faults.block[i])
+        row_word = bool(faults.axis[i] == ROW_WORD)
+        if site == CHK_ENC:  # a row-group encoder feeds the column words of its block row, and vice versa
+            moved = -shifts[i]  # a predicted word's change shifts the deviation (actual - predicted) by minus it
+            if row_word:
+                words = [((blk * br, (n // bc) * bc), False, n % bc, moved[n]) for n in range(n_cols)]
+            else:
+                words = [(((m // br) * br, blk * bc), True, m % br, moved[m]) for m in range(n_rows)]
+            touches.append(words)
+            continue
+        key = ((line // br) * br, blk * bc) if row_word else (blk * br, (line // bc) * bc)
+        index = line - key[0] if row_word else line - key[1]
+        touches.append([(key, row_word, index, None if site == CHK_CMP else signed[i])])
     blocks = {(b.row0, b.col0): b for b in data_blocks}
     work: dict[tuple[int, int], list[np.ndarray]] = {}
-    for key in sorted(set(zip(origin_r.tolist(), origin_c.tolist(), strict=True))):
+    for key in sorted({t[0] for words in touches for t in words}):
         b = blocks.get(key)
         row0, col0 = key
         h, w = min(br, n_rows - row0), min(bc, n_cols - col0)
@@ -64,30 +88,34 @@ def checked_blocks(
             np.asarray(b.row_tolerance, np.float64).copy(), np.asarray(b.col_tolerance, np.float64).copy(),
         ]  # fmt: skip
 
-    def flagged(i: int) -> bool:
-        rsd, csd, rt, ct = work[(int(origin_r[i]), int(origin_c[i]))]
-        dev, tol = (rsd, rt) if row_word[i] else (csd, ct)
-        j = int(index[i])
+    def flagged(key: tuple[int, int], is_row: bool, j: int) -> bool:
+        rsd, csd, rt, ct = work[key]
+        dev, tol = (rsd, rt) if is_row else (csd, ct)
         return not bool(abs(dev[j]) <= tol[j])
 
-    before = np.array([flagged(i) for i in range(len(faults))], bool)
-    signed = np.where(faults.site == CHK_PRED, -1, 1) * np.asarray(deltas)
-    for i in range(len(faults)):  # a handful per fold attempt
-        if int(faults.site[i]) == CHK_CMP:
-            continue
-        rsd, csd, _, _ = work[(int(origin_r[i]), int(origin_c[i]))]
-        (rsd if row_word[i] else csd)[int(index[i])] += signed[i].astype(dtype)
-    latch_flips: dict[tuple[int, int, bool, int], int] = {}
+    before = [[flagged(k, r, j) for k, r, j, _ in words] for words in touches]
+    for words in touches:  # a handful per fold attempt
+        for key, is_row, j, change in words:
+            if change is not None:
+                rsd, csd, _, _ = work[key]
+                (rsd if is_row else csd)[j] += np.asarray(change).astype(dtype)
+    latch_flips: dict[tuple[tuple[int, int], bool, int], int] = {}
     for i in np.flatnonzero(faults.site == CHK_CMP).tolist():
-        latch = (int(origin_r[i]), int(origin_c[i]), bool(row_word[i]), int(index[i]))
-        latch_flips[latch] = latch_flips.get(latch, 0) + 1
-    for (row0, col0, is_row, j), flips in latch_flips.items():
+        key, is_row, j, _ = touches[i][0]
+        latch_flips[(key, is_row, j)] = latch_flips.get((key, is_row, j), 0) + 1
+    for (key, is_row, j), flips in latch_flips.items():
         if flips % 2 == 0:
             continue
-        rsd, csd, rt, ct = work[(row0, col0)]
+        rsd, csd, rt, ct = work[key]
         dev, tol = (rsd, rt) if is_row else (csd, ct)
         tol[j] = np.inf if not abs(dev[j]) <= tol[j] else -1.0  # the verdict inverts (a NaN stays flagged)
-    after = np.array([flagged(i) for i in range(len(faults))], bool)
+    after = [[flagged(k, r, j) for k, r, j, _ in words] for words in touches]
+    false_alarm = np.array(
+        [any(a and not b for a, b in zip(x, y, strict=True)) for x, y in zip(after, before, strict=True)], bool
+    )
+    hidden = np.array(
+        [any(b and not a for a, b in zip(x, y, strict=True)) for x, y in zip(after, before, strict=True)], bool
+    )
     out = []
     for key in sorted(blocks):
         b = blocks[key]
@@ -95,7 +123,7 @@ def checked_blocks(
             rsd, csd, rt, ct = work[key]
             b = replace(b, rsd=rsd, csd=csd, row_tolerance=rt, col_tolerance=ct)
         out.append(b)
-    return ChecksumVerdicts(tuple(out), after & ~before, before & ~after)
+    return ChecksumVerdicts(tuple(out), false_alarm, hidden)
 
 
 class ChecksumLog:

@@ -289,6 +289,7 @@ class FaultVerifier:
                 self.spec,
                 name,
                 attempt,
+                geom,
             ),
         )
 
@@ -314,7 +315,7 @@ class FaultVerifier:
         a_blk, b_blk = self.operands.fold_blocks(gemm_index, instance, fold)
         deltas = word_deltas(word_values(faults, a_blk, b_blk, block), faults.bit, datatype.is_integer)
         tol = tolerance_for(datatype, a_blk, b_blk, self.abft.fp_tolerance_factor)
-        verdicts = checked_blocks(blocks, faults, deltas, state.shape, block, tol, datatype.is_integer)
+        verdicts = checked_blocks(blocks, faults, deltas, state.shape, block, tol, datatype.is_integer, (a_blk, b_blk))
         self.checksum_log.add(faults, verdicts)
         return list(verdicts.blocks)
 
