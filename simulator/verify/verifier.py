@@ -50,7 +50,7 @@ from simulator.faults.sampling import (
     sample_permanent_faults,
 )
 from simulator.kernels.checksum_check import exact_check_with_checksum_faults
-from simulator.kernels.codes import FLIP, T_CU, T_RU
+from simulator.kernels.codes import CHK_ENC, FLIP, T_CU, T_RU
 from simulator.kernels.fold_check import exact_fold_check, exact_fold_checks
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable
@@ -324,16 +324,16 @@ class FaultVerifier:
             BlockDeviation, ...] | None:  # fmt: skip
         """`_with_checksum_faults` over `_deviations` and `mark_detected` for an integer fold checked
         as one block, in one kernels.checksum_check call (logged): the check blocks, or None
-        (nothing done) when the operand blocks do not span the fold's output block or a fault names
-        another check block's word."""
+        (nothing done) when the operand blocks do not span the fold's output block, a fault names
+        another check block's word or sits in an operand encoder (chk_enc)."""
         assert drawn is not None
         a_blk, b_blk = self.operands.fold_blocks(gemm_index, instance, fold)
         n_rows, n_cols = state.shape
         if a_blk.shape[0] != n_rows or b_blk.shape[1] != n_cols:
             return None
         faults = drawn.select(slice(*span))
-        if faults.block.any():  # a word of another check block (explicit faults): the general path
-            return None
+        if faults.block.any() or (faults.site == CHK_ENC).any():  # another check block's word (explicit faults)
+            return None  # or an encoder fault (it shifts many predicted words): the general path
         rsd, csd, row_tol, col_tol, rows, cols, false_alarm, hidden, detected = exact_check_with_checksum_faults(
             state.rows, state.cols, state.delta, state.alive, state.owner, state.fault_count, faults.site,
             faults.axis == ROW_WORD, faults.line, faults.block, faults.step, faults.bit, a_blk, b_blk,
