@@ -7,12 +7,15 @@ baseline tree is only read). Prints per tree the median user+system CPU seconds 
 of the child process and the faults it reports per CPU second, then the speed-up; CPU time is the
 steadier figure on a shared machine. "Handled faults" = `faults_injected` of the run's policies.
 
-Measured (issue 11, 2 shared cores): 10.4 s vs 31.4 s CPU for a checkout of b813a50 (3.0x),
-10.5 s vs 16.9 s for main at 0b01ca5 (1.6x, the same 448,591 faults and byte-identical JSON),
-43,000 handled faults per CPU-second (7.9 s vs 34.0 s, 4.3x, before main added K split and the
-checksum-unit fault sites). What bounds it:
-~75,000 fold checks and ~55,000 recompute passes, each a verdict event on the SimPy model and a few
-Python objects in the ledger (engine ~20 %, ledger flattening ~13 %, synthetic operands ~12 %).
+Measured (issue 11, 2 shared cores, load 3 to 6): 8.63 s vs 32.19 s CPU for a checkout of b813a50
+(3.7x, 52,000 handled faults per CPU-second); 9.1 s vs 12.1 s for main at 9e6ac3c (1.33x, medians of
+3 runs alternating the trees; the same 448,591 faults and byte-identical JSON). On the code merged with
+main fed663c, trees alternating, load under 2: 9.05 s vs 34.5 s (b813a50, 3.8x) and 11.6 s (main,
+1.29x). Earlier: 10.4 s vs 31.4 s (3.0x) before the verifier's column-store ledger and check kernels.
+What bounds it now
+(cProfile, 19.7 s profiled): the SimPy model's own work ~7.7 s (~91,000 verdict events, ~67,000
+recompute passes), the verifier's retry rounds 6.0 s (fault draws, effect resolution and operand
+set-up ~2.5 s of it), first passes 3.4 s (draws and operands 2.3 s), end-of-run fates 1.35 s.
 """
 
 from __future__ import annotations

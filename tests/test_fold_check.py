@@ -1,4 +1,4 @@
-"""kernels.fold_check.exact_fold_check against its references: abft.checksum.block_deviations
+"""kernels.fold_check.exact_fold_check(s) against their references: abft.checksum.block_deviations
 (one block, tolerance 0) and verify.ledger.FoldErrors.mark_detected."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from simulator.abft.checksum import block_deviations
 from simulator.abft.protocol import FoldVerification
 from simulator.kernels.fold_check import exact_fold_check
 from simulator.verify.ledger import FoldErrors
+from simulator.verify.verifier import _BATCHED_CHECK_FOLDS, _exact_checks
 
 
 def _fold(rng: np.random.Generator, n_rows: int, n_cols: int, n_faults: int, n_errors: int) -> FoldErrors:
@@ -85,3 +86,31 @@ def test_block_flags_follow_replace_and_with_flags():
     given = BlockDeviation.with_flags(0, 0, block.rsd, block.csd, block.row_tolerance, block.col_tolerance,
                                       np.array([1]), np.array([0]))  # fmt: skip
     assert given.flagged_rows.tolist() == [1] and given.detected and given.rsd is block.rsd
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_round_of_folds_in_one_call_matches_one_call_per_fold(seed):
+    """kernels.fold_check.exact_fold_checks over concatenated folds (verify.verifier._exact_checks,
+    one call per check round of at least _BATCHED_CHECK_FOLDS folds) against exact_fold_check fold
+    by fold."""
+    rng = np.random.default_rng(1000 + seed)
+    states = []
+    for _ in range(int(rng.integers(_BATCHED_CHECK_FOLDS, 3 * _BATCHED_CHECK_FOLDS))):
+        n_faults = int(rng.integers(0, 6))
+        n_errors = int(rng.integers(0, 12)) if n_faults else 0
+        states.append(_fold(rng, int(rng.integers(1, 9)), int(rng.integers(1, 9)), n_faults, n_errors))
+    batched = _exact_checks(states)
+    for state, (blocks, detected) in zip(states, batched, strict=True):
+        live, rsd, csd, flagged_rows, flagged_cols, one_detected = exact_fold_check(
+            state.rows, state.cols, state.delta, state.alive, state.owner, *state.shape, state.fault_count
+        )
+        if not live:
+            assert blocks == () and detected is None
+            continue
+        (block,) = blocks
+        for mine, theirs in ((block.rsd, rsd), (block.csd, csd), (block.flagged_rows, flagged_rows),
+                             (block.flagged_cols, flagged_cols), (detected, one_detected)):  # fmt: skip
+            assert mine.dtype == theirs.dtype and mine.tolist() == theirs.tolist()
+        assert block.row_tolerance.tolist() == [0.0] * state.shape[0]
+        assert block.detected == bool(rsd.any() or csd.any())
+    assert _exact_checks([]) == []  # (a short round takes exact_fold_check fold by fold)

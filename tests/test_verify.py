@@ -9,17 +9,20 @@ import pytest
 from abft_driver import drive, small_hw
 from test_fault_sampling import P_MIN, chi_square_p
 
+from simulator.abft.check_cost import check_extents
 from simulator.abft.policies import PolicyContext
 from simulator.abft.protocol import ACCEPT, Action, Decision, TileCheck
 from simulator.abft.registry import make_policy
 from simulator.abft.retry import retry_rounds
 from simulator.config.enums import Datatype
 from simulator.config.fault_spec import FaultSpec
+from simulator.config.loader import load_hw
 from simulator.kernels.element_dots import element_dots, element_dots_exact, element_dots_reference
+from simulator.mapping.fold_table import fold_table
 from simulator.mapping.region import Region, Scope
 from simulator.mapping.schedule import schedule_gemm
 from simulator.verify.fates import CORRECTED, ESCAPED, FATES, MASKED, RECOMPUTED, TOLERATED
-from simulator.verify.verifier import make_verifier
+from simulator.verify.verifier import make_verifier, output_block_shapes
 from simulator.verify.writeback import WriteBack
 from simulator.workload.gemm import Gemm
 
@@ -222,3 +225,16 @@ def test_explicit_faults_come_back_as_records_with_their_fates():
         assert rec.fate[0] == fate and rec.attempt[0] == 0
         assert rec.outputs_corrupted[0] == (1 if name == "none" else 0)
         assert rec.max_abs_error[0] == (2.0**30 if name == "none" else 0.0)
+
+
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+@pytest.mark.parametrize("extra", [[], ["mapping.policy=fixed", "mapping.k_chunk=16"]])
+def test_output_block_shapes_match_check_extents(dataflow, extra):
+    """The verifier's one-pass fold shapes against abft.check_cost.check_extents fold by fold
+    (edge folds, K split into chunks)."""
+    hw = load_hw("edge_32x32", [f"array.dataflow={dataflow}", "array.rows=8", "array.cols=4", *extra])
+    for gemm in (Gemm("g", "fc1", 19, 37, 11), Gemm("h", "qkv", 8, 4, 30)):
+        s = schedule_gemm(gemm, hw)
+        folds = fold_table(hw.array.dataflow, gemm.m, gemm.k, gemm.n, hw.array.rows, hw.array.cols, s.order)
+        expected = [(e.out_rows, e.out_cols) for e in (check_extents(s, folds.fold(i)) for i in range(len(folds)))]
+        assert output_block_shapes(hw.array.dataflow, folds) == expected

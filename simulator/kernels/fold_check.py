@@ -44,3 +44,63 @@ def exact_fold_check(
             if alive[e] and delta[e] != 0 and (rsd[rows[e]] != 0 or csd[cols[e]] != 0):
                 detected[owner[e]] = True
     return live, rsd, csd, np.flatnonzero(rsd), np.flatnonzero(csd), detected
+
+
+@njit(cache=True)
+def exact_fold_checks(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    delta: np.ndarray,
+    alive: np.ndarray,
+    owner: np.ndarray,
+    element_offsets: np.ndarray,
+    n_rows: np.ndarray,
+    n_cols: np.ndarray,
+    n_faults: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+           np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """`exact_fold_check` of F folds in one call (a check round's folds): fold f's errors are
+    elements element_offsets[f]..element_offsets[f+1]-1 of the concatenated columns (`owner` local
+    to the fold), its block n_rows[f] x n_cols[f], its faults n_faults[f]. Returns (live errors per
+    fold, RSDs, CSDs, flagged rows, flagged columns, detected, row offsets, column offsets, flagged
+    row offsets, flagged column offsets, fault offsets): fold f's RSD is RSDs[row offsets[f]:row
+    offsets[f+1]], its flagged rows (fold-block indices) flagged rows[flagged row offsets[f]:...],
+    likewise its CSD, flagged columns and its faults' detected flags."""
+    n_folds = n_rows.shape[0]
+    row_at = np.zeros(n_folds + 1, np.int64)
+    col_at = np.zeros(n_folds + 1, np.int64)
+    fault_at = np.zeros(n_folds + 1, np.int64)
+    for f in range(n_folds):
+        row_at[f + 1] = row_at[f] + n_rows[f]
+        col_at[f + 1] = col_at[f] + n_cols[f]
+        fault_at[f + 1] = fault_at[f] + n_faults[f]
+    rsd = np.zeros(row_at[n_folds], np.int64)
+    csd = np.zeros(col_at[n_folds], np.int64)
+    detected = np.zeros(fault_at[n_folds], np.bool_)
+    live = np.zeros(n_folds, np.int64)
+    for f in range(n_folds):
+        r0, c0 = row_at[f], col_at[f]
+        for e in range(element_offsets[f], element_offsets[f + 1]):
+            if alive[e] and delta[e] != 0:
+                rsd[r0 + rows[e]] += delta[e]
+                csd[c0 + cols[e]] += delta[e]
+                live[f] += 1
+        if live[f]:
+            for e in range(element_offsets[f], element_offsets[f + 1]):
+                if alive[e] and delta[e] != 0 and (rsd[r0 + rows[e]] != 0 or csd[c0 + cols[e]] != 0):
+                    detected[fault_at[f] + owner[e]] = True
+    flagged_rows, flagged_cols = np.zeros(row_at[n_folds], np.int64), np.zeros(col_at[n_folds], np.int64)
+    flagged_row_at, flagged_col_at = np.zeros(n_folds + 1, np.int64), np.zeros(n_folds + 1, np.int64)
+    n_flagged_rows = n_flagged_cols = 0
+    for f in range(n_folds):
+        for i in range(n_rows[f]):
+            if rsd[row_at[f] + i] != 0:
+                flagged_rows[n_flagged_rows] = i
+                n_flagged_rows += 1
+        for j in range(n_cols[f]):
+            if csd[col_at[f] + j] != 0:
+                flagged_cols[n_flagged_cols] = j
+                n_flagged_cols += 1
+        flagged_row_at[f + 1], flagged_col_at[f + 1] = n_flagged_rows, n_flagged_cols
+    return (live, rsd, csd, flagged_rows, flagged_cols, detected, row_at, col_at, flagged_row_at, flagged_col_at,
+            fault_at)  # fmt: skip

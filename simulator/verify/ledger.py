@@ -12,11 +12,21 @@ Struct of arrays, not one object per fault. A `FoldErrors` holds the faults that
 `FaultLedger` maps (gemm, instance, fold) to its FoldErrors and flattens them all into one
 `LedgerTable` for the end-of-run classification (verify.fates); faults come in only through
 `FoldErrors.add` (sampled or explicit faults with their resolved effects).
+
+Column store: a pass's faults arrive as one batch over many folds (a first pass of a GEMM instance,
+a recomputation round), so the ledger keeps each batch once, as a `_Segment` whose per-fault and
+per-element state (detected, corrected, alive) every fold's FoldErrors holds as views (numpy slices
+share memory, and FoldErrors updates them in place). `FaultLedger.table()` then concatenates a few
+hundred segments instead of one piece per fold pass (a 1e-7 run has ~90,000) and orders them with
+one stable sort. A fold part that grows by concatenation (a partial rerun adds faults to a part
+with faults) leaves its segment and is kept as a loose part. `table_by_parts` is the plain
+per-part flattening, the reference the tests compare `table()` with.
 """
 
 from __future__ import annotations
 
-import copy
+import types
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,20 +34,36 @@ import numpy as np
 from simulator.abft.protocol import Action, FoldVerification
 from simulator.faults.effects import EffectBatch
 from simulator.faults.sampling import FaultBatch
-from simulator.kernels.codes import FLIP, P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
+from simulator.kernels.codes import P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
+from simulator.kernels.error_map import live_error_map
 
 FAULT_COLUMNS = ("attempt", "ordinal", "row", "col", "cycle", "site", "bit", "mode")
 ELEMENT_COLUMNS = ("owner", "rows", "cols", "grows", "gcols", "delta", "alive")
 _EMPTY = np.zeros(0, np.int64)
+_NO_FLAGS = np.zeros(0, bool)
+_NO_FAULTS: Mapping[str, np.ndarray] = types.MappingProxyType({c: _EMPTY for c in FAULT_COLUMNS})  # shared, read-only
 _TABLE_COLUMNS = ("detected", "corrected", "owner", "grows", "gcols", "delta", "alive")  # FoldErrors -> LedgerTable
 
 
 class FoldErrors:
     """The faults of one fold and their errors in its output block (see module docstring)."""
 
-    def __init__(self, kind: str, scale: float, shape: tuple[int, int], integer: bool) -> None:
+    def __init__(
+        self,
+        kind: str,
+        scale: float,
+        shape: tuple[int, int],
+        integer: bool,
+        store: _Store | None = None,
+        fold_id: int = -1,
+    ) -> None:
         self.kind, self.scale, self.shape = kind, scale, shape
-        self.faults: dict[str, np.ndarray] = {c: _EMPTY for c in FAULT_COLUMNS}
+        self._store, self._fold_id = store, fold_id  # the ledger's column store (None: a standalone fold)
+        self._home: tuple[_Segment, int, int] | None = None  # this part's faults lo..hi-1 of a segment
+        self._loose: int = -1  # its slot in the store's loose parts (a part that left its segment)
+        self._part: int = -1  # its part number in the store (orders a fold's parts)
+        self._faults: Mapping[str, np.ndarray] | None = _NO_FAULTS
+        self._source: tuple[FaultBatch, int, int] | None = None  # where `faults` comes from until read
         self.detected = np.zeros(0, bool)
         self.corrected = np.zeros(0, bool)
         self.owner = self.rows = self.cols = self.grows = self.gcols = _EMPTY
@@ -46,6 +72,16 @@ class FoldErrors:
         self.final: Action | None = None
         self.gave_up = False
         self.retired: list[FoldErrors] = []  # earlier passes' faults, every error rewritten
+
+    @property
+    def faults(self) -> Mapping[str, np.ndarray]:
+        """FAULT_COLUMNS of the faults (sliced from the pass's batch when first read: the checks
+        never read them)."""
+        if self._faults is None:
+            assert self._source is not None
+            batch, lo, hi = self._source
+            self._faults = {c: getattr(batch, c)[lo:hi] for c in FAULT_COLUMNS}
+        return self._faults
 
     @property
     def final_flags(self) -> tuple[bool, bool]:
@@ -69,8 +105,10 @@ class FoldErrors:
         if base == 0:  # the common case: the first pass's faults, as views of the shared draw
             self._first(batch, lo, hi, effects, alive)
             return
-        for c in FAULT_COLUMNS:
-            self.faults[c] = np.concatenate([self.faults[c], getattr(batch, c)[lo:hi]])
+        if self._store is not None:
+            self._store.detach(self)  # the arrays below are this part's own from now on
+        mine = self.faults
+        self._faults = {c: np.concatenate([mine[c], getattr(batch, c)[lo:hi]]) for c in FAULT_COLUMNS}
         self.detected = np.concatenate([self.detected, np.zeros(hi - lo, bool)])
         self.corrected = np.concatenate([self.corrected, np.zeros(hi - lo, bool)])
         e_lo, e_hi = int(effects.offsets[lo]), int(effects.offsets[hi])
@@ -87,17 +125,28 @@ class FoldErrors:
         self.alive = np.concatenate([self.alive, keep])
 
     def _first(self, batch: FaultBatch, lo: int, hi: int, effects: EffectBatch, alive: np.ndarray | None) -> None:
-        for c in FAULT_COLUMNS:
-            self.faults[c] = getattr(batch, c)[lo:hi]
-        self.detected, self.corrected = np.zeros(hi - lo, bool), np.zeros(hi - lo, bool)
+        self._faults, self._source = None, (batch, lo, hi)
         e_lo, e_hi = int(effects.offsets[lo]), int(effects.offsets[hi])
-        pos = effects.positions[e_lo:e_hi]
-        offsets = effects.offsets
-        self.owner = np.repeat(np.arange(hi - lo), offsets[lo + 1 : hi + 1] - offsets[lo:hi])
-        self.rows, self.cols = pos[:, P_FOLD_ROW], pos[:, P_FOLD_COL]
-        self.grows, self.gcols = pos[:, P_GEMM_ROW], pos[:, P_GEMM_COL]
         self.delta = effects.delta[e_lo:e_hi]
-        self.alive = np.ones(e_hi - e_lo, bool) if alive is None else alive.copy()
+        if self._store is None:
+            pos = effects.positions[e_lo:e_hi]
+            offsets = effects.offsets
+            self.owner = np.repeat(np.arange(hi - lo), offsets[lo + 1 : hi + 1] - offsets[lo:hi])
+            self.rows, self.cols = pos[:, P_FOLD_ROW], pos[:, P_FOLD_COL]
+            self.grows, self.gcols = pos[:, P_GEMM_ROW], pos[:, P_GEMM_COL]
+            self.detected, self.corrected = np.zeros(hi - lo, bool), np.zeros(hi - lo, bool)
+            self.alive = np.ones(e_hi - e_lo, bool) if alive is None else alive.copy()
+            return
+        seg = self._store.segment(batch, effects)  # views of the batch's shared columns and state
+        self.owner = seg.owner[e_lo:e_hi] - lo
+        self.rows, self.cols = seg.rows[e_lo:e_hi], seg.cols[e_lo:e_hi]
+        self.grows, self.gcols = seg.grows[e_lo:e_hi], seg.gcols[e_lo:e_hi]
+        self.detected, self.corrected = seg.detected[lo:hi], seg.corrected[lo:hi]
+        self.alive = seg.alive[e_lo:e_hi]
+        if alive is not None:
+            self.alive[:] = alive
+        self._home, self._part = (seg, lo, hi), self._store.next_part()
+        seg.fold[lo:hi], seg.part[lo:hi] = self._fold_id, self._part
 
     def erase(self, written: np.ndarray | None) -> None:
         """A recompute pass rewrote the elements in `written` (a mask over the elements; None: all
@@ -105,13 +154,17 @@ class FoldErrors:
         (no live error to detect or correct), so later passes start on empty arrays instead of
         growing these."""
         if written is None or written.all():
-            old = copy.copy(self)  # the current arrays, now frozen (a retired part is only read)
-            old.alive, old.retired = np.zeros(self.alive.shape, bool), []
+            self.alive.fill(False)  # in place: a segment's view sees it too
+            old = object.__new__(FoldErrors)  # the current arrays, now frozen (a retired part is only read)
+            old.__dict__ = {**self.__dict__, "retired": []}
+            if self._store is not None and self._loose >= 0:
+                self._store.loose[self._loose] = old
+            self._home, self._loose = None, -1
             self.retired.append(old)
-            self.faults = {c: _EMPTY for c in FAULT_COLUMNS}
-            self.detected, self.corrected = np.zeros(0, bool), np.zeros(0, bool)
+            self._faults, self._source = _NO_FAULTS, None
+            self.detected = self.corrected = self.alive = _NO_FLAGS  # (size 0: in-place updates change nothing)
             self.owner = self.rows = self.cols = self.grows = self.gcols = _EMPTY
-            self.delta, self.alive = self.delta[:0], np.zeros(0, bool)
+            self.delta = self.delta[:0]
             return
         self.alive &= ~written
 
@@ -159,19 +212,15 @@ class FoldErrors:
 
     def error_map(self, transient_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(element codes row * cols + col, summed error) of the live errors, sorted, zero sums
-        dropped; `transient_only` leaves out stuck-at faults (they hit both DMR copies alike)."""
-        live = self.live()
-        if transient_only:
-            live &= self.faults["mode"][self.owner] == FLIP
-        return _summed(self.rows[live] * self.shape[1] + self.cols[live], self.delta[live])
-
-
-def _summed(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    keys, inverse = np.unique(codes, return_inverse=True)
-    sums = np.zeros(keys.shape, values.dtype)
-    np.add.at(sums, inverse, values)
-    nonzero = sums != 0
-    return keys[nonzero], sums[nonzero]
+        dropped; `transient_only` leaves out stuck-at faults (they hit both DMR copies alike).
+        One kernels.error_map call."""
+        if self._faults is None and self._source is not None:  # the mode column alone, not all of them
+            batch, lo, hi = self._source
+            mode = batch.mode[lo:hi]
+        else:
+            mode = self.faults["mode"]
+        return live_error_map(self.rows, self.cols, self.delta, self.alive, self.owner, mode, self.shape[1],
+                              transient_only)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,39 +302,157 @@ def with_added_faults(
     )  # fmt: skip
 
 
+class _Segment:
+    """One fault batch of a ledger (a pass over several folds) and the mutable state of its faults
+    and elements, which the FoldErrors holding them see as views. `fold`: per fault the ledger's
+    fold id that holds it; `part`: its part number (-1: in no fold, or its part left)."""
+
+    __slots__ = ("alive", "batch", "cols", "corrected", "detected", "effects", "fold", "gcols", "grows", "owner",
+                 "part", "rows")  # fmt: skip
+
+    def __init__(self, batch: FaultBatch, effects: EffectBatch) -> None:
+        n, n_elements = len(batch), int(effects.offsets[-1])
+        self.batch, self.effects = batch, effects
+        self.owner = np.repeat(np.arange(n), np.diff(effects.offsets))  # each element's fault in the batch
+        pos = effects.positions
+        self.rows, self.cols = pos[:, P_FOLD_ROW].copy(), pos[:, P_FOLD_COL].copy()
+        self.grows, self.gcols = pos[:, P_GEMM_ROW].copy(), pos[:, P_GEMM_COL].copy()
+        self.detected, self.corrected = np.zeros(n, bool), np.zeros(n, bool)
+        self.alive = np.ones(n_elements, bool)
+        self.fold, self.part = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
+
+
+class _Store:
+    """A ledger's segments, its loose parts, and the part counter that orders a fold's parts."""
+
+    def __init__(self) -> None:
+        self.segments: list[_Segment] = []
+        self.loose: list[FoldErrors] = []
+        self.parts = 0
+
+    def next_part(self) -> int:
+        self.parts += 1
+        return self.parts - 1
+
+    def segment(self, batch: FaultBatch, effects: EffectBatch) -> _Segment:
+        last = self.segments[-1] if self.segments else None
+        if last is None or last.batch is not batch or last.effects is not effects:
+            last = _Segment(batch, effects)
+            self.segments.append(last)
+        return last
+
+    def detach(self, part: FoldErrors) -> None:
+        """`part` is about to own its arrays: its segment rows stop counting, the part is loose."""
+        if part._home is None:
+            return
+        seg, lo, hi = part._home
+        seg.part[lo:hi] = -1
+        part._home, part._loose = None, len(self.loose)
+        self.loose.append(part)
+
+
 class FaultLedger:
     """Every fold's FoldErrors of a run, by (gemm index, instance, fold index)."""
 
     def __init__(self, integer: bool) -> None:
         self.integer = integer
         self.folds: dict[tuple[int, int, int], FoldErrors] = {}
+        self._store = _Store()
 
     def fold(self, key: tuple[int, int, int], kind: str, scale: float, shape: tuple[int, int]) -> FoldErrors:
         state = self.folds.get(key)
         if state is None:
-            state = self.folds[key] = FoldErrors(kind, scale, shape, self.integer)
+            state = self.folds[key] = FoldErrors(kind, scale, shape, self.integer, self._store, len(self.folds))
         return state
 
-    def table(self, gemm_index: int | None = None) -> LedgerTable:
-        """Flatten the ledger (or one GEMM's part of it), in (gemm, instance, fold) order.
+    @property
+    def loose_parts(self) -> int:
+        """How many fold parts left their segment (they grew by concatenation)."""
+        return len(self._store.loose)
 
-        One pass over the parts gathers every column's pieces (a 1e-7 run has ~75,000 parts),
-        then each column is concatenated once."""
-        owners = sorted(k for k in self.folds if gemm_index is None or k[0] == gemm_index)
+    def table(self) -> LedgerTable:
+        """Flatten the ledger in (gemm, instance, fold) order, each fold's parts in the order they
+        began, each part's faults in their order (as `table_by_parts`): the segments' and loose
+        parts' columns concatenated once, then one stable sort by (fold, part)."""
+        keys = np.array(list(self.folds), np.int64).reshape(-1, 3)  # fold id -> key (ids in insertion order)
+        finals = np.array([s.final_flags for s in self.folds.values()], bool).reshape(-1, 2)
+        rank = np.empty(len(keys), np.int64)
+        rank[np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))] = np.arange(len(keys))
+        fault_parts: dict[str, list[np.ndarray]] = {c: [] for c in (*FAULT_COLUMNS, *_TABLE_COLUMNS, "fold", "part")}
+        n_faults = 0
+        for seg in self._store.segments:
+            kept = seg.part >= 0
+            mine = np.flatnonzero(kept)
+            if mine.size == 0:
+                continue
+            faults: slice | np.ndarray = mine
+            held: slice | np.ndarray = slice(None)
+            if mine.size == kept.size:  # the common case: every fault of the batch is in a part
+                faults, owner = slice(None), seg.owner + n_faults
+            else:
+                held = kept[seg.owner]
+                index = np.full(len(seg.batch), -1, np.int64)
+                index[mine] = n_faults + np.arange(mine.size)
+                owner = index[seg.owner[held]]
+            pieces = {c: getattr(seg.batch, c)[faults] for c in FAULT_COLUMNS}
+            pieces |= {"detected": seg.detected[faults], "corrected": seg.corrected[faults],
+                       "fold": seg.fold[faults], "part": seg.part[faults], "owner": owner,
+                       "grows": seg.grows[held], "gcols": seg.gcols[held],
+                       "delta": seg.effects.delta[held], "alive": seg.alive[held]}  # fmt: skip
+            for c, p in pieces.items():
+                fault_parts[c].append(p)
+            n_faults += mine.size
+        for part in self._store.loose:
+            n = part.fault_count
+            pieces = {c: part.faults[c] for c in FAULT_COLUMNS}
+            pieces |= {"detected": part.detected, "corrected": part.corrected, "fold": np.full(n, part._fold_id),
+                       "part": np.full(n, part._part), "owner": part.owner + n_faults, "grows": part.grows,
+                       "gcols": part.gcols, "delta": part.delta, "alive": part.alive}  # fmt: skip
+            for c, p in pieces.items():
+                fault_parts[c].append(p)
+            n_faults += n
+        empty = {"delta": np.zeros(0, np.int64 if self.integer else np.float64), "detected": np.zeros(0, bool),
+                 "corrected": np.zeros(0, bool), "alive": np.zeros(0, bool)}  # fmt: skip
+        cat = {c: np.concatenate(p) if p else empty.get(c, _EMPTY) for c, p in fault_parts.items()}
+        order = np.lexsort((cat["part"], rank[cat["fold"]]))
+        position = np.empty(n_faults, np.int64)
+        position[order] = np.arange(n_faults)
+        # each fault's elements are contiguous (owners ascend through the pieces): move them as runs
+        per_fault = np.bincount(cat["owner"], minlength=n_faults)
+        starts, sizes = (np.cumsum(per_fault) - per_fault)[order], per_fault[order]
+        elements = np.repeat(starts - (np.cumsum(sizes) - sizes), sizes) + np.arange(int(sizes.sum()))
+        owner = np.repeat(np.arange(n_faults), sizes)
+        fold = cat["fold"][order]
+        return LedgerTable(
+            gemm=keys[fold, 0] if n_faults else _EMPTY,
+            instance=keys[fold, 1] if n_faults else _EMPTY,
+            fold=keys[fold, 2] if n_faults else _EMPTY,
+            faults={c: cat[c][order] for c in FAULT_COLUMNS},
+            detected=cat["detected"][order],
+            corrected=cat["corrected"][order],
+            accepted=finals[fold, 0] if n_faults else np.zeros(0, bool),
+            gave_up=finals[fold, 1] if n_faults else np.zeros(0, bool),
+            owner=owner,
+            grows=cat["grows"][elements],
+            gcols=cat["gcols"][elements],
+            delta=cat["delta"][elements],
+            alive=cat["alive"][elements],
+            false_alarm=np.zeros(n_faults, bool),
+            hidden=np.zeros(n_faults, bool),
+        )
+
+    def table_by_parts(self) -> LedgerTable:
+        """`table()` the plain way, one piece per fold part (the reference the tests compare it with)."""
         fault_parts: dict[str, list[np.ndarray]] = {c: [] for c in FAULT_COLUMNS}
         columns: dict[str, list[np.ndarray]] = {c: [] for c in _TABLE_COLUMNS}
-        keys: list[tuple[int, int, int]] = []
-        counts: list[int] = []
-        sizes: list[int] = []
-        finals: list[tuple[bool, bool]] = []
-        for k in owners:
+        keys, counts, sizes, finals = [], [], [], []
+        for k in sorted(self.folds):
             fold = self.folds[k]  # fold-level facts live on the fold's current part
-            final = fold.final_flags
             for part in fold.parts():
                 keys.append(k)
                 counts.append(part.fault_count)
                 sizes.append(part.owner.shape[0])
-                finals.append(final)
+                finals.append(fold.final_flags)
                 for c, pieces in fault_parts.items():
                     pieces.append(part.faults[c])
                 for c, pieces in columns.items():
@@ -298,22 +465,14 @@ class FaultLedger:
                  "grows": _EMPTY, "gcols": _EMPTY}  # fmt: skip
         cat = {c: np.concatenate(p) if p else empty.get(c, np.zeros(0, bool)) for c, p in columns.items()}
         return LedgerTable(
-            gemm=np.repeat(key_arr[:, 0], n_faults),
-            instance=np.repeat(key_arr[:, 1], n_faults),
+            gemm=np.repeat(key_arr[:, 0], n_faults), instance=np.repeat(key_arr[:, 1], n_faults),
             fold=np.repeat(key_arr[:, 2], n_faults),
             faults={c: np.concatenate(p) if p else _EMPTY for c, p in fault_parts.items()},
-            detected=cat["detected"],
-            corrected=cat["corrected"],
-            accepted=np.repeat(fold_facts[:, 0], n_faults),
-            gave_up=np.repeat(fold_facts[:, 1], n_faults),
-            owner=cat["owner"] + base,
-            grows=cat["grows"],
-            gcols=cat["gcols"],
-            delta=cat["delta"],
-            alive=cat["alive"],
-            false_alarm=np.zeros(int(n_faults.sum()), bool),
-            hidden=np.zeros(int(n_faults.sum()), bool),
-        )
+            detected=cat["detected"], corrected=cat["corrected"], accepted=np.repeat(fold_facts[:, 0], n_faults),
+            gave_up=np.repeat(fold_facts[:, 1], n_faults), owner=cat["owner"] + base, grows=cat["grows"],
+            gcols=cat["gcols"], delta=cat["delta"], alive=cat["alive"],
+            false_alarm=np.zeros(int(n_faults.sum()), bool), hidden=np.zeros(int(n_faults.sum()), bool),
+        )  # fmt: skip
 
     def finals(self) -> dict[tuple[int, int, int], tuple[bool, bool]]:
         """(accepted, gave up) of every fold the verifier checked (FoldErrors.final_flags), by key."""

@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from simulator.abft.check_cost import check_extents
 from simulator.abft.checksum import BlockDeviation, block_deviations, tolerance_for
 from simulator.abft.protocol import (
     Action,
@@ -30,10 +29,11 @@ from simulator.abft.protocol import (
 )
 from simulator.abft.retry import retry_rounds
 from simulator.config.abft_options import AbftConfig
-from simulator.config.enums import FaultKind
+from simulator.config.enums import Dataflow, FaultKind
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.faults.checksum_faults import (
+    ROW_WORD,
     CheckGeometry,
     ChecksumFaults,
     check_geometry,
@@ -49,13 +49,15 @@ from simulator.faults.sampling import (
     permanent_batch,
     sample_permanent_faults,
 )
-from simulator.kernels.codes import FLIP
-from simulator.kernels.fold_check import exact_fold_check
+from simulator.kernels.checksum_check import exact_check_with_checksum_faults
+from simulator.kernels.codes import CHK_ENC, FLIP, T_CU, T_RU
+from simulator.kernels.fold_check import exact_fold_check, exact_fold_checks
 from simulator.mapping.dataflow import geometry_of
+from simulator.mapping.fold_table import FoldTable
 from simulator.mapping.region import Region, Scope, resolve_region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
-from simulator.verify.checksum_checks import ChecksumLog, checked_blocks
+from simulator.verify.checksum_checks import ChecksumLog, ChecksumVerdicts, checked_blocks
 from simulator.verify.fates import FATES, UNRECOVERABLE, Fates, classify
 from simulator.verify.ledger import FaultLedger, FoldErrors, LedgerTable
 from simulator.verify.operand_cache import OperandCache
@@ -65,6 +67,7 @@ from simulator.verify.records import FaultRecords, fault_records
 from simulator.verify.sram_effects import SramInjector
 
 _DUPLICATE_STREAM = 5  # SeedSequence stream of DMR's second copy (faults.sampling uses 1-4)
+_BATCHED_CHECK_FOLDS = 8  # from this many exact folds in a check round on, one kernel call checks them all
 Drawn = tuple[FaultBatch, EffectBatch | None]
 
 
@@ -113,6 +116,7 @@ class FaultVerifier:
         self._sorted: dict[int, bool] = {}  # id of a classified column -> it is sorted (_span)
         self._flagged_of: dict[int, dict[int, list[int]]] = {}
         self._folds: dict[tuple[int, int], Fold] = {}
+        self._shapes: dict[int, list[tuple[int, int]]] = {}  # per GEMM, its folds' output-block shapes
         self._keys_of: tuple[int, dict[tuple[int, int], list[tuple[int, int, int]]]] | None = None
         self.recomputations = 0
         # the checksum hardware's own faults (faults.checksum_faults), for policies that check checksums
@@ -190,7 +194,12 @@ class FaultVerifier:
         element (WS/IS folds' partial-sum errors add up in C), nonzero sums only, row-major."""
         states = [self.ledger.folds[k] for k in self._instance_keys().get((gemm_index, instance), [])]
         n = self.schedules[gemm_index].gemm.n
-        parts = [(s.grows[s.live()] * n + s.gcols[s.live()], s.delta[s.live()]) for s in states]
+        parts = []
+        if states:  # the folds' errors in fold order, masked once
+            grows, gcols, delta, alive = (np.concatenate([getattr(s, c) for s in states])
+                                          for c in ("grows", "gcols", "delta", "alive"))  # fmt: skip
+            live = alive & (delta != 0)
+            parts.append((grows[live] * n + gcols[live], delta[live]))
         parts += self.sram.live_errors(gemm_index, instance, n)  # SRAM upsets (verify.sram_effects)
         parts += self.output_path.live_errors(gemm_index, instance, n)  # C words, drain (verify.output_effects)
         dtype = np.int64 if self.hw.array.datatype.is_integer else np.float64
@@ -310,6 +319,30 @@ class FaultVerifier:
         self.checksum_log.add(faults, verdicts)
         return list(verdicts.blocks)
 
+    def _exact_with_checksum_faults(self, gemm_index: int, instance: int, fold: Fold, state: FoldErrors,
+                                    drawn: ChecksumFaults | None, span: tuple[int, int]) -> tuple[
+            BlockDeviation, ...] | None:  # fmt: skip
+        """`_with_checksum_faults` over `_deviations` and `mark_detected` for an integer fold checked
+        as one block, in one kernels.checksum_check call (logged): the check blocks, or None
+        (nothing done) when the operand blocks do not span the fold's output block, a fault names
+        another check block's word or sits in an operand encoder (chk_enc)."""
+        assert drawn is not None
+        a_blk, b_blk = self.operands.fold_blocks(gemm_index, instance, fold)
+        n_rows, n_cols = state.shape
+        if a_blk.shape[0] != n_rows or b_blk.shape[1] != n_cols:
+            return None
+        faults = drawn.select(slice(*span))
+        if faults.block.any() or (faults.site == CHK_ENC).any():  # another check block's word (explicit faults)
+            return None  # or an encoder fault (it shifts many predicted words): the general path
+        rsd, csd, row_tol, col_tol, rows, cols, false_alarm, hidden, detected = exact_check_with_checksum_faults(
+            state.rows, state.cols, state.delta, state.alive, state.owner, state.fault_count, faults.site,
+            faults.axis == ROW_WORD, faults.line, faults.block, faults.step, faults.bit, a_blk, b_blk,
+        )  # fmt: skip
+        state.detected |= detected
+        blocks = (BlockDeviation.with_flags(0, 0, rsd, csd, row_tol, col_tol, rows, cols),)
+        self.checksum_log.add(faults, ChecksumVerdicts(blocks, false_alarm, hidden))
+        return blocks
+
     def _first_pass(self, spec: FaultSpec, gemm_index: int, instance: int, permanent: bool) -> Drawn:
         """Attempt-0 faults of a GEMM instance (fold order) and their effects; shared by the run's policies."""
 
@@ -334,10 +367,13 @@ class FaultVerifier:
         key = (gemm_index, instance, fold_index)
         state = self.ledger.folds.get(key)
         if state is None:
-            s = self.schedules[gemm_index]
-            e = check_extents(s, self._fold(gemm_index, fold_index))
+            shapes = self._shapes.get(gemm_index)
+            if shapes is None:  # instances share their folds' output blocks
+                shapes = self._shapes[gemm_index] = output_block_shapes(
+                    self.hw.array.dataflow, self.operands.folds(gemm_index)
+                )
             scale = self.operands.scale(gemm_index, instance) if self.contract.checksums else 0.0
-            state = self.ledger.fold(key, s.gemm.kind, scale, (e.out_rows, e.out_cols))
+            state = self.ledger.fold(key, self.schedules[gemm_index].gemm.kind, scale, shapes[fold_index])
         return state
 
     def _fold(self, gemm_index: int, fold_index: int) -> Fold:
@@ -389,19 +425,33 @@ class FaultVerifier:
         name = s.gemm.name
         block = self.abft.block_for(s.gemm.kind, name)
         exact = self.contract.checksums and self.ledger.integer
-        checks = []
-        for fold, _, _ in batch:
+        differs = dict.fromkeys(states, False)
+        for fold, _, _ in batch if self._duplicate_spec is not None else ():
             state = states[fold.index]
             differ = False
-            if self._duplicate_spec is not None and (fold.index in second or state.alive.any()):
+            if fold.index in second or state.alive.any():
                 first = state.error_map(transient_only=True)  # (no error in either copy: they agree)
                 other = second.get(fold.index, (np.zeros(0, np.int64), np.zeros(0)))
                 differ = not (np.array_equal(first[0], other[0]) and np.array_equal(first[1], other[1]))
-            if exact and not differ and fold.index not in checksum_spans and _one_block(block, state.shape):
-                exact_blocks, detected = _exact_check(state)  # one kernels.fold_check call (no checksum-unit fault)
+            differs[fold.index] = differ
+        plain = [  # exact, one block, no checksum-unit fault: one kernels.fold_check call for all of them
+            f for f, differ in differs.items()
+            if exact and not differ and f not in checksum_spans and _one_block(block, states[f].shape)
+        ]  # fmt: skip
+        exact_checks = dict(zip(plain, _exact_checks([states[f] for f in plain]), strict=True))
+        checks = []
+        for fold, _, _ in batch:
+            state = states[fold.index]
+            differ = differs[fold.index]
+            if fold.index in exact_checks:
+                exact_blocks, detected = exact_checks[fold.index]
                 found = FoldVerification(state.kind, state.scale, exact_blocks, False, name)
                 if detected is not None:
                     state.detected |= detected
+            elif exact and not differ and _one_block(block, state.shape) and (
+                hit_blocks := self._exact_with_checksum_faults(gemm_index, instance, fold, state, checksum,
+                                                               checksum_spans[fold.index])) is not None:  # fmt: skip
+                found = FoldVerification(state.kind, state.scale, hit_blocks, False, name)
             else:
                 blocks = self._deviations(gemm_index, instance, fold, state) if self.contract.checksums else []
                 if fold.index in checksum_spans:
@@ -521,15 +571,60 @@ class FaultVerifier:
         return block_deviations(state.rows[live], state.cols[live], state.delta[live], state.shape, block, tol)
 
 
+def output_block_shapes(dataflow: Dataflow, folds: FoldTable) -> list[tuple[int, int]]:
+    """(rows, cols) of every fold's output block, in one pass over the fold table: the extent of
+    the fold along M and along N (its used PE rows, used PE columns or temporal steps, as the
+    dataflow maps M and N; abft.check_cost.check_extents fold by fold, which tests compare)."""
+    extent = dict(zip(geometry_of(dataflow).dims, (folds.table[:, T_RU], folds.table[:, T_CU], folds.steps),
+                      strict=True))  # fmt: skip
+    return list(zip(extent["m"].tolist(), extent["n"].tolist(), strict=True))
+
+
 def _one_block(block: tuple[int, int], shape: tuple[int, int]) -> bool:
     """Whether check blocks of `block` (0: the extent) cover a fold output block of `shape` whole."""
     return (block[0] == 0 or block[0] >= shape[0]) and (block[1] == 0 or block[1] >= shape[1])
 
 
+def _exact_checks(states: list[FoldErrors]) -> list[tuple[tuple[BlockDeviation, ...], np.ndarray | None]]:
+    """Per fold, `block_deviations` over its live errors as one block with tolerance 0 and the
+    faults `mark_detected` would mark, from one kernels.fold_check call for all of them (integer
+    deltas only): ((), None) for a fold without a live error."""
+    if len(states) < _BATCHED_CHECK_FOLDS:  # a few folds: one call each costs less than gathering them
+        return [_exact_check(s) for s in states]
+    sizes = [s.delta.shape[0] for s in states]
+    offsets = np.zeros(len(states) + 1, np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    rows, cols, delta, alive, owner = (
+        np.concatenate([getattr(s, c) for s in states]) for c in ("rows", "cols", "delta", "alive", "owner")
+    )
+    n_rows = np.array([s.shape[0] for s in states], np.int64)
+    n_cols = np.array([s.shape[1] for s in states], np.int64)
+    n_faults = np.array([s.fault_count for s in states], np.int64)
+    live, rsd, csd, flagged_rows, flagged_cols, detected, *at = exact_fold_checks(
+        rows, cols, delta, alive, owner, offsets, n_rows, n_cols, n_faults
+    )
+    r_at: list[int] = at[0].tolist()
+    c_at: list[int] = at[1].tolist()
+    fr_at: list[int] = at[2].tolist()
+    fc_at: list[int] = at[3].tolist()
+    f_at: list[int] = at[4].tolist()
+    zeros = np.zeros(max(r_at[-1], c_at[-1]))  # the tolerances: views of one read-only buffer
+    zeros.flags.writeable = False
+    found: list[tuple[tuple[BlockDeviation, ...], np.ndarray | None]] = []
+    for i, n_live in enumerate(live.tolist()):
+        if not n_live:
+            found.append(((), None))
+            continue
+        r, c = rsd[r_at[i] : r_at[i + 1]], csd[c_at[i] : c_at[i + 1]]
+        block = BlockDeviation.with_flags(0, 0, r, c, zeros[: r.shape[0]], zeros[: c.shape[0]],
+                                          flagged_rows[fr_at[i] : fr_at[i + 1]],
+                                          flagged_cols[fc_at[i] : fc_at[i + 1]])  # fmt: skip
+        found.append(((block,), detected[f_at[i] : f_at[i + 1]]))
+    return found
+
+
 def _exact_check(state: FoldErrors) -> tuple[tuple[BlockDeviation, ...], np.ndarray | None]:
-    """`block_deviations` over the fold's live errors as one block with tolerance 0 and the
-    faults `mark_detected` would mark, from one kernels.fold_check call (integer deltas only):
-    ((), None) without a live error."""
+    """`_exact_checks` of one fold (one kernels.fold_check.exact_fold_check call)."""
     n_rows, n_cols = state.shape
     live, rsd, csd, rows, cols, detected = exact_fold_check(
         state.rows, state.cols, state.delta, state.alive, state.owner, n_rows, n_cols, state.fault_count

@@ -1,0 +1,145 @@
+"""The fault ledger's column store: `FaultLedger.table()` (segments, loose parts, one sort) against
+`table_by_parts` (one piece per fold part), by hand and on random verifier runs; a fold's error map
+(kernels.error_map) against its numpy twin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from abft_driver import drive, small_hw
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulator.config.fault_spec import FaultSpec
+from simulator.faults.effects import EffectBatch
+from simulator.faults.sampling import FaultBatch
+from simulator.kernels.codes import FLIP
+from simulator.kernels.error_map import live_error_map, live_error_map_reference
+from simulator.verify.ledger import FaultLedger, FoldErrors, LedgerTable
+from simulator.workload.gemm import Gemm
+
+
+def _batch(folds: list[int], ordinals: list[int]) -> FaultBatch:
+    n = len(folds)
+    col = np.arange(n, dtype=np.int64)
+    return FaultBatch(0, 0, np.array(folds, np.int64), np.zeros(n, np.int64), np.array(ordinals, np.int64), col, col,
+                      col, np.zeros(n, np.int64), col, np.full(n, FLIP, np.int64))  # fmt: skip
+
+
+def _effects(sizes: list[int], deltas: list[int]) -> EffectBatch:
+    offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+    e = int(offsets[-1])
+    positions = np.stack([np.arange(e), np.arange(e), 100 + np.arange(e), 200 + np.arange(e)], axis=1).astype(np.int64)
+    return EffectBatch(offsets, positions, np.array(deltas, np.int64))
+
+
+def assert_tables_equal(a: LedgerTable, b: LedgerTable) -> None:
+    for name in LedgerTable.__dataclass_fields__:
+        x, y = getattr(a, name), getattr(b, name)
+        pairs = [(x[c], y[c]) for c in x] if isinstance(x, dict) else [(x, y)]
+        for u, v in pairs:
+            nan = u.dtype.kind == "f"  # a flip can make NaN
+            assert u.dtype == v.dtype and np.array_equal(u, v, equal_nan=nan), name
+
+
+def test_table_by_hand():
+    """Fold (0,0,1) is created before (0,0,0): the table still lists fold 0 first.
+    First pass A: f0 (fold 0, 1 element), f1 (fold 0, none), f2 (fold 1, 2 elements).
+    Fold 0 is rerun whole (f0, f1 retire), then gets g0 from round B; fold 1 is rerun in part (f2's
+    first element rewritten) and gets g1 on top of f2 (its part leaves segment A: a loose part)."""
+    ledger = FaultLedger(integer=True)
+    a, ea = _batch([0, 0, 1], [10, 11, 12]), _effects([1, 0, 2], [5, 6, 7])
+    b, eb = _batch([0, 1], [20, 21]), _effects([1, 1], [8, 9])
+    fold1 = ledger.fold((0, 0, 1), "fc1", 1.0, (4, 4))
+    fold0 = ledger.fold((0, 0, 0), "fc1", 1.0, (4, 4))
+    fold1.add(a, 2, 3, ea)
+    fold0.add(a, 0, 2, ea)
+    fold0.detected[0] = True  # in place: segment A sees it
+    fold0.erase(None)
+    fold0.add(b, 0, 1, eb)
+    fold1.erase(np.array([True, False]))
+    fold1.add(b, 1, 2, eb)
+    fold1.detected[1] = True
+    fold1.final = None
+    fold1.gave_up = True
+    table = ledger.table()
+    assert table.faults["ordinal"].tolist() == [10, 11, 20, 12, 21]
+    assert table.fold.tolist() == [0, 0, 0, 1, 1]
+    assert table.detected.tolist() == [True, False, False, False, True]
+    assert table.gave_up.tolist() == [False, False, False, True, True]
+    assert table.owner.tolist() == [0, 2, 3, 3, 4]
+    assert table.delta.tolist() == [5, 8, 6, 7, 9]
+    assert table.alive.tolist() == [False, True, False, True, True]
+    assert table.grows.tolist() == [100, 100, 101, 102, 101]
+    assert_tables_equal(table, ledger.table_by_parts())
+
+
+def test_empty_ledger_table():
+    assert_tables_equal(FaultLedger(integer=False).table(), FaultLedger(integer=False).table_by_parts())
+    assert len(FaultLedger(integer=True).table()) == 0
+
+
+@pytest.mark.parametrize("datatype", ["int8", "fp16"])
+@settings(max_examples=25, deadline=None)
+@given(
+    dataflow=st.sampled_from(["os", "ws", "is"]),
+    policy=st.sampled_from(["abft", "abft_correct", "approx_abft", "dmr", "detect_only"]),
+    seed=st.integers(0, 10**6),
+    count=st.integers(1, 3),
+)
+def test_table_matches_the_per_part_flattening(datatype, dataflow, policy, seed, count):
+    """Random verifier runs (whole and partial reruns, corrections, DMR): the column store's table is
+    the per-part flattening, column by column."""
+    spec = FaultSpec(ber=3e-4, seed=seed)
+    gemms = [Gemm("g", "fc1", 11, 20, 9, count=count), Gemm("h", "qkv", 6, 9, 13)]
+    verifier, _ = drive(small_hw(dataflow, datatype=datatype, retries=3), gemms, policy, spec)
+    assert_tables_equal(verifier.ledger.table(), verifier.ledger.table_by_parts())
+
+
+def test_partial_reruns_leave_loose_parts_that_the_table_keeps():
+    """approx_abft reruns rows / columns: faults of a later pass join a part that still has faults."""
+    hw, gemms = small_hw("os", retries=3), [Gemm("g", "fc1", 11, 20, 9, count=2)]
+    loose = 0
+    for seed in range(3):
+        verifier, _ = drive(hw, gemms, "approx_abft", FaultSpec(ber=3e-4, seed=seed))
+        loose += verifier.ledger.loose_parts
+        assert_tables_equal(verifier.ledger.table(), verifier.ledger.table_by_parts())
+    assert loose > 0
+
+
+@pytest.mark.parametrize("integer", [True, False])
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 40), transient_only=st.booleans())
+def test_error_map_kernel_matches_its_numpy_twin(integer, seed, n, transient_only):
+    """kernels.error_map.live_error_map against np.unique + np.add.at: same codes, same sums to the
+    bit (float errors of one element are added in the order they were recorded), NaN kept."""
+    rng = np.random.default_rng(seed)
+    n_faults = 5
+    rows, cols = rng.integers(0, 4, n), rng.integers(0, 3, n)  # few elements: many collide
+    if integer:
+        delta = rng.choice([-7, -1, 0, 1, 2, 7], n).astype(np.int64)
+    else:
+        delta = rng.choice([-0.1, 0.0, 0.3, 1e-17, 1e17, -1e17, np.nan], n)
+    alive, owner = rng.random(n) < 0.8, rng.integers(0, n_faults, n)
+    mode = rng.choice([FLIP, FLIP + 1], n_faults).astype(np.int64)
+    args = (rows, cols, delta, alive, owner, mode, 3, transient_only)
+    (keys, sums), (ref_keys, ref_sums) = live_error_map(*args), live_error_map_reference(*args)
+    assert keys.tolist() == ref_keys.tolist() and sums.dtype == ref_sums.dtype
+    assert np.array_equal(sums, ref_sums, equal_nan=not integer)
+
+
+def test_error_map_by_hand():
+    """Fold 2 x 3: errors (0,1) +2 and -2 cancel, (1,2) +5 and +1 sum to 6, (1,0) +4 is dead, (0,0)
+    +3 comes from a stuck-at fault (left out with transient_only)."""
+    fold = FoldErrors("fc1", 1.0, (2, 3), integer=True)
+    batch = _batch([0, 0, 0], [0, 1, 2])
+    batch = FaultBatch(0, 0, batch.fold_index, batch.attempt, batch.ordinal, batch.row, batch.col, batch.cycle,
+                       batch.site, batch.bit, np.array([FLIP, FLIP, FLIP + 1], np.int64))  # fmt: skip
+    offsets = np.array([0, 3, 5, 6], np.int64)
+    positions = np.array([[0, 1, 0, 1], [1, 2, 1, 2], [1, 0, 1, 0], [0, 1, 0, 1], [1, 2, 1, 2], [0, 0, 0, 0]])
+    fold.add(batch, 0, 3, EffectBatch(offsets, positions.astype(np.int64), np.array([2, 5, 4, -2, 1, 3], np.int64)))
+    fold.alive[2] = False
+    codes, sums = fold.error_map()
+    assert codes.tolist() == [0, 5] and sums.tolist() == [3, 6]
+    codes, sums = fold.error_map(transient_only=True)
+    assert codes.tolist() == [5] and sums.tolist() == [6]
