@@ -105,12 +105,10 @@ class FaultDraws(DirectDraws):
         folds: FoldTable,
     ) -> FaultBatch:
         key = ("gemm", spec, gemm, gemm_index, instance, dataflow, datatype, rows, cols, self._folds_token(folds))
-        found = self._memo.get(key)
-        if found is None:
-            found = self._memo[key] = super().gemm_faults(
-                spec, gemm, gemm_index, instance, dataflow, datatype, rows, cols, folds
-            )
-        return found
+        return self._memoised(
+            key, lambda: super(FaultDraws, self).gemm_faults(
+                spec, gemm, gemm_index, instance, dataflow, datatype, rows, cols, folds)
+        )  # fmt: skip
 
     def attempt_faults(
         self,
@@ -127,23 +125,27 @@ class FaultDraws(DirectDraws):
     ) -> FaultBatch:
         token = self._folds_token(folds)
         key = ("attempt", spec, gemm, gemm_index, instance, attempt, dataflow, datatype, rows, cols, token)
-        found = self._memo.get(key)
-        if found is None:
-            found = self._memo[key] = super().attempt_faults(
-                spec, gemm, gemm_index, instance, attempt, dataflow, datatype, rows, cols, folds
-            )
-        return found
+        return self._memoised(
+            key, lambda: super(FaultDraws, self).attempt_faults(
+                spec, gemm, gemm_index, instance, attempt, dataflow, datatype, rows, cols, folds)
+        )  # fmt: skip
 
     def checksum_faults(
         self, spec: FaultSpec, geom: CheckGeometry, datatype: Datatype, gemm_index: int, instance: int, attempt: int
     ) -> ChecksumFaults:
         key = ("checksum", spec, self._geometry_token(geom), datatype, gemm_index, instance, attempt)
-        found = self._memo.get(key)
-        if found is None:
-            found = self._memo[key] = super().checksum_faults(spec, geom, datatype, gemm_index, instance, attempt)
-        return found
+        return self._memoised(
+            key, lambda: super(FaultDraws, self).checksum_faults(spec, geom, datatype, gemm_index, instance, attempt)
+        )
 
     # -- internals ----------------------------------------------------------------------------
+    def _memoised(self, key: tuple, draw: Callable[[], Any]) -> Any:
+        """The draw under `key`, drawn the first time it is asked for."""
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = draw()
+        return found
+
     def _folds_token(self, folds: FoldTable) -> int:
         return self._token(folds, lambda: (b"folds", folds.temporal, folds.table))
 

@@ -56,7 +56,7 @@ from simulator.mapping.schedule import GemmSchedule
 from simulator.verify.fates import UNRECOVERABLE, Fates
 from simulator.verify.ledger import FAULT_COLUMNS, LedgerTable
 from simulator.verify.operand_cache import OperandCache
-from simulator.verify.sram_effects import SramRows, merged
+from simulator.verify.sram_effects import SramRows, UpsetRows
 
 Event = tuple[int, int, int, int, int, int, bool]  # time, kind (0 drain, 1 C), row index, i, j, bit, applied
 
@@ -151,10 +151,12 @@ def instance_rows(
                     np.array(alives, bool))  # fmt: skip
 
 
-class OutputPathInjector:
+class OutputPathInjector(UpsetRows):
     """The C scratchpad and drain-register upsets of a run, drawn and resolved once, policy-independent (they
     never flag a fold: module doc). Empty unless the spec selects sram_c or drain or an explicit fault places one
     (faults.explicit_output: appended to the draw)."""
+
+    memo_name = "output_path_rows"
 
     def __init__(
         self, hw: HwConfig, schedules: Sequence[GemmSchedule], spec: FaultSpec, operands: OperandCache
@@ -168,24 +170,6 @@ class OutputPathInjector:
 
     def __bool__(self) -> bool:
         return self.sram_c or self.drain
-
-    def rows(self) -> list[SramRows]:
-        if self._rows is None:
-            self._rows = self.operands.memo(("output_path_rows", self.spec), self._draw) if self else []
-        return self._rows
-
-    def instances(self, gemm_index: int) -> set[int]:
-        """The instances of a GEMM that output-path upsets hit."""
-        return {r.instance for r in self.rows() if r.gemm == gemm_index}
-
-    def live_errors(self, gemm_index: int, instance: int, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(output codes row * n + col, delta) of the errors these upsets leave in one instance's C."""
-        return [(r.grows[r.alive] * n + r.gcols[r.alive], r.delta[r.alive])
-                for r in self.rows() if (r.gemm, r.instance) == (gemm_index, instance)]  # fmt: skip
-
-    def merged(self, table: LedgerTable, final_of: dict[tuple[int, int, int], tuple[bool, bool]]) -> LedgerTable:
-        """The ledger table with these upsets added (`final_of`: FaultLedger.finals())."""
-        return merged(table, self.rows(), final_of) if self else table
 
     def with_unrecoverable(self, table: LedgerTable, fates: Fates) -> Fates:
         """`fates` with every C upset the ECC decoder detected as `unrecoverable` (a DUE: module doc)."""

@@ -248,9 +248,43 @@ def merged(
     return with_added_faults(table, (gemm, instance, fold), faults, flags, final_of, elements)
 
 
-class SramInjector:
+class UpsetRows:
+    """Upsets that never flag a fold (SRAM words, the output path), drawn and resolved once per run and
+    policy-independent, held as SramRows: what the verifier asks of them. A subclass says whether it has
+    any (`__bool__`), names its memo entry (`memo_name`) and draws its rows (`_draw`)."""
+
+    memo_name = ""
+    operands: OperandCache
+    spec: FaultSpec
+    _rows: list[SramRows] | None
+
+    def _draw(self) -> list[SramRows]:
+        raise NotImplementedError
+
+    def rows(self) -> list[SramRows]:
+        if self._rows is None:
+            self._rows = self.operands.memo((self.memo_name, self.spec), self._draw) if self else []
+        return self._rows
+
+    def instances(self, gemm_index: int) -> set[int]:
+        """The instances of a GEMM that these upsets hit."""
+        return {r.instance for r in self.rows() if r.gemm == gemm_index}
+
+    def live_errors(self, gemm_index: int, instance: int, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(output codes row * n + col, delta) of the errors these upsets leave in one instance's C."""
+        return [(r.grows[r.alive] * n + r.gcols[r.alive], r.delta[r.alive])
+                for r in self.rows() if (r.gemm, r.instance) == (gemm_index, instance)]  # fmt: skip
+
+    def merged(self, table: LedgerTable, final_of: dict[tuple[int, int, int], tuple[bool, bool]]) -> LedgerTable:
+        """The ledger table with these upsets added (`final_of`: FaultLedger.finals())."""
+        return merged(table, self.rows(), final_of) if self else table
+
+
+class SramInjector(UpsetRows):
     """The A / B scratchpad upsets of a run (faults.sram_faults), drawn and resolved once, policy-independent
     (an SRAM upset never flags a fold: module doc). Empty unless the spec selects sram_a or sram_b."""
+
+    memo_name = "sram_rows"
 
     def __init__(
         self, hw: HwConfig, schedules: Sequence[GemmSchedule], spec: FaultSpec, operands: OperandCache
@@ -262,24 +296,6 @@ class SramInjector:
 
     def __bool__(self) -> bool:
         return bool(self.sites or self.explicit)
-
-    def rows(self) -> list[SramRows]:
-        if self._rows is None:
-            self._rows = self.operands.memo(("sram_rows", self.spec), self._draw) if self else []
-        return self._rows
-
-    def instances(self, gemm_index: int) -> set[int]:
-        """The instances of a GEMM that SRAM upsets hit."""
-        return {r.instance for r in self.rows() if r.gemm == gemm_index}
-
-    def live_errors(self, gemm_index: int, instance: int, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(output codes row * n + col, delta) of the errors SRAM upsets leave in one instance's C."""
-        return [(r.grows[r.alive] * n + r.gcols[r.alive], r.delta[r.alive])
-                for r in self.rows() if (r.gemm, r.instance) == (gemm_index, instance)]  # fmt: skip
-
-    def merged(self, table: LedgerTable, final_of: dict[tuple[int, int, int], tuple[bool, bool]]) -> LedgerTable:
-        """The ledger table with these upsets added (`final_of`: FaultLedger.finals())."""
-        return merged(table, self.rows(), final_of) if self else table
 
     def refetches(self, gemm_index: int) -> list[tuple[str, int]]:
         """(operand, block bytes) of every refetch a detected A / B error of one GEMM causes (instance order)."""
