@@ -19,6 +19,7 @@ from simulator.config.fault_spec import EXPLICIT_CHECKSUM_SITES, ExplicitFault, 
 from simulator.faults.checksum_faults import COL_WORD, ROW_WORD, CheckGeometry, ChecksumFaults, check_geometry
 from simulator.faults.codes import SITE_CODE
 from simulator.faults.ecc import CORRECTED, DETECTED, SecDed
+from simulator.faults.sampling import ordinals_after
 from simulator.faults.sram_faults import (
     ECC_CORRECTED,
     ECC_DETECTED,
@@ -58,11 +59,7 @@ def with_explicit_checksum(
     given = _given(spec, EXPLICIT_CHECKSUM_SITES, gemm_name, drawn.instance) if attempt == 0 else []
     if not given:
         return drawn
-    used = dict(zip(*np.unique(drawn.fold_index, return_counts=True), strict=True))
-    ordinals = []
-    for f in given:
-        ordinals.append(int(used.get(f.fold, 0)))
-        used[f.fold] = ordinals[-1] + 1
+    ordinals = ordinals_after(drawn.fold_index, [f.fold for f in given])
     extra = {
         "fold_index": [f.fold for f in given], "attempt": [0] * len(given), "ordinal": ordinals,
         "site": [SITE_CODE[f.site] for f in given],

@@ -268,17 +268,24 @@ def sample_gemm_faults(
     return _with_explicit(batch, spec, gemm.name, instance)
 
 
+def ordinals_after(fold_index: np.ndarray, folds: Sequence[int | None]) -> list[int]:
+    """Ordinals of explicit faults in folds `folds` (in the order given) that follow the drawn faults whose
+    folds are `fold_index`: each after the random faults of its fold and the explicit ones before it."""
+    used = dict(zip(*np.unique(fold_index, return_counts=True), strict=True))
+    ordinals = []
+    for f in folds:
+        ordinals.append(int(used.get(f, 0)))
+        used[f] = ordinals[-1] + 1
+    return ordinals
+
+
 def _with_explicit(batch: FaultBatch, spec: FaultSpec, gemm_name: str, instance: int) -> FaultBatch:
     """The batch plus the spec's explicit transients of this GEMM instance, in fold order."""
     given = [f for f in spec.explicit
              if f.site.in_pe and f.kind == "transient" and f.gemm == gemm_name and f.instance == instance]  # fmt: skip
     if not given:
         return batch
-    used = dict(zip(*np.unique(batch.fold_index, return_counts=True), strict=True))
-    ordinals = []
-    for f in given:
-        ordinals.append(int(used.get(f.fold, 0)))
-        used[f.fold] = ordinals[-1] + 1
+    ordinals = ordinals_after(batch.fold_index, [f.fold for f in given])
     extra = FaultBatch(
         batch.gemm_index, batch.instance,
         *(np.asarray(column, np.int64) for column in (
