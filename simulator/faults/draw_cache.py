@@ -35,7 +35,7 @@ from simulator.workload.gemm import Gemm
 
 class DirectDraws:
     """The draw functions themselves, drawing on every call (a verifier's default: its OperandCache's
-    memo keeps each draw for the run)."""
+    memo keeps each draw for the run). Each call hands `_memoised` what its draw depends on, for a cache."""
 
     def gemm_faults(
         self,
@@ -50,7 +50,10 @@ class DirectDraws:
         folds: FoldTable,
     ) -> FaultBatch:
         """sampling.sample_gemm_faults."""
-        return sample_gemm_faults(spec, gemm, gemm_index, instance, dataflow, datatype, rows, cols, folds)
+        return self._memoised(
+            ("gemm", spec, gemm, gemm_index, instance, dataflow, datatype, rows, cols, folds),
+            lambda: sample_gemm_faults(spec, gemm, gemm_index, instance, dataflow, datatype, rows, cols, folds),
+        )
 
     def attempt_faults(
         self,
@@ -66,13 +69,24 @@ class DirectDraws:
         folds: FoldTable,
     ) -> FaultBatch:
         """sampling.sample_attempt_faults."""
-        return sample_attempt_faults(spec, gemm, gemm_index, instance, attempt, dataflow, datatype, rows, cols, folds)
+        return self._memoised(
+            ("attempt", spec, gemm, gemm_index, instance, attempt, dataflow, datatype, rows, cols, folds),
+            lambda: sample_attempt_faults(spec, gemm, gemm_index, instance, attempt, dataflow, datatype, rows, cols,
+                                          folds),
+        )  # fmt: skip
 
     def checksum_faults(
         self, spec: FaultSpec, geom: CheckGeometry, datatype: Datatype, gemm_index: int, instance: int, attempt: int
     ) -> ChecksumFaults:
         """checksum_faults.sample_checksum_faults."""
-        return sample_checksum_faults(spec, geom, datatype, gemm_index, instance, attempt)
+        return self._memoised(
+            ("checksum", spec, geom, datatype, gemm_index, instance, attempt),
+            lambda: sample_checksum_faults(spec, geom, datatype, gemm_index, instance, attempt),
+        )
+
+    def _memoised(self, key: tuple, draw: Callable[[], Any]) -> Any:
+        """The draw (a cache looks `key`, what the draw depends on, up first)."""
+        return draw()
 
 
 class FaultDraws(DirectDraws):
@@ -92,58 +106,14 @@ class FaultDraws(DirectDraws):
         """Draws held (no __len__: an empty cache must not read as false)."""
         return len(self._memo)
 
-    def gemm_faults(
-        self,
-        spec: FaultSpec,
-        gemm: Gemm,
-        gemm_index: int,
-        instance: int,
-        dataflow: Dataflow,
-        datatype: Datatype,
-        rows: int,
-        cols: int,
-        folds: FoldTable,
-    ) -> FaultBatch:
-        key = ("gemm", spec, gemm, gemm_index, instance, dataflow, datatype, rows, cols, self._folds_token(folds))
-        return self._memoised(
-            key, lambda: super(FaultDraws, self).gemm_faults(
-                spec, gemm, gemm_index, instance, dataflow, datatype, rows, cols, folds)
-        )  # fmt: skip
-
-    def attempt_faults(
-        self,
-        spec: FaultSpec,
-        gemm: Gemm,
-        gemm_index: int,
-        instance: int,
-        attempt: int,
-        dataflow: Dataflow,
-        datatype: Datatype,
-        rows: int,
-        cols: int,
-        folds: FoldTable,
-    ) -> FaultBatch:
-        token = self._folds_token(folds)
-        key = ("attempt", spec, gemm, gemm_index, instance, attempt, dataflow, datatype, rows, cols, token)
-        return self._memoised(
-            key, lambda: super(FaultDraws, self).attempt_faults(
-                spec, gemm, gemm_index, instance, attempt, dataflow, datatype, rows, cols, folds)
-        )  # fmt: skip
-
-    def checksum_faults(
-        self, spec: FaultSpec, geom: CheckGeometry, datatype: Datatype, gemm_index: int, instance: int, attempt: int
-    ) -> ChecksumFaults:
-        key = ("checksum", spec, self._geometry_token(geom), datatype, gemm_index, instance, attempt)
-        return self._memoised(
-            key, lambda: super(FaultDraws, self).checksum_faults(spec, geom, datatype, gemm_index, instance, attempt)
-        )
-
     # -- internals ----------------------------------------------------------------------------
     def _memoised(self, key: tuple, draw: Callable[[], Any]) -> Any:
-        """The draw under `key`, drawn the first time it is asked for."""
-        found = self._memo.get(key)
+        """The draw under `key` (fold tables and check geometries in it named by content), drawn once."""
+        name = tuple(self._folds_token(p) if isinstance(p, FoldTable)
+                     else self._geometry_token(p) if isinstance(p, CheckGeometry) else p for p in key)  # fmt: skip
+        found = self._memo.get(name)
         if found is None:
-            found = self._memo[key] = draw()
+            found = self._memo[name] = draw()
         return found
 
     def _folds_token(self, folds: FoldTable) -> int:
