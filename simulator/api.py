@@ -143,7 +143,7 @@ def _check_faults_fit(spec: FaultSpec, hw: HwConfig, wl: Workload) -> None:
     try:
         check_faults_fit(spec, arr.datatype, arr.rows, arr.cols)
         sram = {"a": hw.memory.sram.a, "b": hw.memory.sram.b, "c": hw.memory.sram.c}
-        ecc_bits = {op: c.ecc_data_bits if c.ecc == "secded" else None for op, c in sram.items()}
+        ecc_bits = {op: c.secded_data_bits for op, c in sram.items()}
         check_ecc_words(spec.sites, ecc_bits, arr.datatype)
         named = {f.gemm for f in spec.explicit if f.kind == "transient"}
         orders = {g.name: schedule_gemm(g, hw).order for g in wl.gemms if g.name in named}
@@ -160,9 +160,8 @@ def _check_explicit_sites(spec: FaultSpec, hw: HwConfig, schedules: Sequence[Gem
     blocks = {s.gemm.name: abft.block_for(s.gemm.kind, s.gemm.name) for s in schedules}
     try:
         check_explicit_sites(spec, schedules, hw.array.datatype, blocks)
-        c = hw.memory.sram.c
-        ecc_bits = c.ecc_data_bits if c.ecc == "secded" else None
-        check_explicit_output(spec, schedules, hw.array.datatype, hw.dram_bytes_per_cycle, ecc_bits)
+        c_bits = hw.memory.sram.c.secded_data_bits
+        check_explicit_output(spec, schedules, hw.array.datatype, hw.dram_bytes_per_cycle, c_bits)
     except ValueError as exc:
         raise ConfigError(f"faults: {exc}") from None
 

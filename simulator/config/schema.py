@@ -45,6 +45,11 @@ class SramConfig(_Model):
         return int(self.size_kib * 1024)
 
     @property
+    def secded_data_bits(self) -> int | None:
+        """Data bits per SEC-DED word, None without ECC."""
+        return self.ecc_data_bits if self.ecc == "secded" else None
+
+    @property
     def buffer_bytes(self) -> int:
         """Capacity of one buffer: what one tensor can occupy while the other buffer refills."""
         return self.size_bytes // self.buffers

@@ -35,6 +35,11 @@ class SecDed:
         if self.data_bits < 1:
             raise ValueError(f"data_bits must be >= 1, got {self.data_bits}")
 
+    @classmethod
+    def of_words(cls, data_bits: int | None) -> SecDed | None:
+        """The code of `data_bits`-bit words, None for None (a scratchpad without ECC)."""
+        return None if data_bits is None else cls(data_bits)
+
     @property
     def check_bits(self) -> int:
         """Hamming check bits r (2^r >= k + r + 1), without the overall parity bit."""

@@ -203,7 +203,7 @@ def _resolve(
     bit = rng.integers(0, word_bits, size=n)
     op = _OPERAND[site]
     cfg = getattr(hw.memory.sram, op)
-    ecc = SecDed(cfg.ecc_data_bits) if cfg.ecc == "secded" else None
+    ecc = SecDed.of_words(cfg.secded_data_bits)
     for t in range(n):
         u, inst = int(unit[t]), int(instance[t])
         row, col = int(c.r0[u] + element[t] // width[t]), int(c.c0[u] + element[t] % width[t])

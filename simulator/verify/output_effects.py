@@ -183,7 +183,7 @@ class OutputPathInjector(UpsetRows):
     def _draw(self) -> list[SramRows]:
         datatype = self.hw.array.datatype
         cfg = self.hw.memory.sram.c
-        ecc = SecDed(cfg.ecc_data_bits) if cfg.ecc == "secded" else None
+        ecc = SecDed.of_words(cfg.secded_data_bits)
         spec = self.spec
         out = []
         for g, s in enumerate(self.schedules):

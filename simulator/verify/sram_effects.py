@@ -304,8 +304,7 @@ class SramInjector(UpsetRows):
     def _draw(self) -> list[SramRows]:
         datatype = self.hw.array.datatype
         cfg = self.hw.memory.sram
-        ecc = {op: (SecDed(getattr(cfg, op).ecc_data_bits) if getattr(cfg, op).ecc == "secded" else None)
-               for op in ("a", "b")}  # fmt: skip
+        ecc = {op: SecDed.of_words(getattr(cfg, op).secded_data_bits) for op in ("a", "b")}
         out = []
         for g, s in enumerate(self.schedules):
             if not self.spec.selects(s.gemm):
