@@ -180,25 +180,25 @@ def _simulate_policy(
 ) -> tuple[PolicyReport, EngineResult]:
     """The policy's report and its engine result; `timing`: the engine result, if known already
     (a fault-free run derived from a faulty one, EngineResult.without_faults; no trace)."""
-    verifier: FaultVerifier | NoFaults
-    verifier = make_verifier(policy, hw, schedules, spec, abft, operands) if spec.injects else NoFaults()
+    faulty = make_verifier(policy, hw, schedules, spec, abft, operands) if spec.injects else None
+    verifier: FaultVerifier | NoFaults = faulty if faulty is not None else NoFaults()
     if timing is None or trace:
         result = simulate(hw, schedules, policy, verifier, trace=trace, trace_window=trace_window)
     else:
         result = timing
     layers = []
     # A / B SRAM sites: price their ECC refetches (metrics.ecc_refetch)
-    refetches = isinstance(verifier, FaultVerifier) and bool(verifier.sram)
+    refetches = faulty is not None and bool(faulty.sram)
     total_refetch = refetch_cost((), hw)
     for s, layer in zip(schedules, result.layers, strict=True):
         g = s.gemm
-        per_layer = verifier.layer_outcomes(layer.index) if isinstance(verifier, FaultVerifier) else {}
+        per_layer = faulty.layer_outcomes(layer.index) if faulty is not None else {}
         actions, stall, total = layer.actions, layer.memory_stall_cycles, layer.total_cycles
-        if isinstance(verifier, FaultVerifier) and verifier.output_path.sram_c:
-            per_layer["unrecoverable"] = verifier.unrecoverable(layer.index)
+        if faulty is not None and faulty.output_path.sram_c:
+            per_layer["unrecoverable"] = faulty.unrecoverable(layer.index)
         if refetches:
-            assert isinstance(verifier, FaultVerifier)
-            cost = refetch_cost(verifier.sram.refetches(layer.index), hw)
+            assert faulty is not None
+            cost = refetch_cost(faulty.sram.refetches(layer.index), hw)
             per_layer.update(_refetch_fields(cost, hw))
             actions, stall, total = actions + cost.actions, stall + cost.cycles, total + cost.cycles
             total_refetch = total_refetch + cost
@@ -223,11 +223,11 @@ def _simulate_policy(
                 writeback_stall_cycles=layer.writeback_stall_cycles,
             )
         )
-    found = verifier.outcomes() if isinstance(verifier, FaultVerifier) else Outcomes()
+    found = faulty.outcomes() if faulty is not None else Outcomes()
     outcomes = {**found.to_dict(), "recomputations": result.recompute.passes}
     del outcomes["gave_up_folds"]  # the engine's count is in `extra`
-    if isinstance(verifier, FaultVerifier) and verifier.output_path.sram_c:
-        outcomes["unrecoverable"] = verifier.unrecoverable()
+    if faulty is not None and faulty.output_path.sram_c:
+        outcomes["unrecoverable"] = faulty.unrecoverable()
     extra: dict[str, Any] = {"corrections": result.recompute.corrections, "gave_up_folds": result.recompute.given_up}
     if refetches:
         extra.update(_refetch_fields(total_refetch, hw))
@@ -242,7 +242,7 @@ def _simulate_policy(
         outcomes=outcomes,
         extra=extra,
         trace=result.records if trace else None,
-        fault_log=_fault_log(verifier, schedules) if fault_log and isinstance(verifier, FaultVerifier) else None,
+        fault_log=_fault_log(faulty, schedules) if fault_log and faulty is not None else None,
     ), result
 
 
