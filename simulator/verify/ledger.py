@@ -176,10 +176,6 @@ class FoldErrors:
         """Per fault: it changed some accumulator (not masked inside the array)."""
         return np.bincount(self.owner[self.delta != 0], minlength=self.fault_count) > 0
 
-    def residual_faults(self) -> np.ndarray:
-        """Per fault: some error of it is still in the output."""
-        return np.bincount(self.owner[self.live()], minlength=self.fault_count) > 0
-
     def mark_detected(self, check: FoldVerification) -> None:
         """Faults with an error still in the output, at a flagged row or column of a detecting
         block (or every such fault when the DMR copies differ), count as detected."""
