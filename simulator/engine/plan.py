@@ -78,6 +78,7 @@ class Segment:
     # (fold index, attempts) of the flagged folds in it whose verdict is final at their check, in
     # fold order (module docstring, "Settled verdicts")
     settled: tuple[tuple[int, FoldAttempts], ...] = ()
+    fold: Fold | None = None  # a flagged fold (its extents and offsets), for the verdicts on it
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,9 @@ class LayerPlan:
     first_ordinal: int
     counts: ActionCounts  # first executions of every fold, checking included
     array_check_cycles: int  # sum over folds of FoldCost.array_check_cycles
+    # the first layer of equal `_shape_key`: layers of one shape share their folds and fold costs,
+    # so a recompute pass of one of their folds costs the same (simulate.py prices it once)
+    shape: int = -1
 
     @property
     def folds(self) -> int:
@@ -250,7 +254,7 @@ def build_plan(
     `settle`: ask the verifier for every flagged fold's attempts now (module docstring).
     """
     table = _CostTable(hw)
-    shapes: dict[tuple, tuple[list[tuple[int, int, FoldCost]], ActionCounts, int]] = {}
+    shapes: dict[tuple, tuple[list[tuple[int, int, FoldCost]], ActionCounts, int, int]] = {}
     plans = []
     ordinal = 0
     for li, s in enumerate(schedules):
@@ -261,8 +265,8 @@ def build_plan(
             for _, length, c in runs:
                 counts += c.counts.scaled(length)
                 on_array += c.array_check_cycles * length
-            shapes[key] = (runs, counts, on_array)
-        runs, counts, on_array = shapes[key]
+            shapes[key] = (runs, counts, on_array, li)
+        runs, counts, on_array, shape = shapes[key]
         marks_of = flagged_by_instance(verifier.flagged_folds(li))
         first = ordinal
         segments: list[Segment] = []
@@ -271,18 +275,43 @@ def build_plan(
             marks = marks_of.get(inst)
             if not marks:  # the usual instance: its runs as they are
                 segments.extend(Segment(li, inst, lo, n, ordinal + lo, c, False) for lo, n, c in runs)
-                ordinal += per_instance
-                continue
-            known = _attempts_of(hw, s, verifier, li, inst, marks) if settle else {}
-            quiet = [f for f in marks if f in known and settles_at_check(known[f], hw.recompute.max_retries)]
-            loud = [f for f in marks if f not in quiet] if quiet else marks
-            for start, length, c in runs:
-                for lo, hi, flag in _split(start, start + length, loud):
-                    inside = tuple((f, known[f]) for f in quiet[bisect_left(quiet, lo) : bisect_left(quiet, hi)])
-                    segments.append(Segment(li, inst, lo, hi - lo, ordinal + lo, c, flag, known.get(lo), inside))
+            else:
+                segments.extend(_flagged_instance(hw, s, verifier, li, inst, ordinal, runs, marks, settle))
             ordinal += per_instance
-        plans.append(LayerPlan(li, s, tuple(segments), first, counts.scaled(s.gemm.count), on_array * s.gemm.count))
+        counts_all, on_array_all = counts.scaled(s.gemm.count), on_array * s.gemm.count
+        plans.append(LayerPlan(li, s, tuple(segments), first, counts_all, on_array_all, shape))
     return tuple(plans)
+
+
+def _flagged_instance(
+    hw: HwConfig,
+    s: GemmSchedule,
+    verifier: TileVerifier,
+    layer: int,
+    instance: int,
+    ordinal: int,
+    runs: list[tuple[int, int, FoldCost]],
+    marks: list[int],
+    settle: bool,
+) -> list[Segment]:
+    """The segments of an instance with flagged folds (`marks`, sorted; the instance's first fold
+    is at `ordinal`): its runs, cut around every flagged fold that is not settled."""
+    folds = {f: fold_at(s, f) for f in marks}
+    known = _attempts_of(hw, s, verifier, layer, instance, folds) if settle else {}
+    quiet = [f for f in marks if f in known and settles_at_check(known[f], hw.recompute.max_retries)]
+    settled = set(quiet)
+    loud = [f for f in marks if f not in settled] if quiet else marks
+    segments: list[Segment] = []
+    for start, length, c in runs:
+        end, first_mark = start + length, bisect_left(marks, start)
+        if first_mark == len(marks) or marks[first_mark] >= end:  # no flagged fold in this run
+            segments.append(Segment(layer, instance, start, length, ordinal + start, c, False))
+            continue
+        for lo, hi, flag in _split(start, end, loud):
+            inside = tuple((f, known[f]) for f in quiet[bisect_left(quiet, lo) : bisect_left(quiet, hi)])
+            fold = folds[lo] if flag else None
+            segments.append(Segment(layer, instance, lo, hi - lo, ordinal + lo, c, flag, known.get(lo), inside, fold))
+    return segments
 
 
 def settles_at_check(history: FoldAttempts, max_retries: int) -> bool:
@@ -291,13 +320,12 @@ def settles_at_check(history: FoldAttempts, max_retries: int) -> bool:
 
 
 def _attempts_of(
-    hw: HwConfig, s: GemmSchedule, verifier: TileVerifier, layer: int, instance: int, marks: list[int]
+    hw: HwConfig, s: GemmSchedule, verifier: TileVerifier, layer: int, instance: int, folds: dict[int, Fold]
 ) -> dict[int, FoldAttempts]:
     """The verifier's attempts of one instance's flagged folds (fold index -> attempts), in fold order."""
     return {
         f: verifier.attempts(layer, instance, fold, lambda fold, r: resolve_region(hw, s, fold, r))
-        for f in marks
-        for fold in (fold_at(s, f),)
+        for f, fold in folds.items()
     }
 
 

@@ -243,7 +243,8 @@ class EngineModel:
                 yield from self._until(start)  # due after `start`) happens in between
             checked = seq.issue_fold(seg, k, start, ready)
             if seg.flagged:
-                job = _Job(plan, seg, fold_at(plan.schedule, seg.first_fold + k), history=seg.attempts)
+                fold = seg.fold if seg.fold is not None else fold_at(plan.schedule, seg.first_fold + k)
+                job = _Job(plan, seg, fold, history=seg.attempts)
                 self._expect_verdict(job, checked)
             return
 
@@ -308,9 +309,13 @@ class EngineModel:
     def _recompute_pass(self, job: _Job, now: int) -> ArrayPass:
         assert job.region is not None
         gemm_scope = job.region.scope is Scope.GEMM
-        key = (job.plan.index, job.fold.index, job.region, job.seg.instance if gemm_scope else -1)
+        # a fold is often recomputed more than once, and layers of one shape (and count) share their
+        # folds and fold costs: price each (shape, fold, region) once; a GEMM pass reruns any
+        # instance's folds, which cost the same in every instance (plan.build_plan)
+        plan = job.plan
+        key = (plan.shape, plan.schedule.gemm.count, -1 if gemm_scope else job.fold.index, job.region)
         price = self.pass_prices.get(key)
-        if price is None:  # a fold is often recomputed more than once: price each (fold, region) once
+        if price is None:
             schedule, unit = job.plan.schedule, self.hw.checksum_unit
             priced = price_region(self.hw, schedule, job.fold, job.region)
             # a GEMM pass rechecks every fold; a region pass its fold (the plan asked the policy for it)
