@@ -254,6 +254,7 @@ def build_plan(
     `settle`: ask the verifier for every flagged fold's attempts now (module docstring).
     """
     table = _CostTable(hw)
+    folds: dict[tuple[int, int], Fold] = {}  # (shape, fold index) -> the fold, shared by layers of one shape
     shapes: dict[tuple, tuple[list[tuple[int, int, FoldCost]], ActionCounts, int, int]] = {}
     plans = []
     ordinal = 0
@@ -276,7 +277,8 @@ def build_plan(
             if not marks:  # the usual instance: its runs as they are
                 segments.extend(Segment(li, inst, lo, n, ordinal + lo, c, False) for lo, n, c in runs)
             else:
-                segments.extend(_flagged_instance(hw, s, verifier, li, inst, ordinal, runs, marks, settle))
+                flagged = {f: _shared_fold(folds, shape, s, f) for f in marks}
+                segments.extend(_flagged_instance(hw, s, verifier, li, inst, ordinal, runs, flagged, settle))
             ordinal += per_instance
         counts_all, on_array_all = counts.scaled(s.gemm.count), on_array * s.gemm.count
         plans.append(LayerPlan(li, s, tuple(segments), first, counts_all, on_array_all, shape))
@@ -291,12 +293,12 @@ def _flagged_instance(
     instance: int,
     ordinal: int,
     runs: list[tuple[int, int, FoldCost]],
-    marks: list[int],
+    folds: dict[int, Fold],
     settle: bool,
 ) -> list[Segment]:
-    """The segments of an instance with flagged folds (`marks`, sorted; the instance's first fold
-    is at `ordinal`): its runs, cut around every flagged fold that is not settled."""
-    folds = {f: fold_at(s, f) for f in marks}
+    """The segments of an instance with flagged folds (`folds`, by index in fold order; the
+    instance's first fold is at `ordinal`): its runs, cut around every flagged fold that is not settled."""
+    marks = list(folds)
     known = _attempts_of(hw, s, verifier, layer, instance, folds) if settle else {}
     quiet = [f for f in marks if f in known and settles_at_check(known[f], hw.recompute.max_retries)]
     settled = set(quiet)
@@ -312,6 +314,15 @@ def _flagged_instance(
             fold = folds[lo] if flag else None
             segments.append(Segment(layer, instance, lo, hi - lo, ordinal + lo, c, flag, known.get(lo), inside, fold))
     return segments
+
+
+def _shared_fold(folds: dict[tuple[int, int], Fold], shape: int, s: GemmSchedule, index: int) -> Fold:
+    """Fold `index` of a schedule of layer shape `shape` (LayerPlan.shape), built once per shape:
+    `fold_at` depends only on what the shape key holds."""
+    fold = folds.get((shape, index))
+    if fold is None:
+        fold = folds[shape, index] = fold_at(s, index)
+    return fold
 
 
 def settles_at_check(history: FoldAttempts, max_retries: int) -> bool:

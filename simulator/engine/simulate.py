@@ -57,6 +57,8 @@ from simulator.mapping.tiling import Fold
 from simulator.metrics.actions import ActionCounts
 
 LATE = EventPriority(2)  # after every URGENT and NORMAL event of the same cycle
+# enum members read once per verdict: module constants skip the enum class's attribute lookup
+_RECOMPUTE, _CORRECT, _GEMM = Action.RECOMPUTE, Action.CORRECT, Scope.GEMM
 Wait = Generator[Event, Any, None]
 
 
@@ -169,6 +171,7 @@ class EngineModel:
         self.tally = _LayerTally()
         self.scopes: dict[str, int] = {}
         self.pass_prices: dict[tuple, _PassPrice] = {}
+        self.max_retries = hw.recompute.max_retries
 
     def run(self) -> EngineResult:
         self.env.process(self._array())
@@ -313,9 +316,10 @@ class EngineModel:
             job.history = self.verifier.attempts(
                 job.seg.layer, job.seg.instance, job.fold, lambda fold, r: resolve_region(self.hw, schedule, fold, r)
             )
-        decision = job.history.decisions[job.attempt]
+        action = job.history.decisions[job.attempt].action
         self.seq.decided(now)
-        if decision.action is Action.RECOMPUTE and job.attempt < self.hw.recompute.max_retries:
+        if action is _RECOMPUTE and job.attempt < self.max_retries:
+            decision = job.history.decisions[job.attempt]
             assert decision.region is not None
             region = resolve_region(self.hw, job.plan.schedule, job.fold, decision.region)
             job.attempt, job.region = job.attempt + 1, region
@@ -323,9 +327,9 @@ class EngineModel:
             self.tally.passes += 1
             self.scopes[region.scope.value] = self.scopes.get(region.scope.value, 0) + 1
             return
-        given_up = decision.action is Action.RECOMPUTE
+        given_up = action is _RECOMPUTE
         self.tally.given_up += given_up
-        self.tally.corrections += decision.action is Action.CORRECT
+        self.tally.corrections += action is _CORRECT
         seg, attempts = job.seg, job.attempt + 1
         self.seq.finalize(
             seg.ordinal + job.fold.index - seg.first_fold, seg.cost, now, seg, job.fold.index - seg.first_fold
@@ -346,7 +350,7 @@ class EngineModel:
 
     def _recompute_pass(self, job: _Job, now: int) -> ArrayPass:
         assert job.region is not None
-        gemm_scope = job.region.scope is Scope.GEMM
+        gemm_scope = job.region.scope is _GEMM
         # a fold is often recomputed more than once, and layers of one shape (and count) share their
         # folds and fold costs: price each (shape, fold, region) once; a GEMM pass reruns any
         # instance's folds, which cost the same in every instance (plan.build_plan)
