@@ -20,8 +20,10 @@ Processes and resources (DESIGN.md sections 2, 3):
 
 With `coalesce=True`, stretches of folds with no verdict outstanding are timed without an event
 per fold, and repeats are skipped (coalesce.py); flagged folds whose first verdict asks for no
-recomputation are timed with them (plan.py, "Settled verdicts"). `coalesce=False` issues every
-fold with its own event and reaches every verdict by an event. Both give identical results.
+recomputation are timed with them (plan.py, "Settled verdicts"); a fold or recompute pass with no
+verdict due by its start is issued ahead of the clock (nothing else can happen before it starts).
+`coalesce=False` issues every fold and pass at its start by an event of its own and reaches every
+verdict by an event. Both give identical results.
 """
 
 from __future__ import annotations
@@ -286,9 +288,12 @@ class EngineModel:
         meanwhile only queue behind it and cannot move its start)."""
         job, recompute = self.queue[0]
         start = self.seq.pass_start(recompute)
-        wait = self._until(start)
-        if wait is not None:
-            return wait
+        # coalesced: with no verdict due by its start, nothing happens before it, so it is issued
+        # now, ahead of the clock, as a fold is (`_issue`)
+        if not self.coalesce or self._next_verdict() <= start:
+            wait = self._until(start)
+            if wait is not None:
+                return wait
         self.queue.popleft()
         self._expect_verdict(job, self.seq.issue_pass(recompute, start))
         return None
