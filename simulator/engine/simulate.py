@@ -171,7 +171,7 @@ class EngineModel:
         self.outcomes: list[FoldOutcome] = []
         self.layers: list[LayerResult] = []
         self.tally = _LayerTally()
-        self.scopes: dict[str, int] = {}
+        self.scopes: dict[Scope, int] = {}  # recompute passes by region scope
         self.pass_prices: dict[tuple, _PassPrice] = {}
         self.max_retries = hw.recompute.max_retries
 
@@ -182,7 +182,7 @@ class EngineModel:
         total = self.layers[-1].cycles.end_cycle
         stats = RecomputeStats(
             passes=sum(layer.recompute_passes for layer in self.layers),
-            passes_by_scope=dict(sorted(self.scopes.items())),
+            passes_by_scope=dict(sorted((scope.value, n) for scope, n in self.scopes.items())),
             corrections=sum(layer.corrections for layer in self.layers),
             given_up=sum(layer.given_up for layer in self.layers),
             recomputed_macs=actions.recomputed_macs,
@@ -307,15 +307,14 @@ class EngineModel:
         self.last_verdict[at] = Verdict(self.env, at - self.env.now, self._reach, job, due)
 
     def _reach(self, event: Event) -> None:
+        """Replay the verdict `event` (a Verdict) stands for, at its cycle."""
         assert isinstance(event, Verdict)
-        if self.last_verdict.get(event.due[0]) is event:
-            del self.last_verdict[event.due[0]]
-        self._verdict(event.job, event.due)
-
-    def _verdict(self, job: _Job, due: tuple[int, int]) -> None:
+        job, due = event.job, event.due
+        now = due[0]
+        if self.last_verdict.get(now) is event:
+            del self.last_verdict[now]
         reached = heapq.heappop(self.due)
         assert reached == due, "verdicts of one cycle are reached in the order they were expected"
-        now = due[0]
         if job.history is None:  # verdicts never depend on time: the verifier's retry loop gave them all
             schedule = job.plan.schedule
             job.history = self.verifier.attempts(
@@ -330,7 +329,7 @@ class EngineModel:
             job.attempt, job.region = job.attempt + 1, region
             self.queue.append((job, self._recompute_pass(job, now)))
             self.tally.passes += 1
-            self.scopes[region.scope.value] = self.scopes.get(region.scope.value, 0) + 1
+            self.scopes[region.scope] = self.scopes.get(region.scope, 0) + 1
             return
         given_up = action is _RECOMPUTE
         self.tally.given_up += given_up
