@@ -269,7 +269,7 @@ class Sequencer:
             self.last_end - now,
             self.last_start - now,
             max(self.side_free - now, 0),
-            tuple(r - now for r in self.releases),
+            tuple([r - now for r in self.releases]),
             self.layer_final - now,
         )
         if self.dma is not None and self.channel is not None:
