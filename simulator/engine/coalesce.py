@@ -205,7 +205,7 @@ def time_run(
     boundaries, across a periodic sequence of segments (a loop order whose inner loop mixes
     folds that load with folds that do not, mapping.loop_order): if the state at a boundary
     equals the state P segments (q folds) earlier and the segments keep repeating with period P
-    far enough ahead (q folds plus the DMA's lookahead margin), whole periods are skipped.
+    far enough ahead (the skipped periods plus the DMA's lookahead margin), whole periods are skipped.
     `window` (cycles): a trace window the skipped repeats must not enter.
     """
     margin = (seq.dma.depth if seq.dma is not None else 0) + 2
@@ -302,7 +302,10 @@ def _periods_ahead(
     """Whole periods of `span` segments (`folds` folds) that may be skipped from boundary i.
 
     The segments from i on must repeat those `span` earlier (same cost, same length) for every
-    skipped period plus one more period and `margin` folds, the farthest the DMA looks ahead.
+    skipped period plus `margin` folds, the farthest the DMA looks ahead: the period timed last
+    (segments i - span .. i - 1) met loads requested up to `margin` folds past its end, so each
+    skipped period repeats it while the segments through its own margin repeat too. (No further
+    period is needed: the state at i already equals the one a period earlier.)
     `stretches` (one `time_run`'s): per span, the latest [first, end) found to repeat so; a later
     boundary inside it repeats up to the same end, which is not looked for again.
     """
@@ -320,4 +323,4 @@ def _periods_ahead(
         stretches[span] = (i, end)
     last = segments[end - 1]
     ahead = last.ordinal + last.length - segments[i].ordinal if end > i else 0  # segments are contiguous
-    return max(0, (ahead - folds - margin) // folds)
+    return max(0, (ahead - margin) // folds)
