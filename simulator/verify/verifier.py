@@ -51,7 +51,7 @@ from simulator.faults.sampling import (
 )
 from simulator.kernels.checksum_check import exact_check_with_checksum_faults
 from simulator.kernels.codes import CHK_ENC, FLIP, T_CU, T_RU
-from simulator.kernels.fold_check import exact_fold_check, exact_fold_checks
+from simulator.kernels.fold_check import exact_fold_check, exact_fold_checks, exact_range_checks
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable
 from simulator.mapping.region import Region, Scope, resolve_region
@@ -59,7 +59,7 @@ from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.verify.checksum_checks import ChecksumLog, ChecksumVerdicts, checked_blocks
 from simulator.verify.fates import FATES, UNRECOVERABLE, Fates, classify
-from simulator.verify.ledger import FaultLedger, FoldErrors, LedgerTable
+from simulator.verify.ledger import FaultLedger, FoldErrors, LedgerTable, segment_runs
 from simulator.verify.operand_cache import OperandCache
 from simulator.verify.outcomes import Outcomes
 from simulator.verify.output_effects import OutputPathInjector
@@ -444,10 +444,7 @@ class FaultVerifier:
             state = states[fold.index]
             differ = differs[fold.index]
             if fold.index in exact_checks:
-                exact_blocks, detected = exact_checks[fold.index]
-                found = FoldVerification(state.kind, state.scale, exact_blocks, False, name)
-                if detected is not None:
-                    state.detected |= detected
+                found = FoldVerification(state.kind, state.scale, exact_checks[fold.index], False, name)
             elif exact and not differ and _one_block(block, state.shape) and (
                 hit_blocks := self._exact_with_checksum_faults(gemm_index, instance, fold, state, checksum,
                                                                checksum_spans[fold.index])) is not None:  # fmt: skip
@@ -585,10 +582,56 @@ def _one_block(block: tuple[int, int], shape: tuple[int, int]) -> bool:
     return (block[0] == 0 or block[0] >= shape[0]) and (block[1] == 0 or block[1] >= shape[1])
 
 
-def _exact_checks(states: list[FoldErrors]) -> list[tuple[tuple[BlockDeviation, ...], np.ndarray | None]]:
-    """Per fold, `block_deviations` over its live errors as one block with tolerance 0 and the
-    faults `mark_detected` would mark, from one kernels.fold_check call for all of them (integer
-    deltas only): ((), None) for a fold without a live error."""
+def _exact_checks(states: list[FoldErrors]) -> list[tuple[BlockDeviation, ...]]:
+    """Per fold, `block_deviations` over its live errors as one block with tolerance 0, marking
+    the faults `mark_detected` would mark (integer deltas only): () for a fold without a live
+    error. Folds holding rows of a ledger segment are checked where they lie, one
+    kernels.fold_check.exact_range_checks call per segment; the others as `_gathered_checks`."""
+    found: list[tuple[BlockDeviation, ...]] = [()] * len(states)
+    runs, own = segment_runs(states)
+    for run in runs:
+        shapes = np.array([states[i].shape for i in run.members], np.int64).reshape(-1, 2)
+        live, rsd, csd, flagged_rows, flagged_cols, *at = exact_range_checks(
+            run.rows, run.cols, run.delta, run.alive, run.owner, run.element_lo, run.element_hi, shapes[:, 0],
+            shapes[:, 1], run.detected,
+        )  # fmt: skip
+        for i, block in zip(run.members, _exact_blocks(live, rsd, csd, flagged_rows, flagged_cols, *at), strict=True):
+            found[i] = block
+    for i, (blocks, detected) in zip(own, _gathered_checks([states[i] for i in own]), strict=True):
+        found[i] = blocks
+        if detected is not None:
+            states[i].detected |= detected
+    return found
+
+
+def _exact_blocks(
+    live: np.ndarray, rsd: np.ndarray, csd: np.ndarray, flagged_rows: np.ndarray, flagged_cols: np.ndarray,
+    row_at: np.ndarray, col_at: np.ndarray, flagged_row_at: np.ndarray, flagged_col_at: np.ndarray,
+) -> list[tuple[BlockDeviation, ...]]:  # fmt: skip
+    """The check blocks of folds checked in one kernels.fold_check call (its outputs, laid out by
+    the offsets): one block per fold with a live error (views of the call's arrays), else ()."""
+    r_at: list[int] = row_at.tolist()
+    c_at: list[int] = col_at.tolist()
+    fr_at: list[int] = flagged_row_at.tolist()
+    fc_at: list[int] = flagged_col_at.tolist()
+    zeros = np.zeros(max(r_at[-1], c_at[-1]))  # the tolerances: views of one read-only buffer
+    zeros.flags.writeable = False
+    found: list[tuple[BlockDeviation, ...]] = []
+    for i, n_live in enumerate(live.tolist()):
+        if not n_live:
+            found.append(())
+            continue
+        r, c = rsd[r_at[i] : r_at[i + 1]], csd[c_at[i] : c_at[i + 1]]
+        found.append((BlockDeviation.with_flags(0, 0, r, c, zeros[: r.shape[0]], zeros[: c.shape[0]],
+                                                flagged_rows[fr_at[i] : fr_at[i + 1]],
+                                                flagged_cols[fc_at[i] : fc_at[i + 1]]),))  # fmt: skip
+    return found
+
+
+def _gathered_checks(states: list[FoldErrors]) -> list[tuple[tuple[BlockDeviation, ...], np.ndarray | None]]:
+    """`_exact_checks` of folds holding arrays of their own, without marking: per fold its blocks
+    and the faults to mark detected (None without a live error), from one kernels.fold_check
+    call over the folds' columns gathered (from _BATCHED_CHECK_FOLDS folds on) or one per fold."""
     if len(states) < _BATCHED_CHECK_FOLDS:  # a few folds: one call each costs less than gathering them
         return [_exact_check(s) for s in states]
     sizes = [s.delta.shape[0] for s in states]
@@ -600,31 +643,16 @@ def _exact_checks(states: list[FoldErrors]) -> list[tuple[tuple[BlockDeviation, 
     n_rows = np.array([s.shape[0] for s in states], np.int64)
     n_cols = np.array([s.shape[1] for s in states], np.int64)
     n_faults = np.array([s.fault_count for s in states], np.int64)
-    live, rsd, csd, flagged_rows, flagged_cols, detected, *at = exact_fold_checks(
+    live, rsd, csd, flagged_rows, flagged_cols, detected, *at, fault_at = exact_fold_checks(
         rows, cols, delta, alive, owner, offsets, n_rows, n_cols, n_faults
     )
-    r_at: list[int] = at[0].tolist()
-    c_at: list[int] = at[1].tolist()
-    fr_at: list[int] = at[2].tolist()
-    fc_at: list[int] = at[3].tolist()
-    f_at: list[int] = at[4].tolist()
-    zeros = np.zeros(max(r_at[-1], c_at[-1]))  # the tolerances: views of one read-only buffer
-    zeros.flags.writeable = False
-    found: list[tuple[tuple[BlockDeviation, ...], np.ndarray | None]] = []
-    for i, n_live in enumerate(live.tolist()):
-        if not n_live:
-            found.append(((), None))
-            continue
-        r, c = rsd[r_at[i] : r_at[i + 1]], csd[c_at[i] : c_at[i + 1]]
-        block = BlockDeviation.with_flags(0, 0, r, c, zeros[: r.shape[0]], zeros[: c.shape[0]],
-                                          flagged_rows[fr_at[i] : fr_at[i + 1]],
-                                          flagged_cols[fc_at[i] : fc_at[i + 1]])  # fmt: skip
-        found.append(((block,), detected[f_at[i] : f_at[i + 1]]))
-    return found
+    f_at: list[int] = fault_at.tolist()
+    blocks = _exact_blocks(live, rsd, csd, flagged_rows, flagged_cols, *at)
+    return [(b, detected[f_at[i] : f_at[i + 1]] if b else None) for i, b in enumerate(blocks)]
 
 
 def _exact_check(state: FoldErrors) -> tuple[tuple[BlockDeviation, ...], np.ndarray | None]:
-    """`_exact_checks` of one fold (one kernels.fold_check.exact_fold_check call)."""
+    """`_gathered_checks` of one fold (one kernels.fold_check.exact_fold_check call)."""
     n_rows, n_cols = state.shape
     live, rsd, csd, rows, cols, detected = exact_fold_check(
         state.rows, state.cols, state.delta, state.alive, state.owner, n_rows, n_cols, state.fault_count
