@@ -146,7 +146,8 @@ class FoldErrors:
         home = self._home
         if home is not None:
             return home[2] - home[1]
-        return int(self.detected.shape[0])
+        detected = self.__dict__.get("detected")  # (not made yet: an empty part)
+        return 0 if detected is None else int(detected.shape[0])
 
     def add(self, batch: FaultBatch, lo: int, hi: int, effects: EffectBatch, alive: np.ndarray | None = None) -> None:
         """Faults lo..hi-1 of `batch` (all in this fold) with their effects (rows of `effects` for
