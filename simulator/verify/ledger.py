@@ -28,6 +28,7 @@ from __future__ import annotations
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,6 +46,20 @@ _NO_FAULTS: Mapping[str, np.ndarray] = types.MappingProxyType({c: _EMPTY for c i
 _TABLE_COLUMNS = ("detected", "corrected", "owner", "grows", "gcols", "delta", "alive")  # FoldErrors -> LedgerTable
 _COLUMNS = ("detected", "corrected", "owner", "rows", "cols", "grows", "gcols", "delta", "alive")  # FoldErrors'
 _NO_DELTA = {True: np.zeros(0, np.int64), False: np.zeros(0, np.float64)}  # an empty part's delta, by `integer`
+
+
+class ElementSpan(NamedTuple):
+    """A fold part's errors where they lie: elements lo..hi-1 of the columns, `owner` indexing
+    `detected` (the per-fault flags a check marks in place)."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    delta: np.ndarray
+    alive: np.ndarray
+    owner: np.ndarray
+    lo: int
+    hi: int
+    detected: np.ndarray
 
 
 class _HomeColumn:
@@ -202,6 +217,16 @@ class FoldErrors:
         caller's to set)."""
         self._forget_columns()
         self._home, self._part = (seg, lo, hi, e_lo, e_hi), part
+
+    def element_span(self) -> ElementSpan:
+        """Where this part's errors lie, for a kernel to check them without making its columns:
+        the home segment's columns and the part's rows of them, or its own columns whole."""
+        home = self._home
+        if home is None:
+            return ElementSpan(self.rows, self.cols, self.delta, self.alive, self.owner, 0, int(self.delta.shape[0]),
+                               self.detected)  # fmt: skip
+        seg, _, _, e_lo, e_hi = home
+        return ElementSpan(seg.rows, seg.cols, seg.effects.delta, seg.alive, seg.owner, e_lo, e_hi, seg.detected)
 
     def erase(self, written: np.ndarray | None) -> None:
         """A recompute pass rewrote the elements in `written` (a mask over the elements; None: all

@@ -49,7 +49,7 @@ from simulator.faults.sampling import (
     permanent_batch,
     sample_permanent_faults,
 )
-from simulator.kernels.checksum_check import exact_check_with_checksum_faults
+from simulator.kernels.checksum_check import exact_range_check_with_checksum_faults
 from simulator.kernels.codes import CHK_ENC, FLIP, T_CU, T_RU
 from simulator.kernels.fold_check import exact_fold_check, exact_fold_checks, exact_range_checks
 from simulator.mapping.dataflow import geometry_of
@@ -334,11 +334,12 @@ class FaultVerifier:
         faults = drawn.select(slice(*span))
         if faults.block.any() or (faults.site == CHK_ENC).any():  # another check block's word (explicit faults)
             return None  # or an encoder fault (it shifts many predicted words): the general path
-        rsd, csd, row_tol, col_tol, rows, cols, false_alarm, hidden, detected = exact_check_with_checksum_faults(
-            state.rows, state.cols, state.delta, state.alive, state.owner, state.fault_count, faults.site,
+        errors = state.element_span()  # (marks the detected faults where the ledger keeps them)
+        rsd, csd, row_tol, col_tol, rows, cols, false_alarm, hidden = exact_range_check_with_checksum_faults(
+            errors.rows, errors.cols, errors.delta, errors.alive, errors.owner, errors.lo, errors.hi, errors.detected,
+            faults.site,
             faults.axis == ROW_WORD, faults.line, faults.block, faults.step, faults.bit, a_blk, b_blk,
         )  # fmt: skip
-        state.detected |= detected
         blocks = (BlockDeviation.with_flags(0, 0, rsd, csd, row_tol, col_tol, rows, cols),)
         self.checksum_log.add(faults, ChecksumVerdicts(blocks, false_alarm, hidden))
         return blocks
