@@ -488,6 +488,33 @@ class FaultLedger:
             state = self.folds[key] = FoldErrors(kind, scale, shape, self.integer, self._store, len(self.folds))
         return state
 
+    def add_runs(
+        self, batch: FaultBatch, effects: EffectBatch, runs: list[tuple[FoldErrors, int, int, np.ndarray | None]]
+    ) -> None:
+        """`part.add(batch, lo, hi, effects, written)` for each (part, lo, hi, written) of one pass
+        (runs in batch order, one per part): parts without faults that keep every element take
+        their rows of the pass's segment together (the segment's fold / part columns set once)."""
+        fresh: list[tuple[int, int, int, int]] = []  # (lo, hi, fold id, part number)
+        seg: _Segment | None = None
+        for part, lo, hi, written in runs:
+            if hi <= lo:
+                continue
+            if written is not None or part.fault_count or part._store is not self._store:
+                part.add(batch, lo, hi, effects, written)
+                continue
+            if seg is None:
+                seg = self._store.segment(batch, effects)
+            part._faults, part._source = None, (batch, lo, hi)
+            number = self._store.next_part()
+            part._take_home(seg, lo, hi, int(effects.offsets[lo]), int(effects.offsets[hi]), number)
+            fresh.append((lo, hi, part._fold_id, number))
+        if seg is None or not fresh:
+            return
+        lows, highs, fold_ids, numbers = (np.array(c, np.int64) for c in zip(*fresh, strict=True))
+        counts = highs - lows
+        rows = np.repeat(lows - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+        seg.fold[rows], seg.part[rows] = np.repeat(fold_ids, counts), np.repeat(numbers, counts)
+
     @property
     def loose_parts(self) -> int:
         """How many fold parts left their segment (they grew by concatenation)."""

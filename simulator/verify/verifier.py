@@ -258,9 +258,10 @@ class FaultVerifier:
         for instance in range(s.gemm.count):
             batch, effects = self._first_pass(self.spec, gemm_index, instance, permanent=True)
             if effects is not None:
-                for f, lo, hi in _fold_runs(batch.fold_index):
-                    self._state(gemm_index, instance, f).add(batch, lo, hi, effects)
-                    flagged.add((instance, f))
+                runs = _fold_runs(batch.fold_index)
+                self.ledger.add_runs(batch, effects, [(self._state(gemm_index, instance, f), lo, hi, None)
+                                                      for f, lo, hi in runs])  # fmt: skip
+                flagged.update((instance, f) for f, _, _ in runs)
             if self._duplicate_spec is not None:
                 dup, _ = self._first_pass(self._duplicate_spec, gemm_index, instance, permanent=False)
                 flagged.update((instance, int(f)) for f in np.unique(dup.fold_index))
@@ -415,12 +416,14 @@ class FaultVerifier:
             drawn = self._pass_faults(self.spec, gemm_index, instance, attempt, regions, permanent=True)
             sub, effects = drawn if drawn is not None else (None, None)
             if sub is not None and effects is not None:
+                runs: list[tuple[FoldErrors, int, int, np.ndarray | None]] = []
                 for f, lo, hi in _fold_runs(sub.fold_index):
                     written = None  # a whole-fold pass writes back every element it computes
                     if not regions[f].whole_fold:
                         pos = effects.positions[int(effects.offsets[lo]) : int(effects.offsets[hi])]
                         written = regions[f].covers(pos[:, 0], pos[:, 1])
-                    states[f].add(sub, lo, hi, effects, written)
+                    runs.append((states[f], lo, hi, written))
+                self.ledger.add_runs(sub, effects, runs)
         second = self._duplicate_maps(gemm_index, instance, attempt, regions) if self._duplicate_spec else {}
         checksum, checksum_spans = self._checksum_spans(gemm_index, instance, attempt, list(regions))
         name = s.gemm.name
