@@ -62,6 +62,14 @@ class ElementSpan(NamedTuple):
     detected: np.ndarray
 
 
+class _RetiredHome(NamedTuple):
+    """A retired part that held segment rows (FoldErrors.erase): all a reader needs to make it again."""
+
+    home: tuple[_Segment, int, int, int, int]
+    source: tuple[FaultBatch, int, int] | None
+    faults: Mapping[str, np.ndarray] | None
+
+
 class _HomeColumn:
     """A FoldErrors column that a part holding a segment's rows reads as a view of the segment,
     made on first read (most parts are checked straight from their segment and never read them).
@@ -110,7 +118,8 @@ class FoldErrors:
         self._source: tuple[FaultBatch, int, int] | None = None  # where `faults` comes from until read
         self.final: Action | None = None
         self.gave_up = False
-        self.retired: list[FoldErrors] = []  # earlier passes' faults, every error rewritten
+        # earlier passes' faults, every error rewritten: parts, or where they lie in a segment
+        self.retired: list[FoldErrors | _RetiredHome] = []
         # the columns (_COLUMNS) are made on first read: empty, or views of the home segment
 
     def _materialise(self) -> None:
@@ -154,7 +163,16 @@ class FoldErrors:
 
     def parts(self) -> list[FoldErrors]:
         """Every fault of the fold: the retired passes', then the current ones."""
-        return [*self.retired, self]
+        return [self._revived(r) if isinstance(r, _RetiredHome) else r for r in self.retired] + [self]
+
+    def _revived(self, retired: _RetiredHome) -> FoldErrors:
+        """A retired part that held segment rows, as a FoldErrors (read only: columns made on read)."""
+        part = object.__new__(FoldErrors)
+        part.__dict__.update(kind=self.kind, scale=self.scale, shape=self.shape, _integer=self._integer,
+                             _store=self._store, _fold_id=self._fold_id, _home=retired.home, _loose=-1,
+                             _part=-1, _faults=retired.faults, _source=retired.source, final=None, gave_up=False,
+                             retired=[])  # fmt: skip
+        return part
 
     @property
     def fault_count(self) -> int:
@@ -237,14 +255,18 @@ class FoldErrors:
             home = self._home
             if home is not None:  # in place: the segment holds them (and the part's views, if made, see it)
                 home[0].alive[home[3] : home[4]] = False
-            else:
+                self.retired.append(_RetiredHome(home, self._source, self._faults))  # (the segment keeps the rest)
+                self._home = None
+            elif self.fault_count:
                 self.alive.fill(False)
-            old = object.__new__(FoldErrors)  # the current arrays, now frozen (a retired part is only read)
-            old.__dict__ = {**self.__dict__, "retired": []}
-            if self._store is not None and self._loose >= 0:
-                self._store.loose[self._loose] = old
-            self._home, self._loose = None, -1
-            self.retired.append(old)
+                old = object.__new__(FoldErrors)  # the current arrays, now frozen (a retired part is only read)
+                old.__dict__ = {**self.__dict__, "retired": []}
+                if self._store is not None and self._loose >= 0:
+                    self._store.loose[self._loose] = old
+                self._loose = -1
+                self.retired.append(old)
+            else:
+                return  # no fault: nothing to retire
             self._faults, self._source = _NO_FAULTS, None
             self._forget_columns()  # (read again: empty; size 0, so in-place updates change nothing)
             return
