@@ -67,6 +67,7 @@ from simulator.verify.records import FaultRecords, fault_records
 from simulator.verify.sram_effects import SramInjector
 
 _DUPLICATE_STREAM = 5  # SeedSequence stream of DMR's second copy (faults.sampling uses 1-4)
+_WHOLE_TILE = Region(Scope.TILE)  # attempt 0 computes every fold whole
 _BATCHED_CHECK_FOLDS = 8  # from this many exact folds in a check round on, one kernel call checks them all
 Drawn = tuple[FaultBatch, EffectBatch | None]
 
@@ -295,8 +296,10 @@ class FaultVerifier:
         )
 
     def _checksum_spans(self, gemm_index: int, instance: int, attempt: int, folds: list[int]) -> tuple[
-            ChecksumFaults | None, dict[int, tuple[int, int]]]:  # fmt: skip
-        """A round's checksum-hardware draw and, per fold of the round that it hits, its rows (lo, hi)."""
+            ChecksumFaults | None, dict[int, tuple[int, int, bool]]]:  # fmt: skip
+        """A round's checksum-hardware draw and, per fold of the round that it hits, its rows (lo,
+        hi) and whether one of them names another check block's word or sits in an operand
+        encoder (chk_enc): such a fold takes the general path (`_exact_with_checksum_faults`)."""
         if not self._checksum_faulty:
             return None, {}
         drawn = self._checksum_faults(gemm_index, instance, attempt)
@@ -306,7 +309,10 @@ class FaultVerifier:
         lo = np.searchsorted(drawn.fold_index, ids)
         hi = np.searchsorted(drawn.fold_index, ids, side="right")
         hit = np.flatnonzero(hi > lo)
-        return drawn, {int(ids[i]): (int(lo[i]), int(hi[i])) for i in hit}
+        lo, hi = lo[hit], hi[hit]
+        general = np.r_[0, np.cumsum((drawn.block != 0) | (drawn.site == CHK_ENC))]
+        spans = zip(ids[hit].tolist(), lo.tolist(), hi.tolist(), (general[hi] > general[lo]).tolist(), strict=True)
+        return drawn, {f: (a, b, g) for f, a, b, g in spans}
 
     def _with_checksum_faults(self, gemm_index: int, instance: int, fold: Fold, state: FoldErrors,
                               blocks: list, faults: ChecksumFaults) -> list:  # fmt: skip
@@ -321,20 +327,22 @@ class FaultVerifier:
         return list(verdicts.blocks)
 
     def _exact_with_checksum_faults(self, gemm_index: int, instance: int, fold: Fold, state: FoldErrors,
-                                    drawn: ChecksumFaults | None, span: tuple[int, int]) -> tuple[
+                                    drawn: ChecksumFaults | None, span: tuple[int, int, bool]) -> tuple[
             BlockDeviation, ...] | None:  # fmt: skip
         """`_with_checksum_faults` over `_deviations` and `mark_detected` for an integer fold checked
         as one block, in one kernels.checksum_check call (logged): the check blocks, or None
-        (nothing done) when the operand blocks do not span the fold's output block, a fault names
-        another check block's word or sits in an operand encoder (chk_enc)."""
+        (nothing done) when the operand blocks do not span the fold's output block, or a fault
+        names another check block's word or sits in an operand encoder (chk_enc; it shifts many
+        predicted words): `span` (lo, hi, general) says so (`_checksum_spans`)."""
         assert drawn is not None
+        lo, hi, general = span
+        if general:
+            return None
         a_blk, b_blk = self.operands.fold_blocks(gemm_index, instance, fold)
         n_rows, n_cols = state.shape
         if a_blk.shape[0] != n_rows or b_blk.shape[1] != n_cols:
             return None
-        faults = drawn.select(slice(*span))
-        if faults.block.any() or (faults.site == CHK_ENC).any():  # another check block's word (explicit faults)
-            return None  # or an encoder fault (it shifts many predicted words): the general path
+        faults = drawn.select(slice(lo, hi))
         errors = state.element_span()  # (marks the detected faults where the ledger keeps them)
         rsd, csd, row_tol, col_tol, rows, cols, false_alarm, hidden = exact_range_check_with_checksum_faults(
             errors.rows, errors.cols, errors.delta, errors.alive, errors.owner, errors.lo, errors.hi, errors.detected,
@@ -404,51 +412,34 @@ class FaultVerifier:
     ) -> list[TileCheck]:
         attempt = batch[0][1]
         s = self.schedules[gemm_index]  # a rerun covers the region as the engine prices it (resolve_region)
-        regions = {
-            fold.index: resolve_region(self.hw, s, fold, region) if region else Region(Scope.TILE)
+        ids = [fold.index for fold, _, _ in batch]
+        regions = dict.fromkeys(ids, _WHOLE_TILE) if attempt == 0 else {
+            fold.index: resolve_region(self.hw, s, fold, region) if region else _WHOLE_TILE
             for fold, _, region in batch
-        }
-        states = {f: self._state(gemm_index, instance, f) for f in regions}
+        }  # fmt: skip
+        states = [self._state(gemm_index, instance, f) for f in ids]
         if attempt > 0:
             self.recomputations += len(batch)
-            for f, region in regions.items():
-                states[f].erase(None if region.whole_fold else region.covers(states[f].rows, states[f].cols))
-            drawn = self._pass_faults(self.spec, gemm_index, instance, attempt, regions, permanent=True)
-            sub, effects = drawn if drawn is not None else (None, None)
-            if sub is not None and effects is not None:
-                runs: list[tuple[FoldErrors, int, int, np.ndarray | None]] = []
-                for f, lo, hi in _fold_runs(sub.fold_index):
-                    written = None  # a whole-fold pass writes back every element it computes
-                    if not regions[f].whole_fold:
-                        pos = effects.positions[int(effects.offsets[lo]) : int(effects.offsets[hi])]
-                        written = regions[f].covers(pos[:, 0], pos[:, 1])
-                    runs.append((states[f], lo, hi, written))
-                self.ledger.add_runs(sub, effects, runs)
+            self._rerun(gemm_index, instance, attempt, regions, dict(zip(ids, states, strict=True)))
         second = self._duplicate_maps(gemm_index, instance, attempt, regions) if self._duplicate_spec else {}
-        checksum, checksum_spans = self._checksum_spans(gemm_index, instance, attempt, list(regions))
+        checksum, checksum_spans = self._checksum_spans(gemm_index, instance, attempt, ids)
         name = s.gemm.name
         block = self.abft.block_for(s.gemm.kind, name)
         exact = self.contract.checksums and self.ledger.integer
-        differs = dict.fromkeys(states, False)
-        for fold, _, _ in batch if self._duplicate_spec is not None else ():
-            state = states[fold.index]
-            differ = False
-            if fold.index in second or state.alive.any():
-                first = state.error_map(transient_only=True)  # (no error in either copy: they agree)
-                other = second.get(fold.index, (np.zeros(0, np.int64), np.zeros(0)))
-                differ = not (np.array_equal(first[0], other[0]) and np.array_equal(first[1], other[1]))
-            differs[fold.index] = differ
-        plain = [  # exact, one block, no checksum-unit fault: one kernels.fold_check call for all of them
-            f for f, differ in differs.items()
-            if exact and not differ and f not in checksum_spans and _one_block(block, states[f].shape)
-        ]  # fmt: skip
-        exact_checks = dict(zip(plain, _exact_checks([states[f] for f in plain]), strict=True))
+        differs = [False] * len(ids)
+        if self._duplicate_spec is not None:
+            differs = [_copies_differ(state, second.get(f)) for f, state in zip(ids, states, strict=True)]
+        plain = [  # exact, one block, no checksum-unit fault: one kernels.fold_check call per segment
+            i for i, f in enumerate(ids)
+            if exact and not differs[i] and f not in checksum_spans and _one_block(block, states[i].shape)
+        ] if exact else []  # fmt: skip
+        exact_checks = dict(zip(plain, _exact_checks([states[i] for i in plain]), strict=True))
         checks = []
-        for fold, _, _ in batch:
-            state = states[fold.index]
-            differ = differs[fold.index]
-            if fold.index in exact_checks:
-                found = FoldVerification(state.kind, state.scale, exact_checks[fold.index], False, name)
+        for i, (fold, _, _) in enumerate(batch):
+            state, differ = states[i], differs[i]
+            exact_blocks = exact_checks.get(i)
+            if exact_blocks is not None:
+                found = FoldVerification(state.kind, state.scale, exact_blocks, False, name)
             elif exact and not differ and _one_block(block, state.shape) and (
                 hit_blocks := self._exact_with_checksum_faults(gemm_index, instance, fold, state, checksum,
                                                                checksum_spans[fold.index])) is not None:  # fmt: skip
@@ -457,12 +448,31 @@ class FaultVerifier:
                 blocks = self._deviations(gemm_index, instance, fold, state) if self.contract.checksums else []
                 if fold.index in checksum_spans:
                     assert checksum is not None
-                    faults = checksum.select(slice(*checksum_spans[fold.index]))
+                    faults = checksum.select(slice(*checksum_spans[fold.index][:2]))
                     blocks = self._with_checksum_faults(gemm_index, instance, fold, state, list(blocks), faults)
                 found = FoldVerification(state.kind, state.scale, tuple(blocks), differ, name)
                 state.mark_detected(found)
             checks.append(TileCheck(gemm_index, instance, fold.index, attempt, found))
         return checks
+
+    def _rerun(self, gemm_index: int, instance: int, attempt: int, regions: dict[int, Region],
+               states: dict[int, FoldErrors]) -> None:  # fmt: skip
+        """Recomputation pass `attempt` over `regions`: it rewrites the elements each region covers
+        (erasing their errors), then its own faults join the ledger (those a partial pass wrote)."""
+        for f, region in regions.items():
+            states[f].erase(None if region.whole_fold else region.covers(states[f].rows, states[f].cols))
+        drawn = self._pass_faults(self.spec, gemm_index, instance, attempt, regions, permanent=True)
+        sub, effects = drawn if drawn is not None else (None, None)
+        if sub is None or effects is None:
+            return
+        runs: list[tuple[FoldErrors, int, int, np.ndarray | None]] = []
+        for f, lo, hi in _fold_runs(sub.fold_index):
+            written = None  # a whole-fold pass writes back every element it computes
+            if not regions[f].whole_fold:
+                pos = effects.positions[int(effects.offsets[lo]) : int(effects.offsets[hi])]
+                written = regions[f].covers(pos[:, 0], pos[:, 1])
+            runs.append((states[f], lo, hi, written))
+        self.ledger.add_runs(sub, effects, runs)
 
     def _decide(self, check: TileCheck) -> Decision:
         decision = self.policy.decide(check)
@@ -579,6 +589,16 @@ def output_block_shapes(dataflow: Dataflow, folds: FoldTable) -> list[tuple[int,
     extent = dict(zip(geometry_of(dataflow).dims, (folds.table[:, T_RU], folds.table[:, T_CU], folds.steps),
                       strict=True))  # fmt: skip
     return list(zip(extent["m"].tolist(), extent["n"].tolist(), strict=True))
+
+
+def _copies_differ(state: FoldErrors, other: tuple[np.ndarray, np.ndarray] | None) -> bool:
+    """DMR: whether the first copy's transient error map (of `state`) differs from the second
+    copy's (`other`, None without an error); no error in either copy: they agree."""
+    if other is None and not state.alive.any():
+        return False
+    first = state.error_map(transient_only=True)
+    second = other if other is not None else (np.zeros(0, np.int64), np.zeros(0))
+    return not (np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1]))
 
 
 def _one_block(block: tuple[int, int], shape: tuple[int, int]) -> bool:
