@@ -46,6 +46,11 @@ _NO_FAULTS: Mapping[str, np.ndarray] = types.MappingProxyType({c: _EMPTY for c i
 _TABLE_COLUMNS = ("detected", "corrected", "owner", "grows", "gcols", "delta", "alive")  # FoldErrors -> LedgerTable
 _COLUMNS = ("detected", "corrected", "owner", "rows", "cols", "grows", "gcols", "delta", "alive")  # FoldErrors'
 _NO_DELTA = {True: np.zeros(0, np.int64), False: np.zeros(0, np.float64)}  # an empty part's delta, by `integer`
+_EMPTY_COLUMNS: Mapping[bool, Mapping[str, np.ndarray]] = types.MappingProxyType({  # an empty part's columns
+    integer: types.MappingProxyType({**dict.fromkeys(_COLUMNS, _EMPTY), "detected": _NO_FLAGS,
+                                     "corrected": _NO_FLAGS, "alive": _NO_FLAGS, "delta": _NO_DELTA[integer]})
+    for integer in (True, False)
+})  # fmt: skip
 
 
 class ElementSpan(NamedTuple):
@@ -60,6 +65,8 @@ class ElementSpan(NamedTuple):
     lo: int
     hi: int
     detected: np.ndarray
+    grows: np.ndarray
+    gcols: np.ndarray
 
 
 class _RetiredHome(NamedTuple):
@@ -127,17 +134,18 @@ class FoldErrors:
         d = self.__dict__
         home = self._home
         if home is None:
-            made = {"detected": _NO_FLAGS, "corrected": _NO_FLAGS, "owner": _EMPTY, "rows": _EMPTY,
-                    "cols": _EMPTY, "grows": _EMPTY, "gcols": _EMPTY, "delta": _NO_DELTA[self._integer],
-                    "alive": _NO_FLAGS}  # fmt: skip
+            made = _EMPTY_COLUMNS[self._integer]
         else:
             seg, lo, hi, e_lo, e_hi = home
             made = {"detected": seg.detected[lo:hi], "corrected": seg.corrected[lo:hi],
                     "owner": seg.owner[e_lo:e_hi] - lo, "rows": seg.rows[e_lo:e_hi], "cols": seg.cols[e_lo:e_hi],
                     "grows": seg.grows[e_lo:e_hi], "gcols": seg.gcols[e_lo:e_hi],
                     "delta": seg.effects.delta[e_lo:e_hi], "alive": seg.alive[e_lo:e_hi]}  # fmt: skip
-        for c, column in made.items():
-            d.setdefault(c, column)
+        if d.keys().isdisjoint(_COLUMNS):  # the usual case: none set yet
+            d.update(made)
+        else:  # (a caller set some columns of a fresh part: tests do)
+            for c, column in made.items():
+                d.setdefault(c, column)
 
     def _forget_columns(self) -> None:
         """Drop the columns (they are made again, from the current home, on the next read)."""
@@ -242,9 +250,10 @@ class FoldErrors:
         home = self._home
         if home is None:
             return ElementSpan(self.rows, self.cols, self.delta, self.alive, self.owner, 0, int(self.delta.shape[0]),
-                               self.detected)  # fmt: skip
+                               self.detected, self.grows, self.gcols)  # fmt: skip
         seg, _, _, e_lo, e_hi = home
-        return ElementSpan(seg.rows, seg.cols, seg.effects.delta, seg.alive, seg.owner, e_lo, e_hi, seg.detected)
+        return ElementSpan(seg.rows, seg.cols, seg.effects.delta, seg.alive, seg.owner, e_lo, e_hi, seg.detected,
+                           seg.grows, seg.gcols)  # fmt: skip
 
     def erase(self, written: np.ndarray | None) -> None:
         """A recompute pass rewrote the elements in `written` (a mask over the elements; None: all

@@ -196,8 +196,9 @@ class FaultVerifier:
         states = [self.ledger.folds[k] for k in self._instance_keys().get((gemm_index, instance), [])]
         n = self.schedules[gemm_index].gemm.n
         parts = []
-        if states:  # the folds' errors in fold order, masked once
-            grows, gcols, delta, alive = (np.concatenate([getattr(s, c) for s in states])
+        if states:  # the folds' errors in fold order (where the ledger keeps them), masked once
+            spans = [s.element_span() for s in states]
+            grows, gcols, delta, alive = (np.concatenate([getattr(e, c)[e.lo : e.hi] for e in spans])
                                           for c in ("grows", "gcols", "delta", "alive"))  # fmt: skip
             live = alive & (delta != 0)
             parts.append((grows[live] * n + gcols[live], delta[live]))
