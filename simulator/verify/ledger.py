@@ -11,12 +11,18 @@ Struct of arrays, not one object per fault. A `FoldErrors` holds the faults that
 
 `FaultLedger` maps (gemm, instance, fold) to its FoldErrors and flattens them all into one
 `LedgerTable` for the end-of-run classification (verify.fates); faults come in only through
-`FoldErrors.add` (sampled or explicit faults with their resolved effects).
+`FoldErrors.add` or `FaultLedger.add_runs` (a pass's parts at once: sampled or explicit faults
+with their resolved effects).
 
 Column store: a pass's faults arrive as one batch over many folds (a first pass of a GEMM instance,
 a recomputation round), so the ledger keeps each batch once, as a `_Segment` whose per-fault and
 per-element state (detected, corrected, alive) every fold's FoldErrors holds as views (numpy slices
-share memory, and FoldErrors updates them in place). `FaultLedger.table()` then concatenates a few
+share memory, and FoldErrors updates them in place). A part makes those views only when they are
+first read: the check kernels read a round's folds straight from the segment (`segment_runs`,
+`FoldErrors.element_span`), so most of a 1e-7 run's ~86,000 parts never make their ten views,
+and a part that retires leaves a (home, source) record instead of a copy of itself (views keep
+their whole buffers alive, and here memory first touched costs CPU time). `FaultLedger.table()`
+then concatenates a few
 hundred segments instead of one piece per fold pass (a 1e-7 run has ~90,000) and orders them with
 one stable sort. A fold part that grows by concatenation (a partial rerun adds faults to a part
 with faults) leaves its segment and is kept as a loose part. `table_by_parts` is the plain

@@ -6,7 +6,9 @@ output errors into the fault ledger (verify.ledger) and runs abft.retry's loop o
 flagged fold of the instance in rounds: round a draws the recomputation faults of attempt a once
 for the instance (faults.sampling), keeps those in the (PE, cycle) slots each retrying pass uses,
 resolves them in one kernel call, and checks every fold as the policy's contract asks
-(checksum deviations, a DMR copy compare). At the end every fault's fate is classified once
+(checksum deviations, a DMR copy compare); integer folds checked as one block are checked where
+the ledger keeps their errors (one kernels.fold_check call per segment of the round, no
+gathering), and the policy still decides each fold's TileCheck. At the end every fault's fate is classified once
 (verify.fates) against the stored outputs (verify.writeback).
 """
 
