@@ -694,8 +694,8 @@ def _fold_runs(fold_index: np.ndarray) -> list[tuple[int, int, int]]:
     if fold_index.size == 0:
         return []
     starts = np.r_[0, np.flatnonzero(np.diff(fold_index)) + 1]
-    stops = np.r_[starts[1:], fold_index.size]
-    return [(int(fold_index[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+    stops = np.r_[starts[1:], fold_index.size]  # (as Python ints in one step each, not element by element)
+    return list(zip(fold_index[starts].tolist(), starts.tolist(), stops.tolist(), strict=True))
 
 
 def _fold_spans(fold_index: np.ndarray, ids: np.ndarray) -> list[tuple[int, tuple[int, int]]]:
