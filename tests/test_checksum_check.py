@@ -14,6 +14,7 @@ from simulator.faults.checksum_faults import COL_WORD, ROW_WORD, ChecksumFaults,
 from simulator.kernels.checksum_check import (
     exact_check_with_checksum_faults,
     exact_checked_block,
+    exact_range_check_with_checksum_faults,
     int32_flip_deltas,
     int_word_values,
 )
@@ -159,6 +160,23 @@ def test_one_call_check_matches_the_verifier_s_reference_path(seed, r, c, k, n_f
     got = exact_check_with_checksum_faults(state.rows, state.cols, state.delta, state.alive, state.owner,
                                            n_data_faults, f.site, f.axis == ROW_WORD, f.line, f.block, f.step,
                                            f.bit, a, b)  # fmt: skip
+    # the same fold where a ledger segment keeps it: among other folds' elements, owners offset
+    pad, shift = int(rng.integers(0, 4)), int(rng.integers(0, 3))
+    junk = rng.integers(0, min(r, c), pad)
+
+    def padded(x: np.ndarray, filler: np.ndarray) -> np.ndarray:
+        return np.concatenate([filler.astype(x.dtype), x, filler.astype(x.dtype)])
+
+    in_place = np.zeros(n_data_faults + 2 * shift, bool)
+    ranged = exact_range_check_with_checksum_faults(
+        padded(state.rows, junk), padded(state.cols, junk), padded(state.delta, junk + 1),
+        padded(state.alive, np.ones(pad, bool)), padded(state.owner + shift, np.zeros(pad, np.int64)), pad,
+        pad + state.delta.shape[0], in_place, f.site, f.axis == ROW_WORD, f.line, f.block, f.step, f.bit, a, b,
+    )  # fmt: skip
+    assert in_place[shift : shift + n_data_faults].tolist() == state.detected.tolist() and not in_place[:shift].any()
+    assert not in_place[shift + n_data_faults :].any()
+    for mine, theirs in zip(ranged, got, strict=False):
+        assert mine.dtype == theirs.dtype and mine.tolist() == theirs.tolist()
     (expected,) = ref.blocks
     for mine, theirs in zip(got, (expected.rsd, expected.csd, expected.row_tolerance, expected.col_tolerance,
                                   expected.flagged_rows, expected.flagged_cols, ref.false_alarm, ref.hidden,

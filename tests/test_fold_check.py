@@ -8,8 +8,11 @@ import pytest
 
 from simulator.abft.checksum import block_deviations
 from simulator.abft.protocol import FoldVerification
+from simulator.faults.effects import EffectBatch
+from simulator.faults.sampling import FaultBatch
+from simulator.kernels.codes import FLIP
 from simulator.kernels.fold_check import exact_fold_check
-from simulator.verify.ledger import FoldErrors
+from simulator.verify.ledger import FaultLedger, FoldErrors
 from simulator.verify.verifier import _BATCHED_CHECK_FOLDS, _exact_checks
 
 
@@ -88,29 +91,97 @@ def test_block_flags_follow_replace_and_with_flags():
     assert given.flagged_rows.tolist() == [1] and given.detected and given.rsd is block.rsd
 
 
+def _assert_checks_match_one_call_per_fold(states: list[FoldErrors], references: list[FoldErrors]) -> None:
+    """verify.verifier._exact_checks over `states` against exact_fold_check on each of
+    `references` (equal copies): the blocks, and the faults marked detected in place."""
+    batched = _exact_checks(states)
+    for state, ref, blocks in zip(states, references, batched, strict=True):
+        live, rsd, csd, flagged_rows, flagged_cols, one_detected = exact_fold_check(
+            ref.rows, ref.cols, ref.delta, ref.alive, ref.owner, *ref.shape, ref.fault_count
+        )
+        assert state.detected.tolist() == (ref.detected | one_detected).tolist()
+        if not live:
+            assert blocks == ()
+            continue
+        (block,) = blocks
+        for mine, theirs in ((block.rsd, rsd), (block.csd, csd), (block.flagged_rows, flagged_rows),
+                             (block.flagged_cols, flagged_cols)):  # fmt: skip
+            assert mine.dtype == theirs.dtype and mine.tolist() == theirs.tolist()
+        assert block.row_tolerance.tolist() == [0.0] * state.shape[0]
+        assert block.detected == bool(rsd.any() or csd.any())
+
+
+def _copy(state: FoldErrors) -> FoldErrors:
+    twin = FoldErrors("qkv", 1.0, state.shape, integer=True)
+    for c in ("rows", "cols", "delta", "alive", "owner", "detected"):
+        setattr(twin, c, getattr(state, c).copy())
+    return twin
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_a_round_of_folds_in_one_call_matches_one_call_per_fold(seed):
-    """kernels.fold_check.exact_fold_checks over concatenated folds (verify.verifier._exact_checks,
-    one call per check round of at least _BATCHED_CHECK_FOLDS folds) against exact_fold_check fold
-    by fold."""
+    """kernels.fold_check.exact_fold_checks over concatenated folds (verify.verifier._exact_checks
+    of folds with arrays of their own, one call per check round of at least _BATCHED_CHECK_FOLDS
+    folds) against exact_fold_check fold by fold."""
     rng = np.random.default_rng(1000 + seed)
     states = []
     for _ in range(int(rng.integers(_BATCHED_CHECK_FOLDS, 3 * _BATCHED_CHECK_FOLDS))):
         n_faults = int(rng.integers(0, 6))
         n_errors = int(rng.integers(0, 12)) if n_faults else 0
         states.append(_fold(rng, int(rng.integers(1, 9)), int(rng.integers(1, 9)), n_faults, n_errors))
-    batched = _exact_checks(states)
-    for state, (blocks, detected) in zip(states, batched, strict=True):
-        live, rsd, csd, flagged_rows, flagged_cols, one_detected = exact_fold_check(
-            state.rows, state.cols, state.delta, state.alive, state.owner, *state.shape, state.fault_count
-        )
-        if not live:
-            assert blocks == () and detected is None
-            continue
-        (block,) = blocks
-        for mine, theirs in ((block.rsd, rsd), (block.csd, csd), (block.flagged_rows, flagged_rows),
-                             (block.flagged_cols, flagged_cols), (detected, one_detected)):  # fmt: skip
-            assert mine.dtype == theirs.dtype and mine.tolist() == theirs.tolist()
-        assert block.row_tolerance.tolist() == [0.0] * state.shape[0]
-        assert block.detected == bool(rsd.any() or csd.any())
+    _assert_checks_match_one_call_per_fold(states, [_copy(s) for s in states])
     assert _exact_checks([]) == []  # (a short round takes exact_fold_check fold by fold)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_folds_checked_in_their_ledger_segment_match_one_call_per_fold(seed):
+    """kernels.fold_check.exact_range_checks (verify.verifier._exact_checks of folds that hold rows
+    of a ledger segment: checked where they lie, detected marked in the segment) against
+    exact_fold_check fold by fold, on two passes' segments, whole and partial reruns, folds whose
+    part left its segment (loose) and folds without faults, in one round."""
+    rng = np.random.default_rng(2000 + seed)
+    in_segment = loose = 0
+    for _ in range(5):
+        ledger = FaultLedger(integer=True)
+        n_folds = int(rng.integers(1, 12))
+        shapes = [(int(rng.integers(1, 9)), int(rng.integers(1, 9))) for _ in range(n_folds)]
+        parts = [ledger.fold((0, 0, f), "qkv", 1.0, shapes[f]) for f in range(n_folds)]
+        for round_ in range(2):
+            batch_folds = np.sort(rng.integers(0, n_folds, int(rng.integers(0, 3 * n_folds))))
+            batch, effects = _pass(rng, batch_folds, shapes)
+            for f, lo, hi in _runs(batch_folds):
+                written = None
+                if round_ and rng.random() < 0.5:  # a partial rerun: the new faults join the part
+                    written = rng.random(int(effects.offsets[hi] - effects.offsets[lo])) < 0.7
+                elif round_:
+                    parts[f].erase(None)  # a whole rerun: the part retires, the new faults start one
+                parts[f].add(batch, lo, hi, effects, written)
+            for part in parts:
+                if part.fault_count and rng.random() < 0.3:
+                    part.detected[int(rng.integers(0, part.fault_count))] = True
+        in_segment += sum(p._home is not None for p in parts)
+        loose += ledger.loose_parts
+        _assert_checks_match_one_call_per_fold(parts, [_copy(p) for p in parts])
+    assert in_segment and loose
+
+
+def _pass(rng: np.random.Generator, folds: np.ndarray, shapes: list[tuple[int, int]]):
+    """A pass's faults on `folds` (sorted) and their effects: 0-4 errors each, inside its fold's block."""
+    n = folds.shape[0]
+    sizes = rng.integers(0, 5, n)
+    offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+    owner_fold = np.repeat(folds, sizes)
+    n_rows = np.array([shapes[f][0] for f in owner_fold], np.int64)
+    n_cols = np.array([shapes[f][1] for f in owner_fold], np.int64)
+    rows = (rng.random(owner_fold.shape[0]) * n_rows).astype(np.int64)
+    cols = (rng.random(owner_fold.shape[0]) * n_cols).astype(np.int64)
+    positions = np.stack([rows, cols, rows, cols], axis=1).astype(np.int64).reshape(-1, 4)
+    col = np.arange(n, dtype=np.int64)
+    batch = FaultBatch(0, 0, folds.astype(np.int64), np.zeros(n, np.int64), col, col, col, col,
+                       np.zeros(n, np.int64), col, np.full(n, FLIP, np.int64))  # fmt: skip
+    return batch, EffectBatch(offsets, positions, rng.integers(-3, 4, offsets[-1]).astype(np.int64))
+
+
+def _runs(folds: np.ndarray) -> list[tuple[int, int, int]]:
+    return [(int(f), int(np.searchsorted(folds, f)), int(np.searchsorted(folds, f, side="right")))
+            for f in np.unique(folds)]  # fmt: skip

@@ -74,6 +74,47 @@ def test_table_by_hand():
     assert_tables_equal(table, ledger.table_by_parts())
 
 
+@pytest.mark.parametrize("seed", range(15))
+def test_a_pass_added_at_once_matches_adding_it_part_by_part(seed):
+    """FaultLedger.add_runs (a pass's fault-free parts take their segment rows together) against
+    FoldErrors.add part by part: same table, same per-part flattening, over three passes with whole
+    and partial reruns (partial ones go through add) and empty runs."""
+    rng = np.random.default_rng(seed)
+    n_folds = int(rng.integers(1, 8))
+    by_part, at_once = FaultLedger(integer=True), FaultLedger(integer=True)
+    ordinal = 0
+    for round_ in range(3):
+        folds = np.sort(rng.integers(0, n_folds, int(rng.integers(0, 3 * n_folds))))
+        sizes = rng.integers(0, 3, folds.shape[0]).tolist()
+        batch = _batch(folds.tolist(), list(range(ordinal, ordinal + folds.shape[0])))
+        effects = _effects(sizes, rng.integers(-4, 5, sum(sizes)).tolist())
+        ordinal += folds.shape[0]
+        runs = []
+        for f in np.unique(folds).tolist():
+            lo, hi = int(np.searchsorted(folds, f)), int(np.searchsorted(folds, f, side="right"))
+            n_elements = int(effects.offsets[hi] - effects.offsets[lo])
+            partial = round_ and rng.random() < 0.4
+            written = rng.random(n_elements) < 0.5 if partial else None
+            whole = round_ and not partial and rng.random() < 0.7
+            key = (0, int(rng.integers(0, 2)) if round_ == 0 else 0, f)
+            runs.append((key, lo, hi, written, whole))
+        for ledger in (by_part, at_once):
+            parts = []
+            for key, lo, hi, written, whole in runs:
+                part = ledger.fold(key, "fc1", 1.0, (4, 4))
+                if whole:
+                    part.erase(None)
+                parts.append((part, lo, hi, None if written is None else written.copy()))
+            if ledger is by_part:
+                for part, lo, hi, written in parts:
+                    part.add(batch, lo, hi, effects, written)
+            else:
+                ledger.add_runs(batch, effects, parts)
+    assert_tables_equal(at_once.table(), by_part.table())
+    assert_tables_equal(at_once.table_by_parts(), by_part.table_by_parts())
+    assert_tables_equal(at_once.table(), at_once.table_by_parts())
+
+
 def test_empty_ledger_table():
     assert_tables_equal(FaultLedger(integer=False).table(), FaultLedger(integer=False).table_by_parts())
     assert len(FaultLedger(integer=True).table()) == 0

@@ -98,10 +98,9 @@ class BlockDeviation:
     ) -> BlockDeviation:
         """A block whose flagged rows / cols (what its tolerances give) the caller already found."""
         block = object.__new__(cls)
-        for name, value in (("row0", row0), ("col0", col0), ("rsd", rsd), ("csd", csd),
-                            ("row_tolerance", row_tolerance), ("col_tolerance", col_tolerance)):  # fmt: skip
-            object.__setattr__(block, name, value)
-        block._flag(flagged_rows, flagged_cols)
+        block.__dict__.update(row0=row0, col0=col0, rsd=rsd, csd=csd, row_tolerance=row_tolerance,
+                              col_tolerance=col_tolerance, flagged_rows=flagged_rows, flagged_cols=flagged_cols,
+                              detected=bool(flagged_rows.size or flagged_cols.size))  # fmt: skip
         return block
 
     def _flag(self, rows: np.ndarray, cols: np.ndarray) -> None:

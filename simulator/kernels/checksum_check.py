@@ -13,9 +13,10 @@ hit (faults.checksum_faults). For an integer fold checked as one block (toleranc
   its row / column became flagged (false alarm) or lost its flag (hidden). Reference:
   verify.checksum_checks.checked_blocks.
 
-`exact_check_with_checksum_faults` runs both and the data check of the fold (kernels.fold_check)
-in one call, with the detected faults. tests/test_checksum_check.py compares each with its
-reference on random folds.
+`exact_range_check_with_checksum_faults` runs both and the data check of the fold
+(kernels.fold_check) in one call, marking the detected faults where the fault ledger keeps them;
+`exact_check_with_checksum_faults` is the same for a fold holding its own columns.
+tests/test_checksum_check.py compares each with its reference on random folds.
 """
 
 from __future__ import annotations
@@ -141,6 +142,49 @@ def int32_flip_deltas(values: np.ndarray, bits: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
+def exact_range_check_with_checksum_faults(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    delta: np.ndarray,
+    alive: np.ndarray,
+    owner: np.ndarray,
+    element_lo: int,
+    element_hi: int,
+    detected: np.ndarray,
+    site: np.ndarray,
+    row_word: np.ndarray,
+    line: np.ndarray,
+    block: np.ndarray,
+    step: np.ndarray,
+    bit: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One integer fold checked as one block (its output block a.shape[0] x b.shape[1]) with its
+    checksum-hardware faults, in one call: `exact_checked_block` over the data deviations of its
+    live errors (elements element_lo..element_hi-1 of the columns, where a fault ledger keeps them)
+    and the faulty words' changes (`int_word_values`, `int32_flip_deltas`), then, in place, the
+    data faults a live error of which sits in a flagged row or column (`owner` indexes
+    `detected`; FoldErrors.mark_detected). Returns exact_checked_block's eight arrays."""
+    n_rows, n_cols = a.shape[0], b.shape[1]
+    rsd = np.zeros(n_rows, np.int64)
+    csd = np.zeros(n_cols, np.int64)
+    for e in range(element_lo, element_hi):
+        if alive[e] and delta[e] != 0:
+            rsd[rows[e]] += delta[e]
+            csd[cols[e]] += delta[e]
+    values = int_word_values(site, row_word, line, block, step, a, b, n_rows, n_cols)
+    checked = exact_checked_block(rsd, csd, site, row_word, line, int32_flip_deltas(values, bit))
+    row_flag, col_flag = np.zeros(n_rows, np.bool_), np.zeros(n_cols, np.bool_)
+    row_flag[checked[4]] = True
+    col_flag[checked[5]] = True
+    for e in range(element_lo, element_hi):
+        if alive[e] and delta[e] != 0 and (row_flag[rows[e]] or col_flag[cols[e]]):
+            detected[owner[e]] = True
+    return checked
+
+
+@njit(cache=True)
 def exact_check_with_checksum_faults(
     rows: np.ndarray,
     cols: np.ndarray,
@@ -157,26 +201,11 @@ def exact_check_with_checksum_faults(
     a: np.ndarray,
     b: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One integer fold checked as one block (its output block a.shape[0] x b.shape[1]) with its
-    checksum-hardware faults, in one call: `exact_checked_block` over the data deviations of its
-    live errors (rows, cols, delta, alive, owner as verify.ledger.FoldErrors holds them) and the
-    faulty words' changes (`int_word_values`, `int32_flip_deltas`), then per data fault whether a
-    live error of it sits in a flagged row or column (FoldErrors.mark_detected). Returns
-    exact_checked_block's eight arrays and that detected mask (length n_faults)."""
-    n_rows, n_cols = a.shape[0], b.shape[1]
-    rsd = np.zeros(n_rows, np.int64)
-    csd = np.zeros(n_cols, np.int64)
-    for e in range(delta.shape[0]):
-        if alive[e] and delta[e] != 0:
-            rsd[rows[e]] += delta[e]
-            csd[cols[e]] += delta[e]
-    values = int_word_values(site, row_word, line, block, step, a, b, n_rows, n_cols)
-    checked = exact_checked_block(rsd, csd, site, row_word, line, int32_flip_deltas(values, bit))
-    row_flag, col_flag = np.zeros(n_rows, np.bool_), np.zeros(n_cols, np.bool_)
-    row_flag[checked[4]] = True
-    col_flag[checked[5]] = True
+    """`exact_range_check_with_checksum_faults` of one fold holding its own columns (rows, cols,
+    delta, alive, owner as verify.ledger.FoldErrors holds them): exact_checked_block's eight
+    arrays and the detected mask (length n_faults)."""
     detected = np.zeros(n_faults, np.bool_)
-    for e in range(delta.shape[0]):
-        if alive[e] and delta[e] != 0 and (row_flag[rows[e]] or col_flag[cols[e]]):
-            detected[owner[e]] = True
+    checked = exact_range_check_with_checksum_faults(
+        rows, cols, delta, alive, owner, 0, delta.shape[0], detected, site, row_word, line, block, step, bit, a, b
+    )
     return checked[0], checked[1], checked[2], checked[3], checked[4], checked[5], checked[6], checked[7], detected

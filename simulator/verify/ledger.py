@@ -11,12 +11,18 @@ Struct of arrays, not one object per fault. A `FoldErrors` holds the faults that
 
 `FaultLedger` maps (gemm, instance, fold) to its FoldErrors and flattens them all into one
 `LedgerTable` for the end-of-run classification (verify.fates); faults come in only through
-`FoldErrors.add` (sampled or explicit faults with their resolved effects).
+`FoldErrors.add` or `FaultLedger.add_runs` (a pass's parts at once: sampled or explicit faults
+with their resolved effects).
 
 Column store: a pass's faults arrive as one batch over many folds (a first pass of a GEMM instance,
 a recomputation round), so the ledger keeps each batch once, as a `_Segment` whose per-fault and
 per-element state (detected, corrected, alive) every fold's FoldErrors holds as views (numpy slices
-share memory, and FoldErrors updates them in place). `FaultLedger.table()` then concatenates a few
+share memory, and FoldErrors updates them in place). A part makes those views only when they are
+first read: the check kernels read a round's folds straight from the segment (`segment_runs`,
+`FoldErrors.element_span`), so most of a 1e-7 run's ~86,000 parts never make their ten views,
+and a part that retires leaves a (home, source) record instead of a copy of itself (views keep
+their whole buffers alive, and here memory first touched costs CPU time). `FaultLedger.table()`
+then concatenates a few
 hundred segments instead of one piece per fold pass (a 1e-7 run has ~90,000) and orders them with
 one stable sort. A fold part that grows by concatenation (a partial rerun adds faults to a part
 with faults) leaves its segment and is kept as a loose part. `table_by_parts` is the plain
@@ -28,6 +34,7 @@ from __future__ import annotations
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -43,10 +50,66 @@ _EMPTY = np.zeros(0, np.int64)
 _NO_FLAGS = np.zeros(0, bool)
 _NO_FAULTS: Mapping[str, np.ndarray] = types.MappingProxyType({c: _EMPTY for c in FAULT_COLUMNS})  # shared, read-only
 _TABLE_COLUMNS = ("detected", "corrected", "owner", "grows", "gcols", "delta", "alive")  # FoldErrors -> LedgerTable
+_COLUMNS = ("detected", "corrected", "owner", "rows", "cols", "grows", "gcols", "delta", "alive")  # FoldErrors'
+_NO_DELTA = {True: np.zeros(0, np.int64), False: np.zeros(0, np.float64)}  # an empty part's delta, by `integer`
+_EMPTY_COLUMNS: Mapping[bool, Mapping[str, np.ndarray]] = types.MappingProxyType({  # an empty part's columns
+    integer: types.MappingProxyType({**dict.fromkeys(_COLUMNS, _EMPTY), "detected": _NO_FLAGS,
+                                     "corrected": _NO_FLAGS, "alive": _NO_FLAGS, "delta": _NO_DELTA[integer]})
+    for integer in (True, False)
+})  # fmt: skip
+
+
+class ElementSpan(NamedTuple):
+    """A fold part's errors where they lie: elements lo..hi-1 of the columns, `owner` indexing
+    `detected` (the per-fault flags a check marks in place)."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    delta: np.ndarray
+    alive: np.ndarray
+    owner: np.ndarray
+    lo: int
+    hi: int
+    detected: np.ndarray
+    grows: np.ndarray
+    gcols: np.ndarray
+
+
+class _RetiredHome(NamedTuple):
+    """A retired part that held segment rows (FoldErrors.erase): all a reader needs to make it again."""
+
+    home: tuple[_Segment, int, int, int, int]
+    source: tuple[FaultBatch, int, int] | None
+    faults: Mapping[str, np.ndarray] | None
+
+
+class _HomeColumn:
+    """A FoldErrors column that a part holding a segment's rows reads as a view of the segment,
+    made on first read (most parts are checked straight from their segment and never read them).
+    A non-data descriptor: once made (or assigned), the view is a plain instance attribute."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, part: FoldErrors | None, owner: type | None = None) -> np.ndarray:
+        if part is None:
+            return self  # type: ignore[return-value]
+        part._materialise()
+        return part.__dict__[self.name]
 
 
 class FoldErrors:
     """The faults of one fold and their errors in its output block (see module docstring)."""
+
+    detected = _HomeColumn()
+    corrected = _HomeColumn()
+    owner = _HomeColumn()
+    rows = _HomeColumn()
+    cols = _HomeColumn()
+    grows = _HomeColumn()
+    gcols = _HomeColumn()
+    delta = _HomeColumn()
+    alive = _HomeColumn()
 
     def __init__(
         self,
@@ -58,20 +121,44 @@ class FoldErrors:
         fold_id: int = -1,
     ) -> None:
         self.kind, self.scale, self.shape = kind, scale, shape
+        self._integer = integer
         self._store, self._fold_id = store, fold_id  # the ledger's column store (None: a standalone fold)
-        self._home: tuple[_Segment, int, int] | None = None  # this part's faults lo..hi-1 of a segment
+        # this part's faults lo..hi-1 and elements e_lo..e_hi-1 of a segment (None: it holds its own arrays)
+        self._home: tuple[_Segment, int, int, int, int] | None = None
         self._loose: int = -1  # its slot in the store's loose parts (a part that left its segment)
         self._part: int = -1  # its part number in the store (orders a fold's parts)
         self._faults: Mapping[str, np.ndarray] | None = _NO_FAULTS
         self._source: tuple[FaultBatch, int, int] | None = None  # where `faults` comes from until read
-        self.detected = np.zeros(0, bool)
-        self.corrected = np.zeros(0, bool)
-        self.owner = self.rows = self.cols = self.grows = self.gcols = _EMPTY
-        self.delta: np.ndarray = np.zeros(0, np.int64 if integer else np.float64)
-        self.alive = np.zeros(0, bool)
         self.final: Action | None = None
         self.gave_up = False
-        self.retired: list[FoldErrors] = []  # earlier passes' faults, every error rewritten
+        # earlier passes' faults, every error rewritten: parts, or where they lie in a segment
+        self.retired: list[FoldErrors | _RetiredHome] = []
+        # the columns (_COLUMNS) are made on first read: empty, or views of the home segment
+
+    def _materialise(self) -> None:
+        """Set every column not set yet: views of the home segment's rows, or empty arrays."""
+        d = self.__dict__
+        home = self._home
+        if home is None:
+            made = _EMPTY_COLUMNS[self._integer]
+        else:
+            seg, lo, hi, e_lo, e_hi = home
+            made = {"detected": seg.detected[lo:hi], "corrected": seg.corrected[lo:hi],
+                    "owner": seg.owner[e_lo:e_hi] - lo, "rows": seg.rows[e_lo:e_hi], "cols": seg.cols[e_lo:e_hi],
+                    "grows": seg.grows[e_lo:e_hi], "gcols": seg.gcols[e_lo:e_hi],
+                    "delta": seg.effects.delta[e_lo:e_hi], "alive": seg.alive[e_lo:e_hi]}  # fmt: skip
+        if d.keys().isdisjoint(_COLUMNS):  # the usual case: none set yet
+            d.update(made)
+        else:  # (a caller set some columns of a fresh part: tests do)
+            for c, column in made.items():
+                d.setdefault(c, column)
+
+    def _forget_columns(self) -> None:
+        """Drop the columns (they are made again, from the current home, on the next read)."""
+        d = self.__dict__
+        if "detected" in d:
+            for c in _COLUMNS:
+                d.pop(c, None)
 
     @property
     def faults(self) -> Mapping[str, np.ndarray]:
@@ -90,11 +177,24 @@ class FoldErrors:
 
     def parts(self) -> list[FoldErrors]:
         """Every fault of the fold: the retired passes', then the current ones."""
-        return [*self.retired, self]
+        return [self._revived(r) if isinstance(r, _RetiredHome) else r for r in self.retired] + [self]
+
+    def _revived(self, retired: _RetiredHome) -> FoldErrors:
+        """A retired part that held segment rows, as a FoldErrors (read only: columns made on read)."""
+        part = object.__new__(FoldErrors)
+        part.__dict__.update(kind=self.kind, scale=self.scale, shape=self.shape, _integer=self._integer,
+                             _store=self._store, _fold_id=self._fold_id, _home=retired.home, _loose=-1,
+                             _part=-1, _faults=retired.faults, _source=retired.source, final=None, gave_up=False,
+                             retired=[])  # fmt: skip
+        return part
 
     @property
     def fault_count(self) -> int:
-        return int(self.detected.shape[0])
+        home = self._home
+        if home is not None:
+            return home[2] - home[1]
+        detected = self.__dict__.get("detected")  # (not made yet: an empty part)
+        return 0 if detected is None else int(detected.shape[0])
 
     def add(self, batch: FaultBatch, lo: int, hi: int, effects: EffectBatch, alive: np.ndarray | None = None) -> None:
         """Faults lo..hi-1 of `batch` (all in this fold) with their effects (rows of `effects` for
@@ -127,26 +227,39 @@ class FoldErrors:
     def _first(self, batch: FaultBatch, lo: int, hi: int, effects: EffectBatch, alive: np.ndarray | None) -> None:
         self._faults, self._source = None, (batch, lo, hi)
         e_lo, e_hi = int(effects.offsets[lo]), int(effects.offsets[hi])
-        self.delta = effects.delta[e_lo:e_hi]
         if self._store is None:
             pos = effects.positions[e_lo:e_hi]
             offsets = effects.offsets
+            self.delta = effects.delta[e_lo:e_hi]
             self.owner = np.repeat(np.arange(hi - lo), offsets[lo + 1 : hi + 1] - offsets[lo:hi])
             self.rows, self.cols = pos[:, P_FOLD_ROW], pos[:, P_FOLD_COL]
             self.grows, self.gcols = pos[:, P_GEMM_ROW], pos[:, P_GEMM_COL]
             self.detected, self.corrected = np.zeros(hi - lo, bool), np.zeros(hi - lo, bool)
             self.alive = np.ones(e_hi - e_lo, bool) if alive is None else alive.copy()
             return
-        seg = self._store.segment(batch, effects)  # views of the batch's shared columns and state
-        self.owner = seg.owner[e_lo:e_hi] - lo
-        self.rows, self.cols = seg.rows[e_lo:e_hi], seg.cols[e_lo:e_hi]
-        self.grows, self.gcols = seg.grows[e_lo:e_hi], seg.gcols[e_lo:e_hi]
-        self.detected, self.corrected = seg.detected[lo:hi], seg.corrected[lo:hi]
-        self.alive = seg.alive[e_lo:e_hi]
-        if alive is not None:
-            self.alive[:] = alive
-        self._home, self._part = (seg, lo, hi), self._store.next_part()
+        seg = self._store.segment(batch, effects)  # the batch's shared columns and state
+        self._take_home(seg, lo, hi, e_lo, e_hi, self._store.next_part())
         seg.fold[lo:hi], seg.part[lo:hi] = self._fold_id, self._part
+        if alive is not None:
+            seg.alive[e_lo:e_hi] = alive
+
+    def _take_home(self, seg: _Segment, lo: int, hi: int, e_lo: int, e_hi: int, part: int) -> None:
+        """Hold faults lo..hi-1 and elements e_lo..e_hi-1 of `seg` as part number `part` (the
+        columns become views of them when first read; the segment's fold / part columns are the
+        caller's to set)."""
+        self._forget_columns()
+        self._home, self._part = (seg, lo, hi, e_lo, e_hi), part
+
+    def element_span(self) -> ElementSpan:
+        """Where this part's errors lie, for a kernel to check them without making its columns:
+        the home segment's columns and the part's rows of them, or its own columns whole."""
+        home = self._home
+        if home is None:
+            return ElementSpan(self.rows, self.cols, self.delta, self.alive, self.owner, 0, int(self.delta.shape[0]),
+                               self.detected, self.grows, self.gcols)  # fmt: skip
+        seg, _, _, e_lo, e_hi = home
+        return ElementSpan(seg.rows, seg.cols, seg.effects.delta, seg.alive, seg.owner, e_lo, e_hi, seg.detected,
+                           seg.grows, seg.gcols)  # fmt: skip
 
     def erase(self, written: np.ndarray | None) -> None:
         """A recompute pass rewrote the elements in `written` (a mask over the elements; None: all
@@ -154,17 +267,23 @@ class FoldErrors:
         (no live error to detect or correct), so later passes start on empty arrays instead of
         growing these."""
         if written is None or written.all():
-            self.alive.fill(False)  # in place: a segment's view sees it too
-            old = object.__new__(FoldErrors)  # the current arrays, now frozen (a retired part is only read)
-            old.__dict__ = {**self.__dict__, "retired": []}
-            if self._store is not None and self._loose >= 0:
-                self._store.loose[self._loose] = old
-            self._home, self._loose = None, -1
-            self.retired.append(old)
+            home = self._home
+            if home is not None:  # in place: the segment holds them (and the part's views, if made, see it)
+                home[0].alive[home[3] : home[4]] = False
+                self.retired.append(_RetiredHome(home, self._source, self._faults))  # (the segment keeps the rest)
+                self._home = None
+            elif self.fault_count:
+                self.alive.fill(False)
+                old = object.__new__(FoldErrors)  # the current arrays, now frozen (a retired part is only read)
+                old.__dict__ = {**self.__dict__, "retired": []}
+                if self._store is not None and self._loose >= 0:
+                    self._store.loose[self._loose] = old
+                self._loose = -1
+                self.retired.append(old)
+            else:
+                return  # no fault: nothing to retire
             self._faults, self._source = _NO_FAULTS, None
-            self.detected = self.corrected = self.alive = _NO_FLAGS  # (size 0: in-place updates change nothing)
-            self.owner = self.rows = self.cols = self.grows = self.gcols = _EMPTY
-            self.delta = self.delta[:0]
+            self._forget_columns()  # (read again: empty; size 0, so in-place updates change nothing)
             return
         self.alive &= ~written
 
@@ -217,6 +336,50 @@ class FoldErrors:
             mode = self.faults["mode"]
         return live_error_map(self.rows, self.cols, self.delta, self.alive, self.owner, mode, self.shape[1],
                               transient_only)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRun:
+    """Parts of a check round that hold rows of one segment, checkable where they lie: the
+    segment's element columns (`owner` indexes its per-fault `detected` flags, which a check
+    updates in place) and each member part's elements element_lo[i]..element_hi[i]-1."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    delta: np.ndarray
+    alive: np.ndarray
+    owner: np.ndarray
+    detected: np.ndarray
+    members: list[int]  # indices into the parts grouped (segment_runs)
+    element_lo: np.ndarray
+    element_hi: np.ndarray
+
+
+def segment_runs(parts: list[FoldErrors]) -> tuple[list[SegmentRun], list[int]]:
+    """`parts` grouped by the segment holding them (a round's folds mostly sit in the pass's one
+    segment), and the indices of the parts with faults of their own arrays (loose or standalone);
+    parts without a fault are in neither."""
+    grouped: dict[int, tuple[_Segment, list[int], list[int], list[int]]] = {}
+    own: list[int] = []
+    for i, part in enumerate(parts):
+        home = part._home
+        if home is None:
+            if part.fault_count:
+                own.append(i)
+            continue
+        seg, _, _, e_lo, e_hi = home
+        group = grouped.get(id(seg))
+        if group is None:
+            group = grouped[id(seg)] = (seg, [], [], [])
+        group[1].append(i)
+        group[2].append(e_lo)
+        group[3].append(e_hi)
+    runs = [
+        SegmentRun(seg.rows, seg.cols, seg.effects.delta, seg.alive, seg.owner, seg.detected, members,
+                   np.array(lo, np.int64), np.array(hi, np.int64))
+        for seg, members, lo, hi in grouped.values()
+    ]  # fmt: skip
+    return runs, own
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,7 +504,8 @@ class _Store:
         """`part` is about to own its arrays: its segment rows stop counting, the part is loose."""
         if part._home is None:
             return
-        seg, lo, hi = part._home
+        part._materialise()  # its views of the segment, which the part concatenates onto
+        seg, lo, hi, _, _ = part._home
         seg.part[lo:hi] = -1
         part._home, part._loose = None, len(self.loose)
         self.loose.append(part)
@@ -360,6 +524,33 @@ class FaultLedger:
         if state is None:
             state = self.folds[key] = FoldErrors(kind, scale, shape, self.integer, self._store, len(self.folds))
         return state
+
+    def add_runs(
+        self, batch: FaultBatch, effects: EffectBatch, runs: list[tuple[FoldErrors, int, int, np.ndarray | None]]
+    ) -> None:
+        """`part.add(batch, lo, hi, effects, written)` for each (part, lo, hi, written) of one pass
+        (runs in batch order, one per part): parts without faults that keep every element take
+        their rows of the pass's segment together (the segment's fold / part columns set once)."""
+        fresh: list[tuple[int, int, int, int]] = []  # (lo, hi, fold id, part number)
+        seg: _Segment | None = None
+        for part, lo, hi, written in runs:
+            if hi <= lo:
+                continue
+            if written is not None or part.fault_count or part._store is not self._store:
+                part.add(batch, lo, hi, effects, written)
+                continue
+            if seg is None:
+                seg = self._store.segment(batch, effects)
+            part._faults, part._source = None, (batch, lo, hi)
+            number = self._store.next_part()
+            part._take_home(seg, lo, hi, int(effects.offsets[lo]), int(effects.offsets[hi]), number)
+            fresh.append((lo, hi, part._fold_id, number))
+        if seg is None or not fresh:
+            return
+        lows, highs, fold_ids, numbers = (np.array(c, np.int64) for c in zip(*fresh, strict=True))
+        counts = highs - lows
+        rows = np.repeat(lows - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+        seg.fold[rows], seg.part[rows] = np.repeat(fold_ids, counts), np.repeat(numbers, counts)
 
     @property
     def loose_parts(self) -> int:

@@ -6,7 +6,9 @@ output errors into the fault ledger (verify.ledger) and runs abft.retry's loop o
 flagged fold of the instance in rounds: round a draws the recomputation faults of attempt a once
 for the instance (faults.sampling), keeps those in the (PE, cycle) slots each retrying pass uses,
 resolves them in one kernel call, and checks every fold as the policy's contract asks
-(checksum deviations, a DMR copy compare). At the end every fault's fate is classified once
+(checksum deviations, a DMR copy compare); integer folds checked as one block are checked where
+the ledger keeps their errors (one kernels.fold_check call per segment of the round, no
+gathering), and the policy still decides each fold's TileCheck. At the end every fault's fate is classified once
 (verify.fates) against the stored outputs (verify.writeback).
 """
 
@@ -49,9 +51,9 @@ from simulator.faults.sampling import (
     permanent_batch,
     sample_permanent_faults,
 )
-from simulator.kernels.checksum_check import exact_check_with_checksum_faults
+from simulator.kernels.checksum_check import exact_range_check_with_checksum_faults
 from simulator.kernels.codes import CHK_ENC, FLIP, T_CU, T_RU
-from simulator.kernels.fold_check import exact_fold_check, exact_fold_checks
+from simulator.kernels.fold_check import exact_fold_check, exact_fold_checks, exact_range_checks
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable
 from simulator.mapping.region import Region, Scope, resolve_region
@@ -59,7 +61,7 @@ from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.verify.checksum_checks import ChecksumLog, ChecksumVerdicts, checked_blocks
 from simulator.verify.fates import FATES, UNRECOVERABLE, Fates, classify
-from simulator.verify.ledger import FaultLedger, FoldErrors, LedgerTable
+from simulator.verify.ledger import FaultLedger, FoldErrors, LedgerTable, segment_runs
 from simulator.verify.operand_cache import OperandCache
 from simulator.verify.outcomes import Outcomes
 from simulator.verify.output_effects import OutputPathInjector
@@ -67,6 +69,7 @@ from simulator.verify.records import FaultRecords, fault_records
 from simulator.verify.sram_effects import SramInjector
 
 _DUPLICATE_STREAM = 5  # SeedSequence stream of DMR's second copy (faults.sampling uses 1-4)
+_WHOLE_TILE = Region(Scope.TILE)  # attempt 0 computes every fold whole
 _BATCHED_CHECK_FOLDS = 8  # from this many exact folds in a check round on, one kernel call checks them all
 Drawn = tuple[FaultBatch, EffectBatch | None]
 
@@ -195,8 +198,9 @@ class FaultVerifier:
         states = [self.ledger.folds[k] for k in self._instance_keys().get((gemm_index, instance), [])]
         n = self.schedules[gemm_index].gemm.n
         parts = []
-        if states:  # the folds' errors in fold order, masked once
-            grows, gcols, delta, alive = (np.concatenate([getattr(s, c) for s in states])
+        if states:  # the folds' errors in fold order (where the ledger keeps them), masked once
+            spans = [s.element_span() for s in states]
+            grows, gcols, delta, alive = (np.concatenate([getattr(e, c)[e.lo : e.hi] for e in spans])
                                           for c in ("grows", "gcols", "delta", "alive"))  # fmt: skip
             live = alive & (delta != 0)
             parts.append((grows[live] * n + gcols[live], delta[live]))
@@ -258,9 +262,10 @@ class FaultVerifier:
         for instance in range(s.gemm.count):
             batch, effects = self._first_pass(self.spec, gemm_index, instance, permanent=True)
             if effects is not None:
-                for f, lo, hi in _fold_runs(batch.fold_index):
-                    self._state(gemm_index, instance, f).add(batch, lo, hi, effects)
-                    flagged.add((instance, f))
+                runs = _fold_runs(batch.fold_index)
+                self.ledger.add_runs(batch, effects, [(self._state(gemm_index, instance, f), lo, hi, None)
+                                                      for f, lo, hi in runs])  # fmt: skip
+                flagged.update((instance, f) for f, _, _ in runs)
             if self._duplicate_spec is not None:
                 dup, _ = self._first_pass(self._duplicate_spec, gemm_index, instance, permanent=False)
                 flagged.update((instance, int(f)) for f in np.unique(dup.fold_index))
@@ -294,8 +299,10 @@ class FaultVerifier:
         )
 
     def _checksum_spans(self, gemm_index: int, instance: int, attempt: int, folds: list[int]) -> tuple[
-            ChecksumFaults | None, dict[int, tuple[int, int]]]:  # fmt: skip
-        """A round's checksum-hardware draw and, per fold of the round that it hits, its rows (lo, hi)."""
+            ChecksumFaults | None, dict[int, tuple[int, int, bool]]]:  # fmt: skip
+        """A round's checksum-hardware draw and, per fold of the round that it hits, its rows (lo,
+        hi) and whether one of them names another check block's word or sits in an operand
+        encoder (chk_enc): such a fold takes the general path (`_exact_with_checksum_faults`)."""
         if not self._checksum_faulty:
             return None, {}
         drawn = self._checksum_faults(gemm_index, instance, attempt)
@@ -305,7 +312,10 @@ class FaultVerifier:
         lo = np.searchsorted(drawn.fold_index, ids)
         hi = np.searchsorted(drawn.fold_index, ids, side="right")
         hit = np.flatnonzero(hi > lo)
-        return drawn, {int(ids[i]): (int(lo[i]), int(hi[i])) for i in hit}
+        lo, hi = lo[hit], hi[hit]
+        general = np.r_[0, np.cumsum((drawn.block != 0) | (drawn.site == CHK_ENC))]
+        spans = zip(ids[hit].tolist(), lo.tolist(), hi.tolist(), (general[hi] > general[lo]).tolist(), strict=True)
+        return drawn, {f: (a, b, g) for f, a, b, g in spans}
 
     def _with_checksum_faults(self, gemm_index: int, instance: int, fold: Fold, state: FoldErrors,
                               blocks: list, faults: ChecksumFaults) -> list:  # fmt: skip
@@ -320,25 +330,28 @@ class FaultVerifier:
         return list(verdicts.blocks)
 
     def _exact_with_checksum_faults(self, gemm_index: int, instance: int, fold: Fold, state: FoldErrors,
-                                    drawn: ChecksumFaults | None, span: tuple[int, int]) -> tuple[
+                                    drawn: ChecksumFaults | None, span: tuple[int, int, bool]) -> tuple[
             BlockDeviation, ...] | None:  # fmt: skip
         """`_with_checksum_faults` over `_deviations` and `mark_detected` for an integer fold checked
         as one block, in one kernels.checksum_check call (logged): the check blocks, or None
-        (nothing done) when the operand blocks do not span the fold's output block, a fault names
-        another check block's word or sits in an operand encoder (chk_enc)."""
+        (nothing done) when the operand blocks do not span the fold's output block, or a fault
+        names another check block's word or sits in an operand encoder (chk_enc; it shifts many
+        predicted words): `span` (lo, hi, general) says so (`_checksum_spans`)."""
         assert drawn is not None
+        lo, hi, general = span
+        if general:
+            return None
         a_blk, b_blk = self.operands.fold_blocks(gemm_index, instance, fold)
         n_rows, n_cols = state.shape
         if a_blk.shape[0] != n_rows or b_blk.shape[1] != n_cols:
             return None
-        faults = drawn.select(slice(*span))
-        if faults.block.any() or (faults.site == CHK_ENC).any():  # another check block's word (explicit faults)
-            return None  # or an encoder fault (it shifts many predicted words): the general path
-        rsd, csd, row_tol, col_tol, rows, cols, false_alarm, hidden, detected = exact_check_with_checksum_faults(
-            state.rows, state.cols, state.delta, state.alive, state.owner, state.fault_count, faults.site,
+        faults = drawn.select(slice(lo, hi))
+        errors = state.element_span()  # (marks the detected faults where the ledger keeps them)
+        rsd, csd, row_tol, col_tol, rows, cols, false_alarm, hidden = exact_range_check_with_checksum_faults(
+            errors.rows, errors.cols, errors.delta, errors.alive, errors.owner, errors.lo, errors.hi, errors.detected,
+            faults.site,
             faults.axis == ROW_WORD, faults.line, faults.block, faults.step, faults.bit, a_blk, b_blk,
         )  # fmt: skip
-        state.detected |= detected
         blocks = (BlockDeviation.with_flags(0, 0, rsd, csd, row_tol, col_tol, rows, cols),)
         self.checksum_log.add(faults, ChecksumVerdicts(blocks, false_alarm, hidden))
         return blocks
@@ -402,52 +415,34 @@ class FaultVerifier:
     ) -> list[TileCheck]:
         attempt = batch[0][1]
         s = self.schedules[gemm_index]  # a rerun covers the region as the engine prices it (resolve_region)
-        regions = {
-            fold.index: resolve_region(self.hw, s, fold, region) if region else Region(Scope.TILE)
+        ids = [fold.index for fold, _, _ in batch]
+        regions = dict.fromkeys(ids, _WHOLE_TILE) if attempt == 0 else {
+            fold.index: resolve_region(self.hw, s, fold, region) if region else _WHOLE_TILE
             for fold, _, region in batch
-        }
-        states = {f: self._state(gemm_index, instance, f) for f in regions}
+        }  # fmt: skip
+        states = [self._state(gemm_index, instance, f) for f in ids]
         if attempt > 0:
             self.recomputations += len(batch)
-            for f, region in regions.items():
-                states[f].erase(None if region.whole_fold else region.covers(states[f].rows, states[f].cols))
-            drawn = self._pass_faults(self.spec, gemm_index, instance, attempt, regions, permanent=True)
-            sub, effects = drawn if drawn is not None else (None, None)
-            if sub is not None and effects is not None:
-                for f, lo, hi in _fold_runs(sub.fold_index):
-                    written = None  # a whole-fold pass writes back every element it computes
-                    if not regions[f].whole_fold:
-                        pos = effects.positions[int(effects.offsets[lo]) : int(effects.offsets[hi])]
-                        written = regions[f].covers(pos[:, 0], pos[:, 1])
-                    states[f].add(sub, lo, hi, effects, written)
+            self._rerun(gemm_index, instance, attempt, regions, dict(zip(ids, states, strict=True)))
         second = self._duplicate_maps(gemm_index, instance, attempt, regions) if self._duplicate_spec else {}
-        checksum, checksum_spans = self._checksum_spans(gemm_index, instance, attempt, list(regions))
+        checksum, checksum_spans = self._checksum_spans(gemm_index, instance, attempt, ids)
         name = s.gemm.name
         block = self.abft.block_for(s.gemm.kind, name)
         exact = self.contract.checksums and self.ledger.integer
-        differs = dict.fromkeys(states, False)
-        for fold, _, _ in batch if self._duplicate_spec is not None else ():
-            state = states[fold.index]
-            differ = False
-            if fold.index in second or state.alive.any():
-                first = state.error_map(transient_only=True)  # (no error in either copy: they agree)
-                other = second.get(fold.index, (np.zeros(0, np.int64), np.zeros(0)))
-                differ = not (np.array_equal(first[0], other[0]) and np.array_equal(first[1], other[1]))
-            differs[fold.index] = differ
-        plain = [  # exact, one block, no checksum-unit fault: one kernels.fold_check call for all of them
-            f for f, differ in differs.items()
-            if exact and not differ and f not in checksum_spans and _one_block(block, states[f].shape)
-        ]  # fmt: skip
-        exact_checks = dict(zip(plain, _exact_checks([states[f] for f in plain]), strict=True))
+        differs = [False] * len(ids)
+        if self._duplicate_spec is not None:
+            differs = [_copies_differ(state, second.get(f)) for f, state in zip(ids, states, strict=True)]
+        plain = [  # exact, one block, no checksum-unit fault: one kernels.fold_check call per segment
+            i for i, f in enumerate(ids)
+            if exact and not differs[i] and f not in checksum_spans and _one_block(block, states[i].shape)
+        ] if exact else []  # fmt: skip
+        exact_checks = dict(zip(plain, _exact_checks([states[i] for i in plain]), strict=True))
         checks = []
-        for fold, _, _ in batch:
-            state = states[fold.index]
-            differ = differs[fold.index]
-            if fold.index in exact_checks:
-                exact_blocks, detected = exact_checks[fold.index]
+        for i, (fold, _, _) in enumerate(batch):
+            state, differ = states[i], differs[i]
+            exact_blocks = exact_checks.get(i)
+            if exact_blocks is not None:
                 found = FoldVerification(state.kind, state.scale, exact_blocks, False, name)
-                if detected is not None:
-                    state.detected |= detected
             elif exact and not differ and _one_block(block, state.shape) and (
                 hit_blocks := self._exact_with_checksum_faults(gemm_index, instance, fold, state, checksum,
                                                                checksum_spans[fold.index])) is not None:  # fmt: skip
@@ -456,12 +451,31 @@ class FaultVerifier:
                 blocks = self._deviations(gemm_index, instance, fold, state) if self.contract.checksums else []
                 if fold.index in checksum_spans:
                     assert checksum is not None
-                    faults = checksum.select(slice(*checksum_spans[fold.index]))
+                    faults = checksum.select(slice(*checksum_spans[fold.index][:2]))
                     blocks = self._with_checksum_faults(gemm_index, instance, fold, state, list(blocks), faults)
                 found = FoldVerification(state.kind, state.scale, tuple(blocks), differ, name)
                 state.mark_detected(found)
             checks.append(TileCheck(gemm_index, instance, fold.index, attempt, found))
         return checks
+
+    def _rerun(self, gemm_index: int, instance: int, attempt: int, regions: dict[int, Region],
+               states: dict[int, FoldErrors]) -> None:  # fmt: skip
+        """Recomputation pass `attempt` over `regions`: it rewrites the elements each region covers
+        (erasing their errors), then its own faults join the ledger (those a partial pass wrote)."""
+        for f, region in regions.items():
+            states[f].erase(None if region.whole_fold else region.covers(states[f].rows, states[f].cols))
+        drawn = self._pass_faults(self.spec, gemm_index, instance, attempt, regions, permanent=True)
+        sub, effects = drawn if drawn is not None else (None, None)
+        if sub is None or effects is None:
+            return
+        runs: list[tuple[FoldErrors, int, int, np.ndarray | None]] = []
+        for f, lo, hi in _fold_runs(sub.fold_index):
+            written = None  # a whole-fold pass writes back every element it computes
+            if not regions[f].whole_fold:
+                pos = effects.positions[int(effects.offsets[lo]) : int(effects.offsets[hi])]
+                written = regions[f].covers(pos[:, 0], pos[:, 1])
+            runs.append((states[f], lo, hi, written))
+        self.ledger.add_runs(sub, effects, runs)
 
     def _decide(self, check: TileCheck) -> Decision:
         decision = self.policy.decide(check)
@@ -580,15 +594,71 @@ def output_block_shapes(dataflow: Dataflow, folds: FoldTable) -> list[tuple[int,
     return list(zip(extent["m"].tolist(), extent["n"].tolist(), strict=True))
 
 
+def _copies_differ(state: FoldErrors, other: tuple[np.ndarray, np.ndarray] | None) -> bool:
+    """DMR: whether the first copy's transient error map (of `state`) differs from the second
+    copy's (`other`, None without an error); no error in either copy: they agree."""
+    if other is None and not state.alive.any():
+        return False
+    first = state.error_map(transient_only=True)
+    second = other if other is not None else (np.zeros(0, np.int64), np.zeros(0))
+    return not (np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1]))
+
+
 def _one_block(block: tuple[int, int], shape: tuple[int, int]) -> bool:
     """Whether check blocks of `block` (0: the extent) cover a fold output block of `shape` whole."""
     return (block[0] == 0 or block[0] >= shape[0]) and (block[1] == 0 or block[1] >= shape[1])
 
 
-def _exact_checks(states: list[FoldErrors]) -> list[tuple[tuple[BlockDeviation, ...], np.ndarray | None]]:
-    """Per fold, `block_deviations` over its live errors as one block with tolerance 0 and the
-    faults `mark_detected` would mark, from one kernels.fold_check call for all of them (integer
-    deltas only): ((), None) for a fold without a live error."""
+def _exact_checks(states: list[FoldErrors]) -> list[tuple[BlockDeviation, ...]]:
+    """Per fold, `block_deviations` over its live errors as one block with tolerance 0, marking
+    the faults `mark_detected` would mark (integer deltas only): () for a fold without a live
+    error. Folds holding rows of a ledger segment are checked where they lie, one
+    kernels.fold_check.exact_range_checks call per segment; the others as `_gathered_checks`."""
+    found: list[tuple[BlockDeviation, ...]] = [()] * len(states)
+    runs, own = segment_runs(states)
+    for run in runs:
+        shapes = np.array([states[i].shape for i in run.members], np.int64).reshape(-1, 2)
+        live, rsd, csd, flagged_rows, flagged_cols, *at = exact_range_checks(
+            run.rows, run.cols, run.delta, run.alive, run.owner, run.element_lo, run.element_hi, shapes[:, 0],
+            shapes[:, 1], run.detected,
+        )  # fmt: skip
+        for i, block in zip(run.members, _exact_blocks(live, rsd, csd, flagged_rows, flagged_cols, *at), strict=True):
+            found[i] = block
+    for i, (blocks, detected) in zip(own, _gathered_checks([states[i] for i in own]), strict=True):
+        found[i] = blocks
+        if detected is not None:
+            states[i].detected |= detected
+    return found
+
+
+def _exact_blocks(
+    live: np.ndarray, rsd: np.ndarray, csd: np.ndarray, flagged_rows: np.ndarray, flagged_cols: np.ndarray,
+    row_at: np.ndarray, col_at: np.ndarray, flagged_row_at: np.ndarray, flagged_col_at: np.ndarray,
+) -> list[tuple[BlockDeviation, ...]]:  # fmt: skip
+    """The check blocks of folds checked in one kernels.fold_check call (its outputs, laid out by
+    the offsets): one block per fold with a live error (views of the call's arrays), else ()."""
+    r_at: list[int] = row_at.tolist()
+    c_at: list[int] = col_at.tolist()
+    fr_at: list[int] = flagged_row_at.tolist()
+    fc_at: list[int] = flagged_col_at.tolist()
+    zeros = np.zeros(max(r_at[-1], c_at[-1]))  # the tolerances: views of one read-only buffer
+    zeros.flags.writeable = False
+    found: list[tuple[BlockDeviation, ...]] = []
+    for i, n_live in enumerate(live.tolist()):
+        if not n_live:
+            found.append(())
+            continue
+        r, c = rsd[r_at[i] : r_at[i + 1]], csd[c_at[i] : c_at[i + 1]]
+        found.append((BlockDeviation.with_flags(0, 0, r, c, zeros[: r.shape[0]], zeros[: c.shape[0]],
+                                                flagged_rows[fr_at[i] : fr_at[i + 1]],
+                                                flagged_cols[fc_at[i] : fc_at[i + 1]]),))  # fmt: skip
+    return found
+
+
+def _gathered_checks(states: list[FoldErrors]) -> list[tuple[tuple[BlockDeviation, ...], np.ndarray | None]]:
+    """`_exact_checks` of folds holding arrays of their own, without marking: per fold its blocks
+    and the faults to mark detected (None without a live error), from one kernels.fold_check
+    call over the folds' columns gathered (from _BATCHED_CHECK_FOLDS folds on) or one per fold."""
     if len(states) < _BATCHED_CHECK_FOLDS:  # a few folds: one call each costs less than gathering them
         return [_exact_check(s) for s in states]
     sizes = [s.delta.shape[0] for s in states]
@@ -600,31 +670,16 @@ def _exact_checks(states: list[FoldErrors]) -> list[tuple[tuple[BlockDeviation, 
     n_rows = np.array([s.shape[0] for s in states], np.int64)
     n_cols = np.array([s.shape[1] for s in states], np.int64)
     n_faults = np.array([s.fault_count for s in states], np.int64)
-    live, rsd, csd, flagged_rows, flagged_cols, detected, *at = exact_fold_checks(
+    live, rsd, csd, flagged_rows, flagged_cols, detected, *at, fault_at = exact_fold_checks(
         rows, cols, delta, alive, owner, offsets, n_rows, n_cols, n_faults
     )
-    r_at: list[int] = at[0].tolist()
-    c_at: list[int] = at[1].tolist()
-    fr_at: list[int] = at[2].tolist()
-    fc_at: list[int] = at[3].tolist()
-    f_at: list[int] = at[4].tolist()
-    zeros = np.zeros(max(r_at[-1], c_at[-1]))  # the tolerances: views of one read-only buffer
-    zeros.flags.writeable = False
-    found: list[tuple[tuple[BlockDeviation, ...], np.ndarray | None]] = []
-    for i, n_live in enumerate(live.tolist()):
-        if not n_live:
-            found.append(((), None))
-            continue
-        r, c = rsd[r_at[i] : r_at[i + 1]], csd[c_at[i] : c_at[i + 1]]
-        block = BlockDeviation.with_flags(0, 0, r, c, zeros[: r.shape[0]], zeros[: c.shape[0]],
-                                          flagged_rows[fr_at[i] : fr_at[i + 1]],
-                                          flagged_cols[fc_at[i] : fc_at[i + 1]])  # fmt: skip
-        found.append(((block,), detected[f_at[i] : f_at[i + 1]]))
-    return found
+    f_at: list[int] = fault_at.tolist()
+    blocks = _exact_blocks(live, rsd, csd, flagged_rows, flagged_cols, *at)
+    return [(b, detected[f_at[i] : f_at[i + 1]] if b else None) for i, b in enumerate(blocks)]
 
 
 def _exact_check(state: FoldErrors) -> tuple[tuple[BlockDeviation, ...], np.ndarray | None]:
-    """`_exact_checks` of one fold (one kernels.fold_check.exact_fold_check call)."""
+    """`_gathered_checks` of one fold (one kernels.fold_check.exact_fold_check call)."""
     n_rows, n_cols = state.shape
     live, rsd, csd, rows, cols, detected = exact_fold_check(
         state.rows, state.cols, state.delta, state.alive, state.owner, n_rows, n_cols, state.fault_count
@@ -639,8 +694,8 @@ def _fold_runs(fold_index: np.ndarray) -> list[tuple[int, int, int]]:
     if fold_index.size == 0:
         return []
     starts = np.r_[0, np.flatnonzero(np.diff(fold_index)) + 1]
-    stops = np.r_[starts[1:], fold_index.size]
-    return [(int(fold_index[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+    stops = np.r_[starts[1:], fold_index.size]  # (as Python ints in one step each, not element by element)
+    return list(zip(fold_index[starts].tolist(), starts.tolist(), stops.tolist(), strict=True))
 
 
 def _fold_spans(fold_index: np.ndarray, ids: np.ndarray) -> list[tuple[int, tuple[int, int]]]:
