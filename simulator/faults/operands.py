@@ -201,18 +201,65 @@ def synthetic_operands(gemm: Gemm, datatype: Datatype, seed: int, gemm_index: in
     drawn directly as codes (_int8_weights); everything else is drawn in float32 and quantised
     per tensor.
     """
-    if seed < 0 or gemm_index < 0 or not 0 <= instance < gemm.count:
-        raise ValueError(f"bad operand key (seed {seed}, gemm {gemm_index}, instance {instance} of {gemm.count})")
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _STREAM_OPERANDS, gemm_index, instance])))
+    rng = _operand_stream(gemm, seed, gemm_index, instance)
     if datatype is Datatype.INT8 and BUILTIN_KINDS[gemm.kind].b_is_weight:
-        a, _ = real_operands(Gemm(gemm.name, gemm.kind, gemm.m, gemm.k, 1), rng)
-        qa, sa = to_datatype(a, datatype)
+        qa, sa = _int8_activations(gemm, rng)
         qb, sb = _int8_weights(rng, (gemm.k, gemm.n))
         return GemmOperands(datatype, qa, qb, sa, sb)
     a, b = real_operands(gemm, rng)
     qa, sa = to_datatype(a, datatype)
     qb, sb = to_datatype(b, datatype)
     return GemmOperands(datatype, qa, qb, sa, sb)
+
+
+@dataclass(frozen=True, slots=True)
+class Int8TransposedOperands:
+    """int8 A (M x K) and B transposed (N x K), both C-contiguous, with their scales: the layout the
+    int8 fault kernels read (faults.effects.int8_kernel_operands), without a copy of B itself."""
+
+    a: np.ndarray
+    b_t: np.ndarray
+    a_scale: float
+    b_scale: float
+
+    @property
+    def b(self) -> np.ndarray:
+        """B (K x N) as a view of b_t (not C-contiguous; gemm_operands() copies it into one)."""
+        return self.b_t.T
+
+    def gemm_operands(self) -> GemmOperands:
+        """The same operands as GemmOperands (B copied back into C order)."""
+        return GemmOperands(Datatype.INT8, self.a, np.ascontiguousarray(self.b_t.T), self.a_scale, self.b_scale)
+
+
+def synthetic_int8_transposed(gemm: Gemm, seed: int, gemm_index: int, instance: int) -> Int8TransposedOperands:
+    """synthetic_operands(gemm, INT8, ...) with B handed over transposed: the same values (the same
+    stream and arithmetic), B copied into B^T and dropped, so that a run that only resolves PE
+    faults keeps one int8 copy of each weight tensor, not two."""
+    rng = _operand_stream(gemm, seed, gemm_index, instance)
+    if BUILTIN_KINDS[gemm.kind].b_is_weight:
+        qa, sa = _int8_activations(gemm, rng)
+        qb, sb = _int8_weights(rng, (gemm.k, gemm.n))
+    else:
+        a, b = real_operands(gemm, rng)
+        qa, sa = to_datatype(a, Datatype.INT8)
+        del a
+        qb, sb = to_datatype(b, Datatype.INT8)
+    return Int8TransposedOperands(qa, np.ascontiguousarray(qb.T), sa, sb)
+
+
+def _operand_stream(gemm: Gemm, seed: int, gemm_index: int, instance: int) -> np.random.Generator:
+    """The random stream of one GEMM instance's synthetic operands (checks the key)."""
+    if seed < 0 or gemm_index < 0 or not 0 <= instance < gemm.count:
+        raise ValueError(f"bad operand key (seed {seed}, gemm {gemm_index}, instance {instance} of {gemm.count})")
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _STREAM_OPERANDS, gemm_index, instance])))
+
+
+def _int8_activations(gemm: Gemm, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """A of a GEMM whose B is an int8 weight, quantised: real_operands' A, drawn as for an N = 1
+    GEMM (its float B, one K x 1 column, is discarded; the int8 codes come next in the stream)."""
+    a, _ = real_operands(Gemm(gemm.name, gemm.kind, gemm.m, gemm.k, 1), rng)
+    return to_datatype(a, Datatype.INT8)
 
 
 def operands_from_arrays(
