@@ -37,9 +37,9 @@ from simulator.metrics.actions import ActionCounts
 NO_LOAD = -(2**62)  # ready cycle of a fold that loads nothing
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made per recompute pass, and a frozen one builds slower
 class ArrayPass:
-    """A recompute pass waiting for, or running on, the array (checking costs included)."""
+    """A recompute pass waiting for, or running on, the array (checking costs included); not changed once made."""
 
     fold_cycles: int
     window_cycles: int
@@ -93,7 +93,7 @@ class Sequencer:
     @property
     def extra_counts(self) -> ActionCounts:
         """Actions of this layer's recompute passes and their checks."""
-        return sum((counts.scaled(n) for counts, n in self._pass_counts.values()), ActionCounts())
+        return ActionCounts.weighted_sum(self._pass_counts.values())
 
     def end_layer(self, drain_stores: bool) -> int:
         """Close the layer; its end cycle (the last layer also waits for the final write-backs)."""
@@ -269,7 +269,7 @@ class Sequencer:
             self.last_end - now,
             self.last_start - now,
             max(self.side_free - now, 0),
-            tuple(r - now for r in self.releases),
+            tuple([r - now for r in self.releases]),
             self.layer_final - now,
         )
         if self.dma is not None and self.channel is not None:

@@ -31,6 +31,7 @@ request cycle below that of a load already requested.
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 
 from simulator.engine.records import RecordKind, TraceRecord
@@ -53,7 +54,9 @@ class DramChannel:
         self.stores: list[
             tuple[int, int, int, bool, Tag | None, int]
         ] = []  # heap: (cycle, seq, bytes, remember, tag, layer)
-        self.drained: list[Span] = []  # served stores a later load may still queue behind, uncharged parts
+        # served stores a later load may still queue behind, uncharged parts; in service order, so
+        # their starts and their ends are both non-decreasing (what `release_spans` and `load_fold` bisect)
+        self.drained: list[Span] = []
         self.remembered: dict[int, int] = {}  # seq -> cycle its store completed (for read-after-write)
         self.records = records
 
@@ -68,18 +71,18 @@ class DramChannel:
         """`load` for a fold of `layer`; also what of earlier layers' write-back it queued behind."""
         self.serve_stores_before(request_cycle)
         lo = max(request_cycle * self.units_per_cycle, self.free_units)
-        ready = self.load(request_cycle, nbytes, tag)
+        ready = self.load(request_cycle, nbytes, tag)  # released the spans that end by `queued`
         queued = request_cycle * self.units_per_cycle
-        spans = tuple(
-            (max(a, queued), min(b, lo), n) for a, b, n in self.drained if n < layer and b > queued and a < lo
-        )
+        drained = self.drained
+        served_before = bisect_left(drained, lo, key=_span_start)  # the spans starting before the load's service
+        spans = tuple((max(a, queued), min(b, lo), n) for a, b, n in drained[:served_before] if n < layer)
         return ready, (self.free_units, spans)
 
     def release_spans(self, cycle: int) -> None:
         """No load is requested before `cycle` any more: forget the stores served before it."""
         cut = cycle * self.units_per_cycle
         if self.drained and self.drained[0][1] <= cut:
-            self.drained = [span for span in self.drained if span[1] > cut]
+            del self.drained[: bisect_right(self.drained, cut, key=_span_end)]
 
     def drain_behind(self, cycle: int, layer: int) -> int:
         """After `finish`: cycles the channel's final drain from `cycle` on would have been shorter
@@ -174,6 +177,14 @@ class DramChannel:
         self.stores = [(c + cycles, s + ordinals, b, r, t, n) for c, s, b, r, t, n in self.stores]
         heapq.heapify(self.stores)
         self.remembered = {s + ordinals: c + cycles for s, c in self.remembered.items()}
+
+
+def _span_start(span: Span) -> int:
+    return span[0]
+
+
+def _span_end(span: Span) -> int:
+    return span[1]
 
 
 def clip_spans(spans: Sequence[Span], upto: int) -> list[Span]:

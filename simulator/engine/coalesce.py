@@ -213,6 +213,7 @@ def time_run(
     run_lo, run_hi = segments[first].ordinal, segments[stop - 1].ordinal + segments[stop - 1].length
     boundaries: dict[tuple, tuple[int, int, int, tuple[int, int, int], int]] | None = {} if skip else None
     ends = CheckEnds()
+    stretches: dict[int, tuple[int, int]] = {}  # _periods_ahead's
     settling = any(seg.settled for seg in segments[first:stop])
     i = first
     while i < stop:
@@ -271,7 +272,7 @@ def time_run(
             continue
         i_then, issued_then, p_then, stalls_then, record_then = mark
         folds, delta = seq.issued - issued_then, seq.p - p_then
-        periods = _periods_ahead(segments, i, i - i_then, folds, stop, margin)
+        periods = _periods_ahead(segments, i, i - i_then, folds, stop, margin, stretches)
         allowed = _periods_outside(window, seq.p, delta, periods)
         if allowed > 0:
             span = i - i_then
@@ -289,18 +290,34 @@ def time_run(
         boundaries[key] = (i, seq.issued, seq.p, seq.stalls(), len(records) if records is not None else 0)
 
 
-def _periods_ahead(segments: Sequence[Segment], i: int, span: int, folds: int, stop: int, margin: int) -> int:
+def _periods_ahead(
+    segments: Sequence[Segment],
+    i: int,
+    span: int,
+    folds: int,
+    stop: int,
+    margin: int,
+    stretches: dict[int, tuple[int, int]],
+) -> int:
     """Whole periods of `span` segments (`folds` folds) that may be skipped from boundary i.
 
     The segments from i on must repeat those `span` earlier (same cost, same length) for every
     skipped period plus one more period and `margin` folds, the farthest the DMA looks ahead.
+    `stretches` (one `time_run`'s): per span, the latest [first, end) found to repeat so; a later
+    boundary inside it repeats up to the same end, which is not looked for again.
     """
-    end, ahead = i, 0
-    while (
-        end < stop
-        and segments[end].cost is segments[end - span].cost
-        and (segments[end].length == segments[end - span].length)
-    ):
-        ahead += segments[end].length
-        end += 1
+    known = stretches.get(span)
+    if known is not None and known[0] <= i <= known[1]:
+        end = known[1]
+    else:
+        end = i
+        while (
+            end < stop
+            and segments[end].cost is segments[end - span].cost
+            and (segments[end].length == segments[end - span].length)
+        ):
+            end += 1
+        stretches[span] = (i, end)
+    last = segments[end - 1]
+    ahead = last.ordinal + last.length - segments[i].ordinal if end > i else 0  # segments are contiguous
     return max(0, (ahead - folds - margin) // folds)

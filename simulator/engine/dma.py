@@ -68,18 +68,20 @@ class OperandBuffers:
         # A buffer released at or before `floor` (a cycle every later load's request is at or
         # after, Dma.state_key) no longer delays anything: which fold read it last does not matter.
         return tuple(
-            (
-                e[0] - ordinal if e[0] >= ordinal else "past",
-                "released" if floor is not None and _OPEN != e[1] <= floor else e[2] - ordinal,
-            )
-            if lo <= e[0] < hi
-            else (
-                "old",
-                "released"
-                if floor is not None and _OPEN != e[1] <= floor
-                else (e[2] - ordinal if lo <= e[2] < hi else "old"),
-            )
-            for e in self.entries
+            [
+                (
+                    e[0] - ordinal if e[0] >= ordinal else "past",
+                    "released" if floor is not None and _OPEN != e[1] <= floor else e[2] - ordinal,
+                )
+                if lo <= e[0] < hi
+                else (
+                    "old",
+                    "released"
+                    if floor is not None and _OPEN != e[1] <= floor
+                    else (e[2] - ordinal if lo <= e[2] < hi else "old"),
+                )
+                for e in self.entries
+            ]
         )
 
     def shift(self, cycles: int, ordinals: int, lo: int, hi: int) -> None:

@@ -24,7 +24,7 @@ skips no repeat over it (coalesce.py). A flagged fold that recomputes carries it
 from __future__ import annotations
 
 import itertools
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -63,9 +63,13 @@ class FoldCost:
     check_work: CheckWork
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only once made; not frozen, as a frozen one takes 3x longer to make
 class Segment:
-    """`length` consecutive folds of one instance, starting at fold index `first_fold`."""
+    """`length` consecutive folds of one instance, starting at fold index `first_fold`.
+
+    The plan makes one per run of every instance (tens of thousands per run of a ViT), and
+    nothing changes a segment once it is made.
+    """
 
     layer: int
     instance: int
@@ -78,6 +82,7 @@ class Segment:
     # (fold index, attempts) of the flagged folds in it whose verdict is final at their check, in
     # fold order (module docstring, "Settled verdicts")
     settled: tuple[tuple[int, FoldAttempts], ...] = ()
+    fold: Fold | None = None  # a flagged fold (its extents and offsets), for the verdicts on it
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +93,9 @@ class LayerPlan:
     first_ordinal: int
     counts: ActionCounts  # first executions of every fold, checking included
     array_check_cycles: int  # sum over folds of FoldCost.array_check_cycles
+    # the first layer of equal `_shape_key`: layers of one shape share their folds and fold costs,
+    # so a recompute pass of one of their folds costs the same (simulate.py prices it once)
+    shape: int = -1
 
     @property
     def folds(self) -> int:
@@ -250,7 +258,8 @@ def build_plan(
     `settle`: ask the verifier for every flagged fold's attempts now (module docstring).
     """
     table = _CostTable(hw)
-    shapes: dict[tuple, tuple[list[tuple[int, int, FoldCost]], ActionCounts, int]] = {}
+    folds: dict[tuple[int, int], Fold] = {}  # (shape, fold index) -> the fold, shared by layers of one shape
+    shapes: dict[tuple, tuple[list[tuple[int, int, FoldCost]], list[int], ActionCounts, int, int]] = {}
     plans = []
     ordinal = 0
     for li, s in enumerate(schedules):
@@ -261,8 +270,8 @@ def build_plan(
             for _, length, c in runs:
                 counts += c.counts.scaled(length)
                 on_array += c.array_check_cycles * length
-            shapes[key] = (runs, counts, on_array)
-        runs, counts, on_array = shapes[key]
+            shapes[key] = (runs, [lo for lo, _, _ in runs], counts, on_array, li)
+        runs, run_starts, counts, on_array, shape = shapes[key]
         marks_of = flagged_by_instance(verifier.flagged_folds(li))
         first = ordinal
         segments: list[Segment] = []
@@ -271,18 +280,58 @@ def build_plan(
             marks = marks_of.get(inst)
             if not marks:  # the usual instance: its runs as they are
                 segments.extend(Segment(li, inst, lo, n, ordinal + lo, c, False) for lo, n, c in runs)
-                ordinal += per_instance
-                continue
-            known = _attempts_of(hw, s, verifier, li, inst, marks) if settle else {}
-            quiet = [f for f in marks if f in known and settles_at_check(known[f], hw.recompute.max_retries)]
-            loud = [f for f in marks if f not in quiet] if quiet else marks
-            for start, length, c in runs:
-                for lo, hi, flag in _split(start, start + length, loud):
-                    inside = tuple((f, known[f]) for f in quiet[bisect_left(quiet, lo) : bisect_left(quiet, hi)])
-                    segments.append(Segment(li, inst, lo, hi - lo, ordinal + lo, c, flag, known.get(lo), inside))
+            else:
+                flagged = {f: _shared_fold(folds, shape, s, f) for f in marks}
+                segments.extend(
+                    _flagged_instance(hw, s, verifier, li, inst, ordinal, runs, run_starts, flagged, settle)
+                )
             ordinal += per_instance
-        plans.append(LayerPlan(li, s, tuple(segments), first, counts.scaled(s.gemm.count), on_array * s.gemm.count))
+        counts_all, on_array_all = counts.scaled(s.gemm.count), on_array * s.gemm.count
+        plans.append(LayerPlan(li, s, tuple(segments), first, counts_all, on_array_all, shape))
     return tuple(plans)
+
+
+def _flagged_instance(
+    hw: HwConfig,
+    s: GemmSchedule,
+    verifier: TileVerifier,
+    layer: int,
+    instance: int,
+    ordinal: int,
+    runs: list[tuple[int, int, FoldCost]],
+    run_starts: list[int],
+    folds: dict[int, Fold],
+    settle: bool,
+) -> list[Segment]:
+    """The segments of an instance with flagged folds (`folds`, by index in fold order; the
+    instance's first fold is at `ordinal`): its runs (`run_starts`: their first folds), cut around
+    every flagged fold that is not settled."""
+    marks = list(folds)
+    known = _attempts_of(hw, s, verifier, layer, instance, folds) if settle else {}
+    quiet = [f for f in marks if f in known and settles_at_check(known[f], hw.recompute.max_retries)]
+    settled = set(quiet)
+    loud = [f for f in marks if f not in settled] if quiet else marks
+    segments: list[Segment] = []
+    done = 0  # runs before it are in `segments`
+    for i in sorted({bisect_right(run_starts, f) - 1 for f in marks}):  # the runs with flagged folds
+        segments.extend(Segment(layer, instance, lo, n, ordinal + lo, c, False) for lo, n, c in runs[done:i])
+        start, length, c = runs[i]
+        for lo, hi, flag in _split(start, start + length, loud):
+            inside = tuple((f, known[f]) for f in quiet[bisect_left(quiet, lo) : bisect_left(quiet, hi)])
+            fold = folds[lo] if flag else None
+            segments.append(Segment(layer, instance, lo, hi - lo, ordinal + lo, c, flag, known.get(lo), inside, fold))
+        done = i + 1
+    segments.extend(Segment(layer, instance, lo, n, ordinal + lo, c, False) for lo, n, c in runs[done:])
+    return segments
+
+
+def _shared_fold(folds: dict[tuple[int, int], Fold], shape: int, s: GemmSchedule, index: int) -> Fold:
+    """Fold `index` of a schedule of layer shape `shape` (LayerPlan.shape), built once per shape:
+    `fold_at` depends only on what the shape key holds."""
+    fold = folds.get((shape, index))
+    if fold is None:
+        fold = folds[shape, index] = fold_at(s, index)
+    return fold
 
 
 def settles_at_check(history: FoldAttempts, max_retries: int) -> bool:
@@ -291,13 +340,12 @@ def settles_at_check(history: FoldAttempts, max_retries: int) -> bool:
 
 
 def _attempts_of(
-    hw: HwConfig, s: GemmSchedule, verifier: TileVerifier, layer: int, instance: int, marks: list[int]
+    hw: HwConfig, s: GemmSchedule, verifier: TileVerifier, layer: int, instance: int, folds: dict[int, Fold]
 ) -> dict[int, FoldAttempts]:
     """The verifier's attempts of one instance's flagged folds (fold index -> attempts), in fold order."""
     return {
         f: verifier.attempts(layer, instance, fold, lambda fold, r: resolve_region(hw, s, fold, r))
-        for f in marks
-        for fold in (fold_at(s, f),)
+        for f, fold in folds.items()
     }
 
 

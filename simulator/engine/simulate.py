@@ -13,35 +13,37 @@ Processes and resources (DESIGN.md sections 2, 3):
   fold, abft.retry: verdicts depend on faults and policy, never on time); a recompute goes to the recompute queue,
   which the array serves before any normal fold: a recompute decided at cycle t is issued before
   a fold that could issue at t (the array arbitrates at the end of each cycle, after verdicts).
+  An array waiting for the next verdict cycle resumes from the last verdict event of that cycle
+  (after its callback), which is the end of that cycle's events: no wake-up event of its own.
 * The DRAM channel and the side unit serve in a fixed order (channel.py, checksum_unit.py), so
   they are analytic servers whose timing is computed when work is handed to them.
 
 With `coalesce=True`, stretches of folds with no verdict outstanding are timed without an event
 per fold, and repeats are skipped (coalesce.py); flagged folds whose first verdict asks for no
-recomputation are timed with them (plan.py, "Settled verdicts"). `coalesce=False` issues every
-fold with its own event and reaches every verdict by an event. Both give identical results.
+recomputation are timed with them (plan.py, "Settled verdicts"); a fold or recompute pass with no
+verdict due by its start is issued ahead of the clock (nothing else can happen before it starts).
+`coalesce=False` issues every fold and pass at its start by an event of its own and reaches every
+verdict by an event. Both give identical results.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass, fields
 from itertools import count
 from typing import Any
 
 import simpy
-from simpy.events import Event, EventPriority
+from simpy.events import NORMAL, Event, EventPriority
 
 from simulator.abft.protocol import (
     Action,
     CheckWork,
-    Decision,
     FoldAttempts,
     NoFaults,
     Policy,
-    TileCheck,
     TileVerifier,
 )
 from simulator.config.schema import HwConfig
@@ -57,6 +59,8 @@ from simulator.mapping.tiling import Fold
 from simulator.metrics.actions import ActionCounts
 
 LATE = EventPriority(2)  # after every URGENT and NORMAL event of the same cycle
+# enum members read once per verdict: module constants skip the enum class's attribute lookup
+_RECOMPUTE, _CORRECT, _GEMM = Action.RECOMPUTE, Action.CORRECT, Scope.GEMM
 Wait = Generator[Event, Any, None]
 
 
@@ -73,6 +77,29 @@ class LateTimeout(Event):
         self._value = None
         self._ok = True
         env.schedule(self, LATE, delay)
+
+
+class Verdict(Event):
+    """The check of one fold attempt completes at its cycle: its verdict is reached then.
+
+    Initialised like LateTimeout, at NORMAL priority, with the engine's callback and what it
+    needs (the job and its (cycle, serial) in the due heap) on the event itself: no closure.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        delay: float,
+        reach: Callable[[Event], None],
+        job: _Job,
+        due: tuple[int, int],
+    ):
+        self.env = env
+        self.callbacks = [reach]
+        self._value = None
+        self._ok = True
+        self.job, self.due = job, due
+        env.schedule(self, NORMAL, delay)
 
 
 class CountingEnvironment(simpy.Environment):
@@ -97,8 +124,6 @@ class _Job:
     attempt: int = 0
     region: Region | None = None
     history: FoldAttempts | None = None
-    checks: list[TileCheck] = field(default_factory=list)
-    decisions: list[Decision] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +166,14 @@ class EngineModel:
         self.stream = FoldStream(plans)
         self.queue: deque[tuple[_Job, ArrayPass]] = deque()  # recompute requests, FIFO
         self.due: list[tuple[int, int]] = []  # (cycle, serial) of verdicts not yet reached
+        self.last_verdict: dict[int, Verdict] = {}  # cycle -> the latest verdict expected then, not reached
         self.serial = count()
         self.outcomes: list[FoldOutcome] = []
         self.layers: list[LayerResult] = []
         self.tally = _LayerTally()
-        self.scopes: dict[str, int] = {}
+        self.scopes: dict[Scope, int] = {}  # recompute passes by region scope
         self.pass_prices: dict[tuple, _PassPrice] = {}
+        self.max_retries = hw.recompute.max_retries
 
     def run(self) -> EngineResult:
         self.env.process(self._array())
@@ -155,7 +182,7 @@ class EngineModel:
         total = self.layers[-1].cycles.end_cycle
         stats = RecomputeStats(
             passes=sum(layer.recompute_passes for layer in self.layers),
-            passes_by_scope=dict(sorted(self.scopes.items())),
+            passes_by_scope=dict(sorted((scope.value, n) for scope, n in self.scopes.items())),
             corrections=sum(layer.corrections for layer in self.layers),
             given_up=sum(layer.given_up for layer in self.layers),
             recomputed_macs=actions.recomputed_macs,
@@ -191,108 +218,128 @@ class EngineModel:
                     while stop < len(segments) and not segments[stop].flagged:
                         stop += 1
                     time_run(self.seq, self.stream, segments, i, k, stop, skip=True, window=self.trace_window)
-                    yield from self._until(self.seq.last_start)
+                    wait = self._until(self.seq.last_start)
+                    if wait is not None:
+                        yield wait
                     i, k = stop, 0
                     continue
-                yield from self._issue(plan, seg, k)
+                while (wait := self._issue(plan, seg, k)) is not None:
+                    yield wait
                 k += 1
             while self.queue or self.due:
-                yield from self._serve_recompute() if self.queue else self._until_verdict()
+                wait = self._serve_recompute() if self.queue else self._next_verdict_event()
+                if wait is not None:
+                    yield wait
             self._settled_outcomes()
             start = self.seq.end_layer(drain_stores=plan is self.plans[-1])
             self.layers.append(self._layer_result(plan, start))
 
-    def _until(self, cycle: int) -> Wait:
-        """Wait, at the end of the cycle's events, until `cycle` (no wait if it is now)."""
+    def _until(self, cycle: int) -> Event | None:
+        """What to wait for to act at the end of the events of `cycle` (None if that is now)."""
         delay = cycle - self.env.now
-        if delay > 0:
-            yield LateTimeout(self.env, delay)
+        return LateTimeout(self.env, delay) if delay > 0 else None
 
-    def _until_verdict(self) -> Wait:
-        """Wait until the next verdict has been reached (verdicts come before the array's turn)."""
-        delay = self.due[0][0] - self.env.now
-        assert delay > 0, "a verdict of this cycle was not reached before the array's turn"
-        yield LateTimeout(self.env, delay)
+    def _next_verdict_event(self) -> Verdict:
+        """The event after which every verdict of the next verdict cycle has been reached: the
+        last one of that cycle (its callbacks run after the verdict's), so the array acts after
+        the cycle's verdicts, as `_until` would, with no event of its own."""
+        cycle = self.due[0][0]
+        assert cycle > self.env.now, "a verdict of this cycle was not reached before the array's turn"
+        return self.last_verdict[cycle]
 
     def _next_verdict(self) -> float:
         return self.due[0][0] if self.due else float("inf")
 
-    def _issue(self, plan: LayerPlan, seg: Segment, k: int) -> Wait:
-        """Issue fold k of `seg`, serving recomputes that are due first."""
+    def _issue(self, plan: LayerPlan, seg: Segment, k: int) -> Event | None:
+        """Issue fold k of `seg` unless something comes first: a recompute to serve, or a verdict
+        due first (it may queue one, or post a store its load must follow). Returns None once the
+        fold is issued, else what to wait for before trying again (nothing that happens while
+        waiting changes the cycle the fold issues at, so trying again gives the same answer)."""
+        while self.queue:
+            wait = self._serve_recompute()
+            if wait is not None:
+                return wait
         seq, cost = self.seq, seg.cost
         ordinal = seg.ordinal + k
         ready = seq.ready_cycle(ordinal, cost)
-        while True:
-            if self.queue:
-                yield from self._serve_recompute()
-                continue
-            if ready is None:  # request the load once every store it may have to follow is known
-                assert seq.dma is not None
-                key = seq.dma.key(ordinal, cost, self._next_verdict())
-                if key is None:  # it follows a store a verdict (or the recompute it asks for) will post
-                    assert self.due, "a load can only wait for a verdict"
-                    yield from self._until_verdict()
-                    continue
-                tag = (seg.layer, seg.instance, seg.first_fold + k) if self.trace else None
-                ready = seq.dma.request(ordinal, cost, key, seg.layer, tag)
-            start = seq.fold_start(cost, ready)
-            if self._next_verdict() <= start:  # a verdict due first may queue a recompute
-                yield from self._until_verdict()
-                continue
-            if not self.coalesce:  # else issued now, ahead of the clock: nothing but verdicts (all
-                yield from self._until(start)  # due after `start`) happens in between
-            checked = seq.issue_fold(seg, k, start, ready)
-            if seg.flagged:
-                job = _Job(plan, seg, fold_at(plan.schedule, seg.first_fold + k), history=seg.attempts)
-                self._expect_verdict(job, checked)
-            return
+        if ready is None:  # request the load once every store it may have to follow is known
+            assert seq.dma is not None
+            key = seq.dma.key(ordinal, cost, self._next_verdict())
+            if key is None:  # it follows a store a verdict (or the recompute it asks for) will post
+                assert self.due, "a load can only wait for a verdict"
+                return self._next_verdict_event()
+            tag = (seg.layer, seg.instance, seg.first_fold + k) if self.trace else None
+            ready = seq.dma.request(ordinal, cost, key, seg.layer, tag)
+        start = seq.fold_start(cost, ready)
+        if self._next_verdict() <= start:  # a verdict due first may queue a recompute
+            return self._next_verdict_event()
+        if not self.coalesce:  # else issued now, ahead of the clock: nothing but verdicts (all
+            wait = self._until(start)  # due after `start`) happens in between
+            if wait is not None:
+                return wait
+        checked = seq.issue_fold(seg, k, start, ready)
+        if seg.flagged:
+            fold = seg.fold if seg.fold is not None else fold_at(plan.schedule, seg.first_fold + k)
+            self._expect_verdict(_Job(plan, seg, fold, history=seg.attempts), checked)
+        return None
 
-    def _serve_recompute(self) -> Wait:
+    def _serve_recompute(self) -> Event | None:
+        """Issue the queued recompute pass at its start; before that, what to wait for (verdicts
+        meanwhile only queue behind it and cannot move its start)."""
         job, recompute = self.queue[0]
         start = self.seq.pass_start(recompute)
-        yield from self._until(start)  # verdicts meanwhile only queue behind it
+        # coalesced: with no verdict due by its start, nothing happens before it, so it is issued
+        # now, ahead of the clock, as a fold is (`_issue`)
+        if not self.coalesce or self._next_verdict() <= start:
+            wait = self._until(start)
+            if wait is not None:
+                return wait
         self.queue.popleft()
         self._expect_verdict(job, self.seq.issue_pass(recompute, start))
+        return None
 
     # -- verdicts ------------------------------------------------------------------------------
     def _expect_verdict(self, job: _Job, at: int) -> None:
-        """Reach the verdict at cycle `at`: one timeout event whose callback replays it (a verdict
-        never waits for anything else, so it needs no process of its own)."""
+        """Reach the verdict at cycle `at`: one event whose callback replays it (a verdict never
+        waits for anything else, so it needs no process of its own)."""
         due = (at, next(self.serial))
         heapq.heappush(self.due, due)
-        self.env.timeout(at - self.env.now).callbacks.append(lambda _: self._verdict(job, due))
+        self.last_verdict[at] = Verdict(self.env, at - self.env.now, self._reach, job, due)
 
-    def _verdict(self, job: _Job, due: tuple[int, int]) -> None:
+    def _reach(self, event: Event) -> None:
+        """Replay the verdict `event` (a Verdict) stands for, at its cycle."""
+        assert isinstance(event, Verdict)
+        job, due = event.job, event.due
+        now = due[0]
+        if self.last_verdict.get(now) is event:
+            del self.last_verdict[now]
         reached = heapq.heappop(self.due)
         assert reached == due, "verdicts of one cycle are reached in the order they were expected"
-        now = int(self.env.now)
         if job.history is None:  # verdicts never depend on time: the verifier's retry loop gave them all
             schedule = job.plan.schedule
             job.history = self.verifier.attempts(
                 job.seg.layer, job.seg.instance, job.fold, lambda fold, r: resolve_region(self.hw, schedule, fold, r)
             )
-        check, decision = job.history.checks[job.attempt], job.history.decisions[job.attempt]
-        job.checks.append(check)
-        job.decisions.append(decision)
+        action = job.history.decisions[job.attempt].action
         self.seq.decided(now)
-        if decision.action is Action.RECOMPUTE and job.attempt < self.hw.recompute.max_retries:
+        if action is _RECOMPUTE and job.attempt < self.max_retries:
+            decision = job.history.decisions[job.attempt]
             assert decision.region is not None
             region = resolve_region(self.hw, job.plan.schedule, job.fold, decision.region)
             job.attempt, job.region = job.attempt + 1, region
             self.queue.append((job, self._recompute_pass(job, now)))
             self.tally.passes += 1
-            self.scopes[region.scope.value] = self.scopes.get(region.scope.value, 0) + 1
+            self.scopes[region.scope] = self.scopes.get(region.scope, 0) + 1
             return
-        given_up = decision.action is Action.RECOMPUTE
+        given_up = action is _RECOMPUTE
         self.tally.given_up += given_up
-        self.tally.corrections += decision.action is Action.CORRECT
-        seg = job.seg
+        self.tally.corrections += action is _CORRECT
+        seg, attempts = job.seg, job.attempt + 1
         self.seq.finalize(
             seg.ordinal + job.fold.index - seg.first_fold, seg.cost, now, seg, job.fold.index - seg.first_fold
         )
-        self.outcomes.append(
-            FoldOutcome(seg.layer, seg.instance, job.fold.index, tuple(job.checks), tuple(job.decisions), now, given_up)
-        )
+        checks, decisions = job.history.checks[:attempts], job.history.decisions[:attempts]
+        self.outcomes.append(FoldOutcome(seg.layer, seg.instance, job.fold.index, checks, decisions, now, given_up))
 
     def _settled_outcomes(self) -> None:
         """Outcomes of this layer's settled folds (plan.Segment.settled): each is final when its
@@ -307,10 +354,14 @@ class EngineModel:
 
     def _recompute_pass(self, job: _Job, now: int) -> ArrayPass:
         assert job.region is not None
-        gemm_scope = job.region.scope is Scope.GEMM
-        key = (job.plan.index, job.fold.index, job.region, job.seg.instance if gemm_scope else -1)
+        gemm_scope = job.region.scope is _GEMM
+        # a fold is often recomputed more than once, and layers of one shape (and count) share their
+        # folds and fold costs: price each (shape, fold, region) once; a GEMM pass reruns any
+        # instance's folds, which cost the same in every instance (plan.build_plan)
+        plan = job.plan
+        key = (plan.shape, plan.schedule.gemm.count, -1 if gemm_scope else job.fold.index, job.region)
         price = self.pass_prices.get(key)
-        if price is None:  # a fold is often recomputed more than once: price each (fold, region) once
+        if price is None:
             schedule, unit = job.plan.schedule, self.hw.checksum_unit
             priced = price_region(self.hw, schedule, job.fold, job.region)
             # a GEMM pass rechecks every fold; a region pass its fold (the plan asked the policy for it)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
-from operator import add, attrgetter
+from operator import add, attrgetter, mul
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,16 @@ class ActionCounts:
 
     def scaled(self, factor: int) -> ActionCounts:
         return ActionCounts(*(v * factor for v in _VALUES(self)))
+
+    @staticmethod
+    def weighted_sum(terms: Iterable[tuple[ActionCounts, int]]) -> ActionCounts:
+        """The sum of `counts.scaled(n)` over the (counts, n) terms, count by count in one pass."""
+        terms = list(terms)
+        if not terms:
+            return ActionCounts()
+        weights = [n for _, n in terms]
+        columns = zip(*(_VALUES(counts) for counts, _ in terms), strict=True)
+        return ActionCounts(*(sum(map(mul, column, weights)) for column in columns))
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
