@@ -116,3 +116,26 @@ def test_sigterm_during_a_command_is_terminated(capsys, monkeypatch):
     assert cli.main(["run", "--quiet"]) == 143
     assert capsys.readouterr().err == "abftsim: stopped by signal SIGTERM\n"
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_numba_array_math_loads_without_the_blas_probe_and_scipy_stays_importable() -> None:
+    """cli.load_numba_array_math_without_blas_probe: numba records no BLAS (scipy.linalg was hidden
+    for that import only), a kernel still runs, scipy.linalg imports afterwards when scipy is there,
+    and a second call is a no-op."""
+    code = """
+import importlib.util, sys
+import numpy as np
+from simulator.cli import load_numba_array_math_without_blas_probe as load
+load()
+import numba.np.arraymath as am
+assert not am._HAVE_BLAS and "scipy.linalg" not in sys.modules, sys.modules.get("scipy.linalg")
+from simulator.kernels.square_sum import int8_square_sum
+assert int8_square_sum(np.full((3, 4), -3, np.int8)) == 108
+if importlib.util.find_spec("scipy") is not None:
+    import scipy.linalg
+    assert scipy.linalg.cython_blas is not None
+load()
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -14,17 +14,19 @@ from simulator.faults.effects import (
     fault_records,
     fold_fault_effect,
     fold_fault_effects,
+    int8_kernel_operands,
     kernel_operands,
     resolve_gemm_faults,
 )
 from simulator.faults.emulator import emulate_fold
 from simulator.faults.model import PeFault
 from simulator.faults.operands import round_bf16
-from simulator.faults.sampling import FaultBatch, permanent_batch, sample_permanent_faults
+from simulator.faults.sampling import FaultBatch, permanent_batch, sample_gemm_faults, sample_permanent_faults
 from simulator.mapping.dataflow import k_chunk_count, mac_cycle
 from simulator.mapping.fold_table import fold_table
 from simulator.mapping.loop_order import COLS, LoopOrder
 from simulator.mapping.tiling import fold_operands, iter_folds
+from simulator.workload.gemm import Gemm
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 
@@ -238,3 +240,29 @@ def test_bad_faults_are_rejected() -> None:
         fold_fault_effect(Dataflow.OS, Datatype.INT8, 4, 4, a, b, PeFault(4, 0, 0, Site.ACC, 0))
     with pytest.raises(ValueError, match="int8"):
         fold_fault_effect(Dataflow.OS, Datatype.INT8, 4, 4, a.astype(np.float32), b, PeFault(0, 0, 0, Site.ACC, 0))
+
+
+@pytest.mark.parametrize("dataflow", list(Dataflow))
+def test_int8_lean_operands_give_the_effects_of_the_float_copies(dataflow: Dataflow) -> None:
+    """kernel_operands(lean=True) and int8_kernel_operands (A and B^T as int8, empty placeholders)
+    resolve every fault to the same positions and deltas as the float32 copies and the numpy twin."""
+    rows, cols, (m, k, n) = 4, 3, (9, 11, 7)
+    a, b = make_operands(Datatype.INT8, (m, k), (k, n), 5, 1.0, 0.1)
+    spec = FaultSpec(ber=0.02, seed=4, kind=FaultKind.TRANSIENT)
+    table = fold_table(dataflow, m, k, n, rows, cols)
+    batch = sample_gemm_faults(spec, Gemm("g", "fc1", m, k, n), 0, 0, dataflow, Datatype.INT8, rows, cols, table)
+    assert len(batch) > 10
+    lean = kernel_operands(Datatype.INT8, a, b, lean=True)
+    direct = int8_kernel_operands(np.ascontiguousarray(a), np.ascontiguousarray(b.T))
+    assert lean.b.size == lean.a_t.size == direct.b.size == 0  # placeholders allocate nothing
+    want = resolve_gemm_faults(dataflow, rows, cols, kernel_operands(Datatype.INT8, a, b), batch, table)
+    twin = resolve_gemm_faults(dataflow, rows, cols, kernel_operands(Datatype.INT8, a, b), batch, table, reference=True)
+    for ops in (lean, direct):
+        got = resolve_gemm_faults(dataflow, rows, cols, ops, batch, table)
+        for other in (want, twin):
+            assert np.array_equal(got.offsets, other.offsets) and np.array_equal(got.positions, other.positions)
+            assert np.array_equal(got.delta, other.delta)
+    with pytest.raises(ValueError):
+        int8_kernel_operands(a, np.ascontiguousarray(b))  # B not transposed: K does not chain
+    with pytest.raises(ValueError):
+        int8_kernel_operands(a, b.T)  # not C-contiguous

@@ -9,12 +9,16 @@ from simulator.config.enums import Datatype
 from simulator.faults.operands import (
     INT8_WEIGHT_SIGMAS,
     WEIGHT_STD,
+    _gelu,
     _int8_gaussian_table,
     _int8_weights,
+    _layernorm_rows,
+    _softmax_rows,
     operands_from_arrays,
     quantise_int8,
     real_operands,
     round_bf16,
+    synthetic_int8_transposed,
     synthetic_operands,
 )
 from simulator.workload.gemm import GEMM_KINDS, Gemm
@@ -110,3 +114,68 @@ def test_int8_weight_codes_follow_the_quantised_normal() -> None:
         assert abs(np.count_nonzero(table == code) / 65536 - p) <= 1 / 65536
     w, scale = _int8_weights(np.random.default_rng(0), (768, 3072))
     assert abs(np.std(w * scale) - WEIGHT_STD) < 2e-4 and abs(np.mean(w)) < 0.05
+
+
+@pytest.mark.parametrize("kind", GEMM_KINDS)
+def test_int8_transposed_operands_are_synthetic_operands(kind: str) -> None:
+    """synthetic_int8_transposed: the values of synthetic_operands(INT8), B handed over as B^T."""
+    gemm = Gemm("g", kind, 13, 40, 21, count=3)
+    want = synthetic_operands(gemm, Datatype.INT8, seed=7, gemm_index=2, instance=1)
+    got = synthetic_int8_transposed(gemm, seed=7, gemm_index=2, instance=1)
+    assert got.a.flags.c_contiguous and got.b_t.flags.c_contiguous and got.b_t.shape == (21, 40)
+    assert np.array_equal(got.a, want.a) and np.array_equal(got.b, want.b)
+    assert (got.a_scale, got.b_scale) == (want.a_scale, want.b_scale)
+    again = got.gemm_operands()
+    assert again.b.flags.c_contiguous and np.array_equal(again.b, want.b)
+    with pytest.raises(ValueError):
+        synthetic_int8_transposed(gemm, seed=7, gemm_index=2, instance=3)
+
+
+def test_in_place_generators_match_their_expressions() -> None:
+    """The in-place GELU, softmax, LayerNorm rows and quantisation give the bits of the plain numpy
+    expressions they stand for (written out here as the reference)."""
+    x = np.random.default_rng(3).standard_normal((23, 301), dtype=np.float32)
+    c = np.float32(np.sqrt(2.0 / np.pi))
+    want = np.float32(0.5) * x * (np.float32(1.0) + np.tanh(c * (x + np.float32(0.044715) * x**3)))
+    assert np.array_equal(_gelu(x.copy()), want)
+    logits = np.float32(2.0) * x
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    assert np.array_equal(_softmax_rows(logits.copy()), e / e.sum(axis=1, keepdims=True))
+    rows = _layernorm_rows(np.random.default_rng(4), 23, 301)
+    rng = np.random.default_rng(4)
+    y = rng.standard_normal((23, 301), dtype=np.float32)
+    y = (y - y.mean(axis=1, keepdims=True)) / (y.std(axis=1, keepdims=True) + np.float32(1e-6))
+    y[:, rng.random(301) < 0.01] *= 6.0
+    assert np.array_equal(rows, y)
+    for v in (x, x.astype(np.float64), np.array([[0.0, -0.0]], np.float32), np.array([[np.nan, 1.0]])):
+        peak = float(np.max(np.abs(v)))
+        scale = peak / 127.0 if peak > 0.0 and np.isfinite(peak) else 1.0
+        scaled = v * v.dtype.type(1.0 / scale) if v.dtype == np.float32 else v / scale
+        with np.errstate(invalid="ignore"):
+            q, s = quantise_int8(v)
+            ref = np.clip(np.rint(scaled), -127, 127).astype(np.int8)
+        assert s == scale and np.array_equal(q, ref)
+
+
+def test_operand_cache_builds_b_from_b_transposed_only_when_asked() -> None:
+    """OperandCache, int8: the kernels' A and B^T, the output scale and (on request) the GemmOperands
+    are those of synthetic_operands; B itself is not held until a path asks for it."""
+    from simulator import api
+    from simulator.abft.checksum import output_scale
+    from simulator.mapping.schedule import schedule_gemms
+    from simulator.verify.operand_cache import OperandCache
+
+    hw = api.resolve_hw("edge_32x32")
+    gemms = [Gemm("w", "fc1", 40, 70, 33, count=2), Gemm("x", "qk", 20, 16, 20, count=2)]
+    cache = OperandCache(hw, schedule_gemms(gemms, hw), 11)
+    for index, gemm in enumerate(gemms):
+        want = synthetic_operands(gemm, Datatype.INT8, 11, index, 1)
+        kernel = cache.kernel(index, 1)
+        assert np.array_equal(kernel.a, want.a) and np.array_equal(kernel.b_t, want.b.T) and kernel.b.size == 0
+        assert cache.scale(index, 1) == output_scale(want.a, want.b)
+        assert not cache._operands  # B not built yet
+        ops = cache.operands(index, 1)
+        assert np.array_equal(ops.b, want.b) and ops.b.flags.c_contiguous
+        assert (ops.a_scale, ops.b_scale) == (want.a_scale, want.b_scale) and ops.a is kernel.a
+        assert cache.operands(index, 1) is ops and cache.kernel(index, 1) is kernel
+        cache._operands.clear()

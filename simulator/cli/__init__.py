@@ -56,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     args = build_parser().parse_args(argv)
     collect_less_often()
+    load_numba_array_math_without_blas_probe()
     try:
         with _signals_as_interrupts():
             return args.handler(args)
@@ -83,6 +84,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 EXIT_INTERNAL = 70  # EX_SOFTWARE of sysexits.h
+
+_BLAS_PROBE_PACKAGE = "scipy.linalg"
+_NUMBA_ARRAY_MATH = "numba.np.arraymath"
+
+
+def load_numba_array_math_without_blas_probe() -> None:
+    """Load numba's array-math support (what its CPU target loads before the first kernel runs)
+    with scipy.linalg hidden for the duration of that one import.
+
+    numba.np.arraymath imports scipy.linalg.cython_blas at import time only to record whether
+    np.dot & co. could be compiled: about 0.3 s of CPU per process, a sixth of the default run's
+    2 s budget, whenever scipy is installed (a test dependency here). abftsim's kernels use no BLAS
+    and scipy is not a runtime dependency, so the CLI lets numba find no BLAS (as without scipy)
+    and restores sys.modules at once: scipy.linalg stays importable. A no-op when numba's array
+    math or scipy.linalg is already loaded (in-process callers, worker processes)."""
+    if _NUMBA_ARRAY_MATH in sys.modules or _BLAS_PROBE_PACKAGE in sys.modules:
+        return
+    sys.modules[_BLAS_PROBE_PACKAGE] = None  # type: ignore[assignment]  # None: `import` raises ImportError
+    try:
+        importlib.import_module(_NUMBA_ARRAY_MATH)
+    finally:
+        if sys.modules.get(_BLAS_PROBE_PACKAGE, False) is None:
+            del sys.modules[_BLAS_PROBE_PACKAGE]
 
 
 EXIT_OK_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader went away

@@ -37,7 +37,8 @@ _OPERAND_DTYPE = {
 
 @dataclass(frozen=True, slots=True)
 class KernelOperands:
-    """A GEMM's operands A (M x K), B (K x N) and their transposes, C-contiguous float32, for the kernels."""
+    """A GEMM's operands A (M x K), B (K x N) and their transposes, C-contiguous float32, for the kernels
+    (int8: possibly A and B^T as int8 with empty `b` and `a_t`, see int8_kernel_operands)."""
 
     datatype: Datatype
     a: np.ndarray
@@ -51,8 +52,8 @@ def kernel_operands(datatype: Datatype, a: np.ndarray, b: np.ndarray, lean: bool
 
     `lean`: for int8, build only what the numba kernel reads, A and B transposed, as int8 (its int8
     chains widen each value to int64 as they read it: a second compiled signature, identical
-    results, a quarter of the float32 copies' memory); `b` and `a_t` are then uninitialised
-    placeholders of the right shape, never read: not for the numpy twin."""
+    results, a quarter of the float32 copies' memory); `b` and `a_t` are then empty placeholders,
+    never read (int8_kernel_operands): not for the numpy twin."""
     expected = _OPERAND_DTYPE[datatype]
     for name, x in (("A", a), ("B", b)):
         if x.ndim != 2 or x.dtype != expected:
@@ -64,12 +65,23 @@ def kernel_operands(datatype: Datatype, a: np.ndarray, b: np.ndarray, lean: bool
             if np.any(np.ascontiguousarray(x).view(np.uint32) & np.uint32(0xFFFF)):
                 raise ValueError(f"operand {name} holds values that are not bf16-representable")
     if lean and datatype is Datatype.INT8:
-        m, k = a.shape
-        n = b.shape[1]
-        a8, bt8 = np.ascontiguousarray(a), np.ascontiguousarray(b.T)
-        return KernelOperands(datatype, a8, np.empty((k, n), np.float32), np.empty((k, m), np.float32), bt8)
+        return int8_kernel_operands(np.ascontiguousarray(a), np.ascontiguousarray(b.T))
     a32, b32 = np.ascontiguousarray(a, dtype=np.float32), np.ascontiguousarray(b, dtype=np.float32)
     return KernelOperands(datatype, a32, b32, np.ascontiguousarray(a32.T), np.ascontiguousarray(b32.T))
+
+
+def int8_kernel_operands(a: np.ndarray, b_t: np.ndarray) -> KernelOperands:
+    """kernel_operands(INT8, a, b, lean=True) from A (M x K) and B already transposed (N x K), int8
+    and C-contiguous (faults.operands.Int8TransposedOperands): `b` and `a_t` are empty float32
+    placeholders (the int8 chains never read them; they allocate nothing): not for the numpy twin."""
+    if a.dtype != np.int8 or b_t.dtype != np.int8 or a.ndim != 2 or b_t.ndim != 2 or a.shape[1] != b_t.shape[1]:
+        raise ValueError(
+            f"int8 A (M x K) and B^T (N x K) expected, got {a.dtype} {a.shape} and {b_t.dtype} {b_t.shape}"
+        )
+    if not (a.flags.c_contiguous and b_t.flags.c_contiguous):
+        raise ValueError("int8 kernel operands must be C-contiguous")
+    unread = np.empty((0, 0), np.float32)
+    return KernelOperands(Datatype.INT8, a, unread, unread, b_t)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +134,7 @@ def resolve_gemm_faults(
 ) -> EffectBatch:
     """Effects of every fault of a batch on a GEMM (one kernel call; `reference` uses the numpy twin)."""
     m, k = operands.a.shape
-    n = operands.b.shape[1]
+    n = operands.b_t.shape[0]
     folds = folds if folds is not None else fold_table(dataflow, m, k, n, rows, cols)
     table = batch.kernel_table()
     return _resolve(dataflow, rows, operands, folds, table, reference)
@@ -264,6 +276,7 @@ __all__ = [
     "fault_records",
     "fold_fault_effect",
     "fold_fault_effects",
+    "int8_kernel_operands",
     "kernel_operands",
     "resolve_gemm_faults",
 ]

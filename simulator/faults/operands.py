@@ -61,11 +61,21 @@ def round_bf16(x: np.ndarray) -> np.ndarray:
 
 def quantise_int8(x: np.ndarray) -> tuple[np.ndarray, float]:
     """Per-tensor symmetric int8 quantisation: (q, scale) with x ~ q x scale (computed in the
-    input's float precision)."""
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    input's float precision; x is not modified, one float temporary is rounded and clipped in place)."""
+    peak = _peak_magnitude(x)
     scale = peak / 127.0 if peak > 0.0 and math.isfinite(peak) else 1.0
     scaled = x * x.dtype.type(1.0 / scale) if x.dtype == np.float32 else x / scale
-    return np.clip(np.rint(scaled), -127, 127).astype(np.int8), scale
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -127, 127, out=scaled)
+    return scaled.astype(np.int8), scale
+
+
+def _peak_magnitude(x: np.ndarray) -> float:
+    """max |x| (0.0 for an empty array; NaN if x holds one) without an |x| temporary: the larger
+    of -min and max."""
+    if not x.size:
+        return 0.0
+    return float(np.abs(x).max()) if not np.issubdtype(x.dtype, np.floating) else max(-float(x.min()), float(x.max()))
 
 
 def to_datatype(x: np.ndarray, datatype: Datatype) -> tuple[np.ndarray, float]:
@@ -86,34 +96,68 @@ def _normal(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _layernorm_rows(rng: np.random.Generator, m: int, k: int) -> np.ndarray:
+    """(x - row mean) / (row std + 1e-6) of standard normals, in place (mean and std of the drawn x)."""
     x = _normal(rng, (m, k))
-    x = (x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + np.float32(1e-6))
+    mean, std = x.mean(axis=1, keepdims=True), x.std(axis=1, keepdims=True)
+    std += np.float32(1e-6)
+    x -= mean
+    x /= std
     outliers = rng.random(k) < _OUTLIER_FRACTION
     x[:, outliers] *= _OUTLIER_GAIN
     return x
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
+    """0.5 x (1 + tanh(c (x + 0.044715 x^3))), c = sqrt(2 / pi), float32, with the same operations
+    in the same order as that expression (hence the same values) but one temporary: x is
+    overwritten with the result (np.power's x^3 is most of the cost, and it must stay np.power:
+    x * x * x rounds differently)."""
     c = np.float32(math.sqrt(2.0 / math.pi))
-    return np.float32(0.5) * x * (np.float32(1.0) + np.tanh(c * (x + np.float32(0.044715) * x**3)))
+    inner = x**3
+    inner *= np.float32(0.044715)
+    inner += x
+    inner *= c
+    np.tanh(inner, out=inner)
+    inner += np.float32(1.0)
+    x *= np.float32(0.5)
+    x *= inner
+    return x
 
 
 def _softmax_rows(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    """Row softmax, in place: the logits are overwritten with the probabilities."""
+    logits -= logits.max(axis=1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=1, keepdims=True)
+    return logits
 
 
 def _softmax_logits(rng: np.random.Generator, m: int, k: int) -> np.ndarray:
-    return _softmax_rows(np.float32(2.0) * _normal(rng, (m, k)))
+    logits = _normal(rng, (m, k))
+    logits *= np.float32(2.0)
+    return _softmax_rows(logits)
+
+
+def _scaled_normal(rng: np.random.Generator, shape: tuple[int, int], std: float) -> np.ndarray:
+    """float32 N(0, std^2) samples: standard normals multiplied by float32(std) in place."""
+    x = _normal(rng, shape)
+    x *= np.float32(std)
+    return x
+
+
+def _relu_normal(rng: np.random.Generator, m: int, k: int) -> np.ndarray:
+    x = _normal(rng, (m, k))
+    np.maximum(x, np.float32(0.0), out=x)
+    return x
 
 
 # A generator per operand distribution (Statistics.WEIGHTS is B-only: see real_operands)
 ACTIVATION_GENERATORS = {
     Statistics.PIXELS: lambda rng, m, k: _normal(rng, (m, k)),
     Statistics.LAYERNORM: _layernorm_rows,
-    Statistics.ATTENTION_OUTPUT: lambda rng, m, k: np.float32(0.5) * _normal(rng, (m, k)),
+    Statistics.ATTENTION_OUTPUT: lambda rng, m, k: _scaled_normal(rng, (m, k), 0.5),
     Statistics.GELU: lambda rng, m, k: _gelu(_normal(rng, (m, k))),
-    Statistics.RELU: lambda rng, m, k: np.maximum(_normal(rng, (m, k)), np.float32(0.0)),
+    Statistics.RELU: _relu_normal,
     Statistics.GAUSSIAN: lambda rng, m, k: _normal(rng, (m, k)),
     Statistics.SOFTMAX: _softmax_logits,
 }
@@ -124,8 +168,8 @@ def real_operands(gemm: Gemm, rng: np.random.Generator) -> tuple[np.ndarray, np.
     A first, then B (weights N(0, WEIGHT_STD^2), activations N(0, 1)) from the same stream."""
     kind = BUILTIN_KINDS[gemm.kind]
     a = ACTIVATION_GENERATORS[kind.a_statistics](rng, gemm.m, gemm.k)
-    b = _normal(rng, (gemm.k, gemm.n))
-    return a, (np.float32(WEIGHT_STD) * b if kind.b_is_weight else b)
+    b = _scaled_normal(rng, (gemm.k, gemm.n), WEIGHT_STD) if kind.b_is_weight else _normal(rng, (gemm.k, gemm.n))
+    return a, b
 
 
 @functools.cache
@@ -157,18 +201,65 @@ def synthetic_operands(gemm: Gemm, datatype: Datatype, seed: int, gemm_index: in
     drawn directly as codes (_int8_weights); everything else is drawn in float32 and quantised
     per tensor.
     """
-    if seed < 0 or gemm_index < 0 or not 0 <= instance < gemm.count:
-        raise ValueError(f"bad operand key (seed {seed}, gemm {gemm_index}, instance {instance} of {gemm.count})")
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _STREAM_OPERANDS, gemm_index, instance])))
+    rng = _operand_stream(gemm, seed, gemm_index, instance)
     if datatype is Datatype.INT8 and BUILTIN_KINDS[gemm.kind].b_is_weight:
-        a, _ = real_operands(Gemm(gemm.name, gemm.kind, gemm.m, gemm.k, 1), rng)
-        qa, sa = to_datatype(a, datatype)
+        qa, sa = _int8_activations(gemm, rng)
         qb, sb = _int8_weights(rng, (gemm.k, gemm.n))
         return GemmOperands(datatype, qa, qb, sa, sb)
     a, b = real_operands(gemm, rng)
     qa, sa = to_datatype(a, datatype)
     qb, sb = to_datatype(b, datatype)
     return GemmOperands(datatype, qa, qb, sa, sb)
+
+
+@dataclass(frozen=True, slots=True)
+class Int8TransposedOperands:
+    """int8 A (M x K) and B transposed (N x K), both C-contiguous, with their scales: the layout the
+    int8 fault kernels read (faults.effects.int8_kernel_operands), without a copy of B itself."""
+
+    a: np.ndarray
+    b_t: np.ndarray
+    a_scale: float
+    b_scale: float
+
+    @property
+    def b(self) -> np.ndarray:
+        """B (K x N) as a view of b_t (not C-contiguous; gemm_operands() copies it into one)."""
+        return self.b_t.T
+
+    def gemm_operands(self) -> GemmOperands:
+        """The same operands as GemmOperands (B copied back into C order)."""
+        return GemmOperands(Datatype.INT8, self.a, np.ascontiguousarray(self.b_t.T), self.a_scale, self.b_scale)
+
+
+def synthetic_int8_transposed(gemm: Gemm, seed: int, gemm_index: int, instance: int) -> Int8TransposedOperands:
+    """synthetic_operands(gemm, INT8, ...) with B handed over transposed: the same values (the same
+    stream and arithmetic), B copied into B^T and dropped, so that a run that only resolves PE
+    faults keeps one int8 copy of each weight tensor, not two."""
+    rng = _operand_stream(gemm, seed, gemm_index, instance)
+    if BUILTIN_KINDS[gemm.kind].b_is_weight:
+        qa, sa = _int8_activations(gemm, rng)
+        qb, sb = _int8_weights(rng, (gemm.k, gemm.n))
+    else:
+        a, b = real_operands(gemm, rng)
+        qa, sa = to_datatype(a, Datatype.INT8)
+        del a
+        qb, sb = to_datatype(b, Datatype.INT8)
+    return Int8TransposedOperands(qa, np.ascontiguousarray(qb.T), sa, sb)
+
+
+def _operand_stream(gemm: Gemm, seed: int, gemm_index: int, instance: int) -> np.random.Generator:
+    """The random stream of one GEMM instance's synthetic operands (checks the key)."""
+    if seed < 0 or gemm_index < 0 or not 0 <= instance < gemm.count:
+        raise ValueError(f"bad operand key (seed {seed}, gemm {gemm_index}, instance {instance} of {gemm.count})")
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _STREAM_OPERANDS, gemm_index, instance])))
+
+
+def _int8_activations(gemm: Gemm, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """A of a GEMM whose B is an int8 weight, quantised: real_operands' A, drawn as for an N = 1
+    GEMM (its float B, one K x 1 column, is discarded; the int8 codes come next in the stream)."""
+    a, _ = real_operands(Gemm(gemm.name, gemm.kind, gemm.m, gemm.k, 1), rng)
+    return to_datatype(a, Datatype.INT8)
 
 
 def operands_from_arrays(

@@ -39,6 +39,7 @@ from simulator.config.schema import HwConfig
 from simulator.engine.plan import instance_check_work
 from simulator.faults.draw_cache import FaultDraws
 from simulator.faults.operands import GemmOperands, to_datatype
+from simulator.mapping.fold_table import FoldTable
 from simulator.mapping.region import Region, price_region, resolve_region
 from simulator.mapping.schedule import GemmSchedule, schedule_gemms
 from simulator.mapping.tiling import Fold
@@ -127,6 +128,11 @@ class FunctionalAccelerator:
         self.faults = faults if faults is not None and faults.injects else None
         self.stats = AcceleratorStats()
         self._check_macs: dict[int, int] = {}
+        # (GEMM index, fold) -> its Fold, and (GEMM index, fold, region) -> (recomputed MACs, check
+        # MACs) of a recompute pass: every instance and every call of a GEMM shares them (a key of
+        # plain ints and a Region hashes far faster than recomputed_macs' (hw, schedule, ...) key)
+        self._folds: dict[tuple[int, int], Fold] = {}
+        self._pass_macs: dict[tuple[int, int, Region], tuple[int, int]] = {}
 
     @property
     def datatype(self) -> Datatype:
@@ -196,7 +202,7 @@ class FunctionalAccelerator:
 
     def _inject(self, index: int, qa: np.ndarray, qb: np.ndarray, c: np.ndarray, scales: tuple[float, float]) -> None:
         """Add the errors the faults of GEMM `index` leave after the policy's recovery to c (in place)."""
-        g, s, hw, pol = self.gemms[index], self.schedules[index], self.hw, self.policy
+        g, hw, pol = self.gemms[index], self.hw, self.policy
         assert self.faults is not None
         supplied = self._operands(index, qa, qb, scales)
         verifier = make_verifier(
@@ -210,18 +216,11 @@ class FunctionalAccelerator:
         )
         folds = verifier.operands.folds(index)
         flagged = sorted(verifier.flagged_folds(index))
-        priced: dict[tuple, tuple[int, int]] = {}  # (fold, region) -> (recomputed MACs, check MACs)
-        fold_of: dict[int, Fold] = {}  # instances share their folds
         for instance, f in flagged:  # the retry loop ran in the verifier; price the passes it asked for
-            fold = fold_of.get(f)
-            if fold is None:
-                fold = fold_of[f] = folds.fold(f)
+            fold = self._fold(index, f, folds)
             for decision in verifier.attempts(index, instance, fold).decisions[:-1]:
                 assert decision.region is not None
-                key = (f, decision.region)
-                if key not in priced:  # instances share their folds' prices
-                    priced[key] = (recomputed_macs(hw, s, fold, decision.region), _macs(pol.check_work(s, fold)))
-                macs, check = priced[key]
+                macs, check = self._recompute_pass_macs(index, f, fold, decision.region)
                 self.stats.recomputed_macs += macs
                 self.stats.recomputed_macs_by_kind[g.kind] = self.stats.recomputed_macs_by_kind.get(g.kind, 0) + macs
                 self.stats.recompute_passes += 1
@@ -233,6 +232,24 @@ class FunctionalAccelerator:
             if delta.size:
                 c[instance, rows, cols] += delta
         self.stats.outcomes += verifier.outcomes()
+
+    def _fold(self, index: int, f: int, folds: FoldTable) -> Fold:
+        """Fold `f` of GEMM `index` from its fold table (instances and calls share their folds)."""
+        key = (index, f)
+        fold = self._folds.get(key)
+        if fold is None:
+            fold = self._folds[key] = folds.fold(f)
+        return fold
+
+    def _recompute_pass_macs(self, index: int, f: int, fold: Fold, region: Region) -> tuple[int, int]:
+        """(recomputed MACs, check MACs) of one recompute pass over `region` of fold `f` of GEMM `index`."""
+        key = (index, f, region)
+        found = self._pass_macs.get(key)
+        if found is None:
+            s = self.schedules[index]
+            found = (recomputed_macs(self.hw, s, fold, region), _macs(self.policy.check_work(s, fold)))
+            self._pass_macs[key] = found
+        return found
 
 
 @functools.lru_cache(maxsize=1 << 16)

@@ -8,9 +8,15 @@ from typing import Any
 import numpy as np
 
 from simulator.abft.checksum import output_scale
+from simulator.config.enums import Datatype
 from simulator.config.schema import HwConfig
-from simulator.faults.effects import KernelOperands, kernel_operands
-from simulator.faults.operands import GemmOperands, synthetic_operands
+from simulator.faults.effects import KernelOperands, int8_kernel_operands, kernel_operands
+from simulator.faults.operands import (
+    GemmOperands,
+    Int8TransposedOperands,
+    synthetic_int8_transposed,
+    synthetic_operands,
+)
 from simulator.kernels.element_dots import element_dots, element_dots_exact
 from simulator.mapping.fold_table import FoldTable, fold_table
 from simulator.mapping.schedule import GemmSchedule
@@ -20,7 +26,11 @@ from simulator.verify.writeback import WriteBack
 
 class OperandCache:
     """Everything a run derives from the operands, once per (GEMM, instance); `memo` keeps
-    policy-independent results (attempt-0 fault draws and effects) for every policy of the run."""
+    policy-independent results (attempt-0 fault draws and effects) for every policy of the run.
+
+    Footprint: synthetic int8 operands are generated as A and B^T (what the fault kernels read);
+    B itself (operands(), fold_blocks()) is copied from B^T only for the instances a path asks it
+    of (checksum words, SRAM and output-path faults), and kept from then on."""
 
     def __init__(
         self,
@@ -34,6 +44,7 @@ class OperandCache:
         self.hw, self.schedules, self.seed = hw, schedules, seed
         self._operands: dict[tuple[int, int], GemmOperands] = dict(supplied or {})
         self._kernel: dict[tuple[int, int], KernelOperands] = {}
+        self._int8: dict[tuple[int, int], Int8TransposedOperands] = {}
         self._folds: dict[int, FoldTable] = {}
         self._scale: dict[tuple[int, int], float] = {}
         self._fro: dict[int, float] = {}
@@ -48,17 +59,35 @@ class OperandCache:
     def operands(self, gemm_index: int, instance: int) -> GemmOperands:
         key = (gemm_index, instance)
         if key not in self._operands:
-            gemm = self.schedules[gemm_index].gemm
-            self._operands[key] = synthetic_operands(gemm, self.hw.array.datatype, self.seed, gemm_index, instance)
+            if self._synthetic_int8(key):
+                self._operands[key] = self._transposed(key).gemm_operands()
+            else:
+                gemm = self.schedules[gemm_index].gemm
+                self._operands[key] = synthetic_operands(gemm, self.hw.array.datatype, self.seed, gemm_index, instance)
         return self._operands[key]
 
     def kernel(self, gemm_index: int, instance: int) -> KernelOperands:
         """The copies the fault kernels read (int8: only A and B transposed)."""
         key = (gemm_index, instance)
         if key not in self._kernel:
-            ops = self.operands(gemm_index, instance)
-            self._kernel[key] = kernel_operands(ops.datatype, ops.a, ops.b, lean=True)
+            if self._synthetic_int8(key):
+                t = self._transposed(key)
+                self._kernel[key] = int8_kernel_operands(t.a, t.b_t)
+            else:
+                ops = self.operands(gemm_index, instance)
+                self._kernel[key] = kernel_operands(ops.datatype, ops.a, ops.b, lean=True)
         return self._kernel[key]
+
+    def _synthetic_int8(self, key: tuple[int, int]) -> bool:
+        """Whether the instance's operands are synthetic int8 (generated as A and B^T)."""
+        return self.hw.array.datatype is Datatype.INT8 and key not in self._operands
+
+    def _transposed(self, key: tuple[int, int]) -> Int8TransposedOperands:
+        """The synthetic int8 A and B^T of an instance (faults.operands.synthetic_int8_transposed)."""
+        if key not in self._int8:
+            gemm = self.schedules[key[0]].gemm
+            self._int8[key] = synthetic_int8_transposed(gemm, self.seed, *key)
+        return self._int8[key]
 
     def folds(self, gemm_index: int) -> FoldTable:
         if gemm_index not in self._folds:
@@ -71,7 +100,7 @@ class OperandCache:
         """checksum.output_scale of the instance's operands (the RMS of its clean output)."""
         key = (gemm_index, instance)
         if key not in self._scale:
-            ops = self.operands(gemm_index, instance)
+            ops = self._transposed(key) if self._synthetic_int8(key) else self.operands(gemm_index, instance)
             self._scale[key] = output_scale(ops.a, ops.b)
         return self._scale[key]
 
