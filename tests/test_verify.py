@@ -53,6 +53,30 @@ def test_retry_rounds_by_hand():
     assert [ch.attempt for ch in c.checks] == [0, 1, 2]
 
 
+def test_retry_rounds_without_items_checks_nothing():
+    """No items: no round is checked (a verifier's check_round needs at least one attempt)."""
+
+    def check_round(batch):
+        raise AssertionError("an empty round was checked")
+
+    assert retry_rounds([], check_round, lambda check: ACCEPT, max_retries=2) == []
+
+
+def test_retry_rounds_without_retries_keeps_the_first_verdict():
+    """max_retries = 0: one round; a RECOMPUTE verdict stands (given up), no rerun is asked."""
+    rounds = []
+
+    def check_round(batch):
+        rounds.append(len(batch))
+        return [TileCheck(0, 0, i, attempt) for i, (_, attempt, _) in enumerate(batch)]
+
+    def rerun(item, region):
+        raise AssertionError("no retry is allowed")
+
+    (a,) = retry_rounds(["a"], check_round, lambda check: TILE, max_retries=0, rerun=rerun)
+    assert rounds == [1] and a.decisions == (TILE,) and len(a.checks) == 1
+
+
 def _verifier(hw, gemm, spec):
     schedules = [schedule_gemm(gemm, hw)]
     policy = make_policy("abft", PolicyContext(hw.checksum_unit.placement))

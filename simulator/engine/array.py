@@ -129,36 +129,35 @@ class Sequencer:
 
     def issue_fold(self, seg: Segment, k: int, start: int, ready: int) -> int:
         """Issue fold k of `seg` at `start`; the cycle its check completes (its verdict is due)."""
-        cost = seg.cost
-        records = self.records
-        if start > self.p:
+        cost, records, dma, releases, p = seg.cost, self.records, self.dma, self.releases, self.p
+        if start > p:
             if ready >= start:
                 behind = 0
-                if self.dma is not None:
-                    floor = self.p
-                    if len(self.releases) == self.releases.maxlen:
-                        floor = max(floor, self.releases[0] - cost.fold_cycles)
-                    behind = self.dma.writeback_wait(seg.ordinal + k, start - floor)
-                self._stall(RecordKind.MEMORY_STALL, self.p, start - behind)
+                if dma is not None:
+                    floor = p
+                    if len(releases) == releases.maxlen:
+                        floor = max(floor, releases[0] - cost.fold_cycles)
+                    behind = dma.writeback_wait(seg.ordinal + k, start - floor)
+                self._stall(RecordKind.MEMORY_STALL, p, start - behind)
                 self._stall(RecordKind.WRITEBACK_STALL, start - behind, start)
             else:
-                self._stall(RecordKind.CHECKSUM_STALL, self.p, start)
+                self._stall(RecordKind.CHECKSUM_STALL, p, start)
         end = start + cost.fold_cycles
-        self.p = start + cost.window_cycles
+        self.p = p = start + cost.window_cycles
         if cost.port_stall_cycles:
-            base = self.p - cost.port_stall_cycles - cost.array_check_cycles
+            base = p - cost.port_stall_cycles - cost.array_check_cycles
             self._stall(RecordKind.MEMORY_STALL, base, base + cost.port_stall_cycles)
         checked = end
         side = cost.side_unit_cycles
         if side:
             side_start = end if end > self.side_free else self.side_free
             checked = self.side_free = side_start + side
-        self.releases.append(checked)
+        releases.append(checked)
         self.last_start, self.last_end = start, end
         self.last_pass_is_fold = True
         ordinal = seg.ordinal + k
-        if self.dma is not None:
-            self.dma.issued_fold(ordinal, start, self.p)
+        if dma is not None:
+            dma.issued_fold(ordinal, start, p)
         self.issued = ordinal + 1
         if not seg.flagged:
             self.finalize(ordinal, cost, checked, seg, k)

@@ -302,9 +302,9 @@ class EngineModel:
     def _expect_verdict(self, job: _Job, at: int) -> None:
         """Reach the verdict at cycle `at`: one event whose callback replays it (a verdict never
         waits for anything else, so it needs no process of its own)."""
-        due = (at, next(self.serial))
+        due, env = (at, next(self.serial)), self.env
         heapq.heappush(self.due, due)
-        self.last_verdict[at] = Verdict(self.env, at - self.env.now, self._reach, job, due)
+        self.last_verdict[at] = Verdict(env, at - env.now, self._reach, job, due)
 
     def _reach(self, event: Event) -> None:
         """Replay the verdict `event` (a Verdict) stands for, at its cycle."""
@@ -320,26 +320,27 @@ class EngineModel:
             job.history = self.verifier.attempts(
                 job.seg.layer, job.seg.instance, job.fold, lambda fold, r: resolve_region(self.hw, schedule, fold, r)
             )
-        action = job.history.decisions[job.attempt].action
-        self.seq.decided(now)
-        if action is _RECOMPUTE and job.attempt < self.max_retries:
-            decision = job.history.decisions[job.attempt]
+        history, attempt, seq, tally = job.history, job.attempt, self.seq, self.tally
+        decision = history.decisions[attempt]
+        action = decision.action
+        seq.decided(now)
+        if action is _RECOMPUTE and attempt < self.max_retries:
             assert decision.region is not None
             region = resolve_region(self.hw, job.plan.schedule, job.fold, decision.region)
-            job.attempt, job.region = job.attempt + 1, region
+            job.attempt, job.region = attempt + 1, region
             self.queue.append((job, self._recompute_pass(job, now)))
-            self.tally.passes += 1
-            self.scopes[region.scope] = self.scopes.get(region.scope, 0) + 1
+            tally.passes += 1
+            scopes = self.scopes
+            scopes[region.scope] = scopes.get(region.scope, 0) + 1
             return
         given_up = action is _RECOMPUTE
-        self.tally.given_up += given_up
-        self.tally.corrections += action is _CORRECT
-        seg, attempts = job.seg, job.attempt + 1
-        self.seq.finalize(
-            seg.ordinal + job.fold.index - seg.first_fold, seg.cost, now, seg, job.fold.index - seg.first_fold
-        )
-        checks, decisions = job.history.checks[:attempts], job.history.decisions[:attempts]
-        self.outcomes.append(FoldOutcome(seg.layer, seg.instance, job.fold.index, checks, decisions, now, given_up))
+        tally.given_up += given_up
+        tally.corrections += action is _CORRECT
+        seg, fold_index, attempts = job.seg, job.fold.index, attempt + 1
+        k = fold_index - seg.first_fold
+        seq.finalize(seg.ordinal + k, seg.cost, now, seg, k)
+        checks, decisions = history.checks[:attempts], history.decisions[:attempts]
+        self.outcomes.append(FoldOutcome(seg.layer, seg.instance, fold_index, checks, decisions, now, given_up))
 
     def _settled_outcomes(self) -> None:
         """Outcomes of this layer's settled folds (plan.Segment.settled): each is final when its
