@@ -54,7 +54,7 @@ class DirectDraws:
             ("gemm", self._named(spec), self._named(gemm), gemm_index, instance, dataflow, datatype, rows, cols,
              self._named(folds)),
             lambda: sample_gemm_faults(spec, gemm, gemm_index, instance, dataflow, datatype, rows, cols, folds),
-        )
+        )  # fmt: skip
 
     def attempt_faults(
         self,
