@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import numpy as np
@@ -59,6 +60,17 @@ def test_equal_fold_tables_share_a_draw_and_other_tables_do_not():
     reordered = FoldTable(folds.table[::-1].copy(), folds.temporal)
     again = draws.gemm_faults(SPEC, GEMM, 0, 0, *ARRAY, reordered)
     assert again is not first and _same(again, sample_gemm_faults(SPEC, GEMM, 0, 0, *ARRAY, reordered))
+
+
+def test_equal_specs_and_gemms_share_a_draw_though_keys_name_them_by_identity():
+    draws, folds = FaultDraws(), _folds()
+    first = draws.gemm_faults(SPEC, GEMM, 0, 0, *ARRAY, folds)
+    spec_twin, gemm_twin = SPEC.model_copy(), dataclasses.replace(GEMM)  # equal values, other objects
+    assert spec_twin is not SPEC and gemm_twin is not GEMM
+    assert draws.gemm_faults(spec_twin, gemm_twin, 0, 0, *ARRAY, folds) is first
+    other = dataclasses.replace(GEMM, name=GEMM.name + "_other")
+    assert draws.gemm_faults(SPEC, other, 0, 0, *ARRAY, folds) is not first
+    assert draws.entries == 2
 
 
 def test_checksum_draws_are_keyed_by_their_check_geometry():

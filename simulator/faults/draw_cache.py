@@ -51,9 +51,10 @@ class DirectDraws:
     ) -> FaultBatch:
         """sampling.sample_gemm_faults."""
         return self._memoised(
-            ("gemm", spec, gemm, gemm_index, instance, dataflow, datatype, rows, cols, folds),
+            ("gemm", self._named(spec), self._named(gemm), gemm_index, instance, dataflow, datatype, rows, cols,
+             self._named(folds)),
             lambda: sample_gemm_faults(spec, gemm, gemm_index, instance, dataflow, datatype, rows, cols, folds),
-        )
+        )  # fmt: skip
 
     def attempt_faults(
         self,
@@ -70,7 +71,8 @@ class DirectDraws:
     ) -> FaultBatch:
         """sampling.sample_attempt_faults."""
         return self._memoised(
-            ("attempt", spec, gemm, gemm_index, instance, attempt, dataflow, datatype, rows, cols, folds),
+            ("attempt", self._named(spec), self._named(gemm), gemm_index, instance, attempt, dataflow, datatype, rows,
+             cols, self._named(folds)),
             lambda: sample_attempt_faults(spec, gemm, gemm_index, instance, attempt, dataflow, datatype, rows, cols,
                                           folds),
         )  # fmt: skip
@@ -80,9 +82,13 @@ class DirectDraws:
     ) -> ChecksumFaults:
         """checksum_faults.sample_checksum_faults."""
         return self._memoised(
-            ("checksum", spec, geom, datatype, gemm_index, instance, attempt),
+            ("checksum", self._named(spec), self._named(geom), datatype, gemm_index, instance, attempt),
             lambda: sample_checksum_faults(spec, geom, datatype, gemm_index, instance, attempt),
         )
+
+    def _named(self, part: object) -> object:
+        """How a key names a spec, GEMM, fold table or check geometry (here: the object itself)."""
+        return part
 
     def _memoised(self, key: tuple, draw: Callable[[], Any]) -> Any:
         """The draw (a cache looks `key`, what the draw depends on, up first)."""
@@ -94,9 +100,11 @@ class FaultDraws(DirectDraws):
 
     def __init__(self) -> None:
         self._memo: dict[tuple, Any] = {}
-        # id of a fold table / check geometry -> (the object, kept alive so its id stays its own; its token)
+        # id of a key part (spec, GEMM, fold table, check geometry) -> (the part, kept alive so its id
+        # stays its own; its token)
         self._tokens: dict[int, tuple[object, int]] = {}
-        self._by_content: dict[bytes, int] = {}
+        # a part's value (a spec or GEMM itself; a table's or geometry's bytes) -> its token
+        self._by_content: dict[object, int] = {}
 
     def __reduce__(self) -> tuple[type[FaultDraws], tuple[()]]:
         return FaultDraws, ()  # a pickled cache travels empty (it is only a memo)
@@ -108,30 +116,33 @@ class FaultDraws(DirectDraws):
 
     # -- internals ----------------------------------------------------------------------------
     def _memoised(self, key: tuple, draw: Callable[[], Any]) -> Any:
-        """The draw under `key` (fold tables and check geometries in it named by content), drawn once."""
-        name = tuple(self._folds_token(p) if isinstance(p, FoldTable)
-                     else self._geometry_token(p) if isinstance(p, CheckGeometry) else p for p in key)  # fmt: skip
-        found = self._memo.get(name)
+        """The draw under `key` (its spec, GEMM, fold table and geometry named by tokens), drawn once."""
+        found = self._memo.get(key)
         if found is None:
-            found = self._memo[name] = draw()
+            found = self._memo[key] = draw()
         return found
 
-    def _folds_token(self, folds: FoldTable) -> int:
-        return self._token(folds, lambda: (b"folds", folds.temporal, folds.table))
-
-    def _geometry_token(self, geom: CheckGeometry) -> int:
-        return self._token(geom, lambda: (b"geometry", geom.rows, geom.cols, geom.k, geom.block_rows,
-                                          geom.block_cols, geom.n_block_rows, geom.n_block_cols))  # fmt: skip
-
-    def _token(self, obj: object, parts: Callable[[], tuple]) -> int:
-        """A small int naming `obj`'s content: equal tables get equal tokens (compared by bytes once per object)."""
-        known = self._tokens.get(id(obj))
-        if known is not None and known[0] is obj:
+    def _named(self, part: object) -> int:
+        """A small int naming `part`'s value, looked up by identity: a key of ints hashes cheaply, where a
+        spec or GEMM (pydantic / dataclass) would hash all its fields on every lookup. Equal values get
+        equal tokens (fold tables and geometries by their bytes, other parts by ==), once per object."""
+        known = self._tokens.get(id(part))
+        if known is not None and known[0] is part:
             return known[1]
-        content = b"|".join(_bytes(p) for p in parts())
+        content: object = part
+        if isinstance(part, FoldTable):
+            content = _content(b"folds", part.temporal, part.table)
+        elif isinstance(part, CheckGeometry):
+            content = _content(b"geometry", part.rows, part.cols, part.k, part.block_rows, part.block_cols,
+                               part.n_block_rows, part.n_block_cols)  # fmt: skip
         token = self._by_content.setdefault(content, len(self._by_content))
-        self._tokens[id(obj)] = (obj, token)
+        self._tokens[id(part)] = (part, token)
         return token
+
+
+def _content(*parts: object) -> bytes:
+    """The bytes of a fold table's or check geometry's content (arrays by dtype, shape and data)."""
+    return b"|".join(_bytes(p) for p in parts)
 
 
 def _bytes(part: object) -> bytes:

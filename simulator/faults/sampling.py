@@ -37,7 +37,7 @@ from simulator.config.fault_spec import FaultSpec, exposed_bits
 from simulator.faults.codes import PE_SITES, SITE_CODE, SITE_OF_CODE
 from simulator.faults.mbu import widen
 from simulator.faults.model import PeFault
-from simulator.kernels.codes import FAULT_COLUMNS, FLIP, STUCK0, STUCK1, T_CU, T_RU
+from simulator.kernels.codes import FAULT_COLUMNS, FLIP, STUCK0, STUCK1, T_CU, T_RU, T_TT
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable, fold_table
 from simulator.workload.gemm import Gemm
@@ -204,7 +204,8 @@ def _draw_transients(
     sites, windows, codes = pe_windows(spec, datatype)  # windows: (first bit, exposed bits) per site
     if not sites:
         return FaultBatch.empty(gemm_index, instance)
-    ru, cu, steps = folds.table[fold_ids, T_RU], folds.table[fold_ids, T_CU], folds.steps[fold_ids]
+    drawn = folds.table[fold_ids]  # one gather; the columns below are views of it
+    ru, cu, steps = drawn[:, T_RU], drawn[:, T_CU], drawn[:, T_TT]
     macs = (ru * cu * steps).astype(np.float64)
     counts = rng.poisson(macs[:, None] * windows[None, :, 1] * spec.ber).astype(np.int64)  # folds x sites
     per_slot = counts.ravel()

@@ -133,6 +133,8 @@ class FunctionalAccelerator:
         # plain ints and a Region hashes far faster than recomputed_macs' (hw, schedule, ...) key)
         self._folds: dict[tuple[int, int], Fold] = {}
         self._pass_macs: dict[tuple[int, int, Region], tuple[int, int]] = {}
+        # (GEMM index, fold) -> the fold's check MACs: a pass's check does not depend on its region
+        self._fold_check_macs: dict[tuple[int, int], int] = {}
 
     @property
     def datatype(self) -> Datatype:
@@ -246,9 +248,16 @@ class FunctionalAccelerator:
         key = (index, f, region)
         found = self._pass_macs.get(key)
         if found is None:
-            s = self.schedules[index]
-            found = (recomputed_macs(self.hw, s, fold, region), _macs(self.policy.check_work(s, fold)))
+            found = (recomputed_macs(self.hw, self.schedules[index], fold, region), self._check_macs_of(index, f, fold))
             self._pass_macs[key] = found
+        return found
+
+    def _check_macs_of(self, index: int, f: int, fold: Fold) -> int:
+        """MACs of the check of fold `f` of GEMM `index` (the same for every pass over it, whatever its region)."""
+        key = (index, f)
+        found = self._fold_check_macs.get(key)
+        if found is None:
+            found = self._fold_check_macs[key] = _macs(self.policy.check_work(self.schedules[index], fold))
         return found
 
 

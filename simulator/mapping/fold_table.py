@@ -27,7 +27,7 @@ class FoldTable:
         return self.table.shape[0]
 
     def fold(self, index: int) -> Fold:
-        row0, col0, ru, cu, t0, steps = (int(x) for x in self.table[index])
+        row0, col0, ru, cu, t0, steps = self.table[index].tolist()  # Python ints
         return Fold(index=index, row0=row0, col0=col0, rows_used=ru, cols_used=cu, temporal=steps, t0=t0)
 
     @property

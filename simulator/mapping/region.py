@@ -43,6 +43,7 @@ from fractions import Fraction
 import numpy as np
 
 from simulator.config.schema import HwConfig
+from simulator.mapping.dataflow import PassWork
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.metrics.actions import ActionCounts
@@ -119,15 +120,8 @@ def price_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> R
     if region.scope is Scope.LINES:
         return price_region(hw, s, fold, resolve_region(hw, s, fold, region))
     geometry = s.geometry
-    rows, cols = _checked_indices(s, fold, region)
     ob, ab = s.operand_bytes, s.acc_bytes
-    scope = region.scope
-    work = geometry.recompute_work(
-        fold,
-        out_rows=len(set(rows)) if scope in (Scope.ROWS, Scope.ELEMENTS) else None,
-        out_cols=len(set(cols)) if scope in (Scope.COLS, Scope.ELEMENTS) else None,
-        elements=len(set(zip(rows, cols, strict=True))) if scope is Scope.ELEMENTS else None,
-    )
+    work = _recompute_work(s, fold, region)
     a_read, b_read = work.a_read_words * ob, work.b_read_words * ob
     accumulates = work.c_read_outputs or (fold.t0 > 0 and geometry.streams_k)  # a later K chunk: RMW in C
     a_refetch, b_refetch = refetched_operands(s)
@@ -143,9 +137,26 @@ def price_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> R
         sram_b_write_bytes=b_load,
         dram_read_bytes=a_load + b_load,
     )
-    cycles = geometry.fill_drain_cycles(s.rows, s.cols) + work.steps
+    cycles = _fold_cycles(s, work)
     window = geometry.issue_interval_cycles(s.rows, s.cols, work.steps, hw.array.fold_overlap)
     return RecomputePass(work.steps, cycles, window, counts)
+
+
+def _recompute_work(s: GemmSchedule, fold: Fold, region: Region) -> PassWork:
+    """The array work of recomputing a ROWS, COLS, ELEMENTS or TILE `region` of a fold (indices checked)."""
+    rows, cols = _checked_indices(s, fold, region)
+    scope = region.scope
+    return s.geometry.recompute_work(
+        fold,
+        out_rows=len(set(rows)) if scope in (Scope.ROWS, Scope.ELEMENTS) else None,
+        out_cols=len(set(cols)) if scope in (Scope.COLS, Scope.ELEMENTS) else None,
+        elements=len(set(zip(rows, cols, strict=True))) if scope is Scope.ELEMENTS else None,
+    )
+
+
+def _fold_cycles(s: GemmSchedule, work: PassWork) -> int:
+    """Issue to drain of a recompute pass doing `work` (RecomputePass.fold_cycles)."""
+    return s.geometry.fill_drain_cycles(s.rows, s.cols) + work.steps
 
 
 @functools.lru_cache(maxsize=1024)  # a pure function of a frozen schedule, asked once per recompute pass
@@ -170,9 +181,9 @@ def resolve_region(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) ->
         return region
     options = (Region(Scope.ROWS, rows=region.rows), Region(Scope.COLS, cols=region.cols))
 
-    def cost(r: Region) -> tuple[int, int]:
-        p = price_region(hw, s, fold, r)
-        return p.fold_cycles, p.counts.macs
+    def cost(r: Region) -> tuple[int, int]:  # price_region's (fold_cycles, counts.macs), without its traffic
+        work = _recompute_work(s, fold, r)
+        return _fold_cycles(s, work), work.macs
 
     return min(options, key=cost)
 
