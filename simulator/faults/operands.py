@@ -201,15 +201,7 @@ def synthetic_operands(gemm: Gemm, datatype: Datatype, seed: int, gemm_index: in
     drawn directly as codes (_int8_weights); everything else is drawn in float32 and quantised
     per tensor.
     """
-    rng = _operand_stream(gemm, seed, gemm_index, instance)
-    if datatype is Datatype.INT8 and BUILTIN_KINDS[gemm.kind].b_is_weight:
-        qa, sa = _int8_activations(gemm, rng)
-        qb, sb = _int8_weights(rng, (gemm.k, gemm.n))
-        return GemmOperands(datatype, qa, qb, sa, sb)
-    a, b = real_operands(gemm, rng)
-    qa, sa = to_datatype(a, datatype)
-    qb, sb = to_datatype(b, datatype)
-    return GemmOperands(datatype, qa, qb, sa, sb)
+    return _drawn_operands(gemm, datatype, _operand_stream(gemm, seed, gemm_index, instance))
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,16 +228,23 @@ def synthetic_int8_transposed(gemm: Gemm, seed: int, gemm_index: int, instance: 
     """synthetic_operands(gemm, INT8, ...) with B handed over transposed: the same values (the same
     stream and arithmetic), B copied into B^T and dropped, so that a run that only resolves PE
     faults keeps one int8 copy of each weight tensor, not two."""
-    rng = _operand_stream(gemm, seed, gemm_index, instance)
-    if BUILTIN_KINDS[gemm.kind].b_is_weight:
+    ops = _drawn_operands(gemm, Datatype.INT8, _operand_stream(gemm, seed, gemm_index, instance))
+    return Int8TransposedOperands(ops.a, np.ascontiguousarray(ops.b.T), ops.a_scale, ops.b_scale)
+
+
+def _drawn_operands(gemm: Gemm, datatype: Datatype, rng: np.random.Generator) -> GemmOperands:
+    """A and B of a GEMM drawn from its stream and stored in the datatype: int8 weights as codes
+    (_int8_weights), everything else in float32, quantised per tensor (synthetic_operands and
+    synthetic_int8_transposed both draw through here, so their values cannot drift apart)."""
+    if datatype is Datatype.INT8 and BUILTIN_KINDS[gemm.kind].b_is_weight:
         qa, sa = _int8_activations(gemm, rng)
         qb, sb = _int8_weights(rng, (gemm.k, gemm.n))
-    else:
-        a, b = real_operands(gemm, rng)
-        qa, sa = to_datatype(a, Datatype.INT8)
-        del a
-        qb, sb = to_datatype(b, Datatype.INT8)
-    return Int8TransposedOperands(qa, np.ascontiguousarray(qb.T), sa, sb)
+        return GemmOperands(datatype, qa, qb, sa, sb)
+    a, b = real_operands(gemm, rng)
+    qa, sa = to_datatype(a, datatype)
+    del a  # the float A goes before B is quantised (one float tensor alive at a time)
+    qb, sb = to_datatype(b, datatype)
+    return GemmOperands(datatype, qa, qb, sa, sb)
 
 
 def _operand_stream(gemm: Gemm, seed: int, gemm_index: int, instance: int) -> np.random.Generator:
