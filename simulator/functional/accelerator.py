@@ -29,8 +29,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator.abft.policies import PolicyContext
-from simulator.abft.protocol import CheckWork
+from simulator.abft.policies import (
+    ApproxAbft,
+    ClassicalAbft,
+    CorrectingAbft,
+    DetectOnly,
+    DualModular,
+    PolicyBase,
+    PolicyContext,
+)
+from simulator.abft.protocol import CheckWork, Policy
 from simulator.abft.registry import make_policy
 from simulator.config.abft_options import AbftConfig
 from simulator.config.enums import Datatype
@@ -128,13 +136,10 @@ class FunctionalAccelerator:
         self.faults = faults if faults is not None and faults.injects else None
         self.stats = AcceleratorStats()
         self._check_macs: dict[int, int] = {}
-        # (GEMM index, fold) -> its Fold, and (GEMM index, fold, region) -> (recomputed MACs, check
-        # MACs) of a recompute pass: every instance and every call of a GEMM shares them (a key of
-        # plain ints and a Region hashes far faster than recomputed_macs' (hw, schedule, ...) key)
-        self._folds: dict[tuple[int, int], Fold] = {}
-        self._pass_macs: dict[tuple[int, int, Region], tuple[int, int]] = {}
-        # (GEMM index, fold) -> the fold's check MACs: a pass's check does not depend on its region
-        self._fold_check_macs: dict[tuple[int, int], int] = {}
+        # folds, recompute-pass MACs and fold check MACs, shared by every instance, call and pass of
+        # a study on these GEMMs and this array (_PassPrices)
+        self._prices = _pass_prices(self.gemms, hw)
+        self._check_of, self._check_by_shape = self._prices.checks_of(self.policy)
 
     @property
     def datatype(self) -> Datatype:
@@ -218,15 +223,24 @@ class FunctionalAccelerator:
         )
         folds = verifier.operands.folds(index)
         flagged = sorted(verifier.flagged_folds(index))
+        recomputed = passes = check_macs = 0  # (integer sums: the order they are added in does not matter)
         for instance, f in flagged:  # the retry loop ran in the verifier; price the passes it asked for
             fold = self._fold(index, f, folds)
-            for decision in verifier.attempts(index, instance, fold).decisions[:-1]:
+            decisions = verifier.attempts(index, instance, fold).decisions
+            if len(decisions) < 2:  # accepted (or corrected) at once: no recompute pass
+                continue
+            check = self._check_macs_of(index, f, fold)
+            for decision in decisions[:-1]:
                 assert decision.region is not None
-                macs, check = self._recompute_pass_macs(index, f, fold, decision.region)
-                self.stats.recomputed_macs += macs
-                self.stats.recomputed_macs_by_kind[g.kind] = self.stats.recomputed_macs_by_kind.get(g.kind, 0) + macs
-                self.stats.recompute_passes += 1
-                self.stats.check_macs += check
+                recomputed += self._recompute_pass_macs(index, f, fold, decision.region)
+                passes += 1
+                check_macs += check
+        if passes:
+            st = self.stats
+            st.recomputed_macs += recomputed
+            st.recomputed_macs_by_kind[g.kind] = st.recomputed_macs_by_kind.get(g.kind, 0) + recomputed
+            st.recompute_passes += passes
+            st.check_macs += check_macs
         for instance in sorted(
             {inst for inst, _ in flagged} | verifier.sram.instances(index) | verifier.output_path.instances(index)
         ):
@@ -236,28 +250,31 @@ class FunctionalAccelerator:
         self.stats.outcomes += verifier.outcomes()
 
     def _fold(self, index: int, f: int, folds: FoldTable) -> Fold:
-        """Fold `f` of GEMM `index` from its fold table (instances and calls share their folds)."""
+        """Fold `f` of GEMM `index` from its fold table (instances, calls and passes share their folds)."""
         key = (index, f)
-        fold = self._folds.get(key)
+        fold = self._prices.folds.get(key)
         if fold is None:
-            fold = self._folds[key] = folds.fold(f)
+            fold = self._prices.folds[key] = folds.fold(f)
         return fold
 
-    def _recompute_pass_macs(self, index: int, f: int, fold: Fold, region: Region) -> tuple[int, int]:
-        """(recomputed MACs, check MACs) of one recompute pass over `region` of fold `f` of GEMM `index`."""
-        key = (index, f, region)
-        found = self._pass_macs.get(key)
-        if found is None:
-            found = (recomputed_macs(self.hw, self.schedules[index], fold, region), self._check_macs_of(index, f, fold))
-            self._pass_macs[key] = found
+    def _recompute_pass_macs(self, index: int, f: int, fold: Fold, region: Region) -> int:
+        """Recomputed MACs of one recompute pass over `region` of fold `f` of GEMM `index`: memoised
+        by the fold's extents (what mapping.region's price reads of a fold; folds of one shape share it)."""
+        key = (index, fold.rows_used, fold.cols_used, fold.temporal, fold.t0 > 0, region)
+        found = self._prices.macs.get(key)
+        if found is None:  # (the memo here keeps the price: recomputed_macs' own cache would hash hw)
+            found = self._prices.macs[key] = recomputed_macs.__wrapped__(self.hw, self.schedules[index], fold, region)
         return found
 
     def _check_macs_of(self, index: int, f: int, fold: Fold) -> int:
-        """MACs of the check of fold `f` of GEMM `index` (the same for every pass over it, whatever its region)."""
-        key = (index, f)
-        found = self._fold_check_macs.get(key)
+        """MACs of the check of fold `f` of GEMM `index` (the same for every pass over it, whatever its
+        region); memoised by the fold's extents for the bundled policies (_PassPrices.checks_of)."""
+        key = (
+            (index, fold.rows_used, fold.cols_used, fold.temporal, fold.t0 > 0) if self._check_by_shape else (index, f)
+        )
+        found = self._check_of.get(key)
         if found is None:
-            found = self._fold_check_macs[key] = _macs(self.policy.check_work(self.schedules[index], fold))
+            found = self._check_of[key] = _macs(self.policy.check_work(self.schedules[index], fold))
         return found
 
 
@@ -267,6 +284,45 @@ def recomputed_macs(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -
     price_region); a pure function of frozen values, memoised: the passes of a study and its trials
     ask for the same (fold, region) prices again and again."""
     return price_region(hw, s, fold, resolve_region(hw, s, fold, region)).counts.recomputed_macs
+
+
+# the bundled policies (abft.policies): their check MACs are functions of a fold's extents
+_SHAPE_PRICED = frozenset({PolicyBase, DetectOnly, ClassicalAbft, CorrectingAbft, ApproxAbft, DualModular})
+
+
+class _PassPrices:
+    """What pricing a pass's recovery looks up, shared by every pass on one GEMM list and array
+    (`_pass_prices`): a study's or calibration's passes flag mostly folds of the same few shapes
+    again and again. Every memo maps frozen values to what a pure function of them returns, so
+    sharing cannot change a result:
+
+    * `folds`: (GEMM index, fold index) -> its Fold (the fold table's);
+    * `macs`: (GEMM index, rows used, cols used, temporal steps, a later K chunk, region) -> the
+      recomputed MACs of one pass (recomputed_macs reads no more of a fold than that);
+    * `checks_of(policy)`: the fold's check MACs, per (policy class, check_key of every GEMM): what
+      the Policy protocol lets check_work depend on besides the fold and the schedule (every policy
+      here is made with the hardware's checksum placement). A fold is named by its GEMM index and
+      extents (as in `macs`) for the bundled policies, whose check MACs (abft.check_cost) read no
+      more of a fold than its extents (an in_array check's edge spill costs cycles, not MACs);
+      by its GEMM index and fold index for any other policy (its check may depend on where the
+      fold lies)."""
+
+    def __init__(self, schedules: tuple[GemmSchedule, ...]) -> None:
+        self.schedules = schedules
+        self.folds: dict[tuple[int, int], Fold] = {}
+        self.macs: dict[tuple[int, int, int, int, bool, Region], int] = {}
+        self._checks: dict[tuple, dict[tuple, int]] = {}
+
+    def checks_of(self, policy: Policy) -> tuple[dict[tuple, int], bool]:
+        """The check-MACs memo of `policy`, and whether it names folds by their extents."""
+        key = (type(policy), tuple(policy.check_key(s) for s in self.schedules))
+        return self._checks.setdefault(key, {}), type(policy) in _SHAPE_PRICED
+
+
+@functools.lru_cache(maxsize=16)
+def _pass_prices(gemms: tuple[Gemm, ...], hw: HwConfig) -> _PassPrices:
+    """The pass prices of every pass on these GEMMs and this array (as `_schedules`, once per pair)."""
+    return _PassPrices(_schedules(gemms, hw))
 
 
 @functools.lru_cache(maxsize=16)
