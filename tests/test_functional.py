@@ -221,3 +221,33 @@ def test_an_empty_or_broken_bundle_is_a_clean_error(tmp_path, content):
     bad.write_bytes(content)
     with pytest.raises(ValueError, match="cannot read the model bundle"):
         load_bundle(bad)
+
+
+@pytest.mark.parametrize("dataflow,k_chunk", [("os", None), ("os", 16), ("ws", None), ("is", None)])
+@pytest.mark.parametrize("placement", ["in_array", "side_unit"])
+def test_shared_pass_prices_equal_each_folds_own_price(dataflow, k_chunk, placement):
+    """The accelerator memoises a recompute pass's MACs and a fold's check MACs by the fold's
+    extents, across passes (functional.accelerator._PassPrices): every fold of a ragged GEMM, asked
+    after the others filled the memo, is priced as mapping.region and the policy price it alone."""
+    from simulator.abft.registry import policy_names
+    from simulator.functional.accelerator import recomputed_macs
+    from simulator.mapping.region import Region, Scope
+    from simulator.mapping.tiling import iter_folds
+
+    chunk = [f"mapping.k_chunk={k_chunk}"] if k_chunk else []
+    hw = load_hw("edge_32x32", ["array.rows=8", "array.cols=8", f"array.dataflow={dataflow}",
+                                f"checksum_unit.placement={placement}", *chunk])  # fmt: skip
+    gemms = [Gemm("b.fc1", "fc1", 51, 37, 70), Gemm("b.qk", "qk", 17, 9, 17, 3)]
+    regions = [Region(Scope.TILE), Region(Scope.GEMM), Region(Scope.ROWS, rows=(0,)), Region(Scope.COLS, cols=(0,)),
+               Region(Scope.LINES, rows=(0,), cols=(0,)), Region(Scope.ELEMENTS, rows=(0, 0), cols=(0, 0))]  # fmt: skip
+    for name in policy_names():
+        for _ in range(2):  # the second accelerator finds every price in the shared memo
+            acc = FunctionalAccelerator(hw, gemms, name)
+            for index, g in enumerate(gemms):
+                s = acc.schedules[index]
+                for fold in iter_folds(s.dataflow, g.m, g.k, g.n, s.rows, s.cols, s.order):
+                    work = acc.policy.check_work(s, fold)
+                    assert acc._check_macs_of(index, fold.index, fold) == work.checksum_macs + work.extra_array_macs
+                    for region in regions:
+                        price = recomputed_macs.__wrapped__(hw, s, fold, region)
+                        assert acc._recompute_pass_macs(index, fold.index, fold, region) == price, (name, fold)
