@@ -23,6 +23,8 @@ from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold, fold_operands
 from simulator.verify.writeback import WriteBack
 
+_MISSING = object()  # `memo`'s marker of a key not computed yet (None is a result like any other)
+
 
 class OperandCache:
     """Everything a run derives from the operands, once per (GEMM, instance); `memo` keeps
@@ -49,12 +51,28 @@ class OperandCache:
         self._scale: dict[tuple[int, int], float] = {}
         self._fro: dict[int, float] = {}
         self._memo: dict[tuple, Any] = {}
+        # id of a key part (a fault spec) -> (the part, kept alive so its id stays its own; its token)
+        self._tokens: dict[int, tuple[object, int]] = {}
+        self._by_value: dict[object, int] = {}  # a part's value -> its token
 
     def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
         """`compute()` once per key for the whole run."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
+        found = self._memo.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._memo[key] = compute()
+        return found
+
+    def token(self, part: object) -> int:
+        """A small int naming `part`'s value in `memo` keys, looked up by identity: a key of ints hashes
+        cheaply, where a frozen pydantic spec hashes every field on every lookup (a run asks ~10^5
+        times). Equal values get equal tokens (the policies of a run build equal specs of their own,
+        e.g. DMR's second copy, and share their draws), each object hashed once."""
+        known = self._tokens.get(id(part))
+        if known is not None and known[0] is part:
+            return known[1]
+        token = self._by_value.setdefault(part, len(self._by_value))
+        self._tokens[id(part)] = (part, token)
+        return token
 
     def operands(self, gemm_index: int, instance: int) -> GemmOperands:
         key = (gemm_index, instance)

@@ -288,7 +288,7 @@ class FaultVerifier:
         datatype = self.hw.array.datatype
         name = self.schedules[gemm_index].gemm.name  # the random draw, then the spec's explicit words
         return self.operands.memo(
-            ("checksum", self.spec, block, gemm_index, instance, attempt),
+            ("checksum", self.operands.token(self.spec), block, gemm_index, instance, attempt),
             lambda: with_explicit_checksum(
                 self.draws.checksum_faults(self.spec, geom, datatype, gemm_index, instance, attempt),
                 self.spec,
@@ -369,7 +369,7 @@ class FaultVerifier:
                 batch = batch.select(np.argsort(batch.fold_index, kind="stable"))
             return batch, (self._resolve(gemm_index, instance, batch) if len(batch) else None)
 
-        return self.operands.memo(("first_pass", spec, permanent, gemm_index, instance), draw)
+        return self.operands.memo(("first_pass", self.operands.token(spec), permanent, gemm_index, instance), draw)
 
     def _resolve(self, gemm_index: int, instance: int, batch: FaultBatch) -> EffectBatch:
         arr = self.hw.array
@@ -507,7 +507,7 @@ class FaultVerifier:
             return self.draws.attempt_faults(spec, s.gemm, gemm_index, instance, attempt, arr.dataflow,
                                              arr.datatype, arr.rows, arr.cols, folds)  # fmt: skip
 
-        whole = self.operands.memo(("attempt", spec, gemm_index, instance, attempt), draw)
+        whole = self.operands.memo(("attempt", self.operands.token(spec), gemm_index, instance, attempt), draw)
         ids = np.array(sorted(regions), np.int64)
         if all(r.whole_fold for r in regions.values()):  # every slot of each fold is used
             rerun = np.zeros(len(folds), bool)
