@@ -101,6 +101,19 @@ def test_exact_int_matmul_equals_integer_matmul_on_either_side_of_the_float32_bo
     assert got.dtype == np.int64 and np.array_equal(got, expected) and got[0, 0, 0] == k * 2**14
 
 
+@pytest.mark.parametrize("shared", [True, False])
+def test_exact_int_matmul_in_row_blocks_equals_integer_matmul(shared):
+    """A shared B (the weights) runs as one (count M) x K GEMM in row blocks small enough for one BLAS
+    thread (functional.accelerator._single_thread_gemm): 2 x 301 rows, K 64, N 96 make 15 blocks, the
+    last one short; per-instance B (attention) as a batched matmul. Both exact."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(-128, 128, size=(2, 301, 64)).astype(np.int8)
+    b = rng.integers(-128, 128, size=(1 if shared else 2, 64, 96)).astype(np.int8)
+    expected = np.matmul(a.astype(np.int64), b.astype(np.int64))
+    got = exact_int_matmul(a, b)
+    assert got.dtype == np.int64 and got.shape == (2, 301, 96) and np.array_equal(got, expected)
+
+
 def test_wrap_int32_returns_in_range_values_unchanged():
     inside = np.array([[-(2**31), 0, 2**31 - 1]], np.int64)
     assert wrap_int32(inside) is inside and wrap_int32(np.zeros((0, 3), np.int64)).shape == (0, 3)
