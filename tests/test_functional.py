@@ -264,3 +264,40 @@ def test_shared_pass_prices_equal_each_folds_own_price(dataflow, k_chunk, placem
                     for region in regions:
                         price = recomputed_macs.__wrapped__(hw, s, fold, region)
                         assert acc._recompute_pass_macs(index, fold.index, fold, region) == price, (name, fold)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_call_operands_are_the_instances_operands_made_on_demand(shared):
+    """functional.accelerator._CallOperands, the `supplied` operands of one GEMM call: the same keys
+    and GemmOperands as the eager dict (capture's), and an OperandCache reads only what it is asked."""
+    from simulator.config.enums import Datatype
+    from simulator.functional.accelerator import _CallOperands
+    from simulator.mapping.schedule import schedule_gemms
+    from simulator.verify.operand_cache import OperandCache
+
+    hw8 = load_hw("edge_32x32", ["array.rows=8", "array.cols=8"])
+    gemms = [Gemm("a", "fc1", 5, 4, 3), Gemm("b.qk", "qk", 6, 4, 5, count=4)]
+    rng = np.random.default_rng(1)
+    qa = rng.integers(-127, 128, (4, 6, 4)).astype(np.int8)
+    qb = rng.integers(-127, 128, (1 if shared else 4, 4, 5)).astype(np.int8)
+    acc = FunctionalAccelerator(hw8, gemms, capture=True)
+    eager = acc._operands(1, qa, qb, (0.5, 0.25))
+    lazy = _CallOperands(Datatype.INT8, 1, qa, qb, (0.5, 0.25))
+    assert list(lazy) == list(eager) and len(lazy) == 4
+    for key, ops in eager.items():
+        got = lazy[key]
+        assert key in lazy and np.array_equal(got.a, ops.a) and np.array_equal(got.b, ops.b)
+        assert (got.datatype, got.a_scale, got.b_scale) == (ops.datatype, ops.a_scale, ops.b_scale)
+    assert (1, 4) not in lazy and (0, 0) not in lazy and "x" not in lazy
+    with pytest.raises(KeyError):
+        lazy[(1, 4)]
+    asked = []
+
+    class Counting(_CallOperands):
+        def __getitem__(self, key):
+            asked.append(key)
+            return super().__getitem__(key)
+
+    cache = OperandCache(hw8, schedule_gemms(gemms, hw8), 0, Counting(Datatype.INT8, 1, qa, qb, (0.5, 0.25)))
+    assert np.array_equal(cache.operands(1, 2).a, qa[2]) and cache.operands(1, 2) is cache.operands(1, 2)
+    assert cache.operands(0, 0).a.shape == (5, 4) and asked == [(1, 2)]  # GEMM 0: synthetic

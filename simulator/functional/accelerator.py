@@ -24,7 +24,7 @@ check-block size chosen for each GEMM.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -229,7 +229,7 @@ class FunctionalAccelerator:
         """Add the errors the faults of GEMM `index` leave after the policy's recovery to c (in place)."""
         g, hw, pol = self.gemms[index], self.hw, self.policy
         assert self.faults is not None
-        supplied = self._operands(index, qa, qb, scales)
+        supplied = _CallOperands(self.datatype, index, qa, qb, scales)
         verifier = make_verifier(
             pol,
             hw,
@@ -348,6 +348,33 @@ def _schedules(gemms: tuple[Gemm, ...], hw: HwConfig) -> tuple[GemmSchedule, ...
     """mapping.schedule_gemms, once per (GEMM list, hardware): every pass of a study or calibration
     runs the same GEMMs on the same array (schedules are frozen values, so passes share them)."""
     return tuple(schedule_gemms(gemms, hw))
+
+
+class _CallOperands(Mapping[tuple[int, int], GemmOperands]):
+    """Every instance's operands of one call of GEMM `index`, as OperandCache's `supplied`: each
+    GemmOperands (views of the call's arrays) made when the verifier asks for it, not all of them
+    up front (a call of an attention GEMM has one instance per image and head; most hold no fault)."""
+
+    def __init__(
+        self, datatype: Datatype, index: int, qa: np.ndarray, qb: np.ndarray, scales: tuple[float, float]
+    ) -> None:
+        self.datatype, self.index, self.qa, self.qb, self.scales = datatype, index, qa, qb, scales
+        self.count, self.shared = qa.shape[0], qb.shape[0] == 1
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, tuple) and len(key) == 2 and key[0] == self.index and 0 <= key[1] < self.count
+
+    def __getitem__(self, key: tuple[int, int]) -> GemmOperands:
+        if key not in self:
+            raise KeyError(key)
+        i = key[1]
+        return GemmOperands(self.datatype, self.qa[i], self.qb[0 if self.shared else i], *self.scales)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((self.index, i) for i in range(self.count))
+
+    def __len__(self) -> int:
+        return self.count
 
 
 def _macs(work: CheckWork) -> int:

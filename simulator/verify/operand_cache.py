@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,12 +39,14 @@ class OperandCache:
         hw: HwConfig,
         schedules: Sequence[GemmSchedule],
         seed: int,
-        supplied: dict[tuple[int, int], GemmOperands] | None = None,
+        supplied: Mapping[tuple[int, int], GemmOperands] | None = None,
     ) -> None:
-        """`supplied` maps (gemm_index, instance) to real operands (e.g. captured from a model);
-        every other GEMM instance gets seeded synthetic operands."""
+        """`supplied` maps (gemm_index, instance) to real operands (e.g. captured from a model; read
+        only for the instances asked for, so a mapping may make them on demand); every other GEMM
+        instance gets seeded synthetic operands."""
         self.hw, self.schedules, self.seed = hw, schedules, seed
-        self._operands: dict[tuple[int, int], GemmOperands] = dict(supplied or {})
+        self._supplied: Mapping[tuple[int, int], GemmOperands] = supplied if supplied is not None else {}
+        self._operands: dict[tuple[int, int], GemmOperands] = {}  # those asked for (supplied or synthetic)
         self._kernel: dict[tuple[int, int], KernelOperands] = {}
         self._int8: dict[tuple[int, int], Int8TransposedOperands] = {}
         self._folds: dict[int, FoldTable] = {}
@@ -77,7 +79,9 @@ class OperandCache:
     def operands(self, gemm_index: int, instance: int) -> GemmOperands:
         key = (gemm_index, instance)
         if key not in self._operands:
-            if self._synthetic_int8(key):
+            if key in self._supplied:
+                self._operands[key] = self._supplied[key]
+            elif self._synthetic_int8(key):
                 self._operands[key] = self._transposed(key).gemm_operands()
             else:
                 gemm = self.schedules[gemm_index].gemm
@@ -98,7 +102,7 @@ class OperandCache:
 
     def _synthetic_int8(self, key: tuple[int, int]) -> bool:
         """Whether the instance's operands are synthetic int8 (generated as A and B^T)."""
-        return self.hw.array.datatype is Datatype.INT8 and key not in self._operands
+        return self.hw.array.datatype is Datatype.INT8 and key not in self._operands and key not in self._supplied
 
     def _transposed(self, key: tuple[int, int]) -> Int8TransposedOperands:
         """The synthetic int8 A and B^T of an instance (faults.operands.synthetic_int8_transposed)."""
