@@ -89,6 +89,17 @@ def test_quantisation_saturates_and_the_accumulator_wraps():
     assert wrap_int32(np.array([2**31, -(2**31) - 1, 5])).tolist() == [-(2**31), 2**31 - 1, 5]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_quantise_static_equals_the_plain_formula(dtype):
+    """quantise_static (in place, one float64 temporary) against clip(rint(x / scale)) of a float64 copy,
+    on a strided view with infinities and ties."""
+    x = (np.random.default_rng(2).standard_normal((40, 17, 34)) * 50).astype(dtype)
+    x.flat[:6] = [np.inf, -np.inf, 1e30, -0.185, 0.185, 0.555]
+    view = x[:, :, ::2]
+    expected = np.clip(np.rint(np.asarray(view, np.float64) / 0.37), -127, 127).astype(np.int8)
+    assert np.array_equal(quantise_static(view, 0.37), expected)
+
+
 @pytest.mark.parametrize("k", [1, 1024, 1025, 3000])
 def test_exact_int_matmul_equals_integer_matmul_on_either_side_of_the_float32_bound(k):
     # K <= 1024 int8 codes run in float32 (every partial sum <= 2^24), longer K in float64

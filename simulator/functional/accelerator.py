@@ -63,8 +63,12 @@ BLAS_SINGLE_THREAD_MNK = 4 * 65536  # OpenBLAS runs a GEMM of at most this many 
 
 
 def quantise_static(x: np.ndarray, scale: float) -> np.ndarray:
-    """int8 codes of x for a fixed per-tensor scale (symmetric, saturating)."""
-    return np.clip(np.rint(np.asarray(x, np.float64) / scale), -INT8_MAX, INT8_MAX).astype(np.int8)
+    """int8 codes of x for a fixed per-tensor scale (symmetric, saturating): rint(x / scale) in float64,
+    clipped to +-127 (one float64 temporary, rounded and clipped in place)."""
+    q = np.divide(x, scale, dtype=np.float64)
+    np.rint(q, out=q)
+    np.clip(q, -INT8_MAX, INT8_MAX, out=q)
+    return q.astype(np.int8)
 
 
 def wrap_int32(x: np.ndarray) -> np.ndarray:
