@@ -141,7 +141,13 @@ class DramChannel:
 
     def _serve_store(self, item: tuple[int, int, int, bool, Tag | None, int]) -> None:
         cycle, seq, nbytes, remember, tag, layer = item
-        end = self._serve(cycle, nbytes, RecordKind.STORE, tag)
+        if tag is None:  # `_serve` without a record, inline (most folds store)
+            start = cycle * self.units_per_cycle
+            if start < self.free_units:
+                start = self.free_units
+            end = self.free_units = start + nbytes * self.units_per_byte
+        else:
+            end = self._serve(cycle, nbytes, RecordKind.STORE, tag)
         if layer >= 0:
             self.drained.append((end - nbytes * self.units_per_byte, end, layer))
         if remember:
