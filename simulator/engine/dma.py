@@ -67,22 +67,14 @@ class OperandBuffers:
         # block held for a whole GEMM (a resident operand) does not keep the key from repeating.
         # A buffer released at or before `floor` (a cycle every later load's request is at or
         # after, Dma.state_key) no longer delays anything: which fold read it last does not matter.
-        return tuple(
-            [
-                (
-                    e[0] - ordinal if e[0] >= ordinal else "past",
-                    "released" if floor is not None and _OPEN != e[1] <= floor else e[2] - ordinal,
-                )
-                if lo <= e[0] < hi
-                else (
-                    "old",
-                    "released"
-                    if floor is not None and _OPEN != e[1] <= floor
-                    else (e[2] - ordinal if lo <= e[2] < hi else "old"),
-                )
-                for e in self.entries
-            ]
-        )
+        key = []
+        for first, release, reader in self.entries:
+            gone = floor is not None and _OPEN != release <= floor
+            if lo <= first < hi:
+                key.append((first - ordinal if first >= ordinal else "past", "released" if gone else reader - ordinal))
+            else:
+                key.append(("old", "released" if gone else (reader - ordinal if lo <= reader < hi else "old")))
+        return tuple(key)
 
     def shift(self, cycles: int, ordinals: int, lo: int, hi: int) -> None:
         for e in self.entries:
