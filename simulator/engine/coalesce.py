@@ -133,10 +133,10 @@ def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> int:
     """Issue fold k of `seg` as soon as the array's rules allow (no verdict can intervene); the
     cycle its check ends."""
     cost = seg.cost
-    ordinal = seg.ordinal + k
     dma = seq.dma
     ready = NO_LOAD
     if dma is not None and cost.load_bytes:
+        ordinal = seg.ordinal + k
         known = dma.ready.get(ordinal)  # Sequencer.ready_cycle
         if known is None:
             key = dma.key(ordinal, cost, _NEVER)
@@ -219,6 +219,9 @@ def time_run(
     boundaries: dict[tuple, tuple[int, int, int, tuple[int, int, int], int]] | None = {} if skip else None
     ends = CheckEnds()
     stretches: dict[int, tuple[int, int]] = {}  # _periods_ahead's
+    # untraced, a boundary's state key is taken only where a repeat could still be skipped from it
+    # (_recurrences); traced, keys are taken as before, so the jumps (and the trace's spans) stay put
+    recur = _recurrences(segments, first, stop) if skip and records is None else None
     settling = any(seg.settled for seg in segments[first:stop])
     i = first
     while i < stop:
@@ -268,6 +271,10 @@ def time_run(
         left = run_hi - seq.issued + (margin if past_stop else 0)  # the margin may lie past the run's end
         if left < margin + 2 * segments[i - 1].length and left < margin + 3 * segments[i].length:
             continue
+        if recur is not None:
+            back, ahead = recur[i - first]
+            if not (back and left >= margin + back) and not (ahead and left >= margin + 2 * ahead):
+                continue
         key = (id(segments[i].cost), segments[i].length, seq.state_key(run_lo, key_hi))
         mark = boundaries.get(key)
         if mark is None:
@@ -293,6 +300,29 @@ def time_run(
         # later repeats are looked for against this boundary (the older marks stay valid: their
         # cycles, fold counts, stalls and records are totals, which a jump advances as a run would)
         boundaries[key] = (i, seq.issued, seq.p, seq.stalls(), len(records) if records is not None else 0)
+
+
+def _recurrences(segments: Sequence[Segment], first: int, stop: int) -> list[list[int]]:
+    """Per segment of segments[first:stop]: the folds back to the latest earlier one of equal cost
+    and length, and on to the next (0: none in the run).
+
+    A boundary repeat pairs two boundaries whose next segments are equal (the key holds the cost
+    and length), so its period is at least as long as both. A jump at a boundary needs a period
+    (and the margin, or none past the run's end) left before the run ends (`_periods_ahead`); a
+    boundary that a later one repeats needs two. Where neither can be, the state key is not
+    taken: no jump is lost (the boundaries of every jump still take theirs, and keep their marks).
+    """
+    out = [[0, 0] for _ in range(stop - first)]
+    latest: dict[tuple[int, int], int] = {}
+    for idx in range(first, stop):
+        seg = segments[idx]
+        sig = (id(seg.cost), seg.length)
+        j = latest.get(sig)
+        if j is not None:
+            folds = seg.ordinal - segments[j].ordinal
+            out[idx - first][0] = out[j - first][1] = folds
+        latest[sig] = idx
+    return out
 
 
 def _periods_ahead(
