@@ -2,9 +2,11 @@
 
 Usage: python benchmarks/bench_cli_cpu.py --baseline /path/to/other/checkout [--repeat N] -- ARGS...
 e.g. `-- accuracy --set array.rows=8 --set array.cols=8 --ber 1e-6 --trials 2` (the default) or
-`-- run --quiet` (the default `abftsim run`). Both trees run with this interpreter, the baseline
-through PYTHONPATH with its numba cache in a temporary directory (its tree is only read); one
-warm-up run per tree fills that cache, so the figures are warm. CPU = user + system seconds of the
+`-- run --quiet` (the default `abftsim run`). Both trees run with this interpreter through
+PYTHONPATH, their numba caches and compiled bytecode (PYTHONPYCACHEPREFIX) in a temporary directory
+per tree (neither tree is written, and a PYTHONDONTWRITEBYTECODE=1 in the environment cannot make
+one tree compile its modules on every run and not the other); one warm-up run per tree fills both
+caches, so the figures are warm; then the runs alternate between the trees. CPU = user + system seconds of the
 child process, the steadier figure on a shared machine; the speed-up is the ratio of CPU medians.
 """
 
@@ -26,7 +28,8 @@ DEFAULT = ["accuracy", "--set", "array.rows=8", "--set", "array.cols=8", "--ber"
 
 def run_child(tree: Path, args: list[str], cache_dir: str) -> tuple[float, float, str]:
     """(cpu seconds, wall seconds, stdout) of one `abftsim ARGS` in `tree` (also bench_faulty_run's)."""
-    env = {**os.environ, "PYTHONPATH": str(tree), "NUMBA_CACHE_DIR": cache_dir, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONPATH": str(tree), "NUMBA_CACHE_DIR": cache_dir, "PYTHONPYCACHEPREFIX": cache_dir}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "simulator.cli", *args], env=env, cwd=tempfile.gettempdir(),
@@ -49,13 +52,19 @@ def main() -> None:
     parser.add_argument("args", nargs="*", help="abftsim arguments (after --)")
     ns = parser.parse_args()
     args = ns.args or DEFAULT
+    trees = {"baseline": ns.baseline.resolve(), "this tree": HERE}
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
+    with tempfile.TemporaryDirectory() as base_cache, tempfile.TemporaryDirectory() as own_cache:
+        caches = {"baseline": base_cache, "this tree": own_cache}
+        for name, tree in trees.items():
+            run_once(tree, args, caches[name])  # compile and cache the numba kernels and the bytecode
+        for _ in range(ns.repeat):  # alternating, so that a change of load hits both trees alike
+            for name, tree in trees.items():
+                runs[name].append(run_once(tree, args, caches[name]))
     cpu = {}
-    for name, tree in (("baseline", ns.baseline.resolve()), ("this tree", HERE)):
-        with tempfile.TemporaryDirectory() as cache:
-            run_once(tree, args, cache)  # compile and cache the numba kernels
-            runs = [run_once(tree, args, cache) for _ in range(ns.repeat)]
-        cpu[name] = statistics.median(r[0] for r in runs)
-        wall = statistics.median(r[1] for r in runs)
+    for name, tree in trees.items():
+        cpu[name] = statistics.median(r[0] for r in runs[name])
+        wall = statistics.median(r[1] for r in runs[name])
         print(f"{name:>10}: {tree}  cpu {cpu[name]:.2f} s  wall {wall:.2f} s")
     print(f"speed-up (cpu): {cpu['baseline'] / cpu['this tree']:.2f}x  args: {' '.join(args)}")
 

@@ -2,10 +2,11 @@
 
 Usage: python benchmarks/bench_faulty_run.py --baseline /path/to/other/checkout [--repeat N] [-- run args]
 (default run args: --ber 1e-7 --policy abft, ViT-B/16 on edge_32x32). Both trees run with this
-interpreter; the baseline through PYTHONPATH (its numba cache goes to a temporary directory, so the
-baseline tree is only read). Prints per tree the median user+system CPU seconds and wall seconds
-of the child process and the faults it reports per CPU second, then the speed-up; CPU time is the
-steadier figure on a shared machine. "Handled faults" = `faults_injected` of the run's policies.
+interpreter through PYTHONPATH, warm, with their numba caches and bytecode in temporary directories
+(bench_cli_cpu.run_child), the runs alternating between the trees. Prints per tree the median
+user+system CPU seconds and wall seconds of the child process and the faults it reports per CPU
+second, then the speed-up; CPU time is the steadier figure on a shared machine. "Handled faults" =
+`faults_injected` of the run's policies.
 
 Measured (issue 11, 2 shared cores, load 3 to 6): 8.63 s vs 32.19 s CPU for a checkout of b813a50
 (3.7x, 52,000 handled faults per CPU-second); 9.1 s vs 12.1 s for main at 9e6ac3c (1.33x, medians of
@@ -47,13 +48,20 @@ def main() -> None:
     parser.add_argument("extra", nargs="*", help="abftsim run arguments (default: --ber 1e-7 --policy abft)")
     ns = parser.parse_args()
     args = ns.extra or ["--ber", "1e-7", "--policy", "abft"]
+    trees = {"baseline": ns.baseline.resolve(), "this tree": HERE}
+    runs: dict[str, list[tuple[float, float, int]]] = {name: [] for name in trees}
+    with tempfile.TemporaryDirectory() as base_cache, tempfile.TemporaryDirectory() as own_cache:
+        caches = {"baseline": base_cache, "this tree": own_cache}
+        for name, tree in trees.items():
+            run_once(tree, args, caches[name])  # compile and cache the numba kernels and the bytecode
+        for _ in range(ns.repeat):  # alternating, so that a change of load hits both trees alike
+            for name, tree in trees.items():
+                runs[name].append(run_once(tree, args, caches[name]))
     results = {}
-    for name, tree in (("baseline", ns.baseline.resolve()), ("this tree", HERE)):
-        with tempfile.TemporaryDirectory() as cache:
-            run_once(tree, args, cache)  # compile and cache the numba kernels
-            runs = [run_once(tree, args, cache) for _ in range(ns.repeat)]
-        cpu, wall = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
-        faults = runs[0][2]
+    for name, tree in trees.items():
+        cpu = statistics.median(r[0] for r in runs[name])
+        wall = statistics.median(r[1] for r in runs[name])
+        faults = runs[name][0][2]
         results[name] = cpu
         rate = faults / cpu
         print(f"{name:>10}: {tree}  cpu {cpu:.2f} s  wall {wall:.2f} s  faults {faults:,}  {rate:,.0f} faults/cpu-s")

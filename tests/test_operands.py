@@ -163,6 +163,7 @@ def test_operand_cache_builds_b_from_b_transposed_only_when_asked() -> None:
     from simulator import api
     from simulator.abft.checksum import output_scale
     from simulator.mapping.schedule import schedule_gemms
+    from simulator.mapping.tiling import fold_operands, iter_folds
     from simulator.verify.operand_cache import OperandCache
 
     hw = api.resolve_hw("edge_32x32")
@@ -173,6 +174,11 @@ def test_operand_cache_builds_b_from_b_transposed_only_when_asked() -> None:
         kernel = cache.kernel(index, 1)
         assert np.array_equal(kernel.a, want.a) and np.array_equal(kernel.b_t, want.b.T) and kernel.b.size == 0
         assert cache.scale(index, 1) == output_scale(want.a, want.b)
+        arr = hw.array
+        for fold in iter_folds(arr.dataflow, gemm.m, gemm.k, gemm.n, arr.rows, arr.cols, cache.schedules[index].order):
+            a_blk, b_blk = cache.fold_blocks(index, 1, fold)  # views of A and of B^T transposed
+            want_a, want_b = fold_operands(hw.array.dataflow, fold, want.a, want.b)
+            assert np.array_equal(a_blk, want_a) and np.array_equal(b_blk, want_b)
         assert not cache._operands  # B not built yet
         ops = cache.operands(index, 1)
         assert np.array_equal(ops.b, want.b) and ops.b.flags.c_contiguous

@@ -20,7 +20,7 @@ from types import ModuleType
 
 from simulator.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Parser, error_line
 from simulator.errors import ConfigError
-from simulator.executors import collect_less_often
+from simulator.executors import tune_simulation_process
 
 _NOT_COMMANDS = frozenset({"common", "outputs", "parquet", "tables", "__main__"})
 
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if sys.stdout is None:  # started with stdout closed (`abftsim run >&-`): what it would show is discarded
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
     args = build_parser().parse_args(argv)
-    collect_less_often()
+    tune_simulation_process()
     load_numba_array_math_without_blas_probe()
     try:
         with _signals_as_interrupts():

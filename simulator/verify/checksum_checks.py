@@ -127,17 +127,19 @@ def checked_blocks(
 
 
 class ChecksumLog:
-    """The checksum-hardware faults of a run as they were checked, one entry per fold attempt."""
+    """The checksum-hardware faults of a run as they were checked, one entry per fold attempt: the
+    attempt's draw and the slice of it the fold's verdicts are of (selected only when merged)."""
 
     def __init__(self) -> None:
-        self._parts: list[tuple[ChecksumFaults, np.ndarray, np.ndarray]] = []
+        self._parts: list[tuple[ChecksumFaults, slice, np.ndarray, np.ndarray]] = []
 
-    def add(self, faults: ChecksumFaults, verdicts: ChecksumVerdicts) -> None:
-        if len(faults):
-            self._parts.append((faults, verdicts.false_alarm, verdicts.hidden))
+    def add(self, faults: ChecksumFaults, verdicts: ChecksumVerdicts, rows: slice = slice(None)) -> None:
+        """Log `verdicts` (false alarm and hidden flags per fault) of the faults `faults[rows]`."""
+        if verdicts.false_alarm.shape[0]:
+            self._parts.append((faults, rows, verdicts.false_alarm, verdicts.hidden))
 
     def __len__(self) -> int:
-        return sum(len(f) for f, _, _ in self._parts)
+        return sum(a.shape[0] for _, _, a, _ in self._parts)
 
     def merged(self, table: LedgerTable, final_of: dict[tuple[int, int, int], tuple[bool, bool]]) -> LedgerTable:
         """The ledger table with these faults added (no corrupted elements; row = the output row of a
@@ -145,24 +147,26 @@ class ChecksumLog:
         fold) order with each fold's PE faults first. `final_of[(g, i, f)]`: (accepted, gave up)."""
         if not self._parts:
             return table
-        fs = [f for f, _, _ in self._parts]
-        n = sum(len(f) for f in fs)
-        gemm = np.concatenate([np.full(len(f), f.gemm_index, np.int64) for f in fs])
-        instance = np.concatenate([np.full(len(f), f.instance, np.int64) for f in fs])
-        fold = np.concatenate([f.fold_index for f in fs])
-        axis = np.concatenate([f.axis for f in fs])
-        line = np.concatenate([f.line for f in fs])
+        sizes = [a.shape[0] for _, _, a, _ in self._parts]
+        n = sum(sizes)
+
+        def column(name: str) -> np.ndarray:
+            return np.concatenate([getattr(f, name)[rows] for f, rows, _, _ in self._parts])
+
+        gemm = np.repeat(np.array([f.gemm_index for f, _, _, _ in self._parts], np.int64), sizes)
+        instance = np.repeat(np.array([f.instance for f, _, _, _ in self._parts], np.int64), sizes)
+        fold, axis, line = column("fold_index"), column("axis"), column("line")
         columns = {
-            "attempt": np.concatenate([f.attempt for f in fs]),
-            "ordinal": np.concatenate([f.ordinal for f in fs]),
+            "attempt": column("attempt"),
+            "ordinal": column("ordinal"),
             "row": np.where(axis == ROW_WORD, line, -1),
             "col": np.where(axis == ROW_WORD, -1, line),
-            "cycle": np.concatenate([f.step for f in fs]),
-            "site": np.concatenate([f.site for f in fs]),
-            "bit": np.concatenate([f.bit for f in fs]),
+            "cycle": column("step"),
+            "site": column("site"),
+            "bit": column("bit"),
             "mode": np.full(n, FLIP, np.int64),
         }
-        false_alarm = np.concatenate([a for _, a, _ in self._parts])
-        hidden = np.concatenate([h for _, _, h in self._parts])
+        false_alarm = np.concatenate([a for _, _, a, _ in self._parts])
+        hidden = np.concatenate([h for _, _, _, h in self._parts])
         flags = {"detected": false_alarm, "corrected": np.zeros(n, bool), "false_alarm": false_alarm, "hidden": hidden}
         return with_added_faults(table, (gemm, instance, fold), columns, flags, final_of)

@@ -29,8 +29,8 @@ class OperandCache:
     policy-independent results (attempt-0 fault draws and effects) for every policy of the run.
 
     Footprint: synthetic int8 operands are generated as A and B^T (what the fault kernels read);
-    B itself (operands(), fold_blocks()) is copied from B^T only for the instances a path asks it
-    of (checksum words, SRAM and output-path faults), and kept from then on."""
+    B itself (operands()) is copied from B^T only for the instances a path asks it of (SRAM and
+    output-path faults), and kept from then on; fold_blocks() (checksum words) reads B^T's view."""
 
     def __init__(
         self,
@@ -117,7 +117,10 @@ class OperandCache:
         return element_dots(ops.a, ops.b_t, rows, cols).astype(np.float32).astype(np.float64)
 
     def fold_blocks(self, gemm_index: int, instance: int, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
-        ops = self.operands(gemm_index, instance)
+        """The fold's operand blocks (mapping.tiling.fold_operands): views, of B^T transposed for
+        synthetic int8 operands (the same values; B itself is never built for them here)."""
+        key = (gemm_index, instance)
+        ops = self._transposed(key) if self._synthetic_int8(key) else self.operands(gemm_index, instance)
         return fold_operands(self.hw.array.dataflow, fold, ops.a, ops.b)
 
     def clean_frobenius(self, gemm_index: int) -> float:

@@ -345,15 +345,16 @@ class FaultVerifier:
         n_rows, n_cols = state.shape
         if a_blk.shape[0] != n_rows or b_blk.shape[1] != n_cols:
             return None
-        faults = drawn.select(slice(lo, hi))
+        rows = slice(lo, hi)  # this fold's faults of the attempt's draw, in place (logged as a slice)
         errors = state.element_span()  # (marks the detected faults where the ledger keeps them)
-        rsd, csd, row_tol, col_tol, rows, cols, false_alarm, hidden = exact_range_check_with_checksum_faults(
+        checked = exact_range_check_with_checksum_faults(
             errors.rows, errors.cols, errors.delta, errors.alive, errors.owner, errors.lo, errors.hi, errors.detected,
-            faults.site,
-            faults.axis == ROW_WORD, faults.line, faults.block, faults.step, faults.bit, a_blk, b_blk,
+            drawn.site[rows], drawn.axis[rows] == ROW_WORD, drawn.line[rows], drawn.block[rows], drawn.step[rows],
+            drawn.bit[rows], a_blk, b_blk,
         )  # fmt: skip
-        blocks = (BlockDeviation.with_flags(0, 0, rsd, csd, row_tol, col_tol, rows, cols),)
-        self.checksum_log.add(faults, ChecksumVerdicts(blocks, false_alarm, hidden))
+        rsd, csd, row_tol, col_tol, flagged_rows, flagged_cols, false_alarm, hidden = checked
+        blocks = (BlockDeviation.with_flags(0, 0, rsd, csd, row_tol, col_tol, flagged_rows, flagged_cols),)
+        self.checksum_log.add(drawn, ChecksumVerdicts(blocks, false_alarm, hidden), rows)
         return blocks
 
     def _first_pass(self, spec: FaultSpec, gemm_index: int, instance: int, permanent: bool) -> Drawn:
