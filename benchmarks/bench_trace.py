@@ -2,10 +2,10 @@
 
 Each case runs `abftsim run` in a fresh process (so imports and numba cache loads count, as for a
 user) and reports wall seconds, the CPU seconds of that process, and the trace file's size.
-With --baseline TREE the same cases run from another checkout (e.g. /work/main, read-only: its
-numba cache and bytecode go to a temporary folder), whose trace is written as plain .json when
-it predates gzip support (--baseline-ext json). Not a test: it prints figures; on a shared
-machine compare CPU seconds measured in the same invocation.
+Each tree's numba cache and bytecode go to a temporary folder of its own (warmed by one run first;
+no tree is written). With --baseline TREE the same cases run from another checkout, whose trace
+is written as plain .json when it predates gzip support (--baseline-ext json). Not a test: it
+prints figures; on a shared machine compare CPU seconds measured in the same invocation.
 
 Usage (from the repository root):
     python benchmarks/bench_trace.py [--baseline /work/main --baseline-ext json] [--repeat 2]
@@ -45,10 +45,10 @@ def main() -> None:
     args = ap.parse_args()
     trees = [(ROOT, "json.gz")] + ([(args.baseline, args.baseline_ext)] if args.baseline else [])
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        for tree, ext in trees:
-            env["NUMBA_CACHE_DIR"] = str(Path(tmp) / f"numba-{abs(hash(str(tree)))}")
-            _run(tree, [], env)  # warm the numba cache (every kernel the runs use)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        for i, (tree, ext) in enumerate(trees):  # each tree's numba cache and bytecode in its own folder
+            env["NUMBA_CACHE_DIR"] = env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / f"cache-{i}")
+            _run(tree, [], env)  # warm both caches (every kernel and module the runs use)
             trace = Path(tmp) / f"t.{ext}"
             for name, extra in (("untraced", []), ("traced", ["--trace", str(trace)])):
                 wall, cpu = min(_run(tree, extra, env) for _ in range(args.repeat))

@@ -12,6 +12,8 @@ from simulator.abft.policies import PolicyBase
 from simulator.abft.protocol import NO_CHECK, Action, CheckWork, Decision
 from simulator.config.loader import load_hw, load_workload
 from simulator.engine import RecordKind, layer_cycles, simulate
+from simulator.engine import coalesce as coalescing
+from simulator.engine.plan import build_plan
 from simulator.engine.testing import forced
 from simulator.mapping.region import Region, Scope
 from simulator.mapping.schedule import schedule_gemm
@@ -406,3 +408,60 @@ def test_a_boundary_repeat_is_skipped_up_to_the_lookahead_margin_and_stays_exact
     coalesced, plain = run_both(hw, [gemm], script)
     assert comparable(coalesced) == comparable(plain)
     assert coalesced.skipped_folds > coalesced.folds // 3
+
+
+@pytest.mark.parametrize("buffers", [1, 2])
+def test_a_boundary_repeat_margin_may_reach_past_the_runs_end_and_stays_exact(buffers):
+    # ViT-B/16's fc2 on the default 32x32 array (short segments of alternating costs) cut every 13
+    # folds by a recomputed fold: a run is too short to keep the lookahead margin inside it, so
+    # repeats are skipped only if the margin may reach past the run's end, where the folds' costs
+    # (not their segments: the flagged fold is cut out) must repeat; assuming they do (a margin
+    # taken as repeating whatever the costs) changes the timing with 2 buffers, which this catches
+    hw = load_hw("edge_32x32", [f"memory.sram.a.buffers={buffers}", f"memory.sram.b.buffers={buffers}"])
+    gemm = next(g for g in load_workload("vit_block_gemms").gemms if g.name == "fc2")
+    folds = schedule_gemm(gemm, hw).folds_per_instance
+    recompute = Decision(Action.RECOMPUTE, Region(Scope.TILE))
+    script = {(0, 0, fold): [recompute, ACCEPT] for fold in range(0, folds, 13)}
+    coalesced, plain = run_both(hw, [gemm], script)
+    assert comparable(coalesced) == comparable(plain)
+    if buffers == 1:
+        assert coalesced.skipped_folds >= 30  # 9 with the margin kept inside each run
+
+
+def test_recurrences_are_the_folds_to_the_nearest_equal_segments():
+    hw = load_hw("edge_32x32")
+    gemm = next(g for g in load_workload("vit_block_gemms").gemms if g.name == "fc2")
+    policy, verifier = forced({}, NO_CHECK, 0)
+    segments = build_plan(hw, [schedule_gemm(gemm, hw)], policy, verifier)[0].segments
+    first, stop = 3, len(segments) - 2
+    got = coalescing._recurrences(segments, first, stop)
+    for i in range(first, stop):  # plain reference: look both ways for an equal (cost, length) segment
+        same = [j for j in range(first, stop) if j != i and segments[j].cost is segments[i].cost]
+        same = [j for j in same if segments[j].length == segments[i].length]
+        back = max((j for j in same if j < i), default=None)
+        ahead = min((j for j in same if j > i), default=None)
+        want_back = segments[i].ordinal - segments[back].ordinal if back is not None else 0
+        want_ahead = segments[ahead].ordinal - segments[i].ordinal if ahead is not None else 0
+        assert got[i - first] == [want_back, want_ahead]
+
+
+def test_state_keys_left_out_where_no_repeat_can_follow_lose_no_jump(monkeypatch):
+    # untraced runs skip the state keys of boundaries too close to the run's end for the nearest
+    # equal segments to form a repeat (coalesce._recurrences): every jump is still made
+    hw = load_hw("edge_32x32")
+    gemms = [g for g in load_workload("vit_block_gemms").gemms if g.name in ("qkv", "qk", "fc2")]
+    recompute = Decision(Action.RECOMPUTE, Region(Scope.TILE))
+    schedules = [schedule_gemm(g, hw) for g in gemms]
+    script = {
+        (layer, 0, fold): [recompute, ACCEPT]
+        for layer, s in enumerate(schedules)
+        for fold in range(5, s.folds_per_instance, 31)
+    }
+    results = []
+    for prune in (True, False):
+        if not prune:
+            monkeypatch.setattr(coalescing, "_recurrences", lambda *args: None)
+        policy, verifier = forced(script, NO_CHECK, hw.recompute.max_retries)
+        results.append(simulate(hw, schedules, policy, verifier))
+    assert comparable(results[0]) == comparable(results[1])
+    assert results[0].skipped_folds == results[1].skipped_folds > 0

@@ -133,10 +133,10 @@ def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> int:
     """Issue fold k of `seg` as soon as the array's rules allow (no verdict can intervene); the
     cycle its check ends."""
     cost = seg.cost
-    ordinal = seg.ordinal + k
     dma = seq.dma
     ready = NO_LOAD
     if dma is not None and cost.load_bytes:
+        ordinal = seg.ordinal + k
         known = dma.ready.get(ordinal)  # Sequencer.ready_cycle
         if known is None:
             key = dma.key(ordinal, cost, _NEVER)
@@ -211,9 +211,17 @@ def time_run(
     margin = (seq.dma.depth if seq.dma is not None else 0) + 2
     records = seq.records
     run_lo, run_hi = segments[first].ordinal, segments[stop - 1].ordinal + segments[stop - 1].length
+    # untraced, a boundary repeat's margin may reach past the run's end into the rest of the layer
+    # (_periods_ahead), so the state is taken relative to the layer's folds from the run's first on;
+    # traced, jumps stay where they were (a trace's coalesced spans follow them)
+    past_stop = stop < len(segments) and records is None
+    key_hi = segments[-1].ordinal + segments[-1].length if past_stop else run_hi
     boundaries: dict[tuple, tuple[int, int, int, tuple[int, int, int], int]] | None = {} if skip else None
     ends = CheckEnds()
     stretches: dict[int, tuple[int, int]] = {}  # _periods_ahead's
+    # untraced, a boundary's state key is taken only where a repeat could still be skipped from it
+    # (_recurrences); traced, keys are taken as before, so the jumps (and the trace's spans) stay put
+    recur = _recurrences(segments, first, stop) if skip and records is None else None
     settling = any(seg.settled for seg in segments[first:stop])
     i = first
     while i < stop:
@@ -260,10 +268,14 @@ def time_run(
             continue
         # a repeat found here spans at least the last segment, one found later at least the next;
         # either needs two periods and the margin left before the run ends
-        left = run_hi - seq.issued
+        left = run_hi - seq.issued + (margin if past_stop else 0)  # the margin may lie past the run's end
         if left < margin + 2 * segments[i - 1].length and left < margin + 3 * segments[i].length:
             continue
-        key = (id(segments[i].cost), segments[i].length, seq.state_key(run_lo, run_hi))
+        if recur is not None:
+            back, ahead = recur[i - first]
+            if not (back and left >= margin + back) and not (ahead and left >= margin + 2 * ahead):
+                continue
+        key = (id(segments[i].cost), segments[i].length, seq.state_key(run_lo, key_hi))
         mark = boundaries.get(key)
         if mark is None:
             boundaries[key] = (
@@ -272,7 +284,7 @@ def time_run(
             continue
         i_then, issued_then, p_then, stalls_then, record_then = mark
         folds, delta = seq.issued - issued_then, seq.p - p_then
-        periods = _periods_ahead(segments, i, i - i_then, folds, stop, margin, stretches)
+        periods = _periods_ahead(segments, i, i - i_then, folds, stop, margin, stretches, past_stop)
         allowed = _periods_outside(window, seq.p, delta, periods)
         if allowed > 0:
             span = i - i_then
@@ -280,7 +292,7 @@ def time_run(
                 records.extend(_coalesced(records[record_then:], folds, delta, allowed, per_instance=False))
             seq.repeat_stalls(stalls_then, allowed)
             skipped_from = seq.issued
-            seq.shift(allowed * delta, allowed * folds, run_lo, run_hi)
+            seq.shift(allowed * delta, allowed * folds, run_lo, key_hi)
             if settling:
                 ends.jumps.append((skipped_from, seq.issued, folds, delta))
                 _settle_skipped(seq, ends, segments[i : i + allowed * span], skipped_from, seq.issued)
@@ -288,6 +300,29 @@ def time_run(
         # later repeats are looked for against this boundary (the older marks stay valid: their
         # cycles, fold counts, stalls and records are totals, which a jump advances as a run would)
         boundaries[key] = (i, seq.issued, seq.p, seq.stalls(), len(records) if records is not None else 0)
+
+
+def _recurrences(segments: Sequence[Segment], first: int, stop: int) -> list[list[int]]:
+    """Per segment of segments[first:stop]: the folds back to the latest earlier one of equal cost
+    and length, and on to the next (0: none in the run).
+
+    A boundary repeat pairs two boundaries whose next segments are equal (the key holds the cost
+    and length), so its period is at least as long as both. A jump at a boundary needs a period
+    (and the margin, or none past the run's end) left before the run ends (`_periods_ahead`); a
+    boundary that a later one repeats needs two. Where neither can be, the state key is not
+    taken: no jump is lost (the boundaries of every jump still take theirs, and keep their marks).
+    """
+    out = [[0, 0] for _ in range(stop - first)]
+    latest: dict[tuple[int, int], int] = {}
+    for idx in range(first, stop):
+        seg = segments[idx]
+        sig = (id(seg.cost), seg.length)
+        j = latest.get(sig)
+        if j is not None:
+            folds = seg.ordinal - segments[j].ordinal
+            out[idx - first][0] = out[j - first][1] = folds
+        latest[sig] = idx
+    return out
 
 
 def _periods_ahead(
@@ -298,6 +333,7 @@ def _periods_ahead(
     stop: int,
     margin: int,
     stretches: dict[int, tuple[int, int]],
+    past_stop: bool = False,
 ) -> int:
     """Whole periods of `span` segments (`folds` folds) that may be skipped from boundary i.
 
@@ -308,6 +344,7 @@ def _periods_ahead(
     period is needed: the state at i already equals the one a period earlier.)
     `stretches` (one `time_run`'s): per span, the latest [first, end) found to repeat so; a later
     boundary inside it repeats up to the same end, which is not looked for again.
+    `past_stop`: the margin may lie past the run's end (segments[stop:], the rest of the layer).
     """
     known = stretches.get(span)
     if known is not None and known[0] <= i <= known[1]:
@@ -323,4 +360,30 @@ def _periods_ahead(
         stretches[span] = (i, end)
     last = segments[end - 1]
     ahead = last.ordinal + last.length - segments[i].ordinal if end > i else 0  # segments are contiguous
-    return max(0, (ahead - margin) // folds)
+    if end < stop or not past_stop or ahead < folds:
+        return max(0, (ahead - margin) // folds)
+    # the stretch repeats up to the run's end (a flagged fold the array must wait at): the skipped
+    # periods stay inside the run, but their margin may lie past it, where only the folds' costs
+    # must repeat (a flagged fold is cut from its run, same cost: segment lengths differ there)
+    beyond = _repeating_folds(segments, stop, folds, margin)
+    return max(0, min(ahead, ahead + beyond - margin) // folds)
+
+
+def _repeating_folds(segments: Sequence[Segment], j: int, folds: int, most: int) -> int:
+    """How many folds from segments[j]'s first on (at most `most`) cost what the fold `folds`
+    before each did (same cost object: what the DMA requests for a fold depends on nothing else)."""
+    ordinal, count = segments[j].ordinal, 0
+    while count < most and j < len(segments):
+        seg = segments[j]
+        if ordinal >= seg.ordinal + seg.length:
+            j += 1
+            continue
+        then = segments[bisect_right(segments, ordinal - folds, key=_first_ordinal) - 1]
+        if then.cost is not seg.cost:
+            break
+        ordinal, count = ordinal + 1, count + 1
+    return count
+
+
+def _first_ordinal(seg: Segment) -> int:
+    return seg.ordinal

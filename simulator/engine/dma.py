@@ -67,22 +67,14 @@ class OperandBuffers:
         # block held for a whole GEMM (a resident operand) does not keep the key from repeating.
         # A buffer released at or before `floor` (a cycle every later load's request is at or
         # after, Dma.state_key) no longer delays anything: which fold read it last does not matter.
-        return tuple(
-            [
-                (
-                    e[0] - ordinal if e[0] >= ordinal else "past",
-                    "released" if floor is not None and _OPEN != e[1] <= floor else e[2] - ordinal,
-                )
-                if lo <= e[0] < hi
-                else (
-                    "old",
-                    "released"
-                    if floor is not None and _OPEN != e[1] <= floor
-                    else (e[2] - ordinal if lo <= e[2] < hi else "old"),
-                )
-                for e in self.entries
-            ]
-        )
+        key = []
+        for first, release, reader in self.entries:
+            gone = floor is not None and _OPEN != release <= floor
+            if lo <= first < hi:
+                key.append((first - ordinal if first >= ordinal else "past", "released" if gone else reader - ordinal))
+            else:
+                key.append(("old", "released" if gone else (reader - ordinal if lo <= reader < hi else "old")))
+        return tuple(key)
 
     def shift(self, cycles: int, ordinals: int, lo: int, hi: int) -> None:
         for e in self.entries:
@@ -110,6 +102,16 @@ class Dma:
         # something else), and a prefetch that found fold `blocked[0]` waiting so (coalesce.py)
         self.unblocks_at = 0
         self.blocked: tuple[int, int] | None = None
+        # per fold cost (FoldCost compares by identity): the (buffers, joins) of the operands it loads,
+        # so `key` looks at those only (it runs for most folds; the pairs follow from the cost alone)
+        self._loading: dict[FoldCost, tuple[tuple[OperandBuffers, bool], ...]] = {}
+
+    def _loaded(self, cost: FoldCost) -> tuple[tuple[OperandBuffers, bool], ...]:
+        pairs = self._loading.get(cost)
+        if pairs is None:
+            both = ((self.a, cost.loads_a, cost.a_joins), (self.b, cost.loads_b, cost.b_joins))
+            pairs = self._loading[cost] = tuple((buf, joins) for buf, loads, joins in both if loads)
+        return pairs
 
     def key(self, ordinal: int, cost: FoldCost, settled_before: float) -> int | None:
         """Request cycle of fold `ordinal`'s load, or None if it depends on what is not known yet.
@@ -117,23 +119,24 @@ class Dma:
         `settled_before`: every store requested before this cycle has been posted to the channel
         (later decisions may still post some); the load must not be requested past it.
         """
-        key = self.last_key
-        for buf, loads, joins in ((self.a, cost.loads_a, cost.a_joins), (self.b, cost.loads_b, cost.b_joins)):
-            if not loads:
-                continue
+        key, issued = self.last_key, self.issued
+        for buf, joins in self._loaded(cost):
             back = ordinal - buf.count
             if back >= 0:
-                if back >= self.issued:
+                if back >= issued:
                     self.unblocks_at = back + 1
                     return None
-                key = max(key, self.starts[back - self.issued + len(self.starts)])
+                start = self.starts[back - issued + len(self.starts)]
+                if start > key:
+                    key = start
             if joins:
                 continue
-            release = buf.eviction_release(ordinal, self.issued)
+            release = buf.eviction_release(ordinal, issued)
             if release is None:
                 self.unblocks_at = buf.entries[-buf.count + 1][0] if buf.count > 1 else ordinal
                 return None
-            key = max(key, release)
+            if release > key:
+                key = release
         self.unblocks_at = 0
         if cost.psum_reload:
             pred = ordinal - 1
@@ -177,10 +180,16 @@ class Dma:
     def issued_fold(self, ordinal: int, start: int, window_end: int) -> None:
         """Fold `ordinal` was issued at `start`; its buffers are read until `window_end`."""
         self.starts.append(start)
-        self.a.use(ordinal, window_end)
-        self.b.use(ordinal, window_end)
+        for buf in (self.a, self.b):
+            entries = buf.entries
+            if entries and entries[-1][0] <= ordinal:  # OperandBuffers.use's usual case, inline (every fold)
+                entry = entries[-1]
+                entry[1], entry[2] = window_end, ordinal
+            else:
+                buf.use(ordinal, window_end)
         self.issued = ordinal + 1
-        self.ready.pop(ordinal, None)
+        if self.ready:
+            self.ready.pop(ordinal, None)
         if self.behind:
             self.behind.pop(ordinal, None)
 
