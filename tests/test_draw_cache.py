@@ -108,10 +108,59 @@ def test_a_trials_later_passes_draw_no_fault_again(small, monkeypatch):
     monkeypatch.setattr(draw_cache, "sample_gemm_faults", counting)
     draws, spec = FaultDraws(), trial_spec(FaultSpec(), 2e-6, 0, 0)
     evaluate(bundle.params, split, hw, "none", spec, draws=draws)
-    first = len(calls)
-    assert first == sum(g.count for g in bundle.params.config.gemms(len(split)))  # each instance once
+    first, entries = len(calls), draws.entries
+    instances = sum(g.count for g in bundle.params.config.gemms(len(split)))
+    assert len(set(calls)) == first  # each instance drawn at most once ...
+    assert 0 < first < instances <= entries  # ... the empty ones screened, not drawn (every one kept)
     evaluate(bundle.params, split, hw, "abft", spec, draws=draws)
     assert len(calls) == first  # abft's first passes were all looked up
+
+
+SCREENED = [  # about one fault per instance (17 x 16 x 17 MACs), so about a third of the draws are empty
+    FaultSpec(ber=2.5e-6, seed=5),
+    FaultSpec(ber=3e-6, seed=2**40 + 7, sites=("acc", "mult", "chk_pred", "chk_sum", "chk_cmp")),  # a two-word seed
+    FaultSpec(ber=1.5e-5, seed=0, sites=("a_reg", "chk_cmp"), mbu_fraction=0.5),
+]
+PE_SCREENED = [  # the checksum words are not (the encoders' stream follows theirs)
+    FaultSpec(ber=3e-6, seed=1, sites=("acc", "chk_pred", "chk_enc")),
+]
+NOT_SCREENED = [
+    FaultSpec(
+        ber=2.5e-6,
+        seed=1,
+        explicit=[{"gemm": "g", "instance": 1, "fold": 2, "site": "acc", "row": 0, "col": 0, "cycle": 3, "bit": 5}],
+    ),
+    FaultSpec(ber=0.5, seed=1),  # means >= 10: numpy draws them another way
+]
+
+
+@pytest.mark.parametrize("spec", SCREENED + PE_SCREENED + NOT_SCREENED)
+def test_every_cached_draw_is_the_samplers_whether_screened_or_drawn(spec, monkeypatch):
+    """Key by key (PE draws of attempt 0 and 1, checksum words of attempt 0 and 1, every instance of a
+    small GEMM at a rate where many draws are empty): a FaultDraws result is the sampler's own, and the
+    sampler ran only for the keys the screen could not rule out (for specs it screens)."""
+    calls = []
+    direct = draw_cache.sample_gemm_faults
+    monkeypatch.setattr(draw_cache, "sample_gemm_faults", lambda *a: calls.append(a) or direct(*a))
+    gemm = Gemm("g", m=17, k=16, n=17, kind="qk", count=40)
+    folds = fold_table(Dataflow.OS, gemm.m, gemm.k, gemm.n, 8, 8)
+    geom = check_geometry(Dataflow.OS, folds)
+    draws = FaultDraws()
+    empty = 0
+    for instance in range(gemm.count):
+        got = draws.gemm_faults(spec, gemm, 3, instance, *ARRAY, folds)
+        assert _same(got, sample_gemm_faults(spec, gemm, 3, instance, *ARRAY, folds))
+        empty += not len(got)
+        for attempt in (1, 2):
+            got = draws.attempt_faults(spec, gemm, 3, instance, attempt, *ARRAY, folds)
+            assert _same(got, sample_attempt_faults(spec, gemm, 3, instance, attempt, *ARRAY, folds))
+        for attempt in (0, 1):
+            words = draws.checksum_faults(spec, geom, Datatype.INT8, 3, instance, attempt)
+            reference = sample_checksum_faults(spec, geom, Datatype.INT8, 3, instance, attempt)
+            for c in ("fold_index", "attempt", "ordinal", "site", "axis", "line", "block", "step", "bit"):
+                assert np.array_equal(getattr(words, c), getattr(reference, c)), c
+    assert 0 < empty < gemm.count or spec.ber >= 0.5
+    assert len(calls) == (gemm.count - empty if spec in SCREENED + PE_SCREENED else gemm.count)
 
 
 def test_tasks_sharing_draws_run_as_one_unit_unless_workers_would_idle():

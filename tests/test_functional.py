@@ -89,6 +89,17 @@ def test_quantisation_saturates_and_the_accumulator_wraps():
     assert wrap_int32(np.array([2**31, -(2**31) - 1, 5])).tolist() == [-(2**31), 2**31 - 1, 5]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_quantise_static_equals_the_plain_formula(dtype):
+    """quantise_static (in place, one float64 temporary) against clip(rint(x / scale)) of a float64 copy,
+    on a strided view with infinities and ties."""
+    x = (np.random.default_rng(2).standard_normal((40, 17, 34)) * 50).astype(dtype)
+    x.flat[:6] = [np.inf, -np.inf, 1e30, -0.185, 0.185, 0.555]
+    view = x[:, :, ::2]
+    expected = np.clip(np.rint(np.asarray(view, np.float64) / 0.37), -127, 127).astype(np.int8)
+    assert np.array_equal(quantise_static(view, 0.37), expected)
+
+
 @pytest.mark.parametrize("k", [1, 1024, 1025, 3000])
 def test_exact_int_matmul_equals_integer_matmul_on_either_side_of_the_float32_bound(k):
     # K <= 1024 int8 codes run in float32 (every partial sum <= 2^24), longer K in float64
@@ -99,6 +110,19 @@ def test_exact_int_matmul_equals_integer_matmul_on_either_side_of_the_float32_bo
     expected = np.matmul(a.astype(np.int64), b.astype(np.int64))
     got = exact_int_matmul(a, b)
     assert got.dtype == np.int64 and np.array_equal(got, expected) and got[0, 0, 0] == k * 2**14
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_exact_int_matmul_in_row_blocks_equals_integer_matmul(shared):
+    """A shared B (the weights) runs as one (count M) x K GEMM in row blocks small enough for one BLAS
+    thread (functional.accelerator._single_thread_gemm): 2 x 301 rows, K 64, N 96 make 15 blocks, the
+    last one short; per-instance B (attention) as a batched matmul. Both exact."""
+    rng = np.random.default_rng(3)
+    a = rng.integers(-128, 128, size=(2, 301, 64)).astype(np.int8)
+    b = rng.integers(-128, 128, size=(1 if shared else 2, 64, 96)).astype(np.int8)
+    expected = np.matmul(a.astype(np.int64), b.astype(np.int64))
+    got = exact_int_matmul(a, b)
+    assert got.dtype == np.int64 and got.shape == (2, 301, 96) and np.array_equal(got, expected)
 
 
 def test_wrap_int32_returns_in_range_values_unchanged():
@@ -221,3 +245,70 @@ def test_an_empty_or_broken_bundle_is_a_clean_error(tmp_path, content):
     bad.write_bytes(content)
     with pytest.raises(ValueError, match="cannot read the model bundle"):
         load_bundle(bad)
+
+
+@pytest.mark.parametrize("dataflow,k_chunk", [("os", None), ("os", 16), ("ws", None), ("is", None)])
+@pytest.mark.parametrize("placement", ["in_array", "side_unit"])
+def test_shared_pass_prices_equal_each_folds_own_price(dataflow, k_chunk, placement):
+    """The accelerator memoises a recompute pass's MACs and a fold's check MACs by the fold's
+    extents, across passes (functional.accelerator._PassPrices): every fold of a ragged GEMM, asked
+    after the others filled the memo, is priced as mapping.region and the policy price it alone."""
+    from simulator.abft.registry import policy_names
+    from simulator.functional.accelerator import recomputed_macs
+    from simulator.mapping.region import Region, Scope
+    from simulator.mapping.tiling import iter_folds
+
+    chunk = [f"mapping.k_chunk={k_chunk}"] if k_chunk else []
+    hw = load_hw("edge_32x32", ["array.rows=8", "array.cols=8", f"array.dataflow={dataflow}",
+                                f"checksum_unit.placement={placement}", *chunk])  # fmt: skip
+    gemms = [Gemm("b.fc1", "fc1", 51, 37, 70), Gemm("b.qk", "qk", 17, 9, 17, 3)]
+    regions = [Region(Scope.TILE), Region(Scope.GEMM), Region(Scope.ROWS, rows=(0,)), Region(Scope.COLS, cols=(0,)),
+               Region(Scope.LINES, rows=(0,), cols=(0,)), Region(Scope.ELEMENTS, rows=(0, 0), cols=(0, 0))]  # fmt: skip
+    for name in policy_names():
+        for _ in range(2):  # the second accelerator finds every price in the shared memo
+            acc = FunctionalAccelerator(hw, gemms, name)
+            for index, g in enumerate(gemms):
+                s = acc.schedules[index]
+                for fold in iter_folds(s.dataflow, g.m, g.k, g.n, s.rows, s.cols, s.order):
+                    work = acc.policy.check_work(s, fold)
+                    assert acc._check_macs_of(index, fold.index, fold) == work.checksum_macs + work.extra_array_macs
+                    for region in regions:
+                        price = recomputed_macs.__wrapped__(hw, s, fold, region)
+                        assert acc._recompute_pass_macs(index, fold.index, fold, region) == price, (name, fold)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_call_operands_are_the_instances_operands_made_on_demand(shared):
+    """functional.accelerator._CallOperands, the `supplied` operands of one GEMM call: the same keys
+    and GemmOperands as the eager dict (capture's), and an OperandCache reads only what it is asked."""
+    from simulator.config.enums import Datatype
+    from simulator.functional.accelerator import _CallOperands
+    from simulator.mapping.schedule import schedule_gemms
+    from simulator.verify.operand_cache import OperandCache
+
+    hw8 = load_hw("edge_32x32", ["array.rows=8", "array.cols=8"])
+    gemms = [Gemm("a", "fc1", 5, 4, 3), Gemm("b.qk", "qk", 6, 4, 5, count=4)]
+    rng = np.random.default_rng(1)
+    qa = rng.integers(-127, 128, (4, 6, 4)).astype(np.int8)
+    qb = rng.integers(-127, 128, (1 if shared else 4, 4, 5)).astype(np.int8)
+    acc = FunctionalAccelerator(hw8, gemms, capture=True)
+    eager = acc._operands(1, qa, qb, (0.5, 0.25))
+    lazy = _CallOperands(Datatype.INT8, 1, qa, qb, (0.5, 0.25))
+    assert list(lazy) == list(eager) and len(lazy) == 4
+    for key, ops in eager.items():
+        got = lazy[key]
+        assert key in lazy and np.array_equal(got.a, ops.a) and np.array_equal(got.b, ops.b)
+        assert (got.datatype, got.a_scale, got.b_scale) == (ops.datatype, ops.a_scale, ops.b_scale)
+    assert (1, 4) not in lazy and (0, 0) not in lazy and "x" not in lazy
+    with pytest.raises(KeyError):
+        lazy[(1, 4)]
+    asked = []
+
+    class Counting(_CallOperands):
+        def __getitem__(self, key):
+            asked.append(key)
+            return super().__getitem__(key)
+
+    cache = OperandCache(hw8, schedule_gemms(gemms, hw8), 0, Counting(Datatype.INT8, 1, qa, qb, (0.5, 0.25)))
+    assert np.array_equal(cache.operands(1, 2).a, qa[2]) and cache.operands(1, 2) is cache.operands(1, 2)
+    assert cache.operands(0, 0).a.shape == (5, 4) and asked == [(1, 2)]  # GEMM 0: synthetic

@@ -185,3 +185,23 @@ def test_operand_cache_builds_b_from_b_transposed_only_when_asked() -> None:
         assert (ops.a_scale, ops.b_scale) == (want.a_scale, want.b_scale) and ops.a is kernel.a
         assert cache.operands(index, 1) is ops and cache.kernel(index, 1) is kernel
         cache._operands.clear()
+
+
+def test_operand_cache_tokens_name_values_and_memo_computes_each_key_once() -> None:
+    """OperandCache.token: one int per value (equal specs built apart share it, so the policies of a
+    run share their draws), stable per object; memo: compute() once per key, None results included."""
+    from simulator.config.fault_spec import FaultSpec
+    from simulator.config.loader import load_hw
+    from simulator.mapping.schedule import schedule_gemms
+    from simulator.verify.operand_cache import OperandCache
+
+    hw = load_hw("edge_32x32")
+    cache = OperandCache(hw, schedule_gemms([Gemm("g", "fc1", 8, 8, 8)], hw), 0)
+    spec = FaultSpec(ber=1e-6, seed=3)
+    twin, other = spec.model_copy(), spec.model_copy(update={"seed": 4})
+    assert twin is not spec and cache.token(twin) == cache.token(spec) == cache.token(spec)
+    assert cache.token(other) != cache.token(spec)
+    calls: list[int] = []
+    for _ in range(3):
+        assert cache.memo(("x", cache.token(spec)), lambda: calls.append(1)) is None
+    assert len(calls) == 1

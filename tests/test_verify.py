@@ -262,3 +262,27 @@ def test_output_block_shapes_match_check_extents(dataflow, extra):
         folds = fold_table(hw.array.dataflow, gemm.m, gemm.k, gemm.n, hw.array.rows, hw.array.cols, s.order)
         expected = [(e.out_rows, e.out_cols) for e in (check_extents(s, folds.fold(i)) for i in range(len(folds)))]
         assert output_block_shapes(hw.array.dataflow, folds) == expected
+
+
+@pytest.mark.parametrize(("policy", "dataflow", "datatype"),
+                         [("none", "os", "int8"), ("approx_abft", "ws", "int8"), ("abft_correct", "is", "fp16")])  # fmt: skip
+def test_residual_errors_are_each_folds_live_errors_summed_per_output(policy, dataflow, datatype):
+    """FaultVerifier.residual_errors (the folds' element spans, a segment's consecutive ones joined)
+    against the ledger read part by part: every live error of the instance's folds, summed per output
+    in fold order (the same additions, so fp sums are bit-identical)."""
+    hw = small_hw(dataflow, retries=1, datatype=datatype)
+    gemm = Gemm("fc1", "fc1", 23, 18, 21, count=2)
+    verifier, _ = drive(hw, [gemm], policy, FaultSpec(ber=3e-4, seed=6))
+    for instance in range(gemm.count):
+        sums: dict[int, float] = {}
+        for key in sorted(k for k in verifier.ledger.folds if k[:2] == (0, instance)):
+            part = verifier.ledger.folds[key]
+            live = part.alive & (part.delta != 0)
+            codes = (part.grows[live] * gemm.n + part.gcols[live]).tolist()
+            for code, d in zip(codes, part.delta[live].tolist(), strict=True):
+                sums[code] = sums.get(code, 0) + d
+        kept = sorted((c, v) for c, v in sums.items() if v != 0)
+        rows, cols, delta = verifier.residual_errors(0, instance)
+        assert len(kept) > 3
+        assert (rows * gemm.n + cols).tolist() == [c for c, _ in kept]
+        assert np.array_equal(delta, np.array([v for _, v in kept], delta.dtype), equal_nan=True)  # (fp16 flips: NaN)

@@ -209,6 +209,23 @@ def merged_after(first: ChecksumFaults, then: ChecksumFaults) -> ChecksumFaults:
     return ChecksumFaults(first.gemm_index, first.instance, **{c: v[order] for c, v in columns.items()})
 
 
+def word_rates(spec: FaultSpec, geom: CheckGeometry, datatype: Datatype) -> np.ndarray:
+    """The Poisson means (folds x word sites chk_pred / chk_sum / chk_cmp selected) the words' draw of
+    an instance and attempt starts from (what `_sample_words` hands rng.poisson; faults.draw_cache
+    screens the draws they leave empty)."""
+    sites = [s for s in checksum_sites(spec) if s != CHK_ENC]
+    return _word_rates(spec, geom, sites, _word_windows(spec, sites, datatype))
+
+
+def _word_windows(spec: FaultSpec, sites: list[int], datatype: Datatype) -> np.ndarray:
+    return np.array([spec.site_bits(SITE_OF_CODE[s], datatype) for s in sites], np.int64).reshape(len(sites), 2)
+
+
+def _word_rates(spec: FaultSpec, geom: CheckGeometry, sites: list[int], windows: np.ndarray) -> np.ndarray:
+    ops = checksum_operations(geom)
+    return np.stack([ops[s] for s in sites], axis=1) * windows[None, :, 1] * spec.ber
+
+
 def _sample_words(
     spec: FaultSpec, geom: CheckGeometry, datatype: Datatype, gemm_index: int, instance: int, attempt: int
 ) -> ChecksumFaults:
@@ -218,10 +235,8 @@ def _sample_words(
         return ChecksumFaults.empty(gemm_index, instance)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([spec.seed, STREAM_CHECKSUM, gemm_index,
                                                                        instance, attempt])))  # fmt: skip
-    windows = np.array([spec.site_bits(SITE_OF_CODE[s], datatype) for s in sites], np.int64)
-    ops = checksum_operations(geom)
-    rates = np.stack([ops[s] for s in sites], axis=1) * windows[None, :, 1] * spec.ber
-    counts = rng.poisson(rates).astype(np.int64)  # folds x sites
+    windows = _word_windows(spec, sites, datatype)
+    counts = rng.poisson(_word_rates(spec, geom, sites, windows)).astype(np.int64)  # folds x sites
     total = int(counts.sum())
     if total == 0:
         return ChecksumFaults.empty(gemm_index, instance)

@@ -14,23 +14,54 @@ Only draws are kept: the faults' effects depend on the operands, which differ be
 residual error has changed an activation. Fold tables and check geometries are compared by value
 (once per table object), so passes that build their own equal tables share the draws.
 
+Empty draws: at the error rates studied most draws of a small GEMM instance hold no fault, and
+setting up a draw's Generator costs more than drawing. A `FaultDraws` first asks
+kernels.poisson_screen whether the key's Poisson counts are all zero (the same stream, read in one
+numba call, from the Poisson means the sampler itself computes: sampling.transient_rates,
+checksum_faults.word_rates) and returns the empty batch the sampler would return without drawing;
+any other key is drawn by the sampler. It screens only plain random draws (transient kind, ber > 0,
+no explicit faults, no chk_enc stream, every mean < 10), so the screened keys' results are the
+sampler's by construction (tests/test_draw_cache.py compares them key by key).
+
 Memory: every key drawn, empty batches included (about 1 kB each), for as long as the cache lives
 (a trial of a study). A `FaultDraws` pickles empty: a worker process fills its own copy.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from simulator.config.enums import Dataflow, Datatype
+from simulator.config.enums import Dataflow, Datatype, FaultKind, Site
 from simulator.config.fault_spec import FaultSpec
-from simulator.faults.checksum_faults import CheckGeometry, ChecksumFaults, sample_checksum_faults
-from simulator.faults.sampling import FaultBatch, sample_attempt_faults, sample_gemm_faults
+from simulator.faults.checksum_faults import (
+    STREAM_CHECKSUM,
+    CheckGeometry,
+    ChecksumFaults,
+    checksum_sites,
+    sample_checksum_faults,
+    word_rates,
+)
+from simulator.faults.sampling import (
+    STREAM_GEMM,
+    STREAM_RETRY,
+    FaultBatch,
+    pe_windows,
+    sample_attempt_faults,
+    sample_gemm_faults,
+    transient_rates,
+)
+from simulator.kernels.codes import CHK_ENC
+from simulator.kernels.poisson_screen import POISSON_MULT_MAX, empty_draws, entropy_words
 from simulator.mapping.fold_table import FoldTable
 from simulator.workload.gemm import Gemm
+
+# (rates key, rates() -> Poisson means or None when the draw is not screened, the draw's key words,
+# empty() -> the sampler's empty result): what `FaultDraws` needs to skip an empty draw
+Screen = tuple[tuple, Callable[[], np.ndarray | None], tuple[int, ...], Callable[[], Any]]
 
 
 class DirectDraws:
@@ -50,10 +81,12 @@ class DirectDraws:
         folds: FoldTable,
     ) -> FaultBatch:
         """sampling.sample_gemm_faults."""
+        named = (self._named(spec), self._named(gemm), datatype, self._named(folds))
         return self._memoised(
-            ("gemm", self._named(spec), self._named(gemm), gemm_index, instance, dataflow, datatype, rows, cols,
-             self._named(folds)),
+            ("gemm", *named[:2], gemm_index, instance, dataflow, datatype, rows, cols, named[3]),
             lambda: sample_gemm_faults(spec, gemm, gemm_index, instance, dataflow, datatype, rows, cols, folds),
+            (("pe", *named), lambda: _transient_rates(spec, gemm, datatype, folds),
+             (spec.seed, STREAM_GEMM, gemm_index, instance), lambda: FaultBatch.empty(gemm_index, instance)),
         )  # fmt: skip
 
     def attempt_faults(
@@ -70,28 +103,34 @@ class DirectDraws:
         folds: FoldTable,
     ) -> FaultBatch:
         """sampling.sample_attempt_faults."""
+        named = (self._named(spec), self._named(gemm), datatype, self._named(folds))
         return self._memoised(
-            ("attempt", self._named(spec), self._named(gemm), gemm_index, instance, attempt, dataflow, datatype, rows,
-             cols, self._named(folds)),
+            ("attempt", *named[:2], gemm_index, instance, attempt, dataflow, datatype, rows, cols, named[3]),
             lambda: sample_attempt_faults(spec, gemm, gemm_index, instance, attempt, dataflow, datatype, rows, cols,
                                           folds),
+            (("pe", *named), lambda: _transient_rates(spec, gemm, datatype, folds),
+             (spec.seed, STREAM_RETRY, gemm_index, instance, attempt), lambda: FaultBatch.empty(gemm_index, instance)),
         )  # fmt: skip
 
     def checksum_faults(
         self, spec: FaultSpec, geom: CheckGeometry, datatype: Datatype, gemm_index: int, instance: int, attempt: int
     ) -> ChecksumFaults:
         """checksum_faults.sample_checksum_faults."""
+        named = (self._named(spec), self._named(geom), datatype)
         return self._memoised(
-            ("checksum", self._named(spec), self._named(geom), datatype, gemm_index, instance, attempt),
+            ("checksum", *named, gemm_index, instance, attempt),
             lambda: sample_checksum_faults(spec, geom, datatype, gemm_index, instance, attempt),
-        )
+            (("words", *named), lambda: _word_rates(spec, geom, datatype),
+             (spec.seed, STREAM_CHECKSUM, gemm_index, instance, attempt),
+             lambda: ChecksumFaults.empty(gemm_index, instance)),
+        )  # fmt: skip
 
     def _named(self, part: object) -> object:
         """How a key names a spec, GEMM, fold table or check geometry (here: the object itself)."""
         return part
 
-    def _memoised(self, key: tuple, draw: Callable[[], Any]) -> Any:
-        """The draw (a cache looks `key`, what the draw depends on, up first)."""
+    def _memoised(self, key: tuple, draw: Callable[[], Any], screen: Screen) -> Any:
+        """The draw (a cache looks `key`, what the draw depends on, up first, and may `screen` it)."""
         return draw()
 
 
@@ -105,6 +144,8 @@ class FaultDraws(DirectDraws):
         self._tokens: dict[int, tuple[object, int]] = {}
         # a part's value (a spec or GEMM itself; a table's or geometry's bytes) -> its token
         self._by_content: dict[object, int] = {}
+        # rates key (Screen) -> (Poisson means in draw order, exp(-mean) of each), or None: not screened
+        self._rates: dict[tuple, tuple[np.ndarray, np.ndarray] | None] = {}
 
     def __reduce__(self) -> tuple[type[FaultDraws], tuple[()]]:
         return FaultDraws, ()  # a pickled cache travels empty (it is only a memo)
@@ -115,11 +156,19 @@ class FaultDraws(DirectDraws):
         return len(self._memo)
 
     # -- internals ----------------------------------------------------------------------------
-    def _memoised(self, key: tuple, draw: Callable[[], Any]) -> Any:
-        """The draw under `key` (its spec, GEMM, fold table and geometry named by tokens), drawn once."""
+    def _memoised(self, key: tuple, draw: Callable[[], Any], screen: Screen) -> Any:
+        """The draw under `key` (its spec, GEMM, fold table and geometry named by tokens), drawn once;
+        the sampler's empty result without drawing when `screen` finds every Poisson count zero."""
         found = self._memo.get(key)
         if found is None:
-            found = self._memo[key] = draw()
+            rates_key, rates, words, empty = screen
+            if rates_key not in self._rates:
+                self._rates[rates_key] = _with_exp(rates())
+            means = self._rates[rates_key]
+            if means is not None and empty_draws(np.array([entropy_words(words)], np.uint64), *means)[0]:
+                found = self._memo[key] = empty()
+            else:
+                found = self._memo[key] = draw()
         return found
 
     def _named(self, part: object) -> int:
@@ -138,6 +187,40 @@ class FaultDraws(DirectDraws):
         token = self._by_content.setdefault(content, len(self._by_content))
         self._tokens[id(part)] = (part, token)
         return token
+
+
+def _plain_transients(spec: FaultSpec) -> bool:
+    """A spec whose draws are random transients only, each a fresh Poisson draw (no explicit fault)."""
+    return spec.kind is FaultKind.TRANSIENT and spec.ber > 0.0 and not spec.explicit
+
+
+def _transient_rates(spec: FaultSpec, gemm: Gemm, datatype: Datatype, folds: FoldTable) -> np.ndarray | None:
+    """The PE draws' Poisson means, or None where the sampler does not draw them plainly."""
+    if not (_plain_transients(spec) and spec.selects(gemm) and pe_windows(spec, datatype)[0]):
+        return None
+    return transient_rates(spec, datatype, folds)
+
+
+def _word_rates(spec: FaultSpec, geom: CheckGeometry, datatype: Datatype) -> np.ndarray | None:
+    """The checksum words' Poisson means, or None where the sampler does not draw them plainly (no word
+    site; the encoders' stream follows the words' when chk_enc is selected)."""
+    sites = checksum_sites(spec)
+    if not (_plain_transients(spec) and Site.CHK_ENC not in spec.sites and [s for s in sites if s != CHK_ENC]):
+        return None
+    return word_rates(spec, geom, datatype)
+
+
+def _with_exp(rates: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(means in the order numpy draws them, exp(-mean) by the C library's exp, as numpy's sampler
+    computes it), or None when a mean is not screened (>= POISSON_MULT_MAX: numpy draws it another way)."""
+    if rates is None:
+        return None
+    flat = np.ascontiguousarray(rates, np.float64).ravel()
+    if flat.size and not float(flat.max()) < POISSON_MULT_MAX:
+        return None
+    values, inverse = np.unique(flat, return_inverse=True)
+    exp_neg = np.array([math.exp(-v) for v in values.tolist()], np.float64)[inverse]
+    return flat, exp_neg
 
 
 def _content(*parts: object) -> bytes:

@@ -42,7 +42,7 @@ from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable, fold_table
 from simulator.workload.gemm import Gemm
 
-_STREAM_GEMM, _STREAM_RETRY, _STREAM_PERMANENT = 1, 2, 3
+STREAM_GEMM, STREAM_RETRY, _STREAM_PERMANENT = 1, 2, 3  # the keys' second word (module doc)
 _COLUMNS = ("fold_index", "attempt", "ordinal", "row", "col", "cycle", "site", "bit", "mode")
 
 
@@ -187,6 +187,20 @@ def _pe_windows(
     return sites, windows, codes
 
 
+def transient_rates(spec: FaultSpec, datatype: Datatype, folds: FoldTable) -> np.ndarray:
+    """The Poisson means (folds x PE sites) an instance's transient draw of every fold starts from,
+    attempt 0 or a recomputation (what `_draw_transients` hands rng.poisson; faults.draw_cache
+    screens the draws they leave empty)."""
+    _, windows, _ = pe_windows(spec, datatype)
+    t = folds.table
+    return _rates(t[:, T_RU] * t[:, T_CU] * t[:, T_TT], windows, spec.ber)
+
+
+def _rates(active_macs: np.ndarray, windows: np.ndarray, ber: float) -> np.ndarray:
+    """Poisson mean per (fold, site): the fold's active MACs x the site's exposed bits x ber."""
+    return active_macs.astype(np.float64)[:, None] * windows[None, :, 1] * ber
+
+
 def _draw_transients(
     rng: np.random.Generator,
     spec: FaultSpec,
@@ -206,8 +220,7 @@ def _draw_transients(
         return FaultBatch.empty(gemm_index, instance)
     drawn = folds.table[fold_ids]  # one gather; the columns below are views of it
     ru, cu, steps = drawn[:, T_RU], drawn[:, T_CU], drawn[:, T_TT]
-    macs = (ru * cu * steps).astype(np.float64)
-    counts = rng.poisson(macs[:, None] * windows[None, :, 1] * spec.ber).astype(np.int64)  # folds x sites
+    counts = rng.poisson(_rates(ru * cu * steps, windows, spec.ber)).astype(np.int64)  # folds x sites
     per_slot = counts.ravel()
     total = int(per_slot.sum())
     if total == 0:
@@ -263,7 +276,7 @@ def sample_gemm_faults(
     batch = FaultBatch.empty(gemm_index, instance)
     if spec.kind is FaultKind.TRANSIENT and spec.ber > 0.0:
         folds = folds if folds is not None else fold_table(dataflow, gemm.m, gemm.k, gemm.n, rows, cols)
-        rng = _generator(spec.seed, _STREAM_GEMM, gemm_index, instance)
+        rng = _generator(spec.seed, STREAM_GEMM, gemm_index, instance)
         fold_ids = np.arange(len(folds), dtype=np.int64)
         batch = _draw_transients(rng, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, 0)
     return _with_explicit(batch, spec, gemm.name, instance)
@@ -349,7 +362,7 @@ def sample_attempt_faults(
     if spec.kind is not FaultKind.TRANSIENT or spec.ber == 0.0 or not spec.selects(gemm):
         return FaultBatch.empty(gemm_index, instance)
     folds = folds if folds is not None else fold_table(dataflow, gemm.m, gemm.k, gemm.n, rows, cols)
-    rng = _generator(spec.seed, _STREAM_RETRY, gemm_index, instance, attempt)
+    rng = _generator(spec.seed, STREAM_RETRY, gemm_index, instance, attempt)
     fold_ids = np.arange(len(folds), dtype=np.int64)
     return _draw_transients(rng, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, attempt)
 

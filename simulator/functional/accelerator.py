@@ -24,13 +24,21 @@ check-block size chosen for each GEMM.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator.abft.policies import PolicyContext
-from simulator.abft.protocol import CheckWork
+from simulator.abft.policies import (
+    ApproxAbft,
+    ClassicalAbft,
+    CorrectingAbft,
+    DetectOnly,
+    DualModular,
+    PolicyBase,
+    PolicyContext,
+)
+from simulator.abft.protocol import CheckWork, Policy
 from simulator.abft.registry import make_policy
 from simulator.config.abft_options import AbftConfig
 from simulator.config.enums import Datatype
@@ -51,11 +59,16 @@ from simulator.workload.gemm import Gemm
 INT8_MAX = 127
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 FLOAT32_EXACT_INT = 2**24  # float32 holds every integer of magnitude <= 2^24 exactly
+BLAS_SINGLE_THREAD_MNK = 4 * 65536  # OpenBLAS runs a GEMM of at most this many multiply-adds on one thread
 
 
 def quantise_static(x: np.ndarray, scale: float) -> np.ndarray:
-    """int8 codes of x for a fixed per-tensor scale (symmetric, saturating)."""
-    return np.clip(np.rint(np.asarray(x, np.float64) / scale), -INT8_MAX, INT8_MAX).astype(np.int8)
+    """int8 codes of x for a fixed per-tensor scale (symmetric, saturating): rint(x / scale) in float64,
+    clipped to +-127 (one float64 temporary, rounded and clipped in place)."""
+    q = np.divide(x, scale, dtype=np.float64)
+    np.rint(q, out=q)
+    np.clip(q, -INT8_MAX, INT8_MAX, out=q)
+    return q.astype(np.int8)
 
 
 def wrap_int32(x: np.ndarray) -> np.ndarray:
@@ -73,7 +86,24 @@ def exact_int_matmul(qa: np.ndarray, qb: np.ndarray) -> np.ndarray:
     whatever the summation order; float64 otherwise (exact below 2^53, DESIGN.md section 4)."""
     bound = qa.shape[-1] * _magnitude(qa.dtype) * _magnitude(qb.dtype)
     work = np.float32 if bound <= FLOAT32_EXACT_INT else np.float64
-    return np.matmul(qa.astype(work), qb.astype(work)).astype(np.int64)
+    a, b = qa.astype(work), qb.astype(work)
+    if a.ndim == 3 and b.ndim == 3 and b.shape[0] == 1:  # one B for every instance: one (count M) x K GEMM
+        return _single_thread_gemm(a.reshape(-1, a.shape[-1]), b[0]).reshape(*a.shape[:-1], b.shape[-1])
+    return np.matmul(a, b).astype(np.int64)
+
+
+def _single_thread_gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b (2-D, exact integers in the float dtype) as int64, in row blocks of at most
+    BLAS_SINGLE_THREAD_MNK multiply-adds each. Why: OpenBLAS runs a larger GEMM on its thread pool,
+    whose threads then spin-wait for more work while this process goes on in Python; on a shared
+    machine that roughly doubled an accuracy study's CPU time. Blocks below OpenBLAS's threading
+    threshold stay on the calling thread; the products are exact, so blocking changes no value."""
+    k, n = b.shape
+    step = max(1, BLAS_SINGLE_THREAD_MNK // max(1, k * n))
+    out = np.empty((a.shape[0], n), np.int64)
+    for lo in range(0, a.shape[0], step):
+        out[lo : lo + step] = np.matmul(a[lo : lo + step], b)
+    return out
 
 
 def _magnitude(dtype: np.dtype) -> int:
@@ -128,13 +158,10 @@ class FunctionalAccelerator:
         self.faults = faults if faults is not None and faults.injects else None
         self.stats = AcceleratorStats()
         self._check_macs: dict[int, int] = {}
-        # (GEMM index, fold) -> its Fold, and (GEMM index, fold, region) -> (recomputed MACs, check
-        # MACs) of a recompute pass: every instance and every call of a GEMM shares them (a key of
-        # plain ints and a Region hashes far faster than recomputed_macs' (hw, schedule, ...) key)
-        self._folds: dict[tuple[int, int], Fold] = {}
-        self._pass_macs: dict[tuple[int, int, Region], tuple[int, int]] = {}
-        # (GEMM index, fold) -> the fold's check MACs: a pass's check does not depend on its region
-        self._fold_check_macs: dict[tuple[int, int], int] = {}
+        # folds, recompute-pass MACs and fold check MACs, shared by every instance, call and pass of
+        # a study on these GEMMs and this array (_PassPrices)
+        self._prices = _pass_prices(self.gemms, hw)
+        self._check_of, self._check_by_shape = self._prices.checks_of(self.policy)
 
     @property
     def datatype(self) -> Datatype:
@@ -206,7 +233,7 @@ class FunctionalAccelerator:
         """Add the errors the faults of GEMM `index` leave after the policy's recovery to c (in place)."""
         g, hw, pol = self.gemms[index], self.hw, self.policy
         assert self.faults is not None
-        supplied = self._operands(index, qa, qb, scales)
+        supplied = _CallOperands(self.datatype, index, qa, qb, scales)
         verifier = make_verifier(
             pol,
             hw,
@@ -218,15 +245,24 @@ class FunctionalAccelerator:
         )
         folds = verifier.operands.folds(index)
         flagged = sorted(verifier.flagged_folds(index))
+        recomputed = passes = check_macs = 0  # (integer sums: the order they are added in does not matter)
         for instance, f in flagged:  # the retry loop ran in the verifier; price the passes it asked for
             fold = self._fold(index, f, folds)
-            for decision in verifier.attempts(index, instance, fold).decisions[:-1]:
+            decisions = verifier.attempts(index, instance, fold).decisions
+            if len(decisions) < 2:  # accepted (or corrected) at once: no recompute pass
+                continue
+            check = self._check_macs_of(index, f, fold)
+            for decision in decisions[:-1]:
                 assert decision.region is not None
-                macs, check = self._recompute_pass_macs(index, f, fold, decision.region)
-                self.stats.recomputed_macs += macs
-                self.stats.recomputed_macs_by_kind[g.kind] = self.stats.recomputed_macs_by_kind.get(g.kind, 0) + macs
-                self.stats.recompute_passes += 1
-                self.stats.check_macs += check
+                recomputed += self._recompute_pass_macs(index, f, fold, decision.region)
+                passes += 1
+                check_macs += check
+        if passes:
+            st = self.stats
+            st.recomputed_macs += recomputed
+            st.recomputed_macs_by_kind[g.kind] = st.recomputed_macs_by_kind.get(g.kind, 0) + recomputed
+            st.recompute_passes += passes
+            st.check_macs += check_macs
         for instance in sorted(
             {inst for inst, _ in flagged} | verifier.sram.instances(index) | verifier.output_path.instances(index)
         ):
@@ -236,28 +272,31 @@ class FunctionalAccelerator:
         self.stats.outcomes += verifier.outcomes()
 
     def _fold(self, index: int, f: int, folds: FoldTable) -> Fold:
-        """Fold `f` of GEMM `index` from its fold table (instances and calls share their folds)."""
+        """Fold `f` of GEMM `index` from its fold table (instances, calls and passes share their folds)."""
         key = (index, f)
-        fold = self._folds.get(key)
+        fold = self._prices.folds.get(key)
         if fold is None:
-            fold = self._folds[key] = folds.fold(f)
+            fold = self._prices.folds[key] = folds.fold(f)
         return fold
 
-    def _recompute_pass_macs(self, index: int, f: int, fold: Fold, region: Region) -> tuple[int, int]:
-        """(recomputed MACs, check MACs) of one recompute pass over `region` of fold `f` of GEMM `index`."""
-        key = (index, f, region)
-        found = self._pass_macs.get(key)
-        if found is None:
-            found = (recomputed_macs(self.hw, self.schedules[index], fold, region), self._check_macs_of(index, f, fold))
-            self._pass_macs[key] = found
+    def _recompute_pass_macs(self, index: int, f: int, fold: Fold, region: Region) -> int:
+        """Recomputed MACs of one recompute pass over `region` of fold `f` of GEMM `index`: memoised
+        by the fold's extents (what mapping.region's price reads of a fold; folds of one shape share it)."""
+        key = (index, fold.rows_used, fold.cols_used, fold.temporal, fold.t0 > 0, region)
+        found = self._prices.macs.get(key)
+        if found is None:  # (the memo here keeps the price: recomputed_macs' own cache would hash hw)
+            found = self._prices.macs[key] = recomputed_macs.__wrapped__(self.hw, self.schedules[index], fold, region)
         return found
 
     def _check_macs_of(self, index: int, f: int, fold: Fold) -> int:
-        """MACs of the check of fold `f` of GEMM `index` (the same for every pass over it, whatever its region)."""
-        key = (index, f)
-        found = self._fold_check_macs.get(key)
+        """MACs of the check of fold `f` of GEMM `index` (the same for every pass over it, whatever its
+        region); memoised by the fold's extents for the bundled policies (_PassPrices.checks_of)."""
+        key = (
+            (index, fold.rows_used, fold.cols_used, fold.temporal, fold.t0 > 0) if self._check_by_shape else (index, f)
+        )
+        found = self._check_of.get(key)
         if found is None:
-            found = self._fold_check_macs[key] = _macs(self.policy.check_work(self.schedules[index], fold))
+            found = self._check_of[key] = _macs(self.policy.check_work(self.schedules[index], fold))
         return found
 
 
@@ -269,11 +308,77 @@ def recomputed_macs(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -
     return price_region(hw, s, fold, resolve_region(hw, s, fold, region)).counts.recomputed_macs
 
 
+# the bundled policies (abft.policies): their check MACs are functions of a fold's extents
+_SHAPE_PRICED = frozenset({PolicyBase, DetectOnly, ClassicalAbft, CorrectingAbft, ApproxAbft, DualModular})
+
+
+class _PassPrices:
+    """What pricing a pass's recovery looks up, shared by every pass on one GEMM list and array
+    (`_pass_prices`): a study's or calibration's passes flag mostly folds of the same few shapes
+    again and again. Every memo maps frozen values to what a pure function of them returns, so
+    sharing cannot change a result:
+
+    * `folds`: (GEMM index, fold index) -> its Fold (the fold table's);
+    * `macs`: (GEMM index, rows used, cols used, temporal steps, a later K chunk, region) -> the
+      recomputed MACs of one pass (recomputed_macs reads no more of a fold than that);
+    * `checks_of(policy)`: the fold's check MACs, per (policy class, check_key of every GEMM): what
+      the Policy protocol lets check_work depend on besides the fold and the schedule (every policy
+      here is made with the hardware's checksum placement). A fold is named by its GEMM index and
+      extents (as in `macs`) for the bundled policies, whose check MACs (abft.check_cost) read no
+      more of a fold than its extents (an in_array check's edge spill costs cycles, not MACs);
+      by its GEMM index and fold index for any other policy (its check may depend on where the
+      fold lies)."""
+
+    def __init__(self, schedules: tuple[GemmSchedule, ...]) -> None:
+        self.schedules = schedules
+        self.folds: dict[tuple[int, int], Fold] = {}
+        self.macs: dict[tuple[int, int, int, int, bool, Region], int] = {}
+        self._checks: dict[tuple, dict[tuple, int]] = {}
+
+    def checks_of(self, policy: Policy) -> tuple[dict[tuple, int], bool]:
+        """The check-MACs memo of `policy`, and whether it names folds by their extents."""
+        key = (type(policy), tuple(policy.check_key(s) for s in self.schedules))
+        return self._checks.setdefault(key, {}), type(policy) in _SHAPE_PRICED
+
+
+@functools.lru_cache(maxsize=16)
+def _pass_prices(gemms: tuple[Gemm, ...], hw: HwConfig) -> _PassPrices:
+    """The pass prices of every pass on these GEMMs and this array (as `_schedules`, once per pair)."""
+    return _PassPrices(_schedules(gemms, hw))
+
+
 @functools.lru_cache(maxsize=16)
 def _schedules(gemms: tuple[Gemm, ...], hw: HwConfig) -> tuple[GemmSchedule, ...]:
     """mapping.schedule_gemms, once per (GEMM list, hardware): every pass of a study or calibration
     runs the same GEMMs on the same array (schedules are frozen values, so passes share them)."""
     return tuple(schedule_gemms(gemms, hw))
+
+
+class _CallOperands(Mapping[tuple[int, int], GemmOperands]):
+    """Every instance's operands of one call of GEMM `index`, as OperandCache's `supplied`: each
+    GemmOperands (views of the call's arrays) made when the verifier asks for it, not all of them
+    up front (a call of an attention GEMM has one instance per image and head; most hold no fault)."""
+
+    def __init__(
+        self, datatype: Datatype, index: int, qa: np.ndarray, qb: np.ndarray, scales: tuple[float, float]
+    ) -> None:
+        self.datatype, self.index, self.qa, self.qb, self.scales = datatype, index, qa, qb, scales
+        self.count, self.shared = qa.shape[0], qb.shape[0] == 1
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, tuple) and len(key) == 2 and key[0] == self.index and 0 <= key[1] < self.count
+
+    def __getitem__(self, key: tuple[int, int]) -> GemmOperands:
+        if key not in self:
+            raise KeyError(key)
+        i = key[1]
+        return GemmOperands(self.datatype, self.qa[i], self.qb[0 if self.shared else i], *self.scales)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return ((self.index, i) for i in range(self.count))
+
+    def __len__(self) -> int:
+        return self.count
 
 
 def _macs(work: CheckWork) -> int:

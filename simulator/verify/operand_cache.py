@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,8 @@ from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold, fold_operands
 from simulator.verify.writeback import WriteBack
 
+_MISSING = object()  # `memo`'s marker of a key not computed yet (None is a result like any other)
+
 
 class OperandCache:
     """Everything a run derives from the operands, once per (GEMM, instance); `memo` keeps
@@ -37,29 +39,49 @@ class OperandCache:
         hw: HwConfig,
         schedules: Sequence[GemmSchedule],
         seed: int,
-        supplied: dict[tuple[int, int], GemmOperands] | None = None,
+        supplied: Mapping[tuple[int, int], GemmOperands] | None = None,
     ) -> None:
-        """`supplied` maps (gemm_index, instance) to real operands (e.g. captured from a model);
-        every other GEMM instance gets seeded synthetic operands."""
+        """`supplied` maps (gemm_index, instance) to real operands (e.g. captured from a model; read
+        only for the instances asked for, so a mapping may make them on demand); every other GEMM
+        instance gets seeded synthetic operands."""
         self.hw, self.schedules, self.seed = hw, schedules, seed
-        self._operands: dict[tuple[int, int], GemmOperands] = dict(supplied or {})
+        self._supplied: Mapping[tuple[int, int], GemmOperands] = supplied if supplied is not None else {}
+        self._operands: dict[tuple[int, int], GemmOperands] = {}  # those asked for (supplied or synthetic)
         self._kernel: dict[tuple[int, int], KernelOperands] = {}
         self._int8: dict[tuple[int, int], Int8TransposedOperands] = {}
         self._folds: dict[int, FoldTable] = {}
         self._scale: dict[tuple[int, int], float] = {}
         self._fro: dict[int, float] = {}
         self._memo: dict[tuple, Any] = {}
+        # id of a key part (a fault spec) -> (the part, kept alive so its id stays its own; its token)
+        self._tokens: dict[int, tuple[object, int]] = {}
+        self._by_value: dict[object, int] = {}  # a part's value -> its token
 
     def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
         """`compute()` once per key for the whole run."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
+        found = self._memo.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._memo[key] = compute()
+        return found
+
+    def token(self, part: object) -> int:
+        """A small int naming `part`'s value in `memo` keys, looked up by identity: a key of ints hashes
+        cheaply, where a frozen pydantic spec hashes every field on every lookup (a run asks ~10^5
+        times). Equal values get equal tokens (the policies of a run build equal specs of their own,
+        e.g. DMR's second copy, and share their draws), each object hashed once."""
+        known = self._tokens.get(id(part))
+        if known is not None and known[0] is part:
+            return known[1]
+        token = self._by_value.setdefault(part, len(self._by_value))
+        self._tokens[id(part)] = (part, token)
+        return token
 
     def operands(self, gemm_index: int, instance: int) -> GemmOperands:
         key = (gemm_index, instance)
         if key not in self._operands:
-            if self._synthetic_int8(key):
+            if key in self._supplied:
+                self._operands[key] = self._supplied[key]
+            elif self._synthetic_int8(key):
                 self._operands[key] = self._transposed(key).gemm_operands()
             else:
                 gemm = self.schedules[gemm_index].gemm
@@ -80,7 +102,7 @@ class OperandCache:
 
     def _synthetic_int8(self, key: tuple[int, int]) -> bool:
         """Whether the instance's operands are synthetic int8 (generated as A and B^T)."""
-        return self.hw.array.datatype is Datatype.INT8 and key not in self._operands
+        return self.hw.array.datatype is Datatype.INT8 and key not in self._operands and key not in self._supplied
 
     def _transposed(self, key: tuple[int, int]) -> Int8TransposedOperands:
         """The synthetic int8 A and B^T of an instance (faults.operands.synthetic_int8_transposed)."""

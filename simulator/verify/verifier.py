@@ -61,7 +61,7 @@ from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.verify.checksum_checks import ChecksumLog, ChecksumVerdicts, checked_blocks
 from simulator.verify.fates import FATES, UNRECOVERABLE, Fates, classify
-from simulator.verify.ledger import FaultLedger, FoldErrors, LedgerTable, segment_runs
+from simulator.verify.ledger import ElementSpan, FaultLedger, FoldErrors, LedgerTable, segment_runs
 from simulator.verify.operand_cache import OperandCache
 from simulator.verify.outcomes import Outcomes
 from simulator.verify.output_effects import OutputPathInjector
@@ -70,6 +70,7 @@ from simulator.verify.sram_effects import SramInjector
 
 _DUPLICATE_STREAM = 5  # SeedSequence stream of DMR's second copy (faults.sampling uses 1-4)
 _WHOLE_TILE = Region(Scope.TILE)  # attempt 0 computes every fold whole
+_SPAN_COLUMNS = ("grows", "gcols", "delta", "alive")  # what residual_errors reads of an element span
 _BATCHED_CHECK_FOLDS = 8  # from this many exact folds in a check round on, one kernel call checks them all
 Drawn = tuple[FaultBatch, EffectBatch | None]
 
@@ -199,9 +200,9 @@ class FaultVerifier:
         n = self.schedules[gemm_index].gemm.n
         parts = []
         if states:  # the folds' errors in fold order (where the ledger keeps them), masked once
-            spans = [s.element_span() for s in states]
+            spans = _joined_spans([s.element_span() for s in states])
             grows, gcols, delta, alive = (np.concatenate([getattr(e, c)[e.lo : e.hi] for e in spans])
-                                          for c in ("grows", "gcols", "delta", "alive"))  # fmt: skip
+                                          for c in _SPAN_COLUMNS)  # fmt: skip
             live = alive & (delta != 0)
             parts.append((grows[live] * n + gcols[live], delta[live]))
         parts += self.sram.live_errors(gemm_index, instance, n)  # SRAM upsets (verify.sram_effects)
@@ -288,7 +289,7 @@ class FaultVerifier:
         datatype = self.hw.array.datatype
         name = self.schedules[gemm_index].gemm.name  # the random draw, then the spec's explicit words
         return self.operands.memo(
-            ("checksum", self.spec, block, gemm_index, instance, attempt),
+            ("checksum", self.operands.token(self.spec), block, gemm_index, instance, attempt),
             lambda: with_explicit_checksum(
                 self.draws.checksum_faults(self.spec, geom, datatype, gemm_index, instance, attempt),
                 self.spec,
@@ -370,7 +371,7 @@ class FaultVerifier:
                 batch = batch.select(np.argsort(batch.fold_index, kind="stable"))
             return batch, (self._resolve(gemm_index, instance, batch) if len(batch) else None)
 
-        return self.operands.memo(("first_pass", spec, permanent, gemm_index, instance), draw)
+        return self.operands.memo(("first_pass", self.operands.token(spec), permanent, gemm_index, instance), draw)
 
     def _resolve(self, gemm_index: int, instance: int, batch: FaultBatch) -> EffectBatch:
         arr = self.hw.array
@@ -508,7 +509,7 @@ class FaultVerifier:
             return self.draws.attempt_faults(spec, s.gemm, gemm_index, instance, attempt, arr.dataflow,
                                              arr.datatype, arr.rows, arr.cols, folds)  # fmt: skip
 
-        whole = self.operands.memo(("attempt", spec, gemm_index, instance, attempt), draw)
+        whole = self.operands.memo(("attempt", self.operands.token(spec), gemm_index, instance, attempt), draw)
         ids = np.array(sorted(regions), np.int64)
         if all(r.whole_fold for r in regions.values()):  # every slot of each fold is used
             rerun = np.zeros(len(folds), bool)
@@ -688,6 +689,20 @@ def _exact_check(state: FoldErrors) -> tuple[tuple[BlockDeviation, ...], np.ndar
     if not live:
         return (), None
     return (BlockDeviation.with_flags(0, 0, rsd, csd, np.zeros(n_rows), np.zeros(n_cols), rows, cols),), detected
+
+
+def _joined_spans(spans: list[ElementSpan]) -> list[ElementSpan]:
+    """Consecutive element spans of one segment that follow each other (a pass's folds, in fold
+    order) joined into one span: the same elements in the same order, one slice instead of one
+    per fold to concatenate (a large GEMM instance has thousands)."""
+    joined: list[ElementSpan] = []
+    for e in spans:
+        last = joined[-1] if joined else None
+        if last is not None and last.hi == e.lo and all(getattr(last, c) is getattr(e, c) for c in _SPAN_COLUMNS):
+            joined[-1] = last._replace(hi=e.hi)
+        else:
+            joined.append(e)
+    return joined
 
 
 def _fold_runs(fold_index: np.ndarray) -> list[tuple[int, int, int]]:
