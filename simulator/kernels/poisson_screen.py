@@ -14,6 +14,14 @@ nonzero count. The caller gives exp(-lam) (computed with math.exp, the C library
 sampler calls) and does not screen rates >= 10 (numpy draws those another way).
 
 `empty_draws_reference` is the plain twin: numpy's own Generator per key (the oracle of the tests).
+
+Sources of the algorithms (written here from their descriptions, not copied): M. E. O'Neill, "PCG: A
+Family of Simple Fast Space-Efficient Statistically Good Algorithms for Random Number Generation"
+(HMC-CS-2014-0905, 2014) for the 128-bit LCG and its XSL-RR output; numpy's `SeedSequence` (NEP 19
+and numpy.random.bit_generator's documentation; after O'Neill's `seed_seq_fe` mixing) for the key
+hashing, whose streams numpy keeps stable across releases; Knuth, TAOCP vol. 2, 3.4.1 for the
+multiplication method of Poisson sampling. If numpy ever changed one of them, tests/test_poisson_screen.py
+(which compares with numpy's own Generator) fails.
 """
 
 from __future__ import annotations
