@@ -14,7 +14,9 @@ Measured (issue 11, 2 shared cores, load 3 to 6): 8.63 s vs 32.19 s CPU for a ch
 main fed663c, trees alternating, load under 2: 9.05 s vs 34.5 s (b813a50, 3.8x) and 11.6 s (main,
 1.29x). Earlier: 10.4 s vs 31.4 s (3.0x) before the verifier's column-store ledger and check kernels.
 Third round (final code, `--repeat 2`, idle machine): 7.75 s vs 58.05 s for b813a50 (7.49x, 57,900 faults
-per CPU-second; this machine is slower than the earlier figures'; 9.42 s vs 55.61 s with CI running). Before it,
+per CPU-second; this machine is slower than the earlier figures'; 9.42 s vs 55.61 s with CI running). Fourth
+round (both trees warm with cached bytecode, alternating, idle): 7.08 s vs 57.30 s (8.09x, 63,330 faults per
+CPU-second), and 7.22 s vs 50.64 s (7.01x) in the next invocation. Before the third round,
 what bounded it
 (cProfile, 19.7 s profiled): the SimPy model's own work ~7.7 s (~91,000 verdict events, ~67,000
 recompute passes), the verifier's retry rounds 6.0 s (fault draws, effect resolution and operand
