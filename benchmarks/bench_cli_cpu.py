@@ -20,7 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 HERE = Path(__file__).resolve().parent.parent
 DEFAULT = ["accuracy", "--set", "array.rows=8", "--set", "array.cols=8", "--ber", "1e-6", "--trials", "2"]
@@ -45,6 +47,24 @@ def run_once(tree: Path, args: list[str], cache_dir: str) -> tuple[float, float]
     return cpu, wall
 
 
+R = TypeVar("R")
+
+
+def alternating_runs(trees: dict[str, Path], repeat: int, once: Callable[[Path, str], R]) -> dict[str, list[R]]:
+    """`once(tree, cache_dir)` per tree: one warm-up run (it compiles and caches the numba kernels and the
+    bytecode in the tree's own temporary folder), then `repeat` runs alternating between the trees, so
+    that a change of load hits both alike (also bench_faulty_run's)."""
+    runs: dict[str, list[R]] = {name: [] for name in trees}
+    with tempfile.TemporaryDirectory() as tmp:
+        caches = {name: str(Path(tmp) / str(i)) for i, name in enumerate(trees)}
+        for name, tree in trees.items():
+            once(tree, caches[name])
+        for _ in range(repeat):
+            for name, tree in trees.items():
+                runs[name].append(once(tree, caches[name]))
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, required=True, help="another checkout (e.g. main)")
@@ -53,14 +73,7 @@ def main() -> None:
     ns = parser.parse_args()
     args = ns.args or DEFAULT
     trees = {"baseline": ns.baseline.resolve(), "this tree": HERE}
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in trees}
-    with tempfile.TemporaryDirectory() as base_cache, tempfile.TemporaryDirectory() as own_cache:
-        caches = {"baseline": base_cache, "this tree": own_cache}
-        for name, tree in trees.items():
-            run_once(tree, args, caches[name])  # compile and cache the numba kernels and the bytecode
-        for _ in range(ns.repeat):  # alternating, so that a change of load hits both trees alike
-            for name, tree in trees.items():
-                runs[name].append(run_once(tree, args, caches[name]))
+    runs = alternating_runs(trees, ns.repeat, lambda tree, cache: run_once(tree, args, cache))
     cpu = {}
     for name, tree in trees.items():
         cpu[name] = statistics.median(r[0] for r in runs[name])

@@ -28,10 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 from pathlib import Path
 
-from bench_cli_cpu import run_child  # this folder's child-CPU measurement
+from bench_cli_cpu import alternating_runs, run_child  # this folder's child-CPU measurement
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -51,14 +50,7 @@ def main() -> None:
     ns = parser.parse_args()
     args = ns.extra or ["--ber", "1e-7", "--policy", "abft"]
     trees = {"baseline": ns.baseline.resolve(), "this tree": HERE}
-    runs: dict[str, list[tuple[float, float, int]]] = {name: [] for name in trees}
-    with tempfile.TemporaryDirectory() as base_cache, tempfile.TemporaryDirectory() as own_cache:
-        caches = {"baseline": base_cache, "this tree": own_cache}
-        for name, tree in trees.items():
-            run_once(tree, args, caches[name])  # compile and cache the numba kernels and the bytecode
-        for _ in range(ns.repeat):  # alternating, so that a change of load hits both trees alike
-            for name, tree in trees.items():
-                runs[name].append(run_once(tree, args, caches[name]))
+    runs = alternating_runs(trees, ns.repeat, lambda tree, cache: run_once(tree, args, cache))
     results = {}
     for name, tree in trees.items():
         cpu = statistics.median(r[0] for r in runs[name])

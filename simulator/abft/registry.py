@@ -15,9 +15,11 @@ from simulator.abft.policies import (
 )
 from simulator.abft.protocol import Policy
 
-POLICIES: dict[str, type[PolicyBase]] = {
-    cls.name: cls for cls in (PolicyBase, DetectOnly, ClassicalAbft, CorrectingAbft, ApproxAbft, DualModular)
-}
+# the policies that ship with abftsim (abft.policies), in registry order
+BUNDLED_POLICIES: tuple[type[PolicyBase], ...] = (
+    PolicyBase, DetectOnly, ClassicalAbft, CorrectingAbft, ApproxAbft, DualModular,
+)  # fmt: skip
+POLICIES: dict[str, type[PolicyBase]] = {cls.name: cls for cls in BUNDLED_POLICIES}
 
 
 def policy_names() -> list[str]:

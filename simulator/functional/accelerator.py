@@ -29,17 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulator.abft.policies import (
-    ApproxAbft,
-    ClassicalAbft,
-    CorrectingAbft,
-    DetectOnly,
-    DualModular,
-    PolicyBase,
-    PolicyContext,
-)
+from simulator.abft.policies import PolicyContext
 from simulator.abft.protocol import CheckWork, Policy
-from simulator.abft.registry import make_policy
+from simulator.abft.registry import BUNDLED_POLICIES, make_policy
 from simulator.config.abft_options import AbftConfig
 from simulator.config.enums import Datatype
 from simulator.config.fault_spec import FaultSpec
@@ -309,7 +301,7 @@ def recomputed_macs(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -
 
 
 # the bundled policies (abft.policies): their check MACs are functions of a fold's extents
-_SHAPE_PRICED = frozenset({PolicyBase, DetectOnly, ClassicalAbft, CorrectingAbft, ApproxAbft, DualModular})
+_SHAPE_PRICED = frozenset(BUNDLED_POLICIES)
 
 
 class _PassPrices:
