@@ -11,7 +11,7 @@ from simulator.config.loader import load_hw
 from simulator.faults.effects import kernel_operands, resolve_gemm_faults
 from simulator.faults.sampling import sample_gemm_faults
 from simulator.functional.accelerator import FunctionalAccelerator, exact_int_matmul, quantise_static, wrap_int32
-from simulator.functional.bundle import bundled_path, load_bundle
+from simulator.functional.bundle import bundled_path, load_bundle, load_images
 from simulator.functional.inference import evaluate, float_accuracy
 from simulator.functional.vit import forward, predictions
 from simulator.kernels.codes import P_GEMM_COL, P_GEMM_ROW
@@ -245,6 +245,9 @@ def test_an_empty_or_broken_bundle_is_a_clean_error(tmp_path, content):
     bad.write_bytes(content)
     with pytest.raises(ValueError, match="cannot read the model bundle"):
         load_bundle(bad)
+    # the same for a user data set (`accuracy --data empty`, found by the CLI fuzz)
+    with pytest.raises(ValueError, match="cannot read images and labels"):
+        load_images(bad)
 
 
 @pytest.mark.parametrize("dataflow,k_chunk", [("os", None), ("os", 16), ("ws", None), ("is", None)])

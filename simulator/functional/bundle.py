@@ -110,7 +110,7 @@ def load_images(path: str | Path, name: str = "data") -> Split:
     try:
         with np.load(file, allow_pickle=False) as data:
             images, labels = data["images"], data["labels"]
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # EOFError: an empty file
         raise ValueError(f"{file}: cannot read images and labels: {exc}") from None
     if not np.issubdtype(images.dtype, np.floating) or images.ndim != 4:
         raise ValueError(f"{file}: images must be float N x C x H x W model inputs, got {images.dtype} {images.shape}")
