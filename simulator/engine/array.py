@@ -159,12 +159,8 @@ class Sequencer:
         if dma is not None:
             dma.issued_fold(ordinal, start, p)
         self.issued = ordinal + 1
-        if not seg.flagged:  # final at its check: `finalize`, inline (every fold)
-            if checked > self.layer_final:
-                self.layer_final = checked
-            if cost.store_bytes and self.channel is not None:
-                tag = (seg.layer, seg.instance, seg.first_fold + k) if records is not None else None
-                self.channel.post_store(checked, ordinal, cost.store_bytes, cost.spills_psum, tag, seg.layer)
+        if not seg.flagged:
+            self.finalize(ordinal, cost, checked, seg, k)
             if seg.settled:
                 fold = seg.first_fold + k
                 for f, history in seg.settled:

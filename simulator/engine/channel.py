@@ -69,23 +69,14 @@ class DramChannel:
 
     def load_fold(self, request_cycle: int, nbytes: int, layer: int, tag: Tag | None = None) -> tuple[int, Behind]:
         """`load` for a fold of `layer`; also what of earlier layers' write-back it queued behind."""
-        stores = self.stores
-        if stores and stores[0][0] < request_cycle:
-            self.serve_stores_before(request_cycle)
+        self.serve_stores_before(request_cycle)
+        lo = max(request_cycle * self.units_per_cycle, self.free_units)
+        ready = self.load(request_cycle, nbytes, tag)  # released the spans that end by `queued`
         queued = request_cycle * self.units_per_cycle
-        lo = queued if queued > self.free_units else self.free_units
-        # `load`, inline (a fold load is requested for every fold that loads)
-        self.release_spans(request_cycle)  # loads are requested in non-decreasing cycle order
-        end = self._serve(request_cycle, nbytes, RecordKind.LOAD, tag)
-        ready = -(-end // self.units_per_cycle) + self.latency_cycles
         drained = self.drained
-        served_before = bisect_left(drained, lo, key=_span_start) if drained else 0  # the spans starting before
-        spans = (  # the load's service
-            tuple((max(a, queued), min(b, lo), n) for a, b, n in drained[:served_before] if n < layer)
-            if served_before
-            else ()
-        )
-        return ready, (end, spans)
+        served_before = bisect_left(drained, lo, key=_span_start)  # the spans starting before the load's service
+        spans = tuple((max(a, queued), min(b, lo), n) for a, b, n in drained[:served_before] if n < layer)
+        return ready, (self.free_units, spans)
 
     def release_spans(self, cycle: int) -> None:
         """No load is requested before `cycle` any more: forget the stores served before it."""
@@ -150,13 +141,7 @@ class DramChannel:
 
     def _serve_store(self, item: tuple[int, int, int, bool, Tag | None, int]) -> None:
         cycle, seq, nbytes, remember, tag, layer = item
-        if tag is None:  # `_serve` without a record, inline (most folds store)
-            start = cycle * self.units_per_cycle
-            if start < self.free_units:
-                start = self.free_units
-            end = self.free_units = start + nbytes * self.units_per_byte
-        else:
-            end = self._serve(cycle, nbytes, RecordKind.STORE, tag)
+        end = self._serve(cycle, nbytes, RecordKind.STORE, tag)
         if layer >= 0:
             self.drained.append((end - nbytes * self.units_per_byte, end, layer))
         if remember:

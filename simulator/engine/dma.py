@@ -180,13 +180,8 @@ class Dma:
     def issued_fold(self, ordinal: int, start: int, window_end: int) -> None:
         """Fold `ordinal` was issued at `start`; its buffers are read until `window_end`."""
         self.starts.append(start)
-        for buf in (self.a, self.b):
-            entries = buf.entries
-            if entries and entries[-1][0] <= ordinal:  # OperandBuffers.use's usual case, inline (every fold)
-                entry = entries[-1]
-                entry[1], entry[2] = window_end, ordinal
-            else:
-                buf.use(ordinal, window_end)
+        self.a.use(ordinal, window_end)
+        self.b.use(ordinal, window_end)
         self.issued = ordinal + 1
         if self.ready:
             self.ready.pop(ordinal, None)
