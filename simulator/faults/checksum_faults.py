@@ -209,11 +209,16 @@ def merged_after(first: ChecksumFaults, then: ChecksumFaults) -> ChecksumFaults:
     return ChecksumFaults(first.gemm_index, first.instance, **{c: v[order] for c, v in columns.items()})
 
 
+def word_sites(spec: FaultSpec) -> list[int]:
+    """Codes of the checksum word sites (chk_pred / chk_sum / chk_cmp) a spec selects: the words' draw
+    (chk_enc has a stream of its own)."""
+    return [s for s in checksum_sites(spec) if s != CHK_ENC]
+
+
 def word_rates(spec: FaultSpec, geom: CheckGeometry, datatype: Datatype) -> np.ndarray:
-    """The Poisson means (folds x word sites chk_pred / chk_sum / chk_cmp selected) the words' draw of
-    an instance and attempt starts from (what `_sample_words` hands rng.poisson; faults.draw_cache
-    screens the draws they leave empty)."""
-    sites = [s for s in checksum_sites(spec) if s != CHK_ENC]
+    """The Poisson means (folds x word_sites) the words' draw of an instance and attempt starts from
+    (what `_sample_words` hands rng.poisson; faults.draw_cache screens the draws they leave empty)."""
+    sites = word_sites(spec)
     return _word_rates(spec, geom, sites, _word_windows(spec, sites, datatype))
 
 
@@ -230,7 +235,7 @@ def _sample_words(
     spec: FaultSpec, geom: CheckGeometry, datatype: Datatype, gemm_index: int, instance: int, attempt: int
 ) -> ChecksumFaults:
     """The faults of the words chk_pred / chk_sum / chk_cmp (stream 7; chk_enc has its own)."""
-    sites = [s for s in checksum_sites(spec) if s != CHK_ENC]
+    sites = word_sites(spec)
     if spec.kind is not FaultKind.TRANSIENT or spec.ber == 0.0 or not sites:
         return ChecksumFaults.empty(gemm_index, instance)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([spec.seed, STREAM_CHECKSUM, gemm_index,

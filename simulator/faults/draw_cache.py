@@ -41,9 +41,9 @@ from simulator.faults.checksum_faults import (
     STREAM_CHECKSUM,
     CheckGeometry,
     ChecksumFaults,
-    checksum_sites,
     sample_checksum_faults,
     word_rates,
+    word_sites,
 )
 from simulator.faults.sampling import (
     STREAM_GEMM,
@@ -54,7 +54,6 @@ from simulator.faults.sampling import (
     sample_gemm_faults,
     transient_rates,
 )
-from simulator.kernels.codes import CHK_ENC
 from simulator.kernels.poisson_screen import POISSON_MULT_MAX, empty_draws, entropy_words
 from simulator.mapping.fold_table import FoldTable
 from simulator.workload.gemm import Gemm
@@ -139,11 +138,7 @@ class FaultDraws(DirectDraws):
 
     def __init__(self) -> None:
         self._memo: dict[tuple, Any] = {}
-        # id of a key part (spec, GEMM, fold table, check geometry) -> (the part, kept alive so its id
-        # stays its own; its token)
-        self._tokens: dict[int, tuple[object, int]] = {}
-        # a part's value (a spec or GEMM itself; a table's or geometry's bytes) -> its token
-        self._by_content: dict[object, int] = {}
+        self._tokens = ValueTokens()  # key parts: spec, GEMM, fold table, check geometry
         # rates key (Screen) -> (Poisson means in draw order, exp(-mean) of each), or None: not screened
         self._rates: dict[tuple, tuple[np.ndarray, np.ndarray] | None] = {}
 
@@ -172,21 +167,39 @@ class FaultDraws(DirectDraws):
         return found
 
     def _named(self, part: object) -> int:
-        """A small int naming `part`'s value, looked up by identity: a key of ints hashes cheaply, where a
-        spec or GEMM (pydantic / dataclass) would hash all its fields on every lookup. Equal values get
-        equal tokens (fold tables and geometries by their bytes, other parts by ==), once per object."""
-        known = self._tokens.get(id(part))
+        """A small int naming `part`'s value (ValueTokens): fold tables and geometries by their bytes,
+        other parts (a spec, a GEMM) by ==."""
+        return self._tokens.of(part, _content_of)
+
+
+class ValueTokens:
+    """Small ints naming values, looked up by identity: a memo key of ints hashes cheaply, where a
+    spec or GEMM (pydantic / dataclass) would hash all its fields on every lookup. Equal values get
+    equal tokens, each object's value found once (FaultDraws here, verify.operand_cache's memo)."""
+
+    def __init__(self) -> None:
+        # id of a part -> (the part, kept alive so its id stays its own; its token)
+        self._by_id: dict[int, tuple[object, int]] = {}
+        self._by_value: dict[object, int] = {}  # a part's value -> its token
+
+    def of(self, part: object, value: Callable[[object], object] | None = None) -> int:
+        """The token of `part`, whose value is `value(part)` (default: the part itself)."""
+        known = self._by_id.get(id(part))
         if known is not None and known[0] is part:
             return known[1]
-        content: object = part
-        if isinstance(part, FoldTable):
-            content = _content(b"folds", part.temporal, part.table)
-        elif isinstance(part, CheckGeometry):
-            content = _content(b"geometry", part.rows, part.cols, part.k, part.block_rows, part.block_cols,
-                               part.n_block_rows, part.n_block_cols)  # fmt: skip
-        token = self._by_content.setdefault(content, len(self._by_content))
-        self._tokens[id(part)] = (part, token)
+        token = self._by_value.setdefault(part if value is None else value(part), len(self._by_value))
+        self._by_id[id(part)] = (part, token)
         return token
+
+
+def _content_of(part: object) -> object:
+    """What a FaultDraws key compares of a part: a fold table's or check geometry's bytes, else the part."""
+    if isinstance(part, FoldTable):
+        return _content(b"folds", part.temporal, part.table)
+    if isinstance(part, CheckGeometry):
+        return _content(b"geometry", part.rows, part.cols, part.k, part.block_rows, part.block_cols,
+                        part.n_block_rows, part.n_block_cols)  # fmt: skip
+    return part
 
 
 def _plain_transients(spec: FaultSpec) -> bool:
@@ -204,8 +217,7 @@ def _transient_rates(spec: FaultSpec, gemm: Gemm, datatype: Datatype, folds: Fol
 def _word_rates(spec: FaultSpec, geom: CheckGeometry, datatype: Datatype) -> np.ndarray | None:
     """The checksum words' Poisson means, or None where the sampler does not draw them plainly (no word
     site; the encoders' stream follows the words' when chk_enc is selected)."""
-    sites = checksum_sites(spec)
-    if not (_plain_transients(spec) and Site.CHK_ENC not in spec.sites and [s for s in sites if s != CHK_ENC]):
+    if not (_plain_transients(spec) and Site.CHK_ENC not in spec.sites and word_sites(spec)):
         return None
     return word_rates(spec, geom, datatype)
 

@@ -10,6 +10,7 @@ import numpy as np
 from simulator.abft.checksum import output_scale
 from simulator.config.enums import Datatype
 from simulator.config.schema import HwConfig
+from simulator.faults.draw_cache import ValueTokens
 from simulator.faults.effects import KernelOperands, int8_kernel_operands, kernel_operands
 from simulator.faults.operands import (
     GemmOperands,
@@ -53,9 +54,7 @@ class OperandCache:
         self._scale: dict[tuple[int, int], float] = {}
         self._fro: dict[int, float] = {}
         self._memo: dict[tuple, Any] = {}
-        # id of a key part (a fault spec) -> (the part, kept alive so its id stays its own; its token)
-        self._tokens: dict[int, tuple[object, int]] = {}
-        self._by_value: dict[object, int] = {}  # a part's value -> its token
+        self._tokens = ValueTokens()  # memo key parts (fault specs)
 
     def memo(self, key: tuple, compute: Callable[[], Any]) -> Any:
         """`compute()` once per key for the whole run."""
@@ -65,16 +64,11 @@ class OperandCache:
         return found
 
     def token(self, part: object) -> int:
-        """A small int naming `part`'s value in `memo` keys, looked up by identity: a key of ints hashes
-        cheaply, where a frozen pydantic spec hashes every field on every lookup (a run asks ~10^5
-        times). Equal values get equal tokens (the policies of a run build equal specs of their own,
-        e.g. DMR's second copy, and share their draws), each object hashed once."""
-        known = self._tokens.get(id(part))
-        if known is not None and known[0] is part:
-            return known[1]
-        token = self._by_value.setdefault(part, len(self._by_value))
-        self._tokens[id(part)] = (part, token)
-        return token
+        """A small int naming `part`'s value in `memo` keys (faults.draw_cache.ValueTokens): a frozen
+        pydantic spec would hash every field on every lookup (a run asks ~10^5 times). Equal values get
+        equal tokens (the policies of a run build equal specs of their own, e.g. DMR's second copy,
+        and share their draws)."""
+        return self._tokens.of(part)
 
     def operands(self, gemm_index: int, instance: int) -> GemmOperands:
         key = (gemm_index, instance)
