@@ -188,16 +188,15 @@ def _int8_gaussian_table() -> np.ndarray:
     return table
 
 
-def _int8_weights(rng: np.random.Generator, shape: tuple[int, int]) -> tuple[np.ndarray, float]:
+def _int8_weights(
+    rng: np.random.Generator, shape: tuple[int, int], transposed: bool = False
+) -> tuple[np.ndarray, float]:
     """int8 weights ~ N(0, WEIGHT_STD^2) quantised with the clip at INT8_WEIGHT_SIGMAS sigma,
     drawn directly as codes (a 16-bit uniform into a table: ~5x cheaper than normals + rounding,
-    which matters for ViT-size weight tensors)."""
-    return _int8_gaussian_table()[_int8_weight_draws(rng, shape)], INT8_WEIGHT_SCALE
-
-
-def _int8_weight_draws(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """The 16-bit uniforms _int8_weights looks its codes up with (one stream, in the shape's C order)."""
-    return rng.integers(0, 65536, size=shape, dtype=np.uint16)
+    which matters for ViT-size weight tensors), and their scale. `transposed`: the codes of the
+    K x N `shape` handed over as N x K, looked up straight into that order (kernels.table_lookup)."""
+    draws, table = rng.integers(0, 65536, size=shape, dtype=np.uint16), _int8_gaussian_table()
+    return (lookup_transposed(table, draws) if transposed else table[draws]), INT8_WEIGHT_SCALE
 
 
 def synthetic_operands(gemm: Gemm, datatype: Datatype, seed: int, gemm_index: int, instance: int) -> GemmOperands:
@@ -237,33 +236,27 @@ def synthetic_int8_transposed(gemm: Gemm, seed: int, gemm_index: int, instance: 
     of each weight tensor, not two."""
     rng = _operand_stream(gemm, seed, gemm_index, instance)
     if BUILTIN_KINDS[gemm.kind].b_is_weight:
-        qa, sa, b_t = _int8_weight_gemm(gemm, rng, transposed=True)
-        return Int8TransposedOperands(qa, b_t, sa, INT8_WEIGHT_SCALE)
+        qa, sa = _int8_activations(gemm, rng)
+        b_t, sb = _int8_weights(rng, (gemm.k, gemm.n), transposed=True)
+        return Int8TransposedOperands(qa, b_t, sa, sb)
     ops = _drawn_operands(gemm, Datatype.INT8, rng)
     return Int8TransposedOperands(ops.a, np.ascontiguousarray(ops.b.T), ops.a_scale, ops.b_scale)
 
 
 def _drawn_operands(gemm: Gemm, datatype: Datatype, rng: np.random.Generator) -> GemmOperands:
     """A and B of a GEMM drawn from its stream and stored in the datatype: int8 weights as codes
-    (_int8_weight_gemm), everything else in float32, quantised per tensor (synthetic_operands and
-    synthetic_int8_transposed both draw through here or _int8_weight_gemm, so their values cannot
-    drift apart)."""
+    (_int8_activations, then _int8_weights: synthetic_int8_transposed draws them the same way, only
+    transposed), everything else in float32, quantised per tensor (synthetic_operands and
+    synthetic_int8_transposed both draw it through here)."""
     if datatype is Datatype.INT8 and BUILTIN_KINDS[gemm.kind].b_is_weight:
-        qa, sa, qb = _int8_weight_gemm(gemm, rng, transposed=False)
-        return GemmOperands(datatype, qa, qb, sa, INT8_WEIGHT_SCALE)
+        qa, sa = _int8_activations(gemm, rng)
+        qb, sb = _int8_weights(rng, (gemm.k, gemm.n))
+        return GemmOperands(datatype, qa, qb, sa, sb)
     a, b = real_operands(gemm, rng)
     qa, sa = to_datatype(a, datatype)
     del a  # the float A goes before B is quantised (one float tensor alive at a time)
     qb, sb = to_datatype(b, datatype)
     return GemmOperands(datatype, qa, qb, sa, sb)
-
-
-def _int8_weight_gemm(gemm: Gemm, rng: np.random.Generator, transposed: bool) -> tuple[np.ndarray, float, np.ndarray]:
-    """A quantised, its scale, and the int8 weight codes (B, or B^T looked up straight into
-    transposed order) of a GEMM whose B is a weight: the codes of _int8_weights from the same draws."""
-    qa, sa = _int8_activations(gemm, rng)
-    draws, table = _int8_weight_draws(rng, (gemm.k, gemm.n)), _int8_gaussian_table()
-    return qa, sa, lookup_transposed(table, draws) if transposed else table[draws]
 
 
 def _operand_stream(gemm: Gemm, seed: int, gemm_index: int, instance: int) -> np.random.Generator:
