@@ -276,7 +276,7 @@ def test_shared_pass_prices_equal_each_folds_own_price(dataflow, k_chunk, placem
                     work = acc.policy.check_work(s, fold)
                     assert acc._check_macs_of(index, fold.index, fold) == work.checksum_macs + work.extra_array_macs
                     for region in regions:
-                        price = recomputed_macs.__wrapped__(hw, s, fold, region)
+                        price = recomputed_macs(hw, s, fold, region)
                         assert acc._recompute_pass_macs(index, fold.index, fold, region) == price, (name, fold)
 
 

@@ -276,8 +276,8 @@ class FunctionalAccelerator:
         by the fold's extents (what mapping.region's price reads of a fold; folds of one shape share it)."""
         key = (index, fold.rows_used, fold.cols_used, fold.temporal, fold.t0 > 0, region)
         found = self._prices.macs.get(key)
-        if found is None:  # (the memo here keeps the price: recomputed_macs' own cache would hash hw)
-            found = self._prices.macs[key] = recomputed_macs.__wrapped__(self.hw, self.schedules[index], fold, region)
+        if found is None:
+            found = self._prices.macs[key] = recomputed_macs(self.hw, self.schedules[index], fold, region)
         return found
 
     def _check_macs_of(self, index: int, f: int, fold: Fold) -> int:
@@ -292,11 +292,10 @@ class FunctionalAccelerator:
         return found
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def recomputed_macs(hw: HwConfig, s: GemmSchedule, fold: Fold, region: Region) -> int:
     """MACs of one recompute pass over `region` of a fold, as the engine prices it (resolve_region,
-    price_region); a pure function of frozen values, memoised: the passes of a study and its trials
-    ask for the same (fold, region) prices again and again."""
+    price_region); a pure function of frozen values, memoised by `_PassPrices.macs` (the passes of a
+    study and its trials ask for the same prices again and again)."""
     return price_region(hw, s, fold, resolve_region(hw, s, fold, region)).counts.recomputed_macs
 
 
