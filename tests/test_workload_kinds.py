@@ -8,7 +8,7 @@ import pytest
 from simulator.config.abft_options import DEFAULT_THRESHOLDS, AbftConfig, Thresholds
 from simulator.config.enums import Datatype
 from simulator.config.fault_spec import FaultSpec
-from simulator.faults.operands import ACTIVATION_GENERATORS, real_operands, synthetic_operands
+from simulator.faults.operands import OPERAND_LAWS, real_operands, synthetic_operands
 from simulator.workload.gemm import Gemm
 from simulator.workload.kinds import BUILTIN_KINDS, GEMM_KINDS, GemmKind, KindRegistry, Statistics
 
@@ -20,9 +20,8 @@ def test_the_registry_keeps_the_original_kinds_first_and_adds_imported_ones():
     assert BUILTIN_KINDS.threshold_keys == GEMM_KINDS  # each built-in kind is its own threshold key
 
 
-def test_every_activation_statistics_has_a_generator():
-    assert set(ACTIVATION_GENERATORS) == set(Statistics) - {Statistics.WEIGHTS}
-    assert {BUILTIN_KINDS[k].a_statistics for k in GEMM_KINDS} <= set(ACTIVATION_GENERATORS)
+def test_every_statistics_has_a_law():
+    assert set(OPERAND_LAWS) == set(Statistics)
 
 
 def test_conv_operands_are_post_relu_patches_and_weights():
@@ -30,7 +29,7 @@ def test_conv_operands_are_post_relu_patches_and_weights():
     assert a.min() == 0.0 and 0.4 < np.mean(a > 0) < 0.6  # half the ReLU inputs were negative
     assert abs(float(np.std(b)) - 0.02) < 0.003
     ops = synthetic_operands(Gemm("m", "matmul", 9, 8, 7), Datatype.INT8, seed=0, gemm_index=0, instance=0)
-    assert np.abs(ops.b.astype(int)).max() == 127  # an activation B is scaled to its peak, not drawn as weights
+    assert ops.b_scale == 4.5 / 127  # an activation B is gaussian (code 127 = 4.5), not drawn as weights
 
 
 def test_unknown_kinds_are_refused_everywhere():

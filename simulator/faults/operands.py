@@ -1,45 +1,53 @@
-"""GEMM operands for fault trials: seeded synthetic ones with ViT-like scales, or user arrays.
+"""GEMM operands for fault trials: seeded synthetic ones with ViT-like statistics, or user arrays.
 
-Each GEMM kind names its operands' statistics (simulator/workload/kinds.py); the generators:
+Each GEMM kind names its operands' statistics (simulator/workload/kinds.py). Every statistic is a
+law: the real value as an elementwise function of a standard normal z (OPERAND_LAWS), and the real
+value that int8 code 127 stands for:
 
-| statistics       | values                                                     | kinds (built in)           |
-|------------------|------------------------------------------------------------|----------------------------|
-| pixels           | normalised pixels ~ N(0, 1)                                | A of patch_embed           |
-| layernorm        | LayerNorm output: rows standardised, a few outlier         | A of qkv, fc1, head,       |
-|                  | channels (x 6) as ViTs show                                | other, patch_merge, linear |
-| attention_output | attention output ~ N(0, 0.5^2)                             | A of proj                  |
-| gelu             | GELU(N(0, 1)): non-negative-skewed, min ~ -0.17            | A of fc2                   |
-| relu             | ReLU(N(0, 1)): a CNN's post-activation im2col patches      | A of conv                  |
-| gaussian         | N(0, 1): queries, keys, values                             | A of qk, matmul; B of qk,  |
-|                  |                                                            | av, matmul                 |
-| softmax          | softmax(N(0, 2^2) logits): rows in [0, 1], sum 1           | A of av                    |
-| weights          | N(0, 0.02^2)                                               | B of every weight kind     |
+| statistics       | real value of z ~ N(0, 1)                           | code 127 | kinds (built in)           |
+|------------------|-----------------------------------------------------|----------|----------------------------|
+| pixels           | z (normalised pixels)                               | 4.5      | A of patch_embed           |
+| layernorm        | z, x 6 in 1 % of the K channels (ViTs' outlier      | 27       | A of qkv, fc1, head,       |
+|                  | channels), a channel drawn per GEMM instance        |          | other, patch_merge, linear |
+| attention_output | 0.5 z                                               | 2.25     | A of proj                  |
+| gelu             | GELU(z) (tanh form): skewed, min ~ -0.17            | 4.5      | A of fc2                   |
+| relu             | max(z, 0): a CNN's post-activation im2col patches   | 4.5      | A of conv                  |
+| gaussian         | z: queries, keys, values                            | 4.5      | A of qk, matmul; B of qk,  |
+|                  |                                                     |          | av, matmul                 |
+| softmax          | e^l / (e^l + (K - 1) E[e^l]), l = 2z: one entry of  | 1.0      | A of av                    |
+|                  | a softmax over K logits N(0, 2^2) (mean ~ 1/K)      |          |                            |
+| weights          | 0.02 z                                              | 0.09     | B of every weight kind     |
 
-int8 operands are quantised per tensor, symmetric: scale = max|x| / 127, q = clip(rint(x / scale),
--127, 127); the scales are recorded (real value = q x scale). fp16 operands are float16 arrays,
-bf16 operands float32 arrays holding bf16 values (round to nearest even), fp32 operands float32.
-Synthetic operands are keyed by SeedSequence([seed, 4, gemm_index, instance]).
+int8 operands are drawn directly as codes: a 16-bit uniform indexes a table of 65,536 equiprobable
+codes, table[i] = clip(rint(127 value(z_i) / peak)) at the standard normal quantiles
+z_i = Phi^-1((i + 0.5) / 65536) (code_table), so a code's frequency is its probability under the
+law to within 1/65536, and the scale (real value = code x scale) is peak / 127, fixed per law. This
+is ~10x cheaper than drawing floats and quantising them, and it is integer arithmetic only: the
+codes are the same on every CPU. fp16 / bf16 / fp32 operands are the laws' values of float64
+normal draws computed with IEEE basic operations only (faults.portable_math: numpy's exp, tanh
+and power differ in the last bit between CPUs), rounded to the datatype (bf16: to nearest even).
+Synthetic operands are keyed by SeedSequence([seed, 4, gemm_index, instance]); A is drawn first
+(a layernorm A draws its outlier channels first), then B.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from simulator.config.enums import Datatype
+from simulator.faults import portable_math
 from simulator.kernels.table_lookup import lookup_transposed
 from simulator.workload.gemm import Gemm
 from simulator.workload.kinds import BUILTIN_KINDS, Statistics
 
 _STREAM_OPERANDS = 4
 WEIGHT_STD = 0.02
-INT8_WEIGHT_SIGMAS = 4.5  # synthetic int8 weights: code 127 = 4.5 standard deviations
-INT8_WEIGHT_SCALE = WEIGHT_STD * INT8_WEIGHT_SIGMAS / 127.0  # their quantisation scale
-_OUTLIER_FRACTION = 0.01
-_OUTLIER_GAIN = 6.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,121 +100,139 @@ def to_datatype(x: np.ndarray, datatype: Datatype) -> tuple[np.ndarray, float]:
     return np.asarray(x).astype(np.float32), 1.0
 
 
-def _normal(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Standard normal float32 samples (float32 halves the cost of ViT-size weight tensors)."""
-    return rng.standard_normal(shape, dtype=np.float32)
+TABLE_SIZE = 1 << 16  # codes per int8 table: drawn with one uint16 each
+_OUTLIER_FRACTION = 0.01
+_OUTLIER_GAIN = 6.0
+_CLIP_SIGMAS = 4.5  # a normal law's code 127, in standard deviations
+_GELU_C = math.sqrt(2.0 / math.pi)
+_SOFTMAX_LOGIT_STD = 2.0
 
 
-def _layernorm_rows(rng: np.random.Generator, m: int, k: int) -> np.ndarray:
-    """(x - row mean) / (row std + 1e-6) of standard normals, in place (mean and std of the drawn x)."""
-    x = _normal(rng, (m, k))
-    mean, std = x.mean(axis=1, keepdims=True), x.std(axis=1, keepdims=True)
-    std += np.float32(1e-6)
-    x -= mean
-    x /= std
-    outliers = rng.random(k) < _OUTLIER_FRACTION
-    x[:, outliers] *= _OUTLIER_GAIN
-    return x
+def _gelu(z: np.ndarray, _k: int) -> np.ndarray:
+    """0.5 z (1 + tanh(sqrt(2 / pi) (z + 0.044715 z^3))) in float64 (portable_math.tanh)."""
+    return 0.5 * z * (1.0 + portable_math.tanh(_GELU_C * (z + 0.044715 * (z * z * z))))
 
 
-def _gelu(x: np.ndarray) -> np.ndarray:
-    """0.5 x (1 + tanh(c (x + 0.044715 x^3))), c = sqrt(2 / pi), float32, with the same operations
-    in the same order as that expression (hence the same values) but one temporary: x is
-    overwritten with the result (np.power's x^3 is most of the cost, and it must stay np.power:
-    x * x * x rounds differently)."""
-    c = np.float32(math.sqrt(2.0 / math.pi))
-    inner = x**3
-    inner *= np.float32(0.044715)
-    inner += x
-    inner *= c
-    np.tanh(inner, out=inner)
-    inner += np.float32(1.0)
-    x *= np.float32(0.5)
-    x *= inner
-    return x
+def _softmax_entry(z: np.ndarray, k: int) -> np.ndarray:
+    """e^l / (e^l + (k - 1) E[e^l]) for l = 2z, E[e^l] = e^2: a softmax entry against the mean of the
+    other k - 1 terms (in [0, 1]; 1 for k = 1)."""
+    s = _SOFTMAX_LOGIT_STD
+    return 1.0 / (1.0 + (k - 1) * portable_math.exp(s * s / 2.0 - s * z))
 
 
-def _softmax_rows(logits: np.ndarray) -> np.ndarray:
-    """Row softmax, in place: the logits are overwritten with the probabilities."""
-    logits -= logits.max(axis=1, keepdims=True)
-    np.exp(logits, out=logits)
-    logits /= logits.sum(axis=1, keepdims=True)
-    return logits
+@dataclass(frozen=True, slots=True)
+class OperandLaw:
+    """A synthetic operand's real value as an elementwise function of a standard normal z (and of
+    K, the length of the rows a softmax normalises), the real value of int8 code 127, and the gain of
+    outlier channels (a fraction _OUTLIER_FRACTION of the K columns; 1.0: none)."""
+
+    value: Callable[[np.ndarray, int], np.ndarray]
+    peak: float
+    outlier_gain: float = 1.0
+    depends_on_k: bool = False
+
+    @property
+    def int8_scale(self) -> float:
+        """The real value of one int8 code."""
+        return self.peak / 127.0
 
 
-def _softmax_logits(rng: np.random.Generator, m: int, k: int) -> np.ndarray:
-    logits = _normal(rng, (m, k))
-    logits *= np.float32(2.0)
-    return _softmax_rows(logits)
+def _times(gain: float) -> Callable[[np.ndarray, int], np.ndarray]:
+    return lambda z, _k: gain * z
 
 
-def _scaled_normal(rng: np.random.Generator, shape: tuple[int, int], std: float) -> np.ndarray:
-    """float32 N(0, std^2) samples: standard normals multiplied by float32(std) in place."""
-    x = _normal(rng, shape)
-    x *= np.float32(std)
-    return x
-
-
-def _relu_normal(rng: np.random.Generator, m: int, k: int) -> np.ndarray:
-    x = _normal(rng, (m, k))
-    np.maximum(x, np.float32(0.0), out=x)
-    return x
-
-
-# A generator per operand distribution (Statistics.WEIGHTS is B-only: see real_operands)
-ACTIVATION_GENERATORS = {
-    Statistics.PIXELS: lambda rng, m, k: _normal(rng, (m, k)),
-    Statistics.LAYERNORM: _layernorm_rows,
-    Statistics.ATTENTION_OUTPUT: lambda rng, m, k: _scaled_normal(rng, (m, k), 0.5),
-    Statistics.GELU: lambda rng, m, k: _gelu(_normal(rng, (m, k))),
-    Statistics.RELU: _relu_normal,
-    Statistics.GAUSSIAN: lambda rng, m, k: _normal(rng, (m, k)),
-    Statistics.SOFTMAX: _softmax_logits,
+OPERAND_LAWS: dict[Statistics, OperandLaw] = {
+    Statistics.PIXELS: OperandLaw(_times(1.0), _CLIP_SIGMAS),
+    Statistics.LAYERNORM: OperandLaw(_times(1.0), _OUTLIER_GAIN * _CLIP_SIGMAS, outlier_gain=_OUTLIER_GAIN),
+    Statistics.ATTENTION_OUTPUT: OperandLaw(_times(0.5), 0.5 * _CLIP_SIGMAS),
+    Statistics.GELU: OperandLaw(_gelu, _CLIP_SIGMAS),
+    Statistics.RELU: OperandLaw(lambda z, _k: np.maximum(z, 0.0), _CLIP_SIGMAS),
+    Statistics.GAUSSIAN: OperandLaw(_times(1.0), _CLIP_SIGMAS),
+    Statistics.SOFTMAX: OperandLaw(_softmax_entry, 1.0, depends_on_k=True),
+    Statistics.WEIGHTS: OperandLaw(_times(WEIGHT_STD), WEIGHT_STD * _CLIP_SIGMAS),
 }
 
 
-def real_operands(gemm: Gemm, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Real-valued (float32) A and B with the statistics of the GEMM's kind (see the module table):
-    A first, then B (weights N(0, WEIGHT_STD^2), activations N(0, 1)) from the same stream."""
-    kind = BUILTIN_KINDS[gemm.kind]
-    a = ACTIVATION_GENERATORS[kind.a_statistics](rng, gemm.m, gemm.k)
-    b = _scaled_normal(rng, (gemm.k, gemm.n), WEIGHT_STD) if kind.b_is_weight else _normal(rng, (gemm.k, gemm.n))
-    return a, b
-
-
 @functools.cache
-def _int8_gaussian_table() -> np.ndarray:
-    """65,536 int8 codes whose empirical distribution is N(0, 1) scaled so that +-127 sits at
-    INT8_WEIGHT_SIGMAS standard deviations, rounded to the nearest code (immutable, built once)."""
-    step = INT8_WEIGHT_SIGMAS / 127.0  # sigma units per code
-    edges = (np.arange(-127, 128) + 0.5) * step  # upper edge of each code's rounding interval
-    cdf = np.array([0.5 * (1.0 + math.erf(e / math.sqrt(2.0))) for e in edges])
-    cdf[-1] = 1.0
-    counts = np.diff(np.concatenate([[0], np.rint(cdf * 65536).astype(np.int64)]))
-    table = np.repeat(np.arange(-127, 128, dtype=np.int8), counts)
+def _normal_quantiles() -> np.ndarray:
+    """Phi^-1((i + 0.5) / TABLE_SIZE) for i < TABLE_SIZE (float64; C `statistics` inverse CDF)."""
+    inverse = statistics.NormalDist().inv_cdf
+    return np.array([inverse((i + 0.5) / TABLE_SIZE) for i in range(TABLE_SIZE)])
+
+
+def code_table(stats: Statistics, k: int = 1, outlier: bool = False) -> np.ndarray:
+    """The law's 65,536 equiprobable int8 codes (read-only, sorted where the law is monotone):
+    clip(rint(127 value(z_i) / peak), -127, 127) at the normal quantiles z_i; `outlier`: the codes of
+    the law's outlier channels (value x outlier_gain, same peak). A quantile value lands within a
+    float64 ulp of a rounding edge with probability ~1e-12, so the table is the same everywhere."""
+    law = OPERAND_LAWS[stats]
+    return _code_table(stats, k if law.depends_on_k else 1, outlier)
+
+
+@functools.lru_cache(maxsize=256)
+def _code_table(stats: Statistics, k: int, outlier: bool) -> np.ndarray:
+    law = OPERAND_LAWS[stats]
+    values = law.value(_normal_quantiles(), k) * (law.outlier_gain if outlier else 1.0)
+    table = np.clip(np.rint(values * (127.0 / law.peak)), -127, 127).astype(np.int8)
     table.setflags(write=False)
     return table
 
 
-def _int8_weights(
-    rng: np.random.Generator, shape: tuple[int, int], transposed: bool = False
-) -> tuple[np.ndarray, float]:
-    """int8 weights ~ N(0, WEIGHT_STD^2) quantised with the clip at INT8_WEIGHT_SIGMAS sigma,
-    drawn directly as codes (a 16-bit uniform into a table: ~5x cheaper than normals + rounding,
-    which matters for ViT-size weight tensors), and their scale. `transposed`: the codes of the
-    K x N `shape` handed over as N x K, looked up straight into that order (kernels.table_lookup)."""
-    draws, table = rng.integers(0, 65536, size=shape, dtype=np.uint16), _int8_gaussian_table()
-    return (lookup_transposed(table, draws) if transposed else table[draws]), INT8_WEIGHT_SCALE
+def _int8_codes(
+    rng: np.random.Generator, stats: Statistics, shape: tuple[int, int], k: int, transposed: bool = False
+) -> np.ndarray:
+    """int8 codes of a (rows x cols) operand of the law, from one uint16 draw each (a layernorm law
+    draws its outlier columns first); `transposed`: handed over as cols x rows, C order, looked up
+    straight into that order (kernels.table_lookup)."""
+    law = OPERAND_LAWS[stats]
+    outliers = np.flatnonzero(rng.random(shape[1]) < _OUTLIER_FRACTION) if law.outlier_gain != 1.0 else None
+    draws = rng.integers(0, TABLE_SIZE, size=shape, dtype=np.uint16)
+    table = code_table(stats, k)
+    codes = lookup_transposed(table, draws) if transposed else np.take(table, draws)
+    if outliers is not None and outliers.size:
+        loud = np.take(code_table(stats, k, outlier=True), draws[:, outliers])
+        if transposed:
+            codes[outliers, :] = loud.T
+        else:
+            codes[:, outliers] = loud
+    return codes
+
+
+def _real_values(rng: np.random.Generator, stats: Statistics, shape: tuple[int, int], k: int) -> np.ndarray:
+    """float32 real values of a (rows x cols) operand of the law: its value of float64 normal draws
+    (a layernorm law draws its outlier columns first), rounded once to float32."""
+    law = OPERAND_LAWS[stats]
+    outliers = np.flatnonzero(rng.random(shape[1]) < _OUTLIER_FRACTION) if law.outlier_gain != 1.0 else None
+    x = law.value(rng.standard_normal(shape), k)
+    if outliers is not None and outliers.size:
+        x[:, outliers] *= law.outlier_gain
+    return x.astype(np.float32)
+
+
+def real_operands(gemm: Gemm, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Real-valued (float32) A and B with the laws of the GEMM's kind (see the module table): A
+    first, then B, from the same stream."""
+    kind = BUILTIN_KINDS[gemm.kind]
+    a = _real_values(rng, kind.a_statistics, (gemm.m, gemm.k), gemm.k)
+    return a, _real_values(rng, kind.b_statistics, (gemm.k, gemm.n), gemm.k)
 
 
 def synthetic_operands(gemm: Gemm, datatype: Datatype, seed: int, gemm_index: int, instance: int) -> GemmOperands:
-    """Seeded synthetic operands of one GEMM instance in the datatype (keyed by seed, gemm, instance).
+    """Seeded synthetic operands of one GEMM instance in the datatype (keyed by seed, gemm, instance):
+    int8 drawn as codes with each law's fixed scale, fp from real values rounded to the datatype."""
+    rng = _operand_stream(gemm, seed, gemm_index, instance)
+    kind = BUILTIN_KINDS[gemm.kind]
+    if datatype is Datatype.INT8:
+        a = _int8_codes(rng, kind.a_statistics, (gemm.m, gemm.k), gemm.k)
+        b = _int8_codes(rng, kind.b_statistics, (gemm.k, gemm.n), gemm.k)
+        return GemmOperands(datatype, a, b, *_int8_scales(gemm))
+    a, b = real_operands(gemm, rng)
+    return GemmOperands(datatype, to_datatype(a, datatype)[0], to_datatype(b, datatype)[0])
 
-    int8 weights (B of every kind whose B is a weight; qk and av multiply two activations) are
-    drawn directly as codes (_int8_weights); everything else is drawn in float32 and quantised
-    per tensor.
-    """
-    return _drawn_operands(gemm, datatype, _operand_stream(gemm, seed, gemm_index, instance))
+
+def _int8_scales(gemm: Gemm) -> tuple[float, float]:
+    kind = BUILTIN_KINDS[gemm.kind]
+    return OPERAND_LAWS[kind.a_statistics].int8_scale, OPERAND_LAWS[kind.b_statistics].int8_scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,33 +256,14 @@ class Int8TransposedOperands:
 
 
 def synthetic_int8_transposed(gemm: Gemm, seed: int, gemm_index: int, instance: int) -> Int8TransposedOperands:
-    """synthetic_operands(gemm, INT8, ...) with B handed over transposed: the same values (the same
-    stream and arithmetic), weight codes looked up straight into B^T (kernels.table_lookup), other
-    B copied into B^T and dropped, so that a run that only resolves PE faults keeps one int8 copy
-    of each weight tensor, not two."""
+    """synthetic_operands(gemm, INT8, ...) with B handed over transposed: the same draws and codes,
+    B's looked up straight into B^T (kernels.table_lookup), so that a run that only resolves PE
+    faults never holds B itself."""
     rng = _operand_stream(gemm, seed, gemm_index, instance)
-    if BUILTIN_KINDS[gemm.kind].b_is_weight:
-        qa, sa = _int8_activations(gemm, rng)
-        b_t, sb = _int8_weights(rng, (gemm.k, gemm.n), transposed=True)
-        return Int8TransposedOperands(qa, b_t, sa, sb)
-    ops = _drawn_operands(gemm, Datatype.INT8, rng)
-    return Int8TransposedOperands(ops.a, np.ascontiguousarray(ops.b.T), ops.a_scale, ops.b_scale)
-
-
-def _drawn_operands(gemm: Gemm, datatype: Datatype, rng: np.random.Generator) -> GemmOperands:
-    """A and B of a GEMM drawn from its stream and stored in the datatype: int8 weights as codes
-    (_int8_activations, then _int8_weights: synthetic_int8_transposed draws them the same way, only
-    transposed), everything else in float32, quantised per tensor (synthetic_operands and
-    synthetic_int8_transposed both draw it through here)."""
-    if datatype is Datatype.INT8 and BUILTIN_KINDS[gemm.kind].b_is_weight:
-        qa, sa = _int8_activations(gemm, rng)
-        qb, sb = _int8_weights(rng, (gemm.k, gemm.n))
-        return GemmOperands(datatype, qa, qb, sa, sb)
-    a, b = real_operands(gemm, rng)
-    qa, sa = to_datatype(a, datatype)
-    del a  # the float A goes before B is quantised (one float tensor alive at a time)
-    qb, sb = to_datatype(b, datatype)
-    return GemmOperands(datatype, qa, qb, sa, sb)
+    kind = BUILTIN_KINDS[gemm.kind]
+    a = _int8_codes(rng, kind.a_statistics, (gemm.m, gemm.k), gemm.k)
+    b_t = _int8_codes(rng, kind.b_statistics, (gemm.k, gemm.n), gemm.k, transposed=True)
+    return Int8TransposedOperands(a, b_t, *_int8_scales(gemm))
 
 
 def _operand_stream(gemm: Gemm, seed: int, gemm_index: int, instance: int) -> np.random.Generator:
@@ -264,13 +271,6 @@ def _operand_stream(gemm: Gemm, seed: int, gemm_index: int, instance: int) -> np
     if seed < 0 or gemm_index < 0 or not 0 <= instance < gemm.count:
         raise ValueError(f"bad operand key (seed {seed}, gemm {gemm_index}, instance {instance} of {gemm.count})")
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, _STREAM_OPERANDS, gemm_index, instance])))
-
-
-def _int8_activations(gemm: Gemm, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """A of a GEMM whose B is an int8 weight, quantised: real_operands' A, drawn as for an N = 1
-    GEMM (its float B, one K x 1 column, is discarded; the int8 codes come next in the stream)."""
-    a, _ = real_operands(Gemm(gemm.name, gemm.kind, gemm.m, gemm.k, 1), rng)
-    return to_datatype(a, Datatype.INT8)
 
 
 def operands_from_arrays(

@@ -4,7 +4,7 @@ A kind says whether B holds weights (read from memory, the same for every input)
 activations (computed at run time: keys, values), which statistics synthetic operands of the
 kind follow, and under which key ABFT thresholds are looked up. Nothing else in the simulator
 branches on a kind's name: it asks this registry. Adding a kind is one entry in BUILTIN_KINDS
-(and, if it brings new operand statistics, one generator in simulator/faults/operands.py).
+(and, if it brings new operand statistics, one law in simulator/faults/operands.py).
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from types import MappingProxyType
 
 
 class Statistics(enum.Enum):
-    """The distribution of a synthetic operand (see simulator/faults/operands.py for the generators)."""
+    """The distribution of a synthetic operand (its law: simulator/faults/operands.py, OPERAND_LAWS)."""
 
     PIXELS = "pixels"  # normalised image patches ~ N(0, 1)
-    LAYERNORM = "layernorm"  # LayerNorm output: standardised rows, a few outlier channels
+    LAYERNORM = "layernorm"  # LayerNorm output: N(0, 1), a few outlier channels (x 6)
     ATTENTION_OUTPUT = "attention_output"  # heads' context vectors ~ N(0, 0.5^2)
     GELU = "gelu"  # GELU(N(0, 1)): skewed, min ~ -0.17
     RELU = "relu"  # ReLU(N(0, 1)): a CNN's post-activation feature maps (im2col patches)
     GAUSSIAN = "gaussian"  # N(0, 1): queries, keys, values
-    SOFTMAX = "softmax"  # rows of softmax(N(0, 2^2) logits): in [0, 1], summing to 1
+    SOFTMAX = "softmax"  # entries of a softmax of K logits N(0, 2^2): in [0, 1], mean ~ 1/K
     WEIGHTS = "weights"  # trained weights ~ N(0, 0.02^2)
 
 
