@@ -46,7 +46,9 @@ from simulator.functional.accuracy import AccuracyPoint, accuracy_study
 from simulator.functional.bundle import load_bundle
 from simulator.functional.paired import crossed_mean_interval, paired_reduction
 
-SHIPPED = Path(__file__).resolve().parents[1] / "simulator/functional/data/digits_vit_thresholds_8x8.yaml"
+REPO = Path(__file__).resolve().parent.parent
+
+SHIPPED = REPO / "simulator/functional/data/digits_vit_thresholds_8x8.yaml"
 CONFIG: dict[str, Any] = {
     "hw": "edge_32x32",
     "set": [
@@ -220,10 +222,11 @@ def table(rows: dict[str, Any], cfg: dict[str, Any], commit: str) -> str:
 
 
 def _commit() -> str:
-    """HEAD, marked dirty when tracked files differ from it."""
+    """HEAD of this script's repository (regenerate_readme runs it in a scratch folder, outside any
+    repository), marked dirty when tracked files differ from it."""
 
     def git(*a: str) -> str:
-        return subprocess.run(["git", *a], capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(["git", "-C", str(REPO), *a], capture_output=True, text=True, check=True).stdout.strip()
 
     try:
         return git("rev-parse", "HEAD") + (" (dirty)" if git("status", "--porcelain", "--untracked-files=no") else "")
@@ -240,14 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = {**CONFIG, **(QUICK if args.quick else {})}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        if subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
-        ).stdout:
-            commit += " (dirty)"
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
+    commit = _commit()
     t0 = time.time()
     executor = make_executor(args.workers)
     try:

@@ -57,6 +57,20 @@ axes:
 """
 
 WORKED_EXAMPLE = "run --workload vit_block_gemms --ber 1e-8 --seed 1 --policy approx_abft --policy abft --policy none"
+# The memory-fault examples of the README's "Faults" section: (region name, abftsim arguments)
+_BLOCK_1E9 = (
+    "run --workload vit_block_gemms --ber 1e-9 --seed 1 --policy abft --policy none --sites acc,mult,a_reg,b_reg"
+)
+_SECDED = "--set memory.sram.a.ecc=secded --set memory.sram.b.ecc=secded"
+CONSOLE_EXAMPLES = (
+    ("sram_example", f"{_BLOCK_1E9},sram_a,sram_b"),
+    ("sram_secded_example", f"{_BLOCK_1E9},sram_a,sram_b {_SECDED}"),
+    ("output_path_example", f"{_BLOCK_1E9},sram_a,sram_b,sram_c,drain"),
+    (
+        "output_path_secded_mbu_example",
+        f"{_BLOCK_1E9},sram_a,sram_b,sram_c,drain {_SECDED} --set memory.sram.c.ecc=secded --mbu-fraction 0.1",
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +86,7 @@ class Step:
 
 STEPS = (
     Step("worked_example", (f"{ABFTSIM} {WORKED_EXAMPLE}",), True, wrap_console=WORKED_EXAMPLE),
+    *(Step(name, (f"{ABFTSIM} {args}",), True, wrap_console=args) for name, args in CONSOLE_EXAMPLES),
     Step("ber_vit_b16", (f"{PY} {ROOT}/scripts/ber_table.py",), True),
     Step(
         "ber_resnet50",
