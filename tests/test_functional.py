@@ -13,7 +13,7 @@ from simulator.faults.sampling import sample_gemm_faults
 from simulator.functional.accelerator import FunctionalAccelerator, exact_int_matmul, quantise_static, wrap_int32
 from simulator.functional.bundle import bundled_path, load_bundle, load_images
 from simulator.functional.inference import evaluate, float_accuracy
-from simulator.functional.vit import forward, predictions
+from simulator.functional.vit import forward, gelu, gelu_erf, predictions, softmax
 from simulator.kernels.codes import P_GEMM_COL, P_GEMM_ROW
 from simulator.workload.gemm import Gemm
 
@@ -315,3 +315,25 @@ def test_call_operands_are_the_instances_operands_made_on_demand(shared):
     cache = OperandCache(hw8, schedule_gemms(gemms, hw8), 0, Counting(Datatype.INT8, 1, qa, qb, (0.5, 0.25)))
     assert np.array_equal(cache.operands(1, 2).a, qa[2]) and cache.operands(1, 2) is cache.operands(1, 2)
     assert cache.operands(0, 0).a.shape == (5, 4) and asked == [(1, 2)]  # GEMM 0: synthetic
+
+
+def test_activations_are_accurate_and_the_same_on_every_cpu():
+    """GELU (tanh and erf forms) and softmax against plain numpy in float64 (within a float32 rounding),
+    and a digest of their bits recorded on an AVX-512 machine: they use faults.portable_math, not numpy's
+    CPU-specific float32 tanh / exp, so an int8 accuracy study gives the same report everywhere."""
+    import hashlib
+    import math
+
+    x = (np.random.default_rng(11).standard_normal((64, 97)) * 3).astype(np.float32)
+    z = x.astype(np.float64)
+    want_tanh = 0.5 * z * (1 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z**3)))
+    want_erf = 0.5 * z * (1 + np.vectorize(math.erf)(z / math.sqrt(2)))
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    for got, want, atol in (
+        (gelu(x), want_tanh, 1e-6),
+        (gelu_erf(x), want_erf, 2e-6),
+        (softmax(x), e / e.sum(-1, keepdims=True), 1e-7),
+    ):
+        assert got.dtype == np.float32 and np.allclose(got, want, rtol=1e-6, atol=atol)
+    digest = hashlib.sha256(gelu(x).tobytes() + softmax(x).tobytes() + gelu_erf(x).tobytes()).hexdigest()[:16]
+    assert digest == "a85eb87b59a0027a"

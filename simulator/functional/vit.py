@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.faults import portable_math
 from simulator.workload.gemm import Gemm
 from simulator.workload.vit import vit_gemms
 from simulator.workload.workload import Workload
@@ -150,19 +151,20 @@ def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float =
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
-    """tanh approximation of GELU (torch.nn.GELU(approximate='tanh'))."""
-    c = np.float32(math.sqrt(2.0 / math.pi))
-    return (np.float32(0.5) * x * (np.float32(1.0) + np.tanh(c * (x + np.float32(0.044715) * x * x * x)))).astype(
-        np.float32
-    )
+    """tanh approximation of GELU (torch.nn.GELU(approximate='tanh')), evaluated in float64 with
+    faults.portable_math (the same bits on every CPU; numpy's float32 tanh is CPU-specific SIMD)
+    and rounded to float32 once."""
+    z = np.asarray(x, np.float64)
+    c = math.sqrt(2.0 / math.pi)
+    return (0.5 * z * (1.0 + portable_math.tanh(c * (z + 0.044715 * (z * z * z))))).astype(np.float32)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    """The error function to |error| <= 1.5e-7 (Abramowitz & Stegun 7.1.26), in float64."""
+    """The error function to |error| <= 1.5e-7 (Abramowitz & Stegun 7.1.26), in float64 (portable_math.exp)."""
     z = np.abs(np.asarray(x, np.float64))
     t = 1.0 / (1.0 + 0.3275911 * z)
     poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return np.sign(x) * (1.0 - poly * np.exp(-z * z))
+    return np.sign(x) * (1.0 - poly * portable_math.exp(-z * z))
 
 
 def gelu_erf(x: np.ndarray) -> np.ndarray:
@@ -171,7 +173,9 @@ def gelu_erf(x: np.ndarray) -> np.ndarray:
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    """Softmax over the last axis, in float64 with portable_math.exp (CPU-independent bits), as float32."""
+    z = np.asarray(x, np.float64)
+    e = portable_math.exp(z - z.max(axis=-1, keepdims=True))
     return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
