@@ -13,7 +13,7 @@ import resource
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from simulator.config.enums import FaultKind
+from simulator.config.enums import FaultKind, Site
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.schema import HwConfig
 from simulator.errors import ConfigError
@@ -31,6 +31,13 @@ BYTES_PER_FAULT = 1280
 # kernel copies and the 64-bit clean output (M x N), rounded up to 16 bytes per element.
 BYTES_PER_OPERAND_ELEMENT = 16
 BASE_BYTES = 256 * 2**20  # interpreter, numpy, numba and the compiled kernels (measured ~112 MB RSS)
+# An A / B scratchpad upset (sites sram_a / sram_b, verify.sram_effects) is a ledger row per output element
+# it corrupts: an A[i, k] upset up to the N outputs of row i, a B[k, n] upset up to the M of column n. Peak
+# resident memory per such (upset x reach) element, measured with `/usr/bin/time -f "%M KB" abftsim run
+# --workload vit_block_gemms --ber 1e-8 --seed 3 --sites sram_a --policy none`: 2,934,436 KB for 15,985
+# upsets whose expected upsets x N are 33.6 M (sram_copies' live bit-cycles x BER x N per GEMM): 80 B each
+# beyond the ~250 MB of the fault-free run; 96 B leaves ~20 % margin.
+BYTES_PER_SRAM_OUTPUT = 96
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +48,7 @@ class MemoryEstimate:
     operand_bytes: float = 0.0  # of which the faulted GEMMs' operands
     fault_key: str = "faults.ber"  # the key that sets the fault count
     operand_key: str = ""  # the workload GEMM dimension that makes the operands largest
+    sram_bytes: float = 0.0  # of which the A / B scratchpad upsets' corrupted-output rows
 
     def describe(self) -> str:
         return f"~{self.faults:.3g} faults, ~{_gib(self.bytes)}"
@@ -63,14 +71,24 @@ def check_fault_selection(spec: FaultSpec, workload: Workload) -> None:
         raise ConfigError("faults.gemms and faults.kinds: no GEMM of the workload matches both")
 
 
-def estimate_memory(spec: FaultSpec, hw: HwConfig, workload: Workload, recomputing: bool) -> MemoryEstimate:
+def estimate_memory(
+    spec: FaultSpec,
+    hw: HwConfig,
+    workload: Workload,
+    recomputing: bool,
+    sram_upsets: tuple[float, float] | None = None,
+) -> MemoryEstimate:
     """Expected faults and peak bytes; `recomputing` when some policy may re-run faulty work
-    (each of up to max_retries passes is exposed to faults again)."""
+    (each of up to max_retries passes is exposed to faults again). `sram_upsets`: the A / B scratchpad
+    upsets counted over their residency, (expected upsets, upsets x outputs each reaches) as
+    faults.sram_residency.sram_upset_reach gives them; without it sram_a / sram_b count per MAC."""
     if not spec.injects:
         return MemoryEstimate(0.0, float(BASE_BYTES))
     selected = [g for g in workload.gemms if spec.selects(g)]
     datatype = hw.array.datatype
-    exposed_bits = sum(spec.site_bits(site, datatype)[1] for site in spec.sites)
+    by_residency = (Site.SRAM_A, Site.SRAM_B) if sram_upsets is not None else ()
+    upsets, reach = sram_upsets or (0.0, 0.0)
+    exposed_bits = sum(spec.site_bits(site, datatype)[1] for site in spec.sites if site not in by_residency)
     passes = 1 + (hw.recompute.max_retries if recomputing else 0)
     if spec.kind is FaultKind.PERMANENT:
         faults, fault_key = float(spec.permanent_count * passes), "faults.permanent_count"
@@ -81,16 +99,17 @@ def estimate_memory(spec: FaultSpec, hw: HwConfig, workload: Workload, recomputi
         return float(g.count) * (g.m * g.k + g.k * g.n + g.m * g.n)
 
     operand_bytes = sum(elements(g) for g in selected) * BYTES_PER_OPERAND_ELEMENT
+    faults += upsets
     fault_bytes = faults * BYTES_PER_FAULT
+    sram_bytes = reach * BYTES_PER_SRAM_OUTPUT
     operand_key = ""
     if selected:
         index, largest = max(enumerate(workload.gemms), key=lambda ig: elements(ig[1]) if spec.selects(ig[1]) else -1.0)
         dim, size = max((("M", largest.m), ("K", largest.k), ("N", largest.n)), key=lambda d: d[1])
         operand_key = f"gemms.{index}.{dim}"
         operand_key += f" (GEMM {largest.name!r}, {dim} = {size:,})"
-    return MemoryEstimate(
-        faults, BASE_BYTES + fault_bytes + operand_bytes, fault_bytes, operand_bytes, fault_key, operand_key
-    )
+    total = BASE_BYTES + fault_bytes + operand_bytes + sram_bytes
+    return MemoryEstimate(faults, total, fault_bytes, operand_bytes, fault_key, operand_key, sram_bytes)
 
 
 def check_memory(estimate: MemoryEstimate, available_bytes: float | None = None) -> None:
@@ -100,6 +119,12 @@ def check_memory(estimate: MemoryEstimate, available_bytes: float | None = None)
     limit = memory_available_bytes() if available_bytes is None else available_bytes
     if limit is None or estimate.bytes <= limit:
         return
+    if estimate.sram_bytes > max(estimate.operand_bytes, estimate.fault_bytes):
+        raise ConfigError(
+            f"faults.sites: this run needs {estimate.describe()} of memory, {_gib(estimate.sram_bytes)} of it for "
+            f"the outputs its A / B scratchpad upsets corrupt (sram_a, sram_b: each holds one row per output), more "
+            f"than the {_gib(limit)} available; lower the BER, drop sram_a / sram_b or restrict faults.gemms/kinds"
+        )
     if estimate.operand_key and estimate.operand_bytes > estimate.fault_bytes:
         raise ConfigError(
             f"{estimate.operand_key}: this run needs {estimate.describe()} of memory, "

@@ -25,6 +25,7 @@ from simulator.faults.explicit_sites import check_explicit_sites
 from simulator.faults.operands import GemmOperands
 from simulator.faults.sampling import check_faults_fit, permanent_id, transient_id
 from simulator.faults.sram_faults import check_ecc_words
+from simulator.faults.sram_residency import sram_upset_reach
 from simulator.kernels.codes import FLIP, STUCK0, STUCK1
 from simulator.mapping.schedule import GemmSchedule, schedule_gemm, schedule_gemms
 from simulator.metrics.ecc_refetch import RefetchCost, refetch_cost
@@ -98,8 +99,9 @@ def run(
     if unknown:
         raise ConfigError(f"abft: unknown GEMM kind or name {unknown[0]!r} in workload {wl.name}")
     check_fault_selection(spec, wl)
-    check_memory(estimate_memory(spec, hw_cfg, wl, recomputing_policies(chosen)))
     schedules = schedule_gemms(wl.gemms, hw_cfg)
+    sram = sram_upset_reach(spec, hw_cfg.array.datatype, schedules) if spec.injects else None
+    check_memory(estimate_memory(spec, hw_cfg, wl, recomputing_policies(chosen), sram))
     _check_explicit_sites(spec, hw_cfg, schedules, abft)
     operand_cache = OperandCache(hw_cfg, schedules, spec.seed, supplied=operands)
     done: dict[tuple[str, FaultSpec, bool], PolicyReport] = {}

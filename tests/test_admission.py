@@ -115,3 +115,42 @@ def test_the_refusal_names_the_gemm_dimension_when_the_operands_are_too_large(tm
     # through the API, before anything is built
     with pytest.raises(ConfigError, match=r"^gemms\.1\.K "):
         api.run("edge_32x32", str(wl), ["none"], FaultSpec(ber=1e-8))
+
+
+def test_sram_upsets_are_estimated_over_their_residency_and_bound_what_they_corrupt():
+    """sram_a / sram_b upsets: the estimate's count (BER x live bit-cycles of the copies the samplers draw
+    over) against a run's injected count (Poisson, within 5 sigma), and its reach (an A upset at most N
+    outputs, a B upset M) bounds the outputs the run's upsets corrupt; without schedules the old per-MAC
+    count stays."""
+    from simulator.faults.sram_residency import sram_upset_reach
+    from simulator.mapping.schedule import schedule_gemms
+
+    hw, wl = api.resolve_hw("edge_32x32", ["array.rows=8", "array.cols=8"]), load_workload(str(TINY))
+    schedules = schedule_gemms(wl.gemms, hw)
+    for site in ("sram_a", "sram_b"):
+        spec = FaultSpec(ber=6e-6, seed=4, sites=site)
+        upsets, reach = sram_upset_reach(spec, hw.array.datatype, schedules)
+        report = api.run(hw, wl, ["none"], spec, fault_log=True).policy("none")
+        got = report.outcomes["faults_injected"]
+        assert upsets > 300 and abs(got - upsets) <= 5 * upsets**0.5, (site, got, upsets)
+        corrupted = sum(int(r["outputs_corrupted"]) for r in report.fault_log or ())
+        assert 0 < corrupted <= reach * 1.2  # the reach is an upper bound per upset, the count Poisson
+        estimate = estimate_memory(spec, hw, wl, recomputing=False, sram_upsets=(upsets, reach))
+        assert estimate.faults == pytest.approx(upsets) and estimate.sram_bytes > 0
+        assert estimate_memory(spec, hw, wl, recomputing=False).sram_bytes == 0
+
+
+def test_sram_upsets_that_cannot_fit_are_refused_naming_the_sites():
+    """vit_block_gemms at 1e-7 with sram_a: ~30 GiB of corrupted-output rows, refused up front in one line
+    (it was killed by the kernel's OOM killer after minutes)."""
+    from simulator.faults.sram_residency import sram_upset_reach
+    from simulator.mapping.schedule import schedule_gemms
+
+    hw, wl = load_hw("edge_32x32"), load_workload("vit_block_gemms")
+    spec = FaultSpec(ber=1e-7, sites="acc,sram_a")
+    sram = sram_upset_reach(spec, hw.array.datatype, schedule_gemms(wl.gemms, hw))
+    estimate = estimate_memory(spec, hw, wl, recomputing=True, sram_upsets=sram)
+    assert estimate.sram_bytes > 25 * 2**30
+    with pytest.raises(ConfigError, match=r"^faults\.sites: this run needs .* for the outputs its A / B scratchpad"):
+        check_memory(estimate, available_bytes=16 * 2**30)
+    check_memory(estimate_memory(spec.model_copy(update={"ber": 1e-9}), hw, wl, True), available_bytes=16 * 2**30)

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.config.enums import Datatype
+from simulator.config.enums import Datatype, FaultKind, Site
+from simulator.config.fault_spec import FaultSpec
 from simulator.faults.output_faults import c_words, drain_geometry
 from simulator.faults.sram_faults import fold_times, sram_copies, stored_bits
 from simulator.mapping.fold_table import fold_table
@@ -101,3 +102,25 @@ def scratchpad_residency(
         drain += s.gemm.count * one.drain_bit_cycles
         bits = max(bits, one.drain_register_bits)
     return Residency(live, cycles, drain, bits)
+
+
+def sram_upset_reach(spec: FaultSpec, datatype: Datatype, schedules: Sequence[GemmSchedule]) -> tuple[float, float]:
+    """(expected A / B scratchpad upsets, expected upsets x the outputs each reaches at most) of one run of the
+    spec's sram_a / sram_b sites over the GEMMs it selects: BER x the live bit-cycles of the copies the samplers
+    draw over (sram_copies, every instance, the site's exposed bits per element), an A upset reaching N outputs
+    (row i of C), a B upset M (column n). What admission sizes a run's SRAM-upset ledger rows by."""
+    upsets = reach = 0.0
+    if spec.kind is not FaultKind.TRANSIENT:
+        return upsets, reach
+    for s in schedules:
+        g = s.gemm
+        if not spec.selects(g):
+            continue
+        folds = fold_table(s.dataflow, g.m, g.k, g.n, s.rows, s.cols, s.order)
+        for site, op, outputs in ((Site.SRAM_A, "a", g.n), (Site.SRAM_B, "b", g.m)):
+            if site in spec.sites:
+                copies = sram_copies(s, folds, op)
+                live = float(np.sum(copies.elements * (copies.end - copies.start))) * g.count
+                n = spec.ber * live * spec.site_bits(site, datatype)[1]
+                upsets, reach = upsets + n, reach + n * outputs
+    return upsets, reach
