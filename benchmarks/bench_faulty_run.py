@@ -16,7 +16,9 @@ main fed663c, trees alternating, load under 2: 9.05 s vs 34.5 s (b813a50, 3.8x) 
 Third round (final code, `--repeat 2`, idle machine): 7.75 s vs 58.05 s for b813a50 (7.49x, 57,900 faults
 per CPU-second; this machine is slower than the earlier figures'; 9.42 s vs 55.61 s with CI running). Fourth
 round (both trees warm with cached bytecode, alternating, idle): 7.08 s vs 57.30 s (8.09x, 63,330 faults per
-CPU-second), and 7.22 s vs 50.64 s (7.01x) in the next invocation. Before the third round,
+CPU-second), and 7.22 s vs 50.64 s (7.01x) in the next invocation. Fifth round (operands drawn as int8
+codes, results 0.3.0: 448,569 faults): 6.10 s vs 49.69 s (8.14x, 73,482 faults per CPU-second), then
+6.75 s vs 53.76 s (7.96x). Before the third round,
 what bounded it
 (cProfile, 19.7 s profiled): the SimPy model's own work ~7.7 s (~91,000 verdict events, ~67,000
 recompute passes), the verifier's retry rounds 6.0 s (fault draws, effect resolution and operand
