@@ -104,13 +104,7 @@ TABLE_SIZE = 1 << 16  # codes per int8 table: drawn with one uint16 each
 _OUTLIER_FRACTION = 0.01
 _OUTLIER_GAIN = 6.0
 _CLIP_SIGMAS = 4.5  # a normal law's code 127, in standard deviations
-_GELU_C = math.sqrt(2.0 / math.pi)
 _SOFTMAX_LOGIT_STD = 2.0
-
-
-def _gelu(z: np.ndarray, _k: int) -> np.ndarray:
-    """0.5 z (1 + tanh(sqrt(2 / pi) (z + 0.044715 z^3))) in float64 (portable_math.tanh)."""
-    return 0.5 * z * (1.0 + portable_math.tanh(_GELU_C * (z + 0.044715 * (z * z * z))))
 
 
 def _softmax_entry(z: np.ndarray, k: int) -> np.ndarray:
@@ -145,7 +139,7 @@ OPERAND_LAWS: dict[Statistics, OperandLaw] = {
     Statistics.PIXELS: OperandLaw(_times(1.0), _CLIP_SIGMAS),
     Statistics.LAYERNORM: OperandLaw(_times(1.0), _OUTLIER_GAIN * _CLIP_SIGMAS, outlier_gain=_OUTLIER_GAIN),
     Statistics.ATTENTION_OUTPUT: OperandLaw(_times(0.5), 0.5 * _CLIP_SIGMAS),
-    Statistics.GELU: OperandLaw(_gelu, _CLIP_SIGMAS),
+    Statistics.GELU: OperandLaw(lambda z, _k: portable_math.gelu_tanh(z), _CLIP_SIGMAS),
     Statistics.RELU: OperandLaw(lambda z, _k: np.maximum(z, 0.0), _CLIP_SIGMAS),
     Statistics.GAUSSIAN: OperandLaw(_times(1.0), _CLIP_SIGMAS),
     Statistics.SOFTMAX: OperandLaw(_softmax_entry, 1.0, depends_on_k=True),
@@ -178,6 +172,12 @@ def _code_table(stats: Statistics, k: int, outlier: bool) -> np.ndarray:
     return table
 
 
+def _outlier_columns(rng: np.random.Generator, law: OperandLaw, cols: int) -> np.ndarray | None:
+    """The outlier channels of a law that has them (each of the `cols` columns with probability
+    _OUTLIER_FRACTION), drawn before the values; None for a law without."""
+    return np.flatnonzero(rng.random(cols) < _OUTLIER_FRACTION) if law.outlier_gain != 1.0 else None
+
+
 def _int8_codes(
     rng: np.random.Generator, stats: Statistics, shape: tuple[int, int], k: int, transposed: bool = False
 ) -> np.ndarray:
@@ -185,7 +185,7 @@ def _int8_codes(
     draws its outlier columns first); `transposed`: handed over as cols x rows, C order, looked up
     straight into that order (kernels.table_lookup)."""
     law = OPERAND_LAWS[stats]
-    outliers = np.flatnonzero(rng.random(shape[1]) < _OUTLIER_FRACTION) if law.outlier_gain != 1.0 else None
+    outliers = _outlier_columns(rng, law, shape[1])
     draws = rng.integers(0, TABLE_SIZE, size=shape, dtype=np.uint16)
     table = code_table(stats, k)
     codes = lookup_transposed(table, draws) if transposed else np.take(table, draws)
@@ -202,7 +202,7 @@ def _real_values(rng: np.random.Generator, stats: Statistics, shape: tuple[int, 
     """float32 real values of a (rows x cols) operand of the law: its value of float64 normal draws
     (a layernorm law draws its outlier columns first), rounded once to float32."""
     law = OPERAND_LAWS[stats]
-    outliers = np.flatnonzero(rng.random(shape[1]) < _OUTLIER_FRACTION) if law.outlier_gain != 1.0 else None
+    outliers = _outlier_columns(rng, law, shape[1])
     x = law.value(rng.standard_normal(shape), k)
     if outliers is not None and outliers.size:
         x[:, outliers] *= law.outlier_gain

@@ -1,4 +1,4 @@
-"""exp and tanh from IEEE-754 basic operations only: the same bits on every CPU.
+"""exp, tanh and GELU from IEEE-754 basic operations only: the same bits on every CPU.
 
 numpy's transcendental ufuncs dispatch on the CPU: on AVX-512 machines float32 `x**3`, `tanh` and
 `exp` run Intel SVML or numpy's own SIMD kernels, elsewhere glibc's libm or Apple's, and the last
@@ -46,3 +46,13 @@ def tanh(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, np.float64)
     e = exp(-2.0 * np.abs(x))
     return np.copysign((1.0 - e) / (1.0 + e), x)
+
+
+_GELU_C = math.sqrt(2.0 / math.pi)
+
+
+def gelu_tanh(z: np.ndarray) -> np.ndarray:
+    """The tanh form of GELU, 0.5 z (1 + tanh(sqrt(2 / pi) (z + 0.044715 z^3))), of a float64 array
+    (torch.nn.GELU(approximate='tanh')): the synthetic gelu operands' law and the functional ViT's."""
+    z = np.asarray(z, np.float64)
+    return 0.5 * z * (1.0 + tanh(_GELU_C * (z + 0.044715 * (z * z * z))))

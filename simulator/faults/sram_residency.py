@@ -38,7 +38,7 @@ from simulator.config.enums import Datatype, FaultKind, Site
 from simulator.config.fault_spec import FaultSpec
 from simulator.faults.output_faults import c_words, drain_geometry
 from simulator.faults.sram_faults import fold_times, sram_copies, stored_bits
-from simulator.mapping.fold_table import fold_table
+from simulator.mapping.fold_table import FoldTable, fold_table
 from simulator.mapping.schedule import GemmSchedule
 
 SCRATCHPADS = ("a", "b", "c")
@@ -75,16 +75,20 @@ def instance_residency(schedule: GemmSchedule, datatype: Datatype, dram_bytes_pe
     bit-cycles and register bits (module doc)."""
     g = schedule.gemm
     folds = fold_table(schedule.dataflow, g.m, g.k, g.n, schedule.rows, schedule.cols, schedule.order)
-    live = {}
-    for op in ("a", "b"):
-        c = sram_copies(schedule, folds, op)
-        live[op] = int(np.sum(c.elements * datatype.operand_bits * (c.end - c.start)))
+    live = {op: _element_cycles(schedule, folds, op) * datatype.operand_bits for op in ("a", "b")}
     words = c_words(schedule, folds, dram_bytes_per_cycle).copies
     live["c"] = int(np.sum(stored_bits(words, datatype, None, datatype.acc_bits) * (words.end - words.start)))
     drain = drain_geometry(schedule, folds, datatype)
     in_flight = int(np.max((drain.m_hi - drain.m_lo) * (drain.n_hi - drain.n_lo)))
     _, end = fold_times(schedule, folds)
     return Residency(live, int(end.max()), int(drain.exposure.sum()), in_flight * datatype.acc_bits)
+
+
+def _element_cycles(schedule: GemmSchedule, folds: FoldTable, operand: str) -> int:
+    """Operand elements x cycles the resident copies of one instance's A or B hold (sram_copies: from the
+    loading fold's start to the end of the copy's last reader)."""
+    c = sram_copies(schedule, folds, operand)
+    return int(np.sum(c.elements * (c.end - c.start)))
 
 
 def scratchpad_residency(
@@ -110,17 +114,15 @@ def sram_upset_reach(spec: FaultSpec, datatype: Datatype, schedules: Sequence[Ge
     draw over (sram_copies, every instance, the site's exposed bits per element), an A upset reaching N outputs
     (row i of C), a B upset M (column n). What admission sizes a run's SRAM-upset ledger rows by."""
     upsets = reach = 0.0
-    if spec.kind is not FaultKind.TRANSIENT:
+    sites = [(site, op) for site, op in ((Site.SRAM_A, "a"), (Site.SRAM_B, "b")) if site in spec.sites]
+    if spec.kind is not FaultKind.TRANSIENT or not sites:
         return upsets, reach
     for s in schedules:
         g = s.gemm
         if not spec.selects(g):
             continue
         folds = fold_table(s.dataflow, g.m, g.k, g.n, s.rows, s.cols, s.order)
-        for site, op, outputs in ((Site.SRAM_A, "a", g.n), (Site.SRAM_B, "b", g.m)):
-            if site in spec.sites:
-                copies = sram_copies(s, folds, op)
-                live = float(np.sum(copies.elements * (copies.end - copies.start))) * g.count
-                n = spec.ber * live * spec.site_bits(site, datatype)[1]
-                upsets, reach = upsets + n, reach + n * outputs
+        for site, op in sites:
+            n = spec.ber * float(_element_cycles(s, folds, op) * g.count) * spec.site_bits(site, datatype)[1]
+            upsets, reach = upsets + n, reach + n * (g.n if op == "a" else g.m)
     return upsets, reach

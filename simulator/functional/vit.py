@@ -154,9 +154,7 @@ def gelu(x: np.ndarray) -> np.ndarray:
     """tanh approximation of GELU (torch.nn.GELU(approximate='tanh')), evaluated in float64 with
     faults.portable_math (the same bits on every CPU; numpy's float32 tanh is CPU-specific SIMD)
     and rounded to float32 once."""
-    z = np.asarray(x, np.float64)
-    c = math.sqrt(2.0 / math.pi)
-    return (0.5 * z * (1.0 + portable_math.tanh(c * (z + 0.044715 * (z * z * z))))).astype(np.float32)
+    return portable_math.gelu_tanh(x).astype(np.float32)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
