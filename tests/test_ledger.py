@@ -184,3 +184,108 @@ def test_error_map_by_hand():
     assert codes.tolist() == [0, 5] and sums.tolist() == [3, 6]
     codes, sums = fold.error_map(transient_only=True)
     assert codes.tolist() == [5] and sums.tolist() == [6]
+
+
+def _added_reference(table, keys, faults, flags, final_of, elements):
+    """`with_added_faults` the plain way: both fault lists concatenated, one stable sort by (gemm,
+    instance, fold, added after the table's), the elements' owners renumbered through it."""
+    from simulator.verify.ledger import FAULT_COLUMNS
+
+    gemm, instance, fold = keys
+    n, m = len(gemm), len(table)
+    finals = [final_of.get(k, (True, False)) for k in zip(gemm.tolist(), instance.tolist(), fold.tolist(), strict=True)]
+    order = np.lexsort((np.r_[np.zeros(m, int), np.ones(n, int)], np.r_[table.fold, fold],
+                        np.r_[table.instance, instance], np.r_[table.gemm, gemm]))  # fmt: skip
+    position = np.argsort(order)
+
+    def cat(old, new):
+        return np.concatenate([old, new.astype(old.dtype)])[order]
+
+    def grown(old, name):
+        return old if elements is None else np.concatenate([old, getattr(elements, name).astype(old.dtype)])
+
+    owner = table.owner if elements is None else np.r_[table.owner, elements.owner + m]
+    return LedgerTable(
+        gemm=cat(table.gemm, gemm), instance=cat(table.instance, instance), fold=cat(table.fold, fold),
+        faults={c: cat(table.faults[c], faults[c]) for c in FAULT_COLUMNS},
+        detected=cat(table.detected, flags["detected"]), corrected=cat(table.corrected, flags["corrected"]),
+        accepted=cat(table.accepted, np.array([a for a, _ in finals], bool)),
+        gave_up=cat(table.gave_up, np.array([g for _, g in finals], bool)), owner=position[owner],
+        grows=grown(table.grows, "grows"), gcols=grown(table.gcols, "gcols"), delta=grown(table.delta, "delta"),
+        alive=grown(table.alive, "alive"), false_alarm=cat(table.false_alarm, flags["false_alarm"]),
+        hidden=cat(table.hidden, flags["hidden"]),
+    )  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), m=st.integers(0, 30), n=st.integers(0, 12), with_elements=st.booleans())
+def test_added_faults_merge_as_a_sort_would(seed, m, n, with_elements):
+    """verify.ledger.with_added_faults (a merge into the key-ordered table) against concatenating and
+    sorting both fault lists: same rows in the same order (an added fault after its fold's table
+    rows, added faults of one fold in the order given), owners renumbered, finals looked up."""
+    from simulator.verify.ledger import FAULT_COLUMNS, NewElements, with_added_faults
+
+    rng = np.random.default_rng(seed)
+
+    def keys(k):  # few distinct keys: many ties
+        return tuple(rng.integers(0, 3, k).astype(np.int64) for _ in range(3))
+
+    g, i, f = keys(m)
+    order = np.lexsort((f, i, g))
+    g, i, f = g[order], i[order], f[order]
+    sizes = rng.integers(0, 3, m)
+    e = int(sizes.sum())
+    table = LedgerTable(
+        gemm=g, instance=i, fold=f, faults={c: rng.integers(0, 99, m) for c in FAULT_COLUMNS},
+        detected=rng.random(m) < 0.5, corrected=rng.random(m) < 0.5, accepted=rng.random(m) < 0.5,
+        gave_up=rng.random(m) < 0.5, owner=np.repeat(np.arange(m), sizes), grows=rng.integers(0, 9, e),
+        gcols=rng.integers(0, 9, e), delta=rng.integers(-5, 5, e), alive=rng.random(e) < 0.5,
+        false_alarm=np.zeros(m, bool), hidden=np.zeros(m, bool),
+    )  # fmt: skip
+    added = keys(n)
+    faults = {c: rng.integers(0, 99, n) for c in FAULT_COLUMNS}
+    flags = {c: rng.random(n) < 0.5 for c in ("detected", "corrected", "false_alarm", "hidden")}
+    final_of = {(0, 0, 0): (False, True), (1, 2, 1): (True, True)}
+    elements = None
+    if with_elements:
+        k = int(rng.integers(0, 8))
+        elements = NewElements(np.sort(rng.integers(0, max(n, 1), k)) if n else np.zeros(0, np.int64),
+                               rng.integers(0, 9, k), rng.integers(0, 9, k), rng.integers(-5, 5, k),
+                               rng.random(k) < 0.5)  # fmt: skip
+    got = with_added_faults(table, added, faults, flags, final_of, elements)
+    assert_tables_equal(got, _added_reference(table, added, faults, flags, final_of, elements))
+
+
+def test_added_faults_need_a_key_ordered_table():
+    from simulator.verify.ledger import FAULT_COLUMNS, with_added_faults
+
+    two = np.array([1, 0], np.int64)
+    table = LedgerTable(two, np.zeros(2, np.int64), np.zeros(2, np.int64), {c: np.zeros(2, np.int64) for c in
+                        FAULT_COLUMNS}, *(np.zeros(2, bool) for _ in range(4)), *(np.zeros(0, np.int64) for _ in
+                        range(4)), np.zeros(0, bool), np.zeros(2, bool), np.zeros(2, bool))  # fmt: skip
+    one = np.zeros(1, np.int64)
+    with pytest.raises(ValueError, match=r"not in \(gemm, instance, fold\) order"):
+        with_added_faults(table, (one, one, one), {c: one for c in FAULT_COLUMNS},
+                          {c: np.zeros(1, bool) for c in ("detected", "corrected", "false_alarm", "hidden")}, {})  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 12))
+def test_copy_runs_moves_each_run_to_its_place(seed, n):
+    """kernels.runs.copy_runs against slice assignments, for runs placed in a random order."""
+    from simulator.kernels.runs import copy_runs
+
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(0, 4, n)
+    src = rng.integers(-99, 99, int(sizes.sum()) + 3)
+    starts = rng.integers(0, 4, n)  # runs may overlap in the source; never in the destination
+    placed = rng.permutation(n)
+    dst_sizes = sizes[placed]
+    dst_start = np.empty(n, np.int64)
+    dst_start[placed] = np.cumsum(dst_sizes) - dst_sizes
+    expected = np.full(int(sizes.sum()), 7, np.int64)
+    for i in range(n):
+        expected[dst_start[i] : dst_start[i] + sizes[i]] = src[starts[i] : starts[i] + sizes[i]]
+    out = np.full(int(sizes.sum()), 7, np.int64)
+    copy_runs(src, starts, sizes, dst_start, out)
+    assert np.array_equal(out, expected)

@@ -88,7 +88,8 @@ def int8_kernel_operands(a: np.ndarray, b_t: np.ndarray) -> KernelOperands:
 class EffectBatch:
     """Effects of a FaultBatch in CSR form: fault f owns rows offsets[f]..offsets[f+1]-1.
 
-    `positions` columns: fold-block row, fold-block col, GEMM row, GEMM col (kernels.codes P_*);
+    `positions` columns: fold-block row, fold-block col, GEMM row, GEMM col (kernels.codes P_*),
+    column-major (each column contiguous: the fault ledger keeps them as views, not copies);
     `delta` is int64 (int32-wrapped, int8) or float64 (fp), faulty minus clean.
     """
 
@@ -150,7 +151,7 @@ def _resolve(
     offsets = np.zeros(sizes.size + 1, np.int64)
     np.cumsum(sizes, out=offsets[1:])
     total = int(offsets[-1])
-    positions = np.empty((total, 4), np.int64)
+    positions = np.empty((total, 4), np.int64, order="F")  # columns contiguous (EffectBatch)
     integer = operands.datatype.is_integer
     delta_int = np.empty(total if integer else 0, np.int64)
     delta_float = np.empty(0 if integer else total, np.float64)

@@ -43,6 +43,7 @@ from simulator.faults.effects import EffectBatch
 from simulator.faults.sampling import FaultBatch
 from simulator.kernels.codes import P_FOLD_COL, P_FOLD_ROW, P_GEMM_COL, P_GEMM_ROW
 from simulator.kernels.error_map import live_error_map
+from simulator.kernels.runs import copy_runs
 
 FAULT_COLUMNS = ("attempt", "ordinal", "row", "col", "cycle", "site", "bit", "mode")
 ELEMENT_COLUMNS = ("owner", "rows", "cols", "grows", "gcols", "delta", "alive")
@@ -426,8 +427,9 @@ def with_added_faults(
     final_of: dict[tuple[int, int, int], tuple[bool, bool]],
     elements: NewElements | None = None,
 ) -> LedgerTable:
-    """`table` with n more faults (another fault family: checksum words, SRAM words), in (gemm,
-    instance, fold) order with each fold's ledger faults first.
+    """`table` (in (gemm, instance, fold) order, as FaultLedger.table makes it) with n more faults
+    (another fault family: checksum words, SRAM words), in (gemm, instance, fold) order with each
+    fold's ledger faults first.
 
     `keys`: (gemm, instance, fold) of each added fault; `faults`: its FAULT_COLUMNS; `flags`: its
     detected / corrected / false_alarm / hidden (each length n); `final_of[(g, i, f)]`: (accepted,
@@ -436,26 +438,43 @@ def with_added_faults(
     gemm, instance, fold = keys
     n, m = len(gemm), len(table)
     finals = [final_of.get(k, (True, False)) for k in zip(gemm.tolist(), instance.tolist(), fold.tolist(), strict=True)]
-    sort_keys = (np.r_[np.zeros(m, np.int64), np.ones(n, np.int64)], np.r_[table.fold, fold],
-                 np.r_[table.instance, instance], np.r_[table.gemm, gemm])  # fmt: skip
-    order = np.lexsort(sort_keys)
-    position = np.empty(m + n, np.int64)
-    position[order] = np.arange(m + n)
+    # a merge, not a sort of m + n rows: the added faults in key order (stable), each placed after
+    # the table's rows of its fold and before the next fold's (the table is in key order already)
+    new_order = np.lexsort((fold, instance, gemm))
+    n_instances = 1 + max(int(table.instance.max(initial=0)), int(instance.max(initial=0)))
+    n_folds = 1 + max(int(table.fold.max(initial=0)), int(fold.max(initial=0)))
+
+    def code(g: np.ndarray, i: np.ndarray, f: np.ndarray) -> np.ndarray:  # (gemm, instance, fold) as one int
+        return (g.astype(np.int64) * n_instances + i) * n_folds + f
+
+    old_codes = code(table.gemm, table.instance, table.fold)
+    if not np.all(old_codes[1:] >= old_codes[:-1]):
+        raise ValueError("the ledger table is not in (gemm, instance, fold) order")
+    at = np.searchsorted(old_codes, code(gemm, instance, fold)[new_order], side="right")
+    del old_codes
+    new_position = np.empty(n, np.int64)
+    new_position[new_order] = at + np.arange(n)
+    old_position = np.arange(m) + np.cumsum(np.bincount(at, minlength=m + 1))[:m]
 
     def cat(old: np.ndarray, new: np.ndarray) -> np.ndarray:
-        return np.concatenate([old, new.astype(old.dtype, copy=False)])[order]
+        out = np.empty(m + n, old.dtype)
+        out[old_position] = old
+        out[new_position] = new
+        return out
 
     def grown(old: np.ndarray, name: str) -> np.ndarray:
         return old if elements is None else np.concatenate([old, getattr(elements, name).astype(old.dtype, copy=False)])
 
-    owner = table.owner if elements is None else np.r_[table.owner, elements.owner + m]
+    owner = old_position[table.owner]
+    if elements is not None:
+        owner = np.r_[owner, new_position[elements.owner]]
     return LedgerTable(
         gemm=cat(table.gemm, gemm), instance=cat(table.instance, instance), fold=cat(table.fold, fold),
         faults={c: cat(table.faults[c], faults[c]) for c in FAULT_COLUMNS},
         detected=cat(table.detected, flags["detected"]), corrected=cat(table.corrected, flags["corrected"]),
         accepted=cat(table.accepted, np.array([a for a, _ in finals], bool)),
         gave_up=cat(table.gave_up, np.array([g for _, g in finals], bool)),
-        owner=position[owner], grows=grown(table.grows, "grows"), gcols=grown(table.gcols, "gcols"),
+        owner=owner, grows=grown(table.grows, "grows"), gcols=grown(table.gcols, "gcols"),
         delta=grown(table.delta, "delta"), alive=grown(table.alive, "alive"),
         false_alarm=cat(table.false_alarm, flags["false_alarm"]), hidden=cat(table.hidden, flags["hidden"]),
     )  # fmt: skip
@@ -473,12 +492,29 @@ class _Segment:
         n, n_elements = len(batch), int(effects.offsets[-1])
         self.batch, self.effects = batch, effects
         self.owner = np.repeat(np.arange(n), np.diff(effects.offsets))  # each element's fault in the batch
-        pos = effects.positions
-        self.rows, self.cols = pos[:, P_FOLD_ROW].copy(), pos[:, P_FOLD_COL].copy()
-        self.grows, self.gcols = pos[:, P_GEMM_ROW].copy(), pos[:, P_GEMM_COL].copy()
+        pos = effects.positions  # column-major: each column a contiguous view (never written)
+        self.rows, self.cols = _column(pos, P_FOLD_ROW), _column(pos, P_FOLD_COL)
+        self.grows, self.gcols = _column(pos, P_GEMM_ROW), _column(pos, P_GEMM_COL)
         self.detected, self.corrected = np.zeros(n, bool), np.zeros(n, bool)
         self.alive = np.ones(n_elements, bool)
         self.fold, self.part = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
+
+
+def _column(positions: np.ndarray, j: int) -> np.ndarray:
+    """Column j of an EffectBatch's positions, contiguous (a view of column-major positions; a
+    copy of others, e.g. a test's hand-made batch)."""
+    return np.ascontiguousarray(positions[:, j])
+
+
+class _RunSource(NamedTuple):
+    """Faults of one segment or loose part for FaultLedger.table: their columns (FAULT_COLUMNS,
+    detected, corrected, fold, part), the element columns that hold their elements, and per fault
+    where its run of elements starts in them and how long it is."""
+
+    faults: dict[str, np.ndarray]
+    elements: dict[str, np.ndarray]
+    starts: np.ndarray
+    sizes: np.ndarray
 
 
 class _Store:
@@ -559,74 +595,89 @@ class FaultLedger:
 
     def table(self) -> LedgerTable:
         """Flatten the ledger in (gemm, instance, fold) order, each fold's parts in the order they
-        began, each part's faults in their order (as `table_by_parts`): the segments' and loose
-        parts' columns concatenated once, then one stable sort by (fold, part)."""
+        began, each part's faults in their order (as `table_by_parts`): one stable sort of the
+        faults by (fold, part); then each fault column is concatenated and reordered one at a time,
+        and each element column is written once, every fault's run of elements moved from where its
+        segment or loose part holds it straight to its place (kernels.runs.copy_runs)."""
         keys = np.array(list(self.folds), np.int64).reshape(-1, 3)  # fold id -> key (ids in insertion order)
         finals = np.array([s.final_flags for s in self.folds.values()], bool).reshape(-1, 2)
         rank = np.empty(len(keys), np.int64)
         rank[np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))] = np.arange(len(keys))
-        fault_parts: dict[str, list[np.ndarray]] = {c: [] for c in (*FAULT_COLUMNS, *_TABLE_COLUMNS, "fold", "part")}
-        n_faults = 0
+        sources = [*self._segment_sources(), *self._loose_sources()]
+        if not sources:
+            return self._empty_table()
+        fold = np.concatenate([src.faults["fold"] for src in sources])
+        order = np.lexsort((np.concatenate([src.faults["part"] for src in sources]), rank[fold]))
+        position = np.empty(order.shape[0], np.int64)
+        position[order] = np.arange(order.shape[0])
+        sizes = np.concatenate([src.sizes for src in sources])[order]  # elements per fault, table order
+        ends = np.cumsum(sizes)
+        dst_start = (ends - sizes)[position]  # per fault (sources' order), where its elements go
+        n_elements = int(ends[-1]) if ends.size else 0
+        elements: dict[str, np.ndarray] = {}
+        for c, dtype in (("grows", np.int64), ("gcols", np.int64), ("alive", bool),
+                         ("delta", np.int64 if self.integer else np.float64)):  # fmt: skip
+            out = elements[c] = np.empty(n_elements, dtype)
+            n0 = 0
+            for src in sources:
+                n = src.sizes.shape[0]
+                copy_runs(src.elements[c], src.starts, src.sizes, dst_start[n0 : n0 + n], out)
+                n0 += n
+
+        def column(c: str) -> np.ndarray:  # one fault column in table order (one temporary at a time)
+            return np.concatenate([src.faults[c] for src in sources])[order]
+
+        fold = fold[order]
+        n_faults = order.shape[0]
+        return LedgerTable(
+            gemm=keys[fold, 0], instance=keys[fold, 1], fold=keys[fold, 2],
+            faults={c: column(c) for c in FAULT_COLUMNS}, detected=column("detected"),
+            corrected=column("corrected"), accepted=finals[fold, 0], gave_up=finals[fold, 1],
+            owner=np.repeat(np.arange(n_faults), sizes), grows=elements["grows"], gcols=elements["gcols"],
+            delta=elements["delta"], alive=elements["alive"], false_alarm=np.zeros(n_faults, bool),
+            hidden=np.zeros(n_faults, bool),
+        )  # fmt: skip
+
+    def _segment_sources(self) -> list[_RunSource]:
+        """Each segment's faults still in a part (all of them, as views, in the common case) and
+        where their elements lie in its columns."""
+        sources = []
         for seg in self._store.segments:
             kept = seg.part >= 0
             mine = np.flatnonzero(kept)
             if mine.size == 0:
                 continue
-            faults: slice | np.ndarray = mine
-            held: slice | np.ndarray = slice(None)
-            if mine.size == kept.size:  # the common case: every fault of the batch is in a part
-                faults, owner = slice(None), seg.owner + n_faults
-            else:
-                held = kept[seg.owner]
-                index = np.full(len(seg.batch), -1, np.int64)
-                index[mine] = n_faults + np.arange(mine.size)
-                owner = index[seg.owner[held]]
+            faults: slice | np.ndarray = slice(None) if mine.size == kept.size else mine
+            offsets = seg.effects.offsets
             pieces = {c: getattr(seg.batch, c)[faults] for c in FAULT_COLUMNS}
             pieces |= {"detected": seg.detected[faults], "corrected": seg.corrected[faults],
-                       "fold": seg.fold[faults], "part": seg.part[faults], "owner": owner,
-                       "grows": seg.grows[held], "gcols": seg.gcols[held],
-                       "delta": seg.effects.delta[held], "alive": seg.alive[held]}  # fmt: skip
-            for c, p in pieces.items():
-                fault_parts[c].append(p)
-            n_faults += mine.size
+                       "fold": seg.fold[faults], "part": seg.part[faults]}  # fmt: skip
+            columns = {"grows": seg.grows, "gcols": seg.gcols, "delta": seg.effects.delta, "alive": seg.alive}
+            sources.append(_RunSource(pieces, columns, offsets[:-1][faults], np.diff(offsets)[faults]))
+        return sources
+
+    def _loose_sources(self) -> list[_RunSource]:
+        """Each loose part's faults and elements (a fault's elements are contiguous: owners ascend)."""
+        sources = []
         for part in self._store.loose:
             n = part.fault_count
+            if n == 0:
+                continue
             pieces = {c: part.faults[c] for c in FAULT_COLUMNS}
             pieces |= {"detected": part.detected, "corrected": part.corrected, "fold": np.full(n, part._fold_id),
-                       "part": np.full(n, part._part), "owner": part.owner + n_faults, "grows": part.grows,
-                       "gcols": part.gcols, "delta": part.delta, "alive": part.alive}  # fmt: skip
-            for c, p in pieces.items():
-                fault_parts[c].append(p)
-            n_faults += n
-        empty = {"delta": np.zeros(0, np.int64 if self.integer else np.float64), "detected": np.zeros(0, bool),
-                 "corrected": np.zeros(0, bool), "alive": np.zeros(0, bool)}  # fmt: skip
-        cat = {c: np.concatenate(p) if p else empty.get(c, _EMPTY) for c, p in fault_parts.items()}
-        order = np.lexsort((cat["part"], rank[cat["fold"]]))
-        position = np.empty(n_faults, np.int64)
-        position[order] = np.arange(n_faults)
-        # each fault's elements are contiguous (owners ascend through the pieces): move them as runs
-        per_fault = np.bincount(cat["owner"], minlength=n_faults)
-        starts, sizes = (np.cumsum(per_fault) - per_fault)[order], per_fault[order]
-        elements = np.repeat(starts - (np.cumsum(sizes) - sizes), sizes) + np.arange(int(sizes.sum()))
-        owner = np.repeat(np.arange(n_faults), sizes)
-        fold = cat["fold"][order]
+                       "part": np.full(n, part._part)}  # fmt: skip
+            columns = {"grows": part.grows, "gcols": part.gcols, "delta": part.delta, "alive": part.alive}
+            sizes = np.bincount(part.owner, minlength=n)
+            sources.append(_RunSource(pieces, columns, np.cumsum(sizes) - sizes, sizes))
+        return sources
+
+    def _empty_table(self) -> LedgerTable:
+        none = np.zeros(0, bool)
         return LedgerTable(
-            gemm=keys[fold, 0] if n_faults else _EMPTY,
-            instance=keys[fold, 1] if n_faults else _EMPTY,
-            fold=keys[fold, 2] if n_faults else _EMPTY,
-            faults={c: cat[c][order] for c in FAULT_COLUMNS},
-            detected=cat["detected"][order],
-            corrected=cat["corrected"][order],
-            accepted=finals[fold, 0] if n_faults else np.zeros(0, bool),
-            gave_up=finals[fold, 1] if n_faults else np.zeros(0, bool),
-            owner=owner,
-            grows=cat["grows"][elements],
-            gcols=cat["gcols"][elements],
-            delta=cat["delta"][elements],
-            alive=cat["alive"][elements],
-            false_alarm=np.zeros(n_faults, bool),
-            hidden=np.zeros(n_faults, bool),
-        )
+            gemm=_EMPTY, instance=_EMPTY, fold=_EMPTY, faults={c: _EMPTY for c in FAULT_COLUMNS}, detected=none,
+            corrected=none, accepted=none, gave_up=none, owner=_EMPTY, grows=_EMPTY, gcols=_EMPTY,
+            delta=np.zeros(0, np.int64 if self.integer else np.float64), alive=none, false_alarm=none, hidden=none,
+        )  # fmt: skip
 
     def table_by_parts(self) -> LedgerTable:
         """`table()` the plain way, one piece per fold part (the reference the tests compare it with)."""
