@@ -13,7 +13,7 @@ from simulator.config.enums import Dataflow, Datatype
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import load_hw
 from simulator.faults.checksum_faults import check_geometry, sample_checksum_faults
-from simulator.faults.draw_cache import FaultDraws
+from simulator.faults.draw_cache import FaultDraws, ScreenedDraws
 from simulator.faults.sampling import FaultBatch, sample_attempt_faults, sample_gemm_faults
 from simulator.functional.accuracy import trial_spec
 from simulator.functional.bundle import load_bundle
@@ -134,18 +134,20 @@ NOT_SCREENED = [
 ]
 
 
+@pytest.mark.parametrize("kind", [FaultDraws, ScreenedDraws])
 @pytest.mark.parametrize("spec", SCREENED + PE_SCREENED + NOT_SCREENED)
-def test_every_cached_draw_is_the_samplers_whether_screened_or_drawn(spec, monkeypatch):
+def test_every_cached_draw_is_the_samplers_whether_screened_or_drawn(spec, kind, monkeypatch):
     """Key by key (PE draws of attempt 0 and 1, checksum words of attempt 0 and 1, every instance of a
-    small GEMM at a rate where many draws are empty): a FaultDraws result is the sampler's own, and the
-    sampler ran only for the keys the screen could not rule out (for specs it screens)."""
+    small GEMM at a rate where many draws are empty): a FaultDraws (or a verifier's ScreenedDraws)
+    result is the sampler's own, and the sampler ran only for the keys the screen could not rule out
+    (for specs it screens)."""
     calls = []
     direct = draw_cache.sample_gemm_faults
     monkeypatch.setattr(draw_cache, "sample_gemm_faults", lambda *a: calls.append(a) or direct(*a))
     gemm = Gemm("g", m=17, k=16, n=17, kind="qk", count=40)
     folds = fold_table(Dataflow.OS, gemm.m, gemm.k, gemm.n, 8, 8)
     geom = check_geometry(Dataflow.OS, folds)
-    draws = FaultDraws()
+    draws = kind()
     empty = 0
     for instance in range(gemm.count):
         got = draws.gemm_faults(spec, gemm, 3, instance, *ARRAY, folds)

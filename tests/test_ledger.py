@@ -186,6 +186,61 @@ def test_error_map_by_hand():
     assert codes.tolist() == [5] and sums.tolist() == [6]
 
 
+@pytest.mark.parametrize("integer", [True, False])
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_folds=st.integers(0, 6))
+def test_copies_differ_compares_each_folds_two_maps(integer, seed, n_folds):
+    """kernels.error_map.copies_differ (a DMR round in one call) against comparing each fold's two
+    maps from live_error_map_reference: the first copy's transient live errors in its element range
+    (ranges may be empty), the second copy's every error in its range; NaN sums never equal."""
+    from simulator.kernels.error_map import copies_differ
+
+    rng = np.random.default_rng(seed)
+
+    def column(n):
+        if integer:
+            return rng.choice([-2, -1, 0, 1, 2], n).astype(np.int64)
+        return rng.choice([-0.5, 0.0, 0.5, 1.0, np.nan], n, p=[0.3, 0.2, 0.3, 0.15, 0.05])
+
+    def ranges(n):  # consecutive, some empty
+        cuts = np.sort(rng.integers(0, n + 1, 2 * n_folds)).reshape(-1, 2) if n_folds else np.zeros((0, 2), int)
+        return cuts[:, 0].astype(np.int64), cuts[:, 1].astype(np.int64)
+
+    n1, n2, n_faults = int(rng.integers(0, 30)), int(rng.integers(0, 30)), 6
+    rows, cols, delta = rng.integers(0, 2, n1), rng.integers(0, 3, n1), column(n1)  # few elements: collisions
+    alive, owner = rng.random(n1) < 0.8, rng.integers(0, n_faults, n1)
+    mode = rng.choice([FLIP, FLIP + 1], n_faults).astype(np.int64)
+    dup_rows, dup_cols, dup_delta = rng.integers(0, 2, n2), rng.integers(0, 3, n2), column(n2)
+    lo, hi = ranges(n1)
+    dlo, dhi = ranges(n2)
+    n_cols = np.full(n_folds, 3, np.int64)
+    got = copies_differ(rows, cols, delta, alive, owner, mode, lo, hi, n_cols, dup_rows, dup_cols, dup_delta, dlo, dhi)
+    for i in range(n_folds):
+        a, b, c, d = lo[i], hi[i], dlo[i], dhi[i]
+        first = live_error_map_reference(rows[a:b], cols[a:b], delta[a:b], alive[a:b], owner[a:b], mode, 3, True)
+        second = live_error_map_reference(dup_rows[c:d], dup_cols[c:d], dup_delta[c:d], np.ones(d - c, bool),
+                                          np.zeros(d - c, np.int64), mode, 3, False)  # fmt: skip
+        same = np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
+        assert got[i] == (not same)
+
+
+def test_copies_differ_by_hand():
+    """Fold 0: first copy (0,1) +2, second copy (0,1) +1 +1: the same map. Fold 1: first copy's
+    only error is a stuck-at fault's (left out), second copy clean: the same. Fold 2: the second
+    copy's (0,0) error cancels to 0 and is dropped, the first copy has (0,2) +1: they differ."""
+    from simulator.kernels.error_map import copies_differ
+
+    i64 = np.int64
+    rows, cols, delta = np.array([0, 0, 0], i64), np.array([1, 0, 2], i64), np.array([2, 5, 1], i64)
+    alive, owner, mode = np.ones(3, bool), np.array([0, 1, 2], i64), np.array([FLIP, FLIP + 1, FLIP], i64)
+    lo, hi = np.array([0, 1, 2], i64), np.array([1, 2, 3], i64)
+    dup_rows, dup_cols, dup_delta = np.zeros(4, i64), np.array([1, 1, 0, 0], i64), np.array([1, 1, 3, -3], i64)
+    dlo, dhi = np.array([0, 2, 2], i64), np.array([2, 2, 4], i64)
+    got = copies_differ(rows, cols, delta, alive, owner, mode, lo, hi, np.full(3, 3, i64), dup_rows, dup_cols,
+                        dup_delta, dlo, dhi)  # fmt: skip
+    assert got.tolist() == [False, False, True]
+
+
 def _added_reference(table, keys, faults, flags, final_of, elements):
     """`with_added_faults` the plain way: both fault lists concatenated, one stable sort by (gemm,
     instance, fold, added after the table's), the elements' owners renumbered through it."""

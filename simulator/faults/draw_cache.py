@@ -15,7 +15,8 @@ residual error has changed an activation. Fold tables and check geometries are c
 (once per table object), so passes that build their own equal tables share the draws.
 
 Empty draws: at the error rates studied most draws of a small GEMM instance hold no fault, and
-setting up a draw's Generator costs more than drawing. A `FaultDraws` first asks
+setting up a draw's Generator costs more than drawing. A `ScreenedDraws` (a verifier's default,
+keeping no draw) or a `FaultDraws` (its memoised kind) first asks
 kernels.poisson_screen whether the key's Poisson counts are all zero (the same stream, read in one
 numba call, from the Poisson means the sampler itself computes: sampling.transient_rates,
 checksum_faults.word_rates) and returns the empty batch the sampler would return without drawing;
@@ -61,6 +62,7 @@ from simulator.workload.gemm import Gemm
 # (rates key, rates() -> Poisson means or None when the draw is not screened, the draw's key words,
 # empty() -> the sampler's empty result): what `FaultDraws` needs to skip an empty draw
 Screen = tuple[tuple, Callable[[], np.ndarray | None], tuple[int, ...], Callable[[], Any]]
+_UNKNOWN: Any = object()  # ScreenedDraws: rates not computed yet (None means "not screened")
 
 
 class DirectDraws:
@@ -133,14 +135,40 @@ class DirectDraws:
         return draw()
 
 
-class FaultDraws(DirectDraws):
-    """DirectDraws memoised: (draw, spec, GEMM, instance, attempt, array, folds or geometry) -> the draw."""
+class ScreenedDraws(DirectDraws):
+    """DirectDraws that skip empty draws: each key's Poisson counts are first screened (one
+    kernels.poisson_screen call) and a key whose counts are all zero gets the sampler's empty result
+    without setting up its Generator; nothing is kept but the Poisson means per rates key (a
+    verifier's default: its OperandCache's memo keeps the draws for the run)."""
 
     def __init__(self) -> None:
-        self._memo: dict[tuple, Any] = {}
         self._tokens = ValueTokens()  # key parts: spec, GEMM, fold table, check geometry
         # rates key (Screen) -> (Poisson means in draw order, exp(-mean) of each), or None: not screened
         self._rates: dict[tuple, tuple[np.ndarray, np.ndarray] | None] = {}
+
+    def _memoised(self, key: tuple, draw: Callable[[], Any], screen: Screen) -> Any:
+        """The sampler's empty result without drawing when `screen` finds every Poisson count zero,
+        else the draw."""
+        rates_key, rates, words, empty = screen
+        means = self._rates.get(rates_key, _UNKNOWN)
+        if means is _UNKNOWN:
+            means = self._rates[rates_key] = _with_exp(rates())
+        if means is not None and empty_draws(np.array([entropy_words(words)], np.uint64), *means)[0]:
+            return empty()
+        return draw()
+
+    def _named(self, part: object) -> int:
+        """A small int naming `part`'s value (ValueTokens): fold tables and geometries by their bytes,
+        other parts (a spec, a GEMM) by ==."""
+        return self._tokens.of(part, _content_of)
+
+
+class FaultDraws(ScreenedDraws):
+    """ScreenedDraws memoised: (draw, spec, GEMM, instance, attempt, array, folds or geometry) -> the draw."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._memo: dict[tuple, Any] = {}
 
     def __reduce__(self) -> tuple[type[FaultDraws], tuple[()]]:
         return FaultDraws, ()  # a pickled cache travels empty (it is only a memo)
@@ -150,26 +178,13 @@ class FaultDraws(DirectDraws):
         """Draws held (no __len__: an empty cache must not read as false)."""
         return len(self._memo)
 
-    # -- internals ----------------------------------------------------------------------------
     def _memoised(self, key: tuple, draw: Callable[[], Any], screen: Screen) -> Any:
-        """The draw under `key` (its spec, GEMM, fold table and geometry named by tokens), drawn once;
-        the sampler's empty result without drawing when `screen` finds every Poisson count zero."""
+        """The draw under `key` (its spec, GEMM, fold table and geometry named by tokens), drawn or
+        screened empty once (ScreenedDraws)."""
         found = self._memo.get(key)
         if found is None:
-            rates_key, rates, words, empty = screen
-            if rates_key not in self._rates:
-                self._rates[rates_key] = _with_exp(rates())
-            means = self._rates[rates_key]
-            if means is not None and empty_draws(np.array([entropy_words(words)], np.uint64), *means)[0]:
-                found = self._memo[key] = empty()
-            else:
-                found = self._memo[key] = draw()
+            found = self._memo[key] = super()._memoised(key, draw, screen)
         return found
-
-    def _named(self, part: object) -> int:
-        """A small int naming `part`'s value (ValueTokens): fold tables and geometries by their bytes,
-        other parts (a spec, a GEMM) by ==."""
-        return self._tokens.of(part, _content_of)
 
 
 class ValueTokens:

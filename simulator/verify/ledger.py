@@ -343,7 +343,7 @@ class FoldErrors:
 class SegmentRun:
     """Parts of a check round that hold rows of one segment, checkable where they lie: the
     segment's element columns (`owner` indexes its per-fault `detected` flags, which a check
-    updates in place) and each member part's elements element_lo[i]..element_hi[i]-1."""
+    updates in place, and `mode`) and each member part's elements element_lo[i]..element_hi[i]-1."""
 
     rows: np.ndarray
     cols: np.ndarray
@@ -351,6 +351,7 @@ class SegmentRun:
     alive: np.ndarray
     owner: np.ndarray
     detected: np.ndarray
+    mode: np.ndarray  # per fault of the segment: FLIP, STUCK0, STUCK1
     members: list[int]  # indices into the parts grouped (segment_runs)
     element_lo: np.ndarray
     element_hi: np.ndarray
@@ -376,8 +377,8 @@ def segment_runs(parts: list[FoldErrors]) -> tuple[list[SegmentRun], list[int]]:
         group[2].append(e_lo)
         group[3].append(e_hi)
     runs = [
-        SegmentRun(seg.rows, seg.cols, seg.effects.delta, seg.alive, seg.owner, seg.detected, members,
-                   np.array(lo, np.int64), np.array(hi, np.int64))
+        SegmentRun(seg.rows, seg.cols, seg.effects.delta, seg.alive, seg.owner, seg.detected, seg.batch.mode,
+                   members, np.array(lo, np.int64), np.array(hi, np.int64))
         for seg, members, lo, hi in grouped.values()
     ]  # fmt: skip
     return runs, own

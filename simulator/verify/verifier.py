@@ -43,7 +43,7 @@ from simulator.faults.checksum_faults import (
     word_deltas,
     word_values,
 )
-from simulator.faults.draw_cache import DirectDraws
+from simulator.faults.draw_cache import DirectDraws, ScreenedDraws
 from simulator.faults.effects import EffectBatch, resolve_gemm_faults
 from simulator.faults.explicit_sites import has_explicit_checksum, with_explicit_checksum
 from simulator.faults.sampling import (
@@ -52,7 +52,8 @@ from simulator.faults.sampling import (
     sample_permanent_faults,
 )
 from simulator.kernels.checksum_check import exact_range_check_with_checksum_faults
-from simulator.kernels.codes import CHK_ENC, FLIP, T_CU, T_RU
+from simulator.kernels.codes import CHK_ENC, FLIP, P_FOLD_COL, P_FOLD_ROW, T_CU, T_RU
+from simulator.kernels.error_map import copies_differ, live_error_map
 from simulator.kernels.fold_check import exact_fold_check, exact_fold_checks, exact_range_checks
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable
@@ -68,6 +69,7 @@ from simulator.verify.output_effects import OutputPathInjector
 from simulator.verify.records import FaultRecords, fault_records
 from simulator.verify.sram_effects import SramInjector
 
+_EMPTY_INT = np.zeros(0, np.int64)
 _DUPLICATE_STREAM = 5  # SeedSequence stream of DMR's second copy (faults.sampling uses 1-4)
 _WHOLE_TILE = Region(Scope.TILE)  # attempt 0 computes every fold whole
 _SPAN_COLUMNS = ("grows", "gcols", "delta", "alive")  # what residual_errors reads of an element span
@@ -105,7 +107,7 @@ class FaultVerifier:
         draws: DirectDraws | None = None,
     ) -> None:
         self.policy, self.contract = policy, policy.contract
-        self.draws = DirectDraws() if draws is None else draws
+        self.draws = ScreenedDraws() if draws is None else draws
         self.hw, self.schedules, self.spec, self.abft = hw, schedules, spec, abft
         self.operands = operands or OperandCache(hw, schedules, spec.seed)
         arr = hw.array
@@ -426,14 +428,13 @@ class FaultVerifier:
         if attempt > 0:
             self.recomputations += len(batch)
             self._rerun(gemm_index, instance, attempt, regions, dict(zip(ids, states, strict=True)))
-        second = self._duplicate_maps(gemm_index, instance, attempt, regions) if self._duplicate_spec else {}
         checksum, checksum_spans = self._checksum_spans(gemm_index, instance, attempt, ids)
         name = s.gemm.name
         block = self.abft.block_for(s.gemm.kind, name)
         exact = self.contract.checksums and self.ledger.integer
         differs = [False] * len(ids)
         if self._duplicate_spec is not None:
-            differs = [_copies_differ(state, second.get(f)) for f, state in zip(ids, states, strict=True)]
+            differs = self._copies_differ(gemm_index, instance, attempt, regions, ids, states)
         plain = [  # exact, one block, no checksum-unit fault: one kernels.fold_check call per segment
             i for i, f in enumerate(ids)
             if exact and not differs[i] and f not in checksum_spans and _one_block(block, states[i].shape)
@@ -551,28 +552,53 @@ class FaultVerifier:
         in_pairs = region.covers(out_row, out_col)
         return in_pairs | stuck
 
-    def _duplicate_maps(
-        self, gemm_index: int, instance: int, attempt: int, regions: dict[int, Region]
-    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """DMR: the second copy's error maps per fold (its own transient faults; stuck-at bits hit
-        both copies alike and are left out of both maps)."""
+    def _copies_differ(self, gemm_index: int, instance: int, attempt: int, regions: dict[int, Region],
+                       ids: list[int], states: list[FoldErrors]) -> list[bool]:  # fmt: skip
+        """DMR: per fold of the round, whether the second copy's error map (its own transient faults;
+        stuck-at bits hit both copies alike and are left out of both maps) differs from the first
+        copy's: one kernels.error_map.copies_differ call per ledger segment the folds' errors lie in
+        and one for the folds without a fault in the first copy; a loose part alone (`_differs`)."""
         assert self._duplicate_spec is not None
         if attempt == 0:
             drawn: Drawn | None = self._first_pass(self._duplicate_spec, gemm_index, instance, permanent=False)
         else:
             drawn = self._pass_faults(self._duplicate_spec, gemm_index, instance, attempt, regions, permanent=False)
-        if drawn is None or drawn[1] is None:
-            return {}
-        batch, effects = drawn
-        assert effects is not None
-        maps = {}
-        for f, lo, hi in _fold_runs(batch.fold_index):
-            if f not in regions:
-                continue
-            probe = FoldErrors("", 0.0, self._state(gemm_index, instance, f).shape, self.ledger.integer)
-            probe.add(batch, lo, hi, effects)
-            maps[f] = probe.error_map()
-        return maps
+        dup_lo, dup_hi = np.zeros(len(ids), np.int64), np.zeros(len(ids), np.int64)
+        effects = drawn[1] if drawn is not None else None
+        if drawn is not None and effects is not None:
+            batch = drawn[0]
+            at = {f: i for i, f in enumerate(ids)}
+            for f, lo, hi in _fold_runs(batch.fold_index):
+                if f in at:
+                    dup_lo[at[f]], dup_hi[at[f]] = effects.offsets[lo], effects.offsets[hi]
+            pos = effects.positions
+            dup = (np.ascontiguousarray(pos[:, P_FOLD_ROW]), np.ascontiguousarray(pos[:, P_FOLD_COL]), effects.delta)
+        else:
+            dup = (_EMPTY_INT, _EMPTY_INT, np.zeros(0, np.int64 if self.ledger.integer else np.float64))
+        n_cols = np.array([s.shape[1] for s in states], np.int64)
+        differs = [False] * len(ids)
+        runs, own = segment_runs(states)
+        for run in runs:
+            m = np.array(run.members, np.int64)
+            found = copies_differ(run.rows, run.cols, run.delta, run.alive, run.owner, run.mode, run.element_lo,
+                                  run.element_hi, n_cols[m], *dup, dup_lo[m], dup_hi[m])  # fmt: skip
+            for i, d in zip(run.members, found.tolist(), strict=True):
+                differs[i] = d
+        for i in own:
+            e = slice(int(dup_lo[i]), int(dup_hi[i]))
+            n = e.stop - e.start
+            second = live_error_map(dup[0][e], dup[1][e], dup[2][e], np.ones(n, bool), np.zeros(n, np.int64),
+                                    _EMPTY_INT, states[i].shape[1], False)  # fmt: skip
+            differs[i] = _differs(states[i], second)
+        held = {i for run in runs for i in run.members} | set(own)
+        free = np.array([i for i in range(len(ids)) if i not in held], np.int64)  # no fault in the first copy
+        if free.size:
+            empty = np.zeros(free.size, np.int64)
+            found = copies_differ(_EMPTY_INT, _EMPTY_INT, dup[2][:0], np.zeros(0, bool), _EMPTY_INT, _EMPTY_INT,
+                                  empty, empty, n_cols[free], *dup, dup_lo[free], dup_hi[free])  # fmt: skip
+            for i, d in zip(free.tolist(), found.tolist(), strict=True):
+                differs[i] = d
+        return differs
 
     def _deviations(self, gemm_index: int, instance: int, fold: Fold, state: FoldErrors):
         live = state.live()
@@ -596,13 +622,9 @@ def output_block_shapes(dataflow: Dataflow, folds: FoldTable) -> list[tuple[int,
     return list(zip(extent["m"].tolist(), extent["n"].tolist(), strict=True))
 
 
-def _copies_differ(state: FoldErrors, other: tuple[np.ndarray, np.ndarray] | None) -> bool:
-    """DMR: whether the first copy's transient error map (of `state`) differs from the second
-    copy's (`other`, None without an error); no error in either copy: they agree."""
-    if other is None and not state.alive.any():
-        return False
+def _differs(state: FoldErrors, second: tuple[np.ndarray, np.ndarray]) -> bool:
+    """DMR: whether the first copy's transient error map (of `state`) differs from the second's."""
     first = state.error_map(transient_only=True)
-    second = other if other is not None else (np.zeros(0, np.int64), np.zeros(0))
     return not (np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1]))
 
 
