@@ -344,3 +344,32 @@ def test_copy_runs_moves_each_run_to_its_place(seed, n):
     out = np.full(int(sizes.sum()), 7, np.int64)
     copy_runs(src, starts, sizes, dst_start, out)
     assert np.array_equal(out, expected)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    dataflow=st.sampled_from(["os", "ws", "is"]),
+    policy=st.sampled_from(["abft", "abft_correct", "approx_abft", "detect_only"]),
+    seed=st.integers(0, 10**6),
+)
+def test_checksum_faults_join_the_table_in_one_pass_as_a_merge_would_add_them(dataflow, policy, seed):
+    """FaultLedger.table(checksum_log.rows()) against the ledger's table with the checksum-hardware
+    faults merged in afterwards (ChecksumLog.merged: verify.ledger.with_added_faults), column by
+    column, on random verifier runs whose checksum words and encoders are faulty too."""
+    spec = FaultSpec(ber=3e-4, seed=seed, sites=("acc", "mult", "chk_pred", "chk_sum", "chk_cmp", "chk_enc"))
+    gemms = [Gemm("g", "fc1", 11, 20, 9, count=2), Gemm("h", "qkv", 6, 9, 13)]
+    verifier, _ = drive(small_hw(dataflow, retries=2), gemms, policy, spec)
+    log = verifier.checksum_log
+    merged = log.merged(verifier.ledger.table(), verifier.ledger.finals())
+    assert len(log) > 0  # (~150 checksum-hardware faults at this rate)
+    assert_tables_equal(verifier.ledger.table(log.rows()), merged)
+
+
+def test_added_faults_must_sit_in_the_ledgers_folds():
+    from simulator.verify.ledger import FAULT_COLUMNS, AddedFaults
+
+    one = np.zeros(1, np.int64)
+    added = AddedFaults((one, one, one), {c: one for c in FAULT_COLUMNS},
+                        {c: np.zeros(1, bool) for c in ("detected", "corrected", "false_alarm", "hidden")})  # fmt: skip
+    with pytest.raises(ValueError, match=r"fold \(0, 0, 0\) is not in the ledger"):
+        FaultLedger(integer=True).table(added)

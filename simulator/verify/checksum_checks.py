@@ -19,7 +19,7 @@ import numpy as np
 from simulator.abft.checksum import BlockDeviation
 from simulator.faults.checksum_faults import ROW_WORD, ChecksumFaults, encoder_shifts
 from simulator.kernels.codes import CHK_CMP, CHK_ENC, CHK_PRED, FLIP
-from simulator.verify.ledger import LedgerTable, with_added_faults
+from simulator.verify.ledger import AddedFaults, LedgerTable, with_added_faults
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +141,12 @@ class ChecksumLog:
     def __len__(self) -> int:
         return sum(a.shape[0] for _, _, a, _ in self._parts)
 
-    def merged(self, table: LedgerTable, final_of: dict[tuple[int, int, int], tuple[bool, bool]]) -> LedgerTable:
-        """The ledger table with these faults added (no corrupted elements; row = the output row of a
-        row word else -1, col likewise, cycle = the operation step, mode FLIP), in (gemm, instance,
-        fold) order with each fold's PE faults first. `final_of[(g, i, f)]`: (accepted, gave up)."""
+    def rows(self) -> AddedFaults | None:
+        """These faults as ledger rows (no corrupted elements; row = the output row of a row word else
+        -1, col likewise, cycle = the operation step, mode FLIP; detected = raised a false alarm), in
+        the order they were logged; None without a fault."""
         if not self._parts:
-            return table
+            return None
         sizes = [a.shape[0] for _, _, a, _ in self._parts]
         n = sum(sizes)
 
@@ -169,4 +169,11 @@ class ChecksumLog:
         false_alarm = np.concatenate([a for _, _, a, _ in self._parts])
         hidden = np.concatenate([h for _, _, _, h in self._parts])
         flags = {"detected": false_alarm, "corrected": np.zeros(n, bool), "false_alarm": false_alarm, "hidden": hidden}
-        return with_added_faults(table, (gemm, instance, fold), columns, flags, final_of)
+        return AddedFaults((gemm, instance, fold), columns, flags)
+
+    def merged(self, table: LedgerTable, final_of: dict[tuple[int, int, int], tuple[bool, bool]]) -> LedgerTable:
+        """The ledger table with these faults added (`rows`), in (gemm, instance, fold) order with each
+        fold's PE faults first (FaultLedger.table(rows) makes the same table in one pass).
+        `final_of[(g, i, f)]`: (accepted, gave up)."""
+        added = self.rows()
+        return table if added is None else with_added_faults(table, *added, final_of)

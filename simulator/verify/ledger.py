@@ -409,6 +409,16 @@ class LedgerTable:
         return int(self.gemm.shape[0])
 
 
+class AddedFaults(NamedTuple):
+    """Faults of another family as ledger rows without corrupted elements (checksum words:
+    verify.checksum_checks.ChecksumLog.rows): (gemm, instance, fold) of each, its FAULT_COLUMNS,
+    its detected / corrected / false_alarm / hidden flags; each goes after its fold's ledger faults."""
+
+    keys: tuple[np.ndarray, np.ndarray, np.ndarray]
+    faults: dict[str, np.ndarray]
+    flags: dict[str, np.ndarray]
+
+
 @dataclass(frozen=True)
 class NewElements:
     """Elements corrupted by faults added with `with_added_faults`: `owner` indexes the added faults."""
@@ -507,9 +517,14 @@ def _column(positions: np.ndarray, j: int) -> np.ndarray:
     return np.ascontiguousarray(positions[:, j])
 
 
+def _no_checksum_flags(n: int) -> dict[str, np.ndarray]:
+    """false_alarm / hidden of n PE faults (they are the checksum hardware's flags: False)."""
+    return {"false_alarm": np.zeros(n, bool), "hidden": np.zeros(n, bool)}
+
+
 class _RunSource(NamedTuple):
     """Faults of one segment or loose part for FaultLedger.table: their columns (FAULT_COLUMNS,
-    detected, corrected, fold, part), the element columns that hold their elements, and per fault
+    detected, corrected, false_alarm, hidden, fold, part), the element columns that hold their elements, and per fault
     where its run of elements starts in them and how long it is."""
 
     faults: dict[str, np.ndarray]
@@ -594,17 +609,21 @@ class FaultLedger:
         """How many fold parts left their segment (they grew by concatenation)."""
         return len(self._store.loose)
 
-    def table(self) -> LedgerTable:
+    def table(self, added: AddedFaults | None = None) -> LedgerTable:
         """Flatten the ledger in (gemm, instance, fold) order, each fold's parts in the order they
-        began, each part's faults in their order (as `table_by_parts`): one stable sort of the
-        faults by (fold, part); then each fault column is concatenated and reordered one at a time,
-        and each element column is written once, every fault's run of elements moved from where its
-        segment or loose part holds it straight to its place (kernels.runs.copy_runs)."""
+        began, each part's faults in their order (as `table_by_parts`), then the fold's `added`
+        faults in their order (as with_added_faults would add them; their folds must be the
+        ledger's): one stable sort of the faults by (fold, part); then each fault column is
+        concatenated and reordered one at a time, and each element column is written once, every
+        fault's run of elements moved from where its segment or loose part holds it straight to
+        its place (kernels.runs.copy_runs)."""
         keys = np.array(list(self.folds), np.int64).reshape(-1, 3)  # fold id -> key (ids in insertion order)
         finals = np.array([s.final_flags for s in self.folds.values()], bool).reshape(-1, 2)
         rank = np.empty(len(keys), np.int64)
         rank[np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))] = np.arange(len(keys))
         sources = [*self._segment_sources(), *self._loose_sources()]
+        if added is not None:
+            sources.append(self._added_source(added))
         if not sources:
             return self._empty_table()
         fold = np.concatenate([src.faults["fold"] for src in sources])
@@ -635,9 +654,25 @@ class FaultLedger:
             faults={c: column(c) for c in FAULT_COLUMNS}, detected=column("detected"),
             corrected=column("corrected"), accepted=finals[fold, 0], gave_up=finals[fold, 1],
             owner=np.repeat(np.arange(n_faults), sizes), grows=elements["grows"], gcols=elements["gcols"],
-            delta=elements["delta"], alive=elements["alive"], false_alarm=np.zeros(n_faults, bool),
-            hidden=np.zeros(n_faults, bool),
+            delta=elements["delta"], alive=elements["alive"], false_alarm=column("false_alarm"),
+            hidden=column("hidden"),
         )  # fmt: skip
+
+    def _added_source(self, added: AddedFaults) -> _RunSource:
+        """`added` as a source of the table: each fault in its fold, after every part (no elements)."""
+        ids = {k: i for i, k in enumerate(self.folds)}
+        gemm, instance, fold = added.keys
+        n = gemm.shape[0]
+        try:
+            fold_ids = [ids[k] for k in zip(gemm.tolist(), instance.tolist(), fold.tolist(), strict=True)]
+        except KeyError as exc:
+            raise ValueError(f"an added fault's fold {exc.args[0]} is not in the ledger") from None
+        pieces = {c: added.faults[c].astype(np.int64, copy=False) for c in FAULT_COLUMNS}
+        pieces |= {c: added.flags[c].astype(bool, copy=False) for c in ("detected", "corrected", "false_alarm",
+                                                                         "hidden")}  # fmt: skip
+        pieces |= {"fold": np.array(fold_ids, np.int64), "part": np.full(n, np.iinfo(np.int64).max)}
+        no_elements = {"grows": _EMPTY, "gcols": _EMPTY, "alive": _NO_FLAGS, "delta": _NO_DELTA[self.integer]}
+        return _RunSource(pieces, no_elements, np.zeros(n, np.int64), np.zeros(n, np.int64))
 
     def _segment_sources(self) -> list[_RunSource]:
         """Each segment's faults still in a part (all of them, as views, in the common case) and
@@ -653,6 +688,7 @@ class FaultLedger:
             pieces = {c: getattr(seg.batch, c)[faults] for c in FAULT_COLUMNS}
             pieces |= {"detected": seg.detected[faults], "corrected": seg.corrected[faults],
                        "fold": seg.fold[faults], "part": seg.part[faults]}  # fmt: skip
+            pieces |= _no_checksum_flags(pieces["fold"].shape[0])
             columns = {"grows": seg.grows, "gcols": seg.gcols, "delta": seg.effects.delta, "alive": seg.alive}
             sources.append(_RunSource(pieces, columns, offsets[:-1][faults], np.diff(offsets)[faults]))
         return sources
@@ -667,6 +703,7 @@ class FaultLedger:
             pieces = {c: part.faults[c] for c in FAULT_COLUMNS}
             pieces |= {"detected": part.detected, "corrected": part.corrected, "fold": np.full(n, part._fold_id),
                        "part": np.full(n, part._part)}  # fmt: skip
+            pieces |= _no_checksum_flags(n)
             columns = {"grows": part.grows, "gcols": part.gcols, "delta": part.delta, "alive": part.alive}
             sizes = np.bincount(part.owner, minlength=n)
             sources.append(_RunSource(pieces, columns, np.cumsum(sizes) - sizes, sizes))

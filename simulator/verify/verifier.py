@@ -163,11 +163,9 @@ class FaultVerifier:
 
     def _classified(self) -> tuple[LedgerTable, Fates]:
         if self._fates is None:
-            table = self.ledger.table()
-            if len(self.checksum_log) or self.sram or self.output_path:
+            table = self.ledger.table(self.checksum_log.rows())  # the checksum-hardware faults in the same pass
+            if self.sram or self.output_path:
                 finals = self.ledger.finals()
-                if len(self.checksum_log):
-                    table = self.checksum_log.merged(table, finals)
                 table = self.output_path.merged(self.sram.merged(table, finals), finals)
             fates = classify(table, self.contract.tolerates, self.operands.writeback, self.operands.clean_accumulators)
             fates = self.output_path.with_unrecoverable(table, fates)  # C upsets ECC detected: DUE
