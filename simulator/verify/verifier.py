@@ -60,7 +60,7 @@ from simulator.kernels.error_map import copies_differ, live_error_map
 from simulator.kernels.fold_check import exact_fold_check, exact_fold_checks, exact_range_checks
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable
-from simulator.mapping.region import Region, Scope, resolve_region
+from simulator.mapping.region import Region, Scope, member, resolve_region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.verify.checksum_checks import ChecksumLog, ChecksumVerdicts, checked_blocks
@@ -603,9 +603,9 @@ class FaultVerifier:
         stuck = batch.mode[lo:hi] != FLIP
         row_temporal, col_temporal = geometry.dims[2] == "m", geometry.dims[2] == "n"
         if region.scope is Scope.ROWS:
-            return np.isin(out_row, region.rows) | (stuck & row_temporal)
+            return member(out_row, region.rows) | (stuck & row_temporal)
         if region.scope is Scope.COLS:
-            return np.isin(out_col, region.cols) | (stuck & col_temporal)
+            return member(out_col, region.cols) | (stuck & col_temporal)
         in_pairs = region.covers(out_row, out_col)
         return in_pairs | stuck
 
