@@ -15,7 +15,6 @@ from simulator.kernels.checksum_check import (
     exact_check_with_checksum_faults,
     exact_checked_block,
     exact_range_check_with_checksum_faults,
-    exact_range_checks_with_checksum_faults,
     int32_flip_deltas,
     int_word_values,
 )
@@ -183,63 +182,3 @@ def test_one_call_check_matches_the_verifier_s_reference_path(seed, r, c, k, n_f
                                   expected.flagged_rows, expected.flagged_cols, ref.false_alarm, ref.hidden,
                                   state.detected), strict=True):  # fmt: skip
         assert mine.dtype == theirs.dtype and mine.tolist() == theirs.tolist()
-
-
-@settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n_folds=st.integers(1, 5))
-def test_a_rounds_folds_checked_in_one_call_as_fold_by_fold(seed, n_folds):
-    """exact_range_checks_with_checksum_faults (several folds of a round: their elements in one
-    segment, their checksum faults as ranges of one draw, their operand blocks as cuts of whole A
-    and B) against exact_range_check_with_checksum_faults called fold by fold on the same pieces:
-    the same arrays concatenated, the same offsets, the same faults marked detected."""
-    rng = np.random.default_rng(seed)
-    m, k, n = (int(x) for x in rng.integers(1, 12, 3))
-    a = rng.integers(-128, 128, (m, k)).astype(np.int8)
-    b = np.ascontiguousarray(rng.integers(-128, 128, (n, k)).astype(np.int8)).T  # B as a view of B^T, as runs use
-    cuts, el, fl, pieces, faults = [], [0], [0], [], []
-    for _ in range(n_folds):
-        m0, k0, n0 = (int(rng.integers(0, x)) for x in (m, k, n))
-        m1, k1, n1 = (int(rng.integers(lo + 1, x + 1)) for lo, x in ((m0, m), (k0, k), (n0, n)))
-        r, c, kk = m1 - m0, n1 - n0, k1 - k0
-        cuts.append((m0, m1, k0, k1, n0, n1))
-        e = int(rng.integers(0, 6))
-        pieces.append((rng.integers(0, r, e), rng.integers(0, c, e), rng.choice([-3, 0, 1, 2**12], e),
-                       rng.random(e) < 0.8, rng.integers(0, 4, e)))  # fmt: skip
-        el.append(el[-1] + e)
-        q = int(rng.integers(0, 4))
-        site = rng.choice([CHK_PRED, CHK_SUM, CHK_CMP], q)
-        axis = rng.choice([ROW_WORD, COL_WORD], q)
-        line = np.where(axis == ROW_WORD, rng.integers(0, r, q), rng.integers(0, c, q))
-        width = np.where(axis == ROW_WORD, c, r)
-        step = np.where(site == CHK_PRED, rng.integers(0, kk, q), np.where(site == CHK_SUM, rng.integers(0, width), 0))
-        faults.append((site, axis, line, np.zeros(q, np.int64), step, rng.integers(0, 32, q)))
-        fl.append(fl[-1] + q)
-    rows, cols, delta, alive, owner = (np.concatenate([p[j] for p in pieces]) for j in range(5))
-    delta, rows, cols, owner = (
-        delta.astype(np.int64),
-        rows.astype(np.int64),
-        cols.astype(np.int64),
-        owner.astype(np.int64),
-    )
-    site, axis, line, block, step, bit = (np.concatenate([f[j] for f in faults]).astype(np.int64) for j in range(6))
-    lo, hi = np.array(el[:-1], np.int64), np.array(el[1:], np.int64)
-    f_lo, f_hi = np.array(fl[:-1], np.int64), np.array(fl[1:], np.int64)
-    row_word = axis == ROW_WORD
-    expected, detected = [], np.zeros(4, bool)
-    for i, (m0, m1, k0, k1, n0, n1) in enumerate(cuts):
-        s = slice(f_lo[i], f_hi[i])
-        expected.append(exact_range_check_with_checksum_faults(
-            rows, cols, delta, alive, owner, lo[i], hi[i], detected, site[s], row_word[s], line[s], block[s], step[s],
-            bit[s], a[m0:m1, k0:k1], b[k0:k1, n0:n1]))  # fmt: skip
-    in_one = np.zeros(4, bool)
-    got = exact_range_checks_with_checksum_faults(rows, cols, delta, alive, owner, lo, hi, in_one, site, row_word,
-                                                  line, block, step, bit, f_lo, f_hi, a, b,
-                                                  np.array(cuts, np.int64))  # fmt: skip
-    assert in_one.tolist() == detected.tolist()
-    *arrays, row_at, col_at, flagged_row_at, flagged_col_at = got
-    fault_at = np.r_[0, np.cumsum(f_hi - f_lo)]
-    for j, at in enumerate((row_at, col_at, row_at, col_at, flagged_row_at, flagged_col_at, fault_at, fault_at)):
-        for i, one in enumerate(expected):
-            mine = arrays[j][at[i] : at[i + 1]]
-            assert mine.dtype == one[j].dtype and mine.tolist() == one[j].tolist(), (j, i)
-    assert row_at[-1] == sum(c[1] - c[0] for c in cuts) and col_at[-1] == sum(c[5] - c[4] for c in cuts)

@@ -1,13 +1,9 @@
 """mapping.region.resolve_region: a LINES region becomes the cheaper of its ROWS and COLS passes, as
-price_region prices them (its fast cost compares price_region's figures without their traffic); the
-region membership test (`member`) against np.isin."""
+price_region prices them (its fast cost compares price_region's figures without their traffic)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from simulator.config.loader import load_hw
 from simulator.mapping.region import Region, Scope, price_region, resolve_region
@@ -38,21 +34,3 @@ def test_a_lines_region_resolves_to_the_line_price_region_finds_cheaper(dataflow
             assert resolved == _reference(hw, s, fold, region)
             seen.add(resolved.scope)
     assert Scope.ROWS in seen or Scope.COLS in seen
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    values=st.lists(st.integers(-3, 40), max_size=30),
-    selected=st.lists(st.integers(-3, 40), max_size=6),
-    big=st.booleans(),
-)
-def test_member_is_isin(values, selected, big):
-    """mapping.region.member (a boolean table for small non-negative ints) against np.isin, negative
-    values and values past the table's bound (np.isin itself) included."""
-    from simulator.mapping.region import _MEMBER_TABLE_MAX, member
-
-    v = np.array(values, np.int64) + (_MEMBER_TABLE_MAX if big else 0)
-    s = np.array(selected, np.int64) + (_MEMBER_TABLE_MAX if big else 0)
-    got = member(v, s)
-    assert got.dtype == bool and got.shape == v.shape
-    assert got.tolist() == np.isin(v, s).tolist()

@@ -15,8 +15,7 @@ hit (faults.checksum_faults). For an integer fold checked as one block (toleranc
 
 `exact_range_check_with_checksum_faults` runs both and the data check of the fold
 (kernels.fold_check) in one call, marking the detected faults where the fault ledger keeps them;
-`exact_check_with_checksum_faults` is the same for a fold holding its own columns, and
-`exact_range_checks_with_checksum_faults` runs the first for several folds of a round in one call.
+`exact_check_with_checksum_faults` is the same for a fold holding its own columns.
 tests/test_checksum_check.py compares each with its reference on random folds.
 """
 
@@ -210,68 +209,3 @@ def exact_check_with_checksum_faults(
         rows, cols, delta, alive, owner, 0, delta.shape[0], detected, site, row_word, line, block, step, bit, a, b
     )
     return checked[0], checked[1], checked[2], checked[3], checked[4], checked[5], checked[6], checked[7], detected
-
-
-@njit(cache=True)
-def exact_range_checks_with_checksum_faults(
-    rows: np.ndarray,
-    cols: np.ndarray,
-    delta: np.ndarray,
-    alive: np.ndarray,
-    owner: np.ndarray,
-    element_lo: np.ndarray,
-    element_hi: np.ndarray,
-    detected: np.ndarray,
-    site: np.ndarray,
-    row_word: np.ndarray,
-    line: np.ndarray,
-    block: np.ndarray,
-    step: np.ndarray,
-    bit: np.ndarray,
-    fault_lo: np.ndarray,
-    fault_hi: np.ndarray,
-    a: np.ndarray,
-    b: np.ndarray,
-    cuts: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-           np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """`exact_range_check_with_checksum_faults` of several folds of a check round in one call: fold
-    i's elements element_lo[i]..element_hi[i]-1 of the columns, its checksum faults
-    fault_lo[i]..fault_hi[i]-1 of the fault columns, its operand blocks A[m0:m1, k0:k1] and
-    B[k0:k1, n0:n1] with cuts[i] = (m0, m1, k0, k1, n0, n1). Returns the eight arrays of every fold
-    concatenated, then where each fold's rows / columns / flagged rows / flagged columns start
-    (row_at, col_at, flagged_row_at, flagged_col_at: n + 1 offsets; the faults' flags follow
-    fault_lo..fault_hi in fold order)."""
-    n = element_lo.shape[0]
-    row_at, col_at = np.zeros(n + 1, np.int64), np.zeros(n + 1, np.int64)
-    fault_at = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        row_at[i + 1] = row_at[i] + cuts[i, 1] - cuts[i, 0]
-        col_at[i + 1] = col_at[i] + cuts[i, 5] - cuts[i, 4]
-        fault_at[i + 1] = fault_at[i] + fault_hi[i] - fault_lo[i]
-    rsd, csd = np.zeros(row_at[n], np.int64), np.zeros(col_at[n], np.int64)
-    row_tol, col_tol = np.zeros(row_at[n]), np.zeros(col_at[n])
-    flagged_rows, flagged_cols = np.zeros(row_at[n], np.int64), np.zeros(col_at[n], np.int64)
-    flagged_row_at, flagged_col_at = np.zeros(n + 1, np.int64), np.zeros(n + 1, np.int64)
-    false_alarm, hidden = np.zeros(fault_at[n], np.bool_), np.zeros(fault_at[n], np.bool_)
-    for i in range(n):
-        m0, m1, k0, k1, n0, n1 = cuts[i, 0], cuts[i, 1], cuts[i, 2], cuts[i, 3], cuts[i, 4], cuts[i, 5]
-        lo, hi = fault_lo[i], fault_hi[i]
-        checked = exact_range_check_with_checksum_faults(
-            rows, cols, delta, alive, owner, element_lo[i], element_hi[i], detected, site[lo:hi], row_word[lo:hi],
-            line[lo:hi], block[lo:hi], step[lo:hi], bit[lo:hi], a[m0:m1, k0:k1], b[k0:k1, n0:n1],
-        )  # fmt: skip
-        rsd[row_at[i] : row_at[i + 1]] = checked[0]
-        csd[col_at[i] : col_at[i + 1]] = checked[1]
-        row_tol[row_at[i] : row_at[i + 1]] = checked[2]
-        col_tol[col_at[i] : col_at[i + 1]] = checked[3]
-        fr, fc = checked[4], checked[5]
-        flagged_row_at[i + 1] = flagged_row_at[i] + fr.shape[0]
-        flagged_col_at[i + 1] = flagged_col_at[i] + fc.shape[0]
-        flagged_rows[flagged_row_at[i] : flagged_row_at[i + 1]] = fr
-        flagged_cols[flagged_col_at[i] : flagged_col_at[i + 1]] = fc
-        false_alarm[fault_at[i] : fault_at[i + 1]] = checked[6]
-        hidden[fault_at[i] : fault_at[i + 1]] = checked[7]
-    flagged_rows, flagged_cols = flagged_rows[: flagged_row_at[n]], flagged_cols[: flagged_col_at[n]]
-    return (rsd, csd, row_tol, col_tol, flagged_rows, flagged_cols, false_alarm, hidden, row_at, col_at,
-            flagged_row_at, flagged_col_at)  # fmt: skip

@@ -294,13 +294,8 @@ class DataflowGeometry:
     # -- operand and output blocks ---------------------------------------------------------------
     def operand_blocks(self, fold: Fold, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The operand blocks one fold consumes (views into A[M,K] and B[K,N])."""
-        m, k, n = self.operand_cuts(fold)
-        return a[m, k], b[k, n]
-
-    def operand_cuts(self, fold: Fold) -> tuple[slice, slice, slice]:
-        """The slices of M, K and N the fold's operand blocks cover (A[m, k], B[k, n])."""
         cut = self._cuts(fold)
-        return cut["m"], cut["k"], cut["n"]
+        return a[cut["m"], cut["k"]], b[cut["k"], cut["n"]]
 
     def output_block(self, fold: Fold, m: int, n: int) -> tuple[slice, slice]:
         """The slice of C[M,N] a fold writes (WS/IS folds write partial sums over their K range)."""

@@ -36,7 +36,6 @@ first pass did); the first chunk's pass writes them, as a whole-K pass does.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from fractions import Fraction
@@ -80,30 +79,12 @@ class Region:
         if self.whole_fold:
             return np.ones(rows.shape, bool)
         if self.scope is Scope.ROWS:
-            return member(rows, self.rows)
+            return np.isin(rows, self.rows)
         if self.scope is Scope.COLS:
-            return member(cols, self.cols)
+            return np.isin(cols, self.cols)
         width = int(max(cols.max(initial=0), max(self.cols, default=0))) + 1  # (row, col) -> one int64 key
         pairs = np.asarray(self.rows, np.int64) * width + np.asarray(self.cols, np.int64)
-        return member(rows * width + cols, pairs)
-
-
-_MEMBER_TABLE_MAX = 1 << 20  # `member` looks values up in a boolean table of at most this many entries
-
-
-def member(values: np.ndarray, selected: Sequence[int] | np.ndarray) -> np.ndarray:
-    """np.isin(values, selected) for integer arrays, through a boolean table when every value is a
-    small non-negative int (a region's rows or columns of a fold's output block): np.isin sorts,
-    ~20 us a call for the few lines a region names, the table ~3 us (a retry round asks per fold)."""
-    chosen = np.asarray(selected, np.int64).ravel()
-    if values.size == 0:
-        return np.zeros(values.shape, bool)
-    low, top = int(values.min()), int(max(values.max(), chosen.max(initial=-1)))
-    if low < 0 or int(chosen.min(initial=0)) < 0 or top >= _MEMBER_TABLE_MAX:
-        return np.isin(values, chosen)
-    table = np.zeros(top + 1, bool)
-    table[chosen] = True
-    return table[values]
+        return np.isin(rows * width + cols, pairs)
 
 
 def channel_bandwidth(bytes_per_cycle: float) -> Fraction:

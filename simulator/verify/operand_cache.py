@@ -133,15 +133,11 @@ class OperandCache:
         return element_dots(ops.a, ops.b_t, rows, cols).astype(np.float32).astype(np.float64)
 
     def fold_blocks(self, gemm_index: int, instance: int, fold: Fold) -> tuple[np.ndarray, np.ndarray]:
-        """The fold's operand blocks (mapping.tiling.fold_operands): views of `whole_operands`."""
-        return fold_operands(self.hw.array.dataflow, fold, *self.whole_operands(gemm_index, instance))
-
-    def whole_operands(self, gemm_index: int, instance: int) -> tuple[np.ndarray, np.ndarray]:
-        """A (M x K) and B (K x N) in the datatype, B a view of B^T transposed for synthetic int8
-        operands (the same values; B itself is never built for them here)."""
+        """The fold's operand blocks (mapping.tiling.fold_operands): views, of B^T transposed for
+        synthetic int8 operands (the same values; B itself is never built for them here)."""
         key = (gemm_index, instance)
         ops = self._transposed(key) if self._synthetic_int8(key) else self.operands(gemm_index, instance)
-        return ops.a, ops.b
+        return fold_operands(self.hw.array.dataflow, fold, ops.a, ops.b)
 
     def clean_frobenius(self, gemm_index: int) -> float:
         """The clean output's expected Frobenius norm over all instances of a GEMM,

@@ -51,16 +51,13 @@ from simulator.faults.sampling import (
     permanent_batch,
     sample_permanent_faults,
 )
-from simulator.kernels.checksum_check import (
-    exact_range_check_with_checksum_faults,
-    exact_range_checks_with_checksum_faults,
-)
+from simulator.kernels.checksum_check import exact_range_check_with_checksum_faults
 from simulator.kernels.codes import CHK_ENC, FLIP, P_FOLD_COL, P_FOLD_ROW, T_CU, T_RU
 from simulator.kernels.error_map import copies_differ, live_error_map
 from simulator.kernels.fold_check import exact_fold_check, exact_fold_checks, exact_range_checks
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable
-from simulator.mapping.region import Region, Scope, member, resolve_region
+from simulator.mapping.region import Region, Scope, resolve_region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.verify.checksum_checks import ChecksumLog, ChecksumVerdicts, checked_blocks
@@ -361,57 +358,6 @@ class FaultVerifier:
         self.checksum_log.add(drawn, ChecksumVerdicts(blocks, false_alarm, hidden), rows)
         return blocks
 
-    def _checksum_checks(self, gemm_index: int, instance: int, folds: list[Fold], states: list[FoldErrors],
-                         hits: list[int], drawn: ChecksumFaults, spans: dict[int, tuple[int, int, bool]]) -> dict[
-            int, tuple[BlockDeviation, ...]]:  # fmt: skip
-        """`_exact_with_checksum_faults` of the round's folds `hits` whose operand blocks span their
-        output block and whose errors lie in a ledger segment (or nowhere): one
-        kernels.checksum_check.exact_range_checks_with_checksum_faults call per segment (logged);
-        the check blocks by index into the round; the others are left to the fold-by-fold path."""
-        if not hits:
-            return {}
-        a, b = self.operands.whole_operands(gemm_index, instance)
-        geometry = geometry_of(self.hw.array.dataflow)
-        usable, cuts = [], []
-        for i in hits:
-            m, k, n = geometry.operand_cuts(folds[i])
-            cut = (m.start, min(m.stop, a.shape[0]), k.start, min(k.stop, a.shape[1]), n.start, min(n.stop, b.shape[1]))
-            if (cut[1] - cut[0], cut[5] - cut[4]) == states[i].shape:
-                usable.append(i)
-                cuts.append(cut)
-        runs, own = segment_runs([states[i] for i in usable])
-        held = {j for run in runs for j in run.members} | set(own)
-        free = [j for j in range(len(usable)) if j not in held]  # no fault in the fold: no element to check
-        groups = [(run.members, (run.rows, run.cols, run.delta, run.alive, run.owner), run.element_lo,
-                   run.element_hi, run.detected) for run in runs]  # fmt: skip
-        if free:
-            none = np.zeros(len(free), np.int64)
-            groups.append((free, (_EMPTY_INT, _EMPTY_INT, _EMPTY_INT, np.zeros(0, bool), _EMPTY_INT), none, none,
-                           np.zeros(0, bool)))  # fmt: skip
-        row_word = drawn.axis == ROW_WORD
-        cut_table = np.array(cuts, np.int64).reshape(-1, 6)
-        found: dict[int, tuple[BlockDeviation, ...]] = {}
-        for members, columns, element_lo, element_hi, detected in groups:
-            m_ids = [usable[j] for j in members]
-            lo = np.array([spans[folds[i].index][0] for i in m_ids], np.int64)
-            hi = np.array([spans[folds[i].index][1] for i in m_ids], np.int64)
-            out = exact_range_checks_with_checksum_faults(
-                *columns, element_lo, element_hi, detected, drawn.site, row_word, drawn.line, drawn.block, drawn.step,
-                drawn.bit, lo, hi, a, b, cut_table[np.array(members, np.int64)],
-            )  # fmt: skip
-            rsd, csd, row_tol, col_tol, flagged_rows, flagged_cols, false_alarm, hidden, *at = out
-            r_at, c_at, fr_at, fc_at = (x.tolist() for x in at)
-            f_at = np.r_[0, np.cumsum(hi - lo)].tolist()
-            for j, i in enumerate(m_ids):
-                blocks = (BlockDeviation.with_flags(
-                    0, 0, rsd[r_at[j] : r_at[j + 1]], csd[c_at[j] : c_at[j + 1]], row_tol[r_at[j] : r_at[j + 1]],
-                    col_tol[c_at[j] : c_at[j + 1]], flagged_rows[fr_at[j] : fr_at[j + 1]],
-                    flagged_cols[fc_at[j] : fc_at[j + 1]]),)  # fmt: skip
-                verdicts = ChecksumVerdicts(blocks, false_alarm[f_at[j] : f_at[j + 1]], hidden[f_at[j] : f_at[j + 1]])
-                self.checksum_log.add(drawn, verdicts, slice(int(lo[j]), int(hi[j])))
-                found[i] = blocks
-        return found
-
     def _first_pass(self, spec: FaultSpec, gemm_index: int, instance: int, permanent: bool) -> Drawn:
         """Attempt-0 faults of a GEMM instance (fold order) and their effects; shared by the run's policies."""
 
@@ -492,11 +438,6 @@ class FaultVerifier:
             if exact and not differs[i] and f not in checksum_spans and _one_block(block, states[i].shape)
         ] if exact else []  # fmt: skip
         exact_checks = dict(zip(plain, _exact_checks([states[i] for i in plain]), strict=True))
-        if exact and checksum is not None:  # folds whose checksum faults name their own block's words
-            hits = [i for i, f in enumerate(ids) if not differs[i] and f in checksum_spans
-                    and not checksum_spans[f][2] and _one_block(block, states[i].shape)]  # fmt: skip
-            exact_checks |= self._checksum_checks(gemm_index, instance, [b[0] for b in batch], states, hits,
-                                                  checksum, checksum_spans)  # fmt: skip
         checks = []
         for i, (fold, _, _) in enumerate(batch):
             state, differ = states[i], differs[i]
@@ -603,9 +544,9 @@ class FaultVerifier:
         stuck = batch.mode[lo:hi] != FLIP
         row_temporal, col_temporal = geometry.dims[2] == "m", geometry.dims[2] == "n"
         if region.scope is Scope.ROWS:
-            return member(out_row, region.rows) | (stuck & row_temporal)
+            return np.isin(out_row, region.rows) | (stuck & row_temporal)
         if region.scope is Scope.COLS:
-            return member(out_col, region.cols) | (stuck & col_temporal)
+            return np.isin(out_col, region.cols) | (stuck & col_temporal)
         in_pairs = region.covers(out_row, out_col)
         return in_pairs | stuck
 
