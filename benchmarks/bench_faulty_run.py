@@ -19,8 +19,9 @@ round (both trees warm with cached bytecode, alternating, idle): 7.08 s vs 57.30
 CPU-second), and 7.22 s vs 50.64 s (7.01x) in the next invocation. Fifth round (operands drawn as int8
 codes, results 0.3.0: 448,569 faults): 6.10 s vs 49.69 s (8.14x, 73,482 faults per CPU-second), then
 6.75 s vs 53.76 s (7.96x). Sixth round (fault ledger columns as views, its table in one pass):
-6.50 s vs 52.13 s (8.02x); against a395e5a, 6.53 s vs 6.47 s at 1e-7 and, with `-- --ber 1e-6 --policy abft`
-(4,647,583 faults), 21.64 s vs 26.30 s (1.22x, 214,722 faults per CPU-second). Before the third round,
+6.10 s vs 51.80 s (8.50x; 8.02x in another invocation); against a395e5a, 1.00x at 1e-7 and, with
+`-- --ber 1e-6 --policy abft` (4,647,583 faults), 23.98 s vs 34.67 s (1.45x, 193,827 faults per
+CPU-second). Before the third round,
 what bounded it
 (cProfile, 19.7 s profiled): the SimPy model's own work ~7.7 s (~91,000 verdict events, ~67,000
 recompute passes), the verifier's retry rounds 6.0 s (fault draws, effect resolution and operand
