@@ -18,6 +18,7 @@ from simulator.faults.operands import (
     round_bf16,
     synthetic_int8_transposed,
     synthetic_operands,
+    uint16_draws,
 )
 from simulator.workload.gemm import GEMM_KINDS, Gemm
 from simulator.workload.kinds import BUILTIN_KINDS, Statistics
@@ -266,3 +267,44 @@ def test_operand_cache_tokens_name_values_and_memo_computes_each_key_once() -> N
     for _ in range(3):
         assert cache.memo(("x", cache.token(spec)), lambda: calls.append(1)) is None
     assert len(calls) == 1
+
+
+def _advanced(rng: np.random.Generator, before: str) -> np.random.Generator:
+    """rng after a draw that leaves PCG64's kept 32-bit half set (`odd32`) or not (`double`, `none`)."""
+    if before == "odd32":
+        rng.integers(0, 2**32, size=3, dtype=np.uint32)
+        assert rng.bit_generator.state["has_uint32"]
+    elif before == "double":
+        rng.random(5)
+    return rng
+
+
+@pytest.mark.parametrize("before", ["none", "odd32", "double"])
+@pytest.mark.parametrize(
+    "shape", [(0, 3), (1, 1), (1, 2), (1, 3), (2, 2), (1, 5), (3, 2), (7, 1), (37, 197), (197, 29)]
+)
+def test_uint16_draws_are_numpys_integers_and_leave_the_same_state(shape, before) -> None:
+    """Values, dtype, layout, the bit generator's whole state after (the kept half included) and the
+    next draws of either width all equal numpy's own full-range uint16 draw, for every count modulo 4
+    with and without a kept half before."""
+    want_rng = _advanced(np.random.default_rng(11), before)
+    got_rng = _advanced(np.random.default_rng(11), before)
+    want = want_rng.integers(0, TABLE_SIZE, size=shape, dtype=np.uint16)
+    got = uint16_draws(got_rng, shape)
+    assert got.dtype == np.uint16 and got.shape == shape and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, want)
+    assert got_rng.bit_generator.state == want_rng.bit_generator.state
+    np.testing.assert_array_equal(got_rng.integers(0, 2**32, 3, np.uint32), want_rng.integers(0, 2**32, 3, np.uint32))
+    assert got_rng.random() == want_rng.random()
+
+
+def test_uint16_draws_by_hand() -> None:
+    """Two raw 64-bit outputs read as little-endian uint16: low half first."""
+    raw = np.random.Generator(np.random.PCG64(3)).bit_generator.random_raw(2)
+    words = [(int(r) >> (16 * i)) & 0xFFFF for r in raw for i in range(4)]
+    assert uint16_draws(np.random.Generator(np.random.PCG64(3)), (2, 4)).tolist() == [words[:4], words[4:]]
+
+
+def test_uint16_draws_of_another_bit_generator_are_numpys() -> None:
+    want = np.random.Generator(np.random.Philox(5)).integers(0, TABLE_SIZE, size=(3, 7), dtype=np.uint16)
+    np.testing.assert_array_equal(uint16_draws(np.random.Generator(np.random.Philox(5)), (3, 7)), want)
