@@ -357,14 +357,18 @@ def test_coalesced_equals_uncoalesced_property(
             assert c.recompute_cycles == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug (found by the property above, present since before issue 11): a coalesced run's prefetch "
-    "hands the next layer's load to the channel before a pending verdict's recompute refetch, while the "
-    "uncoalesced reference requests it only when the array reaches that fold, after the refetch; which order is "
-    "right (a DMA that prefetches as soon as a buffer frees) is to be decided and one path made to follow it",
-)
-def test_coalesced_equals_uncoalesced_when_a_refetch_meets_the_next_layers_prefetch() -> None:
+def test_a_refetch_queues_behind_the_next_layers_load_whose_buffer_freed_first_in_both_engines() -> None:
+    # Found by the property above: the coalesced engine had prefetched layer 1's load before fold
+    # 3's recompute refetch, the uncoalesced one requested it only when the array reached layer 1
+    # (after the refetch). The DMA asks for a load as soon as its buffer and lookahead allow, so
+    # both now request, before a refetch decided at cycle t, every load due by t
+    # (coalesce.request_loads_due_by). By hand (2x2 WS array, folds of 5 cycles, no fold overlap,
+    # 0.3 B/cycle, no latency; layer 0 = 1x3x3: folds load 6, 3, 2, 1 B; layer 1 = 1x1x1 loads 2 B):
+    # fold 0 loads 0-20 and runs 20-25; fold 1 loads 20-30, runs 30-35; fold 2 loads 30-36.7, runs
+    # 37-42; fold 3 loads 36.7-40, runs 42-47; fold 1's store 40-46.7. Layer 1's buffer freed when
+    # fold 2's window ended (42 < 47), so its load goes next, 46.7-53.3; fold 3's verdict at 47
+    # asks for a recompute, whose 1 B refetch follows, 53.3-56.7: the pass runs 57-62 (fold 3 final
+    # at 62), layer 1 runs 62-67, its store 67-70.3 ends the program at 71.
     hw = load_hw(
         "edge_32x32",
         ["array.rows=2", "array.cols=2", "array.dataflow=ws", "array.fold_overlap=false",
@@ -376,13 +380,14 @@ def test_coalesced_equals_uncoalesced_when_a_refetch_meets_the_next_layers_prefe
     schedules = [schedule_gemm(g, hw) for g in (Gemm("g", "fc1", 1, 3, 3), Gemm("g", "fc1", 1, 1, 1))]
     accept = Decision(Action.ACCEPT)
     script = {(0, 0, 0): [accept, accept], (0, 0, 3): [Decision(Action.RECOMPUTE, Region(Scope.TILE)), accept]}
-    runs = []
     for coalesce in (True, False):
         policy, verifier = forced(script, CheckWork(checksum_adds=0, compares=0), 1)
-        runs.append(simulate(hw, schedules, policy, verifier, coalesce=coalesce))
-    # today: coalesced, fold 3 is final at cycle 62 and the program ends at 71; uncoalesced, 56 and 66
-    assert [(o.fold, o.final_cycle) for o in runs[0].outcomes] == [(o.fold, o.final_cycle) for o in runs[1].outcomes]
-    assert runs[0].total_cycles == runs[1].total_cycles
+        run = simulate(hw, schedules, policy, verifier, coalesce=coalesce, trace=True)
+        assert [(o.fold, o.final_cycle) for o in run.outcomes] == [(0, 25), (3, 62)]
+        assert run.total_cycles == 71
+        loads = [(r.layer, r.fold, round(r.start_cycle, 1), round(r.end_cycle, 1))
+                 for r in run.records if r.kind is RecordKind.LOAD]  # fmt: skip
+        assert loads[-2:] == [(1, 0, 46.7, 53.3), (0, 3, 53.3, 56.7)]  # layer 1's load, then the refetch
 
 
 @pytest.mark.parametrize("buffers", [1, 2])

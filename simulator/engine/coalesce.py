@@ -95,6 +95,33 @@ def prefetch(seq: Sequencer, stream: FoldStream) -> None:
         channel.release_spans(cut)
 
 
+def request_loads_due_by(seq: Sequencer, stream: FoldStream, cycle: int) -> None:
+    """Request, in fold order, every load not yet requested whose request cycle is known and at or
+    before `cycle`, whether or not the array has reached its fold.
+
+    The DMA asks for a fold's operands as soon as its buffer and lookahead allow (dma.Dma), not
+    when the array gets to the fold: by `cycle` it has asked for these. The engine calls this
+    before a recompute's refetch decided at `cycle` joins the channel, so that the refetch queues
+    behind exactly the loads requested before it, in either engine mode: a coalesced run has
+    prefetched some of them already (`prefetch`), the uncoalesced engine none (it requests a
+    load when the array reaches its fold), and a refetch decided while the array waits for a
+    layer's last verdicts must still follow the next layer's loads whose buffers freed earlier.
+    """
+    dma = seq.dma
+    if dma is None:
+        return
+    ordinal = max(dma.next_ordinal, dma.issued)
+    while (found := stream.next_loading(ordinal)) is not None:
+        ordinal, seg = found
+        if ordinal not in dma.ready:
+            key = dma.key(ordinal, seg.cost, cycle)  # None: not known yet, or after `cycle`
+            if key is None:
+                return
+            tag = (seg.layer, seg.instance, seg.first_fold + ordinal - seg.ordinal) if seq.records is not None else None
+            dma.request(ordinal, seg.cost, key, seg.layer, tag)
+        ordinal += 1
+
+
 class CheckEnds:
     """The cycle each fold's check ends, for the folds of one `time_run`: timed or skipped.
 
