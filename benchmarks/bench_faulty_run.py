@@ -21,7 +21,9 @@ codes, results 0.3.0: 448,569 faults): 6.10 s vs 49.69 s (8.14x, 73,482 faults p
 6.75 s vs 53.76 s (7.96x). Sixth round (fault ledger columns as views, its table in one pass):
 6.10 s vs 51.80 s (8.50x; 8.02x in another invocation); against a395e5a, 1.00x at 1e-7 and, with
 `-- --ber 1e-6 --policy abft` (4,647,583 faults), 23.98 s vs 34.67 s (1.45x, 193,827 faults per
-CPU-second). Before the third round,
+CPU-second). Seventh round (operands drawn as raw PCG64 words, results 0.4.0): 6.01 s vs 45.47 s
+(7.57x, 74,697 faults per CPU-second; b813a50 ran faster than ever before), 1.01x against 73869e3.
+Before the third round,
 what bounded it
 (cProfile, 19.7 s profiled): the SimPy model's own work ~7.7 s (~91,000 verdict events, ~67,000
 recompute passes), the verifier's retry rounds 6.0 s (fault draws, effect resolution and operand
