@@ -361,8 +361,8 @@ def test_a_refetch_queues_behind_the_next_layers_load_whose_buffer_freed_first_i
     # Found by the property above: the coalesced engine had prefetched layer 1's load before fold
     # 3's recompute refetch, the uncoalesced one requested it only when the array reached layer 1
     # (after the refetch). The DMA asks for a load as soon as its buffer and lookahead allow, so
-    # both now request, before a refetch decided at cycle t, every load due by t
-    # (coalesce.request_loads_due_by). By hand (2x2 WS array, folds of 5 cycles, no fold overlap,
+    # both now request, before a refetch decided at cycle t, every load due before t
+    # (coalesce.request_loads_due_before). By hand (2x2 WS array, folds of 5 cycles, no fold overlap,
     # 0.3 B/cycle, no latency; layer 0 = 1x3x3: folds load 6, 3, 2, 1 B; layer 1 = 1x1x1 loads 2 B):
     # fold 0 loads 0-20 and runs 20-25; fold 1 loads 20-30, runs 30-35; fold 2 loads 30-36.7, runs
     # 37-42; fold 3 loads 36.7-40, runs 42-47; fold 1's store 40-46.7. Layer 1's buffer freed when
@@ -388,6 +388,34 @@ def test_a_refetch_queues_behind_the_next_layers_load_whose_buffer_freed_first_i
         loads = [(r.layer, r.fold, round(r.start_cycle, 1), round(r.end_cycle, 1))
                  for r in run.records if r.kind is RecordKind.LOAD]  # fmt: skip
         assert loads[-2:] == [(1, 0, 46.7, 53.3), (0, 3, 53.3, 56.7)]  # layer 1's load, then the refetch
+
+
+def test_a_refetch_decided_in_the_cycle_a_later_folds_buffer_frees_goes_first_in_both_engines() -> None:
+    # The tie of the rule above: the verdicts of a cycle come before what the array and its DMA do
+    # in it, so a load due in the refetch's own cycle follows the refetch (which gates the array's
+    # next pass). By hand (2x2 WS array, M=2 K=7 N=1: 4 folds of 6 cycles loading 6, 6, 6, 3 B at
+    # 0.5 B/cycle, no latency, 2 buffers, checks on the array): fold 0 loads 0-12 and runs 12-18;
+    # fold 1 loads 12-24; fold 0's verdict at 18 asks for a recompute, and fold 2's buffer (fold
+    # 0's) frees at 18 too: the refetch goes first, 24-36, the pass runs 36-42 (fold 0 final at
+    # 42), then fold 2's load 36-48; fold 1 runs 42-48, fold 2 48-54, fold 3 loads 48-54 and runs
+    # 54-60, its store 60-64 ends the program.
+    hw = load_hw(
+        "edge_32x32",
+        ["array.rows=2", "array.cols=2", "array.dataflow=ws", "array.fold_overlap=false",
+         "memory.sram.a.buffers=2", "memory.sram.b.buffers=2", "memory.sram.c.buffers=1",
+         "memory.sram.c.size_kib=0.0625", "memory.sram.a.size_kib=1", "memory.sram.b.size_kib=1",
+         "memory.ideal=false", "memory.dram.bandwidth_gb_per_s=null", "memory.dram.bandwidth_bytes_per_cycle=0.5",
+         "memory.dram.latency_cycles=0", "checksum_unit.placement=in_array", "checksum_unit.adds_per_cycle=1",
+         "recompute.max_retries=1"],
+    )  # fmt: skip
+    schedules = [schedule_gemm(Gemm("g", "fc1", 2, 7, 1), hw)]
+    script = {(0, 0, 0): [Decision(Action.RECOMPUTE, Region(Scope.TILE)), Decision(Action.ACCEPT)]}
+    for coalesce in (True, False):
+        policy, verifier = forced(script, CheckWork(checksum_adds=0, compares=0), 1)
+        run = simulate(hw, schedules, policy, verifier, coalesce=coalesce, trace=True)
+        assert [(o.fold, o.final_cycle) for o in run.outcomes] == [(0, 42)] and run.total_cycles == 64
+        loads = [(r.fold, r.start_cycle, r.end_cycle) for r in run.records if r.kind is RecordKind.LOAD]
+        assert loads == [(0, 0, 12), (1, 12, 24), (0, 24, 36), (2, 36, 48), (3, 48, 54)]  # the refetch third
 
 
 @pytest.mark.parametrize("buffers", [1, 2])

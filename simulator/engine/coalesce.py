@@ -95,17 +95,20 @@ def prefetch(seq: Sequencer, stream: FoldStream) -> None:
         channel.release_spans(cut)
 
 
-def request_loads_due_by(seq: Sequencer, stream: FoldStream, cycle: int) -> None:
-    """Request, in fold order, every load not yet requested whose request cycle is known and at or
+def request_loads_due_before(seq: Sequencer, stream: FoldStream, cycle: int) -> None:
+    """Request, in fold order, every load not yet requested whose request cycle is known and
     before `cycle`, whether or not the array has reached its fold.
 
     The DMA asks for a fold's operands as soon as its buffer and lookahead allow (dma.Dma), not
-    when the array gets to the fold: by `cycle` it has asked for these. The engine calls this
+    when the array gets to the fold: before `cycle` it has asked for these. The engine calls this
     before a recompute's refetch decided at `cycle` joins the channel, so that the refetch queues
     behind exactly the loads requested before it, in either engine mode: a coalesced run has
     prefetched some of them already (`prefetch`), the uncoalesced engine none (it requests a
     load when the array reaches its fold), and a refetch decided while the array waits for a
     layer's last verdicts must still follow the next layer's loads whose buffers freed earlier.
+    A load due at `cycle` itself goes after the refetch: the verdicts of a cycle come before what
+    the array and its DMA do in that cycle (simulate.py), and the refetch gates the array's next
+    pass (the recompute queue is served first), the load a later fold.
     """
     dma = seq.dma
     if dma is None:
@@ -114,7 +117,7 @@ def request_loads_due_by(seq: Sequencer, stream: FoldStream, cycle: int) -> None
     while (found := stream.next_loading(ordinal)) is not None:
         ordinal, seg = found
         if ordinal not in dma.ready:
-            key = dma.key(ordinal, seg.cost, cycle)  # None: not known yet, or after `cycle`
+            key = dma.key(ordinal, seg.cost, cycle - 1)  # None: not known yet, or at or after `cycle`
             if key is None:
                 return
             tag = (seg.layer, seg.instance, seg.first_fold + ordinal - seg.ordinal) if seq.records is not None else None

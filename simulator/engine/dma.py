@@ -12,10 +12,11 @@ Rules (DESIGN.md section 3, "a tile cannot start before its operands are in SRAM
   With 2 buffers a fold's load overlaps the previous fold's compute; with 1 it cannot.
 * Spilled partial sums (WS/IS when they do not fit SRAM C) are reloaded only after the previous
   fold's spill store has crossed the channel (read after write through DRAM).
-* A recompute's refetch decided at cycle t queues behind every load requested by t: a fold's
-  load is requested as soon as its buffer and lookahead allow, whether or not the array has
-  reached the fold (the next layer's first folds included, while a layer waits for its last
-  verdicts; coalesce.request_loads_due_by), and before every load requested after t.
+* A recompute's refetch decided at cycle t queues behind every load requested before t: a
+  fold's load is requested as soon as its buffer and lookahead allow, whether or not the array
+  has reached the fold (the next layer's first folds included, while a layer waits for its last
+  verdicts; coalesce.request_loads_due_before), and ahead of every load requested at t or later
+  (a cycle's verdicts come before the array's and the DMA's actions of that cycle).
 
 The request cycle of fold m's load is `key`; the channel orders transfers by it.
 """
@@ -173,7 +174,7 @@ class Dma:
 
     def refetch(self, at: int, nbytes: int, tag: Tag | None) -> int:
         """A recompute's refetch requested at `at`, queued behind every load already requested
-        (the engine first requests the loads due by `at`: coalesce.request_loads_due_by).
+        (the engine first requests the loads due before `at`: coalesce.request_loads_due_before).
 
         It streams into the recomputed fold's own buffer space (no buffer is taken from later
         folds); the cycle its data is in SRAM.

@@ -49,7 +49,7 @@ from simulator.abft.protocol import (
 from simulator.config.schema import HwConfig
 from simulator.engine.array import ArrayPass, Sequencer
 from simulator.engine.checksum_unit import array_check_cycles, check_counts, duplicate_counts, side_unit_cycles
-from simulator.engine.coalesce import FoldStream, request_loads_due_by, time_run
+from simulator.engine.coalesce import FoldStream, request_loads_due_before, time_run
 from simulator.engine.plan import LayerPlan, Segment, build_plan, fold_at
 from simulator.engine.records import LayerCycles
 from simulator.engine.result import EngineResult, FoldOutcome, LayerResult, RecomputeStats
@@ -377,8 +377,8 @@ class EngineModel:
                 priced.streams_load,
             )
         tag = (job.seg.layer, job.seg.instance, job.fold.index, job.attempt)
-        if price.load_bytes:  # the refetch queues behind every load the DMA asked for by now
-            request_loads_due_by(self.seq, self.stream, now)
+        if price.load_bytes:  # the refetch queues behind every load the DMA asked for before now
+            request_loads_due_before(self.seq, self.stream, now)
         return ArrayPass(
             price.fold_cycles,
             price.window_cycles,
