@@ -11,7 +11,7 @@ drain) and issue window w (issue to the next pass's earliest issue):
 * the layer's first fold issues at the layer's start (layers are serial, see simulate.py).
 
 A recompute pass that refetches operands from DRAM (mapping.region) requests the refetch on the
-channel when it is decided (behind every load the DMA has requested by then, dma.py); a region pass
+channel when it is decided (behind every load the DMA requested before that cycle, dma.py); a region pass
 issues once the data is in SRAM, a GEMM-scope pass streams it and cannot drain before it arrived.
 
 Accounting: a fold's gap s - p is a memory stall when its operands arrived last, else a checksum

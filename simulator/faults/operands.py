@@ -180,7 +180,7 @@ def _outlier_columns(rng: np.random.Generator, law: OperandLaw, cols: int) -> np
 
 def uint16_draws(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     """`rng.integers(0, 65536, size=shape, dtype=np.uint16)`: the same values, and the same stream
-    state after, at less than half the cost (C order; a view into a buffer of whole 64-bit words).
+    state after, at less than half the cost (C order).
 
     numpy draws a full-range uint16 as the halves of 32-bit words (low half first; the high half of
     an odd count's last word is dropped), and PCG64 makes a 32-bit word of half a 64-bit output (low
