@@ -42,12 +42,12 @@ def comparable(r):
     return (r.total_cycles, r.layers, r.actions, r.recompute, outcomes, r.folds)
 
 
-def run_both(hw, gemms, script=None, work=NO_CHECK):
+def run_both(hw, gemms, script=None, work=NO_CHECK, trace=False):
     schedules = [schedule_gemm(g, hw) for g in gemms]
     results = []
     for coalesce in (True, False):
         policy, verifier = forced(script or {}, work, hw.recompute.max_retries)
-        results.append(simulate(hw, schedules, policy, verifier, coalesce=coalesce))
+        results.append(simulate(hw, schedules, policy, verifier, coalesce=coalesce, trace=trace))
     return results
 
 
@@ -357,6 +357,18 @@ def test_coalesced_equals_uncoalesced_property(
             assert c.recompute_cycles == 0
 
 
+def starved_2x2_ws(*overrides: str):
+    """A 2x2 WS array without fold overlap, 2 operand buffers, one output buffer, a slow DRAM channel
+    without latency (bandwidth in `overrides`), checks on the array, one retry: the refetch-ordering
+    cases below, worked out by hand."""
+    base = ["array.rows=2", "array.cols=2", "array.dataflow=ws", "array.fold_overlap=false",
+            "memory.sram.a.buffers=2", "memory.sram.b.buffers=2", "memory.sram.c.buffers=1",
+            "memory.sram.c.size_kib=0.0625", "memory.ideal=false", "memory.dram.bandwidth_gb_per_s=null",
+            "memory.dram.latency_cycles=0", "checksum_unit.placement=in_array", "checksum_unit.adds_per_cycle=1",
+            "recompute.max_retries=1"]  # fmt: skip
+    return load_hw("edge_32x32", [*base, *overrides])
+
+
 def test_a_refetch_queues_behind_the_next_layers_load_whose_buffer_freed_first_in_both_engines() -> None:
     # Found by the property above: the coalesced engine had prefetched layer 1's load before fold
     # 3's recompute refetch, the uncoalesced one requested it only when the array reached layer 1
@@ -369,20 +381,11 @@ def test_a_refetch_queues_behind_the_next_layers_load_whose_buffer_freed_first_i
     # fold 2's window ended (42 < 47), so its load goes next, 46.7-53.3; fold 3's verdict at 47
     # asks for a recompute, whose 1 B refetch follows, 53.3-56.7: the pass runs 57-62 (fold 3 final
     # at 62), layer 1 runs 62-67, its store 67-70.3 ends the program at 71.
-    hw = load_hw(
-        "edge_32x32",
-        ["array.rows=2", "array.cols=2", "array.dataflow=ws", "array.fold_overlap=false",
-         "memory.sram.a.buffers=2", "memory.sram.b.buffers=2", "memory.sram.c.buffers=1",
-         "memory.sram.c.size_kib=0.0625", "memory.ideal=false", "memory.dram.bandwidth_gb_per_s=null",
-         "memory.dram.bandwidth_bytes_per_cycle=0.3", "memory.dram.latency_cycles=0",
-         "checksum_unit.placement=in_array", "checksum_unit.adds_per_cycle=1", "recompute.max_retries=1"],
-    )  # fmt: skip
-    schedules = [schedule_gemm(g, hw) for g in (Gemm("g", "fc1", 1, 3, 3), Gemm("g", "fc1", 1, 1, 1))]
+    hw = starved_2x2_ws("memory.dram.bandwidth_bytes_per_cycle=0.3")
+    gemms = [Gemm("g", "fc1", 1, 3, 3), Gemm("g", "fc1", 1, 1, 1)]
     accept = Decision(Action.ACCEPT)
     script = {(0, 0, 0): [accept, accept], (0, 0, 3): [Decision(Action.RECOMPUTE, Region(Scope.TILE)), accept]}
-    for coalesce in (True, False):
-        policy, verifier = forced(script, CheckWork(checksum_adds=0, compares=0), 1)
-        run = simulate(hw, schedules, policy, verifier, coalesce=coalesce, trace=True)
+    for run in run_both(hw, gemms, script, CheckWork(checksum_adds=0, compares=0), trace=True):
         assert [(o.fold, o.final_cycle) for o in run.outcomes] == [(0, 25), (3, 62)]
         assert run.total_cycles == 71
         loads = [(r.layer, r.fold, round(r.start_cycle, 1), round(r.end_cycle, 1))
@@ -399,20 +402,11 @@ def test_a_refetch_decided_in_the_cycle_a_later_folds_buffer_frees_goes_first_in
     # 0's) frees at 18 too: the refetch goes first, 24-36, the pass runs 36-42 (fold 0 final at
     # 42), then fold 2's load 36-48; fold 1 runs 42-48, fold 2 48-54, fold 3 loads 48-54 and runs
     # 54-60, its store 60-64 ends the program.
-    hw = load_hw(
-        "edge_32x32",
-        ["array.rows=2", "array.cols=2", "array.dataflow=ws", "array.fold_overlap=false",
-         "memory.sram.a.buffers=2", "memory.sram.b.buffers=2", "memory.sram.c.buffers=1",
-         "memory.sram.c.size_kib=0.0625", "memory.sram.a.size_kib=1", "memory.sram.b.size_kib=1",
-         "memory.ideal=false", "memory.dram.bandwidth_gb_per_s=null", "memory.dram.bandwidth_bytes_per_cycle=0.5",
-         "memory.dram.latency_cycles=0", "checksum_unit.placement=in_array", "checksum_unit.adds_per_cycle=1",
-         "recompute.max_retries=1"],
-    )  # fmt: skip
-    schedules = [schedule_gemm(Gemm("g", "fc1", 2, 7, 1), hw)]
+    hw = starved_2x2_ws(
+        "memory.sram.a.size_kib=1", "memory.sram.b.size_kib=1", "memory.dram.bandwidth_bytes_per_cycle=0.5"
+    )
     script = {(0, 0, 0): [Decision(Action.RECOMPUTE, Region(Scope.TILE)), Decision(Action.ACCEPT)]}
-    for coalesce in (True, False):
-        policy, verifier = forced(script, CheckWork(checksum_adds=0, compares=0), 1)
-        run = simulate(hw, schedules, policy, verifier, coalesce=coalesce, trace=True)
+    for run in run_both(hw, [Gemm("g", "fc1", 2, 7, 1)], script, CheckWork(checksum_adds=0, compares=0), trace=True):
         assert [(o.fold, o.final_cycle) for o in run.outcomes] == [(0, 42)] and run.total_cycles == 64
         loads = [(r.fold, r.start_cycle, r.end_cycle) for r in run.records if r.kind is RecordKind.LOAD]
         assert loads == [(0, 0, 12), (1, 12, 24), (0, 24, 36), (2, 36, 48), (3, 48, 54)]  # the refetch third

@@ -64,6 +64,11 @@ class FoldStream:
         return None
 
 
+def _load_tag(seq: Sequencer, seg: Segment, k: int) -> tuple[int, int, int] | None:
+    """The trace tag of fold k of `seg`'s load (None when not tracing)."""
+    return (seg.layer, seg.instance, seg.first_fold + k) if seq.records is not None else None
+
+
 def prefetch(seq: Sequencer, stream: FoldStream) -> None:
     """Request every load that is known already, then serve write-backs no later load precedes."""
     dma, channel = seq.dma, seq.channel
@@ -82,8 +87,7 @@ def prefetch(seq: Sequencer, stream: FoldStream) -> None:
                 dma.next_ordinal = ordinal
                 dma.blocked = (ordinal, dma.unblocks_at) if dma.unblocks_at else None
                 break
-            tag = (seg.layer, seg.instance, seg.first_fold + ordinal - seg.ordinal) if seq.records is not None else None
-            dma.request(ordinal, seg.cost, key, seg.layer, tag)
+            dma.request(ordinal, seg.cost, key, seg.layer, _load_tag(seq, seg, ordinal - seg.ordinal))
         ordinal += 1
         blocked = None
     # every later load is requested at or after max(last request, issue pointer) (dma.Dma)
@@ -120,8 +124,7 @@ def request_loads_due_before(seq: Sequencer, stream: FoldStream, cycle: int) -> 
             key = dma.key(ordinal, seg.cost, cycle - 1)  # None: not known yet, or at or after `cycle`
             if key is None:
                 return
-            tag = (seg.layer, seg.instance, seg.first_fold + ordinal - seg.ordinal) if seq.records is not None else None
-            dma.request(ordinal, seg.cost, key, seg.layer, tag)
+            dma.request(ordinal, seg.cost, key, seg.layer, _load_tag(seq, seg, ordinal - seg.ordinal))
         ordinal += 1
 
 
@@ -171,8 +174,7 @@ def time_fold(seq: Sequencer, stream: FoldStream, seg: Segment, k: int) -> int:
         if known is None:
             key = dma.key(ordinal, cost, _NEVER)
             assert key is not None, "a due load depends only on issued folds"
-            tag = (seg.layer, seg.instance, seg.first_fold + k) if seq.records is not None else None
-            known = dma.request(ordinal, cost, key, seg.layer, tag)
+            known = dma.request(ordinal, cost, key, seg.layer, _load_tag(seq, seg, k))
         ready = known
     checked = seq.issue_fold(seg, k, seq.fold_start(cost, ready), ready)
     if dma is not None:
