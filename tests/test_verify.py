@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 from abft_driver import drive, small_hw
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_fault_sampling import P_MIN, chi_square_p
 
 from simulator.abft.check_cost import check_extents
@@ -297,3 +299,115 @@ def test_residual_errors_are_each_folds_live_errors_summed_per_output(policy, da
         assert len(kept) > 3
         assert (rows * gemm.n + cols).tolist() == [c for c, _ in kept]
         assert np.array_equal(delta, np.array([v for _, v in kept], delta.dtype), equal_nan=True)  # (fp16 flips: NaN)
+
+
+def _fates_equal(a, b) -> None:
+    for name in ("fate", "masked_at_output", "outputs_corrupted", "max_abs_error", "max_rel_error", "out_gemm",
+                 "out_error", "out_corrupted", "out_rel"):  # fmt: skip
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.shape == y.shape, name
+        assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), name
+
+
+def _random_table(rng, n_faults: int, integer: bool, gemm_sorted: bool):
+    """A ledger table of `n_faults` faults over few GEMMs, instances, rows and columns (outputs
+    shared by several faults), errors zero or not, alive or not, NaN among fp ones."""
+    from simulator.verify.ledger import FAULT_COLUMNS, LedgerTable
+
+    gemm, instance = rng.integers(0, 3, n_faults), rng.integers(0, 3, n_faults)
+    if gemm_sorted:
+        order = np.lexsort((instance, gemm))
+        gemm, instance = gemm[order], instance[order]
+    sizes = rng.integers(0, 4, n_faults)
+    e = int(sizes.sum())
+    if integer:
+        delta = rng.integers(-40, 40, e) * rng.integers(0, 2, e) * rng.choice([1, 1 << 20, 1 << 30], e)
+    else:
+        delta = rng.normal(0, 30, e) * rng.integers(0, 2, e)
+        delta[rng.random(e) < 0.05] = np.nan
+    return LedgerTable(
+        gemm=gemm, instance=instance, fold=np.zeros(n_faults, np.int64),
+        faults={c: np.zeros(n_faults, np.int64) for c in FAULT_COLUMNS},
+        detected=rng.random(n_faults) < 0.5, corrected=rng.random(n_faults) < 0.3,
+        accepted=rng.random(n_faults) < 0.6, gave_up=rng.random(n_faults) < 0.2,
+        owner=np.repeat(np.arange(n_faults), sizes), grows=rng.integers(0, 4, e), gcols=rng.integers(0, 5, e),
+        delta=delta, alive=rng.random(e) < 0.7, false_alarm=np.zeros(n_faults, bool), hidden=np.zeros(n_faults, bool),
+    )  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_faults=st.integers(0, 60), integer=st.booleans(),
+       gemm_sorted=st.booleans(), tolerates=st.booleans())  # fmt: skip
+def test_classify_equals_its_numpy_twin(seed, n_faults, integer, gemm_sorted, tolerates):
+    """verify.fates.classify (kernels.output_damage) against classify_reference (whole-array numpy):
+    every per-fault and per-output column equal, NaN errors included, for integer and fp errors,
+    tables in ledger order or not; the write-back and clean values differ per GEMM instance."""
+    from simulator.verify.fates import classify, classify_reference
+
+    rng = np.random.default_rng(seed)
+    table = _random_table(rng, n_faults, integer, gemm_sorted)
+    datatype = Datatype.INT8 if integer else Datatype.FP16
+
+    def writeback(g, i):
+        return WriteBack(datatype, 3.0 + 5 * g + i)
+
+    def clean(g, i, rows, cols):
+        return ((rows * 7 + cols * 3 + g * 11 + i) % 23 - 11).astype(np.float64) * (8 if integer else 0.37)
+
+    fast = classify(table, tolerates, writeback, clean)
+    _fates_equal(fast, classify_reference(table, tolerates, writeback, clean))
+
+
+def test_classify_by_hand():
+    """Three int8 faults of one instance (output RMS 127: write-back step 6 * 127 / 127 = 6 units per
+    code; clean accumulators 0):
+    fault 0 leaves +4 at output (0, 0) and +4 at (0, 1); fault 1 leaves -4 at (0, 0) (the sum
+    at (0, 0) is 0: masked there) and a dead +100 at (1, 1); fault 2's only error is 0.
+    (0, 1) stores round(4 / 6) = 1 instead of 0: corrupted, relative error 1 / max(0, 127 / 6)
+    (the RMS in stored codes).
+    Fault 0 escapes (one corrupted output), fault 1 is masked at output (its live error sums to
+    nothing stored), fault 2 is masked (untouched)."""
+    from simulator.verify.fates import classify
+    from simulator.verify.ledger import FAULT_COLUMNS, LedgerTable
+
+    zeros = np.zeros(3, np.int64)
+    table = LedgerTable(
+        gemm=zeros, instance=zeros, fold=zeros, faults={c: zeros for c in FAULT_COLUMNS},
+        detected=np.zeros(3, bool), corrected=np.zeros(3, bool), accepted=np.ones(3, bool),
+        gave_up=np.zeros(3, bool), owner=np.array([0, 0, 1, 1, 2]), grows=np.array([0, 0, 0, 1, 0]),
+        gcols=np.array([0, 1, 0, 1, 2]), delta=np.array([4, 4, -4, 100, 0]),
+        alive=np.array([True, True, True, False, True]), false_alarm=np.zeros(3, bool), hidden=np.zeros(3, bool),
+    )  # fmt: skip
+    fates = classify(table, False, lambda g, i: WriteBack(Datatype.INT8, 127.0),
+                     lambda g, i, r, c: np.zeros(r.shape))  # fmt: skip
+    assert [FATES[f] for f in fates.fate] == ["escaped", "masked", "masked"]
+    assert fates.masked_at_output.tolist() == [False, True, False]
+    assert fates.outputs_corrupted.tolist() == [1, 0, 0]
+    assert fates.max_abs_error.tolist() == [4.0, 4.0, 0.0]
+    assert fates.max_rel_error.tolist() == pytest.approx([1 / (127 / 6), 0, 0])
+    assert fates.out_error.tolist() == [4.0] and fates.out_corrupted.tolist() == [True]
+
+
+def test_classify_sums_each_output_in_element_order():
+    """fp errors whose sum depends on the order they are added in (1e16 + 1 - 1e16), 3,000 of them
+    on three outputs: the summed error of each output equals the twin's (np.add.at, element
+    order) bit for bit, which an unstable sort of the outputs' codes would not give."""
+    from simulator.verify.fates import classify, classify_reference
+    from simulator.verify.ledger import FAULT_COLUMNS, LedgerTable
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    delta = rng.choice([1e16, -1e16, 1.0, 3.0, -2.5], n)
+    zeros = np.zeros(n, np.int64)
+    table = LedgerTable(
+        gemm=zeros, instance=zeros, fold=zeros, faults={c: zeros for c in FAULT_COLUMNS},
+        detected=np.zeros(n, bool), corrected=np.zeros(n, bool), accepted=np.ones(n, bool),
+        gave_up=np.zeros(n, bool), owner=np.arange(n), grows=zeros, gcols=rng.integers(0, 3, n), delta=delta,
+        alive=np.ones(n, bool), false_alarm=np.zeros(n, bool), hidden=np.zeros(n, bool),
+    )  # fmt: skip
+    args = (table, False, lambda g, i: WriteBack(Datatype.FP32, 1.0), lambda g, i, r, c: np.zeros(r.shape))
+    fast, slow = classify(*args), classify_reference(*args)
+    assert fast.out_error.tolist() == slow.out_error.tolist()
+    shuffled = [float(np.sum(rng.permutation(delta[table.gcols == c]))) for c in range(3)]
+    assert shuffled != slow.out_error.tolist()  # the order matters for these values
+    _fates_equal(fast, slow)

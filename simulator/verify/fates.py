@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.kernels.output_damage import fault_damage, fault_outputs, summed_outputs
 from simulator.verify.ledger import LedgerTable
 from simulator.verify.writeback import WriteBack
 
@@ -44,6 +45,22 @@ class Fates:
 
 
 def classify(table: LedgerTable, tolerates: bool, writeback: WriteBackOf, clean: CleanOf) -> Fates:
+    """Every fault's fate and damage: the passes over the elements in numba (kernels.output_damage),
+    the write-back judged per GEMM instance; `classify_reference` is the numpy twin."""
+    n = len(table)
+    dims = _dims(table.instance, table.grows, table.gcols)
+    touched, residual, max_abs, live_at, code = fault_damage(
+        table.owner, table.delta, table.alive, table.gemm, table.instance, table.grows, table.gcols, *dims, n
+    )
+    order = np.argsort(code, kind="stable")  # a fold-ordered ledger leaves long sorted runs
+    keys, sums, group = summed_outputs(code, order, table.delta, live_at)
+    corrupted, rel = _judged(keys, sums, dims, writeback, clean)
+    outputs, worst = fault_outputs(table.owner, live_at, group, corrupted, rel, n)
+    return _fates(table, tolerates, touched, residual, outputs, max_abs, worst, keys, sums, dims, corrupted, rel)
+
+
+def classify_reference(table: LedgerTable, tolerates: bool, writeback: WriteBackOf, clean: CleanOf) -> Fates:
+    """`classify` in whole-array numpy steps (the twin the tests compare it with)."""
     n = len(table)
     owner, delta = table.owner, table.delta
     nonzero = delta != 0
@@ -57,40 +74,63 @@ def classify(table: LedgerTable, tolerates: bool, writeback: WriteBackOf, clean:
 
     # outputs: sum the live errors per (gemm, instance, row, col), then judge them at write-back
     lo = owner[live]
+    dims = _dims(table.instance, table.grows, table.gcols)
     g, inst, r, c = table.gemm[lo], table.instance[lo], table.grows[live], table.gcols[live]
-    dims = [int(x.max()) + 1 if x.size else 1 for x in (inst, r, c)]
     code = ((g * dims[0] + inst) * dims[1] + r) * dims[2] + c
     keys, group = np.unique(code, return_inverse=True)
     sums = np.zeros(keys.shape, delta.dtype)
     np.add.at(sums, group, delta[live])
-    out_gemm = keys // (dims[0] * dims[1] * dims[2])
-    out_inst = (keys // (dims[1] * dims[2])) % dims[0]
-    out_row, out_col = (keys // dims[2]) % dims[1], keys % dims[2]
-    corrupted = np.zeros(keys.shape, bool)
-    rel = np.zeros(keys.shape, np.float64)
-    pairs = out_gemm * dims[0] + out_inst
-    bounds = np.flatnonzero(np.diff(pairs)) + 1
-    for start, stop in zip(np.r_[0, bounds], np.r_[bounds, keys.size], strict=True):
-        if stop <= start:
-            continue
-        gi, ii = int(out_gemm[start]), int(out_inst[start])
-        acc = clean(gi, ii, out_row[start:stop], out_col[start:stop])
-        corrupted[start:stop], rel[start:stop] = writeback(gi, ii).judge(acc, sums[start:stop])
-    corrupted &= sums != 0
+    corrupted, rel = _judged(keys, sums, dims, writeback, clean)
 
     hit = corrupted[group]
     outputs = np.bincount(lo[hit], minlength=n)
     worst = np.zeros(n, np.float64)
     if hit.any():
         np.maximum.at(worst, lo[hit], rel[group][hit])
-    visible = outputs > 0
+    return _fates(table, tolerates, touched, residual, outputs, max_abs, worst, keys, sums, dims, corrupted, rel)
 
+
+def _dims(instance: np.ndarray, grows: np.ndarray, gcols: np.ndarray) -> tuple[int, int, int]:
+    """Bounds D0, D1, D2 of the instances, GEMM rows and GEMM columns: an output's code
+    ((gemm * D0 + instance) * D1 + row) * D2 + col ascends with (gemm, instance, row, col)."""
+    d0, d1, d2 = (int(x.max()) + 1 if x.size else 1 for x in (instance, grows, gcols))
+    return d0, d1, d2
+
+
+def _judged(keys: np.ndarray, sums: np.ndarray, dims: tuple[int, int, int], writeback: WriteBackOf,
+            clean: CleanOf) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(corrupted, relative error) of every output with a summed error (codes `keys`, ascending),
+    judged at write-back one GEMM instance at a time against its clean accumulators."""
+    d0, d1, d2 = dims
+    corrupted = np.zeros(keys.shape, bool)
+    rel = np.zeros(keys.shape, np.float64)
+    pairs = keys // (d1 * d2)  # gemm * D0 + instance
+    bounds = np.flatnonzero(np.diff(pairs)) + 1
+    for start, stop in zip(np.r_[0, bounds], np.r_[bounds, keys.size], strict=True):
+        if stop <= start:
+            continue
+        gi, ii = divmod(int(pairs[start]), d0)
+        within = keys[start:stop] % (d1 * d2)
+        acc = clean(gi, ii, within // d2, within % d2)
+        corrupted[start:stop], rel[start:stop] = writeback(gi, ii).judge(acc, sums[start:stop])
+    corrupted &= sums != 0
+    return corrupted, rel
+
+
+def _fates(
+    table: LedgerTable, tolerates: bool, touched: np.ndarray, residual: np.ndarray, outputs: np.ndarray,
+    max_abs: np.ndarray, worst: np.ndarray, keys: np.ndarray, sums: np.ndarray, dims: tuple[int, int, int],
+    corrupted: np.ndarray, rel: np.ndarray,
+) -> Fates:  # fmt: skip
+    """Each fault's fate from what its errors did (the rules in the module's docstring)."""
+    n = len(table)
     fate = np.full(n, ESCAPED, np.int8)
     tolerated = residual & table.detected & table.accepted & ~table.gave_up if tolerates else np.zeros(n, bool)
     fate[tolerated] = TOLERATED
     fate[~residual] = np.where(table.corrected[~residual], CORRECTED, RECOMPUTED)
-    at_output = touched & residual & ~visible
+    at_output = touched & residual & ~(outputs > 0)
     fate[~touched | at_output] = MASKED
     keep = sums != 0
-    return Fates(fate, at_output, outputs, max_abs, worst, out_gemm[keep], sums[keep].astype(np.float64),
+    out_gemm = keys[keep] // (dims[0] * dims[1] * dims[2])
+    return Fates(fate, at_output, outputs, max_abs, worst, out_gemm, sums[keep].astype(np.float64),
                  corrupted[keep], rel[keep])  # fmt: skip
