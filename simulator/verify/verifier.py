@@ -221,7 +221,10 @@ class FaultVerifier:
         """Where GEMM `gemm_index` sits in a column of GEMM indices of the table or the fates:
         a slice, as both are gemm-major (np.searchsorted, O(log n) per layer instead of a mask
         over every fault); a mask if a column is ever not sorted."""
-        if gemms.size and not self._sorted.setdefault(id(gemms), bool(np.all(gemms[1:] >= gemms[:-1]))):
+        ordered = self._sorted.get(id(gemms))
+        if ordered is None:  # checked once per column, not per call
+            ordered = self._sorted[id(gemms)] = bool(np.all(gemms[1:] >= gemms[:-1]))
+        if not ordered:
             return gemms == gemm_index
         lo, hi = np.searchsorted(gemms, (gemm_index, gemm_index + 1))
         return slice(int(lo), int(hi))
