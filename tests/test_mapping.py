@@ -153,3 +153,27 @@ def test_traffic_by_hand_ws_psum_spill():
     assert t.b_dram_load_bytes == 8 and t.a_dram_load_bytes == 12
     assert t.c_sram_write_bytes == 24 * 2 + 24  # two folds write psums, one reload
     assert t.c_sram_read_bytes == 24 + 24 + 24  # accumulate read, write-back read, spill read
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.integers(-3, 40), max_size=60), wanted=st.lists(st.integers(-3, 40), max_size=24))
+def test_member_mask_is_isin(values, wanted):
+    """mapping.region.member_mask (one comparison per wanted value up to 16 of them, np.isin beyond)
+    equals np.isin, duplicates and empty lists included."""
+    from simulator.mapping.region import member_mask
+
+    v = np.array(values, np.int64)
+    got = member_mask(v, tuple(wanted))
+    assert got.dtype == bool and np.array_equal(got, np.isin(v, wanted))
+
+
+def test_region_covers_by_hand():
+    """Rows {1, 3}: positions with row 1 or 3; cols {0}: col 0; pairs (1, 2), (3, 0): exactly those."""
+    from simulator.mapping.region import Region, Scope
+
+    rows, cols = np.array([0, 1, 3, 3, 1]), np.array([0, 2, 0, 2, 0])
+    assert Region(Scope.ROWS, rows=(1, 3)).covers(rows, cols).tolist() == [False, True, True, True, True]
+    assert Region(Scope.COLS, cols=(0,)).covers(rows, cols).tolist() == [True, False, True, False, True]
+    pairs = Region(Scope.ELEMENTS, rows=(1, 3), cols=(2, 0))
+    assert pairs.covers(rows, cols).tolist() == [False, True, True, False, False]
+    assert Region(Scope.TILE).covers(rows, cols).all()

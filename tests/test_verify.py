@@ -411,3 +411,11 @@ def test_classify_sums_each_output_in_element_order():
     shuffled = [float(np.sum(rng.permutation(delta[table.gcols == c]))) for c in range(3)]
     assert shuffled != slow.out_error.tolist()  # the order matters for these values
     _fates_equal(fast, slow)
+
+
+def test_fold_runs_by_hand():
+    from simulator.verify.verifier import _fold_runs
+
+    assert _fold_runs(np.array([2, 2, 5, 7, 7, 7])) == [(2, 0, 2), (5, 2, 3), (7, 3, 6)]
+    assert _fold_runs(np.array([4])) == [(4, 0, 1)]
+    assert _fold_runs(np.zeros(0, np.int64)) == []

@@ -10,11 +10,11 @@ is one pass:
   is still live in the output (residual) and the largest |live error| (a NaN propagates, as
   `np.maximum.at` does); the live elements' positions and their output codes
   ((gemm * D0 + instance) * D1 + row) * D2 + col.
-* `summed_outputs`: the live errors summed per output code, codes ascending, each sum added in
-  element order (the caller sorts the codes stably: `np.argsort(kind="stable")`, which finds the
+* `summed_outputs` (`sum_by_code`): the live errors summed per output code, codes ascending,
+  each sum added in element order (the codes sorted stably: `np.argsort(kind="stable")` finds the
   runs a ledger's fold order leaves and costs a fraction of `np.unique`'s sort), and every live
   element's output index. Same values and order as `np.unique(code, return_inverse=True)` with
-  `np.add.at`.
+  `np.add.at`; also the residual errors of one GEMM instance (verify.verifier.residual_errors).
 * `fault_outputs`: per fault how many of its live elements sit in a corrupted output and the
   worst relative error among those outputs.
 
@@ -61,16 +61,24 @@ def fault_damage(
     return touched, residual, max_abs, live_at[:count].copy(), code[:count].copy()
 
 
+def sum_by_code(code: np.ndarray, values: np.ndarray, at: np.ndarray | None = None) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """`summed_outputs` of `code` sorted stably: (keys, sums, group) as np.unique(code,
+    return_inverse=True) with np.add.at(sums, group, values[at]) give them (`at`: where each
+    code's value sits in `values`, default in order)."""
+    order = np.argsort(code, kind="stable")
+    return summed_outputs(code, order, values, np.arange(code.shape[0]) if at is None else at)
+
+
 @njit(cache=True)
 def summed_outputs(
-    code: np.ndarray, order: np.ndarray, delta: np.ndarray, live_at: np.ndarray
+    code: np.ndarray, order: np.ndarray, values: np.ndarray, at: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(keys, sums, group): the distinct codes ascending, the live errors (delta[live_at[i]])
-    summed per code in element order, and each live element's key index; `order` sorts `code`
-    stably."""
+    """(keys, sums, group): the distinct codes ascending, the values (values[at[i]] for code[i])
+    summed per code in their order, and each code's key index; `order` sorts `code` stably."""
     n = code.shape[0]
     keys = np.empty(n, np.int64)
-    sums = np.zeros(n, delta.dtype)
+    sums = np.zeros(n, values.dtype)
     group = np.empty(n, np.int64)
     k = -1
     for i in range(n):
@@ -79,7 +87,7 @@ def summed_outputs(
         if k < 0 or c != keys[k]:
             k += 1
             keys[k] = c
-        sums[k] += delta[live_at[j]]
+        sums[k] += values[at[j]]
         group[j] = k
     return keys[: k + 1].copy(), sums[: k + 1].copy(), group
 

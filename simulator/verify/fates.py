@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.kernels.output_damage import fault_damage, fault_outputs, summed_outputs
+from simulator.kernels.output_damage import fault_damage, fault_outputs, sum_by_code
 from simulator.verify.ledger import LedgerTable
 from simulator.verify.writeback import WriteBack
 
@@ -52,8 +52,7 @@ def classify(table: LedgerTable, tolerates: bool, writeback: WriteBackOf, clean:
     touched, residual, max_abs, live_at, code = fault_damage(
         table.owner, table.delta, table.alive, table.gemm, table.instance, table.grows, table.gcols, *dims, n
     )
-    order = np.argsort(code, kind="stable")  # a fold-ordered ledger leaves long sorted runs
-    keys, sums, group = summed_outputs(code, order, table.delta, live_at)
+    keys, sums, group = sum_by_code(code, table.delta, live_at)
     corrupted, rel = _judged(keys, sums, dims, writeback, clean)
     outputs, worst = fault_outputs(table.owner, live_at, group, corrupted, rel, n)
     return _fates(table, tolerates, touched, residual, outputs, max_abs, worst, keys, sums, dims, corrupted, rel)

@@ -55,9 +55,10 @@ from simulator.kernels.checksum_check import exact_range_check_with_checksum_fau
 from simulator.kernels.codes import CHK_ENC, FLIP, P_FOLD_COL, P_FOLD_ROW, T_CU, T_RU
 from simulator.kernels.error_map import copies_differ, live_error_map
 from simulator.kernels.fold_check import exact_fold_check, exact_fold_checks, exact_range_checks
+from simulator.kernels.output_damage import sum_by_code
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable
-from simulator.mapping.region import Region, Scope, resolve_region
+from simulator.mapping.region import Region, Scope, member_mask, resolve_region
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold
 from simulator.verify.checksum_checks import ChecksumLog, ChecksumVerdicts, checked_blocks
@@ -211,9 +212,7 @@ class FaultVerifier:
         if not parts:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, dtype)
         codes, values = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        keys, inverse = np.unique(codes, return_inverse=True)
-        sums = np.zeros(keys.shape, dtype)
-        np.add.at(sums, inverse, values.astype(dtype))
+        keys, sums, _ = sum_by_code(codes, values.astype(dtype))  # np.unique and np.add.at, in one pass
         keep = sums != 0
         return keys[keep] // n, keys[keep] % n, sums[keep]
 
@@ -317,7 +316,7 @@ class FaultVerifier:
         hi = np.searchsorted(drawn.fold_index, ids, side="right")
         hit = np.flatnonzero(hi > lo)
         lo, hi = lo[hit], hi[hit]
-        general = np.r_[0, np.cumsum((drawn.block != 0) | (drawn.site == CHK_ENC))]
+        general = np.concatenate(([0], np.cumsum((drawn.block != 0) | (drawn.site == CHK_ENC))))
         spans = zip(ids[hit].tolist(), lo.tolist(), hi.tolist(), (general[hi] > general[lo]).tolist(), strict=True)
         return drawn, {f: (a, b, g) for f, a, b, g in spans}
 
@@ -547,9 +546,9 @@ class FaultVerifier:
         stuck = batch.mode[lo:hi] != FLIP
         row_temporal, col_temporal = geometry.dims[2] == "m", geometry.dims[2] == "n"
         if region.scope is Scope.ROWS:
-            return np.isin(out_row, region.rows) | (stuck & row_temporal)
+            return member_mask(out_row, region.rows) | (stuck & row_temporal)
         if region.scope is Scope.COLS:
-            return np.isin(out_col, region.cols) | (stuck & col_temporal)
+            return member_mask(out_col, region.cols) | (stuck & col_temporal)
         in_pairs = region.covers(out_row, out_col)
         return in_pairs | stuck
 
@@ -732,9 +731,10 @@ def _fold_runs(fold_index: np.ndarray) -> list[tuple[int, int, int]]:
     """(fold, lo, hi) of each run of equal fold indices in a fold-sorted column."""
     if fold_index.size == 0:
         return []
-    starts = np.r_[0, np.flatnonzero(np.diff(fold_index)) + 1]
-    stops = np.r_[starts[1:], fold_index.size]  # (as Python ints in one step each, not element by element)
-    return list(zip(fold_index[starts].tolist(), starts.tolist(), stops.tolist(), strict=True))
+    # (Python lists: np.r_ and np.diff cost ~4x this on the few-fault rounds of a retry loop)
+    cuts: list[int] = (np.flatnonzero(fold_index[1:] != fold_index[:-1]) + 1).tolist()
+    starts = [0, *cuts]
+    return list(zip(fold_index[starts].tolist(), starts, [*cuts, fold_index.size], strict=True))
 
 
 def _fold_spans(fold_index: np.ndarray, ids: np.ndarray) -> list[tuple[int, tuple[int, int]]]:
