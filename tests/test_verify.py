@@ -19,7 +19,7 @@ from simulator.abft.retry import retry_rounds
 from simulator.config.enums import Datatype
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import load_hw
-from simulator.kernels.element_dots import element_dots, element_dots_exact, element_dots_reference
+from simulator.kernels.element_dots import element_dots, element_dots_exact, element_dots_int8, element_dots_reference
 from simulator.mapping.fold_table import fold_table
 from simulator.mapping.region import Region, Scope
 from simulator.mapping.schedule import schedule_gemm
@@ -171,6 +171,11 @@ def test_element_dots_match_their_twin():
     assert np.array_equal(element_dots(a, bt, rows, cols), exact)
     assert np.array_equal(element_dots_exact(a, bt, rows, cols), exact)
     assert np.array_equal(element_dots_reference(a, bt, rows, cols), exact)
+    a8 = rng.integers(-128, 128, (7, 5000)).astype(np.int8)  # -128 * -128 products, K past 3072
+    bt8 = np.full((9, 5000), -128, np.int8)
+    bt8[::2] = rng.integers(-128, 128, (5, 5000))
+    exact8 = (a8.astype(np.int64) @ bt8.T.astype(np.int64))[rows, cols]
+    assert np.array_equal(element_dots_int8(a8, bt8, rows, cols), exact8)
 
 
 def test_low_accumulator_bits_are_masked_at_output_and_high_ones_escape():

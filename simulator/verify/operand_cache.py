@@ -18,7 +18,7 @@ from simulator.faults.operands import (
     synthetic_int8_transposed,
     synthetic_operands,
 )
-from simulator.kernels.element_dots import element_dots, element_dots_exact
+from simulator.kernels.element_dots import element_dots, element_dots_exact, element_dots_int8
 from simulator.mapping.fold_table import FoldTable, fold_table
 from simulator.mapping.schedule import GemmSchedule
 from simulator.mapping.tiling import Fold, fold_operands
@@ -128,6 +128,8 @@ class OperandCache:
         float32-rounded for fp datatypes)."""
         ops = self.kernel(gemm_index, instance)
         rows, cols = np.ascontiguousarray(rows, np.int64), np.ascontiguousarray(cols, np.int64)
+        if ops.a.dtype == np.int8 and ops.b_t.dtype == np.int8:  # synthetic int8: integer arithmetic
+            return element_dots_int8(ops.a, ops.b_t, rows, cols)
         if ops.datatype.is_integer:  # integer sums: exact in any order
             return element_dots_exact(ops.a, ops.b_t, rows, cols)
         return element_dots(ops.a, ops.b_t, rows, cols).astype(np.float32).astype(np.float64)
