@@ -52,7 +52,7 @@ def element_dots_int8(a: np.ndarray, bt: np.ndarray, rows: np.ndarray, cols: np.
     k_total = a.shape[1]
     for e in range(rows.shape[0]):
         i, j = rows[e], cols[e]
-        total = 0
+        total = np.int64(0)
         for k in range(k_total):
             total += np.int32(a[i, k]) * np.int32(bt[j, k])
         out[e] = total
