@@ -3,9 +3,10 @@
 DMR compares the two copies' error maps of every fold it checks: (element code row * cols + col,
 summed error) of the errors still in the output, sorted by code, zero sums dropped, the errors of
 one element added in the order they were recorded (so float sums are bit-identical to
-np.add.at's). `live_error_map` does it in one numba call; `live_error_map_reference` is its numpy
-twin (np.unique + np.add.at), the oracle tests/test_ledger.py compares it with. `copies_differ`
-compares the two copies of every fold of a DMR check round in one call.
+np.add.at's). `live_error_map` does it in one numba call (its sum is the fate classification's,
+kernels.output_damage.summed_outputs); `live_error_map_reference` is its numpy twin (np.unique +
+np.add.at), the oracle tests/test_ledger.py compares it with. `copies_differ` compares the two
+copies of every fold of a DMR check round in one call.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from simulator.kernels.codes import FLIP
+from simulator.kernels.output_damage import summed_outputs
 
 
 @njit(cache=True)
@@ -35,16 +37,9 @@ def live_error_map(
     picked = np.flatnonzero(keep)
     codes = rows[picked] * n_cols + cols[picked]
     order = np.argsort(codes, kind="mergesort")  # stable: an element's errors keep their order
-    keys = np.zeros(picked.shape[0], np.int64)
-    sums = np.zeros(picked.shape[0], delta.dtype)
-    n = -1
-    for i in order:
-        if n < 0 or codes[i] != keys[n]:
-            n += 1
-            keys[n] = codes[i]
-        sums[n] += delta[picked[i]]
-    nonzero = sums[: n + 1] != 0
-    return keys[: n + 1][nonzero], sums[: n + 1][nonzero]
+    keys, sums, _ = summed_outputs(codes, order, delta, picked)
+    nonzero = sums != 0
+    return keys[nonzero], sums[nonzero]
 
 
 def live_error_map_reference(
