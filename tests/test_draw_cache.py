@@ -13,7 +13,7 @@ from simulator.config.enums import Dataflow, Datatype
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import load_hw
 from simulator.faults.checksum_faults import check_geometry, sample_checksum_faults
-from simulator.faults.draw_cache import FaultDraws, ScreenedDraws
+from simulator.faults.draw_cache import DirectDraws, FaultDraws, ScreenedDraws
 from simulator.faults.sampling import FaultBatch, sample_attempt_faults, sample_gemm_faults
 from simulator.functional.accuracy import trial_spec
 from simulator.functional.bundle import load_bundle
@@ -111,7 +111,8 @@ def test_a_trials_later_passes_draw_no_fault_again(small, monkeypatch):
     first, entries = len(calls), draws.entries
     instances = sum(g.count for g in bundle.params.config.gemms(len(split)))
     assert len(set(calls)) == first  # each instance drawn at most once ...
-    assert 0 < first < instances <= entries  # ... the empty ones screened, not drawn (every one kept)
+    # ... the empty ones screened for the whole GEMM in one call (never drawn, never asked for one by one)
+    assert 0 < first == entries < instances
     evaluate(bundle.params, split, hw, "abft", spec, draws=draws)
     assert len(calls) == first  # abft's first passes were all looked up
 
@@ -163,6 +164,29 @@ def test_every_cached_draw_is_the_samplers_whether_screened_or_drawn(spec, kind,
                 assert np.array_equal(getattr(words, c), getattr(reference, c)), c
     assert 0 < empty < gemm.count or spec.ber >= 0.5
     assert len(calls) == (gemm.count - empty if spec in SCREENED + PE_SCREENED else gemm.count)
+
+
+@pytest.mark.parametrize("kind", [DirectDraws, ScreenedDraws, FaultDraws])
+@pytest.mark.parametrize("spec", SCREENED + PE_SCREENED + NOT_SCREENED)
+def test_a_gemms_empty_draws_screened_at_once_are_the_samplers_empty_draws(spec, kind):
+    """empty_gemm_draws / empty_checksum_draws (every instance of a GEMM in one kernel call) mark an
+    instance empty only where the sampler draws nothing, and mark every such instance for the specs the
+    screen covers (PE draws: all but NOT_SCREENED; checksum words: SCREENED); DirectDraws marks none."""
+    gemm = Gemm("g", m=17, k=16, n=17, kind="qk", count=40)
+    folds = fold_table(Dataflow.OS, gemm.m, gemm.k, gemm.n, 8, 8)
+    geom = check_geometry(Dataflow.OS, folds)
+    draws = kind()
+    pe = draws.empty_gemm_draws(spec, gemm, 3, gemm.count, Datatype.INT8, folds)
+    pe_empty = [len(sample_gemm_faults(spec, gemm, 3, i, *ARRAY, folds)) == 0 for i in range(gemm.count)]
+    for attempt in (0, 1):
+        words = draws.empty_checksum_draws(spec, geom, Datatype.INT8, 3, gemm.count, attempt)
+        words_empty = [len(sample_checksum_faults(spec, geom, Datatype.INT8, 3, i, attempt)) == 0
+                       for i in range(gemm.count)]  # fmt: skip
+        screened = kind is not DirectDraws and spec in SCREENED
+        assert words.tolist() == (words_empty if screened else [False] * gemm.count)
+    screened = kind is not DirectDraws and spec in SCREENED + PE_SCREENED
+    assert pe.tolist() == (pe_empty if screened else [False] * gemm.count)
+    assert not screened or 0 < sum(pe_empty) < gemm.count
 
 
 def test_tasks_sharing_draws_run_as_one_unit_unless_workers_would_idle():

@@ -62,6 +62,7 @@ from simulator.workload.gemm import Gemm
 # (rates key, rates() -> Poisson means or None when the draw is not screened, the draw's key words,
 # empty() -> the sampler's empty result): what `FaultDraws` needs to skip an empty draw
 Screen = tuple[tuple, Callable[[], np.ndarray | None], tuple[int, ...], Callable[[], Any]]
+Mask = np.ndarray  # bool, one per key
 _UNKNOWN: Any = object()  # ScreenedDraws: rates not computed yet (None means "not screened")
 
 
@@ -126,6 +127,28 @@ class DirectDraws:
              lambda: ChecksumFaults.empty(gemm_index, instance)),
         )  # fmt: skip
 
+    def empty_gemm_draws(
+        self, spec: FaultSpec, gemm: Gemm, gemm_index: int, count: int, datatype: Datatype, folds: FoldTable
+    ) -> np.ndarray:
+        """Per instance 0..count-1 of the GEMM: whether its `gemm_faults` draw is known to be empty
+        without drawing it (ScreenedDraws screens every instance in one kernel call; here none is known)."""
+        named = (self._named(spec), self._named(gemm), datatype, self._named(folds))
+        keys = [(spec.seed, STREAM_GEMM, gemm_index, i) for i in range(count)]
+        return self._screened_empty(("pe", *named), lambda: _transient_rates(spec, gemm, datatype, folds), keys)
+
+    def empty_checksum_draws(
+        self, spec: FaultSpec, geom: CheckGeometry, datatype: Datatype, gemm_index: int, count: int, attempt: int
+    ) -> np.ndarray:
+        """Per instance 0..count-1: whether its `checksum_faults` draw of `attempt` is known to be empty
+        without drawing it (as `empty_gemm_draws`)."""
+        named = (self._named(spec), self._named(geom), datatype)
+        keys = [(spec.seed, STREAM_CHECKSUM, gemm_index, i, attempt) for i in range(count)]
+        return self._screened_empty(("words", *named), lambda: _word_rates(spec, geom, datatype), keys)
+
+    def _screened_empty(self, rates_key: tuple, rates: Callable[[], np.ndarray | None], keys: list[tuple]) -> Mask:
+        """Per key: whether the draw under it is known empty without drawing (here: none is)."""
+        return np.zeros(len(keys), bool)
+
     def _named(self, part: object) -> object:
         """How a key names a spec, GEMM, fold table or check geometry (here: the object itself)."""
         return part
@@ -150,12 +173,30 @@ class ScreenedDraws(DirectDraws):
         """The sampler's empty result without drawing when `screen` finds every Poisson count zero,
         else the draw."""
         rates_key, rates, words, empty = screen
-        means = self._rates.get(rates_key, _UNKNOWN)
-        if means is _UNKNOWN:
-            means = self._rates[rates_key] = _with_exp(rates())
+        means = self._means(rates_key, rates)
         if means is not None and empty_draws(np.array([entropy_words(words)], np.uint64), *means)[0]:
             return empty()
         return draw()
+
+    def _screened_empty(self, rates_key: tuple, rates: Callable[[], np.ndarray | None], keys: list[tuple]) -> Mask:
+        """Per key: whether its Poisson counts are all zero (one kernels.poisson_screen call for keys
+        of one entropy length, as a GEMM's instances are); all False where the draws are not screened."""
+        means = self._means(rates_key, rates)
+        empty = np.zeros(len(keys), bool)
+        if means is None or not keys:
+            return empty
+        words = [entropy_words(k) for k in keys]
+        for n in sorted({len(w) for w in words}):  # (one length unless an instance or attempt needs 2 words)
+            at = [i for i, w in enumerate(words) if len(w) == n]
+            empty[at] = empty_draws(np.array([words[i] for i in at], np.uint64), *means)
+        return empty
+
+    def _means(self, rates_key: tuple, rates: Callable[[], np.ndarray | None]) -> tuple[np.ndarray, np.ndarray] | None:
+        """The Poisson means under `rates_key` with exp(-mean) of each (computed once), or None: not screened."""
+        means = self._rates.get(rates_key, _UNKNOWN)
+        if means is _UNKNOWN:
+            means = self._rates[rates_key] = _with_exp(rates())
+        return means
 
     def _named(self, part: object) -> int:
         """A small int naming `part`'s value (ValueTokens): fold tables and geometries by their bytes,

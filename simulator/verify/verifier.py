@@ -262,7 +262,7 @@ class FaultVerifier:
         if not self.spec.selects(s.gemm):
             return frozenset()
         flagged: set[tuple[int, int]] = set()
-        for instance in range(s.gemm.count):
+        for instance in self._drawn_instances(gemm_index):
             batch, effects = self._first_pass(self.spec, gemm_index, instance, permanent=True)
             if effects is not None:
                 runs = _fold_runs(batch.fold_index)
@@ -276,6 +276,24 @@ class FaultVerifier:
                 checksum = self._checksum_faults(gemm_index, instance, 0)
                 flagged.update((instance, int(f)) for f in np.unique(checksum.fold_index))
         return frozenset(flagged)
+
+    def _drawn_instances(self, gemm_index: int) -> list[int]:
+        """The instances whose first pass may hold a fault: every instance of the GEMM, less those
+        whose attempt-0 draws (the PE draw, DMR's copy's, the checksum hardware's) the draws screen
+        as empty, one kernel call per draw stream for the whole GEMM (most instances of a small GEMM
+        draw nothing: they need not be visited one by one). Stuck-at faults are in every instance."""
+        s, arr = self.schedules[gemm_index], self.hw.array
+        count = s.gemm.count
+        if self._permanent:
+            return list(range(count))
+        folds = self.operands.folds(gemm_index)
+        empty = self.draws.empty_gemm_draws(self.spec, s.gemm, gemm_index, count, arr.datatype, folds)
+        if self._duplicate_spec is not None and empty.any():
+            empty &= self.draws.empty_gemm_draws(self._duplicate_spec, s.gemm, gemm_index, count, arr.datatype, folds)
+        if self._checksum_faulty and empty.any():
+            _, geom = self._check_geometry(gemm_index)
+            empty &= self.draws.empty_checksum_draws(self.spec, geom, arr.datatype, gemm_index, count, 0)
+        return np.flatnonzero(~empty).tolist()
 
     def _check_geometry(self, gemm_index: int) -> tuple[tuple[int, int], CheckGeometry]:
         g = self.schedules[gemm_index].gemm
