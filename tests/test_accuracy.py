@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -16,6 +17,7 @@ from simulator.config.loader import load_hw
 from simulator.functional.accuracy import AccuracyPoint, AccuracyStudy, accuracy_study, trial_spec
 from simulator.functional.bundle import load_bundle
 from simulator.functional.inference import Evaluation, evaluate
+from simulator.verify.verifier import FaultVerifier
 
 SMALL_ARRAY = ["array.rows=8", "array.cols=8"]
 
@@ -97,6 +99,25 @@ def test_a_study_sharing_draws_per_trial_equals_fresh_passes_per_policy(bundle):
             assert np.array_equal(shared.per_image_correct, fresh.per_image_correct)
             recomputing += shared.recompute_passes > 0
     assert recomputing >= 4 and study.point("none", 2e-6).evaluations[0].outcomes.escaped > 0
+
+
+def test_a_pass_without_its_fate_tally_is_the_same_pass(bundle, monkeypatch):
+    # evaluate(outcomes=False) (a threshold search's passes) skips every GEMM call's fate classification
+    # and changes nothing else: the correct count, per-image results and recovery cost are the tallied pass's
+    hw = load_hw("edge_32x32", SMALL_ARRAY)
+    split = bundle.split("test").head(12)
+    spec = trial_spec(FaultSpec(), 4e-6, 3, 0)
+    tallied = evaluate(bundle.params, split, hw, "approx_abft", spec)
+    classified = []
+    real = FaultVerifier.outcomes
+    monkeypatch.setattr(FaultVerifier, "outcomes", lambda self: classified.append(1) or real(self))
+    untallied = evaluate(bundle.params, split, hw, "approx_abft", spec, outcomes=False)
+    assert untallied.outcomes is None and not classified
+    assert tallied.outcomes is not None and tallied.outcomes.faults_injected > 0 and tallied.recompute_passes > 0
+    assert untallied == dataclasses.replace(tallied, outcomes=None)
+    assert np.array_equal(untallied.per_image_correct, tallied.per_image_correct)
+    with pytest.raises(ValueError, match="outcomes=True"):
+        AccuracyPoint("approx_abft", 4e-6, (untallied,), 100.0).to_dict()
 
 
 def test_paired_drop_and_tolerable_fit_come_from_per_image_results(bundle):

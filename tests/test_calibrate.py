@@ -27,7 +27,8 @@ def _fake_evaluate(penalty):
     """An `evaluate` stand-in: accuracy falls by penalty(kind, T1) points per kind; every kind's
     recomputed MACs fall as 100 / (1 + T1)."""
 
-    def evaluate(params, data, hw, policy="none", faults=None, abft=None, draws=None):
+    def evaluate(params, data, hw, policy="none", faults=None, abft=None, draws=None, outcomes=True):
+        assert outcomes is (abft is None)  # the search's passes tally no fates (it reads none); the clean one may
         if abft is None:
             return Evaluation(TOTAL, TOTAL, 10_000, 0, 0)
         drop = sum(penalty(kind, th.t1) for kind, th in abft.thresholds.items())
@@ -112,9 +113,9 @@ class _Killed(Exception):
 
 
 def _counting(evaluate, calls):
-    def wrapped(params, data, hw, policy="none", faults=None, abft=None, draws=None):
+    def wrapped(params, data, hw, policy="none", faults=None, abft=None, draws=None, outcomes=True):
         calls.append(abft is not None)
-        return evaluate(params, data, hw, policy, faults, abft, draws)
+        return evaluate(params, data, hw, policy, faults, abft, draws, outcomes)
 
     return wrapped
 

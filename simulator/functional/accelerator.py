@@ -112,7 +112,7 @@ class AcceleratorStats:
     recompute_passes: int = 0
     recomputed_macs_by_kind: dict[str, int] = field(default_factory=dict)
     check_macs: int = 0  # MACs the policy spends checking: checksums, or DMR's duplicate pass
-    outcomes: Outcomes = field(default_factory=Outcomes)
+    outcomes: Outcomes | None = field(default_factory=Outcomes)  # None: not tallied (the pass did not ask)
 
     @property
     def recovery_overhead(self) -> float:
@@ -132,11 +132,14 @@ class FunctionalAccelerator:
         abft: AbftConfig | None = None,
         capture: bool = False,
         draws: FaultDraws | None = None,
+        outcomes: bool = True,
     ) -> None:
         """`capture`: keep every GEMM instance's operands in `captured` ((gemm index, instance) ->
         GemmOperands), the `supplied` operands of OperandCache for a timing run on real activations.
         `draws`: fault draws shared with the other passes of a trial (faults.draw_cache; a pass of
-        its own draws each GEMM instance's faults once anyway)."""
+        its own draws each GEMM instance's faults once anyway). `outcomes`: tally every fault's fate
+        in `stats.outcomes` (each GEMM call's faults classified, verify.fates); False leaves it None
+        and skips the classification (a threshold search reads only accuracy and recovery cost)."""
         self.hw = hw
         self.draws = draws
         self.captured: dict[tuple[int, int], GemmOperands] | None = {} if capture else None
@@ -148,7 +151,7 @@ class FunctionalAccelerator:
             raise ValueError(f"abft: unknown GEMM kind or name {unknown[0]!r} in this model")
         self.policy = make_policy(policy, PolicyContext(hw.checksum_unit.placement, self.abft))
         self.faults = faults if faults is not None and faults.injects else None
-        self.stats = AcceleratorStats()
+        self.stats = AcceleratorStats(outcomes=Outcomes() if outcomes else None)
         self._check_macs: dict[int, int] = {}
         # folds, recompute-pass MACs and fold check MACs, shared by every instance, call and pass of
         # a study on these GEMMs and this array (_PassPrices)
@@ -261,7 +264,8 @@ class FunctionalAccelerator:
             rows, cols, delta = verifier.residual_errors(index, instance)
             if delta.size:
                 c[instance, rows, cols] += delta
-        self.stats.outcomes += verifier.outcomes()
+        if self.stats.outcomes is not None:
+            self.stats.outcomes += verifier.outcomes()
 
     def _fold(self, index: int, f: int, folds: FoldTable) -> Fold:
         """Fold `f` of GEMM `index` from its fold table (instances, calls and passes share their folds)."""

@@ -96,7 +96,7 @@ class AccuracyPoint:
 
     def to_dict(self, claim_points: float | None = None) -> dict[str, Any]:
         lo, hi, method = self.interval_pct
-        outcomes = sum((e.outcomes for e in self.evaluations), Outcomes())
+        outcomes = sum((_tallied(e) for e in self.evaluations), Outcomes())
         by_kind: dict[str, int] = {}
         for e in self.evaluations:
             for k, v in e.recomputed_macs_by_kind.items():
@@ -123,6 +123,13 @@ class AccuracyPoint:
             out |= {"claim_points": claim_points, "claim_holds": p.holds(claim_points),
                     "trials_for_claim": trials_for_claim(p, claim_points)}  # fmt: skip
         return out
+
+
+def _tallied(evaluation: Evaluation) -> Outcomes:
+    """The outcomes an accuracy point sums (its passes tally them: inference.evaluate's `outcomes`)."""
+    if evaluation.outcomes is None:
+        raise ValueError("an accuracy point sums its passes' outcomes: evaluate them with outcomes=True")
+    return evaluation.outcomes
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,8 @@ class _Evaluator:
         keys = [(ber, t) for ber in self.bers for t in range(self.trials)]
         specs = {(b, t): trial_spec(self.faults, b, self.seed, t) for b, t in keys}
         params, data, hw = self.bundle.params, self.data, self.hw
-        tasks = [inference.EvalTask(params, data, hw, "approx_abft", specs[k], abft, self.draws[k]) for k in keys]
+        tasks = [inference.EvalTask(params, data, hw, "approx_abft", specs[k], abft, self.draws[k], outcomes=False)
+                 for k in keys]  # fmt: skip
         results = inference.evaluate_all(tasks, self.executor)
         for ber in self.bers:
             evals = [r for (b, _), r in zip(keys, results, strict=True) if b == ber]
@@ -285,8 +286,8 @@ class ScoringProblem:
             keys = [(c, b, t) for c in range(len(configs)) for b in self.bers for t in range(self.trials)]
             specs = {(b, t): trial_spec(self.faults, b, self.seed, t) for b in self.bers for t in range(self.trials)}
             params, data, hw = self.bundle.params, self.data, self.hw
-            tasks = [inference.EvalTask(params, data, hw, "approx_abft", specs[(b, t)], configs[c], draws[(b, t)])
-                     for c, b, t in keys]  # fmt: skip
+            tasks = [inference.EvalTask(params, data, hw, "approx_abft", specs[(b, t)], configs[c], draws[(b, t)],
+                                        outcomes=False) for c, b, t in keys]  # fmt: skip
             results = dict(zip(keys, inference.evaluate_all(tasks, executor), strict=True))
 
             def mean(c: int, b: float, metric: Callable[[inference.Evaluation], float]) -> float:

@@ -30,7 +30,7 @@ class Evaluation:
     recomputed_macs: int
     recompute_passes: int
     recomputed_macs_by_kind: dict[str, int] = field(default_factory=dict)
-    outcomes: Outcomes = field(default_factory=Outcomes)
+    outcomes: Outcomes | None = field(default_factory=Outcomes)  # None: not tallied (evaluate's `outcomes`)
     check_macs: int = 0  # MACs the policy spent checking (first and recompute passes)
     per_image_correct: np.ndarray | None = field(default=None, compare=False)  # bool per image, split order
 
@@ -57,10 +57,13 @@ def evaluate(
     faults: FaultSpec | None = None,
     abft: AbftConfig | None = None,
     draws: FaultDraws | None = None,
+    outcomes: bool = True,
 ) -> Evaluation:
     """Run the whole split as one batch (batch = part of M, as in the timing workload) on `hw`
-    (`draws`: the fault draws this pass shares with the other passes of its trial, faults.draw_cache)."""
-    acc = FunctionalAccelerator(hw, params.config.gemms(len(split)), policy, faults, abft, draws=draws)
+    (`draws`: the fault draws this pass shares with the other passes of its trial, faults.draw_cache;
+    `outcomes`: tally the faults' fates, FunctionalAccelerator)."""
+    acc = FunctionalAccelerator(hw, params.config.gemms(len(split)), policy, faults, abft, draws=draws,
+                                outcomes=outcomes)  # fmt: skip
     pred = predictions(forward(params, split.inputs(), acc))
     st = acc.stats
     hits = pred == split.labels
@@ -86,10 +89,11 @@ class EvalTask:
     faults: FaultSpec | None = None
     abft: AbftConfig | None = None
     draws: FaultDraws | None = field(default=None, compare=False)
+    outcomes: bool = True  # tally the faults' fates (Evaluation.outcomes; a threshold search does not read them)
 
 
 def _run_unit(unit: list[tuple[int, EvalTask]]) -> list[tuple[int, Evaluation]]:
-    return [(i, evaluate(t.params, t.split, t.hw, t.policy, t.faults, t.abft, draws=t.draws)) for i, t in unit]
+    return [(i, evaluate(t.params, t.split, t.hw, t.policy, t.faults, t.abft, t.draws, t.outcomes)) for i, t in unit]
 
 
 def work_units(tasks: Sequence[EvalTask], workers: int = 1) -> list[list[tuple[int, EvalTask]]]:
