@@ -55,7 +55,8 @@ def residual(spec: FaultSpec, *extra: str) -> np.ndarray:
     h = hw(*extra)
     schedules = [schedule_gemm(GEMM, h)]
     policy = make_policy("none", PolicyContext(h.checksum_unit.placement, AbftConfig()))
-    rows, cols, delta = make_verifier(policy, h, schedules, spec).residual_errors(0, 0)
+    instances, rows, cols, delta = make_verifier(policy, h, schedules, spec).residual_errors(0)
+    assert not instances.any()  # (one instance)
     out = np.zeros((8, 16), np.int64)
     out[rows, cols] = delta
     return out

@@ -101,7 +101,8 @@ def sram_residual(spec: FaultSpec, *extra: str) -> np.ndarray:
     schedules = [schedule_gemm(SRAM_GEMM, h)]
     policy = make_policy("none", PolicyContext(h.checksum_unit.placement, AbftConfig()))
     verifier = make_verifier(policy, h, schedules, spec)
-    rows, cols, delta = verifier.residual_errors(0, 0)
+    instances, rows, cols, delta = verifier.residual_errors(0)
+    assert not instances.any()  # (one instance)
     out = np.zeros((8, 16), np.int64)
     out[rows, cols] = delta
     return out

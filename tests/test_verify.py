@@ -282,15 +282,21 @@ def test_output_block_shapes_match_check_extents(dataflow, extra):
         assert output_block_shapes(hw.array.dataflow, folds) == expected
 
 
-@pytest.mark.parametrize(("policy", "dataflow", "datatype"),
-                         [("none", "os", "int8"), ("approx_abft", "ws", "int8"), ("abft_correct", "is", "fp16")])  # fmt: skip
-def test_residual_errors_are_each_folds_live_errors_summed_per_output(policy, dataflow, datatype):
-    """FaultVerifier.residual_errors (the folds' element spans, a segment's consecutive ones joined)
-    against the ledger read part by part: every live error of the instance's folds, summed per output
-    in fold order (the same additions, so fp sums are bit-identical)."""
+@pytest.mark.parametrize(("policy", "dataflow", "datatype", "sites"),
+                         [("none", "os", "int8", None), ("approx_abft", "ws", "int8", None),
+                          ("abft_correct", "is", "fp16", None),
+                          ("abft", "os", "int8", ("acc", "mult", "sram_a", "sram_b", "sram_c", "drain"))])  # fmt: skip
+def test_residual_errors_are_each_folds_live_errors_summed_per_output(policy, dataflow, datatype, sites):
+    """FaultVerifier.residual_errors (every instance of the GEMM at once: the folds' element spans, a
+    segment's consecutive ones joined) against the ledger read part by part, instance by instance: every
+    live error of the instance's folds, summed per output in fold order (the same additions, so fp sums
+    are bit-identical)."""
     hw = small_hw(dataflow, retries=1, datatype=datatype)
-    gemm = Gemm("fc1", "fc1", 23, 18, 21, count=2)
-    verifier, _ = drive(hw, [gemm], policy, FaultSpec(ber=3e-4, seed=6))
+    gemm = Gemm("fc1", "fc1", 23, 18, 21, count=3)
+    spec = FaultSpec(ber=3e-4, seed=6) if sites is None else FaultSpec(ber=3e-4, seed=6, sites=sites)
+    verifier, _ = drive(hw, [gemm], policy, spec)
+    instances, all_rows, all_cols, all_delta = verifier.residual_errors(0)
+    assert np.all(np.diff((instances * gemm.m + all_rows) * gemm.n + all_cols) > 0)  # instance-major, row-major
     for instance in range(gemm.count):
         sums: dict[int, float] = {}
         for key in sorted(k for k in verifier.ledger.folds if k[:2] == (0, instance)):
@@ -299,8 +305,18 @@ def test_residual_errors_are_each_folds_live_errors_summed_per_output(policy, da
             codes = (part.grows[live] * gemm.n + part.gcols[live]).tolist()
             for code, d in zip(codes, part.delta[live].tolist(), strict=True):
                 sums[code] = sums.get(code, 0) + d
+        upsets = [
+            r for r in verifier.sram.rows() + verifier.output_path.rows() if (r.gemm, r.instance) == (0, instance)
+        ]
+        for r in upsets:  # then the SRAM upsets', then the C words' and the drain's
+            codes = (r.grows[r.alive] * gemm.n + r.gcols[r.alive]).tolist()
+            for code, d in zip(codes, r.delta[r.alive].tolist(), strict=True):
+                sums[code] = sums.get(code, 0) + d
+        if sites is not None:
+            assert any(len(r.delta) for r in upsets)
         kept = sorted((c, v) for c, v in sums.items() if v != 0)
-        rows, cols, delta = verifier.residual_errors(0, instance)
+        mine = instances == instance
+        rows, cols, delta = all_rows[mine], all_cols[mine], all_delta[mine]
         assert len(kept) > 3
         assert (rows * gemm.n + cols).tolist() == [c for c, _ in kept]
         assert np.array_equal(delta, np.array([v for _, v in kept], delta.dtype), equal_nan=True)  # (fp16 flips: NaN)

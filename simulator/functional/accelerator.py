@@ -258,12 +258,8 @@ class FunctionalAccelerator:
             st.recomputed_macs_by_kind[g.kind] = st.recomputed_macs_by_kind.get(g.kind, 0) + recomputed
             st.recompute_passes += passes
             st.check_macs += check_macs
-        for instance in sorted(
-            {inst for inst, _ in flagged} | verifier.sram.instances(index) | verifier.output_path.instances(index)
-        ):
-            rows, cols, delta = verifier.residual_errors(index, instance)
-            if delta.size:
-                c[instance, rows, cols] += delta
+        instances, rows, cols, delta = verifier.residual_errors(index)
+        c[instances, rows, cols] += delta  # (one sum per output element: no repeated index)
         if self.stats.outcomes is not None:
             self.stats.outcomes += verifier.outcomes()
 

@@ -266,14 +266,11 @@ class UpsetRows:
             self._rows = self.operands.memo((self.memo_name, self.spec), self._draw) if self else []
         return self._rows
 
-    def instances(self, gemm_index: int) -> set[int]:
-        """The instances of a GEMM that these upsets hit."""
-        return {r.instance for r in self.rows() if r.gemm == gemm_index}
-
-    def live_errors(self, gemm_index: int, instance: int, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(output codes row * n + col, delta) of the errors these upsets leave in one instance's C."""
-        return [(r.grows[r.alive] * n + r.gcols[r.alive], r.delta[r.alive])
-                for r in self.rows() if (r.gemm, r.instance) == (gemm_index, instance)]  # fmt: skip
+    def live_errors(self, gemm_index: int, m: int, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(output codes (instance * m + row) * n + col, delta) of the errors these upsets leave in the
+        outputs C[m,n] of a GEMM's instances (in `rows()` order)."""
+        return [((r.instance * m + r.grows[r.alive]) * n + r.gcols[r.alive], r.delta[r.alive])
+                for r in self.rows() if r.gemm == gemm_index]  # fmt: skip
 
     def merged(self, table: LedgerTable, final_of: dict[tuple[int, int, int], tuple[bool, bool]]) -> LedgerTable:
         """The ledger table with these upsets added (`final_of`: FaultLedger.finals())."""

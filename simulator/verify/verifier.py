@@ -124,7 +124,7 @@ class FaultVerifier:
         self._flagged_of: dict[int, dict[int, list[int]]] = {}
         self._folds: dict[tuple[int, int], Fold] = {}
         self._shapes: dict[int, list[tuple[int, int]]] = {}  # per GEMM, its folds' output-block shapes
-        self._keys_of: tuple[int, dict[tuple[int, int], list[tuple[int, int, int]]]] | None = None
+        self._keys_of: tuple[int, dict[int, list[tuple[int, int, int]]]] | None = None
         self.recomputations = 0
         # the checksum hardware's own faults (faults.checksum_faults), for policies that check checksums
         random = bool(checksum_sites(spec)) and spec.kind is FaultKind.TRANSIENT and spec.ber > 0
@@ -194,27 +194,35 @@ class FaultVerifier:
         del counts["recomputations"], counts["gave_up_folds"]
         return {**counts, "residual_max_abs": max_abs, "residual_rel_fro": rel}
 
-    def residual_errors(self, gemm_index: int, instance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(rows, cols, delta) of the errors left in one GEMM instance's output C[M,N], summed per
-        element (WS/IS folds' partial-sum errors add up in C), nonzero sums only, row-major."""
-        states = [self.ledger.folds[k] for k in self._instance_keys().get((gemm_index, instance), [])]
-        n = self.schedules[gemm_index].gemm.n
-        parts = []
+    def residual_errors(self, gemm_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(instances, rows, cols, delta) of the errors left in the outputs C[M,N] of every instance of
+        GEMM `gemm_index`, summed per element (WS/IS folds' partial-sum errors add up in C), nonzero
+        sums only, instance-major then row-major: one pass over the GEMM's folds, whatever its count
+        (a study's attention GEMMs have hundreds of instances)."""
+        g = self.schedules[gemm_index].gemm
+        keys = self._gemm_keys().get(gemm_index, [])  # (gemm, instance, fold), sorted
+        states = [self.ledger.folds[k] for k in keys]
+        parts = []  # (output codes (instance * M + row) * N + col, errors)
         if states:  # the folds' errors in fold order (where the ledger keeps them), masked once
-            spans = _joined_spans([s.element_span() for s in states])
-            grows, gcols, delta, alive = (np.concatenate([getattr(e, c)[e.lo : e.hi] for e in spans])
+            spans = [s.element_span() for s in states]
+            instance = np.repeat(np.array([k[1] for k in keys], np.int64), [e.hi - e.lo for e in spans])
+            grows, gcols, delta, alive = (np.concatenate([getattr(e, c)[e.lo : e.hi] for e in _joined_spans(spans)])
                                           for c in _SPAN_COLUMNS)  # fmt: skip
             live = alive & (delta != 0)
-            parts.append((grows[live] * n + gcols[live], delta[live]))
-        parts += self.sram.live_errors(gemm_index, instance, n)  # SRAM upsets (verify.sram_effects)
-        parts += self.output_path.live_errors(gemm_index, instance, n)  # C words, drain (verify.output_effects)
+            parts.append(((instance[live] * g.m + grows[live]) * g.n + gcols[live], delta[live]))
+        parts += self.sram.live_errors(gemm_index, g.m, g.n)  # SRAM upsets (verify.sram_effects)
+        parts += self.output_path.live_errors(gemm_index, g.m, g.n)  # C words, drain (verify.output_effects)
         dtype = np.int64 if self.hw.array.datatype.is_integer else np.float64
         if not parts:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, dtype)
+            empty = np.zeros(0, np.int64)
+            return empty, empty, empty, np.zeros(0, dtype)
         codes, values = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        keys, sums, _ = sum_by_code(codes, values.astype(dtype))  # np.unique and np.add.at, in one pass
+        # per output, its errors summed in the order above (np.unique and np.add.at, in one pass)
+        keys_out, sums, _ = sum_by_code(codes, values.astype(dtype))
         keep = sums != 0
-        return keys[keep] // n, keys[keep] % n, sums[keep]
+        at, cols = np.divmod(keys_out[keep], g.n)
+        instances, rows = np.divmod(at, g.m)
+        return instances, rows, cols, sums[keep]
 
     def _span(self, gemms: np.ndarray, gemm_index: int) -> slice | np.ndarray:
         """Where GEMM `gemm_index` sits in a column of GEMM indices of the table or the fates:
@@ -228,12 +236,12 @@ class FaultVerifier:
         lo, hi = np.searchsorted(gemms, (gemm_index, gemm_index + 1))
         return slice(int(lo), int(hi))
 
-    def _instance_keys(self) -> dict[tuple[int, int], list[tuple[int, int, int]]]:
-        """The ledger's fold keys per (gemm, instance), sorted (rebuilt when the ledger grew)."""
+    def _gemm_keys(self) -> dict[int, list[tuple[int, int, int]]]:
+        """The ledger's fold keys per GEMM, sorted (rebuilt when the ledger grew)."""
         if self._keys_of is None or self._keys_of[0] != len(self.ledger.folds):
-            index: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+            index: dict[int, list[tuple[int, int, int]]] = {}
             for key in sorted(self.ledger.folds):
-                index.setdefault(key[:2], []).append(key)
+                index.setdefault(key[0], []).append(key)
             self._keys_of = (len(self.ledger.folds), index)
         return self._keys_of[1]
 
