@@ -24,7 +24,7 @@ from simulator.mapping.fold_table import fold_table
 from simulator.mapping.region import Region, Scope
 from simulator.mapping.schedule import schedule_gemm
 from simulator.verify.fates import CORRECTED, ESCAPED, FATES, MASKED, RECOMPUTED, TOLERATED
-from simulator.verify.verifier import make_verifier, output_block_shapes
+from simulator.verify.verifier import _joined_spans, make_verifier, output_block_shapes
 from simulator.verify.writeback import WriteBack
 from simulator.workload.gemm import Gemm
 
@@ -320,6 +320,23 @@ def test_residual_errors_are_each_folds_live_errors_summed_per_output(policy, da
         assert len(kept) > 3
         assert (rows * gemm.n + cols).tolist() == [c for c, _ in kept]
         assert np.array_equal(delta, np.array([v for _, v in kept], delta.dtype), equal_nan=True)  # (fp16 flips: NaN)
+
+
+def test_joined_spans_by_hand():
+    """Consecutive spans of one segment's columns join; a gap, another segment or a part's own arrays do not."""
+    from simulator.verify.ledger import ElementSpan
+
+    def span(cols, lo, hi):
+        return ElementSpan(cols[0], cols[1], cols[2], cols[3], cols[0], lo, hi, cols[3], cols[0], cols[1])
+
+    seg = [np.arange(10), np.arange(10), np.arange(10), np.ones(10, bool)]
+    own = [np.arange(3), np.arange(3), np.arange(3), np.ones(3, bool)]
+    alias = [seg[0], seg[1], seg[2], np.ones(10, bool)]  # another `alive`: not the same segment
+    spans = [span(seg, 0, 2), span(seg, 2, 5), span(seg, 5, 6), span(seg, 7, 9), span(own, 0, 3),
+             span(seg, 9, 10), span(alias, 0, 1), span(alias, 1, 4)]  # fmt: skip
+    got = [(e.lo, e.hi, e.alive is seg[3]) for e in _joined_spans(spans)]
+    assert got == [(0, 6, True), (7, 9, True), (0, 3, False), (9, 10, True), (0, 4, False)]
+    assert _joined_spans([]) == []
 
 
 def _fates_equal(a, b) -> None:

@@ -206,7 +206,8 @@ class FaultVerifier:
         if states:  # the folds' errors in fold order (where the ledger keeps them), masked once
             spans = [s.element_span() for s in states]
             instance = np.repeat(np.array([k[1] for k in keys], np.int64), [e.hi - e.lo for e in spans])
-            grows, gcols, delta, alive = (np.concatenate([getattr(e, c)[e.lo : e.hi] for e in _joined_spans(spans)])
+            joined = _joined_spans(spans)
+            grows, gcols, delta, alive = (np.concatenate([getattr(e, c)[e.lo : e.hi] for e in joined])
                                           for c in _SPAN_COLUMNS)  # fmt: skip
             live = alive & (delta != 0)
             parts.append(((instance[live] * g.m + grows[live]) * g.n + gcols[live], delta[live]))
@@ -743,14 +744,21 @@ def _joined_spans(spans: list[ElementSpan]) -> list[ElementSpan]:
     """Consecutive element spans of one segment that follow each other (a pass's folds, in fold
     order) joined into one span: the same elements in the same order, one slice instead of one
     per fold to concatenate (a large GEMM instance has thousands)."""
-    joined: list[ElementSpan] = []
+    runs: list[list] = []  # [first span of a run, the run's end]
     for e in spans:
-        last = joined[-1] if joined else None
-        if last is not None and last.hi == e.lo and all(getattr(last, c) is getattr(e, c) for c in _SPAN_COLUMNS):
-            joined[-1] = last._replace(hi=e.hi)
-        else:
-            joined.append(e)
-    return joined
+        if runs:
+            last, hi = runs[-1]
+            if (
+                hi == e.lo
+                and last.delta is e.delta
+                and last.alive is e.alive
+                and last.grows is e.grows
+                and (last.gcols is e.gcols)
+            ):  # (the columns _SPAN_COLUMNS names: one segment's)
+                runs[-1][1] = e.hi
+                continue
+        runs.append([e, e.hi])
+    return [e if e.hi == hi else e._replace(hi=hi) for e, hi in runs]
 
 
 def _fold_runs(fold_index: np.ndarray) -> list[tuple[int, int, int]]:
