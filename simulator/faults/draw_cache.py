@@ -20,11 +20,13 @@ keeping no draw) or a `FaultDraws` (its memoised kind) first asks
 kernels.poisson_screen whether the key's Poisson counts are all zero (the same stream, read in one
 numba call, from the Poisson means the sampler itself computes: sampling.transient_rates,
 checksum_faults.word_rates) and returns the empty batch the sampler would return without drawing;
-any other key is drawn by the sampler. It screens only plain random draws (transient kind, ber > 0,
+any other key is drawn by the sampler. A verifier first asks, per GEMM, which instances' attempt-0 draws
+are empty (`empty_gemm_draws`, `empty_checksum_draws`: every instance's key in one kernel call) and
+visits only the others. It screens only plain random draws (transient kind, ber > 0,
 no explicit faults, no chk_enc stream, every mean < 10), so the screened keys' results are the
 sampler's by construction (tests/test_draw_cache.py compares them key by key).
 
-Memory: every key drawn, empty batches included (about 1 kB each), for as long as the cache lives
+Memory: every key asked for, empty batches included (about 1 kB each), for as long as the cache lives
 (a trial of a study). A `FaultDraws` pickles empty: a worker process fills its own copy.
 """
 

@@ -1,7 +1,8 @@
 """The PE fault model as the checksum hardware sees it: faults per fold attempt, checks, verdicts, fates.
 
 `FaultVerifier` (built by `make_verifier`) implements the engine's TileVerifier. Per GEMM instance
-it draws the first pass's faults (the same draw for every policy of a run), resolves their exact
+whose draws the screen (faults.draw_cache, one kernel call per GEMM) cannot rule out as empty, it
+draws the first pass's faults (the same draw for every policy of a run), resolves their exact
 output errors into the fault ledger (verify.ledger) and runs abft.retry's loop over every
 flagged fold of the instance in rounds: round a draws the recomputation faults of attempt a once
 for the instance (faults.sampling), keeps those in the (PE, cycle) slots each retrying pass uses,
