@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 import simulator.faults.draw_cache as draw_cache
+from simulator.abft.policies import PolicyContext
+from simulator.abft.registry import make_policy
+from simulator.config.abft_options import AbftConfig
 from simulator.config.enums import Dataflow, Datatype
 from simulator.config.fault_spec import FaultSpec
 from simulator.config.loader import load_hw
@@ -19,6 +22,8 @@ from simulator.functional.accuracy import trial_spec
 from simulator.functional.bundle import load_bundle
 from simulator.functional.inference import EvalTask, evaluate, work_units
 from simulator.mapping.fold_table import FoldTable, fold_table
+from simulator.mapping.schedule import schedule_gemm
+from simulator.verify.verifier import make_verifier
 from simulator.workload.gemm import Gemm
 
 GEMM = Gemm("g", m=40, k=24, n=36, kind="fc1", count=3)
@@ -195,3 +200,30 @@ def test_tasks_sharing_draws_run_as_one_unit_unless_workers_would_idle():
              (("none", a), ("abft", b), ("dmr", a), ("none", None), ("abft", b))]  # fmt: skip
     assert [[i for i, _ in unit] for unit in work_units(tasks)] == [[0, 2], [1, 4], [3]]
     assert [[i for i, _ in unit] for unit in work_units(tasks, workers=4)] == [[0], [1], [2], [3], [4]]
+
+
+@pytest.mark.parametrize("policy", ["none", "abft", "dmr"])
+@pytest.mark.parametrize("spec", SCREENED + PE_SCREENED + NOT_SCREENED[:1])
+def test_a_verifier_visiting_only_screened_instances_flags_what_one_visiting_all_flags(policy, spec):
+    """FaultVerifier._drawn_instances skips the instances whose every attempt-0 draw (PE, DMR's
+    copy, checksum words) screens empty: every flagged fold, every ledger fault and every verdict
+    equal those of a verifier on DirectDraws (no screening: it visits every instance)."""
+    hw = load_hw("edge_32x32", ["array.rows=8", "array.cols=8"])
+    gemms = [Gemm("g", m=17, k=16, n=17, kind="qk", count=40), Gemm("h", m=9, k=16, n=23, kind="qkv", count=3)]
+    schedules = [schedule_gemm(g, hw) for g in gemms]
+    pol = make_policy(policy, PolicyContext(hw.checksum_unit.placement, AbftConfig()))
+    screened, direct = (make_verifier(pol, hw, schedules, spec, draws=d) for d in (None, DirectDraws()))
+    flagged = 0
+    for gi in range(len(gemms)):
+        assert screened.flagged_folds(gi) == direct.flagged_folds(gi)
+        flagged += len(direct.flagged_folds(gi))
+        folds = screened.operands.folds(gi)
+        for instance, f in sorted(direct.flagged_folds(gi)):
+            a, b = (v.attempts(gi, instance, folds.fold(f)).decisions for v in (screened, direct))
+            assert a == b
+    assert flagged > 0 and screened.outcomes() == direct.outcomes()
+    mine, theirs = screened.table(), direct.table()
+    for column in ("gemm", "instance", "fold", "detected", "false_alarm", "hidden", "delta", "alive"):
+        assert np.array_equal(getattr(mine, column), getattr(theirs, column)), column
+    for column, values in theirs.faults.items():
+        assert np.array_equal(mine.faults[column], values), column
