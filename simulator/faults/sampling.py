@@ -27,6 +27,7 @@ and uniformly over the site's exposed bits.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,6 +39,8 @@ from simulator.faults.codes import PE_SITES, SITE_CODE, SITE_OF_CODE
 from simulator.faults.mbu import widen
 from simulator.faults.model import PeFault
 from simulator.kernels.codes import FAULT_COLUMNS, FLIP, STUCK0, STUCK1, T_CU, T_RU, T_TT
+from simulator.kernels.poisson_screen import POISSON_MULT_MAX, entropy_words
+from simulator.kernels.transient_draws import transient_draws
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable, fold_table
 from simulator.workload.gemm import Gemm
@@ -202,7 +205,7 @@ def _rates(active_macs: np.ndarray, windows: np.ndarray, ber: float) -> np.ndarr
 
 
 def _draw_transients(
-    rng: np.random.Generator,
+    key: tuple[int, ...],
     spec: FaultSpec,
     dataflow: Dataflow,
     datatype: Datatype,
@@ -214,27 +217,82 @@ def _draw_transients(
     attempt: int,
 ) -> FaultBatch:
     """Poisson counts per (fold, site), then uniform slots and bits, for the folds `fold_ids` (PE sites
-    only; a multi-bit upset adds rows for its further bits, faults.mbu)."""
+    only; a multi-bit upset adds rows for its further bits, faults.mbu), from `_generator(*key)`:
+    in one kernels.transient_draws call (the same values from the same stream) unless a mean is
+    >= 10 or upsets may be multi-bit, which take numpy's Generator (`_numpy_draws`)."""
     sites, windows, codes = pe_windows(spec, datatype)  # windows: (first bit, exposed bits) per site
     if not sites:
         return FaultBatch.empty(gemm_index, instance)
     drawn = folds.table[fold_ids]  # one gather; the columns below are views of it
     ru, cu, steps = drawn[:, T_RU], drawn[:, T_CU], drawn[:, T_TT]
+    rates = _rates(ru * cu * steps, windows, spec.ber).ravel()  # folds x sites, C order
+    if spec.mbu_fraction > 0.0 or not (rates.size == 0 or float(rates.max()) < POISSON_MULT_MAX):
+        return _numpy_draws(key, spec, dataflow, rows, windows, codes, ru, cu, steps, folds.temporal, fold_ids,
+                            gemm_index, instance, attempt)  # fmt: skip
+    values, inverse = np.unique(rates, return_inverse=True)  # exp(-rate) by the C library's exp, as numpy's
+    exp_neg = np.array([math.exp(-v) for v in values.tolist()], np.float64)[inverse.reshape(-1)]
+    fold_pos, site_pos, row, col, tau, offset = transient_draws(
+        np.array(entropy_words(key), np.uint64), rates, exp_neg, len(sites), ru, cu, steps, windows[:, 1]
+    )
+    if fold_pos.shape[0] == 0:
+        return FaultBatch.empty(gemm_index, instance)
+    bit = windows[site_pos, 0] + offset
+    return _batch(dataflow, rows, codes, fold_ids, fold_pos, site_pos, row, col, tau, np.arange(bit.shape[0]), bit,
+                  gemm_index, instance, attempt)  # fmt: skip
+
+
+def _numpy_draws(
+    key: tuple[int, ...],
+    spec: FaultSpec,
+    dataflow: Dataflow,
+    rows: int,
+    windows: np.ndarray,
+    codes: np.ndarray,
+    ru: np.ndarray,
+    cu: np.ndarray,
+    steps: np.ndarray,
+    temporal: int,
+    fold_ids: np.ndarray,
+    gemm_index: int,
+    instance: int,
+    attempt: int,
+) -> FaultBatch:
+    """`_draw_transients` by numpy's Generator itself (any mean, multi-bit upsets; the kernel's oracle)."""
+    rng = _generator(*key)
     counts = rng.poisson(_rates(ru * cu * steps, windows, spec.ber)).astype(np.int64)  # folds x sites
     per_slot = counts.ravel()
     total = int(per_slot.sum())
     if total == 0:
         return FaultBatch.empty(gemm_index, instance)
     pos = np.repeat(np.arange(per_slot.size), per_slot)
-    fold_pos, site_pos = pos // len(sites), pos % len(sites)
+    fold_pos, site_pos = pos // windows.shape[0], pos % windows.shape[0]
     row = rng.integers(0, ru[fold_pos])
     col = rng.integers(0, cu[fold_pos])
-    if np.all(steps == folds.temporal):  # every fold streams all of T (the draw of unsplit orders)
-        tau = rng.integers(0, folds.temporal, size=total)
-    else:  # K chunks: each fault's step within its own fold's chunk
-        tau = rng.integers(0, steps[fold_pos])
+    # every fold streams all of T (the draw of unsplit orders), or K chunks: each fault's step in its own chunk
+    tau = rng.integers(0, temporal, size=total) if np.all(steps == temporal) else rng.integers(0, steps[fold_pos])
     bit = windows[site_pos, 0] + rng.integers(0, windows[site_pos, 1])
     upset, bit = widen(rng, spec.mbu_fraction, spec.mbu_max_bits, bit, windows[site_pos, 0], windows[site_pos, 1])
+    return _batch(dataflow, rows, codes, fold_ids, fold_pos, site_pos, row, col, tau, upset, bit, gemm_index,
+                  instance, attempt)  # fmt: skip
+
+
+def _batch(
+    dataflow: Dataflow,
+    rows: int,
+    codes: np.ndarray,
+    fold_ids: np.ndarray,
+    fold_pos: np.ndarray,
+    site_pos: np.ndarray,
+    row: np.ndarray,
+    col: np.ndarray,
+    tau: np.ndarray,
+    upset: np.ndarray,
+    bit: np.ndarray,
+    gemm_index: int,
+    instance: int,
+    attempt: int,
+) -> FaultBatch:
+    """The FaultBatch of drawn faults (`upset`: the fault each flipped bit belongs to; faults.mbu)."""
     fold_pos, site_pos, row, col, tau = (x[upset] for x in (fold_pos, site_pos, row, col, tau))
     total = int(upset.shape[0])
     per_fold = np.bincount(fold_pos, minlength=fold_ids.shape[0])
@@ -276,9 +334,9 @@ def sample_gemm_faults(
     batch = FaultBatch.empty(gemm_index, instance)
     if spec.kind is FaultKind.TRANSIENT and spec.ber > 0.0:
         folds = folds if folds is not None else fold_table(dataflow, gemm.m, gemm.k, gemm.n, rows, cols)
-        rng = _generator(spec.seed, STREAM_GEMM, gemm_index, instance)
+        key = (spec.seed, STREAM_GEMM, gemm_index, instance)
         fold_ids = np.arange(len(folds), dtype=np.int64)
-        batch = _draw_transients(rng, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, 0)
+        batch = _draw_transients(key, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, 0)
     return _with_explicit(batch, spec, gemm.name, instance)
 
 
@@ -362,9 +420,9 @@ def sample_attempt_faults(
     if spec.kind is not FaultKind.TRANSIENT or spec.ber == 0.0 or not spec.selects(gemm):
         return FaultBatch.empty(gemm_index, instance)
     folds = folds if folds is not None else fold_table(dataflow, gemm.m, gemm.k, gemm.n, rows, cols)
-    rng = _generator(spec.seed, STREAM_RETRY, gemm_index, instance, attempt)
+    key = (spec.seed, STREAM_RETRY, gemm_index, instance, attempt)
     fold_ids = np.arange(len(folds), dtype=np.int64)
-    return _draw_transients(rng, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, attempt)
+    return _draw_transients(key, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, attempt)
 
 
 def check_faults_fit(spec: FaultSpec, datatype: Datatype, rows: int, cols: int) -> None:

@@ -1,0 +1,109 @@
+"""kernels.transient_draws against numpy's own Generator, and faults.sampling's two paths against each other."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from simulator.config.enums import Dataflow, Datatype
+from simulator.config.fault_spec import FaultSpec
+from simulator.faults.sampling import (
+    STREAM_GEMM,
+    STREAM_RETRY,
+    _draw_transients,
+    _numpy_draws,
+    pe_windows,
+    sample_attempt_faults,
+    sample_gemm_faults,
+)
+from simulator.kernels.codes import T_CU, T_RU, T_TT
+from simulator.kernels.poisson_screen import entropy_words
+from simulator.kernels.transient_draws import transient_draws
+from simulator.mapping.fold_table import fold_table
+from simulator.mapping.loop_order import ROWS, LoopOrder
+from simulator.workload.gemm import Gemm
+
+
+def _numpy(key, rates, n_sites, ru, cu, steps, exposed):
+    """The draws as numpy makes them: poisson over the (folds x sites) rates, then one integers call per column."""
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
+    counts = rng.poisson(rates.reshape(-1, n_sites)).ravel()
+    pos = np.repeat(np.arange(counts.size), counts)
+    fold_pos, site_pos = pos // n_sites, pos % n_sites
+    columns = [rng.integers(0, ru[fold_pos]), rng.integers(0, cu[fold_pos]), rng.integers(0, steps[fold_pos]),
+               rng.integers(0, exposed[site_pos])]  # fmt: skip
+    return fold_pos, site_pos, *columns
+
+
+def _case(seed: int):
+    rs = np.random.default_rng(seed)
+    key = (int(rs.choice([rs.integers(0, 2**31), rs.integers(2**32, 2**45)])), int(rs.integers(0, 6)),
+           int(rs.integers(0, 80)), int(rs.integers(0, 50)))  # fmt: skip
+    folds, n_sites = int(rs.integers(1, 40)), int(rs.integers(1, 8))
+    rates = rs.random(folds * n_sites) * rs.choice([0.002, 0.3, 2.0, 9.5])  # every mean < 10
+    rates[rs.random(rates.size) < 0.25] = 0.0  # no draw for a zero mean
+    bound = int(rs.choice([2, 40, 3000, 2**31 + 12345, 2**32 - 1]))  # large bounds reject often (Lemire)
+    ru, cu, steps = (rs.integers(1, bound + 1, folds) for _ in range(3))
+    ru[rs.random(folds) < 0.2] = 1  # a bound of 1 draws nothing
+    exposed = rs.integers(1, 33, n_sites)
+    return key, rates, n_sites, ru, cu, steps, exposed
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_the_kernel_draws_numpys_values_from_numpys_stream(seed):
+    key, rates, n_sites, ru, cu, steps, exposed = _case(seed)
+    exp_neg = np.array([math.exp(-r) for r in rates.tolist()])
+    got = transient_draws(np.array(entropy_words(key), np.uint64), rates, exp_neg, n_sites, ru, cu, steps, exposed)
+    want = _numpy(key, rates, n_sites, ru, cu, steps, exposed)
+    for name, g, w in zip(("fold", "site", "row", "col", "step", "bit"), got, want, strict=True):
+        assert g.dtype == np.int64 and np.array_equal(g, w), name
+
+
+def test_a_draw_with_only_zero_means_or_unit_bounds_is_exactly_numpys():
+    key = (7, STREAM_GEMM, 0, 0)
+    ones = np.ones(5, np.int64)
+    rates = np.zeros(10)
+    got = transient_draws(np.array(entropy_words(key), np.uint64), rates, np.ones(10), 2, ones, ones, ones, ones[:2])
+    assert all(x.shape == (0,) for x in got)
+    rates = np.full(10, 3.0)  # many faults, every bound 1: every column is zeros and no 32-bit draw is made
+    got = transient_draws(np.array(entropy_words(key), np.uint64), rates, np.exp(-rates), 2, ones, ones, ones, ones[:2])
+    want = _numpy(key, rates, 2, ones, ones, ones, ones[:2])
+    assert got[0].shape[0] > 10 and all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
+
+
+SPECS = [
+    FaultSpec(ber=3e-5, seed=1),
+    FaultSpec(ber=2e-4, seed=2**40 + 3, sites=("acc", "mult", "a_reg", "b_reg")),
+    FaultSpec(ber=1e-4, seed=9, sites=("acc",), bits=(0, 7)),
+    FaultSpec(ber=4e-5, seed=5, mbu_fraction=0.3),  # multi-bit upsets: numpy's Generator draws them
+    FaultSpec(ber=0.02, seed=4, sites=("acc",)),  # means >= 10: numpy's Generator draws them
+]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize(("dataflow", "order"), [(Dataflow.OS, None), (Dataflow.WS, None),
+                                                 (Dataflow.OS, LoopOrder(ROWS, 2, k_chunks=3, middle_blocks=2))])  # fmt: skip
+def test_the_samplers_draws_are_numpys_draws(spec, dataflow, order):
+    """sample_gemm_faults / sample_attempt_faults (the kernel where it applies) equal `_numpy_draws`
+    (numpy's Generator itself) column by column, for whole-K folds and K chunks (steps per fold)."""
+    gemm = Gemm("g", "fc1", m=37, k=70, n=29, count=4)
+    folds = fold_table(dataflow, gemm.m, gemm.k, gemm.n, 8, 8, order)
+    _, windows, codes = pe_windows(spec, Datatype.INT8)
+    t = folds.table
+    ids = np.arange(len(folds), dtype=np.int64)
+    drawn = 0
+    for instance in range(gemm.count):
+        for attempt, stream in ((0, STREAM_GEMM), (2, STREAM_RETRY)):
+            key = (spec.seed, stream, 1, instance) + ((attempt,) if attempt else ())
+            want = _numpy_draws(key, spec, dataflow, 8, windows, codes, t[:, T_RU], t[:, T_CU], t[:, T_TT],
+                                folds.temporal, ids, 1, instance, attempt)  # fmt: skip
+            got = _draw_transients(key, spec, dataflow, Datatype.INT8, 8, folds, ids, 1, instance, attempt)
+            sampled = (sample_gemm_faults(spec, gemm, 1, instance, dataflow, Datatype.INT8, 8, 8, folds) if not attempt
+                       else sample_attempt_faults(spec, gemm, 1, instance, attempt, dataflow, Datatype.INT8, 8, 8, folds))  # fmt: skip
+            for c in ("fold_index", "attempt", "ordinal", "row", "col", "cycle", "site", "bit", "mode"):
+                assert np.array_equal(getattr(got, c), getattr(want, c)), c
+                assert np.array_equal(getattr(sampled, c), getattr(want, c)), c
+            drawn += len(want)
+    assert drawn > 10
