@@ -9,6 +9,16 @@ import pytest
 
 from simulator.config.enums import Dataflow, Datatype
 from simulator.config.fault_spec import FaultSpec
+from simulator.faults.checksum_faults import (
+    STREAM_CHECKSUM,
+    check_geometry,
+    place_words,
+    sample_checksum_faults,
+    word_rates,
+    word_sites,
+)
+from simulator.faults.codes import SITE_OF_CODE
+from simulator.faults.mbu import widen
 from simulator.faults.sampling import (
     STREAM_GEMM,
     STREAM_RETRY,
@@ -20,7 +30,7 @@ from simulator.faults.sampling import (
 )
 from simulator.kernels.codes import T_CU, T_RU, T_TT
 from simulator.kernels.poisson_screen import entropy_words
-from simulator.kernels.transient_draws import transient_draws
+from simulator.kernels.transient_draws import checksum_word_draws, transient_draws
 from simulator.mapping.fold_table import fold_table
 from simulator.mapping.loop_order import ROWS, LoopOrder
 from simulator.workload.gemm import Gemm
@@ -106,4 +116,54 @@ def test_the_samplers_draws_are_numpys_draws(spec, dataflow, order):
                 assert np.array_equal(getattr(got, c), getattr(want, c)), c
                 assert np.array_equal(getattr(sampled, c), getattr(want, c)), c
             drawn += len(want)
+    assert drawn > 10
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_checksum_word_kernel_draws_numpys_values_from_numpys_stream(seed):
+    # doubles (a whole 64-bit output each) between 32-bit bounded draws: a kept half survives them
+    key, rates, n_sites, rows, cols, k, exposed = _case(seed + 1000)
+    exp_neg = np.array([math.exp(-r) for r in rates.tolist()])
+    got = checksum_word_draws(np.array(entropy_words(key), np.uint64), rates, exp_neg, n_sites, rows, cols, k, exposed)
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
+    counts = rng.poisson(rates.reshape(-1, n_sites)).ravel()
+    pos = np.repeat(np.arange(counts.size), counts)
+    f, s = pos // n_sites, pos % n_sites
+    want = (f, s, rng.random(f.size), rng.integers(0, rows[f]), rng.integers(0, cols[f]), rng.random(f.size),
+            rng.integers(0, k[f]), rng.integers(0, exposed[s]))  # fmt: skip
+    for name, g, w in zip(("fold", "site", "u", "x", "y", "v", "step", "bit"), got, want, strict=True):
+        assert g.dtype == w.dtype and np.array_equal(g, w), name
+
+
+@pytest.mark.parametrize("spec", [
+    FaultSpec(ber=2e-4, seed=3, sites=("chk_pred", "chk_sum", "chk_cmp")),
+    FaultSpec(ber=5e-4, seed=2**40 + 1, sites=("acc", "chk_pred", "chk_cmp"), bits=(2, 9)),
+    FaultSpec(ber=3e-4, seed=8, sites=("chk_sum", "chk_cmp"), mbu_fraction=0.4),  # numpy's Generator
+])  # fmt: skip
+@pytest.mark.parametrize("block", [(0, 0), (4, 3)])
+def test_the_checksum_words_sampled_are_numpys_draws(spec, block):
+    """sample_checksum_faults (the kernel where it applies) against the draw written with numpy's
+    Generator and place_words, the words' sampler before the kernel (module doc of faults.checksum_faults)."""
+    folds = fold_table(Dataflow.OS, 37, 70, 29, 8, 8)
+    geom = check_geometry(Dataflow.OS, folds, block)
+    sites = word_sites(spec)
+    windows = np.array([spec.site_bits(SITE_OF_CODE[c], Datatype.INT8) for c in sites], np.int64).reshape(-1, 2)
+    drawn = 0
+    for instance, attempt in ((0, 0), (1, 0), (2, 3), (5, 1)):
+        got = sample_checksum_faults(spec, geom, Datatype.INT8, 2, instance, attempt)
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([spec.seed, STREAM_CHECKSUM, 2, instance,
+                                                                           attempt])))  # fmt: skip
+        counts = rng.poisson(word_rates(spec, geom, Datatype.INT8)).astype(np.int64)
+        pos = np.repeat(np.arange(counts.size), counts.ravel())
+        f, s_pos = pos // len(sites), pos % len(sites)
+        site = np.array(sites, np.int64)[s_pos]
+        axis, line, blk, step = place_words(rng, site, geom, f)
+        bit = windows[s_pos, 0] + rng.integers(0, windows[s_pos, 1])
+        upset, bit = widen(rng, spec.mbu_fraction, spec.mbu_max_bits, bit, windows[s_pos, 0], windows[s_pos, 1])
+        want = {"fold_index": f[upset], "site": site[upset], "axis": axis[upset], "line": line[upset],
+                "block": blk[upset], "step": step[upset], "bit": bit}  # fmt: skip
+        for name, values in want.items():
+            assert np.array_equal(getattr(got, name), values), name
+        assert np.all(got.attempt == attempt)
+        drawn += len(got)
     assert drawn > 10

@@ -70,6 +70,7 @@ faults of their fold (ordinals after theirs).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +80,8 @@ from simulator.config.fault_spec import FaultSpec
 from simulator.faults.codes import CHECKSUM_SITES, SITE_CODE, SITE_OF_CODE
 from simulator.faults.mbu import widen
 from simulator.kernels.codes import CHK_CMP, CHK_ENC, CHK_PRED, CHK_SUM, T_CU, T_RU
+from simulator.kernels.poisson_screen import POISSON_MULT_MAX, entropy_words
+from simulator.kernels.transient_draws import checksum_word_draws
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable
 
@@ -238,19 +241,31 @@ def _sample_words(
     sites = word_sites(spec)
     if spec.kind is not FaultKind.TRANSIENT or spec.ber == 0.0 or not sites:
         return ChecksumFaults.empty(gemm_index, instance)
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([spec.seed, STREAM_CHECKSUM, gemm_index,
-                                                                       instance, attempt])))  # fmt: skip
+    key = (spec.seed, STREAM_CHECKSUM, gemm_index, instance, attempt)
     windows = _word_windows(spec, sites, datatype)
-    counts = rng.poisson(_word_rates(spec, geom, sites, windows)).astype(np.int64)  # folds x sites
-    total = int(counts.sum())
-    if total == 0:
+    rates = _word_rates(spec, geom, sites, windows)  # folds x sites
+    if spec.mbu_fraction > 0.0 or not (rates.size == 0 or float(rates.max()) < POISSON_MULT_MAX):
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
+        counts = rng.poisson(rates).astype(np.int64)
+        pos = np.repeat(np.arange(counts.size), counts.ravel())
+        f, s_pos = pos // len(sites), pos % len(sites)
+        site = np.array(sites, np.int64)[s_pos]
+        axis, line, block, step = place_words(rng, site, geom, f)
+        bit = windows[s_pos, 0] + rng.integers(0, windows[s_pos, 1])
+        upset, bit = widen(rng, spec.mbu_fraction, spec.mbu_max_bits, bit, windows[s_pos, 0], windows[s_pos, 1])
+    else:  # the same draws in one kernels.transient_draws call (exp(-rate) by the C library's exp, as numpy's)
+        flat = rates.ravel()
+        values, inverse = np.unique(flat, return_inverse=True)
+        exp_neg = np.array([math.exp(-v) for v in values.tolist()], np.float64)[inverse.reshape(-1)]
+        f, s_pos, u, x, y, v, step_k, offset = checksum_word_draws(
+            np.array(entropy_words(key), np.uint64), flat, exp_neg, len(sites), geom.rows, geom.cols, geom.k,
+            windows[:, 1],
+        )  # fmt: skip
+        site = np.array(sites, np.int64)[s_pos]
+        axis, line, block, step = _placed(site, geom, f, u, x, y, v, step_k)
+        bit, upset = windows[s_pos, 0] + offset, np.arange(f.shape[0])
+    if f.shape[0] == 0:
         return ChecksumFaults.empty(gemm_index, instance)
-    pos = np.repeat(np.arange(counts.size), counts.ravel())
-    f, s_pos = pos // len(sites), pos % len(sites)
-    site = np.array(sites, np.int64)[s_pos]
-    axis, line, block, step = place_words(rng, site, geom, f)
-    bit = windows[s_pos, 0] + rng.integers(0, windows[s_pos, 1])
-    upset, bit = widen(rng, spec.mbu_fraction, spec.mbu_max_bits, bit, windows[s_pos, 0], windows[s_pos, 1])
     f, site, axis, line, block, step = (a[upset] for a in (f, site, axis, line, block, step))
     per_fold = np.bincount(f, minlength=geom.rows.shape[0])
     ordinal = np.arange(f.shape[0]) - (np.cumsum(per_fold) - per_fold)[f]
@@ -314,13 +329,27 @@ def place_words(
     its k steps); chk_sum uniform over its operations, i.e. an output (x, y) added into its row word (half)
     or its column word. Draws, in order: the axis, the row, the column, the block, the K step."""
     total = int(site.shape[0])
-    r, c, k = geom.rows[f], geom.cols[f], geom.k[f]
-    br, bc, nbr, nbc = geom.block_rows[f], geom.block_cols[f], geom.n_block_rows[f], geom.n_block_cols[f]
     u = rng.random(total)
-    x = rng.integers(0, r)
-    y = rng.integers(0, c)
+    x = rng.integers(0, geom.rows[f])
+    y = rng.integers(0, geom.cols[f])
     v = rng.random(total)
-    step_k = rng.integers(0, k)
+    step_k = rng.integers(0, geom.k[f])
+    return _placed(site, geom, f, u, x, y, v, step_k)
+
+
+def _placed(
+    site: np.ndarray,
+    geom: CheckGeometry,
+    f: np.ndarray,
+    u: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    v: np.ndarray,
+    step_k: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`place_words` from its draws (u, v uniform doubles; x, y, step_k a row, column and K step)."""
+    r, c = geom.rows[f], geom.cols[f]
+    br, bc, nbr, nbc = geom.block_rows[f], geom.block_cols[f], geom.n_block_rows[f], geom.n_block_cols[f]
     summed = site == CHK_SUM
     row_share = np.where(summed, 0.5, (r * nbc) / (r * nbc + c * nbr))
     axis = np.where(u < row_share, ROW_WORD, COL_WORD).astype(np.int64)

@@ -1,11 +1,13 @@
-"""The transient PE fault draw of one key (faults.sampling) in one numba call, on numpy's own stream.
+"""A transient fault draw of one key (faults.sampling's PE faults, faults.checksum_faults' checksum
+words) in one numba call, on numpy's own stream.
 
 faults.sampling draws a GEMM instance's transient faults (attempt 0, or a recomputation attempt)
 from `Generator(PCG64(SeedSequence(key)))`: Poisson counts per (fold, site) in C order, then each
 fault's PE row, PE column, temporal step and bit within its site's window, one `integers` call per
 column. Setting the Generator up and a dozen small numpy calls cost ~0.2 ms per draw, and an
 accuracy study or a calibration draws thousands. `transient_draws` makes the same draws, value for
-value, from the same stream:
+value, from the same stream (`checksum_word_draws` likewise for the checksum words, whose
+placement also draws doubles):
 
 * the SeedSequence hashing and PCG64 seeding, step and XSL-RR output of kernels.poisson_screen;
 * `poisson(lam)` for 0 < lam < 10 by numpy's multiplication method (`prod *= U` while `prod >
@@ -65,22 +67,17 @@ def _bounded(
 
 
 @njit(cache=True)
-def transient_draws(
-    entropy: np.ndarray,
+def _poisson_positions(
     rates: np.ndarray,
     exp_neg: np.ndarray,
     n_sites: int,
-    rows_used: np.ndarray,
-    cols_used: np.ndarray,
-    steps: np.ndarray,
-    exposed: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """numpy's draws, for the key whose SeedSequence entropy words are `entropy`, of
-    counts = poisson(rates) (C order over folds x n_sites; every rate < 10, exp_neg = exp(-rate)),
-    then per fault (in count order) integers(0, rows_used[fold]), integers(0, cols_used[fold]),
-    integers(0, steps[fold]) and integers(0, exposed[site]), each a column drawn whole before the
-    next. Returns (fold position, site position, row, col, temporal step, bit offset) per fault."""
-    hi, lo, inc_hi, inc_lo = _seeded(entropy)
+    hi: np.uint64,
+    lo: np.uint64,
+    inc_hi: np.uint64,
+    inc_lo: np.uint64,
+) -> tuple[np.ndarray, np.ndarray, np.uint64, np.uint64]:
+    """counts = poisson(rates) (C order over folds x n_sites, every rate < 10, exp_neg = exp(-rate)),
+    as (fold position, site position) per fault in count order, and the new state."""
     n = rates.shape[0]
     counts = np.zeros(n, np.int64)
     for j in range(n):
@@ -103,6 +100,29 @@ def transient_draws(
         for _ in range(counts[j]):
             fold_pos[k], site_pos[k] = j // n_sites, j % n_sites
             k += 1
+    return fold_pos, site_pos, hi, lo
+
+
+@njit(cache=True)
+def transient_draws(
+    entropy: np.ndarray,
+    rates: np.ndarray,
+    exp_neg: np.ndarray,
+    n_sites: int,
+    rows_used: np.ndarray,
+    cols_used: np.ndarray,
+    steps: np.ndarray,
+    exposed: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """numpy's draws, for the key whose SeedSequence entropy words are `entropy`, of
+    counts = poisson(rates) (C order over folds x n_sites; every rate < 10, exp_neg = exp(-rate)),
+    then per fault (in count order) integers(0, rows_used[fold]), integers(0, cols_used[fold]),
+    integers(0, steps[fold]) and integers(0, exposed[site]), each a column drawn whole before the
+    next (faults.sampling). Returns (fold position, site position, row, col, temporal step, bit
+    offset) per fault."""
+    hi, lo, inc_hi, inc_lo = _seeded(entropy)
+    fold_pos, site_pos, hi, lo = _poisson_positions(rates, exp_neg, n_sites, hi, lo, inc_hi, inc_lo)
+    total = fold_pos.shape[0]
     half = np.int64(-1)  # a fresh Generator keeps no half: the Poisson draws take whole 64-bit outputs
     columns = np.empty((4, total), np.int64)
     for c in range(4):
@@ -117,3 +137,44 @@ def transient_draws(
                 high = exposed[site_pos[i]]
             columns[c, i], hi, lo, half = _bounded(high, hi, lo, inc_hi, inc_lo, half)
     return fold_pos, site_pos, columns[0], columns[1], columns[2], columns[3]
+
+
+@njit(cache=True)
+def checksum_word_draws(
+    entropy: np.ndarray,
+    rates: np.ndarray,
+    exp_neg: np.ndarray,
+    n_sites: int,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    k: np.ndarray,
+    exposed: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """numpy's draws of the checksum words' faults (faults.checksum_faults: `_sample_words`, then
+    `place_words`): counts = poisson(rates) as `transient_draws`, then per fault, each a column drawn
+    whole: random(), integers(0, rows[fold]), integers(0, cols[fold]), random(), integers(0, k[fold])
+    and integers(0, exposed[site]) (a double takes a whole 64-bit output and leaves a kept 32-bit half
+    kept). Returns (fold position, site position, u, x, y, v, K step, bit offset) per fault."""
+    hi, lo, inc_hi, inc_lo = _seeded(entropy)
+    fold_pos, site_pos, hi, lo = _poisson_positions(rates, exp_neg, n_sites, hi, lo, inc_hi, inc_lo)
+    total = fold_pos.shape[0]
+    half = np.int64(-1)
+    uniform = np.empty((2, total), np.float64)
+    columns = np.empty((4, total), np.int64)
+    for c in range(6):
+        for i in range(total):
+            if c == 0 or c == 3:
+                hi, lo = _step(hi, lo, inc_hi, inc_lo)
+                uniform[c // 3, i] = np.float64(_output(hi, lo) >> _MANTISSA) * _TO_DOUBLE
+                continue
+            if c == 1:
+                high = rows[fold_pos[i]]
+            elif c == 2:
+                high = cols[fold_pos[i]]
+            elif c == 4:
+                high = k[fold_pos[i]]
+            else:
+                high = exposed[site_pos[i]]
+            at = c - 1 if c < 3 else c - 2
+            columns[at, i], hi, lo, half = _bounded(high, hi, lo, inc_hi, inc_lo, half)
+    return fold_pos, site_pos, uniform[0], columns[0], columns[1], uniform[1], columns[2], columns[3]
