@@ -29,7 +29,7 @@ from simulator.faults.sampling import (
     sample_gemm_faults,
 )
 from simulator.kernels.codes import T_CU, T_RU, T_TT
-from simulator.kernels.poisson_screen import entropy_words
+from simulator.kernels.poisson_screen import entropy_words, exp_neg
 from simulator.kernels.transient_draws import checksum_word_draws, transient_draws
 from simulator.mapping.fold_table import fold_table
 from simulator.mapping.loop_order import ROWS, LoopOrder
@@ -167,3 +167,9 @@ def test_the_checksum_words_sampled_are_numpys_draws(spec, block):
         assert np.all(got.attempt == attempt)
         drawn += len(got)
     assert drawn > 10
+
+
+def test_exp_neg_is_the_c_librarys_exp_of_each_mean():
+    rates = np.array([0.0, 3e-5, 2.5, 3e-5, 9.99, 0.0, 1e-300])
+    assert exp_neg(rates).tolist() == [math.exp(-r) for r in rates.tolist()]
+    assert exp_neg(np.zeros(0)).shape == (0,)

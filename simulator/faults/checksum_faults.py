@@ -70,7 +70,6 @@ faults of their fold (ordinals after theirs).
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,7 +79,7 @@ from simulator.config.fault_spec import FaultSpec
 from simulator.faults.codes import CHECKSUM_SITES, SITE_CODE, SITE_OF_CODE
 from simulator.faults.mbu import widen
 from simulator.kernels.codes import CHK_CMP, CHK_ENC, CHK_PRED, CHK_SUM, T_CU, T_RU
-from simulator.kernels.poisson_screen import POISSON_MULT_MAX, entropy_words
+from simulator.kernels.poisson_screen import POISSON_MULT_MAX, entropy_words, exp_neg
 from simulator.kernels.transient_draws import checksum_word_draws
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable
@@ -187,11 +186,13 @@ def sample_checksum_faults(
     gemm_index: int,
     instance: int,
     attempt: int,
+    means: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ChecksumFaults:
     """The checksum-hardware transients of attempt `attempt` of every fold of one GEMM instance (the caller
     checks that the GEMM is selected and the policy checks checksums). See the module doc for the keying:
-    the words' draw, then (chk_enc selected) the encoders' own, each fold's encoder faults last."""
-    words = _sample_words(spec, geom, datatype, gemm_index, instance, attempt)
+    the words' draw, then (chk_enc selected) the encoders' own, each fold's encoder faults last. `means`:
+    the words' Poisson means (word_rates, C order) and exp(-mean) of each, if the caller has them."""
+    words = _sample_words(spec, geom, datatype, gemm_index, instance, attempt, means)
     if Site.CHK_ENC not in spec.sites or spec.kind is not FaultKind.TRANSIENT or spec.ber == 0.0:
         return words
     encoders = sample_encoder_faults(spec, geom, datatype, gemm_index, instance, attempt)
@@ -235,7 +236,13 @@ def _word_rates(spec: FaultSpec, geom: CheckGeometry, sites: list[int], windows:
 
 
 def _sample_words(
-    spec: FaultSpec, geom: CheckGeometry, datatype: Datatype, gemm_index: int, instance: int, attempt: int
+    spec: FaultSpec,
+    geom: CheckGeometry,
+    datatype: Datatype,
+    gemm_index: int,
+    instance: int,
+    attempt: int,
+    means: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ChecksumFaults:
     """The faults of the words chk_pred / chk_sum / chk_cmp (stream 7; chk_enc has its own)."""
     sites = word_sites(spec)
@@ -255,11 +262,9 @@ def _sample_words(
         upset, bit = widen(rng, spec.mbu_fraction, spec.mbu_max_bits, bit, windows[s_pos, 0], windows[s_pos, 1])
     else:  # the same draws in one kernels.transient_draws call (exp(-rate) by the C library's exp, as numpy's)
         flat = rates.ravel()
-        values, inverse = np.unique(flat, return_inverse=True)
-        exp_neg = np.array([math.exp(-v) for v in values.tolist()], np.float64)[inverse.reshape(-1)]
         f, s_pos, u, x, y, v, step_k, offset = checksum_word_draws(
-            np.array(entropy_words(key), np.uint64), flat, exp_neg, len(sites), geom.rows, geom.cols, geom.k,
-            windows[:, 1],
+            np.array(entropy_words(key), np.uint64), flat, means[1] if means is not None else exp_neg(flat),
+            len(sites), geom.rows, geom.cols, geom.k, windows[:, 1],
         )  # fmt: skip
         site = np.array(sites, np.int64)[s_pos]
         axis, line, block, step = _placed(site, geom, f, u, x, y, v, step_k)

@@ -32,7 +32,6 @@ Memory: every key asked for, empty batches included (about 1 kB each), for as lo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -57,7 +56,7 @@ from simulator.faults.sampling import (
     sample_gemm_faults,
     transient_rates,
 )
-from simulator.kernels.poisson_screen import POISSON_MULT_MAX, empty_draws, entropy_words
+from simulator.kernels.poisson_screen import POISSON_MULT_MAX, empty_draws, entropy_words, exp_neg
 from simulator.mapping.fold_table import FoldTable
 from simulator.workload.gemm import Gemm
 
@@ -65,6 +64,8 @@ from simulator.workload.gemm import Gemm
 # empty() -> the sampler's empty result): what `FaultDraws` needs to skip an empty draw
 Screen = tuple[tuple, Callable[[], np.ndarray | None], tuple[int, ...], Callable[[], Any]]
 Mask = np.ndarray  # bool, one per key
+Means = tuple[np.ndarray, np.ndarray]  # Poisson means in draw order, exp(-mean) of each (_with_exp)
+Draw = Callable[[Means | None], Any]  # the sampler, handed the means when a screen has them
 _UNKNOWN: Any = object()  # ScreenedDraws: rates not computed yet (None means "not screened")
 
 
@@ -88,7 +89,8 @@ class DirectDraws:
         named = (self._named(spec), self._named(gemm), datatype, self._named(folds))
         return self._memoised(
             ("gemm", *named[:2], gemm_index, instance, dataflow, datatype, rows, cols, named[3]),
-            lambda: sample_gemm_faults(spec, gemm, gemm_index, instance, dataflow, datatype, rows, cols, folds),
+            lambda means: sample_gemm_faults(spec, gemm, gemm_index, instance, dataflow, datatype, rows, cols, folds,
+                                             means),
             (("pe", *named), lambda: _transient_rates(spec, gemm, datatype, folds),
              (spec.seed, STREAM_GEMM, gemm_index, instance), lambda: FaultBatch.empty(gemm_index, instance)),
         )  # fmt: skip
@@ -110,8 +112,8 @@ class DirectDraws:
         named = (self._named(spec), self._named(gemm), datatype, self._named(folds))
         return self._memoised(
             ("attempt", *named[:2], gemm_index, instance, attempt, dataflow, datatype, rows, cols, named[3]),
-            lambda: sample_attempt_faults(spec, gemm, gemm_index, instance, attempt, dataflow, datatype, rows, cols,
-                                          folds),
+            lambda means: sample_attempt_faults(spec, gemm, gemm_index, instance, attempt, dataflow, datatype, rows,
+                                                cols, folds, means),
             (("pe", *named), lambda: _transient_rates(spec, gemm, datatype, folds),
              (spec.seed, STREAM_RETRY, gemm_index, instance, attempt), lambda: FaultBatch.empty(gemm_index, instance)),
         )  # fmt: skip
@@ -123,7 +125,7 @@ class DirectDraws:
         named = (self._named(spec), self._named(geom), datatype)
         return self._memoised(
             ("checksum", *named, gemm_index, instance, attempt),
-            lambda: sample_checksum_faults(spec, geom, datatype, gemm_index, instance, attempt),
+            lambda means: sample_checksum_faults(spec, geom, datatype, gemm_index, instance, attempt, means),
             (("words", *named), lambda: _word_rates(spec, geom, datatype),
              (spec.seed, STREAM_CHECKSUM, gemm_index, instance, attempt),
              lambda: ChecksumFaults.empty(gemm_index, instance)),
@@ -155,9 +157,9 @@ class DirectDraws:
         """How a key names a spec, GEMM, fold table or check geometry (here: the object itself)."""
         return part
 
-    def _memoised(self, key: tuple, draw: Callable[[], Any], screen: Screen) -> Any:
+    def _memoised(self, key: tuple, draw: Draw, screen: Screen) -> Any:
         """The draw (a cache looks `key`, what the draw depends on, up first, and may `screen` it)."""
-        return draw()
+        return draw(None)
 
 
 class ScreenedDraws(DirectDraws):
@@ -169,16 +171,16 @@ class ScreenedDraws(DirectDraws):
     def __init__(self) -> None:
         self._tokens = ValueTokens()  # key parts: spec, GEMM, fold table, check geometry
         # rates key (Screen) -> (Poisson means in draw order, exp(-mean) of each), or None: not screened
-        self._rates: dict[tuple, tuple[np.ndarray, np.ndarray] | None] = {}
+        self._rates: dict[tuple, Means | None] = {}
 
-    def _memoised(self, key: tuple, draw: Callable[[], Any], screen: Screen) -> Any:
+    def _memoised(self, key: tuple, draw: Draw, screen: Screen) -> Any:
         """The sampler's empty result without drawing when `screen` finds every Poisson count zero,
-        else the draw."""
+        else the draw (handed the means and their exp(-mean), which the sampler's kernel reads)."""
         rates_key, rates, words, empty = screen
         means = self._means(rates_key, rates)
         if means is not None and empty_draws(np.array([entropy_words(words)], np.uint64), *means)[0]:
             return empty()
-        return draw()
+        return draw(means)
 
     def _screened_empty(self, rates_key: tuple, rates: Callable[[], np.ndarray | None], keys: list[tuple]) -> Mask:
         """Per key: whether its Poisson counts are all zero (one kernels.poisson_screen call for keys
@@ -193,7 +195,7 @@ class ScreenedDraws(DirectDraws):
             empty[at] = empty_draws(np.array([words[i] for i in at], np.uint64), *means)
         return empty
 
-    def _means(self, rates_key: tuple, rates: Callable[[], np.ndarray | None]) -> tuple[np.ndarray, np.ndarray] | None:
+    def _means(self, rates_key: tuple, rates: Callable[[], np.ndarray | None]) -> Means | None:
         """The Poisson means under `rates_key` with exp(-mean) of each (computed once), or None: not screened."""
         means = self._rates.get(rates_key, _UNKNOWN)
         if means is _UNKNOWN:
@@ -221,7 +223,7 @@ class FaultDraws(ScreenedDraws):
         """Draws held (no __len__: an empty cache must not read as false)."""
         return len(self._memo)
 
-    def _memoised(self, key: tuple, draw: Callable[[], Any], screen: Screen) -> Any:
+    def _memoised(self, key: tuple, draw: Draw, screen: Screen) -> Any:
         """The draw under `key` (its spec, GEMM, fold table and geometry named by tokens), drawn or
         screened empty once (ScreenedDraws)."""
         found = self._memo.get(key)
@@ -280,7 +282,7 @@ def _word_rates(spec: FaultSpec, geom: CheckGeometry, datatype: Datatype) -> np.
     return word_rates(spec, geom, datatype)
 
 
-def _with_exp(rates: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+def _with_exp(rates: np.ndarray | None) -> Means | None:
     """(means in the order numpy draws them, exp(-mean) by the C library's exp, as numpy's sampler
     computes it), or None when a mean is not screened (>= POISSON_MULT_MAX: numpy draws it another way)."""
     if rates is None:
@@ -288,9 +290,7 @@ def _with_exp(rates: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
     flat = np.ascontiguousarray(rates, np.float64).ravel()
     if flat.size and not float(flat.max()) < POISSON_MULT_MAX:
         return None
-    values, inverse = np.unique(flat, return_inverse=True)
-    exp_neg = np.array([math.exp(-v) for v in values.tolist()], np.float64)[inverse]
-    return flat, exp_neg
+    return flat, exp_neg(flat)
 
 
 def _content(*parts: object) -> bytes:

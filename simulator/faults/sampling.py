@@ -27,7 +27,6 @@ and uniformly over the site's exposed bits.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,7 +38,7 @@ from simulator.faults.codes import PE_SITES, SITE_CODE, SITE_OF_CODE
 from simulator.faults.mbu import widen
 from simulator.faults.model import PeFault
 from simulator.kernels.codes import FAULT_COLUMNS, FLIP, STUCK0, STUCK1, T_CU, T_RU, T_TT
-from simulator.kernels.poisson_screen import POISSON_MULT_MAX, entropy_words
+from simulator.kernels.poisson_screen import POISSON_MULT_MAX, entropy_words, exp_neg
 from simulator.kernels.transient_draws import transient_draws
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable, fold_table
@@ -215,25 +214,26 @@ def _draw_transients(
     gemm_index: int,
     instance: int,
     attempt: int,
+    means: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FaultBatch:
     """Poisson counts per (fold, site), then uniform slots and bits, for the folds `fold_ids` (PE sites
     only; a multi-bit upset adds rows for its further bits, faults.mbu), from `_generator(*key)`:
     in one kernels.transient_draws call (the same values from the same stream) unless a mean is
-    >= 10 or upsets may be multi-bit, which take numpy's Generator (`_numpy_draws`)."""
+    >= 10 or upsets may be multi-bit, which take numpy's Generator (`_numpy_draws`). `means`: the
+    Poisson means (C order) and exp(-mean) of each, if the caller has them (faults.draw_cache)."""
     sites, windows, codes = pe_windows(spec, datatype)  # windows: (first bit, exposed bits) per site
     if not sites:
         return FaultBatch.empty(gemm_index, instance)
     drawn = folds.table[fold_ids]  # one gather; the columns below are views of it
     ru, cu, steps = drawn[:, T_RU], drawn[:, T_CU], drawn[:, T_TT]
-    rates = _rates(ru * cu * steps, windows, spec.ber).ravel()  # folds x sites, C order
+    rates = means[0] if means is not None else _rates(ru * cu * steps, windows, spec.ber).ravel()  # C order
     if spec.mbu_fraction > 0.0 or not (rates.size == 0 or float(rates.max()) < POISSON_MULT_MAX):
         return _numpy_draws(key, spec, dataflow, rows, windows, codes, ru, cu, steps, folds.temporal, fold_ids,
                             gemm_index, instance, attempt)  # fmt: skip
-    values, inverse = np.unique(rates, return_inverse=True)  # exp(-rate) by the C library's exp, as numpy's
-    exp_neg = np.array([math.exp(-v) for v in values.tolist()], np.float64)[inverse.reshape(-1)]
     fold_pos, site_pos, row, col, tau, offset = transient_draws(
-        np.array(entropy_words(key), np.uint64), rates, exp_neg, len(sites), ru, cu, steps, windows[:, 1]
-    )
+        np.array(entropy_words(key), np.uint64), rates, means[1] if means is not None else exp_neg(rates), len(sites),
+        ru, cu, steps, windows[:, 1],
+    )  # fmt: skip
     if fold_pos.shape[0] == 0:
         return FaultBatch.empty(gemm_index, instance)
     bit = windows[site_pos, 0] + offset
@@ -325,6 +325,7 @@ def sample_gemm_faults(
     rows: int,
     cols: int,
     folds: FoldTable | None = None,
+    means: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FaultBatch:
     """Transient faults of attempt 0 of every fold of one GEMM instance (vectorised, fold order): the
     random ones, then the spec's explicit transients of this instance (ordinals after the random ones of
@@ -336,7 +337,7 @@ def sample_gemm_faults(
         folds = folds if folds is not None else fold_table(dataflow, gemm.m, gemm.k, gemm.n, rows, cols)
         key = (spec.seed, STREAM_GEMM, gemm_index, instance)
         fold_ids = np.arange(len(folds), dtype=np.int64)
-        batch = _draw_transients(key, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, 0)
+        batch = _draw_transients(key, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, 0, means)
     return _with_explicit(batch, spec, gemm.name, instance)
 
 
@@ -412,6 +413,7 @@ def sample_attempt_faults(
     rows: int,
     cols: int,
     folds: FoldTable | None = None,
+    means: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FaultBatch:
     """Transient faults of recomputation attempt `attempt` >= 1 over every fold of one GEMM
     instance (fold order); a pass keeps those of its fold and slots."""
@@ -422,7 +424,8 @@ def sample_attempt_faults(
     folds = folds if folds is not None else fold_table(dataflow, gemm.m, gemm.k, gemm.n, rows, cols)
     key = (spec.seed, STREAM_RETRY, gemm_index, instance, attempt)
     fold_ids = np.arange(len(folds), dtype=np.int64)
-    return _draw_transients(key, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, attempt)
+    return _draw_transients(key, spec, dataflow, datatype, rows, folds, fold_ids, gemm_index, instance, attempt,
+                            means)  # fmt: skip
 
 
 def check_faults_fit(spec: FaultSpec, datatype: Datatype, rows: int, cols: int) -> None:

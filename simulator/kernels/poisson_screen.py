@@ -26,6 +26,8 @@ multiplication method of Poisson sampling. If numpy ever changed one of them, te
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -54,6 +56,14 @@ def entropy_words(key: tuple[int, ...]) -> list[int]:
             words.append(value & 0xFFFFFFFF)
             value >>= 32
     return words
+
+
+def exp_neg(rates: np.ndarray) -> np.ndarray:
+    """exp(-rate) of each of a flat float64 array of Poisson means, by the C library's exp (math.exp),
+    which numpy's Poisson sampler calls: once per distinct mean (a draw's means take a few values)."""
+    values = np.unique(rates)
+    table = np.array([math.exp(-v) for v in values.tolist()], np.float64)
+    return table[np.searchsorted(values, rates)]
 
 
 @njit(cache=True)
