@@ -8,9 +8,9 @@ from abft_driver import drive, small_hw
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.abft.checksum import block_deviations
+from simulator.abft.checksum import BlockDeviation, block_deviations
 from simulator.abft.policies import ApproxAbft, ClassicalAbft, CorrectingAbft, PolicyContext
-from simulator.abft.protocol import Action, FoldVerification, TileCheck
+from simulator.abft.protocol import Action, Decision, FoldVerification, TileCheck
 from simulator.abft.registry import POLICIES, make_policy
 from simulator.config.abft_options import AbftConfig, Thresholds
 from simulator.config.fault_spec import FaultSpec
@@ -150,3 +150,53 @@ def test_permanent_fault_defeats_recomputation():
     out = verifier.outcomes()
     assert out.gave_up_folds >= 1 and out.escaped >= 1
     assert max(d[3] for d in decisions) == 2  # attempts 0, 1, 2
+
+
+def _approx_reference(check: TileCheck, t1: float, t2: float) -> Decision:
+    """ApproxAbft.decide as first written (the spec of the lines it recomputes): every line of every
+    block above T1 compared with max(T2, its tolerance) by numpy."""
+    rows: set[int] = set()
+    cols: set[int] = set()
+    for b in check.details.blocks:
+        if not b.detected or b.msd_abs <= t1:
+            continue
+        rows.update((b.row0 + np.flatnonzero(~(np.abs(b.rsd) <= np.maximum(t2, b.row_tolerance)))).tolist())
+        cols.update((b.col0 + np.flatnonzero(~(np.abs(b.csd) <= np.maximum(t2, b.col_tolerance)))).tolist())
+    if len(rows) == 1 and len(cols) == 1:
+        return Decision(Action.RECOMPUTE, Region(Scope.LINES, rows=tuple(rows), cols=tuple(cols)))
+    if rows and cols:
+        return Decision(Action.RECOMPUTE, Region(Scope.TILE))
+    if rows:
+        return Decision(Action.RECOMPUTE, Region(Scope.ROWS, rows=tuple(sorted(rows))))
+    if cols:
+        return Decision(Action.RECOMPUTE, Region(Scope.COLS, cols=tuple(sorted(cols))))
+    return Decision(Action.ACCEPT)
+
+
+_SPECIAL = [0.0, -1.0, np.inf, np.nan, 0.5, 3.0]  # tolerances: exact, flipped comparators, fp round-off
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 10**6), integer=st.booleans(), scale=st.sampled_from([1.0, 0.0, np.inf, np.nan, 7.5]),
+       t1=st.sampled_from([0.0, 0.5, 2.0, 40.0]), t2=st.sampled_from([0.0, 0.5, 2.0, 40.0]))  # fmt: skip
+def test_approx_abft_looks_only_at_flagged_lines_and_decides_as_numpy_would(seed, integer, scale, t1, t2):
+    """decide reads only a block's flagged lines when T2 (times the relative unit) is a number >= 0 (a
+    line above max(T2, tol) is above tol); the decision equals the whole-block numpy comparison for
+    integer and fp deviations, NaN and inf among them, tolerances 0 / -1 / inf / NaN / positive, and
+    a NaN or inf output scale (T2 x scale NaN: every line is compared)."""
+    rng = np.random.default_rng(seed)
+    blocks = []
+    for _ in range(int(rng.integers(1, 4))):
+        n, m = int(rng.integers(1, 7)), int(rng.integers(1, 7))
+        if integer:
+            rsd, csd = (rng.integers(-60, 61, k) * (rng.random(k) < 0.4) for k in (n, m))
+        else:
+            rsd, csd = (rng.normal(0, 20, k) * (rng.random(k) < 0.4) for k in (n, m))
+            for dev in (rsd, csd):
+                dev[rng.random(dev.size) < 0.1] = rng.choice([np.nan, np.inf, -np.inf])
+        row_tol, col_tol = (np.where(rng.random(k) < 0.5, rng.choice(_SPECIAL, k), 0.0) for k in (n, m))
+        blocks.append(BlockDeviation(int(rng.integers(0, 9)), int(rng.integers(0, 9)), rsd, csd, row_tol, col_tol))
+    abft = AbftConfig(threshold_mode="relative", thresholds={"qkv": Thresholds(t1=t1, t2=t2)})
+    check = TileCheck(0, 0, 0, 0, FoldVerification("qkv", scale, tuple(blocks), False, "blocks.0.qkv"))
+    got = ApproxAbft(PolicyContext(abft=abft)).decide(check)
+    assert got == _approx_reference(check, t1 * scale, t2 * scale)

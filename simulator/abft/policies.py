@@ -125,8 +125,8 @@ class ApproxAbft(_ChecksumPolicy):
         for b in details.blocks:
             if not b.detected or b.msd_abs <= t1:  # NaN never passes `<=`: it is recomputed
                 continue
-            rows.update((b.row0 + np.flatnonzero(~(np.abs(b.rsd) <= np.maximum(t2, b.row_tolerance)))).tolist())
-            cols.update((b.col0 + np.flatnonzero(~(np.abs(b.csd) <= np.maximum(t2, b.col_tolerance)))).tolist())
+            rows.update(_above(t2, b.rsd, b.row_tolerance, b.row0, b.flagged_rows))
+            cols.update(_above(t2, b.csd, b.col_tolerance, b.col0, b.flagged_cols))
         if len(rows) == 1 and len(cols) == 1:  # one wrong element: its row or its column fixes it
             return Decision(Action.RECOMPUTE, Region(Scope.LINES, rows=tuple(rows), cols=tuple(cols)))
         if rows and cols:
@@ -136,6 +136,23 @@ class ApproxAbft(_ChecksumPolicy):
         if cols:
             return Decision(Action.RECOMPUTE, Region(Scope.COLS, cols=tuple(sorted(cols))))
         return ACCEPT
+
+
+def _above(t2: float, deviation: np.ndarray, tolerance: np.ndarray, origin: int, flagged: np.ndarray) -> list[int]:
+    """The lines origin + i whose |deviation_i| exceeds max(t2, tolerance_i) (np.maximum: a NaN on
+    either side makes the line exceed), in order. For t2 a number >= 0 such a line also exceeds its
+    tolerance, so it is one of the block's `flagged` lines (BlockDeviation: |deviation| above the
+    tolerance; usually one or two of them), and only those are looked at; else every line is."""
+    if not t2 >= 0.0:  # NaN (a non-finite output scale): the lines numpy's comparison gives
+        return (origin + np.flatnonzero(~(np.abs(deviation) <= np.maximum(t2, tolerance)))).tolist()
+    above = []
+    for line in flagged.tolist():
+        i = line - origin
+        tol = float(tolerance[i])
+        limit = tol if (tol != tol or tol > t2) else t2  # np.maximum(t2, tol)
+        if not float(abs(deviation[i])) <= limit:  # (int64 -> float64 as numpy compares them)
+            above.append(line)
+    return above
 
 
 class DualModular(PolicyBase):
