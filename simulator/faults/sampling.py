@@ -22,6 +22,10 @@ shape and the array only: never of the policy, of the order of calls or of the n
 Expected count per fold and site: rows_used x cols_used x T x exposed bits x ber. A fault is placed
 uniformly over the fold's active (PE, cycle) slots (r < ru, c < cu, tau < T, cycle from mac_cycle)
 and uniformly over the site's exposed bits.
+
+Where every mean is below 10 and upsets are single-bit, kernels.transient_draws makes these draws in
+one numba call from the same stream, value for value (the Generator itself, `_numpy_draws`, stays
+for the rest and is the oracle of tests/test_transient_draws.py).
 """
 
 from __future__ import annotations
