@@ -30,7 +30,7 @@ from simulator.faults.sampling import (
 )
 from simulator.kernels.codes import T_CU, T_RU, T_TT
 from simulator.kernels.poisson_screen import entropy_words, exp_neg
-from simulator.kernels.transient_draws import checksum_word_draws, transient_draws
+from simulator.kernels.transient_draws import checksum_word_draws, kernel_draws, transient_draws
 from simulator.mapping.fold_table import fold_table
 from simulator.mapping.loop_order import ROWS, LoopOrder
 from simulator.workload.gemm import Gemm
@@ -173,3 +173,12 @@ def test_exp_neg_is_the_c_librarys_exp_of_each_mean():
     rates = np.array([0.0, 3e-5, 2.5, 3e-5, 9.99, 0.0, 1e-300])
     assert exp_neg(rates).tolist() == [math.exp(-r) for r in rates.tolist()]
     assert exp_neg(np.zeros(0)).shape == (0,)
+
+
+def test_kernel_draws_leaves_multi_bit_upsets_large_means_and_64_bit_bounds_to_numpy():
+    small = np.array([0.5, 0.0, 9.99])
+    bounds = np.array([8, 2**32 - 1])
+    assert kernel_draws(0.0, small, bounds) and kernel_draws(0.0, np.zeros(0), np.zeros(0, np.int64))
+    assert not kernel_draws(0.1, small, bounds)  # multi-bit widths are drawn after the placement
+    assert not kernel_draws(0.0, np.array([0.5, 10.0]), bounds)  # numpy's PTRS method for means >= 10
+    assert not kernel_draws(0.0, small, np.array([8, 2**32]))  # integers() from 64-bit words

@@ -79,8 +79,8 @@ from simulator.config.fault_spec import FaultSpec
 from simulator.faults.codes import CHECKSUM_SITES, SITE_CODE, SITE_OF_CODE
 from simulator.faults.mbu import widen
 from simulator.kernels.codes import CHK_CMP, CHK_ENC, CHK_PRED, CHK_SUM, T_CU, T_RU
-from simulator.kernels.poisson_screen import POISSON_MULT_MAX, entropy_words, exp_neg
-from simulator.kernels.transient_draws import checksum_word_draws
+from simulator.kernels.poisson_screen import entropy_words, exp_neg
+from simulator.kernels.transient_draws import checksum_word_draws, kernel_draws
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable
 
@@ -251,7 +251,7 @@ def _sample_words(
     key = (spec.seed, STREAM_CHECKSUM, gemm_index, instance, attempt)
     windows = _word_windows(spec, sites, datatype)
     rates = _word_rates(spec, geom, sites, windows)  # folds x sites
-    if spec.mbu_fraction > 0.0 or not (rates.size == 0 or float(rates.max()) < POISSON_MULT_MAX):
+    if not kernel_draws(spec.mbu_fraction, rates, geom.rows, geom.cols, geom.k):
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
         counts = rng.poisson(rates).astype(np.int64)
         pos = np.repeat(np.arange(counts.size), counts.ravel())

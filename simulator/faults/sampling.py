@@ -42,8 +42,8 @@ from simulator.faults.codes import PE_SITES, SITE_CODE, SITE_OF_CODE
 from simulator.faults.mbu import widen
 from simulator.faults.model import PeFault
 from simulator.kernels.codes import FAULT_COLUMNS, FLIP, STUCK0, STUCK1, T_CU, T_RU, T_TT
-from simulator.kernels.poisson_screen import POISSON_MULT_MAX, entropy_words, exp_neg
-from simulator.kernels.transient_draws import transient_draws
+from simulator.kernels.poisson_screen import entropy_words, exp_neg
+from simulator.kernels.transient_draws import kernel_draws, transient_draws
 from simulator.mapping.dataflow import geometry_of
 from simulator.mapping.fold_table import FoldTable, fold_table
 from simulator.workload.gemm import Gemm
@@ -231,7 +231,7 @@ def _draw_transients(
     drawn = folds.table[fold_ids]  # one gather; the columns below are views of it
     ru, cu, steps = drawn[:, T_RU], drawn[:, T_CU], drawn[:, T_TT]
     rates = means[0] if means is not None else _rates(ru * cu * steps, windows, spec.ber).ravel()  # C order
-    if spec.mbu_fraction > 0.0 or not (rates.size == 0 or float(rates.max()) < POISSON_MULT_MAX):
+    if not kernel_draws(spec.mbu_fraction, rates, ru, cu, steps):
         return _numpy_draws(key, spec, dataflow, rows, windows, codes, ru, cu, steps, folds.temporal, fold_ids,
                             gemm_index, instance, attempt)  # fmt: skip
     fold_pos, site_pos, row, col, tau, offset = transient_draws(

@@ -31,7 +31,27 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator.kernels.poisson_screen import _M32, _MANTISSA, _SHIFT32, _TO_DOUBLE, _output, _seeded, _step
+from simulator.kernels.poisson_screen import (
+    _M32,
+    _MANTISSA,
+    _SHIFT32,
+    _TO_DOUBLE,
+    POISSON_MULT_MAX,
+    _output,
+    _seeded,
+    _step,
+)
+
+_TWO_32 = 2**32
+
+
+def kernel_draws(mbu_fraction: float, rates: np.ndarray, *bounds: np.ndarray) -> bool:
+    """Whether a draw is the kernels' to make: single-bit upsets only (multi-bit widths are drawn
+    after, by numpy), every Poisson mean < 10 (numpy draws larger ones another way) and every
+    integers() bound < 2^32 (numpy draws larger ones from 64-bit words)."""
+    if mbu_fraction > 0.0 or (rates.size and not float(rates.max()) < POISSON_MULT_MAX):
+        return False
+    return all(b.size == 0 or int(b.max()) < _TWO_32 for b in bounds)
 
 
 @njit(cache=True)
