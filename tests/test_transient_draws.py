@@ -11,14 +11,13 @@ from simulator.config.enums import Dataflow, Datatype
 from simulator.config.fault_spec import FaultSpec
 from simulator.faults.checksum_faults import (
     STREAM_CHECKSUM,
+    _numpy_words,
     check_geometry,
-    place_words,
     sample_checksum_faults,
     word_rates,
     word_sites,
 )
 from simulator.faults.codes import SITE_OF_CODE
-from simulator.faults.mbu import widen
 from simulator.faults.sampling import (
     STREAM_GEMM,
     STREAM_RETRY,
@@ -142,8 +141,8 @@ def test_the_checksum_word_kernel_draws_numpys_values_from_numpys_stream(seed):
 ])  # fmt: skip
 @pytest.mark.parametrize("block", [(0, 0), (4, 3)])
 def test_the_checksum_words_sampled_are_numpys_draws(spec, block):
-    """sample_checksum_faults (the kernel where it applies) against the draw written with numpy's
-    Generator and place_words, the words' sampler before the kernel (module doc of faults.checksum_faults)."""
+    """sample_checksum_faults (the kernel where it applies) against `_numpy_words` (numpy's Generator and
+    place_words, the words' sampler before the kernel) for the same key."""
     folds = fold_table(Dataflow.OS, 37, 70, 29, 8, 8)
     geom = check_geometry(Dataflow.OS, folds, block)
     sites = word_sites(spec)
@@ -151,15 +150,10 @@ def test_the_checksum_words_sampled_are_numpys_draws(spec, block):
     drawn = 0
     for instance, attempt in ((0, 0), (1, 0), (2, 3), (5, 1)):
         got = sample_checksum_faults(spec, geom, Datatype.INT8, 2, instance, attempt)
-        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([spec.seed, STREAM_CHECKSUM, 2, instance,
-                                                                           attempt])))  # fmt: skip
-        counts = rng.poisson(word_rates(spec, geom, Datatype.INT8)).astype(np.int64)
-        pos = np.repeat(np.arange(counts.size), counts.ravel())
-        f, s_pos = pos // len(sites), pos % len(sites)
-        site = np.array(sites, np.int64)[s_pos]
-        axis, line, blk, step = place_words(rng, site, geom, f)
-        bit = windows[s_pos, 0] + rng.integers(0, windows[s_pos, 1])
-        upset, bit = widen(rng, spec.mbu_fraction, spec.mbu_max_bits, bit, windows[s_pos, 0], windows[s_pos, 1])
+        key = (spec.seed, STREAM_CHECKSUM, 2, instance, attempt)
+        f, site, axis, line, blk, step, upset, bit = _numpy_words(
+            key, spec, geom, sites, windows, word_rates(spec, geom, Datatype.INT8)
+        )
         want = {"fold_index": f[upset], "site": site[upset], "axis": axis[upset], "line": line[upset],
                 "block": blk[upset], "step": step[upset], "bit": bit}  # fmt: skip
         for name, values in want.items():

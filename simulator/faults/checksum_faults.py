@@ -252,14 +252,7 @@ def _sample_words(
     windows = _word_windows(spec, sites, datatype)
     rates = _word_rates(spec, geom, sites, windows)  # folds x sites
     if not kernel_draws(spec.mbu_fraction, rates, geom.rows, geom.cols, geom.k):
-        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
-        counts = rng.poisson(rates).astype(np.int64)
-        pos = np.repeat(np.arange(counts.size), counts.ravel())
-        f, s_pos = pos // len(sites), pos % len(sites)
-        site = np.array(sites, np.int64)[s_pos]
-        axis, line, block, step = place_words(rng, site, geom, f)
-        bit = windows[s_pos, 0] + rng.integers(0, windows[s_pos, 1])
-        upset, bit = widen(rng, spec.mbu_fraction, spec.mbu_max_bits, bit, windows[s_pos, 0], windows[s_pos, 1])
+        f, site, axis, line, block, step, upset, bit = _numpy_words(key, spec, geom, sites, windows, rates)
     else:  # the same draws in one kernels.transient_draws call (exp(-rate) by the C library's exp, as numpy's)
         flat = rates.ravel()
         f, s_pos, u, x, y, v, step_k, offset = checksum_word_draws(
@@ -277,6 +270,22 @@ def _sample_words(
     n = f.shape[0]
     return ChecksumFaults(gemm_index, instance, f.astype(np.int64), np.full(n, attempt, np.int64),
                           ordinal.astype(np.int64), site, axis, line.astype(np.int64), block, step, bit)  # fmt: skip
+
+
+def _numpy_words(
+    key: tuple[int, ...], spec: FaultSpec, geom: CheckGeometry, sites: list[int], windows: np.ndarray, rates: np.ndarray
+) -> tuple[np.ndarray, ...]:
+    """`_sample_words`' draws by numpy's Generator itself (any mean, multi-bit upsets; the kernel's
+    oracle): (fold, site, axis, line, block, step) per fault, then the upset of each flipped bit and its bit."""
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
+    counts = rng.poisson(rates).astype(np.int64)
+    pos = np.repeat(np.arange(counts.size), counts.ravel())
+    f, s_pos = pos // len(sites), pos % len(sites)
+    site = np.array(sites, np.int64)[s_pos]
+    axis, line, block, step = place_words(rng, site, geom, f)
+    bit = windows[s_pos, 0] + rng.integers(0, windows[s_pos, 1])
+    upset, bit = widen(rng, spec.mbu_fraction, spec.mbu_max_bits, bit, windows[s_pos, 0], windows[s_pos, 1])
+    return f, site, axis, line, block, step, upset, bit
 
 
 def sample_encoder_faults(
