@@ -26,6 +26,7 @@ from simulator.faults.sampling import (
     pe_windows,
     sample_attempt_faults,
     sample_gemm_faults,
+    transient_rates,
 )
 from simulator.kernels.codes import T_CU, T_RU, T_TT
 from simulator.kernels.poisson_screen import entropy_words, exp_neg
@@ -101,12 +102,13 @@ def test_the_samplers_draws_are_numpys_draws(spec, dataflow, order):
     folds = fold_table(dataflow, gemm.m, gemm.k, gemm.n, 8, 8, order)
     _, windows, codes = pe_windows(spec, Datatype.INT8)
     t = folds.table
+    rates = transient_rates(spec, Datatype.INT8, folds)  # folds x sites
     ids = np.arange(len(folds), dtype=np.int64)
     drawn = 0
     for instance in range(gemm.count):
         for attempt, stream in ((0, STREAM_GEMM), (2, STREAM_RETRY)):
             key = (spec.seed, stream, 1, instance) + ((attempt,) if attempt else ())
-            want = _numpy_draws(key, spec, dataflow, 8, windows, codes, t[:, T_RU], t[:, T_CU], t[:, T_TT],
+            want = _numpy_draws(key, spec, dataflow, 8, windows, codes, rates, t[:, T_RU], t[:, T_CU], t[:, T_TT],
                                 folds.temporal, ids, 1, instance, attempt)  # fmt: skip
             got = _draw_transients(key, spec, dataflow, Datatype.INT8, 8, folds, ids, 1, instance, attempt)
             sampled = (sample_gemm_faults(spec, gemm, 1, instance, dataflow, Datatype.INT8, 8, 8, folds) if not attempt

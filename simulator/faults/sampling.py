@@ -232,8 +232,8 @@ def _draw_transients(
     ru, cu, steps = drawn[:, T_RU], drawn[:, T_CU], drawn[:, T_TT]
     rates = means[0] if means is not None else _rates(ru * cu * steps, windows, spec.ber).ravel()  # C order
     if not kernel_draws(spec.mbu_fraction, rates, ru, cu, steps):
-        return _numpy_draws(key, spec, dataflow, rows, windows, codes, ru, cu, steps, folds.temporal, fold_ids,
-                            gemm_index, instance, attempt)  # fmt: skip
+        return _numpy_draws(key, spec, dataflow, rows, windows, codes, rates, ru, cu, steps, folds.temporal,
+                            fold_ids, gemm_index, instance, attempt)  # fmt: skip
     fold_pos, site_pos, row, col, tau, offset = transient_draws(
         np.array(entropy_words(key), np.uint64), rates, means[1] if means is not None else exp_neg(rates), len(sites),
         ru, cu, steps, windows[:, 1],
@@ -252,6 +252,7 @@ def _numpy_draws(
     rows: int,
     windows: np.ndarray,
     codes: np.ndarray,
+    rates: np.ndarray,
     ru: np.ndarray,
     cu: np.ndarray,
     steps: np.ndarray,
@@ -261,10 +262,10 @@ def _numpy_draws(
     instance: int,
     attempt: int,
 ) -> FaultBatch:
-    """`_draw_transients` by numpy's Generator itself (any mean, multi-bit upsets; the kernel's oracle)."""
+    """`_draw_transients` by numpy's Generator itself (any mean, multi-bit upsets; the kernel's oracle);
+    `rates`: the Poisson means per (fold, site), C order."""
     rng = _generator(*key)
-    counts = rng.poisson(_rates(ru * cu * steps, windows, spec.ber)).astype(np.int64)  # folds x sites
-    per_slot = counts.ravel()
+    per_slot = rng.poisson(rates).astype(np.int64).ravel()  # (drawn in C order whatever the shape)
     total = int(per_slot.sum())
     if total == 0:
         return FaultBatch.empty(gemm_index, instance)

@@ -141,13 +141,19 @@ def _output(hi: np.uint64, lo: np.uint64) -> np.uint64:
 
 
 @njit(cache=True)
+def _double(hi: np.uint64, lo: np.uint64) -> np.float64:
+    """numpy's next_double of a state: the 53 high bits of its output, times 2^-53 (in [0, 1))."""
+    return np.float64(_output(hi, lo) >> _MANTISSA) * _TO_DOUBLE
+
+
+@njit(cache=True)
 def first_uniforms(entropy: np.ndarray, count: int) -> np.ndarray:
     """The first `count` doubles Generator(PCG64(SeedSequence(entropy))).random() draws (a test hook)."""
     hi, lo, inc_hi, inc_lo = _seeded(entropy)
     out = np.empty(count)
     for i in range(count):
         hi, lo = _step(hi, lo, inc_hi, inc_lo)
-        out[i] = np.float64(_output(hi, lo) >> _MANTISSA) * _TO_DOUBLE
+        out[i] = _double(hi, lo)
     return out
 
 
@@ -163,7 +169,7 @@ def empty_draws(entropy: np.ndarray, rates: np.ndarray, exp_neg: np.ndarray) -> 
             if rates[j] == 0.0:
                 continue
             hi, lo = _step(hi, lo, inc_hi, inc_lo)
-            if np.float64(_output(hi, lo) >> _MANTISSA) * _TO_DOUBLE > exp_neg[j]:
+            if _double(hi, lo) > exp_neg[j]:
                 out[key] = False
                 break
     return out

@@ -31,16 +31,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator.kernels.poisson_screen import (
-    _M32,
-    _MANTISSA,
-    _SHIFT32,
-    _TO_DOUBLE,
-    POISSON_MULT_MAX,
-    _output,
-    _seeded,
-    _step,
-)
+from simulator.kernels.poisson_screen import _M32, _SHIFT32, POISSON_MULT_MAX, _double, _output, _seeded, _step
 
 _TWO_32 = 2**32
 
@@ -107,7 +98,7 @@ def _poisson_positions(
         prod = 1.0
         while True:
             hi, lo = _step(hi, lo, inc_hi, inc_lo)
-            prod *= np.float64(_output(hi, lo) >> _MANTISSA) * _TO_DOUBLE
+            prod *= _double(hi, lo)
             if prod > exp_neg[j]:
                 x += 1
             else:
@@ -185,7 +176,7 @@ def checksum_word_draws(
         for i in range(total):
             if c == 0 or c == 3:
                 hi, lo = _step(hi, lo, inc_hi, inc_lo)
-                uniform[c // 3, i] = np.float64(_output(hi, lo) >> _MANTISSA) * _TO_DOUBLE
+                uniform[c // 3, i] = _double(hi, lo)
                 continue
             if c == 1:
                 high = rows[fold_pos[i]]
