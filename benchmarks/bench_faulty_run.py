@@ -23,6 +23,10 @@ codes, results 0.3.0: 448,569 faults): 6.10 s vs 49.69 s (8.14x, 73,482 faults p
 `-- --ber 1e-6 --policy abft` (4,647,583 faults), 23.98 s vs 34.67 s (1.45x, 193,827 faults per
 CPU-second). Seventh round (operands drawn as raw PCG64 words, results 0.4.0): 6.01 s vs 45.47 s
 (7.57x, 74,697 faults per CPU-second; b813a50 ran faster than ever before), 1.01x against 73869e3.
+Tenth round (f8936e6, `--repeat 3`): 7.14 s vs 62.58 s (8.76x, 62,814 faults per CPU-second). What
+bounds it now (in-process timers): the retry loop 2.89 s (~32 us per fold check, 91.6k checks), first
+passes 1.61 s, the engine 0.99 s, the fates 0.91 s; the interpreter and imports alone take 0.69-0.90 s,
+more than the 0.45 s the whole run would have at 1 M faults/s.
 Before the third round,
 what bounded it
 (cProfile, 19.7 s profiled): the SimPy model's own work ~7.7 s (~91,000 verdict events, ~67,000
