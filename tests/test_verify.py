@@ -24,6 +24,7 @@ from simulator.mapping.fold_table import fold_table
 from simulator.mapping.region import Region, Scope
 from simulator.mapping.schedule import schedule_gemm
 from simulator.verify.fates import CORRECTED, ESCAPED, FATES, MASKED, RECOMPUTED, TOLERATED
+from simulator.verify.operand_cache import OperandCache
 from simulator.verify.verifier import _joined_spans, make_verifier, output_block_shapes
 from simulator.verify.writeback import WriteBack
 from simulator.workload.gemm import Gemm
@@ -280,6 +281,25 @@ def test_output_block_shapes_match_check_extents(dataflow, extra):
         folds = fold_table(hw.array.dataflow, gemm.m, gemm.k, gemm.n, hw.array.rows, hw.array.cols, s.order)
         expected = [(e.out_rows, e.out_cols) for e in (check_extents(s, folds.fold(i)) for i in range(len(folds)))]
         assert output_block_shapes(hw.array.dataflow, folds) == expected
+
+
+def test_a_runs_policies_share_each_gemms_output_block_shapes():
+    """The shapes are built once per GEMM for the whole run (the run's operand cache), and each
+    policy's verifier reads them: two verifiers on one cache get the same list, equal to a fresh
+    build; a verifier with a cache of its own builds its own."""
+    hw = small_hw()
+    context = PolicyContext(hw.checksum_unit.placement)
+    schedules = [schedule_gemm(Gemm("g", "fc1", 19, 37, 11), hw), schedule_gemm(Gemm("h", "qkv", 8, 4, 30), hw)]
+    spec = FaultSpec(ber=1e-3, seed=3)
+    cache = OperandCache(hw, schedules, spec.seed)
+    first, second = (make_verifier(make_policy(name, context), hw, schedules, spec, operands=cache)
+                     for name in ("abft", "dmr"))  # fmt: skip
+    alone = make_verifier(make_policy("abft", context), hw, schedules, spec)
+    for g in range(len(schedules)):
+        shapes = first._block_shapes(g)
+        assert second._block_shapes(g) is shapes
+        assert shapes == output_block_shapes(hw.array.dataflow, cache.folds(g))
+        assert alone._block_shapes(g) == shapes and alone._block_shapes(g) is not shapes
 
 
 @pytest.mark.parametrize(("policy", "dataflow", "datatype", "sites"),
