@@ -250,13 +250,13 @@ def _sample_words(
         return ChecksumFaults.empty(gemm_index, instance)
     key = (spec.seed, STREAM_CHECKSUM, gemm_index, instance, attempt)
     windows = _word_windows(spec, sites, datatype)
-    rates = _word_rates(spec, geom, sites, windows)  # folds x sites
+    # folds x sites in C order (the caller's means are word_rates', as faults.sampling takes its own)
+    rates = means[0] if means is not None else _word_rates(spec, geom, sites, windows).ravel()
     if not kernel_draws(spec.mbu_fraction, rates, geom.rows, geom.cols, geom.k):
         f, site, axis, line, block, step, upset, bit = _numpy_words(key, spec, geom, sites, windows, rates)
     else:  # the same draws in one kernels.transient_draws call (exp(-rate) by the C library's exp, as numpy's)
-        flat = rates.ravel()
         f, s_pos, u, x, y, v, step_k, offset = checksum_word_draws(
-            np.array(entropy_words(key), np.uint64), flat, means[1] if means is not None else exp_neg(flat),
+            np.array(entropy_words(key), np.uint64), rates, means[1] if means is not None else exp_neg(rates),
             len(sites), geom.rows, geom.cols, geom.k, windows[:, 1],
         )  # fmt: skip
         site = np.array(sites, np.int64)[s_pos]
@@ -276,10 +276,11 @@ def _numpy_words(
     key: tuple[int, ...], spec: FaultSpec, geom: CheckGeometry, sites: list[int], windows: np.ndarray, rates: np.ndarray
 ) -> tuple[np.ndarray, ...]:
     """`_sample_words`' draws by numpy's Generator itself (any mean, multi-bit upsets; the kernel's
-    oracle): (fold, site, axis, line, block, step) per fault, then the upset of each flipped bit and its bit."""
+    oracle), `rates` the Poisson means per (fold, site), C order: (fold, site, axis, line, block, step)
+    per fault, then the upset of each flipped bit and its bit."""
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(list(key))))
-    counts = rng.poisson(rates).astype(np.int64)
-    pos = np.repeat(np.arange(counts.size), counts.ravel())
+    counts = rng.poisson(rates).astype(np.int64).ravel()  # (drawn in C order whatever the shape)
+    pos = np.repeat(np.arange(counts.size), counts)
     f, s_pos = pos // len(sites), pos % len(sites)
     site = np.array(sites, np.int64)[s_pos]
     axis, line, block, step = place_words(rng, site, geom, f)
